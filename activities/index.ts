@@ -1,0 +1,2 @@
+export { createConvertActivities, type ConvertActivities, type ConvertDependencies } from './convert.js';
+export { createRecordActivities, type RecordActivities, type RecordDependencies } from './record.js';

@@ -1,0 +1,52 @@
+import type { Kysely } from 'kysely';
+import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
+import type { Conversion, Database } from '../src/db/schema.js';
+import { publishEvent } from '../src/events/publish.js';
+import type { EventType } from '../src/events/catalog.js';
+import { presentConversion } from '../src/conversions/present.js';
+import type { ConvertResult } from './convert.js';
+
+export interface RecordDependencies {
+  db: Kysely<Database>;
+}
+
+/** Database writes of the conversion workflow; each is idempotent, so Temporal may retry it freely. */
+export function createRecordActivities({ db }: RecordDependencies) {
+  async function publishConversionEvent(row: Conversion, type: EventType): Promise<void> {
+    await publishEvent(db, {
+      accountId: row.account_id,
+      type,
+      subjectId: row.id,
+      dedupeKey: `${row.id}:${type}`,
+      data: { conversion_id: row.id, conversion: presentConversion(row) },
+    });
+  }
+
+  return {
+    async recordConversionStarted(conversionId: string): Promise<void> {
+      const row = await markRunning(db, conversionId);
+      if (row) await publishConversionEvent(row, 'conversion.started');
+    },
+
+    async recordConversionSucceeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<void> {
+      const finished = await markSucceeded(db, conversionId, {
+        input: result.input,
+        output: { ...result.output, filename: outputFilename },
+        attempt: result.attempt,
+      });
+      if (finished?.row.status === 'succeeded') await publishConversionEvent(finished.row, 'conversion.completed');
+    },
+
+    async recordConversionFailed(conversionId: string, error: { code: string; message: string }): Promise<void> {
+      const finished = await markFailed(db, conversionId, error);
+      if (finished?.row.status === 'failed') await publishConversionEvent(finished.row, 'conversion.failed');
+    },
+
+    async recordConversionCancelled(conversionId: string): Promise<void> {
+      const finished = await markCancelled(db, conversionId);
+      if (finished?.row.status === 'cancelled') await publishConversionEvent(finished.row, 'conversion.cancelled');
+    },
+  };
+}
+
+export type RecordActivities = ReturnType<typeof createRecordActivities>;

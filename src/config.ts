@@ -1,0 +1,73 @@
+import path from 'node:path';
+import os from 'node:os';
+
+/**
+ * Every setting Kiln reads from the environment, in one place. The README's
+ * configuration table documents each of these; keep the two in step.
+ */
+export interface KilnConfig {
+  dataDir: string;
+  port: number;
+  host: string;
+  /** Base URL clients reach the API at; used to build download links. */
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  temporalAddress: string | undefined;
+  temporalNamespace: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  adminToken: string | undefined;
+  /** HMAC key for signed download URLs. */
+  signingKey: string | undefined;
+  downloadTtlSeconds: number;
+  maxUploadBytes: number;
+  maxInputPixels: number;
+  maxOutputDimension: number;
+  /** Activities at once on kiln-convert; sharp work is CPU-bound. */
+  convertConcurrency: number;
+  /** Seconds without a heartbeat before a conversion attempt counts as lost. */
+  convertHeartbeatTimeoutSeconds: number;
+  avifEffort: number;
+}
+
+export class ConfigError extends Error {}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function stringFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
+  const port = intFrom(env, 'PORT', 3000, 0, 65535);
+  const host = stringFrom(env, 'HOST') ?? '127.0.0.1';
+  return {
+    dataDir: path.resolve(stringFrom(env, 'KILN_DATA_DIR') ?? './data'),
+    port,
+    host,
+    publicUrl: (stringFrom(env, 'KILN_PUBLIC_URL') ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`).replace(/\/+$/, ''),
+    databaseUrl: stringFrom(env, 'DATABASE_URL'),
+    temporalAddress: stringFrom(env, 'TEMPORAL_ADDRESS'),
+    temporalNamespace: stringFrom(env, 'TEMPORAL_NAMESPACE') ?? 'default',
+    temporalPort: intFrom(env, 'TEMPORAL_PORT', 7233, 1, 65535),
+    temporalUiPort: intFrom(env, 'TEMPORAL_UI_PORT', 8233, 1, 65535),
+    adminToken: stringFrom(env, 'KILN_ADMIN_TOKEN'),
+    signingKey: stringFrom(env, 'KILN_SIGNING_KEY'),
+    downloadTtlSeconds: intFrom(env, 'KILN_DOWNLOAD_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
+    maxUploadBytes: intFrom(env, 'KILN_MAX_UPLOAD_BYTES', 50 * 1024 * 1024, 1024, 2 ** 40),
+    maxInputPixels: intFrom(env, 'KILN_MAX_INPUT_PIXELS', 100_000_000, 1, 2 ** 40),
+    maxOutputDimension: intFrom(env, 'KILN_MAX_OUTPUT_DIMENSION', 16384, 1, 65535),
+    convertConcurrency: intFrom(env, 'KILN_CONVERT_CONCURRENCY', os.availableParallelism(), 1, 1024),
+    convertHeartbeatTimeoutSeconds: intFrom(env, 'KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS', 20, 2, 3600),
+    avifEffort: intFrom(env, 'KILN_AVIF_EFFORT', 2, 0, 9),
+  };
+}

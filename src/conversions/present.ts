@@ -1,0 +1,43 @@
+import type { Conversion } from '../db/schema.js';
+import type { DownloadSigner } from '../signing/download-url.js';
+
+/** The public JSON shape of a conversion, shared by the API and event payloads. */
+export function presentConversion(row: Conversion, signer?: DownloadSigner, now: Date = new Date()): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    id: row.id,
+    object: 'conversion',
+    status: row.status,
+    options: row.options,
+    input: {
+      filename: row.input_filename,
+      bytes: row.input_bytes,
+      content_type: row.input_content_type,
+      format: row.input_format,
+      width: row.input_width,
+      height: row.input_height,
+    },
+    output:
+      row.status === 'succeeded'
+        ? {
+            filename: row.output_filename,
+            format: row.output_format,
+            bytes: row.output_bytes,
+            width: row.output_width,
+            height: row.output_height,
+          }
+        : null,
+    error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+    attempts: row.attempts,
+    workflow_id: row.workflow_id,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    started_at: row.started_at?.toISOString() ?? null,
+    completed_at: row.completed_at?.toISOString() ?? null,
+  };
+  if (row.status === 'succeeded' && signer) {
+    const { url, expiresAt } = signer.sign(row.id, now);
+    body.download_url = url;
+    body.download_expires_at = expiresAt.toISOString();
+  }
+  return body;
+}

@@ -1,0 +1,31 @@
+export const OUTPUT_FORMATS = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export const FIT_MODES = ['cover', 'contain', 'fill', 'inside', 'outside'] as const;
+export type FitMode = (typeof FIT_MODES)[number];
+
+export const CONTENT_TYPES: Record<OutputFormat, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+};
+
+export const EXTENSIONS: Record<OutputFormat, string> = {
+  jpeg: 'jpg',
+  png: 'png',
+  webp: 'webp',
+  avif: 'avif',
+  gif: 'gif',
+  tiff: 'tiff',
+};
+
+/** Formats whose encoders take a 1–100 quality; png and gif are lossless here and ignore it. */
+export const QUALITY_FORMATS: ReadonlySet<OutputFormat> = new Set(['jpeg', 'webp', 'avif', 'tiff']);
+
+export function outputFilename(inputFilename: string, format: OutputFormat): string {
+  const base = inputFilename.replace(/\.[^./\\]*$/, '') || 'image';
+  return `${base}.${EXTENSIONS[format]}`;
+}

@@ -1,0 +1,110 @@
+import { sql, type Kysely } from 'kysely';
+import type { Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
+
+const OPEN_STATUSES: ConversionStatus[] = ['queued', 'running'];
+
+export function isFinished(status: ConversionStatus): boolean {
+  return !OPEN_STATUSES.includes(status);
+}
+
+export async function insertConversion(db: Kysely<Database>, row: NewConversion): Promise<Conversion> {
+  return db.insertInto('conversions').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+/** A conversion as its owner sees it; another account's id finds nothing. */
+export async function findConversion(db: Kysely<Database>, accountId: string, id: string): Promise<Conversion | undefined> {
+  return db.selectFrom('conversions').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+/** For the worker and for signed downloads, which act on behalf of whoever owns the row. */
+export async function findConversionById(db: Kysely<Database>, id: string): Promise<Conversion | undefined> {
+  return db.selectFrom('conversions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listConversions(
+  db: Kysely<Database>,
+  accountId: string,
+  page: { limit: number; after?: string; status?: ConversionStatus },
+): Promise<Conversion[]> {
+  let query = db.selectFrom('conversions').selectAll().where('account_id', '=', accountId);
+  if (page.after) query = query.where('id', '<', page.after);
+  if (page.status) query = query.where('status', '=', page.status);
+  return query.orderBy('id', 'desc').limit(page.limit).execute();
+}
+
+/** Marks an attempt as started. Returns the row, or undefined when it had already finished. */
+export async function markRunning(db: Kysely<Database>, id: string): Promise<Conversion | undefined> {
+  return db
+    .updateTable('conversions')
+    .set({
+      status: 'running',
+      started_at: sql`coalesce(started_at, now())`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .where('status', 'in', OPEN_STATUSES)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export interface OutputFacts {
+  input: { format: string; width: number; height: number };
+  output: { key: string; filename: string; format: string; bytes: number; width: number; height: number };
+  /** Which attempt of the convert activity produced the output. */
+  attempt: number;
+}
+
+type FinishResult = { row: Conversion; changed: boolean } | undefined;
+
+async function finish(
+  db: Kysely<Database>,
+  id: string,
+  values: ConversionUpdate,
+): Promise<FinishResult> {
+  const changed = await db
+    .updateTable('conversions')
+    .set({ ...values, updated_at: sql`now()`, completed_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', OPEN_STATUSES)
+    .returningAll()
+    .executeTakeFirst();
+  if (changed) return { row: changed, changed: true };
+  const row = await findConversionById(db, id);
+  return row ? { row, changed: false } : undefined;
+}
+
+export function markSucceeded(db: Kysely<Database>, id: string, facts: OutputFacts): Promise<FinishResult> {
+  return finish(db, id, {
+    status: 'succeeded',
+    input_format: facts.input.format,
+    input_width: facts.input.width,
+    input_height: facts.input.height,
+    output_key: facts.output.key,
+    output_filename: facts.output.filename,
+    output_format: facts.output.format,
+    output_bytes: facts.output.bytes,
+    output_width: facts.output.width,
+    output_height: facts.output.height,
+    attempts: facts.attempt,
+  });
+}
+
+export function markFailed(db: Kysely<Database>, id: string, error: { code: string; message: string }): Promise<FinishResult> {
+  return finish(db, id, { status: 'failed', error_code: error.code, error_message: error.message });
+}
+
+export function markCancelled(db: Kysely<Database>, id: string): Promise<FinishResult> {
+  return finish(db, id, { status: 'cancelled', error_code: 'cancelled', error_message: 'the conversion was cancelled' });
+}
+
+/** Accepted conversions whose workflow may never have been started (the API died between the insert and the start). */
+export async function listStaleQueued(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<Conversion[]> {
+  return db
+    .selectFrom('conversions')
+    .selectAll()
+    .where('status', '=', 'queued')
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}

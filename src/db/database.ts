@@ -1,0 +1,81 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Kysely, Migrator, PostgresDialect, type MigrationProvider, type Migration } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import * as initial from './migrations/0001_initial.js';
+
+// Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  /** `postgres` for a server reached by DATABASE_URL, `embedded` for PGlite under the data dir. */
+  kind: 'postgres' | 'embedded';
+  close(): Promise<void>;
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}
+
+export function connectPostgres(databaseUrl: string, maxConnections = 10): DatabaseHandle {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, kind: 'postgres', close: () => db.destroy() };
+}
+
+/**
+ * PGlite (Postgres compiled to WebAssembly) stored under `dir`, served over the Postgres
+ * wire protocol on a private Unix socket, so the same `pg` + Kysely code path serves
+ * both the embedded and a real database. PGlite runs one query at a time and cannot
+ * keep transactions of several connections apart, so the pool holds one connection.
+ */
+export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  mkdirSync(dir, { recursive: true });
+  const pglite = await PGlite.create(dir);
+  // Socket paths are limited to ~107 bytes, so the socket lives in a short temp dir.
+  const socketDir = mkdtempSync(path.join(os.tmpdir(), 'kiln-pg-'));
+  const server = new PGLiteSocketServer({ db: pglite, path: path.join(socketDir, '.s.PGSQL.5432'), maxConnections: 4 });
+  await server.start();
+  const pool = new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    kind: 'embedded',
+    close: async () => {
+      await db.destroy();
+      await server.stop();
+      await pglite.close();
+      rmSync(socketDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens the configured database (DATABASE_URL, else embedded under the data dir) and migrates it. */
+export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<DatabaseHandle> {
+  const handle = options.databaseUrl
+    ? connectPostgres(options.databaseUrl)
+    : await openEmbeddedPostgres(path.join(options.dataDir, 'pglite'));
+  try {
+    await migrateToLatest(handle.db);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+}

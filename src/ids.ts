@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
+
+function randomAlnum(length: number): string {
+  // 252 is the largest multiple of 36 below 256: rejecting bytes above it keeps the draw uniform.
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 252 && out.length < length) out += ALPHABET[byte % 36];
+    }
+  }
+  return out;
+}
+
+export type IdPrefix = 'acc' | 'key' | 'cnv' | 'evt';
+
+/**
+ * `<prefix>_<time><random>`: the time part (milliseconds, base 36, fixed width) makes
+ * ids sort by creation, which list cursors rely on; 14 random characters make them unguessable.
+ */
+export function newId(prefix: IdPrefix, now: number = Date.now()): string {
+  return `${prefix}_${now.toString(36).padStart(9, '0')}${randomAlnum(14)}`;
+}
+
+export function hasPrefix(id: string, prefix: IdPrefix): boolean {
+  return new RegExp(`^${prefix}_[0-9a-z]{23}$`).test(id);
+}
+
+export { randomAlnum };

@@ -1,0 +1,21 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where file bytes live. Temporal payloads carry only keys, never bytes.
+ * Keys are relative, slash-separated names chosen by Kiln (never by a user).
+ */
+export interface BlobStore {
+  /** Moves a finished local file (an upload spooled to disk) in under `key`. */
+  importFile(key: string, localPath: string): Promise<void>;
+  write(key: string, bytes: Buffer): Promise<void>;
+  read(key: string): Promise<Buffer>;
+  openReadStream(key: string): Readable;
+  size(key: string): Promise<number | undefined>;
+  delete(key: string): Promise<void>;
+}
+
+const SAFE_KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
+
+export function assertSafeKey(key: string): void {
+  if (!SAFE_KEY.test(key) || key.includes('..')) throw new Error(`unsafe blob key: ${key}`);
+}

@@ -1,0 +1,50 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Conversion } from '../db/schema.js';
+import type { ConversionOptions } from '../convert/options.js';
+import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
+import {
+  cancelSignal,
+  conversionWorkflowId,
+  TASK_QUEUES,
+  type ConversionWorkflowInput,
+} from '../../workflows/definitions.js';
+
+export function outputKeyFor(conversionId: string, format: OutputFormat): string {
+  return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
+}
+
+export function workflowInputFor(row: Conversion, heartbeatTimeoutSeconds: number): ConversionWorkflowInput {
+  const options = row.options as ConversionOptions;
+  return {
+    conversionId: row.id,
+    inputKey: row.input_key,
+    outputKey: outputKeyFor(row.id, options.output_format),
+    outputFilename: outputFilename(row.input_filename, options.output_format),
+    options,
+    heartbeatTimeoutSeconds,
+  };
+}
+
+/** Starts the conversion's workflow; starting one that already exists is a no-op, so callers may retry. */
+export async function startConversionWorkflow(client: Client, row: Conversion, heartbeatTimeoutSeconds: number): Promise<void> {
+  try {
+    await client.workflow.start('conversionWorkflow', {
+      workflowId: conversionWorkflowId(row.id),
+      taskQueue: TASK_QUEUES.workflows,
+      args: [workflowInputFor(row, heartbeatTimeoutSeconds)],
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  }
+}
+
+/** Sends `cancel`; false when no workflow runs under that id (never started, or already closed). */
+export async function signalConversionCancel(client: Client, conversionId: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(conversionWorkflowId(conversionId)).signal(cancelSignal);
+    return true;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
+    throw error;
+  }
+}

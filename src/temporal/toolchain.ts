@@ -1,0 +1,209 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { projectRoot } from '../paths.js';
+import type { EphemeralServerExecutable } from '@temporalio/testing';
+
+/**
+ * Finds or builds the two Temporal servers Kiln runs locally:
+ * - the Temporal CLI (dev server with the Web UI), for `kiln dev` and API tests;
+ * - the Java time-skipping test server, for workflow tests.
+ *
+ * Order for each: an explicit path from the environment, one already on PATH, one in
+ * Kiln's cache, a build from a package registry (Go module proxy / Maven Central), and
+ * last the SDK's own download (which needs general internet access).
+ */
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+export const TEST_SERVER_VERSION = '1.38.0';
+
+type Log = (line: string) => void;
+
+export function cacheDir(): string {
+  const base = process.env.KILN_CACHE_DIR
+    ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln');
+  mkdirSync(base, { recursive: true });
+  return base;
+}
+
+function onPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; label: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let tail = '';
+    const onData = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      tail = (tail + text).slice(-4000);
+      for (const line of text.split('\n')) if (line.trim()) options.log(`  ${options.label}: ${line.trim()}`);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${tail}`));
+    });
+  });
+}
+
+/** Path of a usable `temporal` CLI, building it when needed; undefined when none can be had here. */
+export async function findOrBuildTemporalCli(log: Log = console.error): Promise<string | undefined> {
+  const explicit = process.env.TEMPORAL_CLI_PATH;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`TEMPORAL_CLI_PATH points at ${explicit}, which does not exist`);
+    return explicit;
+  }
+  const installed = onPath('temporal');
+  if (installed) return installed;
+
+  const binDir = path.join(cacheDir(), `temporal-cli-${TEMPORAL_CLI_VERSION}`);
+  const cached = path.join(binDir, 'temporal');
+  if (existsSync(cached)) return cached;
+
+  const go = onPath('go');
+  if (!go) return undefined;
+  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy into ${binDir} (once; several minutes on 2 cores)...`);
+  const staging = `${binDir}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  await run(go, ['install', '-v', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
+    env: { GOBIN: staging, GOFLAGS: process.env.GOFLAGS ?? '-buildvcs=false' },
+    log,
+    label: 'go',
+  });
+  // Rename last, so an interrupted build never leaves a half-written binary that looks cached.
+  mkdirSync(path.dirname(binDir), { recursive: true });
+  rmSync(binDir, { recursive: true, force: true });
+  renameSync(staging, binDir);
+  log(`Temporal CLI ready: ${cached}`);
+  return cached;
+}
+
+const testServerPom = path.join(projectRoot, 'tools', 'temporal-test-server', 'pom.xml');
+
+function probeJavaStartup(launcher: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => {
+        const started = Date.now();
+        const child = spawn(launcher, [String(port)], { stdio: 'ignore' });
+        const poll = setInterval(() => {
+          const socket = net.connect(port, '127.0.0.1');
+          socket.on('connect', () => {
+            socket.destroy();
+            clearInterval(poll);
+            child.kill('SIGTERM');
+            resolve(Date.now() - started);
+          });
+          socket.on('error', () => socket.destroy());
+        }, 25);
+        child.on('exit', (code) => {
+          clearInterval(poll);
+          if (code !== null && code !== 0) reject(new Error(`test server exited with ${code} during the start-up probe`));
+        });
+      });
+    });
+  });
+}
+
+/**
+ * Path of a launcher script for the Java time-skipping test server, resolving it from
+ * Maven Central on first use; undefined when Java or Maven is missing.
+ * The SDK runs it as `<launcher> <port>` and must get an answer within 5 s, hence the
+ * C1-only JIT and a class-data-sharing archive trained once at install time.
+ */
+export async function findOrBuildTestServer(log: Log = console.error): Promise<string | undefined> {
+  const explicit = process.env.TEMPORAL_TEST_SERVER_PATH;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`TEMPORAL_TEST_SERVER_PATH points at ${explicit}, which does not exist`);
+    return explicit;
+  }
+  const home = path.join(cacheDir(), `temporal-test-server-${TEST_SERVER_VERSION}`);
+  const launcher = path.join(home, 'temporal-test-server');
+  if (existsSync(launcher)) return launcher;
+
+  const java = onPath('java');
+  const mvn = onPath('mvn');
+  if (!java || !mvn) return undefined;
+
+  log(`Resolving Temporal's Java test server ${TEST_SERVER_VERSION} from Maven Central into ${home} (once)...`);
+  const staging = `${home}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const lib = path.join(staging, 'lib');
+  await run(mvn, ['-B', '-q', '-f', testServerPom, `-Dtemporal.version=${TEST_SERVER_VERSION}`,
+    'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${lib}`], { log, label: 'mvn' });
+  if (!readdirSync(lib).some((name) => name.startsWith('temporal-test-server-'))) {
+    throw new Error(`Maven finished but ${lib} holds no temporal-test-server jar`);
+  }
+
+  const finalLib = path.join(home, 'lib');
+  const archive = path.join(home, 'classes.jsa');
+  const javaFlags = '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss512k -Xlog:cds=off -Xlog:cds+dynamic=off';
+  const script = (extra: string, libDir: string): string => `#!/bin/sh
+# Kiln's launcher for Temporal's Java time-skipping test server (generated by src/temporal/toolchain.ts).
+# The SDK calls it as "<this> <port>"; it manages time skipping itself.
+exec "${java}" ${javaFlags} ${extra} -cp "${libDir}/*" io.temporal.testserver.TestServer "$@"
+`;
+  // Train the class-data-sharing archive with the final paths, since CDS checks the classpath.
+  rmSync(home, { recursive: true, force: true });
+  renameSync(staging, home);
+  const training = path.join(home, 'train.sh');
+  writeFileSync(training, script(`-XX:ArchiveClassesAtExit=${archive}`, finalLib));
+  chmodSync(training, 0o755);
+  log('Training a class-data-sharing archive so the JVM answers within the SDK\'s 5 s window...');
+  const coldMs = await probeJavaStartup(training);
+  await waitFor(() => existsSync(archive), 20_000);
+  rmSync(training);
+  const tmpLauncher = `${launcher}.tmp`;
+  writeFileSync(tmpLauncher, script(`-XX:SharedArchiveFile=${archive}`, finalLib));
+  chmodSync(tmpLauncher, 0o755);
+  const warmMs = await probeJavaStartup(tmpLauncher);
+  renameSync(tmpLauncher, launcher);
+  log(`Test server ready: ${launcher} (port open after ${coldMs} ms cold, ${warmMs} ms with the archive)`);
+  return launcher;
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the class-data-sharing archive');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function describeMissing(what: string, needs: string): string {
+  return `${what}: not found, and it cannot be built here (${needs}). Falling back to the Temporal SDK's own download, which needs internet access.`;
+}
+
+/** Executable setting for `TestWorkflowEnvironment.createLocal` / a dev server. */
+export async function devServerExecutable(log: Log = console.error): Promise<EphemeralServerExecutable> {
+  const cli = await findOrBuildTemporalCli(log);
+  if (cli) return { type: 'existing-path', path: cli };
+  log(describeMissing('Temporal CLI', 'no TEMPORAL_CLI_PATH, no `temporal` on PATH, no `go` toolchain'));
+  return { type: 'cached-download', downloadDir: cacheDir() };
+}
+
+/** Executable setting for `TestWorkflowEnvironment.createTimeSkipping`. */
+export async function testServerExecutable(log: Log = console.error): Promise<EphemeralServerExecutable> {
+  const launcher = await findOrBuildTestServer(log);
+  if (launcher) return { type: 'existing-path', path: launcher };
+  log(describeMissing('Temporal test server', 'no TEMPORAL_TEST_SERVER_PATH, no `java` and `mvn`'));
+  return { type: 'cached-download', downloadDir: cacheDir() };
+}

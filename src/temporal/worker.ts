@@ -1,0 +1,62 @@
+import path from 'node:path';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Kysely } from 'kysely';
+import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
+import { TASK_QUEUES } from '../../workflows/definitions.js';
+import type { Database } from '../db/schema.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { ConversionLimits } from '../convert/pipeline.js';
+import { codeRoot, moduleExtension } from '../paths.js';
+
+export const workflowsPath = path.join(codeRoot, 'workflows', `index${moduleExtension}`);
+
+let bundle: Promise<WorkflowBundleOption> | undefined;
+
+/** Workflow code bundled once per process; every worker created here reuses it. */
+export function workflowBundle(): Promise<WorkflowBundleOption> {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined }).then(({ code }) => ({ code }));
+  return bundle;
+}
+
+export interface WorkerDependencies {
+  connection: NativeConnection;
+  namespace: string;
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  limits: ConversionLimits;
+  convertConcurrency: number;
+}
+
+/**
+ * Kiln's workers: workflows with their bookkeeping activities on `kiln`, and sharp on
+ * `kiln-convert` with as many slots as the machine has cores (more would only queue
+ * work in memory and time it out).
+ */
+export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]> {
+  const common = { connection: deps.connection, namespace: deps.namespace };
+  return Promise.all([
+    Worker.create({
+      ...common,
+      taskQueue: TASK_QUEUES.workflows,
+      workflowBundle: await workflowBundle(),
+      activities: createRecordActivities({ db: deps.db }),
+    }),
+    Worker.create({
+      ...common,
+      taskQueue: TASK_QUEUES.convert,
+      activities: createConvertActivities({ blobs: deps.blobs, limits: deps.limits }),
+      maxConcurrentActivityTaskExecutions: deps.convertConcurrency,
+    }),
+  ]);
+}
+
+/** Runs the workers until `signal` aborts, then drains them. */
+export async function runWorkers(workers: Worker[], signal: AbortSignal): Promise<void> {
+  const onAbort = (): void => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown());
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all(workers.map((w) => w.run()));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

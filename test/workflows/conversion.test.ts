@@ -1,0 +1,170 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
+import { conversionWorkflowId, TASK_QUEUES, statusQuery, cancelSignal } from '../../workflows/definitions.js';
+import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
+import { createAccountWithKey } from '../../src/db/accounts.js';
+import { insertConversion, findConversionById } from '../../src/db/conversions.js';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { workflowInputFor } from '../../src/temporal/conversions.js';
+import { workflowBundle } from '../../src/temporal/worker.js';
+import { newId } from '../../src/ids.js';
+import type { ConversionOptions } from '../../src/convert/options.js';
+import { timeSkippingEnvironment } from '../support/temporal.js';
+import { tempDir } from '../support/temp.js';
+import { identify, makeImage } from '../support/images.js';
+
+const limits = { maxInputPixels: 50_000_000, avifEffort: 2 };
+
+describe('conversion workflow (time-skipping test server)', () => {
+  let env: TestWorkflowEnvironment;
+  let database: DatabaseHandle;
+  let blobs: LocalBlobStore;
+  let accountId: string;
+  const dir = tempDir('wf');
+
+  before(async () => {
+    env = await timeSkippingEnvironment();
+    database = await openEmbeddedPostgres(path.join(dir.path, 'db'));
+    await migrateToLatest(database.db);
+    blobs = new LocalBlobStore(path.join(dir.path, 'blobs'));
+    accountId = (await createAccountWithKey(database.db, 'wf-tests')).account.id;
+  });
+
+  after(async () => {
+    await env?.teardown();
+    await database?.close();
+    dir.remove();
+  });
+
+  async function newConversion(bytes: Buffer, options: ConversionOptions) {
+    const id = newId('cnv');
+    const inputKey = `conversions/${id}/input`;
+    await blobs.write(inputKey, bytes);
+    return insertConversion(database.db, {
+      id,
+      account_id: accountId,
+      status: 'queued',
+      workflow_id: conversionWorkflowId(id),
+      options: JSON.stringify(options),
+      input_key: inputKey,
+      input_filename: 'photo.jpg',
+      input_bytes: bytes.length,
+      input_content_type: 'image/jpeg',
+      updated_at: new Date(),
+    });
+  }
+
+  /** Runs `body` with Kiln's workers; `convert` replaces the real convert activity where a test injects a fault. */
+  async function withWorkers<T>(body: () => Promise<T>, convert = createConvertActivities({ blobs, limits })): Promise<T> {
+    const workflowWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUES.workflows,
+      workflowBundle: await workflowBundle(),
+      activities: createRecordActivities({ db: database.db }),
+    });
+    const convertWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUES.convert,
+      activities: convert,
+    });
+    return workflowWorker.runUntil(convertWorker.runUntil(body()));
+  }
+
+  test('converts a JPEG to WebP, records the result and publishes events', async () => {
+    const row = await newConversion(await makeImage(640, 480), { output_format: 'webp', width: 320 });
+    const result = await withWorkers(() =>
+      env.client.workflow.execute('conversionWorkflow', {
+        workflowId: row.workflow_id,
+        taskQueue: TASK_QUEUES.workflows,
+        args: [workflowInputFor(row, 10)],
+      }),
+    );
+    assert.deepEqual(result, { status: 'succeeded' });
+    const done = await findConversionById(database.db, row.id);
+    assert.equal(done?.status, 'succeeded');
+    assert.equal(done?.attempts, 1);
+    assert.ok(done?.output_key);
+    const decoded = await identify(await blobs.read(done.output_key));
+    assert.deepEqual(decoded, { format: 'webp', width: 320, height: 240 });
+    const events = await database.db.selectFrom('events').select('type').where('subject_id', '=', row.id).orderBy('id').execute();
+    assert.deepEqual(events.map((e) => e.type), ['conversion.started', 'conversion.completed']);
+  });
+
+  test('a file that is not an image fails once with unsupported_input, without retries', async () => {
+    const row = await newConversion(Buffer.from('this is plain text, not an image'), { output_format: 'png' });
+    let calls = 0;
+    const real = createConvertActivities({ blobs, limits });
+    const counted = { convertImage: async (...args: Parameters<typeof real.convertImage>) => (calls++, real.convertImage(...args)) };
+    const result = await withWorkers(
+      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, 10)] }),
+      counted,
+    );
+    assert.equal(result.status, 'failed');
+    assert.equal(result.error?.code, 'unsupported_input');
+    assert.equal(calls, 1);
+    const done = await findConversionById(database.db, row.id);
+    assert.equal(done?.status, 'failed');
+    assert.equal(done?.error_code, 'unsupported_input');
+  });
+
+  test('a transient fault is retried and the conversion still succeeds', async () => {
+    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+    const real = createConvertActivities({ blobs, limits });
+    let calls = 0;
+    // Injected fault: the first attempt throws a retryable error, as a lost blob-store connection would.
+    const flaky = {
+      convertImage: async (...args: Parameters<typeof real.convertImage>) => {
+        calls++;
+        if (calls === 1) throw ApplicationFailure.retryable('blob store connection reset', 'io_error');
+        return real.convertImage(...args);
+      },
+    };
+    const result = await withWorkers(
+      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, 10)] }),
+      flaky,
+    );
+    assert.deepEqual(result, { status: 'succeeded' });
+    assert.equal(calls, 2);
+    const done = await findConversionById(database.db, row.id);
+    assert.equal(done?.attempts, 2);
+  });
+
+  test('the cancel signal ends a running conversion as cancelled', async () => {
+    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+    let started!: () => void;
+    const activityStarted = new Promise<void>((resolve) => (started = resolve));
+    // Stand-in for a slow encode: it heartbeats until cancelled, as the real activity does.
+    const { Context } = await import('@temporalio/activity');
+    const slow = {
+      convertImage: async (): Promise<never> => {
+        started();
+        const context = Context.current();
+        for (;;) {
+          context.heartbeat();
+          await context.sleep(200);
+        }
+      },
+    };
+    const result = await withWorkers(async () => {
+      const handle = await env.client.workflow.start('conversionWorkflow', {
+        workflowId: row.workflow_id,
+        taskQueue: TASK_QUEUES.workflows,
+        args: [workflowInputFor(row, 10)],
+      });
+      await activityStarted;
+      assert.equal(await handle.query(statusQuery), 'running');
+      await handle.signal(cancelSignal);
+      return handle.result();
+    }, slow as never);
+    assert.deepEqual(result, { status: 'cancelled' });
+    const done = await findConversionById(database.db, row.id);
+    assert.equal(done?.status, 'cancelled');
+    const events = await database.db.selectFrom('events').select('type').where('subject_id', '=', row.id).orderBy('id').execute();
+    assert.deepEqual(events.map((e) => e.type), ['conversion.started', 'conversion.cancelled']);
+  });
+});

@@ -1,0 +1,31 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ConversionOptions } from '../src/convert/options.js';
+
+/** Task queues. Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queue. */
+export const TASK_QUEUES = {
+  workflows: 'kiln',
+  convert: 'kiln-convert',
+  deliver: 'kiln-deliver',
+} as const;
+
+export const conversionWorkflowId = (conversionId: string): string => `conversion-${conversionId}`;
+
+export interface ConversionWorkflowInput {
+  conversionId: string;
+  inputKey: string;
+  outputKey: string;
+  outputFilename: string;
+  options: ConversionOptions;
+  /** Seconds without a heartbeat before an attempt counts as lost (a dead worker). */
+  heartbeatTimeoutSeconds: number;
+}
+
+export type ConversionPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface ConversionWorkflowResult {
+  status: Exclude<ConversionPhase, 'queued' | 'running'>;
+  error?: { code: string; message: string };
+}
+
+export const cancelSignal = defineSignal('cancel');
+export const statusQuery = defineQuery<ConversionPhase>('status');

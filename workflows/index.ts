@@ -1,0 +1,1 @@
+export { conversionWorkflow } from './conversion.js';
