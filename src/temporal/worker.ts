@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
 import { TASK_QUEUES } from '../../workflows/definitions.js';
@@ -14,7 +14,7 @@ let bundle: Promise<WorkflowBundleOption> | undefined;
 
 /** Workflow code bundled once per process; every worker created here reuses it. */
 export function workflowBundle(): Promise<WorkflowBundleOption> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined }).then(({ code }) => ({ code }));
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') }).then(({ code }) => ({ code }));
   return bundle;
 }
 

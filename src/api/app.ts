@@ -1,0 +1,29 @@
+import Koa, { type Middleware } from 'koa';
+import Router from '@koa/router';
+import { requireAdminToken, requireApiKey } from './auth.js';
+import type { ApiDependencies } from './context.js';
+import { problemMiddleware } from './problem.js';
+import { adminRoutes } from './routes/admin.js';
+import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
+import { healthRoutes } from './routes/health.js';
+
+/** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
+function guarded(guard: Middleware, routes: Router): Router {
+  const outer = new Router();
+  outer.use(guard as never);
+  outer.use(routes.routes(), routes.allowedMethods());
+  return outer;
+}
+
+export function createApp(deps: ApiDependencies): Koa {
+  const app = new Koa();
+  app.use(problemMiddleware(deps.log));
+  const routers = [
+    healthRoutes(deps),
+    downloadRoutes(deps),
+    guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
+    guarded(requireApiKey(deps.db), conversionRoutes(deps)),
+  ];
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,18 @@
+import type { Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import type { KilnConfig } from '../config.js';
+import type { Database } from '../db/schema.js';
+import type { DownloadSigner } from '../signing/download-url.js';
+import type { BlobStore } from '../storage/blob-store.js';
+
+/** What the API's routes work with; built once by whoever starts the API. */
+export interface ApiDependencies {
+  config: KilnConfig;
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  temporal: Client;
+  signer: DownloadSigner;
+  /** Directory where uploads are spooled before they are accepted. */
+  spoolDir: string;
+  log: (message: string, error?: unknown) => void;
+}

@@ -1,0 +1,66 @@
+import type { Context, Next } from 'koa';
+
+/**
+ * An API error, answered as RFC 9457 `application/problem+json`. `code` is stable and
+ * documented (docs/errors.md); `detail` is for humans and may change.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = 'ApiError';
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function sendProblem(ctx: Context, error: ApiError): void {
+  ctx.status = error.status;
+  ctx.type = 'application/problem+json';
+  ctx.body = {
+    type: 'about:blank',
+    title: TITLES[error.status] ?? 'Error',
+    status: error.status,
+    code: error.code,
+    detail: error.detail,
+    ...error.extra,
+  };
+}
+
+/** Turns every thrown error into a problem response; anything unexpected is logged and answered 500. */
+export function problemMiddleware(log: (message: string, error: unknown) => void) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (error) {
+      if (error instanceof ApiError) return sendProblem(ctx, error);
+      const status = (error as { status?: number; expose?: boolean }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        return sendProblem(ctx, new ApiError(status, 'bad_request', (error as Error).message));
+      }
+      log(`${ctx.method} ${ctx.path} failed`, error);
+      sendProblem(ctx, new ApiError(500, 'internal_error', 'Kiln hit an unexpected error; it has been logged'));
+    }
+  };
+}

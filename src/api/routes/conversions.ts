@@ -1,0 +1,136 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { parseConversionOptions } from '../../convert/options.js';
+import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
+import { findConversion, findConversionById, insertConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
+import type { ConversionStatus } from '../../db/schema.js';
+import { publishEvent } from '../../events/publish.js';
+import { newId } from '../../ids.js';
+import { presentConversion } from '../../conversions/present.js';
+import { signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
+import { conversionWorkflowId } from '../../../workflows/definitions.js';
+import type { AuthState } from '../auth.js';
+import type { ApiDependencies } from '../context.js';
+import { pageEnvelope, readPage } from '../pagination.js';
+import { ApiError } from '../problem.js';
+import { receiveUpload } from '../upload.js';
+
+const STATUSES: ConversionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+function accountOf(ctx: Context): string {
+  return (ctx.state as AuthState).account.id;
+}
+
+export function conversionRoutes(deps: ApiDependencies): Router {
+  const { db, config } = deps;
+  const router = new Router();
+
+  router.post('/v1/conversions', async (ctx) => {
+    const accountId = accountOf(ctx);
+    const upload = await receiveUpload(ctx, deps.spoolDir, config.maxUploadBytes);
+    let accepted = false;
+    try {
+      const parsed = parseConversionOptions(upload.fields, config);
+      if (!parsed.ok) {
+        throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
+      }
+      const file = upload.file;
+      if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
+      if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
+
+      const id = newId('cnv');
+      const inputKey = `conversions/${id}/input`;
+      await deps.blobs.importFile(inputKey, file.path);
+      accepted = true;
+      const row = await db.transaction().execute(async (trx) => {
+        const inserted = await insertConversion(trx, {
+          id,
+          account_id: accountId,
+          status: 'queued',
+          workflow_id: conversionWorkflowId(id),
+          options: JSON.stringify(parsed.options),
+          input_key: inputKey,
+          input_filename: file.filename,
+          input_bytes: file.bytes,
+          input_content_type: file.contentType ?? null,
+          updated_at: new Date(),
+        });
+        await publishEvent(trx, {
+          accountId,
+          type: 'file.uploaded',
+          subjectId: id,
+          dedupeKey: `${id}:file.uploaded`,
+          data: { conversion_id: id, file: { filename: file.filename, bytes: file.bytes, content_type: file.contentType ?? null } },
+        });
+        return inserted;
+      });
+      try {
+        await startConversionWorkflow(deps.temporal, row, config.convertHeartbeatTimeoutSeconds);
+      } catch (error) {
+        // The row is stored and stays queued; the reconciler starts its workflow once Temporal answers.
+        deps.log(`could not start the workflow of ${id} yet; it stays queued`, error);
+      }
+      ctx.status = 202;
+      ctx.set('Location', `/v1/conversions/${id}`);
+      ctx.body = presentConversion(row);
+    } finally {
+      if (!accepted) await upload.discard();
+    }
+  });
+
+  router.get('/v1/conversions', async (ctx) => {
+    const page = readPage(ctx.query);
+    const status = ctx.query.status;
+    if (status !== undefined && !STATUSES.includes(status as ConversionStatus)) {
+      throw new ApiError(400, 'invalid_parameter', `status must be one of ${STATUSES.join(', ')}`, { parameter: 'status' });
+    }
+    const rows = await listConversions(db, accountOf(ctx), { ...page, limit: page.limit + 1, status: status as ConversionStatus | undefined });
+    ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
+  });
+
+  router.get('/v1/conversions/:id', async (ctx) => {
+    const row = await findConversion(db, accountOf(ctx), ctx.params.id!);
+    if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
+    ctx.body = presentConversion(row, deps.signer);
+  });
+
+  router.post('/v1/conversions/:id/cancel', async (ctx) => {
+    const accountId = accountOf(ctx);
+    const row = await findConversion(db, accountId, ctx.params.id!);
+    if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
+    if (isFinished(row.status)) {
+      throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { status: row.status });
+    }
+    const signalled = await signalConversionCancel(deps.temporal, row.id);
+    if (!signalled) await markCancelled(db, row.id);
+    ctx.status = 202;
+    ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
+  });
+
+  return router;
+}
+
+/** Signed downloads: no API key, the URL's signature is the credential. */
+export function downloadRoutes(deps: ApiDependencies): Router {
+  const router = new Router();
+  router.get('/v1/downloads/:id', async (ctx) => {
+    const id = ctx.params.id!;
+    const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : undefined;
+    const signature = typeof ctx.query.signature === 'string' ? ctx.query.signature : undefined;
+    const verdict = deps.signer.verify(id, expires, signature);
+    if (verdict === 'invalid') throw new ApiError(403, 'invalid_signature', 'the download link is not valid');
+    if (verdict === 'expired') {
+      throw new ApiError(410, 'link_expired', 'the download link has expired; fetch the conversion again for a fresh one');
+    }
+    const row = await findConversionById(deps.db, id);
+    if (!row || row.status !== 'succeeded' || !row.output_key) throw new ApiError(404, 'output_not_found', 'no output for this link');
+    const size = await deps.blobs.size(row.output_key);
+    if (size === undefined) throw new ApiError(404, 'output_not_found', 'the output file is gone');
+    ctx.type = CONTENT_TYPES[row.output_format as OutputFormat];
+    ctx.length = size;
+    ctx.set('Content-Disposition', `inline; filename="${(row.output_filename ?? 'output').replace(/["\\]/g, '_')}"`);
+    ctx.set('Cache-Control', 'private, max-age=300');
+    ctx.body = deps.blobs.openReadStream(row.output_key);
+  });
+  return router;
+}

@@ -1,0 +1,26 @@
+import Router from '@koa/router';
+import { sql } from 'kysely';
+import type { ApiDependencies } from '../context.js';
+
+async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  try {
+    await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000))]);
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+export function healthRoutes(deps: ApiDependencies): Router {
+  const router = new Router();
+  router.get('/healthz', async (ctx) => {
+    const [postgres, temporal] = await Promise.all([
+      check(() => sql`select 1`.execute(deps.db)),
+      check(() => deps.temporal.connection.workflowService.getSystemInfo({})),
+    ]);
+    const ok = postgres.ok && temporal.ok;
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ok' : 'degraded', postgres, temporal };
+  });
+  return router;
+}

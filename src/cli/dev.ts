@@ -1,0 +1,113 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { KilnConfig } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { accountForApiKey, createAccountWithKey, findAccountByName, issueApiKey } from '../db/accounts.js';
+import { randomAlnum } from '../ids.js';
+import { devServerExecutable } from '../temporal/toolchain.js';
+import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
+import { readOrCreateSecret } from './secrets.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { onShutdown } from './shutdown.js';
+
+const DEV_ACCOUNT = 'dev';
+
+/** The dev API key from `<data dir>/dev-api-key` if it still works, else a new key for the `dev` account. */
+async function devApiKey(db: Kysely<Database>, file: string): Promise<string> {
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (key && (await accountForApiKey(db, key))) return key;
+  }
+  const existing = await findAccountByName(db, DEV_ACCOUNT);
+  const key = existing ? (await issueApiKey(db, existing.id)).key : (await createAccountWithKey(db, DEV_ACCOUNT)).apiKey.key;
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/**
+ * `kiln dev` (what `npm start` runs): everything on embedded defaults in one process:
+ * a Temporal dev server with its Web UI persisted under the data dir, embedded Postgres,
+ * local blobs, the API and the workers.
+ */
+export async function runDev(baseConfig: KilnConfig): Promise<void> {
+  installTemporalRuntime();
+  const { dataDir } = baseConfig;
+  mkdirSync(dataDir, { recursive: true });
+  const config: KilnConfig = {
+    ...baseConfig,
+    adminToken: baseConfig.adminToken ?? readOrCreateSecret(path.join(dataDir, 'admin-token'), () => `kiln_admin_${randomAlnum(40)}`),
+    signingKey: baseConfig.signingKey ?? readOrCreateSecret(path.join(dataDir, 'signing-key'), () => randomAlnum(64)),
+  };
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        log('error while stopping', error);
+      }
+    }
+  };
+  onShutdown(stopAll);
+
+  let temporalAddress = config.temporalAddress;
+  if (!temporalAddress) {
+    log(`starting the Temporal dev server (gRPC ${config.temporalPort}, Web UI ${config.temporalUiPort}, state in ${path.join(dataDir, 'temporal.db')})`);
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: await devServerExecutable(log),
+        ip: '127.0.0.1',
+        port: config.temporalPort,
+        ui: true,
+        uiPort: config.temporalUiPort,
+        dbFilename: path.join(dataDir, 'temporal.db'),
+        namespace: config.temporalNamespace,
+      },
+    });
+    stops.push(() => env.teardown());
+    temporalAddress = `127.0.0.1:${config.temporalPort}`;
+  }
+
+  log(config.databaseUrl ? 'connecting to Postgres at DATABASE_URL' : `opening the embedded Postgres in ${path.join(dataDir, 'pglite')}`);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir });
+  stops.push(() => database.close());
+  const key = await devApiKey(database.db, path.join(dataDir, 'dev-api-key'));
+
+  const temporal = await connectTemporal(temporalAddress, config.temporalNamespace);
+  stops.push(() => temporal.close());
+  const blobs = blobStoreFor(config);
+
+  const worker = await startWorkerRole(config, database, temporal.native, blobs);
+  stops.push(async () => {
+    worker.stop();
+    await worker.done;
+  });
+  const api = await startApiRole(config, database, temporal.client, blobs);
+  stops.push(() => api.stop());
+
+  const uiUrl = config.temporalAddress ? '(external Temporal: see its own Web UI)' : `http://127.0.0.1:${config.temporalUiPort}`;
+  console.log(
+    [
+      '',
+      'Kiln is running.',
+      `  API             ${api.api.url}`,
+      `  Temporal Web UI ${uiUrl}`,
+      `  Dev API key     ${key}   (also in ${path.join(dataDir, 'dev-api-key')})`,
+      `  Admin token     ${config.adminToken}   (also in ${path.join(dataDir, 'admin-token')})`,
+      '',
+      'Try:',
+      `  curl -F file=@photo.jpg -F output_format=webp -H "Authorization: Bearer $(cat ${path.join(dataDir, 'dev-api-key')})" ${api.api.url}/v1/conversions`,
+      '',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  try {
+    await worker.done;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

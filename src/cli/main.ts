@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { AccountExistsError, createAccountWithKey, findAccountByName, issueApiKey } from '../db/accounts.js';
+import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
+import { runDev } from './dev.js';
+import { onShutdown } from './shutdown.js';
+
+const USAGE = `Usage: kiln <command>
+
+Commands:
+  dev                          everything in one process on embedded defaults (what npm start runs)
+  api                          the HTTP API (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY)
+  worker                       the Temporal workers (needs DATABASE_URL, TEMPORAL_ADDRESS)
+  migrate                      apply database migrations and exit
+  keys create --account NAME   create the account if needed and print a new API key
+
+Configuration is read from the environment; see README.md.`;
+
+function requireDatabaseUrl(config: KilnConfig, command: string): void {
+  if (!config.databaseUrl) {
+    throw new ConfigError(`kiln ${command} needs DATABASE_URL (the embedded database belongs to one process: use kiln dev for that)`);
+  }
+}
+
+async function runApi(config: KilnConfig): Promise<void> {
+  requireDatabaseUrl(config, 'api');
+  installTemporalRuntime();
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
+  const role = await startApiRole(config, database, temporal.client, blobStoreFor(config));
+  log(`API listening on ${role.api.url}`);
+  onShutdown(async () => {
+    await role.stop();
+    await temporal.close();
+    await database.close();
+  });
+}
+
+async function runWorker(config: KilnConfig): Promise<void> {
+  requireDatabaseUrl(config, 'worker');
+  installTemporalRuntime();
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
+  const role = await startWorkerRole(config, database, temporal.native, blobStoreFor(config));
+  log(`worker polling kiln, kiln-convert (concurrency ${config.convertConcurrency})`);
+  onShutdown(async () => {
+    role.stop();
+    await role.done;
+    await temporal.close();
+    await database.close();
+  });
+  await role.done;
+}
+
+async function runMigrate(config: KilnConfig): Promise<void> {
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  await database.close();
+  log('migrations applied');
+}
+
+async function runKeysCreate(config: KilnConfig, args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { account: { type: 'string' } } });
+  if (!values.account) throw new ConfigError('kiln keys create needs --account NAME');
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const existing = await findAccountByName(database.db, values.account);
+    if (existing) {
+      const key = await issueApiKey(database.db, existing.id);
+      console.log(JSON.stringify({ account_id: existing.id, account: existing.name, api_key: key.key, created_account: false }));
+    } else {
+      const created = await createAccountWithKey(database.db, values.account).catch((error: unknown) => {
+        if (error instanceof AccountExistsError) throw new ConfigError(error.message);
+        throw error;
+      });
+      console.log(JSON.stringify({ account_id: created.account.id, account: created.account.name, api_key: created.apiKey.key, created_account: true }));
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const config = loadConfig();
+  switch (command) {
+    case 'dev':
+      return runDev(config);
+    case 'api':
+      return runApi(config);
+    case 'worker':
+      return runWorker(config);
+    case 'migrate':
+      return runMigrate(config);
+    case 'keys':
+      if (rest[0] === 'create') return runKeysCreate(config, rest.slice(1));
+      break;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+  }
+  console.error(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
+  process.exitCode = 2;
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(`kiln: ${error.message}`);
+    process.exit(2);
+  }
+  log('fatal', error);
+  process.exit(1);
+});

@@ -1,0 +1,101 @@
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
+import type { KilnConfig } from './config.js';
+import type { DatabaseHandle } from './db/database.js';
+import { DownloadSigner } from './signing/download-url.js';
+import { LocalBlobStore } from './storage/local-blob-store.js';
+import type { BlobStore } from './storage/blob-store.js';
+import type { ApiDependencies } from './api/context.js';
+import { startApiServer, type RunningApi } from './api/server.js';
+import { createWorkers, runWorkers } from './temporal/worker.js';
+import { runReconciler } from './conversions/reconcile.js';
+
+export function log(message: string, error?: unknown): void {
+  const suffix = error === undefined ? '' : `: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+  console.error(`[kiln] ${message}${suffix}`);
+}
+
+let runtimeInstalled = false;
+
+/** Temporal's native runtime is process-wide; Kiln installs it once with its own log level and signal handling. */
+export function installTemporalRuntime(level: LogLevel = (process.env.KILN_TEMPORAL_LOG_LEVEL as LogLevel | undefined) ?? 'WARN'): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  // Kiln handles SIGINT/SIGTERM itself so the API, workers and dev servers stop in order.
+  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+}
+
+export function blobStoreFor(config: KilnConfig): BlobStore {
+  return new LocalBlobStore(process.env.KILN_BLOB_DIR ? path.resolve(process.env.KILN_BLOB_DIR) : path.join(config.dataDir, 'blobs'));
+}
+
+export async function connectTemporal(address: string, namespace: string): Promise<{ client: Client; native: NativeConnection; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address });
+  const native = await NativeConnection.connect({ address });
+  const client = new Client({ connection, namespace });
+  return {
+    client,
+    native,
+    close: async () => {
+      await native.close();
+      await connection.close();
+    },
+  };
+}
+
+export function requireSigningKey(config: KilnConfig): string {
+  if (!config.signingKey) throw new Error('KILN_SIGNING_KEY is not set: the API needs it to sign download links');
+  return config.signingKey;
+}
+
+export interface ApiRole {
+  api: RunningApi;
+  stop: () => Promise<void>;
+}
+
+/** The API process role: HTTP server plus the reconciler that starts stranded conversions. */
+export async function startApiRole(config: KilnConfig, database: DatabaseHandle, client: Client, blobs: BlobStore): Promise<ApiRole> {
+  const deps: ApiDependencies = {
+    config,
+    db: database.db,
+    blobs,
+    temporal: client,
+    signer: new DownloadSigner(requireSigningKey(config), config.publicUrl, config.downloadTtlSeconds),
+    spoolDir: path.join(config.dataDir, 'spool'),
+    log,
+  };
+  const api = await startApiServer(deps, config.port, config.host);
+  const stopReconciler = runReconciler(database.db, client, {
+    graceSeconds: 30,
+    heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds,
+    intervalMs: 60_000,
+    log,
+  });
+  return {
+    api,
+    stop: async () => {
+      stopReconciler();
+      await api.close();
+    },
+  };
+}
+
+export interface WorkerRole {
+  done: Promise<void>;
+  stop: () => void;
+}
+
+/** The worker process role: all of Kiln's Temporal workers until stopped. */
+export async function startWorkerRole(config: KilnConfig, database: DatabaseHandle, native: NativeConnection, blobs: BlobStore): Promise<WorkerRole> {
+  const workers = await createWorkers({
+    connection: native,
+    namespace: config.temporalNamespace,
+    db: database.db,
+    blobs,
+    limits: { maxInputPixels: config.maxInputPixels, avifEffort: config.avifEffort },
+    convertConcurrency: config.convertConcurrency,
+  });
+  const abort = new AbortController();
+  return { done: runWorkers(workers, abort.signal), stop: () => abort.abort() };
+}
