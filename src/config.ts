@@ -9,8 +9,8 @@ export interface KilnConfig {
   dataDir: string;
   port: number;
   host: string;
-  /** Base URL clients reach the API at; used to build download links. */
-  publicUrl: string;
+  /** Base URL clients reach the API at, for download links; the listening address when unset. */
+  publicUrl: string | undefined;
   databaseUrl: string | undefined;
   temporalAddress: string | undefined;
   temporalNamespace: string;
@@ -54,7 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     dataDir: path.resolve(stringFrom(env, 'KILN_DATA_DIR') ?? './data'),
     port,
     host,
-    publicUrl: (stringFrom(env, 'KILN_PUBLIC_URL') ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`).replace(/\/+$/, ''),
+    publicUrl: stringFrom(env, 'KILN_PUBLIC_URL')?.replace(/\/+$/, ''),
     databaseUrl: stringFrom(env, 'DATABASE_URL'),
     temporalAddress: stringFrom(env, 'TEMPORAL_ADDRESS'),
     temporalNamespace: stringFrom(env, 'TEMPORAL_NAMESPACE') ?? 'default',

@@ -56,16 +56,18 @@ export interface ApiRole {
 
 /** The API process role: HTTP server plus the reconciler that starts stranded conversions. */
 export async function startApiRole(config: KilnConfig, database: DatabaseHandle, client: Client, blobs: BlobStore): Promise<ApiRole> {
+  let publicUrl = config.publicUrl;
   const deps: ApiDependencies = {
     config,
     db: database.db,
     blobs,
     temporal: client,
-    signer: new DownloadSigner(requireSigningKey(config), config.publicUrl, config.downloadTtlSeconds),
+    signer: new DownloadSigner(requireSigningKey(config), () => publicUrl ?? '', config.downloadTtlSeconds),
     spoolDir: path.join(config.dataDir, 'spool'),
     log,
   };
   const api = await startApiServer(deps, config.port, config.host);
+  publicUrl ??= api.url;
   const stopReconciler = runReconciler(database.db, client, {
     graceSeconds: 30,
     heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds,

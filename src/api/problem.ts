@@ -36,12 +36,12 @@ export function sendProblem(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
   ctx.type = 'application/problem+json';
   ctx.body = {
+    ...error.extra,
     type: 'about:blank',
     title: TITLES[error.status] ?? 'Error',
     status: error.status,
     code: error.code,
     detail: error.detail,
-    ...error.extra,
   };
 }
 

@@ -9,6 +9,13 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
+/** A host clients can reach: a wildcard bind address is reached through loopback. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 export async function startApiServer(deps: ApiDependencies, port: number, host: string): Promise<RunningApi> {
   const app = createApp(deps);
   const server = http.createServer(app.callback());
@@ -20,7 +27,7 @@ export async function startApiServer(deps: ApiDependencies, port: number, host: 
   });
   const actualPort = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
+    url: `http://${urlHost(host)}:${actualPort}`,
     port: actualPort,
     close: () =>
       new Promise((resolve) => {

@@ -4,7 +4,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export class DownloadSigner {
   constructor(
     private readonly key: string,
-    private readonly publicUrl: string,
+    /** Read at signing time: the API's own URL is known only once it listens. */
+    private readonly publicUrl: () => string,
     readonly ttlSeconds: number,
   ) {}
 
@@ -14,7 +15,7 @@ export class DownloadSigner {
 
   sign(conversionId: string, now: Date = new Date()): { url: string; expiresAt: Date } {
     const expires = Math.floor(now.getTime() / 1000) + this.ttlSeconds;
-    const url = `${this.publicUrl}/v1/downloads/${conversionId}?expires=${expires}&signature=${this.signature(conversionId, expires)}`;
+    const url = `${this.publicUrl()}/v1/downloads/${conversionId}?expires=${expires}&signature=${this.signature(conversionId, expires)}`;
     return { url, expiresAt: new Date(expires * 1000) };
   }
 

@@ -99,7 +99,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     const row = await findConversion(db, accountId, ctx.params.id!);
     if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
     if (isFinished(row.status)) {
-      throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { status: row.status });
+      throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
     }
     const signalled = await signalConversionCancel(deps.temporal, row.id);
     if (!signalled) await markCancelled(db, row.id);

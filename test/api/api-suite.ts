@@ -1,0 +1,240 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { DownloadSigner } from '../../src/signing/download-url.js';
+import { conversionWorkflowId } from '../../workflows/definitions.js';
+import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln.js';
+import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
+import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
+
+const CONTENT_TYPES: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+};
+
+/** The API suite, run once against embedded Postgres and once against a real PostgreSQL server. */
+export function apiSuite(kind: DatabaseKind): void {
+  describe(`Kiln API on ${kind} Postgres and a Temporal dev server`, () => {
+    let kiln: TestKiln;
+    let alice: { id: string; key: string };
+    let bob: { id: string; key: string };
+    let photo: Buffer;
+
+    before(async () => {
+      kiln = await startTestKiln(kind);
+      alice = await createAccount(kiln.url, kiln.adminToken, 'alice');
+      bob = await createAccount(kiln.url, kiln.adminToken, 'bob');
+      photo = await makeImage(1200, 800);
+    });
+    after(async () => kiln?.stop());
+
+    const submit = (key: string, fields: Record<string, string>, file = photo, filename = 'photo.jpg') =>
+      request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(file, filename, fields) });
+
+    const conversionCount = async () => Number((await kiln.database.db.selectFrom('conversions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+
+    test('GET /healthz reports Postgres and Temporal', async () => {
+      const response = await request(`${kiln.url}/healthz`);
+      assert.equal(response.status, 200);
+      assert.deepEqual(response.body, { status: 'ok', postgres: { ok: true }, temporal: { ok: true } });
+    });
+
+    test('accounts need the admin token and answer one kiln_ key', async () => {
+      const body = JSON.stringify({ name: 'carol' });
+      const headers = { 'content-type': 'application/json' };
+      assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body }), 401, 'unauthorized');
+      assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body, key: 'wrong' }), 401, 'invalid_admin_token');
+      assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body: '{"name":""}', key: kiln.adminToken }), 400, 'invalid_body');
+      assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body: '{nope', key: kiln.adminToken }), 400, 'invalid_json');
+      const created = await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body, key: kiln.adminToken });
+      assert.equal(created.status, 201);
+      assert.match(created.body.api_key.key, /^kiln_[0-9a-z]{40}$/);
+      const stored = await kiln.database.db.selectFrom('api_keys').select('key_hash').where('account_id', '=', created.body.id).execute();
+      assert.equal(stored.length, 1);
+      assert.notEqual(stored[0]!.key_hash, created.body.api_key.key, 'the key is stored hashed');
+      assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body, key: kiln.adminToken }), 409, 'account_exists');
+    });
+
+    test('every /v1 route needs a valid API key', async () => {
+      assertProblem(await request(`${kiln.url}/v1/conversions`), 401, 'unauthorized');
+      assertProblem(await request(`${kiln.url}/v1/conversions`, { key: 'kiln_notakey' }), 401, 'invalid_api_key');
+      assertProblem(await request(`${kiln.url}/v1/conversions/cnv_x`, { key: kiln.adminToken }), 401, 'invalid_api_key');
+    });
+
+    test('converts to every output format; outputs decode (ImageMagick) as the requested format and size', async () => {
+      const formats = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'];
+      const accepted = await Promise.all(formats.map((format) => submit(alice.key, { output_format: format, width: '300', height: '300', fit: 'inside', quality: '70' })));
+      for (const response of accepted) {
+        assert.equal(response.status, 202, JSON.stringify(response.body));
+        assert.equal(response.body.status, 'queued');
+        assert.match(response.body.id, /^cnv_/);
+        assert.equal(response.headers.get('location'), `/v1/conversions/${response.body.id}`);
+        assert.equal(response.body.workflow_id, conversionWorkflowId(response.body.id));
+      }
+      for (const [i, format] of formats.entries()) {
+        const done = await waitForConversion(kiln.url, alice.key, accepted[i]!.body.id);
+        assert.equal(done.status, 'succeeded', JSON.stringify(done));
+        assert.deepEqual(done.input, { filename: 'photo.jpg', bytes: photo.length, content_type: 'application/octet-stream', format: 'jpeg', width: 1200, height: 800 });
+        assert.equal(done.output.format, format);
+        assert.equal(done.output.width, 300);
+        assert.equal(done.output.height, 200);
+        assert.match(done.output.filename, /^photo\./);
+        assert.ok(Date.parse(done.download_expires_at) - Date.now() > 3500 * 1000, 'links live about an hour by default');
+
+        const download = await fetch(done.download_url);
+        assert.equal(download.status, 200);
+        assert.equal(download.headers.get('content-type'), CONTENT_TYPES[format]);
+        const bytes = Buffer.from(await download.arrayBuffer());
+        assert.equal(bytes.length, done.output.bytes);
+        assert.deepEqual(await identify(bytes), { format: MAGICK_FORMAT[format], width: 300, height: 200 });
+        if (format === 'avif') assert.ok(isAvifContainer(bytes), 'AVIF brand, not HEIC');
+      }
+    });
+
+    test('accepts the raw file as the body with options in the query', async () => {
+      const png = await makeImage(64, 48, 'png');
+      const response = await request(`${kiln.url}/v1/conversions?output_format=jpeg&width=32&filename=${encodeURIComponent('tiny image.png')}`, {
+        method: 'POST',
+        key: alice.key,
+        headers: { 'content-type': 'image/png' },
+        body: png,
+      });
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'succeeded');
+      assert.equal(done.input.content_type, 'image/png');
+      assert.equal(done.output.filename, 'tiny image.jpg');
+      const bytes = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
+      assert.deepEqual(await identify(bytes), { format: 'jpeg', width: 32, height: 24 });
+    });
+
+    test('invalid options answer 400 invalid_options and store nothing', async () => {
+      const before = await conversionCount();
+      const cases: Array<[Record<string, string>, string]> = [
+        [{ output_format: 'bmp' }, 'output_format'],
+        [{}, 'output_format'],
+        [{ output_format: 'png', quality: '0' }, 'quality'],
+        [{ output_format: 'png', quality: '101' }, 'quality'],
+        [{ output_format: 'png', quality: 'high' }, 'quality'],
+        [{ output_format: 'png', width: '-5' }, 'width'],
+        [{ output_format: 'png', width: '99999' }, 'width'],
+        [{ output_format: 'png', height: '1.5' }, 'height'],
+        [{ output_format: 'png', fit: 'stretch' }, 'fit'],
+        [{ output_format: 'png', colour: 'red' }, 'colour'],
+      ];
+      for (const [fields, field] of cases) {
+        const response = await submit(alice.key, fields);
+        assertProblem(response, 400, 'invalid_options');
+        assert.ok(response.body.errors.some((e: { field: string }) => e.field === field), `${JSON.stringify(fields)} names ${field}: ${JSON.stringify(response.body)}`);
+      }
+      const raw = await request(`${kiln.url}/v1/conversions?output_format=heic`, { method: 'POST', key: alice.key, body: photo });
+      assertProblem(raw, 400, 'invalid_options');
+      assert.equal(await conversionCount(), before);
+      const spool = path.join(kiln.config.dataDir, 'spool');
+      assert.deepEqual(existsSync(spool) ? readdirSync(spool) : [], [], 'rejected uploads leave no spooled file');
+    });
+
+    test('missing, empty and oversized files answer 4xx with stable codes', async () => {
+      const noFile = new FormData();
+      noFile.set('output_format', 'png');
+      assertProblem(await request(`${kiln.url}/v1/conversions`, { method: 'POST', key: alice.key, body: noFile }), 400, 'file_required');
+      assertProblem(await submit(alice.key, { output_format: 'png' }, Buffer.alloc(0)), 400, 'empty_file');
+      const big = Buffer.alloc(kiln.config.maxUploadBytes + 1, 7);
+      const tooBig = await submit(alice.key, { output_format: 'png' }, big);
+      assertProblem(tooBig, 413, 'file_too_large');
+      assert.equal(tooBig.body.limit_bytes, kiln.config.maxUploadBytes);
+      assertProblem(await request(`${kiln.url}/v1/conversions?output_format=png`, { method: 'POST', key: alice.key, body: big }), 413, 'file_too_large');
+      const twoFiles = uploadForm(photo, 'a.jpg', { output_format: 'png' });
+      twoFiles.append('file', new Blob([photo]), 'b.jpg');
+      assertProblem(await request(`${kiln.url}/v1/conversions`, { method: 'POST', key: alice.key, body: twoFiles }), 400, 'unexpected_file');
+    });
+
+    test('a file that is not an image fails with unsupported_input after a single attempt', async () => {
+      const response = await submit(alice.key, { output_format: 'webp' }, Buffer.from('%PDF-1.4 definitely not an image'), 'notes.pdf');
+      assert.equal(response.status, 202);
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'failed');
+      assert.equal(done.error.code, 'unsupported_input');
+      assert.equal(done.output, null);
+      assert.equal(done.download_url, undefined);
+      const history = await kiln.env.client.workflow.getHandle(done.workflow_id).fetchHistory();
+      const attempts = history.events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      // recordConversionStarted, convertImage, recordConversionFailed: each started once.
+      assert.deepEqual(attempts, [1, 1, 1]);
+    });
+
+    test('a truncated image fails with unsupported_input', async () => {
+      const response = await submit(alice.key, { output_format: 'png' }, photo.subarray(0, Math.floor(photo.length / 3)));
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'failed');
+      assert.equal(done.error.code, 'unsupported_input');
+    });
+
+    test("one account never sees another's conversions", async () => {
+      const mine = await submit(alice.key, { output_format: 'png', width: '10' });
+      assert.equal(mine.status, 202);
+      assertProblem(await request(`${kiln.url}/v1/conversions/${mine.body.id}`, { key: bob.key }), 404, 'conversion_not_found');
+      assertProblem(await request(`${kiln.url}/v1/conversions/${mine.body.id}/cancel`, { method: 'POST', key: bob.key }), 404, 'conversion_not_found');
+      const bobsList = await request(`${kiln.url}/v1/conversions`, { key: bob.key });
+      assert.deepEqual(bobsList.body, { data: [], next_cursor: null });
+      await waitForConversion(kiln.url, alice.key, mine.body.id);
+    });
+
+    test('lists page with limit and cursor', async () => {
+      const first = await request(`${kiln.url}/v1/conversions?limit=2`, { key: alice.key });
+      assert.equal(first.body.data.length, 2);
+      assert.ok(first.body.next_cursor);
+      const second = await request(`${kiln.url}/v1/conversions?limit=2&cursor=${first.body.next_cursor}`, { key: alice.key });
+      assert.equal(second.body.data.length, 2);
+      assert.ok(second.body.data[0].id < first.body.data[1].id, 'newest first, no overlap');
+      assertProblem(await request(`${kiln.url}/v1/conversions?limit=0`, { key: alice.key }), 400, 'invalid_parameter');
+      assertProblem(await request(`${kiln.url}/v1/conversions?status=done`, { key: alice.key }), 400, 'invalid_parameter');
+    });
+
+    test('download links: tampered answers 403, expired 410', async () => {
+      const response = await submit(alice.key, { output_format: 'png', width: '20' });
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      const url = new URL(done.download_url);
+      const tampered = new URL(url);
+      tampered.searchParams.set('expires', String(Number(url.searchParams.get('expires')) + 3600));
+      assertProblem(await request(tampered.toString()), 403, 'invalid_signature');
+      const otherId = new URL(url);
+      otherId.pathname = otherId.pathname.replace(done.id, 'cnv_000000000000000000000000');
+      assertProblem(await request(otherId.toString()), 403, 'invalid_signature');
+      assertProblem(await request(`${kiln.url}/v1/downloads/${done.id}`), 403, 'invalid_signature');
+      const signer = new DownloadSigner('test-signing-key', () => kiln.url, 3600);
+      const expired = signer.sign(done.id, new Date(Date.now() - 2 * 3600 * 1000));
+      assertProblem(await request(expired.url), 410, 'link_expired');
+      assert.equal((await fetch(signer.sign(done.id).url)).status, 200);
+    });
+
+    test('cancel: a conversion signalled before any worker runs it ends cancelled; a finished one answers 409', async () => {
+      await kiln.stopWorkers();
+      let pending: string;
+      try {
+        const response = await submit(alice.key, { output_format: 'png' });
+        pending = response.body.id;
+        const cancelled = await request(`${kiln.url}/v1/conversions/${pending}/cancel`, { method: 'POST', key: alice.key });
+        assert.equal(cancelled.status, 202);
+      } finally {
+        await kiln.startWorkers();
+      }
+      const done = await waitForConversion(kiln.url, alice.key, pending);
+      assert.equal(done.status, 'cancelled');
+      assert.equal(done.error.code, 'cancelled');
+      const again = await request(`${kiln.url}/v1/conversions/${pending}/cancel`, { method: 'POST', key: alice.key });
+      assertProblem(again, 409, 'conversion_finished');
+      const result = await kiln.env.client.workflow.getHandle(conversionWorkflowId(pending)).result();
+      assert.deepEqual(result, { status: 'cancelled' });
+    });
+
+    test('unknown routes answer problem+json 404', async () => {
+      assertProblem(await request(`${kiln.url}/nope`), 404, 'not_found');
+    });
+  });
+}

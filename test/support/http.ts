@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export async function request(url: string, init: RequestInit & { key?: string } = {}): Promise<JsonResponse> {
+  const headers = new Headers(init.headers);
+  if (init.key) headers.set('authorization', `Bearer ${init.key}`);
+  const response = await fetch(url, { ...init, headers });
+  const text = await response.text();
+  let body: unknown = text;
+  if ((response.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text);
+  return { status: response.status, headers: response.headers, body };
+}
+
+export function assertProblem(response: JsonResponse, status: number, code: string): void {
+  assert.equal(response.status, status, `expected ${status} ${code}, got ${response.status}: ${JSON.stringify(response.body)}`);
+  assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  assert.equal(response.body.code, code);
+  assert.equal(response.body.status, status);
+}
+
+export async function createAccount(baseUrl: string, adminToken: string, name: string): Promise<{ id: string; key: string }> {
+  const response = await request(`${baseUrl}/v1/admin/accounts`, {
+    method: 'POST',
+    key: adminToken,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  assert.equal(response.status, 201, JSON.stringify(response.body));
+  return { id: response.body.id, key: response.body.api_key.key };
+}
+
+export function uploadForm(file: Buffer, filename: string, fields: Record<string, string>): FormData {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.set(name, value);
+  form.set('file', new Blob([file]), filename);
+  return form;
+}
+
+/** Polls a conversion until it leaves queued/running, for at most `timeoutMs`. */
+export async function waitForConversion(baseUrl: string, key: string, id: string, timeoutMs = 60_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await request(`${baseUrl}/v1/conversions/${id}`, { key });
+    assert.equal(response.status, 200);
+    if (!['queued', 'running'].includes(response.body.status)) return response.body;
+    if (Date.now() > deadline) assert.fail(`conversion ${id} still ${response.body.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

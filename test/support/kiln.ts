@@ -1,0 +1,82 @@
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig, type KilnConfig } from '../../src/config.js';
+import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../../src/db/database.js';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { installTemporalRuntime, startApiRole, startWorkerRole, type ApiRole, type WorkerRole } from '../../src/runtime.js';
+import { devServerEnvironment } from './temporal.js';
+import { startTestPostgres, type TestPostgres } from './postgres.js';
+import { tempDir } from './temp.js';
+
+export type DatabaseKind = 'embedded' | 'postgres';
+
+/**
+ * A whole Kiln for a test: a real Temporal dev server, a real database (embedded PGlite
+ * or a real PostgreSQL server), the API on a free loopback port and the workers.
+ */
+export interface TestKiln {
+  url: string;
+  config: KilnConfig;
+  adminToken: string;
+  database: DatabaseHandle;
+  blobs: LocalBlobStore;
+  env: TestWorkflowEnvironment;
+  startWorkers(): Promise<void>;
+  stopWorkers(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestKiln(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestKiln> {
+  installTemporalRuntime();
+  const dir = tempDir('api');
+  const adminToken = 'test-admin-token-0123456789';
+  let postgres: TestPostgres | undefined;
+  let database: DatabaseHandle;
+  if (kind === 'postgres') {
+    postgres = await startTestPostgres();
+    database = connectPostgres(postgres.url);
+  } else {
+    database = await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
+  }
+  await migrateToLatest(database.db);
+  const temporal = await devServerEnvironment();
+  const config = loadConfig({
+    KILN_DATA_DIR: dir.path,
+    PORT: '0',
+    KILN_ADMIN_TOKEN: adminToken,
+    KILN_SIGNING_KEY: 'test-signing-key',
+    KILN_MAX_UPLOAD_BYTES: String(4 * 1024 * 1024),
+    KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '5',
+    ...env,
+  });
+  const blobs = new LocalBlobStore(path.join(dir.path, 'blobs'));
+  let worker: WorkerRole | undefined;
+  const startWorkers = async (): Promise<void> => {
+    worker = await startWorkerRole(config, database, temporal.nativeConnection, blobs);
+  };
+  const stopWorkers = async (): Promise<void> => {
+    worker?.stop();
+    await worker?.done;
+    worker = undefined;
+  };
+  await startWorkers();
+  const api: ApiRole = await startApiRole(config, database, temporal.client, blobs);
+  return {
+    url: api.api.url,
+    config,
+    adminToken,
+    database,
+    blobs,
+    env: temporal,
+    startWorkers,
+    stopWorkers,
+    stop: async () => {
+      await api.stop();
+      await stopWorkers();
+      await temporal.teardown();
+      await database.close();
+      postgres?.stop();
+      dir.remove();
+    },
+  };
+}
