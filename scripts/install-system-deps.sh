@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Kiln's tests need and the machine lacks:
+#   postgresql  - a real PostgreSQL server for the API tests (beside the embedded one)
+#   imagemagick - `identify`, the decoder (independent of sharp) that checks outputs
+#   java + maven - Temporal's Java time-skipping test server is resolved from Maven Central
+# Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
+# the Temporal SDK's own download is used).
+set -euo pipefail
+
+packages=()
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
+command -v identify >/dev/null || packages+=(imagemagick)
+command -v java >/dev/null || packages+=(default-jre-headless)
+command -v mvn >/dev/null || packages+=(maven)
+
+if [ ${#packages[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "missing Debian packages: ${packages[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+fi
+echo "installing Debian packages: ${packages[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Debian starts a cluster on install; the tests run their own throwaway servers instead.
+if [[ " ${packages[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
+  "${sudo[@]}" service postgresql stop >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,35 @@
+/**
+ * `npm test`: makes sure the Temporal servers are built (once, cached under ~/.cache/kiln),
+ * then runs every test file under test/ with Node's test runner, each file in its own
+ * process (Temporal's native runtime is process-wide).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { findOrBuildTemporalCli, findOrBuildTestServer } from '../src/temporal/toolchain.js';
+import { projectRoot } from '../src/paths.js';
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return testFiles(full);
+    return name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+const log = (line: string): void => console.error(line);
+const cli = await findOrBuildTemporalCli(log);
+const testServer = await findOrBuildTestServer(log);
+log(`Temporal CLI: ${cli ?? 'none here; tests fall back to the SDK download'}`);
+log(`Temporal test server: ${testServer ?? 'none here; tests fall back to the SDK download'}`);
+
+const filter = process.argv.slice(2);
+const files = testFiles(path.join(projectRoot, 'test'))
+  .filter((file) => filter.length === 0 || filter.some((f) => file.includes(f)))
+  .sort();
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${process.env.KILN_TEST_CONCURRENCY ?? '2'}`, ...files],
+  { stdio: 'inherit', cwd: projectRoot, env: { ...process.env, KILN_TEMPORAL_LOG_LEVEL: process.env.KILN_TEMPORAL_LOG_LEVEL ?? 'ERROR' } },
+);
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

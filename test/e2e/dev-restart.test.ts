@@ -1,0 +1,73 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { openEmbeddedPostgres } from '../../src/db/database.js';
+import { tempDir } from '../support/temp.js';
+import { freePort } from '../support/postgres.js';
+import { request, uploadForm, waitForConversion } from '../support/http.js';
+import { makeImage } from '../support/images.js';
+import { killHard, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
+
+const dir = tempDir('dev-restart');
+after(() => dir.remove());
+
+test('kiln dev killed with conversions queued and running: after a restart every one finishes exactly once', async () => {
+  const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
+  const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '3', KILN_CONVERT_CONCURRENCY: '1' };
+  const apiUrl = `http://127.0.0.1:${ports.PORT}`;
+  const startDev = async (extra: Record<string, string>) => {
+    const child = spawnKiln(['dev'], { ...env, ...extra });
+    await waitUntil(() => child.output().includes('Kiln is running.') || child.exitCode !== null, 180_000, 'kiln dev to start');
+    assert.equal(child.exitCode, null, child.output());
+    return child;
+  };
+
+  // AVIF at effort 6 (~10 s an image here) keeps conversions queued and running when the kill lands.
+  const first = await startDev({ KILN_AVIF_EFFORT: '6' });
+  const key = readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim();
+  const image = await makeImage(3000, 2000);
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const response = await request(`${apiUrl}/v1/conversions`, { method: 'POST', key, body: uploadForm(image, `p${i}.jpg`, { output_format: 'avif', width: '2000' }) });
+    assert.equal(response.status, 202);
+    ids.push(response.body.id);
+  }
+  await waitUntil(async () => (await request(`${apiUrl}/v1/conversions/${ids[0]}`, { key })).body.status === 'running', 60_000, 'a conversion to run');
+  const statuses = await Promise.all(ids.map(async (id) => (await request(`${apiUrl}/v1/conversions/${id}`, { key })).body.status));
+  assert.ok(statuses.includes('queued'), `some still queued at the kill: ${statuses}`);
+  await killHard(first);
+
+  const second = await startDev({ KILN_AVIF_EFFORT: '2' });
+  try {
+    assert.equal(readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim(), key, 'the dev key survives a restart');
+    for (const id of ids) {
+      const done = await waitForConversion(apiUrl, key, id, 120_000);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    }
+    const connection = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
+    try {
+      const client = new Client({ connection });
+      for (const id of ids) {
+        const runs = [];
+        for await (const run of client.workflow.list({ query: `WorkflowId = "conversion-${id}"` })) runs.push(run);
+        assert.equal(runs.length, 1, `one workflow run for ${id}`);
+        assert.equal(runs[0]!.status.name, 'COMPLETED');
+      }
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    assert.equal(await stopGracefully(second, 60_000), 0, second.output());
+  }
+
+  assert.ok(existsSync(path.join(dir.path, 'temporal.db')), 'Temporal state is persisted under the data dir');
+  const database = await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
+  try {
+    const completed = await database.db.selectFrom('events').select('subject_id').where('type', '=', 'conversion.completed').execute();
+    assert.deepEqual(completed.map((e) => e.subject_id).sort(), [...ids].sort(), 'one conversion.completed per conversion');
+  } finally {
+    await database.close();
+  }
+});

@@ -1,0 +1,91 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig } from '../../src/config.js';
+import { connectPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { installTemporalRuntime, startApiRole, type ApiRole } from '../../src/runtime.js';
+import { devServerExecutable } from '../../src/temporal/toolchain.js';
+import { startTestPostgres, freePort, type TestPostgres } from '../support/postgres.js';
+import { tempDir } from '../support/temp.js';
+import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
+import { identify, makeImage } from '../support/images.js';
+import { killHard, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
+
+const dir = tempDir('restart');
+let postgres: TestPostgres;
+let database: DatabaseHandle;
+let temporal: TestWorkflowEnvironment;
+let api: ApiRole;
+let temporalAddress: string;
+const adminToken = 'restart-admin-token';
+const heartbeatTimeoutSeconds = 3;
+
+before(async () => {
+  installTemporalRuntime();
+  postgres = await startTestPostgres();
+  database = connectPostgres(postgres.url);
+  await migrateToLatest(database.db);
+  const port = await freePort();
+  temporal = await TestWorkflowEnvironment.createLocal({ server: { executable: await devServerExecutable(), ip: '127.0.0.1', port } });
+  temporalAddress = `127.0.0.1:${port}`;
+  const config = loadConfig({
+    KILN_DATA_DIR: dir.path,
+    PORT: '0',
+    KILN_ADMIN_TOKEN: adminToken,
+    KILN_SIGNING_KEY: 'restart-signing-key',
+    KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: String(heartbeatTimeoutSeconds),
+  });
+  api = await startApiRole(config, database, temporal.client, new LocalBlobStore(path.join(dir.path, 'blobs')));
+});
+
+after(async () => {
+  await api?.stop();
+  await temporal?.teardown();
+  await database?.close();
+  postgres?.stop();
+  dir.remove();
+});
+
+function startWorker(extraEnv: Record<string, string>) {
+  return spawnKiln(['worker'], {
+    DATABASE_URL: postgres.url,
+    TEMPORAL_ADDRESS: temporalAddress,
+    KILN_DATA_DIR: dir.path,
+    ...extraEnv,
+  });
+}
+
+test('a worker killed mid-conversion: another worker retries the attempt and the conversion succeeds', async () => {
+  const { key } = await createAccount(api.api.url, adminToken, 'restart');
+  // Slow on purpose (AVIF at effort 6 takes ~10 s for 6 MP here) so the kill lands mid-encode.
+  const doomed = startWorker({ KILN_AVIF_EFFORT: '6' });
+  const accepted = await request(`${api.api.url}/v1/conversions`, {
+    method: 'POST',
+    key,
+    body: uploadForm(await makeImage(3000, 2000), 'big.jpg', { output_format: 'avif', width: '2800' }),
+  });
+  assert.equal(accepted.status, 202);
+  const handle = temporal.client.workflow.getHandle(accepted.body.workflow_id);
+
+  await waitUntil(async () => {
+    const description = await handle.describe().catch(() => undefined);
+    const pending = description?.raw.pendingActivities ?? [];
+    return pending.some((a) => a.activityType?.name === 'convertImage' && a.lastStartedTime);
+  }, 60_000, 'the convert activity to start on the first worker');
+  await killHard(doomed);
+
+  const rescuer = startWorker({ KILN_AVIF_EFFORT: '2' });
+  try {
+    const done = await waitForConversion(api.api.url, key, accepted.body.id, 120_000);
+    assert.equal(done.status, 'succeeded', `${JSON.stringify(done)}\n${rescuer.output()}`);
+    assert.equal(done.attempts, 2, 'the second attempt produced the output');
+    const bytes = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
+    assert.deepEqual(await identify(bytes), { format: 'heic', width: 2800, height: 1867 });
+    const completed = await database.db.selectFrom('events').select('id').where('subject_id', '=', accepted.body.id).where('type', '=', 'conversion.completed').execute();
+    assert.equal(completed.length, 1);
+  } finally {
+    assert.equal(await stopGracefully(rescuer), 0, rescuer.output());
+  }
+});
