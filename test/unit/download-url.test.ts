@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DownloadSigner } from '../../src/signing/download-url.js';
+
+const signer = new DownloadSigner('key-1', () => 'http://kiln.test', 3600);
+const now = new Date('2026-01-01T00:00:00Z');
+
+function parts(url: string) {
+  const parsed = new URL(url);
+  return { expires: parsed.searchParams.get('expires') ?? undefined, signature: parsed.searchParams.get('signature') ?? undefined };
+}
+
+test('a signed link verifies until it expires, then reads as expired', () => {
+  const { url, expiresAt } = signer.sign('cnv_a', now);
+  assert.equal(expiresAt.toISOString(), '2026-01-01T01:00:00.000Z');
+  const { expires, signature } = parts(url);
+  assert.equal(signer.verify('cnv_a', expires, signature, now), 'valid');
+  assert.equal(signer.verify('cnv_a', expires, signature, new Date('2026-01-01T01:00:00Z')), 'expired');
+});
+
+test('another id, another expiry, another key or a malformed signature is invalid', () => {
+  const { expires, signature } = parts(signer.sign('cnv_a', now).url);
+  assert.equal(signer.verify('cnv_b', expires, signature, now), 'invalid');
+  assert.equal(signer.verify('cnv_a', String(Number(expires) + 1), signature, now), 'invalid');
+  assert.equal(new DownloadSigner('key-2', () => '', 3600).verify('cnv_a', expires, signature, now), 'invalid');
+  assert.equal(signer.verify('cnv_a', expires, 'zz', now), 'invalid');
+  assert.equal(signer.verify('cnv_a', undefined, signature, now), 'invalid');
+});
