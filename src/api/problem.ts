@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 
 /**
  * An API error, answered as RFC 9457 `application/problem+json`. `code` is stable and
- * documented (docs/errors.md); `detail` is for humans and may change.
+ * documented in the README; `detail` is for humans and may change.
  */
 export class ApiError extends Error {
   constructor(

@@ -48,7 +48,8 @@ function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv
     const onData = (chunk: Buffer): void => {
       const text = chunk.toString();
       tail = (tail + text).slice(-4000);
-      for (const line of text.split('\n')) if (line.trim()) options.log(`  ${options.label}: ${line.trim()}`);
+      // eslint-disable-next-line no-control-regex
+      for (const line of text.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) if (line.trim()) options.log(`  ${options.label}: ${line.trim()}`);
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -147,7 +148,7 @@ export async function findOrBuildTestServer(log: Log = console.error): Promise<s
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   const lib = path.join(staging, 'lib');
-  await run(mvn, ['-B', '-q', '-f', testServerPom, `-Dtemporal.version=${TEST_SERVER_VERSION}`,
+  await run(mvn, ['-B', '-q', '-Dstyle.color=never', '-f', testServerPom, `-Dtemporal.version=${TEST_SERVER_VERSION}`,
     'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${lib}`], { log, label: 'mvn' });
   if (!readdirSync(lib).some((name) => name.startsWith('temporal-test-server-'))) {
     throw new Error(`Maven finished but ${lib} holds no temporal-test-server jar`);
