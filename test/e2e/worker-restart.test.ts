@@ -11,7 +11,7 @@ import { startTestPostgres, freePort, type TestPostgres } from '../support/postg
 import { tempDir } from '../support/temp.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify, makeImage } from '../support/images.js';
-import { killHard, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
+import { killHard, killSpawned, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
 
 const dir = tempDir('restart');
 let postgres: TestPostgres;
@@ -41,6 +41,7 @@ before(async () => {
 });
 
 after(async () => {
+  await killSpawned();
   await api?.stop();
   await temporal?.teardown();
   await database?.close();

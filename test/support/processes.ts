@@ -2,6 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { projectRoot } from '../../src/paths.js';
 
+const spawned = new Set<ChildProcess>();
+
+/** Kills every process group spawnKiln started that is still alive; for `after` hooks, so a failed test leaves nothing running. */
+export async function killSpawned(): Promise<void> {
+  await Promise.all([...spawned].map((child) => killHard(child)));
+}
+
 /** Runs `kiln <args>` from source in a child process of its own process group. */
 export function spawnKiln(args: string[], env: Record<string, string>): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/cli/main.ts'), ...args], {
@@ -10,6 +17,8 @@ export function spawnKiln(args: string[], env: Record<string, string>): ChildPro
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -21,7 +30,11 @@ export function killHard(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
-    process.kill(-child.pid!, 'SIGKILL');
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      resolve();
+    }
   });
 }
 
