@@ -16,6 +16,8 @@ export interface KilnConfig {
   temporalNamespace: string;
   temporalPort: number;
   temporalUiPort: number;
+  /** `PRAGMA=VALUE` settings for the dev server's SQLite file. */
+  temporalSqlitePragmas: string[];
   adminToken: string | undefined;
   /** HMAC key for signed download URLs. */
   signingKey: string | undefined;
@@ -60,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     temporalNamespace: stringFrom(env, 'TEMPORAL_NAMESPACE') ?? 'default',
     temporalPort: intFrom(env, 'TEMPORAL_PORT', 7233, 1, 65535),
     temporalUiPort: intFrom(env, 'TEMPORAL_UI_PORT', 8233, 1, 65535),
+    temporalSqlitePragmas: (env.KILN_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=WAL,synchronous=NORMAL').split(',').map((p) => p.trim()).filter(Boolean),
     adminToken: stringFrom(env, 'KILN_ADMIN_TOKEN'),
     signingKey: stringFrom(env, 'KILN_SIGNING_KEY'),
     downloadTtlSeconds: intFrom(env, 'KILN_DOWNLOAD_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),

@@ -64,6 +64,7 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
         uiPort: config.temporalUiPort,
         dbFilename: path.join(dataDir, 'temporal.db'),
         namespace: config.temporalNamespace,
+        extraArgs: config.temporalSqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
       },
     });
     stops.push(() => env.teardown());
