@@ -5,7 +5,7 @@ import type { KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { accountForApiKey, createAccountWithKey, findAccountByName, issueApiKey } from '../db/accounts.js';
 import { randomAlnum } from '../ids.js';
-import { devServerExecutable } from '../temporal/toolchain.js';
+import { devServerExecutable, withExplainedDownload } from '../temporal/toolchain.js';
 import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
 import { readOrCreateSecret } from './secrets.js';
 import type { Kysely } from 'kysely';
@@ -55,9 +55,10 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
   let temporalAddress = config.temporalAddress;
   if (!temporalAddress) {
     log(`starting the Temporal dev server (gRPC ${config.temporalPort}, Web UI ${config.temporalUiPort}, state in ${path.join(dataDir, 'temporal.db')})`);
-    const env = await TestWorkflowEnvironment.createLocal({
+    const executable = await devServerExecutable(log);
+    const env = await withExplainedDownload('Temporal CLI', executable, () => TestWorkflowEnvironment.createLocal({
       server: {
-        executable: await devServerExecutable(log),
+        executable,
         ip: '127.0.0.1',
         port: config.temporalPort,
         ui: true,
@@ -66,7 +67,7 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
         namespace: config.temporalNamespace,
         extraArgs: config.temporalSqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
       },
-    });
+    }));
     stops.push(() => env.teardown());
     temporalAddress = `127.0.0.1:${config.temporalPort}`;
   }

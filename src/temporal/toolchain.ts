@@ -189,6 +189,22 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * Runs `start` with `executable`; when that was the SDK's download and it fails, says
+ * plainly what is missing instead of surfacing a bare network error.
+ */
+export async function withExplainedDownload<T>(what: string, executable: EphemeralServerExecutable, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    if (executable.type !== 'cached-download') throw error;
+    const remedy = what === 'Temporal CLI'
+      ? 'install Go (1.23 or newer) so Kiln can build it, or set TEMPORAL_CLI_PATH to a temporal binary'
+      : 'install Java 17+ and Maven so Kiln can fetch it from Maven Central, or set TEMPORAL_TEST_SERVER_PATH';
+    throw new Error(`could not obtain the ${what}: it is not installed, cannot be built here, and the SDK's download failed (${(error as Error).message}). To fix: ${remedy}.`);
+  }
+}
+
 function describeMissing(what: string, needs: string): string {
   return `${what}: not found, and it cannot be built here (${needs}). Falling back to the Temporal SDK's own download, which needs internet access.`;
 }
