@@ -7,6 +7,8 @@ import os from 'node:os';
  */
 export interface KilnConfig {
   dataDir: string;
+  /** Where the local blob store keeps originals and outputs. */
+  blobDir: string;
   port: number;
   host: string;
   /** Base URL clients reach the API at, for download links; the listening address when unset. */
@@ -52,8 +54,10 @@ function stringFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
   const port = intFrom(env, 'PORT', 3000, 0, 65535);
   const host = stringFrom(env, 'HOST') ?? '127.0.0.1';
+  const dataDir = path.resolve(stringFrom(env, 'KILN_DATA_DIR') ?? './data');
   return {
-    dataDir: path.resolve(stringFrom(env, 'KILN_DATA_DIR') ?? './data'),
+    dataDir,
+    blobDir: path.resolve(stringFrom(env, 'KILN_BLOB_DIR') ?? path.join(dataDir, 'blobs')),
     port,
     host,
     publicUrl: stringFrom(env, 'KILN_PUBLIC_URL')?.replace(/\/+$/, ''),

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
-function randomAlnum(length: number): string {
+/** `length` characters drawn uniformly from [0-9a-z]. */
+export function randomAlnum(length: number): string {
   // 252 is the largest multiple of 36 below 256: rejecting bytes above it keeps the draw uniform.
   let out = '';
   while (out.length < length) {
@@ -26,5 +27,3 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
 export function hasPrefix(id: string, prefix: IdPrefix): boolean {
   return new RegExp(`^${prefix}_[0-9a-z]{23}$`).test(id);
 }
-
-export { randomAlnum };

@@ -27,7 +27,7 @@ export function installTemporalRuntime(level: LogLevel = (process.env.KILN_TEMPO
 }
 
 export function blobStoreFor(config: KilnConfig): BlobStore {
-  return new LocalBlobStore(process.env.KILN_BLOB_DIR ? path.resolve(process.env.KILN_BLOB_DIR) : path.join(config.dataDir, 'blobs'));
+  return new LocalBlobStore(config.blobDir);
 }
 
 export async function connectTemporal(address: string, namespace: string): Promise<{ client: Client; native: NativeConnection; close: () => Promise<void> }> {

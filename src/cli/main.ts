@@ -18,38 +18,39 @@ Commands:
 
 Configuration is read from the environment; see README.md.`;
 
-function requireDatabaseUrl(config: KilnConfig, command: string): void {
+/** Postgres and Temporal for the split `api` and `worker` processes, which share nothing in memory. */
+async function connectBackends(config: KilnConfig, command: string) {
   if (!config.databaseUrl) {
     throw new ConfigError(`kiln ${command} needs DATABASE_URL (the embedded database belongs to one process: use kiln dev for that)`);
   }
-}
-
-async function runApi(config: KilnConfig): Promise<void> {
-  requireDatabaseUrl(config, 'api');
   installTemporalRuntime();
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
-  const role = await startApiRole(config, database, temporal.client, blobStoreFor(config));
+  const close = async (): Promise<void> => {
+    await temporal.close();
+    await database.close();
+  };
+  return { database, temporal, close };
+}
+
+async function runApi(config: KilnConfig): Promise<void> {
+  const backends = await connectBackends(config, 'api');
+  const role = await startApiRole(config, backends.database, backends.temporal.client, blobStoreFor(config));
   log(`API listening on ${role.api.url}`);
   onShutdown(async () => {
     await role.stop();
-    await temporal.close();
-    await database.close();
+    await backends.close();
   });
 }
 
 async function runWorker(config: KilnConfig): Promise<void> {
-  requireDatabaseUrl(config, 'worker');
-  installTemporalRuntime();
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
-  const role = await startWorkerRole(config, database, temporal.native, blobStoreFor(config));
+  const backends = await connectBackends(config, 'worker');
+  const role = await startWorkerRole(config, backends.database, backends.temporal.native, blobStoreFor(config));
   log(`worker polling kiln, kiln-convert (concurrency ${config.convertConcurrency})`);
   onShutdown(async () => {
     role.stop();
     await role.done;
-    await temporal.close();
-    await database.close();
+    await backends.close();
   });
   await role.done;
 }

@@ -104,11 +104,17 @@ function probeJavaStartup(launcher: string): Promise<number> {
       server.close(() => {
         const started = Date.now();
         const child = spawn(launcher, [String(port)], { stdio: 'ignore' });
+        const giveUp = setTimeout(() => {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          reject(new Error(`the test server did not open port ${port} within 60 s`));
+        }, 60_000);
         const poll = setInterval(() => {
           const socket = net.connect(port, '127.0.0.1');
           socket.on('connect', () => {
             socket.destroy();
             clearInterval(poll);
+            clearTimeout(giveUp);
             child.kill('SIGTERM');
             resolve(Date.now() - started);
           });
@@ -116,6 +122,7 @@ function probeJavaStartup(launcher: string): Promise<number> {
         }, 25);
         child.on('exit', (code) => {
           clearInterval(poll);
+          clearTimeout(giveUp);
           if (code !== null && code !== 0) reject(new Error(`test server exited with ${code} during the start-up probe`));
         });
       });

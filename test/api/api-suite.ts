@@ -8,6 +8,7 @@ import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln
 import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
 
+/** Written out here rather than imported, so a wrong table in src/ cannot pass its own test. */
 const CONTENT_TYPES: Record<string, string> = {
   jpeg: 'image/jpeg',
   png: 'image/png',
