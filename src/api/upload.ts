@@ -16,11 +16,15 @@ export interface SpooledFile {
   contentType: string | undefined;
 }
 
-export interface ReceivedUpload {
-  fields: Record<string, string>;
+export interface ReceivedUpload<T> {
+  /** What `parseFields` made of the non-file fields. */
+  fields: T;
   file: SpooledFile | undefined;
   discard(): Promise<void>;
 }
+
+/** Validates the non-file fields; throws an ApiError to refuse the upload. */
+export type FieldParser<T> = (fields: Record<string, string>) => T;
 
 const MAX_FIELDS = 32;
 const MAX_FIELD_BYTES = 64 * 1024;
@@ -67,11 +71,12 @@ async function spool(source: Readable, dir: string, maxBytes: number): Promise<{
  * Reads an upload in either style Kiln accepts and spools the file to `spoolDir`:
  * - `multipart/form-data` with a `file` part and options as other fields;
  * - the raw file as the body, options as query parameters, `filename` naming it.
- * Nothing is kept if reading fails.
+ * Raw uploads have their fields checked before the body is read; multipart ones once the
+ * body has been parsed. Nothing is kept if reading or checking fails.
  */
-export async function receiveUpload(ctx: Context, spoolDir: string, maxBytes: number): Promise<ReceivedUpload> {
+export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
   const declared = Number(ctx.get('content-length') || NaN);
-  if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, spoolDir, maxBytes);
+  if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, spoolDir, maxBytes, parseFields);
 
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
   const fields: Record<string, string> = {};
@@ -81,12 +86,13 @@ export async function receiveUpload(ctx: Context, spoolDir: string, maxBytes: nu
   }
   const filename = safeFilename(fields.filename);
   delete fields.filename;
+  const parsed = parseFields(fields);
   const spooled = await spool(ctx.req, spoolDir, maxBytes);
   const file: SpooledFile = { ...spooled, filename, contentType: ctx.get('content-type') || undefined };
-  return { fields, file, discard: () => rm(file.path, { force: true }) };
+  return { fields: parsed, file, discard: () => rm(file.path, { force: true }) };
 }
 
-function receiveMultipart(ctx: Context, spoolDir: string, maxBytes: number): Promise<ReceivedUpload> {
+function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
   return new Promise((resolve, reject) => {
     const fields: Record<string, string> = {};
     let file: SpooledFile | undefined;
@@ -157,11 +163,19 @@ function receiveMultipart(ctx: Context, spoolDir: string, maxBytes: number): Pro
       if (finished) return;
       finished = true;
       await Promise.allSettled(pending);
+      let parsed: T | undefined;
+      if (!failure) {
+        try {
+          parsed = parseFields(fields);
+        } catch (error) {
+          failure = error;
+        }
+      }
       if (failure) {
         await discard();
         reject(failure);
       } else {
-        resolve({ fields, file, discard });
+        resolve({ fields: parsed as T, file, discard });
       }
     }
 

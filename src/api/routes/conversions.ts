@@ -27,13 +27,16 @@ export function conversionRoutes(deps: ApiDependencies): Router {
 
   router.post('/v1/conversions', async (ctx) => {
     const accountId = accountOf(ctx);
-    const upload = await receiveUpload(ctx, deps.spoolDir, config.maxUploadBytes);
-    let accepted = false;
-    try {
-      const parsed = parseConversionOptions(upload.fields, config);
+    const upload = await receiveUpload(ctx, deps.spoolDir, config.maxUploadBytes, (fields) => {
+      const parsed = parseConversionOptions(fields, config);
       if (!parsed.ok) {
         throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
       }
+      return parsed.options;
+    });
+    const options = upload.fields;
+    let accepted = false;
+    try {
       const file = upload.file;
       if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
       if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
@@ -48,7 +51,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
           account_id: accountId,
           status: 'queued',
           workflow_id: conversionWorkflowId(id),
-          options: JSON.stringify(parsed.options),
+          options: JSON.stringify(options),
           input_key: inputKey,
           input_filename: file.filename,
           input_bytes: file.bytes,
