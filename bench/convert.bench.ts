@@ -19,7 +19,7 @@ import { tempDir } from '../test/support/temp.js';
 const PHOTO_DIR = '/usr/share/backgrounds/mate';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WIDTH = 1600;
-const concurrency = os.availableParallelism();
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? os.availableParallelism());
 
 function ensurePhotos(): string[] {
   if (!existsSync(PHOTO_DIR)) {
@@ -74,23 +74,27 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>): Promise
     const warm = await request(`${api}/v1/conversions`, { method: 'POST', key, body: uploadForm(files[0]!.bytes, files[0]!.name, { output_format: 'webp', width: String(WIDTH) }) });
     await waitUntil(async () => (await request(`${api}/v1/conversions/${warm.body.id}`, { key })).body.status === 'succeeded', 60_000, 'warm-up');
 
-    const started = performance.now();
+    const started = Date.now();
     const ids: string[] = [];
-    for (const file of files) {
+    // A client uploads a few files at once, as any uploader would.
+    await mapLimit(files, 4, async (file) => {
       const response = await request(`${api}/v1/conversions`, { method: 'POST', key, body: uploadForm(file.bytes, file.name, { output_format: 'webp', width: String(WIDTH) }) });
       if (response.status !== 202) throw new Error(JSON.stringify(response.body));
       ids.push(response.body.id);
-    }
+    });
     const pending = new Set(ids);
+    let finishedAt = 0;
     await waitUntil(async () => {
       const page = await request(`${api}/v1/conversions?status=succeeded&limit=100`, { key });
-      for (const row of page.body.data) pending.delete(row.id);
+      for (const row of page.body.data) {
+        if (pending.delete(row.id)) finishedAt = Math.max(finishedAt, Date.parse(row.completed_at));
+      }
       const failed = await request(`${api}/v1/conversions?status=failed&limit=1`, { key });
       if (failed.body.data.length > 0) throw new Error(`a conversion failed: ${JSON.stringify(failed.body.data[0])}`);
       return pending.size === 0;
-      // Polling is the benchmark's own load on the API; once a second keeps it small.
+      // The end time is the last completed_at Kiln recorded, so this polling interval does not skew the figure.
     }, 600_000, 'all conversions', 1000);
-    const rate = files.length / ((performance.now() - started) / 1000);
+    const rate = files.length / ((finishedAt - started) / 1000);
     console.log(`CPU seconds used by the kiln dev process group since start:\n${cpuByProcess(kiln.pid!)}`);
     return rate;
   } finally {
