@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
+import type { ConversionOptions } from '../convert/options.js';
+import { conversionWorkflowId } from '../../workflows/definitions.js';
 
 const OPEN_STATUSES: ConversionStatus[] = ['queued', 'running'];
 
@@ -7,7 +9,30 @@ export function isFinished(status: ConversionStatus): boolean {
   return !OPEN_STATUSES.includes(status);
 }
 
-export async function insertConversion(db: Kysely<Database>, row: NewConversion): Promise<Conversion> {
+export interface AcceptedUpload {
+  id: string;
+  accountId: string;
+  options: ConversionOptions;
+  inputKey: string;
+  filename: string;
+  bytes: number;
+  contentType: string | undefined;
+}
+
+/** Stores a conversion whose original is already in the blob store, as `queued`. */
+export async function insertQueuedConversion(db: Kysely<Database>, upload: AcceptedUpload): Promise<Conversion> {
+  const row: NewConversion = {
+    id: upload.id,
+    account_id: upload.accountId,
+    status: 'queued',
+    workflow_id: conversionWorkflowId(upload.id),
+    options: JSON.stringify(upload.options),
+    input_key: upload.inputKey,
+    input_filename: upload.filename,
+    input_bytes: upload.bytes,
+    input_content_type: upload.contentType ?? null,
+    updated_at: new Date(),
+  };
   return db.insertInto('conversions').values(row).returningAll().executeTakeFirstOrThrow();
 }
 

@@ -9,6 +9,10 @@ import {
   type ConversionWorkflowInput,
 } from '../../workflows/definitions.js';
 
+export function inputKeyFor(conversionId: string): string {
+  return `conversions/${conversionId}/input`;
+}
+
 export function outputKeyFor(conversionId: string, format: OutputFormat): string {
   return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
 }

@@ -5,12 +5,12 @@ import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
-import { conversionWorkflowId, TASK_QUEUES, statusQuery, cancelSignal } from '../../workflows/definitions.js';
+import { TASK_QUEUES, statusQuery, cancelSignal } from '../../workflows/definitions.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
-import { insertConversion, findConversionById } from '../../src/db/conversions.js';
+import { insertQueuedConversion, findConversionById } from '../../src/db/conversions.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { workflowInputFor } from '../../src/temporal/conversions.js';
+import { inputKeyFor, workflowInputFor } from '../../src/temporal/conversions.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/convert/options.js';
@@ -43,20 +43,9 @@ describe('conversion workflow (time-skipping test server)', () => {
 
   async function newConversion(bytes: Buffer, options: ConversionOptions) {
     const id = newId('cnv');
-    const inputKey = `conversions/${id}/input`;
+    const inputKey = inputKeyFor(id);
     await blobs.write(inputKey, bytes);
-    return insertConversion(database.db, {
-      id,
-      account_id: accountId,
-      status: 'queued',
-      workflow_id: conversionWorkflowId(id),
-      options: JSON.stringify(options),
-      input_key: inputKey,
-      input_filename: 'photo.jpg',
-      input_bytes: bytes.length,
-      input_content_type: 'image/jpeg',
-      updated_at: new Date(),
-    });
+    return insertQueuedConversion(database.db, { id, accountId, options, inputKey, filename: 'photo.jpg', bytes: bytes.length, contentType: 'image/jpeg' });
   }
 
   /** Runs `body` with Kiln's workers; `convert` replaces the real convert activity where a test injects a fault. */

@@ -2,13 +2,12 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseConversionOptions } from '../../convert/options.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
-import { findConversion, findConversionById, insertConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
+import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
 import type { ConversionStatus } from '../../db/schema.js';
 import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
 import { presentConversion } from '../../conversions/present.js';
-import { signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
-import { conversionWorkflowId } from '../../../workflows/definitions.js';
+import { inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
 import type { AuthState } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -42,21 +41,18 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
 
       const id = newId('cnv');
-      const inputKey = `conversions/${id}/input`;
+      const inputKey = inputKeyFor(id);
       await deps.blobs.importFile(inputKey, file.path);
       accepted = true;
       const row = await db.transaction().execute(async (trx) => {
-        const inserted = await insertConversion(trx, {
+        const inserted = await insertQueuedConversion(trx, {
           id,
-          account_id: accountId,
-          status: 'queued',
-          workflow_id: conversionWorkflowId(id),
-          options: JSON.stringify(options),
-          input_key: inputKey,
-          input_filename: file.filename,
-          input_bytes: file.bytes,
-          input_content_type: file.contentType ?? null,
-          updated_at: new Date(),
+          accountId,
+          options,
+          inputKey,
+          filename: file.filename,
+          bytes: file.bytes,
+          contentType: file.contentType,
         });
         await publishEvent(trx, {
           accountId,
