@@ -1,0 +1,46 @@
+import { createHmac, randomBytes } from 'node:crypto';
+
+/**
+ * Webhook signatures. Kiln signs each delivery two ways:
+ * - Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`),
+ *   HMAC-SHA256 of `<id>.<timestamp>.<body>` keyed with the base64-decoded part of a
+ *   `whsec_` secret; several active secrets (during a rotation) give space-separated entries;
+ * - `X-Kiln-Signature: sha256=<hex>`, HMAC-SHA256 of the raw body keyed with the secret
+ *   string exactly as shown to the user, for receivers written like the common examples.
+ */
+
+const SECRET_PREFIX = 'whsec_';
+
+export function generateWebhookSecret(): string {
+  return `${SECRET_PREFIX}${randomBytes(32).toString('base64')}`;
+}
+
+function secretKey(secret: string): Buffer {
+  if (!secret.startsWith(SECRET_PREFIX)) throw new Error('webhook secrets start with whsec_');
+  return Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64');
+}
+
+export interface SignedHeaders {
+  'webhook-id': string;
+  'webhook-timestamp': string;
+  'webhook-signature': string;
+  'x-kiln-signature': string;
+}
+
+/**
+ * Headers for one delivery attempt. `secrets` lists every active secret, newest first;
+ * the `X-Kiln-Signature` uses the newest alone.
+ */
+export function signDelivery(secrets: string[], messageId: string, timestamp: Date, body: string): SignedHeaders {
+  const [newest] = secrets;
+  if (!newest) throw new Error('a delivery needs at least one signing secret');
+  const seconds = Math.floor(timestamp.getTime() / 1000).toString();
+  const signed = `${messageId}.${seconds}.${body}`;
+  const signatures = secrets.map((secret) => `v1,${createHmac('sha256', secretKey(secret)).update(signed).digest('base64')}`);
+  return {
+    'webhook-id': messageId,
+    'webhook-timestamp': seconds,
+    'webhook-signature': signatures.join(' '),
+    'x-kiln-signature': `sha256=${createHmac('sha256', Buffer.from(newest, 'utf8')).update(body).digest('hex')}`,
+  };
+}
