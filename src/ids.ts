@@ -24,6 +24,13 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${now.toString(36).padStart(9, '0')}${randomAlnum(14)}`;
 }
 
+const ID_PATTERN = /^([a-z]{3})_[0-9a-z]{23}$/;
+
+/** True for anything shaped like a Kiln id, whatever its prefix. */
+export function isId(value: string): boolean {
+  return ID_PATTERN.test(value);
+}
+
 export function hasPrefix(id: string, prefix: IdPrefix): boolean {
-  return new RegExp(`^${prefix}_[0-9a-z]{23}$`).test(id);
+  return ID_PATTERN.exec(id)?.[1] === prefix;
 }

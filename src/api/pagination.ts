@@ -1,3 +1,4 @@
+import { isId } from '../ids.js';
 import { ApiError } from './problem.js';
 
 export interface Page {
@@ -16,7 +17,7 @@ export function readPage(query: Record<string, unknown>): Page {
     limit = Number(rawLimit);
   }
   const cursor = query.cursor;
-  if (cursor !== undefined && (typeof cursor !== 'string' || !/^[a-z]{3}_[0-9a-z]{23}$/.test(cursor))) {
+  if (cursor !== undefined && (typeof cursor !== 'string' || !isId(cursor))) {
     throw new ApiError(400, 'invalid_parameter', 'cursor must be a next_cursor value from a previous page', { parameter: 'cursor' });
   }
   return { limit, after: cursor };

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { accountForApiKey, createAccountWithKey, findAccountByName, issueApiKey } from '../db/accounts.js';
+import { accountForApiKey, issueApiKeyForAccountName } from '../db/accounts.js';
 import { randomAlnum } from '../ids.js';
 import { devServerExecutable, withExplainedDownload } from '../temporal/toolchain.js';
 import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
@@ -20,8 +20,7 @@ async function devApiKey(db: Kysely<Database>, file: string): Promise<string> {
     const key = readFileSync(file, 'utf8').trim();
     if (key && (await accountForApiKey(db, key))) return key;
   }
-  const existing = await findAccountByName(db, DEV_ACCOUNT);
-  const key = existing ? (await issueApiKey(db, existing.id)).key : (await createAccountWithKey(db, DEV_ACCOUNT)).apiKey.key;
+  const { key } = (await issueApiKeyForAccountName(db, DEV_ACCOUNT)).apiKey;
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }

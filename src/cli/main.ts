@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { AccountExistsError, createAccountWithKey, findAccountByName, issueApiKey } from '../db/accounts.js';
+import { issueApiKeyForAccountName } from '../db/accounts.js';
 import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
 import { runDev } from './dev.js';
 import { onShutdown } from './shutdown.js';
@@ -66,17 +66,13 @@ async function runKeysCreate(config: KilnConfig, args: string[]): Promise<void> 
   if (!values.account) throw new ConfigError('kiln keys create needs --account NAME');
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const existing = await findAccountByName(database.db, values.account);
-    if (existing) {
-      const key = await issueApiKey(database.db, existing.id);
-      console.log(JSON.stringify({ account_id: existing.id, account: existing.name, api_key: key.key, created_account: false }));
-    } else {
-      const created = await createAccountWithKey(database.db, values.account).catch((error: unknown) => {
-        if (error instanceof AccountExistsError) throw new ConfigError(error.message);
-        throw error;
-      });
-      console.log(JSON.stringify({ account_id: created.account.id, account: created.account.name, api_key: created.apiKey.key, created_account: true }));
-    }
+    const issued = await issueApiKeyForAccountName(database.db, values.account);
+    console.log(JSON.stringify({
+      account_id: issued.account.id,
+      account: issued.account.name,
+      api_key: issued.apiKey.key,
+      created_account: issued.createdAccount,
+    }));
   } finally {
     await database.close();
   }

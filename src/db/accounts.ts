@@ -37,6 +37,16 @@ export async function findAccountByName(db: Kysely<Database>, name: string): Pro
   return db.selectFrom('accounts').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
+/** A new API key for the account named `name`, creating the account first when there is none. */
+export async function issueApiKeyForAccountName(
+  db: Kysely<Database>,
+  name: string,
+): Promise<{ account: Account; apiKey: IssuedApiKey; createdAccount: boolean }> {
+  const existing = await findAccountByName(db, name);
+  if (existing) return { account: existing, apiKey: await issueApiKey(db, existing.id), createdAccount: false };
+  return { ...(await createAccountWithKey(db, name)), createdAccount: true };
+}
+
 /** The account an API key belongs to, or undefined for an unknown or revoked key. */
 export async function accountForApiKey(db: Kysely<Database>, key: string): Promise<Account | undefined> {
   return db

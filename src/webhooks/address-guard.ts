@@ -37,6 +37,18 @@ const REFUSED_V6: Array<[string, number, string]> = [
   ['100::', 64, 'discard'],
 ];
 
+/** Each refused range as a ready BlockList, built once rather than on every check. */
+const REFUSED_RANGES: Array<{ family: 4 | 6; range: net.BlockList; label: string }> = [
+  ...REFUSED_V4.map(([base, prefix, label]) => ({ family: 4 as const, range: subnet(base, prefix, 'ipv4'), label })),
+  ...REFUSED_V6.map(([base, prefix, label]) => ({ family: 6 as const, range: subnet(base, prefix, 'ipv6'), label })),
+];
+
+function subnet(base: string, prefix: number, type: 'ipv4' | 'ipv6'): net.BlockList {
+  const list = new net.BlockList();
+  list.addSubnet(base, prefix, type);
+  return list;
+}
+
 export type AddressVerdict = { allowed: true } | { allowed: false; reason: string };
 
 /** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::/96) IPv6 address. */
@@ -83,9 +95,7 @@ export class AddressGuard {
     if (!family) return { allowed: false, reason: `"${address}" is not an IP address` };
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (this.allowed.check(ip, type)) return { allowed: true };
-    for (const [base, prefix, label] of family === 4 ? REFUSED_V4 : REFUSED_V6) {
-      const range = new net.BlockList();
-      range.addSubnet(base, prefix, type);
+    for (const { range, label } of REFUSED_RANGES.filter((r) => r.family === family)) {
       if (range.check(ip, type)) return { allowed: false, reason: `${address} is a ${label} address` };
     }
     return { allowed: true };

@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig, type KilnConfig } from '../../src/config.js';
 import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../../src/db/database.js';
-import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { installTemporalRuntime, startApiRole, startWorkerRole, type ApiRole, type WorkerRole } from '../../src/runtime.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import { blobStoreFor, installTemporalRuntime, startApiRole, startWorkerRole, type ApiRole, type WorkerRole } from '../../src/runtime.js';
 import { devServerEnvironment } from './temporal.js';
 import { startTestPostgres, type TestPostgres } from './postgres.js';
 import { tempDir } from './temp.js';
@@ -19,7 +19,7 @@ export interface TestKiln {
   config: KilnConfig;
   adminToken: string;
   database: DatabaseHandle;
-  blobs: LocalBlobStore;
+  blobs: BlobStore;
   env: TestWorkflowEnvironment;
   startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
@@ -49,7 +49,7 @@ export async function startTestKiln(kind: DatabaseKind, env: Record<string, stri
     KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '5',
     ...env,
   });
-  const blobs = new LocalBlobStore(path.join(dir.path, 'blobs'));
+  const blobs = blobStoreFor(config);
   let worker: WorkerRole | undefined;
   const startWorkers = async (): Promise<void> => {
     worker = await startWorkerRole(config, database, temporal.nativeConnection, blobs);

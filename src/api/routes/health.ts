@@ -3,11 +3,17 @@ import { sql } from 'kysely';
 import type { ApiDependencies } from '../context.js';
 
 async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);
+  });
   try {
-    await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000))]);
+    await Promise.race([probe(), deadline]);
     return { ok: true };
   } catch (error) {
     return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
