@@ -1,2 +1,3 @@
 export { createConvertActivities, type ConvertActivities, type ConvertDependencies } from './convert.js';
 export { createRecordActivities, type RecordActivities, type RecordDependencies } from './record.js';
+export { createDeliverActivities, type DeliverActivities, type DeliverDependencies } from './deliver.js';

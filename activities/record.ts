@@ -1,25 +1,29 @@
+import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Conversion, Database } from '../src/db/schema.js';
-import { publishEvent } from '../src/events/publish.js';
 import type { EventType } from '../src/events/catalog.js';
-import { presentConversion } from '../src/conversions/present.js';
+import { conversionEventData } from '../src/conversions/present.js';
+import { publishAndDispatch, type DeliverySettings } from '../src/webhooks/dispatch.js';
 import type { ConvertResult } from './convert.js';
 
 export interface RecordDependencies {
   db: Kysely<Database>;
+  /** Starts delivery workflows for the events recorded here. */
+  temporal: Client;
+  delivery: DeliverySettings;
 }
 
 /** Database writes of the conversion workflow; each is idempotent, so Temporal may retry it freely. */
-export function createRecordActivities({ db }: RecordDependencies) {
+export function createRecordActivities({ db, temporal, delivery }: RecordDependencies) {
   async function publishConversionEvent(row: Conversion, type: EventType): Promise<void> {
-    await publishEvent(db, {
-      accountId: row.account_id,
-      type,
-      subjectId: row.id,
-      dedupeKey: `${row.id}:${type}`,
-      data: { conversion_id: row.id, conversion: presentConversion(row) },
-    });
+    await publishAndDispatch(
+      temporal,
+      db,
+      delivery,
+      { accountId: row.account_id, type, subjectId: row.id, dedupeKey: `${row.id}:${type}`, data: conversionEventData(row) },
+      { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
+    );
   }
 
   return {

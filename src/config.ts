@@ -1,5 +1,7 @@
 import path from 'node:path';
 import os from 'node:os';
+import { AddressGuard } from './webhooks/address-guard.js';
+import { parseDuration, parseSchedule } from './webhooks/schedule.js';
 
 /**
  * Every setting Kiln reads from the environment, in one place. The README's
@@ -32,6 +34,18 @@ export interface KilnConfig {
   /** Seconds without a heartbeat before a conversion attempt counts as lost. */
   convertHeartbeatTimeoutSeconds: number;
   avifEffort: number;
+  /** Default waits between webhook attempts, in seconds (KILN_WEBHOOK_RETRY_SCHEDULE). */
+  webhookRetrySchedule: number[];
+  /** How long one webhook attempt may take before it counts as failed. */
+  webhookTimeoutSeconds: number;
+  /** An endpoint whose deliveries have all failed for this long is disabled. */
+  endpointDisableAfterSeconds: number;
+  /** How long a rotated-out signing secret keeps signing alongside the new one. */
+  webhookSecretOverlapSeconds: number;
+  /** Address ranges webhooks may reach although they are not public; undefined = the role's default. */
+  webhookAllowedCidrs: string[] | undefined;
+  /** HTTP deliveries in flight at once per worker (kiln-deliver). */
+  deliverConcurrency: number;
 }
 
 export class ConfigError extends Error {}
@@ -44,6 +58,32 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function durationFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
+  const raw = stringFrom(env, name) ?? fallback;
+  const seconds = parseDuration(raw);
+  if (seconds === undefined || seconds < 1) throw new ConfigError(`${name} must be a duration like 30s, 2m, 1h or 5d, got "${raw}"`);
+  return seconds;
+}
+
+function scheduleFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): number[] {
+  const raw = env[name] ?? fallback;
+  const parsed = parseSchedule(raw.split(',').map((e) => e.trim()).filter(Boolean));
+  if (!parsed.ok) throw new ConfigError(`${name}: ${parsed.message}`);
+  return parsed.seconds;
+}
+
+function cidrsFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
+  const raw = env[name];
+  if (raw === undefined) return undefined;
+  const cidrs = raw.split(',').map((c) => c.trim()).filter(Boolean);
+  try {
+    new AddressGuard(cidrs);
+  } catch (error) {
+    throw new ConfigError(`${name}: ${(error as Error).message}`);
+  }
+  return cidrs;
 }
 
 function stringFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -76,5 +116,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     convertConcurrency: intFrom(env, 'KILN_CONVERT_CONCURRENCY', os.availableParallelism(), 1, 1024),
     convertHeartbeatTimeoutSeconds: intFrom(env, 'KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS', 20, 2, 3600),
     avifEffort: intFrom(env, 'KILN_AVIF_EFFORT', 2, 0, 9),
+    webhookRetrySchedule: scheduleFrom(env, 'KILN_WEBHOOK_RETRY_SCHEDULE', '30s,2m,10m'),
+    webhookTimeoutSeconds: intFrom(env, 'KILN_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),
+    endpointDisableAfterSeconds: durationFrom(env, 'KILN_ENDPOINT_DISABLE_AFTER', '5d'),
+    webhookSecretOverlapSeconds: durationFrom(env, 'KILN_WEBHOOK_SECRET_OVERLAP', '24h'),
+    webhookAllowedCidrs: cidrsFrom(env, 'KILN_WEBHOOK_ALLOWED_CIDRS'),
+    deliverConcurrency: intFrom(env, 'KILN_DELIVER_CONCURRENCY', 100, 1, 10_000),
   };
 }

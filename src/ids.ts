@@ -14,7 +14,7 @@ export function randomAlnum(length: number): string {
   return out;
 }
 
-export type IdPrefix = 'acc' | 'key' | 'cnv' | 'evt';
+export type IdPrefix = 'acc' | 'key' | 'cnv' | 'evt' | 'ep' | 'dlv';
 
 /**
  * `<prefix>_<time><random>`: the time part (milliseconds, base 36, fixed width) makes
@@ -24,7 +24,7 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${now.toString(36).padStart(9, '0')}${randomAlnum(14)}`;
 }
 
-const ID_PATTERN = /^([a-z]{3})_[0-9a-z]{23}$/;
+const ID_PATTERN = /^([a-z]{2,3})_[0-9a-z]{23}$/;
 
 /** True for anything shaped like a Kiln id, whatever its prefix. */
 export function isId(value: string): boolean {

@@ -10,6 +10,10 @@ import type { ApiDependencies } from './api/context.js';
 import { startApiServer, type RunningApi } from './api/server.js';
 import { createWorkers, runWorkers } from './temporal/worker.js';
 import { runReconciler } from './conversions/reconcile.js';
+import { AddressGuard } from './webhooks/address-guard.js';
+import type { DeliverySettings } from './webhooks/dispatch.js';
+import { projectRoot } from './paths.js';
+import { readFileSync } from 'node:fs';
 
 export function log(message: string, error?: unknown): void {
   const suffix = error === undefined ? '' : `: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
@@ -49,28 +53,71 @@ export function requireSigningKey(config: KilnConfig): string {
   return config.signingKey;
 }
 
+/**
+ * The base URL download links point at: KILN_PUBLIC_URL, else the API's own address once
+ * it listens (same process), else HOST:PORT. Workers sign links in webhooks too.
+ */
+export class PublicUrl {
+  private listening: string | undefined;
+  constructor(private readonly config: KilnConfig) {}
+  apiListening(url: string): void {
+    this.listening ??= url;
+  }
+  get(): string {
+    return this.config.publicUrl ?? this.listening ?? `http://${this.config.host}:${this.config.port}`;
+  }
+}
+
+export function downloadSigner(config: KilnConfig, publicUrl: PublicUrl): DownloadSigner {
+  return new DownloadSigner(requireSigningKey(config), () => publicUrl.get(), config.downloadTtlSeconds);
+}
+
+export function deliverySettings(config: KilnConfig): DeliverySettings {
+  return { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds };
+}
+
+const version: string = (JSON.parse(readFileSync(`${projectRoot}/package.json`, 'utf8')) as { version: string }).version;
+export const WEBHOOK_USER_AGENT = `Kiln-Webhooks/${version} (self-hosted image conversion)`;
+
+export function logWebhookAllowList(config: KilnConfig): void {
+  const cidrs = config.webhookAllowedCidrs ?? [];
+  log(
+    cidrs.length
+      ? `webhooks may reach these non-public ranges (KILN_WEBHOOK_ALLOWED_CIDRS): ${cidrs.join(', ')}`
+      : 'webhooks reach public addresses only (set KILN_WEBHOOK_ALLOWED_CIDRS to allow others)',
+  );
+}
+
 export interface ApiRole {
   api: RunningApi;
   stop: () => Promise<void>;
 }
 
 /** The API process role: HTTP server plus the reconciler that starts stranded conversions. */
-export async function startApiRole(config: KilnConfig, database: DatabaseHandle, client: Client, blobs: BlobStore): Promise<ApiRole> {
-  let publicUrl = config.publicUrl;
+export async function startApiRole(
+  config: KilnConfig,
+  database: DatabaseHandle,
+  client: Client,
+  blobs: BlobStore,
+  publicUrl: PublicUrl = new PublicUrl(config),
+): Promise<ApiRole> {
   const deps: ApiDependencies = {
     config,
     db: database.db,
     blobs,
     temporal: client,
-    signer: new DownloadSigner(requireSigningKey(config), () => publicUrl ?? '', config.downloadTtlSeconds),
+    signer: downloadSigner(config, publicUrl),
+    guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+    delivery: deliverySettings(config),
     spoolDir: path.join(config.dataDir, 'spool'),
     log,
   };
   const api = await startApiServer(deps, config.port, config.host);
-  publicUrl ??= api.url;
+  publicUrl.apiListening(api.url);
   const stopReconciler = runReconciler(database.db, client, {
     graceSeconds: 30,
     heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds,
+    requestTimeoutSeconds: config.webhookTimeoutSeconds,
     intervalMs: 60_000,
     log,
   });
@@ -89,9 +136,24 @@ export interface WorkerRole {
 }
 
 /** The worker process role: all of Kiln's Temporal workers until stopped. */
-export async function startWorkerRole(config: KilnConfig, database: DatabaseHandle, native: NativeConnection, blobs: BlobStore): Promise<WorkerRole> {
+export async function startWorkerRole(
+  config: KilnConfig,
+  database: DatabaseHandle,
+  temporal: { native: NativeConnection; client: Client },
+  blobs: BlobStore,
+  publicUrl: PublicUrl = new PublicUrl(config),
+): Promise<WorkerRole> {
   const workers = await createWorkers({
-    connection: native,
+    connection: temporal.native,
+    client: temporal.client,
+    delivery: deliverySettings(config),
+    deliver: {
+      guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+      signer: downloadSigner(config, publicUrl),
+      disableAfterSeconds: config.endpointDisableAfterSeconds,
+      userAgent: WEBHOOK_USER_AGENT,
+    },
+    deliverConcurrency: config.deliverConcurrency,
     namespace: config.temporalNamespace,
     db: database.db,
     blobs,

@@ -29,3 +29,22 @@ export interface ConversionWorkflowResult {
 
 export const cancelSignal = defineSignal('cancel');
 export const statusQuery = defineQuery<ConversionPhase>('status');
+
+/** One delivery workflow per event and target: an endpoint id, or `request` for a conversion's own webhook_url. */
+export const deliveryWorkflowId = (eventId: string, target: string): string => `delivery-${eventId}-${target}`;
+
+export interface DeliveryWorkflowInput {
+  deliveryId: string;
+  /** Seconds to wait after each failed attempt; one more attempt than entries. */
+  retrySchedule: number[];
+  requestTimeoutSeconds: number;
+  /** False for a re-run of a closed delivery, which makes only the requested manual attempt. */
+  runScheduled: boolean;
+}
+
+export type DeliveryOutcome = 'succeeded' | 'failed' | 'cancelled';
+export type DeliveryPhase = 'pending' | DeliveryOutcome;
+
+/** Makes one immediate attempt (trigger `manual`) beside whatever retries are pending. */
+export const redeliverSignal = defineSignal('redeliver');
+export const deliveryStatusQuery = defineQuery<DeliveryPhase>('status');

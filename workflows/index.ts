@@ -1,1 +1,2 @@
 export { conversionWorkflow } from './conversion.js';
+export { deliveryWorkflow } from './delivery.js';

@@ -6,6 +6,8 @@ import { problemMiddleware } from './problem.js';
 import { adminRoutes } from './routes/admin.js';
 import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
 import { healthRoutes } from './routes/health.js';
+import { eventRoutes } from './routes/events.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 /** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
 function guarded(guard: Middleware, routes: Router): Router {
@@ -23,6 +25,8 @@ export function createApp(deps: ApiDependencies): Koa {
     downloadRoutes(deps),
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
+    guarded(requireApiKey(deps.db), webhookRoutes(deps)),
+    guarded(requireApiKey(deps.db), eventRoutes(deps)),
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

@@ -4,6 +4,8 @@ import type { KilnConfig } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { AddressGuard } from '../webhooks/address-guard.js';
+import type { DeliverySettings } from '../webhooks/dispatch.js';
 
 /** What the API's routes work with; built once by whoever starts the API. */
 export interface ApiDependencies {
@@ -12,6 +14,9 @@ export interface ApiDependencies {
   blobs: BlobStore;
   temporal: Client;
   signer: DownloadSigner;
+  /** Judges webhook URLs with literal addresses at creation (names are judged at delivery). */
+  guard: AddressGuard;
+  delivery: DeliverySettings;
   /** Directory where uploads are spooled before they are accepted. */
   spoolDir: string;
   log: (message: string, error?: unknown) => void;

@@ -6,13 +6,14 @@ import { openDatabase } from '../db/database.js';
 import { accountForApiKey, issueApiKeyForAccountName } from '../db/accounts.js';
 import { randomAlnum } from '../ids.js';
 import { devServerExecutable, withExplainedDownload } from '../temporal/toolchain.js';
-import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
+import { blobStoreFor, connectTemporal, installTemporalRuntime, log, logWebhookAllowList, PublicUrl, startApiRole, startWorkerRole } from '../runtime.js';
 import { readOrCreateSecret } from './secrets.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { onShutdown } from './shutdown.js';
 
 const DEV_ACCOUNT = 'dev';
+const DEV_WEBHOOK_CIDRS = ['127.0.0.0/8', '::1/128'];
 
 /** The dev API key from `<data dir>/dev-api-key` if it still works, else a new key for the `dev` account. */
 async function devApiKey(db: Kysely<Database>, file: string): Promise<string> {
@@ -38,6 +39,8 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
     ...baseConfig,
     adminToken: baseConfig.adminToken ?? readOrCreateSecret(path.join(dataDir, 'admin-token'), () => `kiln_admin_${randomAlnum(40)}`),
     signingKey: baseConfig.signingKey ?? readOrCreateSecret(path.join(dataDir, 'signing-key'), () => randomAlnum(64)),
+    // Receivers on this machine are the common case while developing.
+    webhookAllowedCidrs: baseConfig.webhookAllowedCidrs ?? [...DEV_WEBHOOK_CIDRS],
   };
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
@@ -80,12 +83,14 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
   stops.push(() => temporal.close());
   const blobs = blobStoreFor(config);
 
-  const worker = await startWorkerRole(config, database, temporal.native, blobs);
+  const publicUrl = new PublicUrl(config);
+  const worker = await startWorkerRole(config, database, temporal, blobs, publicUrl);
   stops.push(async () => {
     worker.stop();
     await worker.done;
   });
-  const api = await startApiRole(config, database, temporal.client, blobs);
+  const api = await startApiRole(config, database, temporal.client, blobs, publicUrl);
+  logWebhookAllowList(config);
   stops.push(() => api.stop());
 
   const uiUrl = config.temporalAddress ? '(external Temporal: see its own Web UI)' : `http://127.0.0.1:${config.temporalUiPort}`;

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { issueApiKeyForAccountName } from '../db/accounts.js';
-import { blobStoreFor, connectTemporal, installTemporalRuntime, log, startApiRole, startWorkerRole } from '../runtime.js';
+import { blobStoreFor, connectTemporal, installTemporalRuntime, log, logWebhookAllowList, startApiRole, startWorkerRole } from '../runtime.js';
 import { runDev } from './dev.js';
 import { onShutdown } from './shutdown.js';
 
@@ -12,7 +12,8 @@ const USAGE = `Usage: kiln <command>
 Commands:
   dev                          everything in one process on embedded defaults (what npm start runs)
   api                          the HTTP API (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY)
-  worker                       the Temporal workers (needs DATABASE_URL, TEMPORAL_ADDRESS)
+  worker                       the Temporal workers (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY
+                               and KILN_PUBLIC_URL, for the download links in webhooks)
   migrate                      apply database migrations and exit
   keys create --account NAME   create the account if needed and print a new API key
 
@@ -37,6 +38,7 @@ async function runApi(config: KilnConfig): Promise<void> {
   const backends = await connectBackends(config, 'api');
   const role = await startApiRole(config, backends.database, backends.temporal.client, blobStoreFor(config));
   log(`API listening on ${role.api.url}`);
+  logWebhookAllowList(config);
   onShutdown(async () => {
     await role.stop();
     await backends.close();
@@ -45,8 +47,9 @@ async function runApi(config: KilnConfig): Promise<void> {
 
 async function runWorker(config: KilnConfig): Promise<void> {
   const backends = await connectBackends(config, 'worker');
-  const role = await startWorkerRole(config, backends.database, backends.temporal.native, blobStoreFor(config));
-  log(`worker polling kiln, kiln-convert (concurrency ${config.convertConcurrency})`);
+  const role = await startWorkerRole(config, backends.database, backends.temporal, blobStoreFor(config));
+  log(`worker polling kiln, kiln-convert (concurrency ${config.convertConcurrency}), kiln-deliver (concurrency ${config.deliverConcurrency})`);
+  logWebhookAllowList(config);
   onShutdown(async () => {
     role.stop();
     await role.done;

@@ -28,6 +28,9 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
         : null,
     error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
     attempts: row.attempts,
+    webhook_url: row.webhook_url,
+    webhook_metadata: row.webhook_metadata,
+    tag: row.tag,
     workflow_id: row.workflow_id,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
@@ -40,4 +43,19 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     body.download_expires_at = expiresAt.toISOString();
   }
   return body;
+}
+
+/** A conversion as its events carry it (download links are added per delivery attempt, not stored). */
+export function conversionEventData(row: Conversion): Record<string, unknown> {
+  const { input, output, error } = presentConversion(row) as { input: unknown; output: unknown; error: unknown };
+  const data: Record<string, unknown> = {
+    conversion_id: row.id,
+    status: row.status,
+    input,
+    metadata: row.webhook_metadata,
+    tag: row.tag,
+  };
+  if (output) data.output = output;
+  if (error) data.error = error;
+  return data;
 }

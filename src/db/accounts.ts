@@ -1,3 +1,4 @@
+import { generateWebhookSecret } from '../webhooks/signing.js';
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { newId, randomAlnum } from '../ids.js';
@@ -27,7 +28,7 @@ export async function createAccountWithKey(db: Kysely<Database>, name: string): 
   return db.transaction().execute(async (trx) => {
     const existing = await trx.selectFrom('accounts').select('id').where('name', '=', name).executeTakeFirst();
     if (existing) throw new AccountExistsError(`an account named "${name}" already exists`);
-    const account = await trx.insertInto('accounts').values({ id: newId('acc'), name }).returningAll().executeTakeFirstOrThrow();
+    const account = await trx.insertInto('accounts').values({ id: newId('acc'), name, webhook_secret: generateWebhookSecret() }).returningAll().executeTakeFirstOrThrow();
     const apiKey = await issueApiKey(trx, account.id);
     return { account, apiKey };
   });
@@ -52,7 +53,7 @@ export async function accountForApiKey(db: Kysely<Database>, key: string): Promi
   return db
     .selectFrom('api_keys')
     .innerJoin('accounts', 'accounts.id', 'api_keys.account_id')
-    .select(['accounts.id', 'accounts.name', 'accounts.created_at'])
+    .selectAll('accounts')
     .where('api_keys.key_hash', '=', hashApiKey(key))
     .where('api_keys.revoked_at', 'is', null)
     .executeTakeFirst();

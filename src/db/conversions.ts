@@ -17,6 +17,7 @@ export interface AcceptedUpload {
   filename: string;
   bytes: number;
   contentType: string | undefined;
+  webhook?: { webhookUrl: string | null; metadata: Record<string, unknown> | null; tag: string | null };
 }
 
 /** Stores a conversion whose original is already in the blob store, as `queued`. */
@@ -31,6 +32,9 @@ export async function insertQueuedConversion(db: Kysely<Database>, upload: Accep
     input_filename: upload.filename,
     input_bytes: upload.bytes,
     input_content_type: upload.contentType ?? null,
+    webhook_url: upload.webhook?.webhookUrl ?? null,
+    webhook_metadata: upload.webhook?.metadata ? JSON.stringify(upload.webhook.metadata) : null,
+    tag: upload.webhook?.tag ?? null,
     updated_at: new Date(),
   };
   return db.insertInto('conversions').values(row).returningAll().executeTakeFirstOrThrow();

@@ -5,12 +5,14 @@ import { Kysely, Migrator, PostgresDialect, type MigrationProvider, type Migrati
 import pg from 'pg';
 import type { Database } from './schema.js';
 import * as initial from './migrations/0001_initial.js';
+import * as webhooks from './migrations/0002_webhooks.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
 
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_webhooks': webhooks,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -8,6 +8,11 @@ type Json<T> = ColumnType<T, string, string>;
 export interface AccountsTable {
   id: string;
   name: string;
+  /** Signs deliveries to per-request `webhook_url`s. */
+  webhook_secret: string;
+  /** The secret before the last rotation, still signing until it expires. */
+  previous_webhook_secret: string | null;
+  previous_webhook_secret_expires_at: NullableTimestamp;
   created_at: CreatedAt;
 }
 
@@ -59,6 +64,9 @@ export interface ConversionsTable {
   updated_at: Timestamp;
   started_at: NullableTimestamp;
   completed_at: NullableTimestamp;
+  webhook_url: string | null;
+  webhook_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  tag: string | null;
 }
 
 export interface EventsTable {
@@ -73,11 +81,79 @@ export interface EventsTable {
   created_at: CreatedAt;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  account_id: string;
+  url: string;
+  description: Generated<string>;
+  /** Subscribed event types; empty means all. */
+  event_types: Json<string[]>;
+  /** Subscribed tags; empty means all, tagged or not. */
+  tags: Json<string[]>;
+  /** Waits between attempts in seconds; null follows the global default. */
+  retry_schedule: ColumnType<number[] | null, string | null | undefined, string | null>;
+  enabled: boolean;
+  disabled_reason: string | null;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: NullableTimestamp;
+  /** When the current run of failed attempts began; null after any success. */
+  failing_since: NullableTimestamp;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface DeliveriesTable {
+  id: string;
+  account_id: string;
+  event_id: string;
+  event_type: string;
+  endpoint_id: string | null;
+  /** The endpoint id, or `request` for a conversion's own webhook_url. */
+  target: string;
+  url: string;
+  workflow_id: string;
+  retry_schedule: Json<number[]>;
+  status: DeliveryStatus;
+  attempt_count: Generated<number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: NullableTimestamp;
+  /** When its workflow was started; null rows are picked up by the reconciler. */
+  dispatched_at: NullableTimestamp;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+  completed_at: NullableTimestamp;
+}
+
+export type AttemptTrigger = 'scheduled' | 'manual';
+
+export interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  attempt: number;
+  trigger: AttemptTrigger;
+  url: string;
+  /** When Temporal scheduled this attempt (the server's clock, so retry waits read exactly). */
+  scheduled_at: Timestamp;
+  started_at: Timestamp;
+  duration_ms: number;
+  status_code: number | null;
+  response_body_preview: string | null;
+  error_class: string | null;
+  error_message: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
   conversions: ConversionsTable;
   events: EventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -85,3 +161,6 @@ export type Conversion = Selectable<ConversionsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 export type EventRow = Selectable<EventsTable>;
+export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
+export type Delivery = Selectable<DeliveriesTable>;
+export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;

@@ -1,37 +1,82 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../ids.js';
-import type { Database } from '../db/schema.js';
+import type { Database, Delivery } from '../db/schema.js';
+import { insertDeliveries, pendingDeliveriesOfEvent, type NewDelivery } from '../db/deliveries.js';
+import { subscribedEndpoints } from '../db/webhook-endpoints.js';
+import { deliveryWorkflowId } from '../../workflows/definitions.js';
 import type { EventType } from './catalog.js';
+
+/** Who hears about an event: the account's subscribed endpoints (and a per-request URL), or one endpoint (tests). */
+export type EventRouting =
+  | { kind: 'subscribers'; tag: string | null; webhookUrl: string | null }
+  | { kind: 'endpoint'; endpointId: string; url: string; retrySchedule: number[] | null };
 
 export interface PublishedEvent {
   id: string;
   type: EventType;
   created: boolean;
+  /** Deliveries of the event still pending; their workflows may need starting. */
+  deliveries: Delivery[];
 }
 
+/** The target of a per-request `webhook_url` in delivery ids and workflow ids. */
+export const REQUEST_TARGET = 'request';
+
 /**
- * Stores an event once. `dedupeKey` names the logical event, so an activity retried
- * after a crash gets the same event back instead of a second one.
- * This is the seam webhook delivery hangs off: subscribers are found from here.
+ * Stores an event once, and in the same transaction a delivery for each target, so an
+ * event is never stored without its deliveries. `dedupeKey` names the logical event: an
+ * activity retried after a crash gets the same event (and deliveries) back.
  */
 export async function publishEvent(
   db: Kysely<Database>,
   event: { accountId: string; type: EventType; subjectId: string; dedupeKey: string; data: Record<string, unknown> },
+  routing: EventRouting,
+  defaultRetrySchedule: number[],
 ): Promise<PublishedEvent> {
-  const inserted = await db
-    .insertInto('events')
-    .values({
-      id: newId('evt'),
-      account_id: event.accountId,
-      type: event.type,
-      subject_id: event.subjectId,
-      dedupe_key: event.dedupeKey,
-      data: JSON.stringify(event.data),
-    })
-    .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  if (inserted) return { id: inserted.id, type: event.type, created: true };
-  const existing = await db.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
-  return { id: existing.id, type: event.type, created: false };
+  const publish = async (trx: Transaction<Database>): Promise<PublishedEvent> => {
+    const inserted = await trx
+      .insertInto('events')
+      .values({
+        id: newId('evt'),
+        account_id: event.accountId,
+        type: event.type,
+        subject_id: event.subjectId,
+        dedupe_key: event.dedupeKey,
+        data: JSON.stringify(event.data),
+      })
+      .onConflict((oc) => oc.column('dedupe_key').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (inserted) {
+      await insertDeliveries(trx, await plannedDeliveries(trx, inserted.id, event, routing, defaultRetrySchedule));
+    }
+    const id = inserted?.id ?? (await trx.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow()).id;
+    return { id, type: event.type, created: inserted !== undefined, deliveries: await pendingDeliveriesOfEvent(trx, id) };
+  };
+  return db.isTransaction ? publish(db as Transaction<Database>) : db.transaction().execute(publish);
+}
+
+async function plannedDeliveries(
+  db: Kysely<Database>,
+  eventId: string,
+  event: { accountId: string; type: EventType },
+  routing: EventRouting,
+  defaultRetrySchedule: number[],
+): Promise<NewDelivery[]> {
+  const delivery = (target: string, endpointId: string | null, url: string, retrySchedule: number[] | null): NewDelivery => ({
+    id: newId('dlv'),
+    accountId: event.accountId,
+    eventId,
+    eventType: event.type,
+    endpointId,
+    target,
+    url,
+    workflowId: deliveryWorkflowId(eventId, target),
+    retrySchedule: retrySchedule ?? defaultRetrySchedule,
+  });
+  if (routing.kind === 'endpoint') return [delivery(routing.endpointId, routing.endpointId, routing.url, routing.retrySchedule)];
+  const endpoints = await subscribedEndpoints(db, event.accountId, event.type, routing.tag);
+  const planned = endpoints.map((e) => delivery(e.id, e.id, e.url, e.retry_schedule));
+  if (routing.webhookUrl) planned.push(delivery(REQUEST_TARGET, null, routing.webhookUrl, null));
+  return planned;
 }

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
-import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
+import { createConvertActivities, createDeliverActivities, createRecordActivities, type DeliverDependencies } from '../../activities/index.js';
+import type { Client } from '@temporalio/client';
+import type { DeliverySettings } from '../webhooks/dispatch.js';
 import { TASK_QUEUES } from '../../workflows/definitions.js';
 import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -25,12 +27,19 @@ export interface WorkerDependencies {
   blobs: BlobStore;
   limits: ConversionLimits;
   convertConcurrency: number;
+  /** For starting delivery workflows of the events the conversion workflow records. */
+  client: Client;
+  delivery: DeliverySettings;
+  deliver: Omit<DeliverDependencies, 'db'>;
+  /** HTTP deliveries in flight at once; they wait on the network, not the CPU. */
+  deliverConcurrency: number;
 }
 
 /**
- * Kiln's workers: workflows with their bookkeeping activities on `kiln`, and sharp on
- * `kiln-convert` with as many slots as the machine has cores (more would only queue
- * work in memory and time it out).
+ * Kiln's workers: conversion workflows with their bookkeeping activities on `kiln`; sharp
+ * on `kiln-convert` with as many slots as the machine has cores (more would only queue
+ * work in memory and time it out); delivery workflows and their HTTP attempts on
+ * `kiln-deliver` with many slots, so a slow receiver never holds up a conversion.
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]> {
   const common = { connection: deps.connection, namespace: deps.namespace };
@@ -39,7 +48,14 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       ...common,
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
-      activities: createRecordActivities({ db: deps.db }),
+      activities: createRecordActivities({ db: deps.db, temporal: deps.client, delivery: deps.delivery }),
+    }),
+    Worker.create({
+      ...common,
+      taskQueue: TASK_QUEUES.deliver,
+      workflowBundle: await workflowBundle(),
+      activities: createDeliverActivities({ db: deps.db, ...deps.deliver }),
+      maxConcurrentActivityTaskExecutions: deps.deliverConcurrency,
     }),
     Worker.create({
       ...common,

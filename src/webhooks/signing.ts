@@ -44,3 +44,21 @@ export function signDelivery(secrets: string[], messageId: string, timestamp: Da
     'x-kiln-signature': `sha256=${createHmac('sha256', Buffer.from(newest, 'utf8')).update(body).digest('hex')}`,
   };
 }
+
+/** A signing secret with the one it replaced, which keeps signing until its overlap ends. */
+export interface RotatingSecret {
+  secret: string;
+  previousSecret: string | null;
+  previousExpiresAt: Date | null;
+}
+
+/** The secrets a delivery is signed with right now, newest first. */
+export function activeSecrets(set: RotatingSecret, now: Date): string[] {
+  const previousLive = set.previousSecret && set.previousExpiresAt && set.previousExpiresAt.getTime() > now.getTime();
+  return previousLive ? [set.secret, set.previousSecret!] : [set.secret];
+}
+
+/** A new secret; the current one stays valid for `overlapSeconds`. */
+export function rotateSecret(set: RotatingSecret, now: Date, overlapSeconds: number): RotatingSecret {
+  return { secret: generateWebhookSecret(), previousSecret: set.secret, previousExpiresAt: new Date(now.getTime() + overlapSeconds * 1000) };
+}

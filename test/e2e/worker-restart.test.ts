@@ -54,6 +54,7 @@ function startWorker(extraEnv: Record<string, string>) {
     DATABASE_URL: postgres.url,
     TEMPORAL_ADDRESS: temporalAddress,
     KILN_DATA_DIR: dir.path,
+    KILN_SIGNING_KEY: 'restart-signing-key',
     ...extraEnv,
   });
 }

@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig, type KilnConfig } from '../../src/config.js';
 import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../../src/db/database.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
-import { blobStoreFor, installTemporalRuntime, startApiRole, startWorkerRole, type ApiRole, type WorkerRole } from '../../src/runtime.js';
+import { blobStoreFor, installTemporalRuntime, PublicUrl, startApiRole, startWorkerRole, type ApiRole, type WorkerRole } from '../../src/runtime.js';
 import { devServerEnvironment } from './temporal.js';
 import { startTestPostgres, type TestPostgres } from './postgres.js';
 import { tempDir } from './temp.js';
@@ -51,8 +51,9 @@ export async function startTestKiln(kind: DatabaseKind, env: Record<string, stri
   });
   const blobs = blobStoreFor(config);
   let worker: WorkerRole | undefined;
+  const publicUrl = new PublicUrl(config);
   const startWorkers = async (): Promise<void> => {
-    worker = await startWorkerRole(config, database, temporal.nativeConnection, blobs);
+    worker = await startWorkerRole(config, database, { native: temporal.nativeConnection, client: temporal.client }, blobs, publicUrl);
   };
   const stopWorkers = async (): Promise<void> => {
     worker?.stop();
@@ -60,7 +61,7 @@ export async function startTestKiln(kind: DatabaseKind, env: Record<string, stri
     worker = undefined;
   };
   await startWorkers();
-  const api: ApiRole = await startApiRole(config, database, temporal.client, blobs);
+  const api: ApiRole = await startApiRole(config, database, temporal.client, blobs, publicUrl);
   return {
     url: api.api.url,
     config,

@@ -54,7 +54,7 @@ describe('conversion workflow (time-skipping test server)', () => {
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
-      activities: createRecordActivities({ db: database.db }),
+      activities: createRecordActivities({ db: database.db, temporal: env.client, delivery: { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 } }),
     });
     const convertWorker = await Worker.create({
       connection: env.nativeConnection,

@@ -25,6 +25,8 @@ export function adminRoutes(deps: ApiDependencies): Router {
         name: account.name,
         created_at: account.created_at.toISOString(),
         api_key: { id: apiKey.id, key: apiKey.key, prefix: apiKey.prefix },
+        // Signs deliveries to per-request webhook_url targets; also at GET /v1/webhooks/secret.
+        webhook_secret: account.webhook_secret,
       };
     } catch (error) {
       if (error instanceof AccountExistsError) throw new ApiError(409, 'account_exists', error.message);

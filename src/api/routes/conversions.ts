@@ -6,7 +6,9 @@ import { findConversion, findConversionById, insertQueuedConversion, isFinished,
 import type { ConversionStatus } from '../../db/schema.js';
 import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
-import { presentConversion } from '../../conversions/present.js';
+import { conversionEventData, presentConversion } from '../../conversions/present.js';
+import { dispatchDeliveries } from '../../webhooks/dispatch.js';
+import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
 import { inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
 import type { AuthState } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
@@ -27,13 +29,14 @@ export function conversionRoutes(deps: ApiDependencies): Router {
   router.post('/v1/conversions', async (ctx) => {
     const accountId = accountOf(ctx);
     const upload = await receiveUpload(ctx, deps.spoolDir, config.maxUploadBytes, (fields) => {
-      const parsed = parseConversionOptions(fields, config);
+      const optionFields = Object.fromEntries(Object.entries(fields).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
+      const parsed = parseConversionOptions(optionFields, config);
       if (!parsed.ok) {
         throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
       }
-      return parsed.options;
+      return { options: parsed.options, webhook: parseConversionWebhookFields(fields, deps.guard) };
     });
-    const options = upload.fields;
+    const { options, webhook } = upload.fields;
     let accepted = false;
     try {
       const file = upload.file;
@@ -44,7 +47,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       const inputKey = inputKeyFor(id);
       await deps.blobs.importFile(inputKey, file.path);
       accepted = true;
-      const row = await db.transaction().execute(async (trx) => {
+      const stored = await db.transaction().execute(async (trx) => {
         const inserted = await insertQueuedConversion(trx, {
           id,
           accountId,
@@ -53,16 +56,23 @@ export function conversionRoutes(deps: ApiDependencies): Router {
           filename: file.filename,
           bytes: file.bytes,
           contentType: file.contentType,
+          webhook,
         });
-        await publishEvent(trx, {
-          accountId,
-          type: 'file.uploaded',
-          subjectId: id,
-          dedupeKey: `${id}:file.uploaded`,
-          data: { conversion_id: id, file: { filename: file.filename, bytes: file.bytes, content_type: file.contentType ?? null } },
-        });
-        return inserted;
+        const event = await publishEvent(
+          trx,
+          { accountId, type: 'file.uploaded', subjectId: id, dedupeKey: `${id}:file.uploaded`, data: conversionEventData(inserted) },
+          { kind: 'subscribers', tag: webhook.tag, webhookUrl: webhook.webhookUrl },
+          deps.delivery.defaultRetrySchedule,
+        );
+        return { inserted, event };
       });
+      const row = stored.inserted;
+      try {
+        await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery);
+      } catch (error) {
+        // The deliveries are stored; the reconciler starts their workflows once Temporal answers.
+        deps.log(`could not start the deliveries of ${stored.event.id} yet`, error);
+      }
       try {
         await startConversionWorkflow(deps.temporal, row, config.convertHeartbeatTimeoutSeconds);
       } catch (error) {

@@ -1,0 +1,52 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { EventRow } from '../../db/schema.js';
+import { isEventType, EVENT_TYPES } from '../../events/catalog.js';
+import { webhookEnvelope } from '../../webhooks/payload.js';
+import type { AuthState } from '../auth.js';
+import type { ApiDependencies } from '../context.js';
+import { pageEnvelope, readPage } from '../pagination.js';
+import { ApiError } from '../problem.js';
+
+function accountOf(ctx: Context): string {
+  return (ctx.state as AuthState).account.id;
+}
+
+function presentEvent(event: EventRow): Record<string, unknown> {
+  return { ...webhookEnvelope(event, undefined, new Date()), object: 'event', subject_id: event.subject_id };
+}
+
+/** The account's events, newest first: what was (or will be) delivered. */
+export function eventRoutes(deps: ApiDependencies): Router {
+  const router = new Router();
+
+  router.get('/v1/events', async (ctx) => {
+    const page = readPage(ctx.query);
+    const { type, subject_id: subjectId } = ctx.query;
+    if (type !== undefined && (typeof type !== 'string' || !isEventType(type))) {
+      throw new ApiError(400, 'invalid_parameter', `type must be one of ${EVENT_TYPES.join(', ')}`, { parameter: 'type' });
+    }
+    if (subjectId !== undefined && typeof subjectId !== 'string') {
+      throw new ApiError(400, 'invalid_parameter', 'give subject_id once', { parameter: 'subject_id' });
+    }
+    let query = deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx));
+    if (type) query = query.where('type', '=', type);
+    if (subjectId) query = query.where('subject_id', '=', subjectId);
+    if (page.after) query = query.where('id', '<', page.after);
+    const rows = await query.orderBy('id', 'desc').limit(page.limit + 1).execute();
+    ctx.body = pageEnvelope(rows, page.limit, presentEvent);
+  });
+
+  router.get('/v1/events/:id', async (ctx) => {
+    const event = await deps.db
+      .selectFrom('events')
+      .selectAll()
+      .where('account_id', '=', accountOf(ctx))
+      .where('id', '=', ctx.params.id!)
+      .executeTakeFirst();
+    if (!event) throw new ApiError(404, 'event_not_found', `no event ${ctx.params.id}`);
+    ctx.body = presentEvent(event);
+  });
+
+  return router;
+}

@@ -1,0 +1,173 @@
+import { sql, type Kysely } from 'kysely';
+import type { AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus } from './schema.js';
+
+export interface NewDelivery {
+  id: string;
+  accountId: string;
+  eventId: string;
+  eventType: string;
+  endpointId: string | null;
+  target: string;
+  url: string;
+  workflowId: string;
+  retrySchedule: number[];
+}
+
+/** Inserts the deliveries of an event; a target that already has one keeps it. */
+export async function insertDeliveries(db: Kysely<Database>, deliveries: NewDelivery[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  await db
+    .insertInto('deliveries')
+    .values(
+      deliveries.map((d) => ({
+        id: d.id,
+        account_id: d.accountId,
+        event_id: d.eventId,
+        event_type: d.eventType,
+        endpoint_id: d.endpointId,
+        target: d.target,
+        url: d.url,
+        workflow_id: d.workflowId,
+        retry_schedule: JSON.stringify(d.retrySchedule),
+        status: 'pending' as const,
+        updated_at: new Date(),
+      })),
+    )
+    .onConflict((oc) => oc.columns(['event_id', 'target']).doNothing())
+    .execute();
+}
+
+export async function pendingDeliveriesOfEvent(db: Kysely<Database>, eventId: string): Promise<Delivery[]> {
+  return db.selectFrom('deliveries').selectAll().where('event_id', '=', eventId).where('status', '=', 'pending').orderBy('id').execute();
+}
+
+export async function findDelivery(db: Kysely<Database>, accountId: string, id: string): Promise<Delivery | undefined> {
+  return db.selectFrom('deliveries').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function findDeliveryById(db: Kysely<Database>, id: string): Promise<Delivery | undefined> {
+  return db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export interface DeliveryFilter {
+  endpointId?: string;
+  eventType?: string;
+  status?: DeliveryStatus;
+  eventId?: string;
+}
+
+export async function listDeliveries(
+  db: Kysely<Database>,
+  accountId: string,
+  filter: DeliveryFilter,
+  page: { limit: number; after?: string },
+): Promise<Delivery[]> {
+  let query = db.selectFrom('deliveries').selectAll().where('account_id', '=', accountId);
+  if (filter.endpointId) query = query.where('endpoint_id', '=', filter.endpointId);
+  if (filter.eventType) query = query.where('event_type', '=', filter.eventType);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.eventId) query = query.where('event_id', '=', filter.eventId);
+  if (page.after) query = query.where('id', '<', page.after);
+  return query.orderBy('id', 'desc').limit(page.limit).execute();
+}
+
+export async function listAttempts(db: Kysely<Database>, deliveryId: string): Promise<DeliveryAttempt[]> {
+  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+}
+
+export interface AttemptRecord {
+  trigger: AttemptTrigger;
+  url: string;
+  scheduledAt: Date;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  responseBodyPreview: string | null;
+  error: { class: string; message: string } | null;
+  /** When the next scheduled attempt will run, if one will. */
+  nextAttemptAt: Date | null;
+}
+
+/** Logs one attempt and updates its delivery's summary in one transaction; returns the attempt number. */
+export async function recordAttempt(db: Kysely<Database>, deliveryId: string, attempt: AttemptRecord): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const delivery = await trx
+      .updateTable('deliveries')
+      .set({
+        attempt_count: sql`attempt_count + 1`,
+        url: attempt.url,
+        last_status_code: attempt.statusCode,
+        last_error: attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null,
+        next_attempt_at: attempt.nextAttemptAt,
+        updated_at: sql`now()`,
+      })
+      .where('id', '=', deliveryId)
+      .returning('attempt_count')
+      .executeTakeFirstOrThrow();
+    await trx
+      .insertInto('delivery_attempts')
+      .values({
+        delivery_id: deliveryId,
+        attempt: delivery.attempt_count,
+        trigger: attempt.trigger,
+        url: attempt.url,
+        scheduled_at: attempt.scheduledAt,
+        started_at: attempt.startedAt,
+        duration_ms: attempt.durationMs,
+        status_code: attempt.statusCode,
+        response_body_preview: attempt.responseBodyPreview,
+        error_class: attempt.error?.class ?? null,
+        error_message: attempt.error?.message ?? null,
+      })
+      .execute();
+    return delivery.attempt_count;
+  });
+}
+
+/** The delivery's final state for this run of its workflow. */
+export async function finishDelivery(db: Kysely<Database>, id: string, status: Exclude<DeliveryStatus, 'pending'>): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status, next_attempt_at: null, updated_at: sql`now()`, completed_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** A re-delivery re-opens the delivery until its manual attempt ends. */
+export async function reopenDelivery(db: Kysely<Database>, id: string): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', completed_at: null, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function markDispatched(db: Kysely<Database>, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.updateTable('deliveries').set({ dispatched_at: sql`now()` }).where('id', 'in', ids).where('dispatched_at', 'is', null).execute();
+}
+
+/** Deliveries stored but whose workflow was never started (the process died in between). */
+export async function listUndispatched(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<Delivery[]> {
+  return db
+    .selectFrom('deliveries')
+    .selectAll()
+    .where('dispatched_at', 'is', null)
+    .where('status', '=', 'pending')
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+}
+
+export async function failedDeliveriesSince(db: Kysely<Database>, accountId: string, endpointId: string, since: Date): Promise<Delivery[]> {
+  return db
+    .selectFrom('deliveries')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('endpoint_id', '=', endpointId)
+    .where('status', '=', 'failed')
+    .where('created_at', '>=', since)
+    .orderBy('id')
+    .execute();
+}

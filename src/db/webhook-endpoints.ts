@@ -1,0 +1,195 @@
+import { sql, type Kysely } from 'kysely';
+import { newId } from '../ids.js';
+import { generateWebhookSecret, rotateSecret, type RotatingSecret } from '../webhooks/signing.js';
+import type { Account, Database, WebhookEndpoint } from './schema.js';
+
+export interface EndpointFields {
+  url: string;
+  description: string;
+  eventTypes: string[];
+  tags: string[];
+  retrySchedule: number[] | null;
+  enabled: boolean;
+}
+
+export async function createEndpoint(db: Kysely<Database>, accountId: string, fields: EndpointFields): Promise<WebhookEndpoint> {
+  return db
+    .insertInto('webhook_endpoints')
+    .values({
+      id: newId('ep'),
+      account_id: accountId,
+      url: fields.url,
+      description: fields.description,
+      event_types: JSON.stringify(fields.eventTypes),
+      tags: JSON.stringify(fields.tags),
+      retry_schedule: fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null,
+      enabled: fields.enabled,
+      secret: generateWebhookSecret(),
+      updated_at: new Date(),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findEndpoint(db: Kysely<Database>, accountId: string, id: string): Promise<WebhookEndpoint | undefined> {
+  return db.selectFrom('webhook_endpoints').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+/** For the delivery worker, which acts on behalf of the endpoint's owner. */
+export async function findEndpointById(db: Kysely<Database>, id: string): Promise<WebhookEndpoint | undefined> {
+  return db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listEndpoints(db: Kysely<Database>, accountId: string, page: { limit: number; after?: string }): Promise<WebhookEndpoint[]> {
+  let query = db.selectFrom('webhook_endpoints').selectAll().where('account_id', '=', accountId);
+  if (page.after) query = query.where('id', '<', page.after);
+  return query.orderBy('id', 'desc').limit(page.limit).execute();
+}
+
+/** Applies the given fields; re-enabling clears the reason it was disabled and its failure streak. */
+export async function updateEndpoint(
+  db: Kysely<Database>,
+  accountId: string,
+  id: string,
+  fields: Partial<EndpointFields>,
+): Promise<WebhookEndpoint | undefined> {
+  const values: Record<string, unknown> = { updated_at: sql`now()` };
+  if (fields.url !== undefined) values.url = fields.url;
+  if (fields.description !== undefined) values.description = fields.description;
+  if (fields.eventTypes !== undefined) values.event_types = JSON.stringify(fields.eventTypes);
+  if (fields.tags !== undefined) values.tags = JSON.stringify(fields.tags);
+  if (fields.retrySchedule !== undefined) values.retry_schedule = fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null;
+  if (fields.enabled !== undefined) {
+    values.enabled = fields.enabled;
+    if (fields.enabled) {
+      values.disabled_reason = null;
+      values.failing_since = null;
+    }
+  }
+  return db
+    .updateTable('webhook_endpoints')
+    .set(values)
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function deleteEndpoint(db: Kysely<Database>, accountId: string, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('webhook_endpoints').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+export function endpointSecrets(endpoint: WebhookEndpoint): RotatingSecret {
+  return { secret: endpoint.secret, previousSecret: endpoint.previous_secret, previousExpiresAt: endpoint.previous_secret_expires_at };
+}
+
+export function accountSecrets(account: Account): RotatingSecret {
+  return {
+    secret: account.webhook_secret,
+    previousSecret: account.previous_webhook_secret,
+    previousExpiresAt: account.previous_webhook_secret_expires_at,
+  };
+}
+
+export async function rotateEndpointSecret(
+  db: Kysely<Database>,
+  accountId: string,
+  id: string,
+  overlapSeconds: number,
+): Promise<WebhookEndpoint | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const endpoint = await trx
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!endpoint) return undefined;
+    const next = rotateSecret(endpointSecrets(endpoint), new Date(), overlapSeconds);
+    return trx
+      .updateTable('webhook_endpoints')
+      .set({
+        secret: next.secret,
+        previous_secret: next.previousSecret,
+        previous_secret_expires_at: next.previousExpiresAt,
+        updated_at: sql`now()`,
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+export async function rotateAccountSecret(db: Kysely<Database>, accountId: string, overlapSeconds: number): Promise<Account> {
+  return db.transaction().execute(async (trx) => {
+    const account = await trx.selectFrom('accounts').selectAll().where('id', '=', accountId).forUpdate().executeTakeFirstOrThrow();
+    const next = rotateSecret(accountSecrets(account), new Date(), overlapSeconds);
+    return trx
+      .updateTable('accounts')
+      .set({
+        webhook_secret: next.secret,
+        previous_webhook_secret: next.previousSecret,
+        previous_webhook_secret_expires_at: next.previousExpiresAt,
+      })
+      .where('id', '=', accountId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+/** Enabled endpoints of the account that want an event of `type` carrying `tag`. */
+export async function subscribedEndpoints(
+  db: Kysely<Database>,
+  accountId: string,
+  type: string,
+  tag: string | null,
+): Promise<WebhookEndpoint[]> {
+  const endpoints = await db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('enabled', '=', true)
+    .orderBy('id')
+    .execute();
+  return endpoints.filter(
+    (endpoint) =>
+      (endpoint.event_types.length === 0 || endpoint.event_types.includes(type)) &&
+      (endpoint.tags.length === 0 || (tag !== null && endpoint.tags.includes(tag))),
+  );
+}
+
+/** After an attempt: a success ends the endpoint's failure streak; a failure starts or extends it. */
+export async function noteEndpointOutcome(
+  db: Kysely<Database>,
+  endpointId: string,
+  succeeded: boolean,
+  disableAfterSeconds: number,
+): Promise<void> {
+  if (succeeded) {
+    await db.updateTable('webhook_endpoints').set({ failing_since: null }).where('id', '=', endpointId).where('failing_since', 'is not', null).execute();
+    return;
+  }
+  const endpoint = await db
+    .updateTable('webhook_endpoints')
+    .set({ failing_since: sql`coalesce(failing_since, now())` })
+    .where('id', '=', endpointId)
+    .returning(['failing_since', 'enabled'])
+    .executeTakeFirst();
+  if (endpoint?.enabled && endpoint.failing_since && Date.now() - endpoint.failing_since.getTime() >= disableAfterSeconds * 1000) {
+    await disableEndpoint(
+      db,
+      endpointId,
+      `every delivery attempt since ${endpoint.failing_since.toISOString()} failed; disabled after ${Math.round(disableAfterSeconds / 3600)} h of failures`,
+    );
+  }
+}
+
+export async function disableEndpoint(db: Kysely<Database>, endpointId: string, reason: string): Promise<void> {
+  await db
+    .updateTable('webhook_endpoints')
+    .set({ enabled: false, disabled_reason: reason, updated_at: sql`now()` })
+    .where('id', '=', endpointId)
+    .execute();
+}

@@ -1,0 +1,61 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import { markDispatched } from '../db/deliveries.js';
+import type { Database, Delivery } from '../db/schema.js';
+import { cancelSignal, redeliverSignal, TASK_QUEUES, type DeliveryWorkflowInput } from '../../workflows/definitions.js';
+
+function workflowInput(delivery: Delivery, requestTimeoutSeconds: number, runScheduled: boolean): DeliveryWorkflowInput {
+  return { deliveryId: delivery.id, retrySchedule: delivery.retry_schedule, requestTimeoutSeconds, runScheduled };
+}
+
+/**
+ * Starts the workflows of stored deliveries. A workflow id that was ever used is left
+ * alone (REJECT_DUPLICATE), so a retried publisher or the reconciler never runs a
+ * finished delivery again; only `redeliver` does that.
+ */
+export async function startDeliveryWorkflows(
+  client: Client,
+  db: Kysely<Database>,
+  deliveries: Delivery[],
+  requestTimeoutSeconds: number,
+): Promise<void> {
+  const started: string[] = [];
+  await Promise.all(
+    deliveries.map(async (delivery) => {
+      try {
+        await client.workflow.start('deliveryWorkflow', {
+          workflowId: delivery.workflow_id,
+          taskQueue: TASK_QUEUES.deliver,
+          args: [workflowInput(delivery, requestTimeoutSeconds, true)],
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        });
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      }
+      started.push(delivery.id);
+    }),
+  );
+  await markDispatched(db, started);
+}
+
+/** An immediate attempt: signals the running workflow, or re-runs a closed one under the same id. */
+export async function redeliver(client: Client, delivery: Delivery, requestTimeoutSeconds: number): Promise<void> {
+  await client.workflow.signalWithStart('deliveryWorkflow', {
+    workflowId: delivery.workflow_id,
+    taskQueue: TASK_QUEUES.deliver,
+    args: [workflowInput(delivery, requestTimeoutSeconds, false)],
+    signal: redeliverSignal,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+  });
+}
+
+/** Sends `cancel`; false when the delivery's workflow is not running. */
+export async function cancelDeliveryRetries(client: Client, delivery: Delivery): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(delivery.workflow_id).signal(cancelSignal);
+    return true;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
+    throw error;
+  }
+}

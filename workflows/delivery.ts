@@ -1,0 +1,99 @@
+import { CancellationScope, condition, isCancellation, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { DeliverActivities } from '../activities/deliver.js';
+import {
+  cancelSignal,
+  deliveryStatusQuery,
+  redeliverSignal,
+  type DeliveryOutcome,
+  type DeliveryPhase,
+  type DeliveryWorkflowInput,
+} from './definitions.js';
+
+/** Database writes must not be lost because Postgres blinked: retry them without limit. */
+const record = proxyActivities<DeliverActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * Delivers one event to one target. The scheduled attempts are one activity whose
+ * Temporal retry policy allows exactly one attempt per schedule entry plus the first;
+ * the activity names each wait (`nextRetryDelay`), so the waits are the schedule's, not
+ * an exponential curve's. `redeliver` runs an extra attempt at once beside pending
+ * retries; `cancel` drops the pending retries.
+ */
+export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryOutcome> {
+  const attempt = { deliveryId: input.deliveryId, retrySchedule: input.retrySchedule, requestTimeoutSeconds: input.requestTimeoutSeconds };
+  // The HTTP timeout plus room for the database writes around it.
+  const startToCloseTimeout = `${input.requestTimeoutSeconds + 30} seconds`;
+  const longestWait = Math.max(1, ...input.retrySchedule);
+  const scheduled = proxyActivities<DeliverActivities>({
+    startToCloseTimeout,
+    retry: {
+      // Used only when an attempt dies without answering (a lost worker); otherwise nextRetryDelay decides.
+      initialInterval: `${input.retrySchedule[0] ?? 1} seconds`,
+      backoffCoefficient: 1,
+      maximumInterval: `${2 * longestWait} seconds`,
+      maximumAttempts: input.retrySchedule.length + 1,
+    },
+  });
+  const manual = proxyActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });
+
+  let phase: DeliveryPhase = 'pending';
+  let manualRequests = 0;
+  let cancelRequested = false;
+  // A re-run of a closed delivery has no schedule left: if its manual attempt fails, it stays failed.
+  const retried: { outcome: DeliveryOutcome | undefined } = { outcome: input.runScheduled ? undefined : 'failed' };
+  const retries = new CancellationScope();
+
+  setHandler(redeliverSignal, () => {
+    manualRequests += 1;
+  });
+  setHandler(cancelSignal, () => {
+    cancelRequested = true;
+    retries.cancel();
+  });
+  setHandler(deliveryStatusQuery, () => phase);
+
+  if (input.runScheduled) {
+    retries
+      .run(() => scheduled.deliverWebhook({ ...attempt, trigger: 'scheduled' }))
+      .then(
+        () => (retried.outcome = 'succeeded'),
+        (error: unknown) => (retried.outcome = isCancellation(error) ? 'cancelled' : 'failed'),
+      );
+  }
+
+  let outcome: DeliveryOutcome | undefined;
+  try {
+    while (!outcome) {
+      await condition(() => manualRequests > 0 || retried.outcome !== undefined || cancelRequested);
+      if (manualRequests > 0 && !cancelRequested) {
+        // Signals that arrive together make one attempt, not several.
+        manualRequests = 0;
+        try {
+          await manual.deliverWebhook({ ...attempt, trigger: 'manual' });
+          retries.cancel();
+          outcome = 'succeeded';
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          // A failed manual attempt leaves the scheduled retries, if any, to carry on.
+        }
+      } else if (retried.outcome === 'succeeded') {
+        outcome = 'succeeded';
+      } else if (cancelRequested) {
+        outcome = 'cancelled';
+      } else if (retried.outcome !== undefined) {
+        outcome = retried.outcome;
+      }
+    }
+  } catch (error) {
+    // Cancelling the workflow itself (e.g. from the Web UI) counts as cancelling the delivery.
+    if (!isCancellation(error)) throw error;
+    outcome = 'cancelled';
+  }
+  phase = outcome;
+  const final = outcome;
+  await CancellationScope.nonCancellable(() => record.recordDeliveryOutcome(input.deliveryId, final));
+  return final;
+}
