@@ -1,0 +1,247 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Webhook } from 'standardwebhooks';
+import { createDeliverActivities } from '../../activities/index.js';
+import { cancelSignal, TASK_QUEUES } from '../../workflows/definitions.js';
+import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
+import { createAccountWithKey } from '../../src/db/accounts.js';
+import { createEndpoint, findEndpointById, rotateEndpointSecret } from '../../src/db/webhook-endpoints.js';
+import { findDeliveryById, listAttempts } from '../../src/db/deliveries.js';
+import type { Delivery, WebhookEndpoint } from '../../src/db/schema.js';
+import { publishEvent } from '../../src/events/publish.js';
+import { newId } from '../../src/ids.js';
+import { DownloadSigner } from '../../src/signing/download-url.js';
+import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { redeliver, startDeliveryWorkflows } from '../../src/temporal/deliveries.js';
+import { workflowBundle } from '../../src/temporal/worker.js';
+import { timeSkippingEnvironment } from '../support/temporal.js';
+import { tempDir } from '../support/temp.js';
+import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
+import { waitUntil } from '../support/processes.js';
+
+const DEFAULT_SCHEDULE = [30, 120, 600];
+const TIMEOUT_SECONDS = 5;
+
+describe('delivery workflow (time-skipping test server)', () => {
+  let env: TestWorkflowEnvironment;
+  let database: DatabaseHandle;
+  let worker: Worker;
+  let running: Promise<void>;
+  const dir = tempDir('delivery');
+  const receivers: Receiver[] = [];
+
+  before(async () => {
+    env = await timeSkippingEnvironment();
+    database = await openEmbeddedPostgres(path.join(dir.path, 'db'));
+    await migrateToLatest(database.db);
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUES.deliver,
+      workflowBundle: await workflowBundle(),
+      activities: createDeliverActivities({
+        db: database.db,
+        // The receivers live on loopback, which the guard must let through here.
+        guard: new AddressGuard(['127.0.0.0/8']),
+        signer: new DownloadSigner('delivery-test-key', () => 'http://kiln.test', 3600),
+        disableAfterSeconds: 5 * 86_400,
+        userAgent: 'Kiln-Webhooks/test',
+      }),
+    });
+    running = worker.run();
+  });
+
+  after(async () => {
+    worker?.shutdown();
+    await running;
+    await Promise.all(receivers.map((r) => r.close()));
+    await env?.teardown();
+    await database?.close();
+    dir.remove();
+  });
+
+  async function receiver(...replies: Parameters<typeof startReceiver>[0] & object): Promise<Receiver> {
+    // The time-skipping server's clock, read as each request lands, is what proves the waits.
+    const started = await startReceiver(replies, { clock: () => env.currentTimeMs() });
+    receivers.push(started);
+    return started;
+  }
+
+  /** An endpoint at `url` and one event fanned out to it; returns the delivery, not yet started. */
+  async function eventFor(url: string, retrySchedule: number[] | null = null, existing?: WebhookEndpoint) {
+    // A fresh account per event, so earlier tests' endpoints do not subscribe to it.
+    const owner = existing?.account_id ?? (await createAccountWithKey(database.db, `delivery-${newId('acc')}`)).account.id;
+    const endpoint = existing ?? (await createEndpoint(database.db, owner, { url, description: '', eventTypes: [], tags: [], retrySchedule, enabled: true }));
+    const published = await publishEvent(
+      database.db,
+      {
+        accountId: owner,
+        type: 'conversion.failed',
+        subjectId: 'cnv_test',
+        dedupeKey: newId('evt'),
+        data: { conversion_id: 'cnv_test', status: 'failed', error: { code: 'unsupported_input', message: 'not an image' } },
+      },
+      existing ? { kind: 'endpoint', endpointId: existing.id, url: existing.url, retrySchedule: existing.retry_schedule } : { kind: 'subscribers', tag: null, webhookUrl: null },
+      DEFAULT_SCHEDULE,
+    );
+    assert.equal(published.deliveries.length, 1);
+    return { endpoint, delivery: published.deliveries[0]! };
+  }
+
+  async function start(delivery: Delivery) {
+    await startDeliveryWorkflows(env.client, database.db, [delivery], TIMEOUT_SECONDS);
+    return env.client.workflow.getHandle(delivery.workflow_id);
+  }
+
+  /** Seconds from the first request to each, on the Temporal server's (skipping) clock. */
+  function requestOffsets(sink: Receiver): number[] {
+    const first = sink.requests[0]!.serverTime!;
+    return sink.requests.map((r) => Math.round((r.serverTime! - first) / 1000));
+  }
+
+  test('the default schedule to the second: attempts at 0, 30 s, 2 min 30 s, 12 min 30 s, then failed', async () => {
+    const sink = await receiver({ status: 500, body: 'down for maintenance' });
+    const { endpoint, delivery } = await eventFor(sink.url);
+    const handle = await start(delivery);
+    const outcome = await handle.result();
+    assert.equal(outcome, 'failed');
+    assert.deepEqual(requestOffsets(sink), [0, 30, 150, 750]);
+
+    const stored = await findDeliveryById(database.db, delivery.id);
+    assert.equal(stored?.status, 'failed');
+    assert.equal(stored?.attempt_count, 4);
+    assert.equal(stored?.last_status_code, 500);
+    assert.equal(stored?.next_attempt_at, null);
+    const attempts = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.trigger, a.status_code, a.error_class]), [
+      [1, 'scheduled', 500, 'http_status'],
+      [2, 'scheduled', 500, 'http_status'],
+      [3, 'scheduled', 500, 'http_status'],
+      [4, 'scheduled', 500, 'http_status'],
+    ]);
+    assert.equal(attempts[0]!.response_body_preview, 'down for maintenance');
+
+    // Every attempt carries the same webhook-id and verifies with the official package.
+    assert.equal(sink.requests.length, 4);
+    for (const request of sink.requests) {
+      assert.equal(request.headers['webhook-id'], delivery.event_id);
+      assert.equal(request.headers['x-kiln-event'], 'conversion.failed');
+      assert.equal(request.headers['content-type'], 'application/json');
+      assert.match(String(request.headers['user-agent']), /^Kiln-Webhooks\//);
+      const payload = verifyDelivery(request, endpoint.secret);
+      assert.equal(payload.id, delivery.event_id);
+      assert.equal(payload.type, 'conversion.failed');
+      assert.deepEqual((payload.data as Record<string, unknown>).error, { code: 'unsupported_input', message: 'not an image' });
+    }
+  });
+
+  test("an endpoint's own schedule replaces the default", async () => {
+    const sink = await receiver({ status: 502 });
+    const { delivery } = await eventFor(sink.url, [5, 60]);
+    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.deepEqual(requestOffsets(sink), [0, 5, 65]);
+  });
+
+  test('Retry-After is honoured within [scheduled, 2 × scheduled]', async () => {
+    const sink = await receiver(
+      { status: 429, headers: { 'Retry-After': '45' } }, // 30 s scheduled → 45 s
+      { status: 503, headers: { 'Retry-After': '1000' } }, // 120 s scheduled → capped at 240 s
+      { status: 429, headers: { 'Retry-After': '1' } }, // 600 s scheduled → never shorter: 600 s
+      { status: 204 },
+    );
+    const { delivery } = await eventFor(sink.url);
+    assert.equal(await (await start(delivery)).result(), 'succeeded');
+    assert.deepEqual(requestOffsets(sink), [0, 45, 285, 885]);
+    const stored = await findDeliveryById(database.db, delivery.id);
+    assert.equal(stored?.status, 'succeeded');
+    assert.equal(stored?.last_status_code, 204);
+  });
+
+  test('410 Gone disables the endpoint and ends the delivery at once', async () => {
+    const sink = await receiver({ status: 410 });
+    const { endpoint, delivery } = await eventFor(sink.url);
+    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.equal(sink.requests.length, 1);
+    const after = await findEndpointById(database.db, endpoint.id);
+    assert.equal(after?.enabled, false);
+    assert.match(after?.disabled_reason ?? '', /410/);
+  });
+
+  test('a refused address ends the delivery at once with blocked_address, and nothing is sent', async () => {
+    const sink = await receiver({ status: 200 });
+    // ::1 is not in this worker's allow-list (only 127.0.0.0/8 is).
+    const { delivery } = await eventFor(`http://[::1]:${sink.port}/hooks`);
+    assert.equal(await (await start(delivery)).result(), 'failed');
+    const [attempt, ...rest] = await listAttempts(database.db, delivery.id);
+    assert.equal(rest.length, 0);
+    assert.equal(attempt?.error_class, 'blocked_address');
+    assert.equal(sink.connections, 0);
+  });
+
+  test('cancel stops pending retries', async () => {
+    const sink = await receiver({ status: 500 });
+    const { delivery } = await eventFor(sink.url);
+    const handle = await start(delivery);
+    // Not awaiting the result keeps the server's clock from skipping past the 30 s wait.
+    await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
+    await handle.signal(cancelSignal);
+    assert.equal(await handle.result(), 'cancelled');
+    assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'cancelled');
+    assert.equal(sink.requests.length, 1);
+  });
+
+  test('redeliver during pending retries makes an immediate manual attempt that ends the delivery', async () => {
+    const sink = await receiver({ status: 500 }, { status: 200 });
+    const { delivery } = await eventFor(sink.url, [600]);
+    const handle = await start(delivery);
+    await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
+    await redeliver(env.client, delivery, TIMEOUT_SECONDS);
+    assert.equal(await handle.result(), 'succeeded');
+    const attempts = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(attempts.map((a) => [a.trigger, a.status_code]), [['scheduled', 500], ['manual', 200]]);
+    assert.equal(sink.requests[0]!.headers['webhook-id'], sink.requests[1]!.headers['webhook-id']);
+  });
+
+  test('redeliver re-runs a closed delivery under the same workflow id', async () => {
+    const sink = await receiver({ status: 500 }, { status: 200 });
+    const { delivery } = await eventFor(sink.url, []);
+    assert.equal(await (await start(delivery)).result(), 'failed');
+    await redeliver(env.client, delivery, TIMEOUT_SECONDS);
+    assert.equal(await env.client.workflow.getHandle(delivery.workflow_id).result(), 'succeeded');
+    const attempts = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.trigger, a.status_code]), [[1, 'scheduled', 500], [2, 'manual', 200]]);
+    assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'succeeded');
+    assert.equal(sink.requests[0]!.headers['webhook-id'], sink.requests[1]!.headers['webhook-id']);
+  });
+
+  test('after a secret rotation both secrets sign until the overlap ends', async () => {
+    const sink = await receiver({ status: 200 });
+    const { endpoint, delivery } = await eventFor(sink.url);
+    const rotated = await rotateEndpointSecret(database.db, endpoint.account_id, endpoint.id, 86_400);
+    assert.ok(rotated && rotated.secret !== endpoint.secret);
+    assert.equal(await (await start(delivery)).result(), 'succeeded');
+    const [during] = sink.requests;
+    assert.equal(String(during!.headers['webhook-signature']).split(' ').length, 2);
+    verifyDelivery(during!, rotated.secret);
+    assert.ok(new Webhook(endpoint.secret).verify(during!.body, headersOf(during!)), 'the old secret still verifies');
+
+    // Once the overlap has passed, only the new secret signs.
+    await database.db.updateTable('webhook_endpoints').set({ previous_secret_expires_at: new Date(Date.now() - 1000) }).where('id', '=', endpoint.id).execute();
+    const second = await eventFor(sink.url, null, rotated);
+    assert.equal(await (await start(second.delivery)).result(), 'succeeded');
+    const afterOverlap = sink.requests[1]!;
+    assert.equal(String(afterOverlap.headers['webhook-signature']).split(' ').length, 1);
+    verifyDelivery(afterOverlap, rotated.secret);
+    assert.throws(() => new Webhook(endpoint.secret).verify(afterOverlap.body, headersOf(afterOverlap)));
+  });
+});
+
+function headersOf(request: { headers: Record<string, unknown> }): Record<string, string> {
+  return {
+    'webhook-id': String(request.headers['webhook-id']),
+    'webhook-timestamp': String(request.headers['webhook-timestamp']),
+    'webhook-signature': String(request.headers['webhook-signature']),
+  };
+}
