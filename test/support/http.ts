@@ -23,7 +23,7 @@ export function assertProblem(response: JsonResponse, status: number, code: stri
   assert.equal(response.body.status, status);
 }
 
-export async function createAccount(baseUrl: string, adminToken: string, name: string): Promise<{ id: string; key: string }> {
+export async function createAccount(baseUrl: string, adminToken: string, name: string): Promise<{ id: string; key: string; webhookSecret: string }> {
   const response = await request(`${baseUrl}/v1/admin/accounts`, {
     method: 'POST',
     key: adminToken,
@@ -31,7 +31,7 @@ export async function createAccount(baseUrl: string, adminToken: string, name: s
     body: JSON.stringify({ name }),
   });
   assert.equal(response.status, 201, JSON.stringify(response.body));
-  return { id: response.body.id, key: response.body.api_key.key };
+  return { id: response.body.id, key: response.body.api_key.key, webhookSecret: response.body.webhook_secret };
 }
 
 export function uploadForm(file: Buffer, filename: string, fields: Record<string, string>): FormData {
@@ -51,4 +51,14 @@ export async function waitForConversion(baseUrl: string, key: string, id: string
     if (Date.now() > deadline) assert.fail(`conversion ${id} still ${response.body.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 150));
   }
+}
+
+/** JSON request helper for the API's JSON routes. */
+export function jsonRequest(url: string, key: string, method: string, body?: unknown): Promise<JsonResponse> {
+  return request(url, {
+    method,
+    key,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }

@@ -1,0 +1,341 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Webhook } from 'standardwebhooks';
+import { startTestKiln, type TestKiln } from '../support/kiln.js';
+import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
+import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
+import { identify, makeImage } from '../support/images.js';
+import { waitUntil } from '../support/processes.js';
+
+/**
+ * Webhooks end to end: a real Temporal dev server, embedded Postgres, the API and workers
+ * in this process, and real HTTP receivers on loopback (allowed by KILN_WEBHOOK_ALLOWED_CIDRS).
+ * The default schedule is shortened to 1s,1s so retries happen within the test.
+ */
+describe('webhooks through the API', () => {
+  let kiln: TestKiln;
+  let alice: { id: string; key: string; webhookSecret: string };
+  let bob: { id: string; key: string; webhookSecret: string };
+  const receivers: Receiver[] = [];
+
+  before(async () => {
+    kiln = await startTestKiln('embedded', {
+      KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+      KILN_WEBHOOK_RETRY_SCHEDULE: '1s,1s',
+      KILN_WEBHOOK_TIMEOUT_SECONDS: '3',
+    });
+    alice = await createAccount(kiln.url, kiln.adminToken, 'alice');
+    bob = await createAccount(kiln.url, kiln.adminToken, 'bob');
+  });
+
+  after(async () => {
+    await Promise.all(receivers.map((r) => r.close()));
+    await kiln?.stop();
+  });
+
+  async function receiver(...replies: Array<{ status: number; headers?: Record<string, string>; body?: string }>): Promise<Receiver> {
+    const started = await startReceiver(replies.length ? replies : [{ status: 200 }]);
+    receivers.push(started);
+    return started;
+  }
+
+  const api = (path: string, key: string, method = 'GET', body?: unknown) => jsonRequest(`${kiln.url}${path}`, key, method, body);
+
+  async function createEndpoint(key: string, body: Record<string, unknown>) {
+    const created = await api('/v1/webhooks/endpoints', key, 'POST', body);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    return created.body;
+  }
+
+  async function deliveriesOf(key: string, query: string): Promise<any[]> {
+    const listed = await api(`/v1/webhooks/deliveries?${query}`, key);
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+    return listed.body.data;
+  }
+
+  async function waitForDeliveries(key: string, query: string, done: (rows: any[]) => boolean, what: string): Promise<any[]> {
+    let rows: any[] = [];
+    await waitUntil(async () => done((rows = await deliveriesOf(key, query))), 60_000, what, 250);
+    return rows;
+  }
+
+  test('endpoints: create, read, list, update, rotate and delete, with clear errors', async () => {
+    const created = await createEndpoint(alice.key, {
+      url: 'https://hooks.example.com/kiln',
+      event_types: ['conversion.completed'],
+      description: 'orders service',
+      retry_schedule: ['5s', '1m'],
+    });
+    assert.match(created.id, /^ep_[0-9a-z]{23}$/);
+    assert.match(created.secret, /^whsec_/);
+    assert.ok(Buffer.from(created.secret.slice(6), 'base64').length >= 24);
+    assert.deepEqual(created.retry_schedule, ['5s', '1m']);
+    assert.equal(created.retry_schedule_is_default, false);
+    assert.equal(created.enabled, true);
+    assert.deepEqual(created.tags, []);
+
+    const fetched = await api(`/v1/webhooks/endpoints/${created.id}`, alice.key);
+    assert.equal(fetched.status, 200);
+    assert.equal(fetched.body.secret, undefined, 'the secret is shown only on create and at /secret');
+    assert.equal(fetched.body.description, 'orders service');
+
+    const patched = await api(`/v1/webhooks/endpoints/${created.id}`, alice.key, 'PATCH', { enabled: false, retry_schedule: null, tags: ['thumbs'] });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.enabled, false);
+    assert.deepEqual(patched.body.retry_schedule, ['1s', '1s']);
+    assert.equal(patched.body.retry_schedule_is_default, true);
+    assert.deepEqual(patched.body.tags, ['thumbs']);
+
+    const secret = await api(`/v1/webhooks/endpoints/${created.id}/secret`, alice.key);
+    assert.equal(secret.body.secret, created.secret);
+    const rotated = await api(`/v1/webhooks/endpoints/${created.id}/rotate-secret`, alice.key, 'POST');
+    assert.equal(rotated.status, 200);
+    assert.notEqual(rotated.body.secret, created.secret);
+    const overlapHours = (Date.parse(rotated.body.previous_secret_expires_at) - Date.now()) / 3_600_000;
+    assert.ok(overlapHours > 23.9 && overlapHours <= 24, `overlap ${overlapHours} h`);
+    assert.equal((await api(`/v1/webhooks/endpoints/${created.id}/secret`, alice.key)).body.secret, rotated.body.secret);
+
+    const second = await createEndpoint(alice.key, { url: 'https://hooks.example.com/second' });
+    const firstPage = await api('/v1/webhooks/endpoints?limit=1', alice.key);
+    assert.equal(firstPage.body.data.length, 1);
+    assert.equal(firstPage.body.data[0].id, second.id);
+    const secondPage = await api(`/v1/webhooks/endpoints?limit=1&cursor=${firstPage.body.next_cursor}`, alice.key);
+    assert.equal(secondPage.body.data[0].id, created.id);
+
+    assert.equal((await api(`/v1/webhooks/endpoints/${created.id}`, alice.key, 'DELETE')).status, 204);
+    assertProblem(await api(`/v1/webhooks/endpoints/${created.id}`, alice.key), 404, 'endpoint_not_found');
+    await api(`/v1/webhooks/endpoints/${second.id}`, alice.key, 'DELETE');
+
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', {}), 400, 'invalid_body');
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'ftp://example.com/x' }), 400, 'invalid_url');
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'not a url' }), 400, 'invalid_url');
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', event_types: ['conversion.exploded'] }), 400, 'unknown_event_type');
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', retry_schedule: ['soon'] }), 400, 'invalid_retry_schedule');
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', colour: 'red' }), 400, 'invalid_body');
+    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', enabled: 'yes' }), 400, 'invalid_body');
+    for (const refused of ['http://169.254.169.254/latest', 'http://10.1.2.3/', 'http://[::1]:9/', 'http://[fd00::1]/', 'http://0.0.0.0/']) {
+      assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: refused }), 422, 'blocked_address');
+    }
+  });
+
+  test('the event-type catalog describes every type with a JSON Schema', async () => {
+    const listed = await api('/v1/webhooks/event-types', alice.key);
+    assert.equal(listed.status, 200);
+    const types = listed.body.data.map((t: any) => t.type);
+    for (const type of ['file.uploaded', 'conversion.started', 'conversion.completed', 'conversion.failed', 'webhook.test']) assert.ok(types.includes(type), type);
+    const completed = listed.body.data.find((t: any) => t.type === 'conversion.completed');
+    assert.ok(completed.description);
+    assert.equal(completed.schema.type, 'object');
+    assert.ok(completed.schema.required.includes('download_url'));
+  });
+
+  test('the account secret is shown at creation and at /v1/webhooks/secret, and rotates', async () => {
+    assert.match(alice.webhookSecret, /^whsec_/);
+    const shown = await api('/v1/webhooks/secret', alice.key);
+    assert.equal(shown.body.secret, alice.webhookSecret);
+    const account = await createAccount(kiln.url, kiln.adminToken, 'rotator');
+    const rotated = await api('/v1/webhooks/secret/rotate', account.key, 'POST');
+    assert.notEqual(rotated.body.secret, account.webhookSecret);
+    assert.ok(rotated.body.previous_secret_expires_at);
+  });
+
+  test('a conversion delivers signed events to a subscribed endpoint and to its own webhook_url', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'e2e');
+    const endpointSink = await receiver();
+    const requestSink = await receiver();
+    const filteredSink = await receiver();
+    const endpoint = await createEndpoint(account.key, { url: endpointSink.url });
+    // Subscribed to another tag: must hear nothing of this conversion.
+    await createEndpoint(account.key, { url: filteredSink.url, tags: ['avatars'] });
+    const thumbsOnly = await createEndpoint(account.key, { url: filteredSink.url, tags: ['thumbs'], event_types: ['conversion.completed'] });
+
+    const accepted = await request(`${kiln.url}/v1/conversions`, {
+      method: 'POST',
+      key: account.key,
+      body: uploadForm(await makeImage(400, 300), 'photo.jpg', {
+        output_format: 'webp',
+        width: '200',
+        webhook_url: requestSink.url,
+        webhook_metadata: JSON.stringify({ order: 42, note: 'ünïcode' }),
+        tag: 'thumbs',
+      }),
+    });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    assert.equal(accepted.body.webhook_url, requestSink.url);
+    assert.deepEqual(accepted.body.webhook_metadata, { order: 42, note: 'ünïcode' });
+    const done = await waitForConversion(kiln.url, account.key, accepted.body.id);
+    assert.equal(done.status, 'succeeded');
+
+    await endpointSink.waitForRequests(3);
+    await requestSink.waitForRequests(3);
+    await filteredSink.waitForRequests(1);
+    await new Promise((r) => setTimeout(r, 500)); // room for a stray delivery that should not come
+
+    const expected = ['file.uploaded', 'conversion.started', 'conversion.completed'];
+    for (const [sink, secret] of [[endpointSink, endpoint.secret], [requestSink, account.webhookSecret]] as const) {
+      assert.deepEqual(sink.requests.map((r) => r.headers['x-kiln-event']).sort(), [...expected].sort());
+      for (const received of sink.requests) {
+        const payload = verifyDelivery(received, secret) as any;
+        assert.equal(received.headers['webhook-id'], payload.id);
+        assert.match(payload.id, /^evt_/);
+        assert.equal(payload.data.conversion_id, accepted.body.id);
+        assert.deepEqual(payload.data.metadata, { order: 42, note: 'ünïcode' });
+        assert.ok(!Number.isNaN(Date.parse(payload.timestamp)));
+        const event = await api(`/v1/events/${payload.id}`, account.key);
+        assert.equal(event.status, 200);
+        assert.equal(event.body.type, payload.type);
+      }
+      const completed = sink.requests.find((r) => r.headers['x-kiln-event'] === 'conversion.completed')!;
+      const data = (JSON.parse(completed.body) as any).data;
+      assert.equal(data.status, 'succeeded');
+      assert.deepEqual([data.output.format, data.output.width, data.output.height], ['webp', 200, 150]);
+      assert.ok(Date.parse(data.download_expires_at) > Date.now());
+      const download = await fetch(data.download_url);
+      assert.equal(download.status, 200);
+      assert.deepEqual(await identify(Buffer.from(await download.arrayBuffer())), { format: 'webp', width: 200, height: 150 });
+    }
+    assert.equal(filteredSink.requests.length, 1, 'only the thumbs endpoint, only for conversion.completed');
+    verifyDelivery(filteredSink.requests[0]!, thumbsOnly.secret);
+
+    const deliveries = await waitForDeliveries(account.key, `endpoint_id=${endpoint.id}`, (rows) => rows.length === 3 && rows.every((r) => r.status === 'succeeded'), 'three succeeded deliveries');
+    for (const delivery of deliveries) {
+      assert.match(delivery.id, /^dlv_/);
+      assert.equal(delivery.attempt_count, 1);
+      assert.equal(delivery.last_status_code, 200);
+      assert.equal(delivery.workflow_id, `delivery-${delivery.event_id}-${endpoint.id}`);
+    }
+    const completedOnly = await deliveriesOf(account.key, 'event_type=conversion.completed');
+    assert.equal(completedOnly.length, 3, 'endpoint, per-request URL and the thumbs endpoint');
+  });
+
+  test('a receiver that fails twice then succeeds ends succeeded with three attempts logged', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'flaky');
+    const sink = await receiver({ status: 500, body: 'first' }, { status: 503, body: 'second' }, { status: 200, body: 'thanks' });
+    const endpoint = await createEndpoint(account.key, { url: sink.url, event_types: ['webhook.test'] });
+    const sent = await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST');
+    assert.equal(sent.status, 202);
+    await waitForDeliveries(account.key, `endpoint_id=${endpoint.id}`, (rows) => rows[0]?.status === 'succeeded', 'the test delivery to succeed');
+
+    const detail = await api(`/v1/webhooks/deliveries/${sent.body.delivery_id}`, account.key);
+    assert.equal(detail.status, 200);
+    assert.equal(detail.body.status, 'succeeded');
+    assert.equal(detail.body.attempt_count, 3);
+    assert.equal(detail.body.payload.type, 'webhook.test');
+    assert.equal(detail.body.payload.id, sent.body.event_id);
+    assert.deepEqual(detail.body.attempts.map((a: any) => [a.attempt, a.trigger, a.status_code, a.response_body_preview, a.error?.class ?? null]), [
+      [1, 'scheduled', 500, 'first', 'http_status'],
+      [2, 'scheduled', 503, 'second', 'http_status'],
+      [3, 'scheduled', 200, 'thanks', null],
+    ]);
+    for (const attempt of detail.body.attempts) assert.ok(Number.isInteger(attempt.duration_ms) && attempt.duration_ms >= 0);
+    // The dev server's clock: each retry scheduled at least the 1 s wait after the one before.
+    const scheduled = detail.body.attempts.map((a: any) => Date.parse(a.scheduled_at));
+    assert.ok(scheduled[1] - scheduled[0] >= 1000 && scheduled[2] - scheduled[1] >= 1000, JSON.stringify(detail.body.attempts));
+    assert.equal(new Set(sink.requests.map((r) => r.headers['webhook-id'])).size, 1);
+  });
+
+  test('retry, cancel and recover through the API', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'control');
+    const sink = await receiver({ status: 500 });
+    const endpoint = await createEndpoint(account.key, { url: sink.url, retry_schedule: ['1s'] });
+    const since = new Date(Date.now() - 1000).toISOString();
+    const first = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST')).body;
+    const second = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST')).body;
+    await waitForDeliveries(account.key, `endpoint_id=${endpoint.id}&status=failed`, (rows) => rows.length === 2, 'both deliveries to fail');
+    assertProblem(await api(`/v1/webhooks/deliveries/${first.delivery_id}/cancel`, account.key, 'POST'), 409, 'delivery_finished');
+
+    sink.replies = [{ status: 200 }];
+    const retried = await api(`/v1/webhooks/deliveries/${first.delivery_id}/retry`, account.key, 'POST');
+    assert.equal(retried.status, 202);
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${first.delivery_id}`, account.key)).body.status === 'succeeded', 30_000, 'the retry to succeed');
+    const detail = await api(`/v1/webhooks/deliveries/${first.delivery_id}`, account.key);
+    assert.deepEqual(detail.body.attempts.map((a: any) => [a.trigger, a.status_code]), [['scheduled', 500], ['scheduled', 500], ['manual', 200]]);
+
+    const recovered = await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since });
+    assert.equal(recovered.status, 202);
+    assert.deepEqual(recovered.body.delivery_ids, [second.delivery_id]);
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${second.delivery_id}`, account.key)).body.status === 'succeeded', 30_000, 'the recovered delivery');
+    assertProblem(await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since: 'yesterday' }), 400, 'invalid_body');
+
+    // A slow schedule leaves time to cancel between attempts.
+    sink.replies = [{ status: 500 }];
+    await api(`/v1/webhooks/endpoints/${endpoint.id}`, account.key, 'PATCH', { retry_schedule: ['1h'] });
+    const third = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST')).body;
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${third.delivery_id}`, account.key)).body.attempt_count === 1, 30_000, 'the first attempt');
+    const pending = (await api(`/v1/webhooks/deliveries/${third.delivery_id}`, account.key)).body;
+    assert.equal(pending.status, 'pending');
+    assert.ok(Math.abs(Date.parse(pending.next_attempt_at) - Date.now() - 3_600_000) < 60_000, pending.next_attempt_at);
+    assert.equal((await api(`/v1/webhooks/deliveries/${third.delivery_id}/cancel`, account.key, 'POST')).status, 202);
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${third.delivery_id}`, account.key)).body.status === 'cancelled', 30_000, 'the cancel');
+    assertProblem(await api(`/v1/webhooks/deliveries/${third.delivery_id}/cancel`, account.key, 'POST'), 409, 'delivery_finished');
+
+    assertProblem(await api('/v1/webhooks/deliveries?status=lost', account.key), 400, 'invalid_parameter');
+    assertProblem(await api('/v1/webhooks/deliveries?event_type=nope', account.key), 400, 'invalid_parameter');
+    const page = await api('/v1/webhooks/deliveries?limit=2', account.key);
+    assert.equal(page.body.data.length, 2);
+    const rest = await api(`/v1/webhooks/deliveries?limit=2&cursor=${page.body.next_cursor}`, account.key);
+    assert.equal(rest.body.data.length, 1);
+    assert.equal(rest.body.next_cursor, null);
+  });
+
+  test('410 Gone disables the endpoint, with the reason shown on it', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'gone');
+    const sink = await receiver({ status: 410 });
+    const endpoint = await createEndpoint(account.key, { url: sink.url });
+    const sent = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST')).body;
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body.status === 'failed', 30_000, 'the delivery to fail');
+    const disabled = (await api(`/v1/webhooks/endpoints/${endpoint.id}`, account.key)).body;
+    assert.equal(disabled.enabled, false);
+    assert.match(disabled.disabled_reason, /410/);
+    assert.equal(sink.requests.length, 1);
+    assertProblem(await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST'), 409, 'endpoint_disabled');
+    assertProblem(await api(`/v1/webhooks/deliveries/${sent.delivery_id}/retry`, account.key, 'POST'), 409, 'endpoint_disabled');
+  });
+
+  test("another account's endpoints, deliveries and events answer 404", async () => {
+    const sink = await receiver();
+    const endpoint = await createEndpoint(alice.key, { url: sink.url });
+    const sent = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, alice.key, 'POST')).body;
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, alice.key)).body.status === 'succeeded', 30_000, 'the delivery');
+
+    for (const [method, path] of [
+      ['GET', `/v1/webhooks/endpoints/${endpoint.id}`],
+      ['PATCH', `/v1/webhooks/endpoints/${endpoint.id}`],
+      ['DELETE', `/v1/webhooks/endpoints/${endpoint.id}`],
+      ['GET', `/v1/webhooks/endpoints/${endpoint.id}/secret`],
+      ['POST', `/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`],
+      ['POST', `/v1/webhooks/endpoints/${endpoint.id}/test`],
+    ] as const) {
+      assertProblem(await api(path, bob.key, method, method === 'PATCH' ? { enabled: false } : undefined), 404, 'endpoint_not_found');
+    }
+    for (const [method, path] of [
+      ['GET', `/v1/webhooks/deliveries/${sent.delivery_id}`],
+      ['POST', `/v1/webhooks/deliveries/${sent.delivery_id}/retry`],
+      ['POST', `/v1/webhooks/deliveries/${sent.delivery_id}/cancel`],
+    ] as const) {
+      assertProblem(await api(path, bob.key, method), 404, 'delivery_not_found');
+    }
+    assertProblem(await api(`/v1/events/${sent.event_id}`, bob.key), 404, 'event_not_found');
+    assertProblem(await api('/v1/webhooks/recover', bob.key, 'POST', { endpoint_id: endpoint.id, since: new Date(0).toISOString() }), 404, 'endpoint_not_found');
+    assert.equal((await api(`/v1/webhooks/deliveries?endpoint_id=${endpoint.id}`, bob.key)).body.data.length, 0);
+    assert.ok(!(await api('/v1/events', bob.key)).body.data.some((e: any) => e.id === sent.event_id));
+    // And the owner still sees it all, untouched.
+    assert.equal((await api(`/v1/webhooks/endpoints/${endpoint.id}`, alice.key)).body.enabled, true);
+    assert.ok(new Webhook(endpoint.secret).verify(sink.requests[0]!.body, {
+      'webhook-id': String(sink.requests[0]!.headers['webhook-id']),
+      'webhook-timestamp': String(sink.requests[0]!.headers['webhook-timestamp']),
+      'webhook-signature': String(sink.requests[0]!.headers['webhook-signature']),
+    }));
+  });
+
+  test('conversion webhook fields are validated', async () => {
+    const image = await makeImage(40, 30);
+    const upload = (fields: Record<string, string>) =>
+      request(`${kiln.url}/v1/conversions`, { method: 'POST', key: alice.key, body: uploadForm(image, 'a.jpg', { output_format: 'png', ...fields }) });
+    assertProblem(await upload({ webhook_url: 'gopher://x' }), 400, 'invalid_url');
+    assertProblem(await upload({ webhook_url: 'http://192.168.1.1/hook' }), 422, 'blocked_address');
+    assertProblem(await upload({ webhook_metadata: '[1,2]' }), 400, 'invalid_metadata');
+    assertProblem(await upload({ webhook_metadata: '{not json' }), 400, 'invalid_metadata');
+    assertProblem(await upload({ tag: 'has spaces' }), 400, 'invalid_tag');
+  });
+});

@@ -1,0 +1,74 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { postWebhook } from '../../src/webhooks/http-post.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+
+// Real sockets on loopback: a receiver on 127.0.0.1 and one on ::1, counting every TCP connection.
+let v4: Receiver;
+let v6: Receiver;
+
+before(async () => {
+  v4 = await startReceiver([{ status: 200, body: 'ok' }]);
+  v6 = await startReceiver([{ status: 200, body: 'ok' }], { host: '::1' });
+});
+
+after(async () => {
+  await v4.close();
+  await v6.close();
+});
+
+const post = (url: string, guard: AddressGuard) => postWebhook(url, { 'content-type': 'application/json' }, '{}', { guard, timeoutMs: 5000 });
+
+test('loopback in every spelling, literal or resolved, is refused before any packet is sent', async () => {
+  const guard = new AddressGuard();
+  const spellings = [
+    `http://127.0.0.1:${v4.port}/`,
+    `http://127.1:${v4.port}/`,
+    `http://2130706433:${v4.port}/`,
+    `http://0x7f000001:${v4.port}/`,
+    `http://0177.0.0.1:${v4.port}/`,
+    `http://[::ffff:127.0.0.1]:${v4.port}/`,
+    `http://[::1]:${v6.port}/`,
+    `http://localhost:${v4.port}/`,
+    `http://localhost:${v6.port}/`,
+  ];
+  for (const url of spellings) {
+    const outcome = await post(url, guard);
+    assert.equal(outcome.error?.class, 'blocked_address', `${url} should be refused, got ${JSON.stringify(outcome)}`);
+    assert.equal(outcome.statusCode, null);
+  }
+  assert.equal(v4.connections, 0, 'no connection reached the IPv4 receiver');
+  assert.equal(v6.connections, 0, 'no connection reached the IPv6 receiver');
+});
+
+test('an allow-list lets exactly its ranges through, by name too', async () => {
+  const guard = new AddressGuard(['127.0.0.0/8']);
+  const allowed = await post(`http://localhost:${v4.port}/`, new AddressGuard(['127.0.0.0/8', '::1/128']));
+  assert.equal(allowed.statusCode, 200);
+  assert.equal(allowed.bodyPreview, 'ok');
+  const literal = await post(`http://127.0.0.1:${v4.port}/`, guard);
+  assert.equal(literal.statusCode, 200);
+  const v6Refused = await post(`http://[::1]:${v6.port}/`, guard);
+  assert.equal(v6Refused.error?.class, 'blocked_address');
+  assert.equal(v6.connections, 0);
+});
+
+test('redirects are reported, never followed; slow receivers time out', async () => {
+  const guard = new AddressGuard(['127.0.0.0/8']);
+  const target = await startReceiver([{ status: 200 }]);
+  const redirecting = await startReceiver([{ status: 302, headers: { location: target.url } }]);
+  const outcome = await post(redirecting.url, guard);
+  assert.equal(outcome.statusCode, 302);
+  assert.equal(target.requests.length, 0);
+
+  const { createServer } = await import('node:net');
+  const silent = createServer((socket) => socket.resume()); // reads, never answers
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as { port: number }).port;
+  const timedOut = await postWebhook(`http://127.0.0.1:${port}/`, {}, '{}', { guard, timeoutMs: 300 });
+  assert.equal(timedOut.error?.class, 'timeout');
+  await new Promise((r) => silent.close(r));
+  await target.close();
+  await redirecting.close();
+});
