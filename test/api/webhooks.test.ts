@@ -6,6 +6,7 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { identify, makeImage } from '../support/images.js';
 import { waitUntil } from '../support/processes.js';
+import { EVENT_CATALOG, type EventType } from '../../src/events/catalog.js';
 
 /**
  * Webhooks end to end: a real Temporal dev server, embedded Postgres, the API and workers
@@ -180,6 +181,8 @@ describe('webhooks through the API', () => {
         assert.match(payload.id, /^evt_/);
         assert.equal(payload.data.conversion_id, accepted.body.id);
         assert.deepEqual(payload.data.metadata, { order: 42, note: 'ünïcode' });
+        // The catalog's schema is the contract: every real payload matches it, with no extra fields.
+        EVENT_CATALOG[payload.type as EventType].data.strict().parse(payload.data);
         assert.ok(!Number.isNaN(Date.parse(payload.timestamp)));
         const event = await api(`/v1/events/${payload.id}`, account.key);
         assert.equal(event.status, 200);

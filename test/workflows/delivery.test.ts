@@ -169,6 +169,25 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.match(after?.disabled_reason ?? '', /410/);
   });
 
+  test('an endpoint whose deliveries have all failed for KILN_ENDPOINT_DISABLE_AFTER is disabled with a reason; a success resets the clock', async () => {
+    const failing = await receiver({ status: 500 });
+    const { endpoint, delivery } = await eventFor(failing.url, []);
+    // Its failures began six days ago (the worker here disables after five).
+    await database.db.updateTable('webhook_endpoints').set({ failing_since: new Date(Date.now() - 6 * 86_400_000) }).where('id', '=', endpoint.id).execute();
+    assert.equal(await (await start(delivery)).result(), 'failed');
+    const disabled = await findEndpointById(database.db, endpoint.id);
+    assert.equal(disabled?.enabled, false);
+    assert.match(disabled?.disabled_reason ?? '', /failed/);
+
+    const healthy = await receiver({ status: 200 });
+    const second = await eventFor(healthy.url, []);
+    await database.db.updateTable('webhook_endpoints').set({ failing_since: new Date(Date.now() - 86_400_000) }).where('id', '=', second.endpoint.id).execute();
+    assert.equal(await (await start(second.delivery)).result(), 'succeeded');
+    const after = await findEndpointById(database.db, second.endpoint.id);
+    assert.equal(after?.failing_since, null);
+    assert.equal(after?.enabled, true);
+  });
+
   test('a refused address ends the delivery at once with blocked_address, and nothing is sent', async () => {
     const sink = await receiver({ status: 200 });
     // ::1 is not in this worker's allow-list (only 127.0.0.0/8 is).
