@@ -111,6 +111,7 @@ export function createDeliverActivities(deps: DeliverDependencies) {
         responseBodyPreview: outcome.bodyPreview,
         error,
         nextAttemptAt: delaySeconds === undefined ? null : new Date(Date.now() + delaySeconds * 1000),
+        succeeded: error === null,
       });
       if (delivery.endpoint_id && error?.class !== 'blocked_address') {
         await noteEndpointOutcome(db, delivery.endpoint_id, error === null, deps.disableAfterSeconds);

@@ -94,6 +94,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   }
   phase = outcome;
   const final = outcome;
-  await CancellationScope.nonCancellable(() => record.recordDeliveryOutcome(input.deliveryId, final));
+  // A successful attempt has already marked the delivery succeeded along with its log entry.
+  if (final !== 'succeeded') await CancellationScope.nonCancellable(() => record.recordDeliveryOutcome(input.deliveryId, final));
   return final;
 }

@@ -86,6 +86,8 @@ export interface AttemptRecord {
   error: { class: string; message: string } | null;
   /** When the next scheduled attempt will run, if one will. */
   nextAttemptAt: Date | null;
+  /** A successful attempt ends the delivery in the same write, sparing the workflow a second activity. */
+  succeeded?: boolean;
 }
 
 /** Logs one attempt and updates its delivery's summary in one transaction; returns the attempt number. */
@@ -100,6 +102,7 @@ export async function recordAttempt(db: Kysely<Database>, deliveryId: string, at
         last_error: attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null,
         next_attempt_at: attempt.nextAttemptAt,
         updated_at: sql`now()`,
+        ...(attempt.succeeded ? { status: 'succeeded' as const, completed_at: sql`now()` } : {}),
       })
       .where('id', '=', deliveryId)
       .returning('attempt_count')

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench:webhooks`: N events fanned out to M endpoints, all on one loopback
+ * receiver, measured twice in one run:
+ *   1. baseline: the same signed POSTs sent straight from a loop, as many at once as
+ *      Kiln's kiln-deliver queue allows (no database, no Temporal, no durability);
+ *   2. Kiln: each event stored with its M deliveries in one transaction, each delivery a
+ *      workflow on a real Temporal dev server (the Temporal CLI, SQLite in a temp file)
+ *      with embedded Postgres, delivered by Kiln's own workers.
+ * Prints deliveries/s for both, the ratio Kiln/baseline, and p50/p99 from event creation
+ * to receipt. Not a test: nothing here pass/fails.
+ * BENCH_EVENTS (default 200), BENCH_ENDPOINTS (default 5), BENCH_PUBLISHERS (default 8).
+ */
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig } from '../src/config.js';
+import { migrateToLatest, openEmbeddedPostgres } from '../src/db/database.js';
+import { createAccountWithKey } from '../src/db/accounts.js';
+import { createEndpoint } from '../src/db/webhook-endpoints.js';
+import { newId } from '../src/ids.js';
+import { blobStoreFor, installTemporalRuntime, startWorkerRole } from '../src/runtime.js';
+import { devServerExecutable } from '../src/temporal/toolchain.js';
+import { AddressGuard } from '../src/webhooks/address-guard.js';
+import { publishAndDispatch } from '../src/webhooks/dispatch.js';
+import { postWebhook } from '../src/webhooks/http-post.js';
+import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js';
+import { startReceiver } from '../test/support/receiver.js';
+import { tempDir } from '../test/support/temp.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
+const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 5);
+const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 8);
+const TOTAL = EVENTS * ENDPOINTS;
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** CPU seconds used so far by the Temporal dev server this process started (ps, summed over its processes). */
+function temporalCpuSeconds(): number {
+  const rows = execFileSync('ps', ['-o', 'ppid=,time=,comm=', '-e'], { encoding: 'utf8' }).split('\n').map((l) => l.trim().split(/\s+/));
+  return rows
+    .filter(([ppid, , command]) => Number(ppid) === process.pid && command === 'temporal')
+    .reduce((sum, [, time]) => sum + time!.split(/[-:]/).map(Number).reduce((acc, part) => acc * 60 + part, 0), 0);
+}
+
+function eventData(i: number): Record<string, unknown> {
+  return { conversion_id: `cnv_bench${i}`, status: 'failed', error: { code: 'unsupported_input', message: 'benchmark event' } };
+}
+
+async function main(): Promise<void> {
+  installTemporalRuntime('ERROR');
+  const dir = tempDir('bench-webhooks');
+  const receiver = await startReceiver([{ status: 204 }]);
+  const guard = new AddressGuard(['127.0.0.0/8']);
+  const config = loadConfig({
+    KILN_DATA_DIR: dir.path,
+    KILN_SIGNING_KEY: 'bench-signing-key',
+    KILN_PUBLIC_URL: 'http://127.0.0.1:3000',
+    KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+  });
+  console.log(`${EVENTS} events × ${ENDPOINTS} endpoints = ${TOTAL} deliveries; ${os.availableParallelism()} cores; kiln-deliver slots ${config.deliverConcurrency}`);
+
+  // 1. Baseline: signed POSTs straight from a loop.
+  const secret = generateWebhookSecret();
+  const jobs = Array.from({ length: TOTAL }, (_, i) => i);
+  const baselineStarted = performance.now();
+  await mapLimit(jobs, config.deliverConcurrency, async (i) => {
+    const body = JSON.stringify({ id: `evt_${i}`, type: 'conversion.failed', timestamp: new Date().toISOString(), data: eventData(i) });
+    const outcome = await postWebhook(`${receiver.url}/baseline`, { 'content-type': 'application/json', ...signDelivery([secret], `evt_${i}`, new Date(), body) }, body, {
+      guard,
+      timeoutMs: 10_000,
+    });
+    if (outcome.statusCode !== 204) throw new Error(`baseline POST failed: ${JSON.stringify(outcome)}`);
+  });
+  const baselineRate = TOTAL / ((performance.now() - baselineStarted) / 1000);
+  receiver.requests.length = 0;
+
+  // 2. Kiln: stored events, one delivery workflow per event and endpoint.
+  const temporal = await TestWorkflowEnvironment.createLocal({
+    server: { executable: await devServerExecutable(), ip: '127.0.0.1', dbFilename: path.join(dir.path, 'temporal.db'), extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]) },
+  });
+  const database = await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
+  await migrateToLatest(database.db);
+  const account = (await createAccountWithKey(database.db, 'bench')).account;
+  for (let i = 0; i < ENDPOINTS; i++) {
+    await createEndpoint(database.db, account.id, { url: `${receiver.url}/ep${i}`, description: '', eventTypes: [], tags: [], retrySchedule: null, enabled: true });
+  }
+  const worker = await startWorkerRole(config, database, { native: temporal.nativeConnection, client: temporal.client }, blobStoreFor(config));
+
+  const createdAt = new Map<string, number>();
+  const cpuBefore = process.cpuUsage();
+  const temporalCpuBefore = temporalCpuSeconds();
+  const kilnStarted = performance.now();
+  const startedAtMs = Date.now();
+  await mapLimit(jobs.slice(0, EVENTS), PUBLISHERS, async (i) => {
+    const before = Date.now();
+    const event = await publishAndDispatch(
+      temporal.client,
+      database.db,
+      { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds },
+      { accountId: account.id, type: 'conversion.failed', subjectId: `cnv_bench${i}`, dedupeKey: newId('evt'), data: eventData(i) },
+      { kind: 'subscribers', tag: null, webhookUrl: null },
+    );
+    createdAt.set(event.id, before);
+  });
+  const publishSeconds = (Date.now() - startedAtMs) / 1000;
+  await receiver.waitForRequests(TOTAL, 600_000);
+  const kilnSeconds = (performance.now() - kilnStarted) / 1000;
+  const kilnRate = TOTAL / kilnSeconds;
+  const cpu = process.cpuUsage(cpuBefore);
+  const nodeCpu = (cpu.user + cpu.system) / 1e6;
+  const temporalCpu = temporalCpuSeconds() - temporalCpuBefore;
+  const latencies = receiver.requests.map((r) => r.receivedAt - createdAt.get(String(r.headers['webhook-id']))!).sort((a, b) => a - b);
+
+  console.log(`baseline (signed POSTs from a loop): ${baselineRate.toFixed(1)} deliveries/s`);
+  console.log(`Kiln (durable, one workflow each):   ${kilnRate.toFixed(1)} deliveries/s  (${TOTAL} in ${kilnSeconds.toFixed(1)} s; events published in ${publishSeconds.toFixed(1)} s)`);
+  console.log(`ratio Kiln/baseline: ${(kilnRate / baselineRate).toFixed(3)}`);
+  console.log(`CPU during the Kiln run: this process (workers + embedded Postgres + receiver) ${nodeCpu.toFixed(1)} s, Temporal dev server ${temporalCpu.toFixed(1)} s, of ${(kilnSeconds * os.availableParallelism()).toFixed(1)} s available`);
+  console.log(`event creation → receipt: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`);
+
+  worker.stop();
+  await worker.done;
+  await temporal.teardown();
+  await database.close();
+  await receiver.close();
+  dir.remove();
+}
+
+await main();
