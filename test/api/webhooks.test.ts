@@ -7,6 +7,8 @@ import { startReceiver, verifyDelivery, type Receiver } from '../support/receive
 import { identify, makeImage } from '../support/images.js';
 import { waitUntil } from '../support/processes.js';
 import { EVENT_CATALOG, type EventType } from '../../src/events/catalog.js';
+import { publishEvent } from '../../src/events/publish.js';
+import { startStrandedWork } from '../../src/conversions/reconcile.js';
 
 /**
  * Webhooks end to end: a real Temporal dev server, embedded Postgres, the API and workers
@@ -329,6 +331,29 @@ describe('webhooks through the API', () => {
       'webhook-timestamp': String(sink.requests[0]!.headers['webhook-timestamp']),
       'webhook-signature': String(sink.requests[0]!.headers['webhook-signature']),
     }));
+  });
+
+  test('a delivery stored while its workflow could not start is started by the reconciler', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'stranded');
+    const sink = await receiver();
+    const endpoint = await createEndpoint(account.key, { url: sink.url });
+    // As if the process died right after the commit: event and delivery stored, no workflow.
+    const published = await publishEvent(
+      kiln.database.db,
+      { accountId: account.id, type: 'webhook.test', subjectId: endpoint.id, dedupeKey: `stranded-${endpoint.id}`, data: { endpoint_id: endpoint.id, message: 'stranded' } },
+      { kind: 'endpoint', endpointId: endpoint.id, url: endpoint.url, retrySchedule: null },
+      kiln.config.webhookRetrySchedule,
+    );
+    const [delivery] = published.deliveries;
+    assert.equal(delivery?.dispatched_at, null);
+    assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, heartbeatTimeoutSeconds: 5, requestTimeoutSeconds: 3 }) >= 1, true);
+    await sink.waitForRequests(1);
+    verifyDelivery(sink.requests[0]!, endpoint.secret);
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery!.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
+    // A second pass finds nothing left to start, and the finished delivery is not sent again.
+    await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, heartbeatTimeoutSeconds: 5, requestTimeoutSeconds: 3 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(sink.requests.length, 1);
   });
 
   test('conversion webhook fields are validated', async () => {

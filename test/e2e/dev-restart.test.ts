@@ -24,6 +24,8 @@ test('kiln dev killed with conversions queued and running: after a restart every
     const child = spawnKiln(['dev'], { ...env, ...extra });
     await waitUntil(() => child.output().includes('Kiln is running.') || child.exitCode !== null, 180_000, 'kiln dev to start');
     assert.equal(child.exitCode, null, child.output());
+    // npm start lets webhooks reach receivers on this machine, and says so.
+    assert.match(child.output(), /webhooks may reach these non-public ranges \(KILN_WEBHOOK_ALLOWED_CIDRS\): 127\.0\.0\.0\/8, ::1\/128/);
     return child;
   };
 
