@@ -16,13 +16,10 @@ import {
   type ConversionPhase,
   type ConversionWorkflowInput,
   type ConversionWorkflowResult,
+  BOOKKEEPING_ACTIVITY_OPTIONS,
 } from './definitions.js';
 
-/** Database writes must not fail a conversion because Postgres blinked: retry them without limit. */
-const record = proxyActivities<RecordActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+const record = proxyActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
 /** A conversion's failure as Kiln reports it: the activity's own error code, or a generic one. */
 function describeFailure(error: unknown): { code: string; message: string } {

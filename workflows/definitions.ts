@@ -8,6 +8,12 @@ export const TASK_QUEUES = {
   deliver: 'kiln-deliver',
 } as const;
 
+/** Database writes must not fail a workflow because Postgres blinked: retried without limit. */
+export const BOOKKEEPING_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+} as const;
+
 export const conversionWorkflowId = (conversionId: string): string => `conversion-${conversionId}`;
 
 export interface ConversionWorkflowInput {

@@ -7,13 +7,10 @@ import {
   type DeliveryOutcome,
   type DeliveryPhase,
   type DeliveryWorkflowInput,
+  BOOKKEEPING_ACTIVITY_OPTIONS,
 } from './definitions.js';
 
-/** Database writes must not be lost because Postgres blinked: retry them without limit. */
-const record = proxyActivities<DeliverActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+const record = proxyActivities<DeliverActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
 /**
  * Delivers one event to one target. The scheduled attempts are one activity whose
