@@ -30,8 +30,7 @@ export async function insertDeliveries(db: Kysely<Database>, deliveries: NewDeli
         workflow_id: d.workflowId,
         retry_schedule: JSON.stringify(d.retrySchedule),
         status: 'pending' as const,
-        updated_at: new Date(),
-      })),
+        })),
     )
     .onConflict((oc) => oc.columns(['event_id', 'target']).doNothing())
     .execute();

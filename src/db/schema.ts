@@ -2,6 +2,8 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from '
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** Set by the database on insert (default now()), by updates afterwards. */
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 type Json<T> = ColumnType<T, string, string>;
 
@@ -100,7 +102,7 @@ export interface WebhookEndpointsTable {
   /** When the current run of failed attempts began; null after any success. */
   failing_since: NullableTimestamp;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
 }
 
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
@@ -124,7 +126,7 @@ export interface DeliveriesTable {
   /** When its workflow was started; null rows are picked up by the reconciler. */
   dispatched_at: NullableTimestamp;
   created_at: CreatedAt;
-  updated_at: Timestamp;
+  updated_at: UpdatedAt;
   completed_at: NullableTimestamp;
 }
 

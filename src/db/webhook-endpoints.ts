@@ -25,7 +25,6 @@ export async function createEndpoint(db: Kysely<Database>, accountId: string, fi
       retry_schedule: fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null,
       enabled: fields.enabled,
       secret: generateWebhookSecret(),
-      updated_at: new Date(),
     })
     .returningAll()
     .executeTakeFirstOrThrow();
