@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
-import { findDeliveryById, finishDelivery, recordAttempt } from '../src/db/deliveries.js';
+import { findDeliveryWithEvent, finishDelivery, recordAttempt } from '../src/db/deliveries.js';
 import { accountSecrets, disableEndpoint, endpointSecrets, findEndpointById, noteEndpointOutcome } from '../src/db/webhook-endpoints.js';
 import type { AttemptTrigger, Database, Delivery } from '../src/db/schema.js';
 import type { DownloadSigner } from '../src/signing/download-url.js';
@@ -46,17 +46,19 @@ export function createDeliverActivities(deps: DeliverDependencies) {
   const { db } = deps;
 
   /** Where the delivery goes now and the secrets to sign with; an explanation when it cannot go anywhere. */
-  async function resolveTarget(delivery: Delivery): Promise<{ url: string; secrets: RotatingSecret } | { refusal: { class: string; message: string } }> {
+  async function resolveTarget(
+    delivery: Delivery,
+  ): Promise<{ url: string; secrets: RotatingSecret; failing: boolean } | { refusal: { class: string; message: string } }> {
     if (!delivery.endpoint_id) {
       const account = await db.selectFrom('accounts').selectAll().where('id', '=', delivery.account_id).executeTakeFirstOrThrow();
-      return { url: delivery.url, secrets: accountSecrets(account) };
+      return { url: delivery.url, secrets: accountSecrets(account), failing: false };
     }
     const endpoint = await findEndpointById(db, delivery.endpoint_id);
     if (!endpoint) return { refusal: { class: 'endpoint_deleted', message: 'the endpoint was deleted' } };
     if (!endpoint.enabled) {
       return { refusal: { class: 'endpoint_disabled', message: `the endpoint is disabled${endpoint.disabled_reason ? `: ${endpoint.disabled_reason}` : ''}` } };
     }
-    return { url: endpoint.url, secrets: endpointSecrets(endpoint) };
+    return { url: endpoint.url, secrets: endpointSecrets(endpoint), failing: endpoint.failing_since !== null };
   }
 
   return {
@@ -66,9 +68,9 @@ export function createDeliverActivities(deps: DeliverDependencies) {
      */
     async deliverWebhook(input: DeliverInput): Promise<{ attempt: number; statusCode: number | null }> {
       const info = Context.current().info;
-      const delivery = await findDeliveryById(db, input.deliveryId);
-      if (!delivery) throw ApplicationFailure.nonRetryable(`no delivery ${input.deliveryId}`, 'delivery_not_found');
-      const event = await db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirstOrThrow();
+      const found = await findDeliveryWithEvent(db, input.deliveryId);
+      if (!found) throw ApplicationFailure.nonRetryable(`no delivery ${input.deliveryId}`, 'delivery_not_found');
+      const { delivery, event } = found;
       const scheduledAt = new Date(info.currentAttemptScheduledTimestampMs);
       const now = new Date();
       const target = await resolveTarget(delivery);
@@ -113,7 +115,8 @@ export function createDeliverActivities(deps: DeliverDependencies) {
         nextAttemptAt: delaySeconds === undefined ? null : new Date(Date.now() + delaySeconds * 1000),
         succeeded: error === null,
       });
-      if (delivery.endpoint_id && error?.class !== 'blocked_address') {
+      // A success only needs writing to the endpoint when it ends a failure streak.
+      if (delivery.endpoint_id && error?.class !== 'blocked_address' && (error !== null || target.failing)) {
         await noteEndpointOutcome(db, delivery.endpoint_id, error === null, deps.disableAfterSeconds);
       }
       if (error === null) return { attempt, statusCode: outcome.statusCode };

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus } from './schema.js';
+import type { AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus, EventRow } from './schema.js';
 
 export interface NewDelivery {
   id: string;
@@ -89,41 +89,54 @@ export interface AttemptRecord {
   succeeded?: boolean;
 }
 
-/** Logs one attempt and updates its delivery's summary in one transaction; returns the attempt number. */
+/**
+ * Logs one attempt and updates its delivery's summary in a single statement (a
+ * data-modifying CTE, so both happen or neither); returns the attempt number.
+ */
 export async function recordAttempt(db: Kysely<Database>, deliveryId: string, attempt: AttemptRecord): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const delivery = await trx
-      .updateTable('deliveries')
-      .set({
-        attempt_count: sql`attempt_count + 1`,
-        url: attempt.url,
-        last_status_code: attempt.statusCode,
-        last_error: attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null,
-        next_attempt_at: attempt.nextAttemptAt,
-        updated_at: sql`now()`,
-        ...(attempt.succeeded ? { status: 'succeeded' as const, completed_at: sql`now()` } : {}),
-      })
-      .where('id', '=', deliveryId)
-      .returning('attempt_count')
-      .executeTakeFirstOrThrow();
-    await trx
-      .insertInto('delivery_attempts')
-      .values({
-        delivery_id: deliveryId,
-        attempt: delivery.attempt_count,
-        trigger: attempt.trigger,
-        url: attempt.url,
-        scheduled_at: attempt.scheduledAt,
-        started_at: attempt.startedAt,
-        duration_ms: attempt.durationMs,
-        status_code: attempt.statusCode,
-        response_body_preview: attempt.responseBodyPreview,
-        error_class: attempt.error?.class ?? null,
-        error_message: attempt.error?.message ?? null,
-      })
-      .execute();
-    return delivery.attempt_count;
-  });
+  const lastError = attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null;
+  const succeeded = attempt.succeeded === true;
+  const result = await sql<{ attempt: number }>`
+    with counted as (
+      update deliveries set
+        attempt_count = attempt_count + 1,
+        url = ${attempt.url},
+        last_status_code = ${attempt.statusCode}::integer,
+        last_error = ${lastError}::text,
+        next_attempt_at = ${attempt.nextAttemptAt}::timestamptz,
+        updated_at = now(),
+        status = case when ${succeeded}::boolean then 'succeeded' else status end,
+        completed_at = case when ${succeeded}::boolean then now() else completed_at end
+      where id = ${deliveryId}
+      returning id, attempt_count
+    )
+    insert into delivery_attempts
+      (delivery_id, attempt, trigger, url, scheduled_at, started_at, duration_ms, status_code, response_body_preview, error_class, error_message)
+    select id, attempt_count, ${attempt.trigger}::text, ${attempt.url}::text, ${attempt.scheduledAt}::timestamptz, ${attempt.startedAt}::timestamptz,
+      ${attempt.durationMs}::integer, ${attempt.statusCode}::integer, ${attempt.responseBodyPreview}::text,
+      ${attempt.error?.class ?? null}::text, ${attempt.error?.message ?? null}::text
+    from counted
+    returning attempt`.execute(db);
+  const row = result.rows[0];
+  if (!row) throw new Error(`no delivery ${deliveryId}`);
+  return row.attempt;
+}
+
+/** A delivery with the event it carries, read together for an attempt. */
+export async function findDeliveryWithEvent(db: Kysely<Database>, id: string): Promise<{ delivery: Delivery; event: EventRow } | undefined> {
+  const row = await db
+    .selectFrom('deliveries')
+    .innerJoin('events', 'events.id', 'deliveries.event_id')
+    .selectAll('deliveries')
+    .select(['events.subject_id', 'events.dedupe_key', 'events.data', 'events.created_at as event_created_at'])
+    .where('deliveries.id', '=', id)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { subject_id, dedupe_key, data, event_created_at, ...delivery } = row;
+  return {
+    delivery,
+    event: { id: delivery.event_id, account_id: delivery.account_id, type: delivery.event_type, subject_id, dedupe_key, data, created_at: event_created_at },
+  };
 }
 
 /** The delivery's final state for this run of its workflow. */
