@@ -83,8 +83,8 @@ export interface AttemptRecord {
   statusCode: number | null;
   responseBodyPreview: string | null;
   error: { class: string; message: string } | null;
-  /** When the next scheduled attempt will run, if one will. */
-  nextAttemptAt: Date | null;
+  /** When the next scheduled attempt will run, if one will; `unchanged` for a manual attempt, which leaves the schedule alone. */
+  nextAttemptAt: Date | null | 'unchanged';
   /** A successful attempt ends the delivery in the same write, sparing the workflow a second activity. */
   succeeded?: boolean;
 }
@@ -96,6 +96,8 @@ export interface AttemptRecord {
 export async function recordAttempt(db: Kysely<Database>, deliveryId: string, attempt: AttemptRecord): Promise<number> {
   const lastError = attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null;
   const succeeded = attempt.succeeded === true;
+  const keepNext = attempt.nextAttemptAt === 'unchanged' && !succeeded;
+  const nextAttemptAt = attempt.nextAttemptAt instanceof Date ? attempt.nextAttemptAt : null;
   const result = await sql<{ attempt: number }>`
     with counted as (
       update deliveries set
@@ -103,7 +105,7 @@ export async function recordAttempt(db: Kysely<Database>, deliveryId: string, at
         url = ${attempt.url},
         last_status_code = ${attempt.statusCode}::integer,
         last_error = ${lastError}::text,
-        next_attempt_at = ${attempt.nextAttemptAt}::timestamptz,
+        next_attempt_at = case when ${keepNext}::boolean then next_attempt_at else ${nextAttemptAt}::timestamptz end,
         updated_at = now(),
         status = case when ${succeeded}::boolean then 'succeeded' else status end,
         completed_at = case when ${succeeded}::boolean then now() else completed_at end

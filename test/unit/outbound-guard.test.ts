@@ -72,3 +72,14 @@ test('redirects are reported, never followed; slow receivers time out', async ()
   await target.close();
   await redirecting.close();
 });
+
+test('the response preview keeps the first 8 KiB as text, without NUL bytes', async () => {
+  const guard = new AddressGuard(['127.0.0.0/8']);
+  const binary = await startReceiver([{ status: 500, body: `a\u0000b${'x'.repeat(20_000)}` }]);
+  const outcome = await post(binary.url, guard);
+  assert.equal(outcome.statusCode, 500);
+  assert.ok(outcome.bodyPreview!.startsWith('a\ufffdb'));
+  assert.ok(!outcome.bodyPreview!.includes('\u0000'));
+  assert.ok(Buffer.byteLength(outcome.bodyPreview!) <= 8 * 1024 + 2);
+  await binary.close();
+});

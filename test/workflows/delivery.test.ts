@@ -223,6 +223,24 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.equal(sink.requests[0]!.headers['webhook-id'], sink.requests[1]!.headers['webhook-id']);
   });
 
+  test('a failed manual attempt leaves the scheduled retries, and next_attempt_at, in place', async () => {
+    const sink = await receiver({ status: 500 }, { status: 500 }, { status: 200 });
+    const { delivery } = await eventFor(sink.url, [600]);
+    const handle = await start(delivery);
+    await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
+    const scheduledNext = (await findDeliveryById(database.db, delivery.id))?.next_attempt_at;
+    assert.ok(scheduledNext);
+    await redeliver(env.client, delivery, TIMEOUT_SECONDS);
+    await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 2, 20_000, 'the manual attempt');
+    const between = await findDeliveryById(database.db, delivery.id);
+    assert.equal(between?.status, 'pending');
+    assert.equal(between?.next_attempt_at?.getTime(), scheduledNext.getTime());
+    assert.equal(await handle.result(), 'succeeded');
+    const attempts = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(attempts.map((a) => [a.trigger, a.status_code]), [['scheduled', 500], ['manual', 500], ['scheduled', 200]]);
+    assert.deepEqual([requestOffsets(sink)[0], requestOffsets(sink)[2]], [0, 600]);
+  });
+
   test('redeliver re-runs a closed delivery under the same workflow id', async () => {
     const sink = await receiver({ status: 500 }, { status: 200 });
     const { delivery } = await eventFor(sink.url, []);
