@@ -4,7 +4,9 @@ import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db
 import type { Conversion, Database } from '../src/db/schema.js';
 import type { EventType } from '../src/events/catalog.js';
 import { conversionEventData } from '../src/conversions/present.js';
-import { publishAndDispatch, type DeliverySettings } from '../src/webhooks/dispatch.js';
+import { dispatchDeliveries, type DeliverySettings } from '../src/webhooks/dispatch.js';
+import { publishEvent } from '../src/events/publish.js';
+import { log } from '@temporalio/activity';
 import type { ConvertResult } from './convert.js';
 
 export interface RecordDependencies {
@@ -17,13 +19,18 @@ export interface RecordDependencies {
 /** Database writes of the conversion workflow; each is idempotent, so Temporal may retry it freely. */
 export function createRecordActivities({ db, temporal, delivery }: RecordDependencies) {
   async function publishConversionEvent(row: Conversion, type: EventType): Promise<void> {
-    await publishAndDispatch(
-      temporal,
+    const published = await publishEvent(
       db,
-      delivery,
       { accountId: row.account_id, type, subjectId: row.id, dedupeKey: `${row.id}:${type}`, data: conversionEventData(row) },
       { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
+      delivery.defaultRetrySchedule,
     );
+    try {
+      await dispatchDeliveries(temporal, db, published, delivery);
+    } catch (error) {
+      // Deliveries never hold up the conversion: they are stored, and the reconciler starts them.
+      log.warn('could not start delivery workflows yet; the reconciler will', { eventId: published.id, error: String(error) });
+    }
   }
 
   return {

@@ -255,7 +255,12 @@ export function webhookRoutes(deps: ApiDependencies): Router {
       { kind: 'endpoint', endpointId: endpoint.id, url: endpoint.url, retrySchedule: endpoint.retry_schedule },
       defaultSchedule,
     );
-    await dispatchDeliveries(deps.temporal, db, event, deps.delivery);
+    try {
+      await dispatchDeliveries(deps.temporal, db, event, deps.delivery);
+    } catch (error) {
+      // Stored with its delivery; the reconciler starts it once Temporal answers.
+      deps.log(`could not start the delivery of ${event.id} yet`, error);
+    }
     ctx.status = 202;
     ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
   });
