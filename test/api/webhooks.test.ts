@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
@@ -354,6 +355,31 @@ describe('webhooks through the API', () => {
     await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, heartbeatTimeoutSeconds: 5, requestTimeoutSeconds: 3 });
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.requests.length, 1);
+  });
+
+  test('a receiver that never answers does not hold up the conversion', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'silent');
+    // Accepts connections and reads, never answers: every attempt runs into the 3 s timeout.
+    const silent = net.createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      await createEndpoint(account.key, { url: `http://127.0.0.1:${port}/hooks` });
+      const accepted = await request(`${kiln.url}/v1/conversions`, {
+        method: 'POST',
+        key: account.key,
+        body: uploadForm(await makeImage(64, 64), 'small.jpg', { output_format: 'png' }),
+      });
+      const done = await waitForConversion(kiln.url, account.key, accepted.body.id, 20_000);
+      assert.equal(done.status, 'succeeded');
+      const pending = await deliveriesOf(account.key, 'status=pending');
+      assert.ok(pending.length >= 1, 'its deliveries are still trying while the conversion is done');
+      const failed = await waitForDeliveries(account.key, 'event_type=conversion.completed', (rows) => rows[0]?.status === 'failed', 'the completed event to fail after its schedule');
+      const detail = await api(`/v1/webhooks/deliveries/${failed[0].id}`, account.key);
+      assert.deepEqual(detail.body.attempts.map((a: any) => a.error?.class), ['timeout', 'timeout', 'timeout']);
+    } finally {
+      silent.close();
+    }
   });
 
   test('conversion webhook fields are validated', async () => {
