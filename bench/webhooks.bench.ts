@@ -8,14 +8,16 @@
  *      with embedded Postgres, delivered by Kiln's own workers.
  * Prints deliveries/s for both, the ratio Kiln/baseline, and p50/p99 from event creation
  * to receipt. Not a test: nothing here pass/fails.
- * BENCH_EVENTS (default 200), BENCH_ENDPOINTS (default 5), BENCH_PUBLISHERS (default 8).
+ * BENCH_EVENTS (default 200), BENCH_ENDPOINTS (default 5), BENCH_PUBLISHERS (default 8),
+ * BENCH_POSTGRES=1 for a real PostgreSQL server instead of the embedded database.
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../src/config.js';
-import { migrateToLatest, openEmbeddedPostgres } from '../src/db/database.js';
+import { connectPostgres, migrateToLatest, openEmbeddedPostgres } from '../src/db/database.js';
+import { startTestPostgres } from '../test/support/postgres.js';
 import { createAccountWithKey } from '../src/db/accounts.js';
 import { createEndpoint } from '../src/db/webhook-endpoints.js';
 import { newId } from '../src/ids.js';
@@ -88,7 +90,10 @@ async function main(): Promise<void> {
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: { executable: await devServerExecutable(), ip: '127.0.0.1', dbFilename: path.join(dir.path, 'temporal.db'), extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]) },
   });
-  const database = await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
+  // BENCH_POSTGRES=1: a real PostgreSQL server (Debian's, started in a temp dir) instead of the embedded one.
+  const postgres = process.env.BENCH_POSTGRES ? await startTestPostgres() : undefined;
+  const database = postgres ? connectPostgres(postgres.url) : await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
+  console.log(`database: ${postgres ? 'PostgreSQL server' : 'embedded PGlite'}`);
   await migrateToLatest(database.db);
   const account = (await createAccountWithKey(database.db, 'bench')).account;
   for (let i = 0; i < ENDPOINTS; i++) {
@@ -124,13 +129,14 @@ async function main(): Promise<void> {
   console.log(`baseline (signed POSTs from a loop): ${baselineRate.toFixed(1)} deliveries/s`);
   console.log(`Kiln (durable, one workflow each):   ${kilnRate.toFixed(1)} deliveries/s  (${TOTAL} in ${kilnSeconds.toFixed(1)} s; events published in ${publishSeconds.toFixed(1)} s)`);
   console.log(`ratio Kiln/baseline: ${(kilnRate / baselineRate).toFixed(3)}`);
-  console.log(`CPU during the Kiln run: this process (workers + embedded Postgres + receiver) ${nodeCpu.toFixed(1)} s, Temporal dev server ${temporalCpu.toFixed(1)} s, of ${(kilnSeconds * os.availableParallelism()).toFixed(1)} s available`);
+  console.log(`CPU during the Kiln run: this process (workers${postgres ? '' : ' + embedded Postgres'} + receiver) ${nodeCpu.toFixed(1)} s, Temporal dev server ${temporalCpu.toFixed(1)} s, of ${(kilnSeconds * os.availableParallelism()).toFixed(1)} s available`);
   console.log(`event creation → receipt: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`);
 
   worker.stop();
   await worker.done;
   await temporal.teardown();
   await database.close();
+  postgres?.stop();
   await receiver.close();
   dir.remove();
 }
