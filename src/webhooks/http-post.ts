@@ -45,10 +45,21 @@ function guardedLookup(guard: AddressGuard): LookupFunction {
   };
 }
 
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
-};
+type Agents = { 'http:': http.Agent; 'https:': https.Agent };
+const agentsByGuard = new WeakMap<AddressGuard, Agents>();
+
+/**
+ * Kept-alive connections are pooled per guard: a socket one guard let through must never
+ * be reused for a request judged by a stricter one.
+ */
+function agentsFor(guard: AddressGuard): Agents {
+  let agents = agentsByGuard.get(guard);
+  if (!agents) {
+    agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+    agentsByGuard.set(guard, agents);
+  }
+  return agents;
+}
 
 /**
  * One webhook POST: connects only to addresses the guard allows (checked after DNS),
@@ -99,7 +110,7 @@ export function postWebhook(
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
       headers: { ...headers, 'content-length': String(payload.length) },
-      agent: agents[url.protocol as keyof typeof agents],
+      agent: agentsFor(options.guard)[url.protocol as keyof Agents],
       lookup: guardedLookup(options.guard),
     });
     const timer = setTimeout(() => {

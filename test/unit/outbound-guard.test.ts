@@ -54,6 +54,16 @@ test('an allow-list lets exactly its ranges through, by name too', async () => {
   assert.equal(v6.connections, 0);
 });
 
+test('a connection kept alive for a lenient guard is never reused under a strict one', async () => {
+  const lenient = new AddressGuard(['127.0.0.0/8', '::1/128']);
+  // The same name and port both times, so a shared pool would hand the open socket over.
+  assert.equal((await post(`http://localhost:${v4.port}/`, lenient)).statusCode, 200);
+  const requestsBefore = v4.requests.length;
+  const strict = await post(`http://localhost:${v4.port}/`, new AddressGuard());
+  assert.equal(strict.error?.class, 'blocked_address');
+  assert.equal(v4.requests.length, requestsBefore, 'the strict request never arrived');
+});
+
 test('redirects are reported, never followed; slow receivers time out', async () => {
   const guard = new AddressGuard(['127.0.0.0/8']);
   const target = await startReceiver([{ status: 200 }]);
