@@ -25,12 +25,7 @@ export function createRecordActivities({ db, temporal, delivery }: RecordDepende
       { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
       delivery.defaultRetrySchedule,
     );
-    try {
-      await dispatchDeliveries(temporal, db, published, delivery);
-    } catch (error) {
-      // Deliveries never hold up the conversion: they are stored, and the reconciler starts them.
-      log.warn('could not start delivery workflows yet; the reconciler will', { eventId: published.id, error: String(error) });
-    }
+    await dispatchDeliveries(temporal, db, published, delivery, (message, error) => log.warn(message, { error: String(error) }));
   }
 
   return {

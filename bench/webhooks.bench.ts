@@ -21,10 +21,11 @@ import { startTestPostgres } from '../test/support/postgres.js';
 import { createAccountWithKey } from '../src/db/accounts.js';
 import { createEndpoint } from '../src/db/webhook-endpoints.js';
 import { newId } from '../src/ids.js';
-import { blobStoreFor, installTemporalRuntime, startWorkerRole } from '../src/runtime.js';
+import { blobStoreFor, deliverySettings, installTemporalRuntime, startWorkerRole } from '../src/runtime.js';
 import { devServerExecutable } from '../src/temporal/toolchain.js';
 import { AddressGuard } from '../src/webhooks/address-guard.js';
-import { publishAndDispatch } from '../src/webhooks/dispatch.js';
+import { dispatchDeliveries } from '../src/webhooks/dispatch.js';
+import { publishEvent } from '../src/events/publish.js';
 import { postWebhook } from '../src/webhooks/http-post.js';
 import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js';
 import { startReceiver } from '../test/support/receiver.js';
@@ -108,13 +109,13 @@ async function main(): Promise<void> {
   const startedAtMs = Date.now();
   await mapLimit(jobs.slice(0, EVENTS), PUBLISHERS, async (i) => {
     const before = Date.now();
-    const event = await publishAndDispatch(
-      temporal.client,
+    const event = await publishEvent(
       database.db,
-      { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds },
       { accountId: account.id, type: 'conversion.failed', subjectId: `cnv_bench${i}`, dedupeKey: newId('evt'), data: eventData(i) },
       { kind: 'subscribers', tag: null, webhookUrl: null },
+      config.webhookRetrySchedule,
     );
+    await dispatchDeliveries(temporal.client, database.db, event, deliverySettings(config), (message, error) => console.error(message, error));
     createdAt.set(event.id, before);
   });
   const publishSeconds = (Date.now() - startedAtMs) / 1000;

@@ -9,7 +9,7 @@ import type { BlobStore } from './storage/blob-store.js';
 import type { ApiDependencies } from './api/context.js';
 import { startApiServer, type RunningApi } from './api/server.js';
 import { createWorkers, runWorkers } from './temporal/worker.js';
-import { runReconciler } from './conversions/reconcile.js';
+import { runReconciler } from './temporal/reconcile.js';
 import { AddressGuard } from './webhooks/address-guard.js';
 import type { DeliverySettings } from './webhooks/dispatch.js';
 import { projectRoot } from './paths.js';
@@ -76,7 +76,7 @@ export function deliverySettings(config: KilnConfig): DeliverySettings {
   return { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds };
 }
 
-const version: string = (JSON.parse(readFileSync(`${projectRoot}/package.json`, 'utf8')) as { version: string }).version;
+const version: string = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 export const WEBHOOK_USER_AGENT = `Kiln-Webhooks/${version} (self-hosted image conversion)`;
 
 export function logWebhookAllowList(config: KilnConfig): void {

@@ -9,6 +9,11 @@ export interface AuthState {
   account: Account;
 }
 
+/** The account of the API key that authenticated this request (set by requireApiKey). */
+export function accountOf(ctx: Context): Account {
+  return (ctx.state as AuthState).account;
+}
+
 function bearerToken(ctx: Context): string {
   const header = ctx.get('authorization');
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

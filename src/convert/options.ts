@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fieldProblems, type FieldProblem } from '../validation.js';
 import { FIT_MODES, OUTPUT_FORMATS, type FitMode, type OutputFormat } from './formats.js';
 
 export interface ConversionOptions {
@@ -29,15 +30,10 @@ export function conversionOptionsSchema(limits: { maxOutputDimension: number }) 
     .strict();
 }
 
-export interface OptionProblem {
-  field: string;
-  message: string;
-}
-
 export function parseConversionOptions(
   raw: Record<string, string>,
   limits: { maxOutputDimension: number },
-): { ok: true; options: ConversionOptions } | { ok: false; problems: OptionProblem[] } {
+): { ok: true; options: ConversionOptions } | { ok: false; problems: FieldProblem[] } {
   const result = conversionOptionsSchema(limits).safeParse(raw);
   if (result.success) {
     const options = Object.fromEntries(Object.entries(result.data).filter(([, v]) => v !== undefined));
@@ -45,9 +41,6 @@ export function parseConversionOptions(
   }
   return {
     ok: false,
-    problems: result.error.issues.map((issue) => ({
-      field: issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : ''),
-      message: issue.code === 'unrecognized_keys' ? `unknown option ${issue.keys.join(', ')}` : issue.message,
-    })),
+    problems: fieldProblems(result.error, 'option'),
   };
 }

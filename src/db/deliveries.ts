@@ -96,7 +96,7 @@ export interface AttemptRecord {
 export async function recordAttempt(db: Kysely<Database>, deliveryId: string, attempt: AttemptRecord): Promise<number> {
   const lastError = attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null;
   const succeeded = attempt.succeeded === true;
-  const keepNext = attempt.nextAttemptAt === 'unchanged' && !succeeded;
+  const keepNext = attempt.nextAttemptAt === 'unchanged';
   const nextAttemptAt = attempt.nextAttemptAt instanceof Date ? attempt.nextAttemptAt : null;
   const result = await sql<{ attempt: number }>`
     with counted as (

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../ids.js';
-import type { Database, Delivery } from '../db/schema.js';
+import type { Database, Delivery, WebhookEndpoint } from '../db/schema.js';
 import { insertDeliveries, pendingDeliveriesOfEvent, type NewDelivery } from '../db/deliveries.js';
 import { subscribedEndpoints } from '../db/webhook-endpoints.js';
 import { deliveryWorkflowId } from '../../workflows/definitions.js';
@@ -9,7 +9,7 @@ import type { EventType } from './catalog.js';
 /** Who hears about an event: the account's subscribed endpoints (and a per-request URL), or one endpoint (tests). */
 export type EventRouting =
   | { kind: 'subscribers'; tag: string | null; webhookUrl: string | null }
-  | { kind: 'endpoint'; endpointId: string; url: string; retrySchedule: number[] | null };
+  | { kind: 'endpoint'; endpoint: Pick<WebhookEndpoint, 'id' | 'url' | 'retry_schedule'> };
 
 export interface PublishedEvent {
   id: string;
@@ -20,7 +20,7 @@ export interface PublishedEvent {
 }
 
 /** The target of a per-request `webhook_url` in delivery ids and workflow ids. */
-export const REQUEST_TARGET = 'request';
+const REQUEST_TARGET = 'request';
 
 /**
  * Stores an event once, and in the same transaction a delivery for each target, so an
@@ -74,7 +74,10 @@ async function plannedDeliveries(
     workflowId: deliveryWorkflowId(eventId, target),
     retrySchedule: retrySchedule ?? defaultRetrySchedule,
   });
-  if (routing.kind === 'endpoint') return [delivery(routing.endpointId, routing.endpointId, routing.url, routing.retrySchedule)];
+  if (routing.kind === 'endpoint') {
+    const { endpoint } = routing;
+    return [delivery(endpoint.id, endpoint.id, endpoint.url, endpoint.retry_schedule)];
+  }
   const endpoints = await subscribedEndpoints(db, event.accountId, event.type, routing.tag);
   const planned = endpoints.map((e) => delivery(e.id, e.id, e.url, e.retry_schedule));
   if (routing.webhookUrl) planned.push(delivery(REQUEST_TARGET, null, routing.webhookUrl, null));

@@ -1,8 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { publishEvent, type EventRouting, type PublishedEvent } from '../events/publish.js';
-import type { EventType } from '../events/catalog.js';
+import type { PublishedEvent } from '../events/publish.js';
 import { startDeliveryWorkflows } from '../temporal/deliveries.js';
 
 export interface DeliverySettings {
@@ -11,29 +10,23 @@ export interface DeliverySettings {
   requestTimeoutSeconds: number;
 }
 
-export interface EventToPublish {
-  accountId: string;
-  type: EventType;
-  subjectId: string;
-  dedupeKey: string;
-  data: Record<string, unknown>;
-}
-
-/** Starts the workflows of an event's deliveries that have none yet. */
-export async function dispatchDeliveries(client: Client, db: Kysely<Database>, published: PublishedEvent, settings: DeliverySettings): Promise<void> {
-  const undispatched = published.deliveries.filter((d) => d.dispatched_at === null);
-  await startDeliveryWorkflows(client, db, undispatched, settings.requestTimeoutSeconds);
-}
-
-/** Stores the event with its deliveries, then starts their workflows. Safe to repeat. */
-export async function publishAndDispatch(
+/**
+ * Starts the workflows of an event's deliveries that have none yet. Never throws: the
+ * deliveries are already stored, so when Temporal does not answer the failure is logged
+ * and the reconciler starts them later. Nothing that publishes an event waits on its
+ * deliveries.
+ */
+export async function dispatchDeliveries(
   client: Client,
   db: Kysely<Database>,
+  published: PublishedEvent,
   settings: DeliverySettings,
-  event: EventToPublish,
-  routing: EventRouting,
-): Promise<PublishedEvent> {
-  const published = await publishEvent(db, event, routing, settings.defaultRetrySchedule);
-  await dispatchDeliveries(client, db, published, settings);
-  return published;
+  log: (message: string, error: unknown) => void,
+): Promise<void> {
+  const undispatched = published.deliveries.filter((d) => d.dispatched_at === null);
+  try {
+    await startDeliveryWorkflows(client, db, undispatched, settings.requestTimeoutSeconds);
+  } catch (error) {
+    log(`could not start the deliveries of ${published.id} yet; the reconciler will`, error);
+  }
 }

@@ -9,7 +9,8 @@ import { identify, makeImage } from '../support/images.js';
 import { waitUntil } from '../support/processes.js';
 import { EVENT_CATALOG, type EventType } from '../../src/events/catalog.js';
 import { publishEvent } from '../../src/events/publish.js';
-import { startStrandedWork } from '../../src/conversions/reconcile.js';
+import { findEndpointById } from '../../src/db/webhook-endpoints.js';
+import { startStrandedWork } from '../../src/temporal/reconcile.js';
 
 /**
  * Webhooks end to end: a real Temporal dev server, embedded Postgres, the API and workers
@@ -342,7 +343,7 @@ describe('webhooks through the API', () => {
     const published = await publishEvent(
       kiln.database.db,
       { accountId: account.id, type: 'webhook.test', subjectId: endpoint.id, dedupeKey: `stranded-${endpoint.id}`, data: { endpoint_id: endpoint.id, message: 'stranded' } },
-      { kind: 'endpoint', endpointId: endpoint.id, url: endpoint.url, retrySchedule: null },
+      { kind: 'endpoint', endpoint: (await findEndpointById(kiln.database.db, endpoint.id))! },
       kiln.config.webhookRetrySchedule,
     );
     const [delivery] = published.deliveries;

@@ -83,7 +83,7 @@ describe('delivery workflow (time-skipping test server)', () => {
         dedupeKey: newId('evt'),
         data: { conversion_id: 'cnv_test', status: 'failed', error: { code: 'unsupported_input', message: 'not an image' } },
       },
-      existing ? { kind: 'endpoint', endpointId: existing.id, url: existing.url, retrySchedule: existing.retry_schedule } : { kind: 'subscribers', tag: null, webhookUrl: null },
+      existing ? { kind: 'endpoint', endpoint: existing } : { kind: 'subscribers', tag: null, webhookUrl: null },
       DEFAULT_SCHEDULE,
     );
     assert.equal(published.deliveries.length, 1);

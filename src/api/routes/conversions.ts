@@ -1,5 +1,4 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { parseConversionOptions } from '../../convert/options.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
@@ -10,7 +9,7 @@ import { conversionEventData, presentConversion } from '../../conversions/presen
 import { dispatchDeliveries } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
 import { inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
-import type { AuthState } from '../auth.js';
+import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
@@ -18,16 +17,12 @@ import { receiveUpload } from '../upload.js';
 
 const STATUSES: ConversionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
-function accountOf(ctx: Context): string {
-  return (ctx.state as AuthState).account.id;
-}
-
 export function conversionRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
 
   router.post('/v1/conversions', async (ctx) => {
-    const accountId = accountOf(ctx);
+    const accountId = accountOf(ctx).id;
     const upload = await receiveUpload(ctx, deps.spoolDir, config.maxUploadBytes, (fields) => {
       const optionFields = Object.fromEntries(Object.entries(fields).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
       const parsed = parseConversionOptions(optionFields, config);
@@ -67,12 +62,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
         return { inserted, event };
       });
       const row = stored.inserted;
-      try {
-        await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery);
-      } catch (error) {
-        // The deliveries are stored; the reconciler starts their workflows once Temporal answers.
-        deps.log(`could not start the deliveries of ${stored.event.id} yet`, error);
-      }
+      await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery, deps.log);
       try {
         await startConversionWorkflow(deps.temporal, row, config.convertHeartbeatTimeoutSeconds);
       } catch (error) {
@@ -93,18 +83,18 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     if (status !== undefined && !STATUSES.includes(status as ConversionStatus)) {
       throw new ApiError(400, 'invalid_parameter', `status must be one of ${STATUSES.join(', ')}`, { parameter: 'status' });
     }
-    const rows = await listConversions(db, accountOf(ctx), { ...page, limit: page.limit + 1, status: status as ConversionStatus | undefined });
+    const rows = await listConversions(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status: status as ConversionStatus | undefined });
     ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
   });
 
   router.get('/v1/conversions/:id', async (ctx) => {
-    const row = await findConversion(db, accountOf(ctx), ctx.params.id!);
+    const row = await findConversion(db, accountOf(ctx).id, ctx.params.id!);
     if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
     ctx.body = presentConversion(row, deps.signer);
   });
 
   router.post('/v1/conversions/:id/cancel', async (ctx) => {
-    const accountId = accountOf(ctx);
+    const accountId = accountOf(ctx).id;
     const row = await findConversion(db, accountId, ctx.params.id!);
     if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
     if (isFinished(row.status)) {

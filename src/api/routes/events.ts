@@ -1,16 +1,11 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import type { EventRow } from '../../db/schema.js';
 import { isEventType, EVENT_TYPES } from '../../events/catalog.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
-import type { AuthState } from '../auth.js';
+import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
-
-function accountOf(ctx: Context): string {
-  return (ctx.state as AuthState).account.id;
-}
 
 function presentEvent(event: EventRow): Record<string, unknown> {
   return { ...webhookEnvelope(event, undefined, new Date()), object: 'event', subject_id: event.subject_id };
@@ -29,7 +24,7 @@ export function eventRoutes(deps: ApiDependencies): Router {
     if (subjectId !== undefined && typeof subjectId !== 'string') {
       throw new ApiError(400, 'invalid_parameter', 'give subject_id once', { parameter: 'subject_id' });
     }
-    let query = deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx));
+    let query = deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx).id);
     if (type) query = query.where('type', '=', type);
     if (subjectId) query = query.where('subject_id', '=', subjectId);
     if (page.after) query = query.where('id', '<', page.after);
@@ -41,7 +36,7 @@ export function eventRoutes(deps: ApiDependencies): Router {
     const event = await deps.db
       .selectFrom('events')
       .selectAll()
-      .where('account_id', '=', accountOf(ctx))
+      .where('account_id', '=', accountOf(ctx).id)
       .where('id', '=', ctx.params.id!)
       .executeTakeFirst();
     if (!event) throw new ApiError(404, 'event_not_found', `no event ${ctx.params.id}`);

@@ -20,19 +20,20 @@ import { cancelDeliveryRetries, redeliver } from '../../temporal/deliveries.js';
 import { dispatchDeliveries } from '../../webhooks/dispatch.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { formatDuration, parseSchedule } from '../../webhooks/schedule.js';
-import type { AuthState } from '../auth.js';
+import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
 import { checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { fieldProblems } from '../../validation.js';
+
+function endpointNotFound(id: string | undefined): ApiError {
+  return new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${id}`);
+}
 
 const DELIVERY_STATUSES: DeliveryStatus[] = ['pending', 'succeeded', 'failed', 'cancelled'];
 const MAX_TAGS = 20;
-
-function accountOf(ctx: Context): AuthState['account'] {
-  return (ctx.state as AuthState).account;
-}
 
 const endpointBody = z
   .object({
@@ -50,10 +51,7 @@ function readEndpointFields(body: unknown, deps: ApiDependencies, mode: 'create'
   const schema = mode === 'create' ? endpointBody.partial().required({ url: true }) : endpointBody.partial();
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => ({
-      field: issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : ''),
-      message: issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : issue.message,
-    }));
+    const problems = fieldProblems(parsed.error, 'field');
     throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
   }
   const input = parsed.data;
@@ -149,7 +147,7 @@ export function webhookRoutes(deps: ApiDependencies): Router {
 
   async function endpointOr404(ctx: Context): Promise<WebhookEndpoint> {
     const endpoint = await findEndpoint(db, accountOf(ctx).id, ctx.params.id!);
-    if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${ctx.params.id}`);
+    if (!endpoint) throw endpointNotFound(ctx.params.id);
     return endpoint;
   }
 
@@ -159,17 +157,17 @@ export function webhookRoutes(deps: ApiDependencies): Router {
     return delivery;
   }
 
-  /** Re-delivery needs a live target: a deleted or disabled endpoint is refused up front. */
-  async function startRedelivery(accountId: string, delivery: Delivery): Promise<void> {
-    if (delivery.endpoint_id) {
-      const endpoint = await findEndpoint(db, accountId, delivery.endpoint_id);
-      if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
-      if (!endpoint.enabled) {
-        throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled; enable it with PATCH first`, {
-          disabled_reason: endpoint.disabled_reason,
-        });
-      }
+  /** Re-delivery needs a live target: a disabled endpoint is refused up front. */
+  function requireEnabled(endpoint: WebhookEndpoint): void {
+    if (!endpoint.enabled) {
+      throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled; enable it with PATCH first`, {
+        disabled_reason: endpoint.disabled_reason,
+      });
     }
+  }
+
+  /** Re-opens the delivery and asks its workflow for an immediate attempt (the target already checked). */
+  async function redeliverNow(delivery: Delivery): Promise<void> {
     await reopenDelivery(db, delivery.id);
     await redeliver(deps.temporal, delivery, deps.delivery.requestTimeoutSeconds);
   }
@@ -216,13 +214,13 @@ export function webhookRoutes(deps: ApiDependencies): Router {
   router.patch('/v1/webhooks/endpoints/:id', async (ctx) => {
     const fields = readEndpointFields(await readJsonBody(ctx), deps, 'patch');
     const endpoint = await updateEndpoint(db, accountOf(ctx).id, ctx.params.id!, fields);
-    if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${ctx.params.id}`);
+    if (!endpoint) throw endpointNotFound(ctx.params.id);
     ctx.body = presentEndpoint(endpoint, defaultSchedule);
   });
 
   router.delete('/v1/webhooks/endpoints/:id', async (ctx) => {
     if (!(await deleteEndpoint(db, accountOf(ctx).id, ctx.params.id!))) {
-      throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${ctx.params.id}`);
+      throw endpointNotFound(ctx.params.id);
     }
     ctx.status = 204;
   });
@@ -234,7 +232,7 @@ export function webhookRoutes(deps: ApiDependencies): Router {
 
   router.post('/v1/webhooks/endpoints/:id/rotate-secret', async (ctx) => {
     const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, ctx.params.id!, config.webhookSecretOverlapSeconds);
-    if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${ctx.params.id}`);
+    if (!endpoint) throw endpointNotFound(ctx.params.id);
     ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
   });
 
@@ -252,15 +250,10 @@ export function webhookRoutes(deps: ApiDependencies): Router {
         dedupeKey: `${endpoint.id}:webhook.test:${randomAlnum(20)}`,
         data: { endpoint_id: endpoint.id, message: 'A test event from Kiln. If you can read this, your endpoint works.' },
       },
-      { kind: 'endpoint', endpointId: endpoint.id, url: endpoint.url, retrySchedule: endpoint.retry_schedule },
+      { kind: 'endpoint', endpoint },
       defaultSchedule,
     );
-    try {
-      await dispatchDeliveries(deps.temporal, db, event, deps.delivery);
-    } catch (error) {
-      // Stored with its delivery; the reconciler starts it once Temporal answers.
-      deps.log(`could not start the delivery of ${event.id} yet`, error);
-    }
+    await dispatchDeliveries(deps.temporal, db, event, deps.delivery, deps.log);
     ctx.status = 202;
     ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
   });
@@ -304,7 +297,12 @@ export function webhookRoutes(deps: ApiDependencies): Router {
 
   router.post('/v1/webhooks/deliveries/:id/retry', async (ctx) => {
     const delivery = await deliveryOr404(ctx);
-    await startRedelivery(accountOf(ctx).id, delivery);
+    if (delivery.endpoint_id) {
+      const endpoint = await findEndpoint(db, accountOf(ctx).id, delivery.endpoint_id);
+      if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
+      requireEnabled(endpoint);
+    }
+    await redeliverNow(delivery);
     ctx.status = 202;
     ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
   });
@@ -327,9 +325,10 @@ export function webhookRoutes(deps: ApiDependencies): Router {
     if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));
     const accountId = accountOf(ctx).id;
     const endpoint = await findEndpoint(db, accountId, parsed.data.endpoint_id);
-    if (!endpoint) throw new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${parsed.data.endpoint_id}`);
+    if (!endpoint) throw endpointNotFound(parsed.data.endpoint_id);
     const failed = await failedDeliveriesSince(db, accountId, endpoint.id, new Date(parsed.data.since));
-    for (const delivery of failed) await startRedelivery(accountId, delivery);
+    if (failed.length > 0) requireEnabled(endpoint);
+    for (const delivery of failed) await redeliverNow(delivery);
     ctx.status = 202;
     ctx.body = { endpoint_id: endpoint.id, since: parsed.data.since, redelivered: failed.length, delivery_ids: failed.map((d) => d.id) };
   });

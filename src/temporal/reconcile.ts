@@ -2,9 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
-import { startConversionWorkflow } from '../temporal/conversions.js';
+import { startConversionWorkflow } from './conversions.js';
 import { listUndispatched } from '../db/deliveries.js';
-import { startDeliveryWorkflows } from '../temporal/deliveries.js';
+import { startDeliveryWorkflows } from './deliveries.js';
 
 export interface ReconcileOptions {
   graceSeconds: number;
