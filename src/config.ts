@@ -29,10 +29,16 @@ export interface KilnConfig {
   maxUploadBytes: number;
   maxInputPixels: number;
   maxOutputDimension: number;
+  /** Largest output width × height, checked at submit when both are given and before encoding otherwise. */
+  maxOutputPixels: number;
   /** Activities at once on kiln-convert; sharp work is CPU-bound. */
   convertConcurrency: number;
   /** Seconds without a heartbeat before a conversion attempt counts as lost. */
   convertHeartbeatTimeoutSeconds: number;
+  /** Seconds one conversion's image work may take before its process is killed. */
+  convertTimeLimitSeconds: number;
+  /** Resident memory (MiB) one converter process may reach before it is killed. */
+  convertMemoryLimitMb: number;
   avifEffort: number;
   /** Default waits between webhook attempts, in seconds (KILN_WEBHOOK_RETRY_SCHEDULE). */
   webhookRetrySchedule: number[];
@@ -113,8 +119,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     maxUploadBytes: intFrom(env, 'KILN_MAX_UPLOAD_BYTES', 50 * 1024 * 1024, 1024, 2 ** 40),
     maxInputPixels: intFrom(env, 'KILN_MAX_INPUT_PIXELS', 100_000_000, 1, 2 ** 40),
     maxOutputDimension: intFrom(env, 'KILN_MAX_OUTPUT_DIMENSION', 16384, 1, 65535),
+    maxOutputPixels: intFrom(env, 'KILN_MAX_OUTPUT_PIXELS', 50_000_000, 1, 2 ** 40),
     convertConcurrency: intFrom(env, 'KILN_CONVERT_CONCURRENCY', os.availableParallelism(), 1, 1024),
     convertHeartbeatTimeoutSeconds: intFrom(env, 'KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS', 20, 2, 3600),
+    convertTimeLimitSeconds: intFrom(env, 'KILN_CONVERT_TIME_LIMIT_SECONDS', 120, 1, 3600),
+    convertMemoryLimitMb: intFrom(env, 'KILN_CONVERT_MEMORY_LIMIT_MB', 1536, 64, 1 << 20),
     avifEffort: intFrom(env, 'KILN_AVIF_EFFORT', 2, 0, 9),
     webhookRetrySchedule: scheduleFrom(env, 'KILN_WEBHOOK_RETRY_SCHEDULE', '30s,2m,10m'),
     webhookTimeoutSeconds: intFrom(env, 'KILN_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),

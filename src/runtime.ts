@@ -10,10 +10,13 @@ import type { ApiDependencies } from './api/context.js';
 import { startApiServer, type RunningApi } from './api/server.js';
 import { createWorkers, runWorkers } from './temporal/worker.js';
 import { runReconciler } from './temporal/reconcile.js';
+import { conversionRunSettings } from './temporal/conversions.js';
 import { AddressGuard } from './webhooks/address-guard.js';
 import type { DeliverySettings } from './webhooks/dispatch.js';
 import { projectRoot } from './paths.js';
 import { readFileSync } from 'node:fs';
+import { ConverterPool } from './convert/converter-pool.js';
+import type { ConversionLimits } from './convert/pipeline.js';
 
 export function log(message: string, error?: unknown): void {
   const suffix = error === undefined ? '' : `: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
@@ -116,7 +119,7 @@ export async function startApiRole(
   publicUrl.apiListening(api.url);
   const stopReconciler = runReconciler(database.db, client, {
     graceSeconds: 30,
-    heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds,
+    conversion: conversionRunSettings(config),
     requestTimeoutSeconds: config.webhookTimeoutSeconds,
     intervalMs: 60_000,
     log,
@@ -133,6 +136,21 @@ export async function startApiRole(
 export interface WorkerRole {
   done: Promise<void>;
   stop: () => void;
+  converter: ConverterPool;
+}
+
+/** One converter process per convert slot, each under the configured memory ceiling. */
+export function converterPoolFor(config: KilnConfig): ConverterPool {
+  return new ConverterPool({
+    size: config.convertConcurrency,
+    limits: conversionLimits(config),
+    memoryLimitBytes: config.convertMemoryLimitMb * 2 ** 20,
+    log,
+  });
+}
+
+export function conversionLimits(config: KilnConfig): ConversionLimits {
+  return { maxInputPixels: config.maxInputPixels, maxOutputPixels: config.maxOutputPixels, avifEffort: config.avifEffort };
 }
 
 /** The worker process role: all of Kiln's Temporal workers until stopped. */
@@ -143,6 +161,7 @@ export async function startWorkerRole(
   blobs: BlobStore,
   publicUrl: PublicUrl = new PublicUrl(config),
 ): Promise<WorkerRole> {
+  const converter = converterPoolFor(config);
   const workers = await createWorkers({
     connection: temporal.native,
     client: temporal.client,
@@ -157,9 +176,13 @@ export async function startWorkerRole(
     namespace: config.temporalNamespace,
     db: database.db,
     blobs,
-    limits: { maxInputPixels: config.maxInputPixels, avifEffort: config.avifEffort },
+    converter,
     convertConcurrency: config.convertConcurrency,
+  }).catch(async (error: unknown) => {
+    await converter.close();
+    throw error;
   });
   const abort = new AbortController();
-  return { done: runWorkers(workers, abort.signal), stop: () => abort.abort() };
+  const done = runWorkers(workers, abort.signal).finally(() => converter.close());
+  return { done, stop: () => abort.abort(), converter };
 }

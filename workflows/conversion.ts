@@ -21,6 +21,9 @@ import {
 
 const record = proxyActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
+/** What conversions had before the limit was configurable: the old activity timeout. */
+const LEGACY_TIME_LIMIT_SECONDS = 15 * 60;
+
 /** A conversion's failure as Kiln reports it: the activity's own error code, or a generic one. */
 function describeFailure(error: unknown): { code: string; message: string } {
   const cause = error instanceof ActivityFailure ? error.cause : error;
@@ -30,9 +33,11 @@ function describeFailure(error: unknown): { code: string; message: string } {
 }
 
 export async function conversionWorkflow(input: ConversionWorkflowInput): Promise<ConversionWorkflowResult> {
+  const timeLimitSeconds = input.timeLimitSeconds ?? LEGACY_TIME_LIMIT_SECONDS;
   const { convertImage } = proxyActivities<ConvertActivities>({
     taskQueue: TASK_QUEUES.convert,
-    startToCloseTimeout: '15 minutes',
+    // The converter stops the work at the limit itself (non-retryable); this only catches a worker that hung.
+    startToCloseTimeout: `${timeLimitSeconds + 30} seconds`,
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
   });
@@ -51,6 +56,7 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
         inputKey: input.inputKey,
         outputKey: input.outputKey,
         options: input.options,
+        timeLimitSeconds,
       });
       await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
     });

@@ -24,6 +24,8 @@ export interface ConversionWorkflowInput {
   options: ConversionOptions;
   /** Seconds without a heartbeat before an attempt counts as lost (a dead worker). */
   heartbeatTimeoutSeconds: number;
+  /** Seconds the image work may take; absent in workflows started before the limit existed. */
+  timeLimitSeconds?: number;
 }
 
 export type ConversionPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -1,9 +1,10 @@
 import type { Context } from 'koa';
 import { ApiError } from './problem.js';
+import { unstorableJson } from './safe-input.js';
 
 const MAX_JSON_BYTES = 1024 * 1024;
 
-/** Reads a JSON request body (at most 1 MiB). */
+/** Reads a JSON request body: at most 1 MiB, nested at most MAX_JSON_DEPTH deep, no NUL in any string. */
 export async function readJsonBody(ctx: Context): Promise<unknown> {
   if (!ctx.is('application/json')) {
     throw new ApiError(415, 'unsupported_media_type', 'send a JSON body with Content-Type: application/json');
@@ -15,9 +16,13 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
     if (size > MAX_JSON_BYTES) throw new ApiError(413, 'body_too_large', `the JSON body is larger than ${MAX_JSON_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
+  let body: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new ApiError(400, 'invalid_json', 'the body is not valid JSON');
   }
+  const unstorable = unstorableJson(body);
+  if (unstorable) throw new ApiError(400, 'invalid_body', unstorable);
+  return body;
 }

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,6 +7,8 @@ import busboy from 'busboy';
 import type { Context } from 'koa';
 import { randomAlnum } from '../ids.js';
 import { ApiError } from './problem.js';
+import { wellFormed } from './content-disposition.js';
+import { hasNul } from './safe-input.js';
 
 export interface SpooledFile {
   /** Local temp file; the caller imports it into the blob store or calls `discard`. */
@@ -28,11 +30,17 @@ export type FieldParser<T> = (fields: Record<string, string>) => T;
 
 const MAX_FIELDS = 32;
 const MAX_FIELD_BYTES = 64 * 1024;
+const MAX_CONTENT_TYPE_LENGTH = 255;
+const SPOOL_PREFIX = 'upload-';
 
 function tooLarge(maxBytes: number): ApiError {
   return new ApiError(413, 'file_too_large', `the file is larger than the ${maxBytes}-byte limit (KILN_MAX_UPLOAD_BYTES)`, {
     limit_bytes: maxBytes,
   });
+}
+
+function invalidMultipart(error: unknown): ApiError {
+  return new ApiError(400, 'invalid_multipart', `the multipart body could not be read: ${(error as Error).message}`);
 }
 
 /** Counts bytes through a stream and fails it once past `maxBytes`. */
@@ -49,14 +57,27 @@ function byteLimiter(maxBytes: number, onBytes: (n: number) => void): Transform 
 }
 
 function safeFilename(raw: string | undefined): string {
-  const base = path.basename((raw ?? '').replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return base.slice(0, 255) || 'upload';
+  const base = path.basename(wellFormed(raw ?? '').replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim();
+  return Array.from(base).slice(0, 255).join('') || 'upload';
 }
 
-/** Writes `source` to a new temp file; past `maxBytes` it fails with file_too_large and removes the file. */
+/** A content type as the client declared it, when it is a plausible one; it is only echoed back. */
+function safeContentType(raw: string | undefined): string | undefined {
+  if (!raw || raw.length > MAX_CONTENT_TYPE_LENGTH || !/^[\x20-\x7e]+$/.test(raw)) return undefined;
+  return raw;
+}
+
+/** A field name and value as the API will parse them; NUL is refused here so nothing downstream ever sees it. */
+function checkedField(name: string, value: string): void {
+  if (hasNul(name) || hasNul(value)) throw new ApiError(400, 'invalid_options', `field ${JSON.stringify(name.replaceAll('\u0000', ''))} must not contain NUL`);
+}
+
+/**
+ * Writes `source` to a new temp file; past `maxBytes` it fails with file_too_large. On any
+ * failure the file is closed and removed before this rejects.
+ */
 async function spool(source: Readable, dir: string, maxBytes: number): Promise<{ path: string; bytes: number }> {
-  await mkdir(dir, { recursive: true });
-  const target = path.join(dir, `upload-${Date.now()}-${randomAlnum(10)}`);
+  const target = path.join(dir, `${SPOOL_PREFIX}${Date.now()}-${randomAlnum(10)}`);
   let bytes = 0;
   try {
     await pipeline(source, byteLimiter(maxBytes, (n) => (bytes = n)), createWriteStream(target));
@@ -68,36 +89,63 @@ async function spool(source: Readable, dir: string, maxBytes: number): Promise<{
 }
 
 /**
+ * Removes spooled uploads older than `maxAgeMs`: what a process that died mid-request left
+ * behind (a live request never holds its spool file that long: the server times it out first).
+ */
+export async function sweepSpool(dir: string, maxAgeMs: number, now = Date.now()): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  let removed = 0;
+  for (const name of names.filter((n) => n.startsWith(SPOOL_PREFIX))) {
+    const file = path.join(dir, name);
+    const info = await stat(file).catch(() => undefined);
+    if (info && now - info.mtimeMs > maxAgeMs) {
+      await rm(file, { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
+}
+
+/**
  * Reads an upload in either style Kiln accepts and spools the file to `spoolDir`:
  * - `multipart/form-data` with a `file` part and options as other fields;
  * - the raw file as the body, options as query parameters, `filename` naming it.
  * Raw uploads have their fields checked before the body is read; multipart ones once the
- * body has been parsed. Nothing is kept if reading or checking fails.
+ * body has been parsed. Nothing is kept if reading or checking fails, or the client goes away.
  */
 export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
-  const declared = Number(ctx.get('content-length') || NaN);
+  await mkdir(spoolDir, { recursive: true });
   if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, spoolDir, maxBytes, parseFields);
 
+  const declared = Number(ctx.get('content-length') || NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  const fields: Record<string, string> = {};
+  const fields: Record<string, string> = Object.create(null);
   for (const [key, value] of Object.entries(ctx.query)) {
     if (typeof value !== 'string') throw new ApiError(400, 'invalid_options', `query parameter ${key} was given more than once`);
+    checkedField(key, value);
     fields[key] = value;
   }
   const filename = safeFilename(fields.filename);
   delete fields.filename;
   const parsed = parseFields(fields);
   const spooled = await spool(ctx.req, spoolDir, maxBytes);
-  const file: SpooledFile = { ...spooled, filename, contentType: ctx.get('content-type') || undefined };
+  const file: SpooledFile = { ...spooled, filename, contentType: safeContentType(ctx.get('content-type')) };
   return { fields: parsed, file, discard: () => rm(file.path, { force: true }) };
 }
 
 function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
   return new Promise((resolve, reject) => {
-    const fields: Record<string, string> = {};
+    const fields: Record<string, string> = Object.create(null);
     let file: SpooledFile | undefined;
     let failure: unknown;
     const pending: Promise<void>[] = [];
+    const fileStreams: Readable[] = [];
     const discard = async (): Promise<void> => {
       if (file) await rm(file.path, { force: true });
     };
@@ -109,21 +157,32 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
     try {
       parser = busboy({
         headers: ctx.req.headers,
+        // Filenames in plain `filename="…"` parameters are UTF-8 in every current browser and HTTP client.
+        defParamCharset: 'utf8',
         // One byte past the limit lets the limiter in spool() tell "exactly at" from "over" the limit,
         // while busboy keeps draining the body so the client still gets an answer.
         limits: { files: 1, fileSize: maxBytes + 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + 1 },
       });
     } catch (error) {
-      reject(new ApiError(400, 'invalid_multipart', `the multipart body could not be read: ${(error as Error).message}`));
+      reject(invalidMultipart(error));
       return;
     }
 
     parser.on('field', (name, value, info) => {
-      if (info.valueTruncated) fail(new ApiError(400, 'invalid_options', `field ${name} is too long`));
-      else if (name in fields) fail(new ApiError(400, 'invalid_options', `field ${name} was given more than once`));
-      else fields[name] = value;
+      try {
+        checkedField(name, value);
+        if (info.valueTruncated) throw new ApiError(400, 'invalid_options', `field ${name} is too long`);
+        if (Object.hasOwn(fields, name)) throw new ApiError(400, 'invalid_options', `field ${name} was given more than once`);
+        fields[name] = value;
+      } catch (error) {
+        fail(error);
+      }
     });
     parser.on('file', (name, stream, info) => {
+      // Listen at once: busboy can fail the stream (a body cut short) before spool() attaches.
+      let sourceError: unknown;
+      stream.on('error', (error) => (sourceError ??= error));
+      fileStreams.push(stream);
       if (name !== 'file') {
         fail(new ApiError(400, 'unexpected_file', `unexpected file field "${name}"; send the image as "file"`));
         stream.resume();
@@ -137,12 +196,13 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
       pending.push(
         spool(stream, spoolDir, maxBytes).then(
           (spooled) => {
-            file = { ...spooled, filename: safeFilename(info.filename), contentType: info.mimeType || undefined };
+            file = { ...spooled, filename: safeFilename(info.filename), contentType: safeContentType(info.mimeType) };
           },
           (error) => {
             // The limiter stopped reading; keep draining so busboy reaches the end of the body.
             stream.resume();
-            fail(error);
+            if (sourceError !== undefined) fail(sourceError instanceof ApiError ? sourceError : invalidMultipart(sourceError));
+            else fail(error);
           },
         ),
       );
@@ -151,12 +211,24 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
     parser.on('fieldsLimit', () => fail(new ApiError(400, 'invalid_options', `too many fields (at most ${MAX_FIELDS})`)));
     parser.on('partsLimit', () => fail(new ApiError(400, 'invalid_options', 'too many parts in the multipart body')));
     parser.on('error', (error) => {
-      fail(new ApiError(400, 'invalid_multipart', `the multipart body could not be read: ${(error as Error).message}`));
+      fail(invalidMultipart(error));
       ctx.req.unpipe(parser);
       ctx.req.resume();
       void finish();
     });
     parser.on('close', () => void finish());
+
+    // A client that goes away mid-body: busboy is never told, so end its file streams here,
+    // which closes and removes their spool files.
+    const onClientGone = (): void => {
+      if (ctx.req.complete) return;
+      const gone = new ApiError(400, 'upload_aborted', 'the client closed the connection before the upload ended');
+      fail(gone);
+      for (const stream of fileStreams) stream.destroy(gone);
+      ctx.req.unpipe(parser);
+      void finish();
+    };
+    ctx.req.once('close', onClientGone);
 
     let finished = false;
     async function finish(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { AddressGuard } from '../webhooks/address-guard.js';
 import { ApiError } from './problem.js';
+import { unstorableJson } from './safe-input.js';
 
 export const MAX_URL_LENGTH = 2048;
 export const MAX_METADATA_BYTES = 16 * 1024;
@@ -54,6 +55,8 @@ export function parseConversionWebhookFields(fields: Record<string, string>, gua
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new ApiError(400, 'invalid_metadata', 'webhook_metadata must be a JSON object', { field: 'webhook_metadata' });
     }
+    const unstorable = unstorableJson(parsed);
+    if (unstorable) throw new ApiError(400, 'invalid_metadata', `webhook_metadata: ${unstorable}`, { field: 'webhook_metadata' });
     result.metadata = parsed as Record<string, unknown>;
   }
   if (fields.tag !== undefined) {

@@ -29,3 +29,13 @@ export function outputFilename(inputFilename: string, format: OutputFormat): str
   const base = inputFilename.replace(/\.[^./\\]*$/, '') || 'image';
   return `${base}.${EXTENSIONS[format]}`;
 }
+
+/** The largest width or height each encoder can write (libwebp 16383, libheif/AV1 16384, GIF's 16-bit fields, libjpeg 65500). */
+export const MAX_DIMENSION: Record<OutputFormat, number> = {
+  jpeg: 65500,
+  png: 1 << 30,
+  webp: 16383,
+  avif: 16384,
+  gif: 65535,
+  tiff: 1 << 30,
+};

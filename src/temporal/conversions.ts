@@ -1,4 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
 import type { ConversionOptions } from '../convert/options.js';
 import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
@@ -17,7 +18,19 @@ export function outputKeyFor(conversionId: string, format: OutputFormat): string
   return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
 }
 
-export function workflowInputFor(row: Conversion, heartbeatTimeoutSeconds: number): ConversionWorkflowInput {
+/** How a conversion's image work is run: chosen by whoever starts the workflow, carried in its input. */
+export interface ConversionRunSettings {
+  /** Seconds without a heartbeat before an attempt counts as lost (a dead worker). */
+  heartbeatTimeoutSeconds: number;
+  /** Seconds the image work may take before it is stopped (KILN_CONVERT_TIME_LIMIT_SECONDS). */
+  timeLimitSeconds: number;
+}
+
+export function conversionRunSettings(config: KilnConfig): ConversionRunSettings {
+  return { heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds, timeLimitSeconds: config.convertTimeLimitSeconds };
+}
+
+export function workflowInputFor(row: Conversion, settings: ConversionRunSettings): ConversionWorkflowInput {
   const options = row.options as ConversionOptions;
   return {
     conversionId: row.id,
@@ -25,17 +38,18 @@ export function workflowInputFor(row: Conversion, heartbeatTimeoutSeconds: numbe
     outputKey: outputKeyFor(row.id, options.output_format),
     outputFilename: outputFilename(row.input_filename, options.output_format),
     options,
-    heartbeatTimeoutSeconds,
+    heartbeatTimeoutSeconds: settings.heartbeatTimeoutSeconds,
+    timeLimitSeconds: settings.timeLimitSeconds,
   };
 }
 
 /** Starts the conversion's workflow; starting one that already exists is a no-op, so callers may retry. */
-export async function startConversionWorkflow(client: Client, row: Conversion, heartbeatTimeoutSeconds: number): Promise<void> {
+export async function startConversionWorkflow(client: Client, row: Conversion, settings: ConversionRunSettings): Promise<void> {
   try {
     await client.workflow.start('conversionWorkflow', {
       workflowId: conversionWorkflowId(row.id),
       taskQueue: TASK_QUEUES.workflows,
-      args: [workflowInputFor(row, heartbeatTimeoutSeconds)],
+      args: [workflowInputFor(row, settings)],
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

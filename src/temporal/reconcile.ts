@@ -2,13 +2,13 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
-import { startConversionWorkflow } from './conversions.js';
+import { startConversionWorkflow, type ConversionRunSettings } from './conversions.js';
 import { listUndispatched } from '../db/deliveries.js';
 import { startDeliveryWorkflows } from './deliveries.js';
 
 export interface ReconcileOptions {
   graceSeconds: number;
-  heartbeatTimeoutSeconds: number;
+  conversion: ConversionRunSettings;
   requestTimeoutSeconds: number;
 }
 
@@ -21,7 +21,7 @@ export interface ReconcileOptions {
 export async function startStrandedWork(db: Kysely<Database>, client: Client, options: ReconcileOptions): Promise<number> {
   let started = 0;
   for (const row of await listStaleQueued(db, options.graceSeconds, 500)) {
-    await startConversionWorkflow(client, row, options.heartbeatTimeoutSeconds);
+    await startConversionWorkflow(client, row, options.conversion);
     started++;
   }
   const deliveries = await listUndispatched(db, options.graceSeconds, 500);

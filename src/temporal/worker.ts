@@ -7,7 +7,7 @@ import type { DeliverySettings } from '../webhooks/dispatch.js';
 import { TASK_QUEUES } from '../../workflows/definitions.js';
 import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { ConversionLimits } from '../convert/pipeline.js';
+import type { Converter } from '../convert/converter-pool.js';
 import { codeRoot, moduleExtension } from '../paths.js';
 
 export const workflowsPath = path.join(codeRoot, 'workflows', `index${moduleExtension}`);
@@ -25,7 +25,8 @@ export interface WorkerDependencies {
   namespace: string;
   db: Kysely<Database>;
   blobs: BlobStore;
-  limits: ConversionLimits;
+  /** Runs the image work of kiln-convert activities; as many at once as `convertConcurrency`. */
+  converter: Converter;
   convertConcurrency: number;
   /** For starting delivery workflows of the events the conversion workflow records. */
   client: Client;
@@ -60,8 +61,11 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
     Worker.create({
       ...common,
       taskQueue: TASK_QUEUES.convert,
-      activities: createConvertActivities({ blobs: deps.blobs, limits: deps.limits }),
+      activities: createConvertActivities({ blobs: deps.blobs, converter: deps.converter }),
       maxConcurrentActivityTaskExecutions: deps.convertConcurrency,
+      // Heartbeats carry a cancel back to the activity: send them each second, not each
+      // 0.8 × heartbeat timeout, so a cancel stops the image work within about a second.
+      maxHeartbeatThrottleInterval: '1 second',
     }),
   ]);
 }

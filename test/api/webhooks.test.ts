@@ -348,12 +348,12 @@ describe('webhooks through the API', () => {
     );
     const [delivery] = published.deliveries;
     assert.equal(delivery?.dispatched_at, null);
-    assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, heartbeatTimeoutSeconds: 5, requestTimeoutSeconds: 3 }) >= 1, true);
+    assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 }, requestTimeoutSeconds: 3 }) >= 1, true);
     await sink.waitForRequests(1);
     verifyDelivery(sink.requests[0]!, endpoint.secret);
     await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery!.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
     // A second pass finds nothing left to start, and the finished delivery is not sent again.
-    await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, heartbeatTimeoutSeconds: 5, requestTimeoutSeconds: 3 });
+    await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 }, requestTimeoutSeconds: 3 });
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.requests.length, 1);
   });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseConversionOptions } from '../../src/convert/options.js';
 import { outputFilename } from '../../src/convert/formats.js';
 
-const limits = { maxOutputDimension: 1000 };
+const limits = { maxOutputDimension: 1000, maxOutputPixels: 500_000 };
 
 test('parses form strings into typed options, dropping absent ones', () => {
   assert.deepEqual(parseConversionOptions({ output_format: 'webp', quality: '80', width: '640', fit: 'contain' }, limits), {
@@ -29,4 +29,31 @@ test('output filenames swap the extension', () => {
   assert.equal(outputFilename('holiday.photo.JPG', 'webp'), 'holiday.photo.webp');
   assert.equal(outputFilename('noext', 'jpeg'), 'noext.jpg');
   assert.equal(outputFilename('.hidden', 'png'), 'image.png');
+});
+
+test('per-format size limits and the output pixel limit are checked before anything is read', () => {
+  const generous = { maxOutputDimension: 65535, maxOutputPixels: 1_000_000_000 };
+  const webp = parseConversionOptions({ output_format: 'webp', width: '16384' }, generous);
+  assert.deepEqual(webp, { ok: false, problems: [{ field: 'width', message: 'width must be at most 16383 for webp' }] });
+  assert.equal(parseConversionOptions({ output_format: 'webp', width: '16383' }, generous).ok, true);
+  assert.equal(parseConversionOptions({ output_format: 'avif', height: '16385' }, generous).ok, false);
+  assert.equal(parseConversionOptions({ output_format: 'gif', height: '16385' }, generous).ok, true);
+
+  const exact = parseConversionOptions({ output_format: 'png', width: '1000', height: '501', fit: 'fill' }, limits);
+  assert.equal(exact.ok, false);
+  if (!exact.ok) assert.match(exact.problems[0]!.message, /KILN_MAX_OUTPUT_PIXELS/);
+  assert.equal(parseConversionOptions({ output_format: 'png', width: '1000', height: '500' }, limits).ok, true);
+  // inside never exceeds the box, so the box alone is no reason to refuse.
+  assert.equal(parseConversionOptions({ output_format: 'png', width: '1000', height: '1000', fit: 'inside' }, limits).ok, true);
+});
+
+test('field names that are Object.prototype members are unknown options, not duplicates', () => {
+  for (const name of ['__proto__', 'constructor', 'toString']) {
+    const fields = Object.create(null) as Record<string, string>;
+    fields.output_format = 'png';
+    fields[name] = '1';
+    const result = parseConversionOptions(fields, limits);
+    assert.equal(result.ok, false, name);
+    if (!result.ok) assert.deepEqual(result.problems, [{ field: name, message: `unknown option ${name}` }]);
+  }
 });

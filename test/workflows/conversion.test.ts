@@ -9,6 +9,7 @@ import { TASK_QUEUES, statusQuery, cancelSignal } from '../../workflows/definiti
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
 import { insertQueuedConversion, findConversionById } from '../../src/db/conversions.js';
+import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { inputKeyFor, workflowInputFor } from '../../src/temporal/conversions.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
@@ -18,13 +19,15 @@ import { timeSkippingEnvironment } from '../support/temporal.js';
 import { tempDir } from '../support/temp.js';
 import { identify, makeImage } from '../support/images.js';
 
-const limits = { maxInputPixels: 50_000_000, avifEffort: 2 };
+const limits = { maxInputPixels: 50_000_000, maxOutputPixels: 50_000_000, avifEffort: 2 };
+const runSettings = { heartbeatTimeoutSeconds: 10, timeLimitSeconds: 60 };
 
 describe('conversion workflow (time-skipping test server)', () => {
   let env: TestWorkflowEnvironment;
   let database: DatabaseHandle;
   let blobs: LocalBlobStore;
   let accountId: string;
+  let converter: ConverterPool;
   const dir = tempDir('wf');
 
   before(async () => {
@@ -33,9 +36,11 @@ describe('conversion workflow (time-skipping test server)', () => {
     await migrateToLatest(database.db);
     blobs = new LocalBlobStore(path.join(dir.path, 'blobs'));
     accountId = (await createAccountWithKey(database.db, 'wf-tests')).account.id;
+    converter = new ConverterPool({ size: 2, limits, memoryLimitBytes: 2 ** 30 });
   });
 
   after(async () => {
+    await converter?.close();
     await env?.teardown();
     await database?.close();
     dir.remove();
@@ -49,7 +54,7 @@ describe('conversion workflow (time-skipping test server)', () => {
   }
 
   /** Runs `body` with Kiln's workers; `convert` replaces the real convert activity where a test injects a fault. */
-  async function withWorkers<T>(body: () => Promise<T>, convert = createConvertActivities({ blobs, limits })): Promise<T> {
+  async function withWorkers<T>(body: () => Promise<T>, convert = createConvertActivities({ blobs, converter })): Promise<T> {
     const workflowWorker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.workflows,
@@ -70,7 +75,7 @@ describe('conversion workflow (time-skipping test server)', () => {
       env.client.workflow.execute('conversionWorkflow', {
         workflowId: row.workflow_id,
         taskQueue: TASK_QUEUES.workflows,
-        args: [workflowInputFor(row, 10)],
+        args: [workflowInputFor(row, runSettings)],
       }),
     );
     assert.deepEqual(result, { status: 'succeeded' });
@@ -87,10 +92,10 @@ describe('conversion workflow (time-skipping test server)', () => {
   test('a file that is not an image fails once with unsupported_input, without retries', async () => {
     const row = await newConversion(Buffer.from('this is plain text, not an image'), { output_format: 'png' });
     let calls = 0;
-    const real = createConvertActivities({ blobs, limits });
+    const real = createConvertActivities({ blobs, converter });
     const counted = { convertImage: async (...args: Parameters<typeof real.convertImage>) => (calls++, real.convertImage(...args)) };
     const result = await withWorkers(
-      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, 10)] }),
+      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, runSettings)] }),
       counted,
     );
     assert.equal(result.status, 'failed');
@@ -103,7 +108,7 @@ describe('conversion workflow (time-skipping test server)', () => {
 
   test('a transient fault is retried and the conversion still succeeds', async () => {
     const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
-    const real = createConvertActivities({ blobs, limits });
+    const real = createConvertActivities({ blobs, converter });
     let calls = 0;
     // Injected fault: the first attempt throws a retryable error, as a lost blob-store connection would.
     const flaky = {
@@ -114,7 +119,7 @@ describe('conversion workflow (time-skipping test server)', () => {
       },
     };
     const result = await withWorkers(
-      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, 10)] }),
+      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, runSettings)] }),
       flaky,
     );
     assert.deepEqual(result, { status: 'succeeded' });
@@ -143,7 +148,7 @@ describe('conversion workflow (time-skipping test server)', () => {
       const handle = await env.client.workflow.start('conversionWorkflow', {
         workflowId: row.workflow_id,
         taskQueue: TASK_QUEUES.workflows,
-        args: [workflowInputFor(row, 10)],
+        args: [workflowInputFor(row, runSettings)],
       });
       await activityStarted;
       assert.equal(await handle.query(statusQuery), 'running');

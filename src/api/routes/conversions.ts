@@ -1,21 +1,36 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import { parseConversionOptions } from '../../convert/options.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
-import type { ConversionStatus } from '../../db/schema.js';
+import type { Conversion, ConversionStatus } from '../../db/schema.js';
 import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
 import { conversionEventData, presentConversion } from '../../conversions/present.js';
 import { dispatchDeliveries } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
-import { inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
+import { conversionRunSettings, inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
 import { receiveUpload } from '../upload.js';
+import { contentDisposition } from '../content-disposition.js';
+import { pathId, queryParameter } from '../params.js';
 
 const STATUSES: ConversionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
+
+/** Runs `store`; if it throws, the blob under `key` (already imported for it) is deleted before the error goes on. */
+async function storeOrDelete<T>(deps: ApiDependencies, key: string, store: () => Promise<T>): Promise<T> {
+  try {
+    return await store();
+  } catch (error) {
+    await deps.blobs.delete(key).catch((cleanup: unknown) => deps.log(`could not delete the orphaned blob ${key}`, cleanup));
+    throw error;
+  }
+}
 
 export function conversionRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
@@ -42,7 +57,8 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       const inputKey = inputKeyFor(id);
       await deps.blobs.importFile(inputKey, file.path);
       accepted = true;
-      const stored = await db.transaction().execute(async (trx) => {
+      // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
+      const stored = await storeOrDelete(deps, inputKey, () => db.transaction().execute(async (trx) => {
         const inserted = await insertQueuedConversion(trx, {
           id,
           accountId,
@@ -60,11 +76,11 @@ export function conversionRoutes(deps: ApiDependencies): Router {
           deps.delivery.defaultRetrySchedule,
         );
         return { inserted, event };
-      });
+      }));
       const row = stored.inserted;
       await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery, deps.log);
       try {
-        await startConversionWorkflow(deps.temporal, row, config.convertHeartbeatTimeoutSeconds);
+        await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
       } catch (error) {
         // The row is stored and stays queued; the reconciler starts its workflow once Temporal answers.
         deps.log(`could not start the workflow of ${id} yet; it stays queued`, error);
@@ -79,7 +95,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/conversions', async (ctx) => {
     const page = readPage(ctx.query);
-    const status = ctx.query.status;
+    const status = queryParameter(ctx.query, 'status');
     if (status !== undefined && !STATUSES.includes(status as ConversionStatus)) {
       throw new ApiError(400, 'invalid_parameter', `status must be one of ${STATUSES.join(', ')}`, { parameter: 'status' });
     }
@@ -87,16 +103,20 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
   });
 
+  async function conversionOr404(ctx: Context): Promise<Conversion> {
+    const id = pathId(ctx, 'cnv', conversionNotFound);
+    const row = await findConversion(db, accountOf(ctx).id, id);
+    if (!row) throw conversionNotFound(id);
+    return row;
+  }
+
   router.get('/v1/conversions/:id', async (ctx) => {
-    const row = await findConversion(db, accountOf(ctx).id, ctx.params.id!);
-    if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
-    ctx.body = presentConversion(row, deps.signer);
+    ctx.body = presentConversion(await conversionOr404(ctx), deps.signer);
   });
 
   router.post('/v1/conversions/:id/cancel', async (ctx) => {
     const accountId = accountOf(ctx).id;
-    const row = await findConversion(db, accountId, ctx.params.id!);
-    if (!row) throw new ApiError(404, 'conversion_not_found', `no conversion ${ctx.params.id}`);
+    const row = await conversionOr404(ctx);
     if (isFinished(row.status)) {
       throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
     }
@@ -113,11 +133,12 @@ export function conversionRoutes(deps: ApiDependencies): Router {
 export function downloadRoutes(deps: ApiDependencies): Router {
   const router = new Router();
   router.get('/v1/downloads/:id', async (ctx) => {
-    const id = ctx.params.id!;
+    const invalid = (): ApiError => new ApiError(403, 'invalid_signature', 'the download link is not valid');
+    const id = pathId(ctx, 'cnv', invalid);
     const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : undefined;
     const signature = typeof ctx.query.signature === 'string' ? ctx.query.signature : undefined;
     const verdict = deps.signer.verify(id, expires, signature);
-    if (verdict === 'invalid') throw new ApiError(403, 'invalid_signature', 'the download link is not valid');
+    if (verdict === 'invalid') throw invalid();
     if (verdict === 'expired') {
       throw new ApiError(410, 'link_expired', 'the download link has expired; fetch the conversion again for a fresh one');
     }
@@ -127,7 +148,7 @@ export function downloadRoutes(deps: ApiDependencies): Router {
     if (size === undefined) throw new ApiError(404, 'output_not_found', 'the output file is gone');
     ctx.type = CONTENT_TYPES[row.output_format as OutputFormat];
     ctx.length = size;
-    ctx.set('Content-Disposition', `inline; filename="${(row.output_filename ?? 'output').replace(/["\\]/g, '_')}"`);
+    ctx.set('Content-Disposition', contentDisposition(row.output_filename ?? 'output'));
     ctx.set('Cache-Control', 'private, max-age=300');
     ctx.body = deps.blobs.openReadStream(row.output_key);
   });

@@ -6,10 +6,14 @@ import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
+import { pathId, queryParameter } from '../params.js';
+import { isId } from '../../ids.js';
 
 function presentEvent(event: EventRow): Record<string, unknown> {
   return { ...webhookEnvelope(event, undefined, new Date()), object: 'event', subject_id: event.subject_id };
 }
+
+const eventNotFound = (id: string): ApiError => new ApiError(404, 'event_not_found', `no event ${id}`);
 
 /** The account's events, newest first: what was (or will be) delivered. */
 export function eventRoutes(deps: ApiDependencies): Router {
@@ -17,12 +21,13 @@ export function eventRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/events', async (ctx) => {
     const page = readPage(ctx.query);
-    const { type, subject_id: subjectId } = ctx.query;
-    if (type !== undefined && (typeof type !== 'string' || !isEventType(type))) {
+    const type = queryParameter(ctx.query, 'type');
+    if (type !== undefined && !isEventType(type)) {
       throw new ApiError(400, 'invalid_parameter', `type must be one of ${EVENT_TYPES.join(', ')}`, { parameter: 'type' });
     }
-    if (subjectId !== undefined && typeof subjectId !== 'string') {
-      throw new ApiError(400, 'invalid_parameter', 'give subject_id once', { parameter: 'subject_id' });
+    const subjectId = queryParameter(ctx.query, 'subject_id');
+    if (subjectId !== undefined && !isId(subjectId)) {
+      throw new ApiError(400, 'invalid_parameter', 'subject_id must be the id of a conversion or an endpoint', { parameter: 'subject_id' });
     }
     let query = deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx).id);
     if (type) query = query.where('type', '=', type);
@@ -33,13 +38,9 @@ export function eventRoutes(deps: ApiDependencies): Router {
   });
 
   router.get('/v1/events/:id', async (ctx) => {
-    const event = await deps.db
-      .selectFrom('events')
-      .selectAll()
-      .where('account_id', '=', accountOf(ctx).id)
-      .where('id', '=', ctx.params.id!)
-      .executeTakeFirst();
-    if (!event) throw new ApiError(404, 'event_not_found', `no event ${ctx.params.id}`);
+    const id = pathId(ctx, 'evt', eventNotFound);
+    const event = await deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx).id).where('id', '=', id).executeTakeFirst();
+    if (!event) throw eventNotFound(id);
     ctx.body = presentEvent(event);
   });
 

@@ -15,7 +15,7 @@ import {
 } from '../../db/webhook-endpoints.js';
 import { describeEventTypes, EVENT_TYPES, isEventType } from '../../events/catalog.js';
 import { publishEvent } from '../../events/publish.js';
-import { randomAlnum } from '../../ids.js';
+import { hasPrefix, randomAlnum } from '../../ids.js';
 import { cancelDeliveryRetries, redeliver } from '../../temporal/deliveries.js';
 import { dispatchDeliveries } from '../../webhooks/dispatch.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
@@ -25,12 +25,16 @@ import type { ApiDependencies } from '../context.js';
 import { readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
+import { pathId, printable, queryId, queryParameter } from '../params.js';
 import { checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
 import { fieldProblems } from '../../validation.js';
 
-function endpointNotFound(id: string | undefined): ApiError {
+function endpointNotFound(id: string): ApiError {
   return new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${id}`);
 }
+
+const deliveryNotFound = (id: string): ApiError => new ApiError(404, 'delivery_not_found', `no delivery ${id}`);
+const endpointIdOf = (ctx: Context): string => pathId(ctx, 'ep', endpointNotFound);
 
 const DELIVERY_STATUSES: DeliveryStatus[] = ['pending', 'succeeded', 'failed', 'cancelled'];
 const MAX_TAGS = 20;
@@ -146,14 +150,16 @@ export function webhookRoutes(deps: ApiDependencies): Router {
   const defaultSchedule = deps.delivery.defaultRetrySchedule;
 
   async function endpointOr404(ctx: Context): Promise<WebhookEndpoint> {
-    const endpoint = await findEndpoint(db, accountOf(ctx).id, ctx.params.id!);
-    if (!endpoint) throw endpointNotFound(ctx.params.id);
+    const id = endpointIdOf(ctx);
+    const endpoint = await findEndpoint(db, accountOf(ctx).id, id);
+    if (!endpoint) throw endpointNotFound(id);
     return endpoint;
   }
 
   async function deliveryOr404(ctx: Context): Promise<Delivery> {
-    const delivery = await findDelivery(db, accountOf(ctx).id, ctx.params.id!);
-    if (!delivery) throw new ApiError(404, 'delivery_not_found', `no delivery ${ctx.params.id}`);
+    const id = pathId(ctx, 'dlv', deliveryNotFound);
+    const delivery = await findDelivery(db, accountOf(ctx).id, id);
+    if (!delivery) throw deliveryNotFound(id);
     return delivery;
   }
 
@@ -212,16 +218,16 @@ export function webhookRoutes(deps: ApiDependencies): Router {
   });
 
   router.patch('/v1/webhooks/endpoints/:id', async (ctx) => {
+    const id = endpointIdOf(ctx);
     const fields = readEndpointFields(await readJsonBody(ctx), deps, 'patch');
-    const endpoint = await updateEndpoint(db, accountOf(ctx).id, ctx.params.id!, fields);
-    if (!endpoint) throw endpointNotFound(ctx.params.id);
+    const endpoint = await updateEndpoint(db, accountOf(ctx).id, id, fields);
+    if (!endpoint) throw endpointNotFound(id);
     ctx.body = presentEndpoint(endpoint, defaultSchedule);
   });
 
   router.delete('/v1/webhooks/endpoints/:id', async (ctx) => {
-    if (!(await deleteEndpoint(db, accountOf(ctx).id, ctx.params.id!))) {
-      throw endpointNotFound(ctx.params.id);
-    }
+    const id = endpointIdOf(ctx);
+    if (!(await deleteEndpoint(db, accountOf(ctx).id, id))) throw endpointNotFound(id);
     ctx.status = 204;
   });
 
@@ -231,8 +237,9 @@ export function webhookRoutes(deps: ApiDependencies): Router {
   });
 
   router.post('/v1/webhooks/endpoints/:id/rotate-secret', async (ctx) => {
-    const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, ctx.params.id!, config.webhookSecretOverlapSeconds);
-    if (!endpoint) throw endpointNotFound(ctx.params.id);
+    const id = endpointIdOf(ctx);
+    const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds);
+    if (!endpoint) throw endpointNotFound(id);
     ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
   });
 
@@ -260,25 +267,20 @@ export function webhookRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/webhooks/deliveries', async (ctx) => {
     const page = readPage(ctx.query);
-    const { endpoint_id: endpointId, event_type: eventType, status, event_id: eventId } = ctx.query;
-    for (const [name, value] of Object.entries({ endpoint_id: endpointId, event_type: eventType, status, event_id: eventId })) {
-      if (value !== undefined && typeof value !== 'string') throw new ApiError(400, 'invalid_parameter', `give ${name} once`, { parameter: name });
-    }
+    const endpointId = queryId(ctx.query, 'endpoint_id', 'ep');
+    const eventId = queryId(ctx.query, 'event_id', 'evt');
+    const status = queryParameter(ctx.query, 'status');
+    const eventType = queryParameter(ctx.query, 'event_type');
     if (status !== undefined && !DELIVERY_STATUSES.includes(status as DeliveryStatus)) {
       throw new ApiError(400, 'invalid_parameter', `status must be one of ${DELIVERY_STATUSES.join(', ')}`, { parameter: 'status' });
     }
-    if (eventType !== undefined && !isEventType(eventType as string)) {
+    if (eventType !== undefined && !isEventType(eventType)) {
       throw new ApiError(400, 'invalid_parameter', `event_type must be one of ${EVENT_TYPES.join(', ')}`, { parameter: 'event_type' });
     }
     const rows = await listDeliveries(
       db,
       accountOf(ctx).id,
-      {
-        endpointId: endpointId as string | undefined,
-        eventType: eventType as string | undefined,
-        status: status as DeliveryStatus | undefined,
-        eventId: eventId as string | undefined,
-      },
+      { endpointId, eventType, status: status as DeliveryStatus | undefined, eventId },
       { ...page, limit: page.limit + 1 },
     );
     ctx.body = pageEnvelope(rows, page.limit, presentDelivery);
@@ -324,8 +326,8 @@ export function webhookRoutes(deps: ApiDependencies): Router {
       .safeParse(await readJsonBody(ctx));
     if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));
     const accountId = accountOf(ctx).id;
-    const endpoint = await findEndpoint(db, accountId, parsed.data.endpoint_id);
-    if (!endpoint) throw endpointNotFound(parsed.data.endpoint_id);
+    const endpoint = hasPrefix(parsed.data.endpoint_id, 'ep') ? await findEndpoint(db, accountId, parsed.data.endpoint_id) : undefined;
+    if (!endpoint) throw endpointNotFound(printable(parsed.data.endpoint_id));
     const failed = await failedDeliveriesSince(db, accountId, endpoint.id, new Date(parsed.data.since));
     if (failed.length > 0) requireEnabled(endpoint);
     for (const delivery of failed) await redeliverNow(delivery);

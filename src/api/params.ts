@@ -1,0 +1,35 @@
+import type { Context } from 'koa';
+import { hasPrefix, type IdPrefix } from '../ids.js';
+import { ApiError } from './problem.js';
+import { hasNul } from './safe-input.js';
+
+/** A query parameter given at most once and free of NUL; 400 invalid_parameter otherwise. */
+export function queryParameter(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new ApiError(400, 'invalid_parameter', `give ${name} once`, { parameter: name });
+  if (hasNul(value)) throw new ApiError(400, 'invalid_parameter', `${name} must not contain NUL`, { parameter: name });
+  return value;
+}
+
+/** A query parameter that must be a Kiln id with `prefix` (a filter); anything else is 400, never a query. */
+export function queryId(query: Record<string, unknown>, name: string, prefix: IdPrefix): string | undefined {
+  const value = queryParameter(query, name);
+  if (value !== undefined && !hasPrefix(value, prefix)) {
+    throw new ApiError(400, 'invalid_parameter', `${name} must be an id starting ${prefix}_`, { parameter: name });
+  }
+  return value;
+}
+
+/** The `:id` of the route when it is shaped like an id with `prefix`; otherwise nothing can match it, so 404. */
+export function pathId(ctx: Context, prefix: IdPrefix, notFound: (id: string) => ApiError): string {
+  const id = (ctx.params as Record<string, string | undefined>).id ?? '';
+  if (!hasPrefix(id, prefix)) throw notFound(printable(id));
+  return id;
+}
+
+/** A user's text shortened and stripped of control characters, for echoing in an error detail. */
+export function printable(text: string, max = 64): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

@@ -1,0 +1,227 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
+import type { ConversionOptions } from './options.js';
+import { ConversionInputError, type ConversionLimits, type ConversionOutput } from './pipeline.js';
+
+/** Converts one image; `signal` aborts it (the work stops, not just the wait). */
+export interface Converter {
+  convert(input: Buffer, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionOutput>;
+}
+
+export interface ConverterPoolOptions {
+  /** Converter processes, and so conversions at once. */
+  size: number;
+  limits: ConversionLimits;
+  /** Resident memory one conversion's process may reach before it is killed. */
+  memoryLimitBytes: number;
+  log?: (message: string, error?: unknown) => void;
+}
+
+/** Thrown when the caller's signal stopped a conversion; the process doing it was killed. */
+export class ConversionAbortedError extends Error {
+  constructor() {
+    super('the conversion was stopped');
+    this.name = 'ConversionAbortedError';
+  }
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const processScript = path.join(here, `converter-process${path.extname(fileURLToPath(import.meta.url))}`);
+const MEMORY_POLL_MS = 25;
+
+/** The loader flags this process runs with (tsx from source), and nothing else: no --test, no --inspect. */
+function loaderArgs(execArgv: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (/^--(import|require|loader|experimental-loader)=/.test(arg)) kept.push(arg);
+    else if (/^(--(import|require|loader|experimental-loader)|-r)$/.test(arg) && execArgv[i + 1] !== undefined) kept.push(arg, execArgv[++i]!);
+  }
+  return kept;
+}
+
+/** Resident set size of a process, from /proc (Linux); undefined where that cannot be read. */
+export async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One converter child process, doing one conversion at a time. */
+class ConverterProcess {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  private nextId = 0;
+  /** False once it exited or was told to die: it takes no more work. */
+  usable = true;
+
+  constructor() {
+    this.child = fork(processScript, [], {
+      serialization: 'advanced',
+      execArgv: loaderArgs(process.execArgv),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.once('exit', () => (this.usable = false));
+    // A send to a process that just died fails here, not as a throw; its exit settles the conversion.
+    this.child.on('error', () => (this.usable = false));
+    this.ready = new Promise((resolve, reject) => {
+      const onMessage = (message: ConverterReply): void => {
+        if ('ready' in message) {
+          this.child.off('exit', onExit);
+          resolve();
+        }
+      };
+      const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the converter process exited while starting (${signal ?? `code ${code}`})`));
+      this.child.once('message', onMessage);
+      this.child.once('exit', onExit);
+    });
+  }
+
+  kill(): void {
+    this.usable = false;
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  /** Runs one conversion; rejects (and kills the process) on abort, time limit or memory ceiling. */
+  run(input: Buffer, options: ConversionOptions, limits: ConversionLimits, run: { signal?: AbortSignal; timeLimitMs: number }, memoryLimitBytes: number): Promise<ConversionOutput> {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (outcome: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearInterval(memoryPoll);
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        run.signal?.removeEventListener('abort', onAbort);
+        outcome();
+      };
+      const stop = (error: Error): void => {
+        this.kill();
+        settle(() => reject(error));
+      };
+      const onMessage = (message: ConverterReply): void => {
+        if ('ready' in message || message.id !== id) return;
+        if (message.ok) {
+          const { output } = message;
+          const bytes = Buffer.from(output.bytes.buffer, output.bytes.byteOffset, output.bytes.byteLength);
+          settle(() => resolve({ ...output, bytes }));
+        } else if (message.inputError) {
+          const { code, message: text } = message.inputError;
+          settle(() => reject(new ConversionInputError(code, text)));
+        } else {
+          settle(() => reject(new Error(message.message)));
+        }
+      };
+      const onExit = (code: number | null, signal: string | null): void =>
+        settle(() => reject(new Error(`the converter process died mid-conversion (${signal ?? `exit code ${code}`})`)));
+      const onAbort = (): void => stop(new ConversionAbortedError());
+      const timer = setTimeout(
+        () => stop(new ConversionInputError('time_limit_exceeded', `the conversion ran past its ${run.timeLimitMs / 1000} s limit (KILN_CONVERT_TIME_LIMIT_SECONDS) and was stopped`)),
+        run.timeLimitMs,
+      );
+      const pid = this.child.pid!;
+      const memoryPoll = setInterval(() => {
+        void residentBytes(pid).then((bytes) => {
+          if (bytes !== undefined && bytes > memoryLimitBytes) {
+            stop(
+              new ConversionInputError(
+                'memory_limit_exceeded',
+                `the conversion needed more than ${Math.round(memoryLimitBytes / 2 ** 20)} MiB (KILN_CONVERT_MEMORY_LIMIT_MB) and was stopped`,
+              ),
+            );
+          }
+        });
+      }, MEMORY_POLL_MS);
+
+      if (!this.usable) return settle(() => reject(new Error('the converter process died before the conversion began')));
+      if (run.signal?.aborted) return stop(new ConversionAbortedError());
+      run.signal?.addEventListener('abort', onAbort, { once: true });
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+      const request: ConverterRequest = { id, input, options, limits };
+      this.child.send(request);
+    });
+  }
+}
+
+/**
+ * A fixed set of converter processes. Each conversion takes one for its whole run; a
+ * process killed by a cancel or a limit is replaced at once, so the slot is free again
+ * within the time a new process takes to load sharp.
+ */
+export class ConverterPool implements Converter {
+  private readonly idle: ConverterProcess[] = [];
+  private readonly waiting: Array<(process: ConverterProcess) => void> = [];
+  private readonly live = new Set<ConverterProcess>();
+  private closed = false;
+
+  constructor(private readonly options: ConverterPoolOptions) {
+    for (let i = 0; i < options.size; i++) this.idle.push(this.spawn());
+  }
+
+  private spawn(): ConverterProcess {
+    const process = new ConverterProcess();
+    this.live.add(process);
+    process.child.once('exit', () => this.live.delete(process));
+    process.ready.catch((error: unknown) => this.options.log?.('a converter process failed to start', error));
+    return process;
+  }
+
+  /** Pids of the live converter processes (for memory accounting). */
+  pids(): number[] {
+    return [...this.live].flatMap((p) => (p.child.pid === undefined ? [] : [p.child.pid]));
+  }
+
+  private acquire(): Promise<ConverterProcess> {
+    const process = this.idle.pop();
+    if (process) return Promise.resolve(process);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(process: ConverterProcess): void {
+    if (this.closed) return process.kill();
+    let next = process;
+    if (!process.usable) {
+      this.live.delete(process);
+      next = this.spawn();
+    }
+    const waiter = this.waiting.shift();
+    if (waiter) waiter(next);
+    else this.idle.push(next);
+  }
+
+  async convert(input: Buffer, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionOutput> {
+    if (this.closed) throw new Error('the converter pool is closed');
+    let process = await this.acquire();
+    try {
+      // One that died while idle, or while starting (say, at the OOM killer's hand), is replaced once.
+      if (!process.usable || !(await process.ready.then(() => true, () => false))) {
+        this.live.delete(process);
+        process = this.spawn();
+        await process.ready;
+      }
+      return await process.run(input, options, this.options.limits, run, this.options.memoryLimitBytes);
+    } finally {
+      this.release(process);
+    }
+  }
+
+  /** Kills every converter process; conversions under way fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const exits = [...this.live].map(
+      (p) => new Promise<void>((resolve) => (p.child.exitCode !== null || p.child.signalCode !== null ? resolve() : p.child.once('exit', () => resolve()))),
+    );
+    for (const p of this.live) p.kill();
+    await Promise.all(exits);
+  }
+}

@@ -1,0 +1,107 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConversionAbortedError, ConverterPool, residentBytes } from '../../src/convert/converter-pool.js';
+import { ConversionInputError } from '../../src/convert/pipeline.js';
+import { identify, makeImage } from '../support/images.js';
+import { onePixelPng } from '../support/hostile.js';
+
+// Real child processes running real sharp: cancels and limits are checked by what happens
+// to the processes, not by what the pool says.
+const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 100_000_000, avifEffort: 6 };
+let pool: ConverterPool;
+let tiny: Buffer;
+/** 1×1 → 7000×7000 AVIF at effort 6: a minute or more of one core, and over a GiB. */
+const heavy = { output_format: 'avif', width: 7000, height: 7000, fit: 'fill' } as const;
+
+before(async () => {
+  pool = new ConverterPool({ size: 2, limits, memoryLimitBytes: 600 * 2 ** 20 });
+  tiny = await onePixelPng();
+});
+after(() => pool.close());
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ConversionInputError) return error.code;
+    if (error instanceof ConversionAbortedError) return 'aborted';
+    throw error;
+  }
+  return 'succeeded';
+}
+
+test('converts in a child process', async () => {
+  const output = await pool.convert(await makeImage(300, 200), { output_format: 'webp', width: 150 }, { timeLimitMs: 30_000 });
+  assert.deepEqual(await identify(output.bytes), { format: 'webp', width: 150, height: 100 });
+  assert.equal(pool.pids().length, 2);
+  assert.ok(!pool.pids().includes(process.pid));
+});
+
+test('an abort kills the process doing the work and frees its slot at once', async () => {
+  const before = pool.pids();
+  const abort = new AbortController();
+  const running = codeOf(pool.convert(tiny, heavy, { signal: abort.signal, timeLimitMs: 600_000 }));
+  await new Promise((r) => setTimeout(r, 500));
+  const stoppedAt = Date.now();
+  abort.abort();
+  assert.equal(await running, 'aborted');
+  const killed = before.filter((pid) => !pool.pids().includes(pid));
+  assert.equal(killed.length, 1, 'exactly one converter process was replaced');
+  await waitFor(() => !isAlive(killed[0]!), 'the killed process is gone');
+  const next = await pool.convert(await makeImage(40, 30, 'png'), { output_format: 'jpeg' }, { timeLimitMs: 30_000 });
+  assert.deepEqual(await identify(next.bytes), { format: 'jpeg', width: 40, height: 30 });
+  assert.ok(Date.now() - stoppedAt < 5000, `a small conversion ran within 5 s of the abort (${Date.now() - stoppedAt} ms)`);
+});
+
+test('the time limit stops the work as time_limit_exceeded', async () => {
+  const started = Date.now();
+  assert.equal(await codeOf(pool.convert(tiny, heavy, { timeLimitMs: 1500 })), 'time_limit_exceeded');
+  assert.ok(Date.now() - started < 4000, `stopped near the limit (${Date.now() - started} ms)`);
+});
+
+test('the memory ceiling stops the work as memory_limit_exceeded and every process stays under it', async () => {
+  let peak = 0;
+  const sampler = setInterval(async () => {
+    for (const pid of pool.pids()) peak = Math.max(peak, (await residentBytes(pid)) ?? 0);
+  }, 10);
+  try {
+    // Both slots busy with the same memory-hungry job.
+    const codes = await Promise.all([1, 2].map(() => codeOf(pool.convert(tiny, heavy, { timeLimitMs: 120_000 }))));
+    assert.deepEqual(codes, ['memory_limit_exceeded', 'memory_limit_exceeded']);
+  } finally {
+    clearInterval(sampler);
+  }
+  // Polled every 25 ms, so a process can overshoot by what it allocates in that time.
+  assert.ok(peak < 700 * 2 ** 20, `peak converter RSS ${Math.round(peak / 2 ** 20)} MiB`);
+  assert.ok(peak > 300 * 2 ** 20, 'the job really did need the memory');
+});
+
+test('a converter process that dies is replaced; the conversion fails retryably', async () => {
+  // Both processes started and warm, so the kill below lands mid-conversion.
+  await Promise.all([1, 2].map(async () => pool.convert(tiny, { output_format: 'png' }, { timeLimitMs: 30_000 })));
+  const running = codeOf(pool.convert(tiny, heavy, { timeLimitMs: 600_000 }));
+  await new Promise((r) => setTimeout(r, 300));
+  const victims = pool.pids();
+  for (const pid of victims) process.kill(pid, 'SIGKILL');
+  await assert.rejects(running, /converter process died mid-conversion/);
+  assert.ok(pool.pids().every((pid) => !victims.includes(pid)));
+  const output = await pool.convert(await makeImage(20, 10), { output_format: 'png' }, { timeLimitMs: 30_000 });
+  assert.equal(output.output.width, 20);
+});
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
