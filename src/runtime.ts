@@ -7,7 +7,8 @@ import { DownloadSigner } from './signing/download-url.js';
 import { LocalBlobStore } from './storage/local-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { ApiDependencies } from './api/context.js';
-import { startApiServer, type RunningApi } from './api/server.js';
+import { REQUEST_TIMEOUT_MS, startApiServer, type RunningApi } from './api/server.js';
+import { sweepSpool } from './api/upload.js';
 import { createWorkers, runWorkers } from './temporal/worker.js';
 import { runReconciler } from './temporal/reconcile.js';
 import { conversionRunSettings } from './temporal/conversions.js';
@@ -96,6 +97,22 @@ export interface ApiRole {
   stop: () => Promise<void>;
 }
 
+const SPOOL_SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+
+/** Removes, now and every `intervalMs`, spooled uploads older than any live request can be. */
+function sweepSpoolEvery(dir: string, intervalMs: number): () => void {
+  const sweep = (): void => {
+    sweepSpool(dir, REQUEST_TIMEOUT_MS + 60_000).then(
+      (removed) => removed > 0 && log(`removed ${removed} upload(s) left in ${dir} by an earlier process`),
+      (error: unknown) => log(`could not sweep ${dir}`, error),
+    );
+  };
+  sweep();
+  const timer = setInterval(sweep, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** The API process role: HTTP server plus the reconciler that starts stranded conversions. */
 export async function startApiRole(
   config: KilnConfig,
@@ -117,6 +134,7 @@ export async function startApiRole(
   };
   const api = await startApiServer(deps, config.port, config.host);
   publicUrl.apiListening(api.url);
+  const stopSweeper = sweepSpoolEvery(deps.spoolDir, SPOOL_SWEEP_INTERVAL_MS);
   const stopReconciler = runReconciler(database.db, client, {
     graceSeconds: 30,
     conversion: conversionRunSettings(config),
@@ -128,6 +146,7 @@ export async function startApiRole(
     api,
     stop: async () => {
       stopReconciler();
+      stopSweeper();
       await api.close();
     },
   };

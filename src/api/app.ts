@@ -19,6 +19,12 @@ function guarded(guard: Middleware, routes: Router): Router {
 
 export function createApp(deps: ApiDependencies): Koa {
   const app = new Koa();
+  // Koa reports here what happens after a response is under way, such as a client that
+  // dropped its connection mid-body; that is the client's business, not an error of Kiln's.
+  app.on('error', (error: NodeJS.ErrnoException, ctx?: Koa.Context) => {
+    const clientGone = ctx?.req.destroyed || error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code?.startsWith('HPE_') || error.message === 'aborted';
+    if (!clientGone) deps.log(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
+  });
   app.use(problemMiddleware(deps.log));
   const routers = [
     healthRoutes(deps),

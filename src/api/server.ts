@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { ApiDependencies } from './context.js';
 
+/** Uploads of large files on slow links take a while; Node's default would cut them off. */
+export const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
+
 export interface RunningApi {
   url: string;
   port: number;
@@ -19,8 +22,7 @@ function urlHost(host: string): string {
 export async function startApiServer(deps: ApiDependencies, port: number, host: string): Promise<RunningApi> {
   const app = createApp(deps);
   const server = http.createServer(app.callback());
-  // Uploads of large files on slow links take a while; the defaults would cut them off.
-  server.requestTimeout = 10 * 60 * 1000;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

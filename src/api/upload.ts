@@ -43,6 +43,10 @@ function invalidMultipart(error: unknown): ApiError {
   return new ApiError(400, 'invalid_multipart', `the multipart body could not be read: ${(error as Error).message}`);
 }
 
+function uploadAborted(): ApiError {
+  return new ApiError(400, 'upload_aborted', 'the client closed the connection before the upload ended');
+}
+
 /** Counts bytes through a stream and fails it once past `maxBytes`. */
 function byteLimiter(maxBytes: number, onBytes: (n: number) => void): Transform {
   let seen = 0;
@@ -134,7 +138,9 @@ export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes:
   const filename = safeFilename(fields.filename);
   delete fields.filename;
   const parsed = parseFields(fields);
-  const spooled = await spool(ctx.req, spoolDir, maxBytes);
+  const spooled = await spool(ctx.req, spoolDir, maxBytes).catch((error: unknown) => {
+    throw ctx.req.complete || error instanceof ApiError ? error : uploadAborted();
+  });
   const file: SpooledFile = { ...spooled, filename, contentType: safeContentType(ctx.get('content-type')) };
   return { fields: parsed, file, discard: () => rm(file.path, { force: true }) };
 }
@@ -222,7 +228,7 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
     // which closes and removes their spool files.
     const onClientGone = (): void => {
       if (ctx.req.complete) return;
-      const gone = new ApiError(400, 'upload_aborted', 'the client closed the connection before the upload ended');
+      const gone = uploadAborted();
       fail(gone);
       for (const stream of fileStreams) stream.destroy(gone);
       ctx.req.unpipe(parser);

@@ -1,11 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { accountForApiKey, issueApiKeyForAccountName } from '../db/accounts.js';
 import { randomAlnum } from '../ids.js';
-import { devServerExecutable, withExplainedDownload } from '../temporal/toolchain.js';
+import { startDevServer } from '../temporal/dev-server.js';
 import { blobStoreFor, connectTemporal, installTemporalRuntime, log, logWebhookAllowList, PublicUrl, startApiRole, startWorkerRole } from '../runtime.js';
 import { readOrCreateSecret } from './secrets.js';
 import type { Kysely } from 'kysely';
@@ -43,35 +42,41 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
     webhookAllowedCidrs: baseConfig.webhookAllowedCidrs ?? [...DEV_WEBHOOK_CIDRS],
   };
   const stops: Array<() => Promise<void>> = [];
+  /** Stops what has started so far, newest first; each part at most once. */
   const stopAll = async (): Promise<void> => {
-    for (const stop of stops.reverse()) {
+    while (stops.length > 0) {
       try {
-        await stop();
+        await stops.pop()!();
       } catch (error) {
         log('error while stopping', error);
       }
     }
   };
   onShutdown(stopAll);
+  try {
+    await startAndRun(config, stops);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function startAndRun(config: KilnConfig, stops: Array<() => Promise<void>>): Promise<void> {
+  const { dataDir } = config;
 
   let temporalAddress = config.temporalAddress;
   if (!temporalAddress) {
     log(`starting the Temporal dev server (gRPC ${config.temporalPort}, Web UI ${config.temporalUiPort}, state in ${path.join(dataDir, 'temporal.db')})`);
-    const executable = await devServerExecutable(log);
-    const env = await withExplainedDownload('Temporal CLI', executable, () => TestWorkflowEnvironment.createLocal({
-      server: {
-        executable,
-        ip: '127.0.0.1',
-        port: config.temporalPort,
-        ui: true,
-        uiPort: config.temporalUiPort,
-        dbFilename: path.join(dataDir, 'temporal.db'),
-        namespace: config.temporalNamespace,
-        extraArgs: config.temporalSqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
-      },
-    }));
-    stops.push(() => env.teardown());
-    temporalAddress = `127.0.0.1:${config.temporalPort}`;
+    const server = await startDevServer({
+      port: config.temporalPort,
+      uiPort: config.temporalUiPort,
+      dbFilename: path.join(dataDir, 'temporal.db'),
+      namespace: config.temporalNamespace,
+      sqlitePragmas: config.temporalSqlitePragmas,
+      log,
+    });
+    stops.push(() => server.stop());
+    temporalAddress = server.address;
   }
 
   log(config.databaseUrl ? 'connecting to Postgres at DATABASE_URL' : `opening the embedded Postgres in ${path.join(dataDir, 'pglite')}`);
@@ -110,10 +115,5 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
       '',
     ].join('\n'),
   );
-  try {
-    await worker.done;
-  } catch (error) {
-    await stopAll();
-    throw error;
-  }
+  await worker.done;
 }

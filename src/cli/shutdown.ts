@@ -1,23 +1,40 @@
 import { log } from '../runtime.js';
 
-/** Runs `stop` once on SIGINT or SIGTERM, then exits; a second signal exits at once. */
+const CRASH_STOP_TIMEOUT_MS = 15_000;
+
+/**
+ * Runs `stop` once on SIGINT or SIGTERM, then exits; a second signal exits at once.
+ * An uncaught exception or unhandled rejection also runs `stop` (bounded in time) and
+ * exits 1, so what this process started (the dev server, converter processes) goes with it.
+ */
 export function onShutdown(stop: () => Promise<void>): void {
   let stopping = false;
-  const handler = (signal: NodeJS.Signals): void => {
+  const stopOnce = (reason: string, exitCode: number): void => {
     if (stopping) {
-      log(`${signal} again: exiting now`);
-      process.exit(130);
+      log(`${reason} again: exiting now`);
+      process.exit(exitCode || 130);
     }
     stopping = true;
-    log(`${signal}: stopping (press Ctrl-C again to force)`);
+    const force = exitCode ? setTimeout(() => process.exit(exitCode), CRASH_STOP_TIMEOUT_MS) : undefined;
+    force?.unref();
     stop().then(
-      () => process.exit(0),
+      () => process.exit(exitCode),
       (error) => {
         log('shutdown failed', error);
         process.exit(1);
       },
     );
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!stopping) log(`${signal}: stopping (press Ctrl-C again to force)`);
+    stopOnce(signal, 0);
+  };
+  const onCrash = (error: unknown): void => {
+    log('unexpected error: stopping', error);
+    stopOnce('unexpected error', 1);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
 }

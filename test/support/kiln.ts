@@ -23,6 +23,8 @@ export interface TestKiln {
   env: TestWorkflowEnvironment;
   startWorkers(): Promise<void>;
   stopWorkers(): Promise<void>;
+  /** Pids of the running workers' converter processes. */
+  converterPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startTestKiln(kind: DatabaseKind, env: Record<string, stri
     env: temporal,
     startWorkers,
     stopWorkers,
+    converterPids: () => worker?.converter.pids() ?? [],
     stop: async () => {
       await api.stop();
       await stopWorkers();
