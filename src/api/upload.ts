@@ -83,9 +83,13 @@ function checkedField(name: string, value: string): void {
 async function spool(source: Readable, dir: string, maxBytes: number): Promise<{ path: string; bytes: number }> {
   const target = path.join(dir, `${SPOOL_PREFIX}${Date.now()}-${randomAlnum(10)}`);
   let bytes = 0;
+  const sink = createWriteStream(target);
   try {
-    await pipeline(source, byteLimiter(maxBytes, (n) => (bytes = n)), createWriteStream(target));
+    await pipeline(source, byteLimiter(maxBytes, (n) => (bytes = n)), sink);
   } catch (error) {
+    // The file is opened asynchronously: removing it before the stream has closed could
+    // run before the open and leave an empty file (and a handle) behind.
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await rm(target, { force: true });
     throw error;
   }

@@ -112,7 +112,7 @@ describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
         const path = template.replace('{id}', encodeURIComponent(id));
         const search = query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
         const headers: Record<string, string> = { Authorization: `Bearer ${admin && template.startsWith('/v1/admin') ? kiln.adminToken : key}` };
-        let bytes = Buffer.alloc(0);
+        let bytes: Buffer = Buffer.alloc(0);
         if (spec.kind === 'json') {
           headers['Content-Type'] = 'application/json';
           bytes = Buffer.from(spec.text);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { abortedRequest, postHead, rawRequest } from '../support/raw-http.js';
-import { assertNothingLeft, spoolFiles, waitUntil } from '../support/leftovers.js';
+import { assertNothingLeft, spoolFiles } from '../support/leftovers.js';
+import { waitUntil } from '../support/processes.js';
 import { headerOnlyJpeg, onePixelPng, svgFilterBomb } from '../support/hostile.js';
 import { identify, makeImage } from '../support/images.js';
 
@@ -71,13 +72,13 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       const spooling = sent > fileStart;
       await abortedRequest(kiln.url, multipartHead(body.length), body.subarray(0, sent), async () => {
         // A positive signal that the server really was mid-upload: its spool file exists.
-        if (spooling) await waitUntil(() => spoolFiles(kiln).length > 0, 'the upload is being spooled');
+        if (spooling) await waitUntil(() => spoolFiles(kiln).length > 0, 10_000, 'the upload to be spooled', 5);
       });
       await assertNothingLeft(kiln);
     }
     // Raw uploads too.
     const rawHead = postHead('/v1/conversions?output_format=png', { Authorization: `Bearer ${key}`, 'Content-Type': 'image/png' }, big.length);
-    await abortedRequest(kiln.url, rawHead, big.subarray(0, 1024 * 1024), () => waitUntil(() => spoolFiles(kiln).length > 0, 'the raw upload is being spooled'));
+    await abortedRequest(kiln.url, rawHead, big.subarray(0, 1024 * 1024), () => waitUntil(() => spoolFiles(kiln).length > 0, 10_000, 'the raw upload to be spooled', 5));
     await assertNothingLeft(kiln);
   });
 

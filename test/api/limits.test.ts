@@ -5,7 +5,8 @@ import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { onePixelPng } from '../support/hostile.js';
 import { identify, makeImage } from '../support/images.js';
-import { assertNothingLeft, waitUntil } from '../support/leftovers.js';
+import { assertNothingLeft } from '../support/leftovers.js';
+import { waitUntil } from '../support/processes.js';
 
 const MEMORY_LIMIT_MB = 1024;
 const SLOTS = 2;
@@ -38,7 +39,7 @@ describe('cancel and memory limits with every convert slot busy (real converter 
   test('cancelling CPU-heavy conversions stops their work: a small conversion then finishes within seconds', async () => {
     const heavy = await Promise.all([1, 2].map(() => submit(tiny, { output_format: 'avif', width: '4000', height: '4000', fit: 'fill' })));
     for (const response of heavy) assert.equal(response.status, 202, JSON.stringify(response.body));
-    await waitUntil(async () => (await Promise.all(heavy.map((r) => convertActivityStarted(r.body.workflow_id)))).every(Boolean), 'both slots are busy', 30_000);
+    await waitUntil(async () => (await Promise.all(heavy.map((r) => convertActivityStarted(r.body.workflow_id)))).every(Boolean), 30_000, 'both slots to be busy');
     const busyPids = kiln.converterPids();
     assert.equal(busyPids.length, SLOTS);
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { TestKiln } from './kiln.js';
+import { waitUntil } from './processes.js';
 
 /**
  * Errors nothing caught. In production one would end the process (Kiln stops on them);
@@ -33,14 +34,6 @@ export function openFilesUnder(dir: string): string[] {
   });
 }
 
-export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /**
  * Nothing a refused or abandoned request could leave: no uncaught error, no spooled
  * upload, no open handle in the spool, and no blob that lacks its conversion row.
@@ -48,7 +41,7 @@ export async function waitUntil(condition: () => boolean | Promise<boolean>, wha
 export async function assertNothingLeft(kiln: TestKiln): Promise<void> {
   assert.deepEqual(uncaught.map(String), [], 'no error escaped uncaught (each would crash a real Kiln)');
   const spool = spoolDirOf(kiln);
-  await waitUntil(() => spoolFiles(kiln).length === 0 && openFilesUnder(spool).length === 0, 'the spool is empty and closed');
+  await waitUntil(() => spoolFiles(kiln).length === 0 && openFilesUnder(spool).length === 0, 10_000, 'the spool to be empty and closed', 25);
   const blobDirs = existsSync(path.join(kiln.config.blobDir, 'conversions')) ? readdirSync(path.join(kiln.config.blobDir, 'conversions')) : [];
   const rows = new Set((await kiln.database.db.selectFrom('conversions').select('id').execute()).map((r) => r.id));
   assert.deepEqual(blobDirs.filter((id) => !rows.has(id)), [], 'every blob belongs to a conversion row');

@@ -4,6 +4,7 @@ import { ConversionAbortedError, ConverterPool, residentBytes } from '../../src/
 import { ConversionInputError } from '../../src/convert/pipeline.js';
 import { identify, makeImage } from '../support/images.js';
 import { onePixelPng } from '../support/hostile.js';
+import { waitUntil } from '../support/processes.js';
 
 // Real child processes running real sharp: cancels and limits are checked by what happens
 // to the processes, not by what the pool says.
@@ -56,7 +57,7 @@ test('an abort kills the process doing the work and frees its slot at once', asy
   assert.equal(await running, 'aborted');
   const killed = before.filter((pid) => !pool.pids().includes(pid));
   assert.equal(killed.length, 1, 'exactly one converter process was replaced');
-  await waitFor(() => !isAlive(killed[0]!), 'the killed process is gone');
+  await waitUntil(() => !isAlive(killed[0]!), 5000, 'the killed process to be gone', 20);
   const next = await pool.convert(await makeImage(40, 30, 'png'), { output_format: 'jpeg' }, { timeLimitMs: 30_000 });
   assert.deepEqual(await identify(next.bytes), { format: 'jpeg', width: 40, height: 30 });
   assert.ok(Date.now() - stoppedAt < 5000, `a small conversion ran within 5 s of the abort (${Date.now() - stoppedAt} ms)`);
@@ -97,11 +98,3 @@ test('a converter process that dies is replaced; the conversion fails retryably'
   const output = await pool.convert(await makeImage(20, 10), { output_format: 'png' }, { timeLimitMs: 30_000 });
   assert.equal(output.output.width, 20);
 });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
