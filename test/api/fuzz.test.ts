@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { createAccount } from '../support/http.js';
-import { postHead, rawRequest } from '../support/raw-http.js';
+import { multipartBody, postHead, rawRequest } from '../support/raw-http.js';
 import { assertNothingLeft } from '../support/leftovers.js';
 import { makeImage } from '../support/images.js';
 
@@ -58,22 +58,6 @@ const jsonBody = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 200 }),
 );
 
-interface Part {
-  name: string;
-  filename: string | undefined;
-  value: Buffer;
-}
-
-function encodeMultipart(boundary: string, parts: Part[]): Buffer {
-  const chunks: Buffer[] = [];
-  for (const part of parts) {
-    const filename = part.filename === undefined ? '' : `; filename="${part.filename.replace(/["\r\n]/g, '')}"`;
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name.replace(/["\r\n]/g, '')}"${filename}\r\n\r\n`), part.value, Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(chunks);
-}
-
 describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
   let kiln: TestKiln;
   let key: string;
@@ -118,7 +102,7 @@ describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
           bytes = Buffer.from(spec.text);
         } else if (spec.kind === 'multipart') {
           headers['Content-Type'] = 'multipart/form-data; boundary=fuzzBOUNDARY';
-          const whole = encodeMultipart('fuzzBOUNDARY', spec.parts);
+          const whole = multipartBody('fuzzBOUNDARY', spec.parts);
           bytes = spec.cut === undefined ? whole : whole.subarray(0, spec.cut % (whole.length + 1));
         } else if (spec.kind === 'raw') {
           headers['Content-Type'] = spec.contentType;

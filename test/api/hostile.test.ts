@@ -2,24 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
-import { abortedRequest, postHead, rawRequest } from '../support/raw-http.js';
+import { abortedRequest, multipartBody, postHead, rawRequest } from '../support/raw-http.js';
 import { assertNothingLeft, spoolFiles } from '../support/leftovers.js';
 import { waitUntil } from '../support/processes.js';
 import { headerOnlyJpeg, onePixelPng, svgFilterBomb } from '../support/hostile.js';
 import { identify, makeImage } from '../support/images.js';
-
-/** A multipart body built byte by byte, so tests can cut it anywhere. */
-function multipart(boundary: string, parts: Array<{ name: string; filename?: string; headers?: string; value: Buffer | string }>): Buffer {
-  const chunks: Buffer[] = [];
-  for (const part of parts) {
-    const disposition = `form-data; name="${part.name}"${part.filename === undefined ? '' : `; filename="${part.filename}"`}`;
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${part.headers ?? ''}\r\n`));
-    chunks.push(Buffer.isBuffer(part.value) ? part.value : Buffer.from(part.value));
-    chunks.push(Buffer.from('\r\n'));
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(chunks);
-}
 
 describe('hostile input: every request answers 4xx or a failed conversion, and leaves nothing behind', () => {
   let kiln: TestKiln;
@@ -46,7 +33,7 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
   });
 
   test('a multipart body cut at every byte answers 4xx; only the whole body is accepted', async () => {
-    const body = multipart('B', [
+    const body = multipartBody('B', [
       { name: 'output_format', value: 'png' },
       { name: 'file', filename: 'a.png', headers: 'Content-Type: image/png\r\n', value: png },
     ]);
@@ -66,7 +53,7 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
 
   test('clients that go away mid-upload leave no spool file and no open handle', async () => {
     const big = Buffer.alloc(2 * 1024 * 1024, 7);
-    const body = multipart('B', [{ name: 'output_format', value: 'png' }, { name: 'file', filename: 'big.png', value: big }]);
+    const body = multipartBody('B', [{ name: 'output_format', value: 'png' }, { name: 'file', filename: 'big.png', value: big }]);
     const fileStart = body.indexOf('big.png') + 20;
     for (const sent of [10, fileStart - 30, fileStart + 10, fileStart + 1024 * 1024]) {
       const spooling = sent > fileStart;
@@ -84,13 +71,13 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
 
   test('malformed multipart answers 400 with a stable code', async () => {
     const cases: Array<[string, Buffer, string]> = [
-      ['multipart/form-data', multipart('B', [{ name: 'output_format', value: 'png' }]), 'invalid_multipart'],
+      ['multipart/form-data', multipartBody('B', [{ name: 'output_format', value: 'png' }]), 'invalid_multipart'],
       ['multipart/form-data; boundary=B', Buffer.from('this is not multipart at all'), 'invalid_multipart'],
       ['multipart/form-data; boundary=B', Buffer.from('--B\r\nContent-Disposition: form-data; name="output_format"\r\n'), 'invalid_multipart'],
       ['multipart/form-data; boundary=B', Buffer.from(`--B\r\n${'X-Long: '.padEnd(100_000, 'a')}\r\n\r\nv\r\n--B--\r\n`), 'invalid_multipart'],
-      ['multipart/form-data; boundary=B', multipart('B', [{ name: 'output_format', value: 'png' }, { name: 'other', filename: 'x.png', value: png }]), 'unexpected_file'],
-      ['multipart/form-data; boundary=B', multipart('B', [{ name: 'output_format', value: 'png' }, { name: 'file', filename: 'a', value: png }, { name: 'file', filename: 'b', value: png }]), 'unexpected_file'],
-      ['multipart/form-data; boundary=B', multipart('B', Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, value: 'x' }))), 'invalid_options'],
+      ['multipart/form-data; boundary=B', multipartBody('B', [{ name: 'output_format', value: 'png' }, { name: 'other', filename: 'x.png', value: png }]), 'unexpected_file'],
+      ['multipart/form-data; boundary=B', multipartBody('B', [{ name: 'output_format', value: 'png' }, { name: 'file', filename: 'a', value: png }, { name: 'file', filename: 'b', value: png }]), 'unexpected_file'],
+      ['multipart/form-data; boundary=B', multipartBody('B', Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, value: 'x' }))), 'invalid_options'],
     ];
     for (const [contentType, body, code] of cases) {
       const head = postHead('/v1/conversions', { Authorization: `Bearer ${key}`, 'Content-Type': contentType }, body.length);

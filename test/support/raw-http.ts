@@ -72,3 +72,25 @@ export function postHead(path: string, headers: Record<string, string>, contentL
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
+
+export interface MultipartPart {
+  name: string;
+  filename?: string | undefined;
+  /** Extra part headers, each ending in CRLF. */
+  headers?: string;
+  value: Buffer | string;
+}
+
+/** A multipart/form-data body built byte by byte, so tests can cut it anywhere or send names fetch would not. */
+export function multipartBody(boundary: string, parts: MultipartPart[]): Buffer {
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    const quoted = (text: string): string => `"${text.replace(/["\r\n]/g, '')}"`;
+    const disposition = `form-data; name=${quoted(part.name)}${part.filename === undefined ? '' : `; filename=${quoted(part.filename)}`}`;
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${part.headers ?? ''}\r\n`));
+    chunks.push(Buffer.isBuffer(part.value) ? part.value : Buffer.from(part.value));
+    chunks.push(Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(chunks);
+}
