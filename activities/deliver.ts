@@ -112,8 +112,7 @@ export function createDeliverActivities(deps: DeliverDependencies) {
         statusCode: outcome.statusCode,
         responseBodyPreview: outcome.bodyPreview,
         error,
-        nextAttemptAt:
-          input.trigger === 'manual' && !final ? 'unchanged' : delaySeconds === undefined ? null : new Date(Date.now() + delaySeconds * 1000),
+        nextAttemptAt: input.trigger === 'manual' && !final ? 'unchanged' : delaySeconds === undefined ? null : new Date(Date.now() + delaySeconds * 1000),
         succeeded: error === null,
       });
       // A success only needs writing to the endpoint when it ends a failure streak.

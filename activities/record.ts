@@ -25,7 +25,9 @@ export function createRecordActivities({ db, temporal, delivery }: RecordDepende
       { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
       delivery.defaultRetrySchedule,
     );
-    await dispatchDeliveries(temporal, db, published, delivery, (message, error) => log.warn(message, { error: String(error) }));
+    await dispatchDeliveries(temporal, db, published, delivery, (message, error) => {
+      log.warn(message, { error: String(error) });
+    });
   }
 
   return {

@@ -25,7 +25,11 @@ function ensurePhotos(): string[] {
   if (!existsSync(PHOTO_DIR)) {
     console.error('installing Debian package mate-backgrounds (real photographs for the benchmark)...');
     const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-    const apt = (args: string[]) => execFileSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), ...args], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const apt = (args: string[]) =>
+      execFileSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), ...args], {
+        stdio: 'inherit',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
     apt(['update', '-qq']);
     apt(['install', '-y', '-qq', '--no-install-recommends', 'mate-backgrounds']);
   }
@@ -39,9 +43,11 @@ function ensurePhotos(): string[] {
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 async function benchSharp(files: Buffer[]): Promise<number> {
@@ -71,29 +77,42 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>): Promise
     const key = readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim();
     const api = `http://127.0.0.1:${ports.PORT}`;
     // Warm-up: the first conversion pays for worker start-up paths, not per-image cost.
-    const warm = await request(`${api}/v1/conversions`, { method: 'POST', key, body: uploadForm(files[0]!.bytes, files[0]!.name, { output_format: 'webp', width: String(WIDTH) }) });
+    const warm = await request(`${api}/v1/conversions`, {
+      method: 'POST',
+      key,
+      body: uploadForm(files[0]!.bytes, files[0]!.name, { output_format: 'webp', width: String(WIDTH) }),
+    });
     await waitUntil(async () => (await request(`${api}/v1/conversions/${warm.body.id}`, { key })).body.status === 'succeeded', 60_000, 'warm-up');
 
     const started = Date.now();
     const ids: string[] = [];
     // A client uploads a few files at once, as any uploader would.
     await mapLimit(files, 4, async (file) => {
-      const response = await request(`${api}/v1/conversions`, { method: 'POST', key, body: uploadForm(file.bytes, file.name, { output_format: 'webp', width: String(WIDTH) }) });
+      const response = await request(`${api}/v1/conversions`, {
+        method: 'POST',
+        key,
+        body: uploadForm(file.bytes, file.name, { output_format: 'webp', width: String(WIDTH) }),
+      });
       if (response.status !== 202) throw new Error(JSON.stringify(response.body));
       ids.push(response.body.id);
     });
     const pending = new Set(ids);
     let finishedAt = 0;
-    await waitUntil(async () => {
-      const page = await request(`${api}/v1/conversions?status=succeeded&limit=100`, { key });
-      for (const row of page.body.data) {
-        if (pending.delete(row.id)) finishedAt = Math.max(finishedAt, Date.parse(row.completed_at));
-      }
-      const failed = await request(`${api}/v1/conversions?status=failed&limit=1`, { key });
-      if (failed.body.data.length > 0) throw new Error(`a conversion failed: ${JSON.stringify(failed.body.data[0])}`);
-      return pending.size === 0;
-      // The end time is the last completed_at Kiln recorded, so this polling interval does not skew the figure.
-    }, 600_000, 'all conversions', 1000);
+    await waitUntil(
+      async () => {
+        const page = await request(`${api}/v1/conversions?status=succeeded&limit=100`, { key });
+        for (const row of page.body.data) {
+          if (pending.delete(row.id)) finishedAt = Math.max(finishedAt, Date.parse(row.completed_at));
+        }
+        const failed = await request(`${api}/v1/conversions?status=failed&limit=1`, { key });
+        if (failed.body.data.length > 0) throw new Error(`a conversion failed: ${JSON.stringify(failed.body.data[0])}`);
+        return pending.size === 0;
+        // The end time is the last completed_at Kiln recorded, so this polling interval does not skew the figure.
+      },
+      600_000,
+      'all conversions',
+      1000,
+    );
     const rate = files.length / ((finishedAt - started) / 1000);
     console.log(`CPU seconds used by the kiln dev process group since start:\n${cpuByProcess(kiln.pid!)}`);
     return rate;
@@ -104,10 +123,14 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>): Promise
 }
 
 const photos = ensurePhotos();
-const files = Array.from({ length: ROUNDS }, () => photos).flat().map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
+const files = Array.from({ length: ROUNDS }, () => photos)
+  .flat()
+  .map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
 console.log(`photos: ${photos.length} JPEGs from ${PHOTO_DIR}, ${ROUNDS} rounds = ${files.length} conversions to WebP ${WIDTH} px wide`);
 console.log(`machine: ${os.availableParallelism()} cores; conversions at once: ${concurrency}`);
-console.log(`libvips threads per image: ${sharp.concurrency()} (glibc malloc${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}; sharp uses 1 thread on glibc unless jemalloc is preloaded)`);
+console.log(
+  `libvips threads per image: ${sharp.concurrency()} (glibc malloc${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}; sharp uses 1 thread on glibc unless jemalloc is preloaded)`,
+);
 
 await benchSharp(files.slice(0, photos.length).map((f) => f.bytes)); // warm-up
 const sharpRate = await benchSharp(files.map((f) => f.bytes));

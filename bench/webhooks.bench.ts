@@ -38,9 +38,11 @@ const TOTAL = EVENTS * ENDPOINTS;
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -49,10 +51,20 @@ function percentile(sorted: number[], p: number): number {
 
 /** CPU seconds used so far by the Temporal dev server this process started (ps, summed over its processes). */
 function temporalCpuSeconds(): number {
-  const rows = execFileSync('ps', ['-o', 'ppid=,time=,comm=', '-e'], { encoding: 'utf8' }).split('\n').map((l) => l.trim().split(/\s+/));
+  const rows = execFileSync('ps', ['-o', 'ppid=,time=,comm=', '-e'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
   return rows
     .filter(([ppid, , command]) => Number(ppid) === process.pid && command === 'temporal')
-    .reduce((sum, [, time]) => sum + time!.split(/[-:]/).map(Number).reduce((acc, part) => acc * 60 + part, 0), 0);
+    .reduce(
+      (sum, [, time]) =>
+        sum +
+        time!
+          .split(/[-:]/)
+          .map(Number)
+          .reduce((acc, part) => acc * 60 + part, 0),
+      0,
+    );
 }
 
 function eventData(i: number): Record<string, unknown> {
@@ -70,7 +82,9 @@ async function main(): Promise<void> {
     KILN_PUBLIC_URL: 'http://127.0.0.1:3000',
     KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
   });
-  console.log(`${EVENTS} events × ${ENDPOINTS} endpoints = ${TOTAL} deliveries; ${os.availableParallelism()} cores; kiln-deliver slots ${config.deliverConcurrency}`);
+  console.log(
+    `${EVENTS} events × ${ENDPOINTS} endpoints = ${TOTAL} deliveries; ${os.availableParallelism()} cores; kiln-deliver slots ${config.deliverConcurrency}`,
+  );
 
   // 1. Baseline: signed POSTs straight from a loop.
   const secret = generateWebhookSecret();
@@ -78,10 +92,15 @@ async function main(): Promise<void> {
   const baselineStarted = performance.now();
   await mapLimit(jobs, config.deliverConcurrency, async (i) => {
     const body = JSON.stringify({ id: `evt_${i}`, type: 'conversion.failed', timestamp: new Date().toISOString(), data: eventData(i) });
-    const outcome = await postWebhook(`${receiver.url}/baseline`, { 'content-type': 'application/json', ...signDelivery([secret], `evt_${i}`, new Date(), body) }, body, {
-      guard,
-      timeoutMs: 10_000,
-    });
+    const outcome = await postWebhook(
+      `${receiver.url}/baseline`,
+      { 'content-type': 'application/json', ...signDelivery([secret], `evt_${i}`, new Date(), body) },
+      body,
+      {
+        guard,
+        timeoutMs: 10_000,
+      },
+    );
     if (outcome.statusCode !== 204) throw new Error(`baseline POST failed: ${JSON.stringify(outcome)}`);
   });
   const baselineRate = TOTAL / ((performance.now() - baselineStarted) / 1000);
@@ -89,7 +108,12 @@ async function main(): Promise<void> {
 
   // 2. Kiln: stored events, one delivery workflow per event and endpoint.
   const temporal = await TestWorkflowEnvironment.createLocal({
-    server: { executable: await devServerExecutable(), ip: '127.0.0.1', dbFilename: path.join(dir.path, 'temporal.db'), extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]) },
+    server: {
+      executable: await devServerExecutable(),
+      ip: '127.0.0.1',
+      dbFilename: path.join(dir.path, 'temporal.db'),
+      extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]),
+    },
   });
   // BENCH_POSTGRES=1: a real PostgreSQL server (Debian's, started in a temp dir) instead of the embedded one.
   const postgres = process.env.BENCH_POSTGRES ? await startTestPostgres() : undefined;
@@ -98,7 +122,14 @@ async function main(): Promise<void> {
   await migrateToLatest(database.db);
   const account = (await createAccountWithKey(database.db, 'bench')).account;
   for (let i = 0; i < ENDPOINTS; i++) {
-    await createEndpoint(database.db, account.id, { url: `${receiver.url}/ep${i}`, description: '', eventTypes: [], tags: [], retrySchedule: null, enabled: true });
+    await createEndpoint(database.db, account.id, {
+      url: `${receiver.url}/ep${i}`,
+      description: '',
+      eventTypes: [],
+      tags: [],
+      retrySchedule: null,
+      enabled: true,
+    });
   }
   const worker = await startWorkerRole(config, database, { native: temporal.nativeConnection, client: temporal.client }, blobStoreFor(config));
 
@@ -128,9 +159,13 @@ async function main(): Promise<void> {
   const latencies = receiver.requests.map((r) => r.receivedAt - createdAt.get(String(r.headers['webhook-id']))!).sort((a, b) => a - b);
 
   console.log(`baseline (signed POSTs from a loop): ${baselineRate.toFixed(1)} deliveries/s`);
-  console.log(`Kiln (durable, one workflow each):   ${kilnRate.toFixed(1)} deliveries/s  (${TOTAL} in ${kilnSeconds.toFixed(1)} s; events published in ${publishSeconds.toFixed(1)} s)`);
+  console.log(
+    `Kiln (durable, one workflow each):   ${kilnRate.toFixed(1)} deliveries/s  (${TOTAL} in ${kilnSeconds.toFixed(1)} s; events published in ${publishSeconds.toFixed(1)} s)`,
+  );
   console.log(`ratio Kiln/baseline: ${(kilnRate / baselineRate).toFixed(3)}`);
-  console.log(`CPU during the Kiln run: this process (workers${postgres ? '' : ' + embedded Postgres'} + receiver) ${nodeCpu.toFixed(1)} s, Temporal dev server ${temporalCpu.toFixed(1)} s, of ${(kilnSeconds * os.availableParallelism()).toFixed(1)} s available`);
+  console.log(
+    `CPU during the Kiln run: this process (workers${postgres ? '' : ' + embedded Postgres'} + receiver) ${nodeCpu.toFixed(1)} s, Temporal dev server ${temporalCpu.toFixed(1)} s, of ${(kilnSeconds * os.availableParallelism()).toFixed(1)} s available`,
+  );
   console.log(`event creation → receipt: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`);
 
   worker.stop();

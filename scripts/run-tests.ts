@@ -27,9 +27,9 @@ const filter = process.argv.slice(2);
 const files = testFiles(path.join(projectRoot, 'test'))
   .filter((file) => filter.length === 0 || filter.some((f) => file.includes(f)))
   .sort();
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${process.env.KILN_TEST_CONCURRENCY ?? '2'}`, ...files],
-  { stdio: 'inherit', cwd: projectRoot, env: { ...process.env, KILN_TEMPORAL_LOG_LEVEL: process.env.KILN_TEMPORAL_LOG_LEVEL ?? 'ERROR' } },
-);
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${process.env.KILN_TEST_CONCURRENCY ?? '2'}`, ...files], {
+  stdio: 'inherit',
+  cwd: projectRoot,
+  env: { ...process.env, KILN_TEMPORAL_LOG_LEVEL: process.env.KILN_TEMPORAL_LOG_LEVEL ?? 'ERROR' },
+});
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

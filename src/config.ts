@@ -75,7 +75,12 @@ function durationFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): n
 
 function scheduleFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): number[] {
   const raw = env[name] ?? fallback;
-  const parsed = parseSchedule(raw.split(',').map((e) => e.trim()).filter(Boolean));
+  const parsed = parseSchedule(
+    raw
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean),
+  );
   if (!parsed.ok) throw new ConfigError(`${name}: ${parsed.message}`);
   return parsed.seconds;
 }
@@ -83,7 +88,10 @@ function scheduleFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): n
 function cidrsFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   const raw = env[name];
   if (raw === undefined) return undefined;
-  const cidrs = raw.split(',').map((c) => c.trim()).filter(Boolean);
+  const cidrs = raw
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
   try {
     new AddressGuard(cidrs);
   } catch (error) {
@@ -112,7 +120,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     temporalNamespace: stringFrom(env, 'TEMPORAL_NAMESPACE') ?? 'default',
     temporalPort: intFrom(env, 'TEMPORAL_PORT', 7233, 1, 65535),
     temporalUiPort: intFrom(env, 'TEMPORAL_UI_PORT', 8233, 1, 65535),
-    temporalSqlitePragmas: (env.KILN_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=WAL,synchronous=NORMAL').split(',').map((p) => p.trim()).filter(Boolean),
+    temporalSqlitePragmas: (env.KILN_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=WAL,synchronous=NORMAL')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
     adminToken: stringFrom(env, 'KILN_ADMIN_TOKEN'),
     signingKey: stringFrom(env, 'KILN_SIGNING_KEY'),
     downloadTtlSeconds: intFrom(env, 'KILN_DOWNLOAD_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),

@@ -16,11 +16,12 @@ import { AddressGuard } from './webhooks/address-guard.js';
 import type { DeliverySettings } from './webhooks/dispatch.js';
 import { projectRoot } from './paths.js';
 import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { ConverterPool } from './convert/converter-pool.js';
 import type { ConversionLimits } from './convert/pipeline.js';
 
 export function log(message: string, error?: unknown): void {
-  const suffix = error === undefined ? '' : `: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+  const suffix = error === undefined ? '' : `: ${error instanceof Error ? (error.stack ?? error.message) : inspect(error)}`;
   console.error(`[kiln] ${message}${suffix}`);
 }
 

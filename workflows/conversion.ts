@@ -1,12 +1,4 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  setHandler,
-  TimeoutFailure,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, setHandler, TimeoutFailure } from '@temporalio/workflow';
 import type { ConvertActivities } from '../activities/convert.js';
 import type { RecordActivities } from '../activities/record.js';
 import {

@@ -4,6 +4,7 @@ import { requireAdminToken, requireApiKey } from './auth.js';
 import type { ApiDependencies } from './context.js';
 import { problemMiddleware } from './problem.js';
 import { adminRoutes } from './routes/admin.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
 import { healthRoutes } from './routes/health.js';
 import { eventRoutes } from './routes/events.js';
@@ -22,7 +23,8 @@ export function createApp(deps: ApiDependencies): Koa {
   // Koa reports here what happens after a response is under way, such as a client that
   // dropped its connection mid-body; that is the client's business, not an error of Kiln's.
   app.on('error', (error: NodeJS.ErrnoException, ctx?: Koa.Context) => {
-    const clientGone = ctx?.req.destroyed || error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code?.startsWith('HPE_') || error.message === 'aborted';
+    const clientGone =
+      ctx?.req.destroyed || error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code?.startsWith('HPE_') || error.message === 'aborted';
     if (!clientGone) deps.log(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
   app.use(problemMiddleware(deps.log));
@@ -33,6 +35,7 @@ export function createApp(deps: ApiDependencies): Koa {
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), webhookRoutes(deps)),
     guarded(requireApiKey(deps.db), eventRoutes(deps)),
+    guarded(requireApiKey(deps.db), apiKeyRoutes(deps)),
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

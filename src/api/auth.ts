@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
-import { accountForApiKey } from '../db/accounts.js';
+import { accountForApiKey } from '../db/api-keys.js';
 import type { Account, Database } from '../db/schema.js';
 import { ApiError } from './problem.js';
 

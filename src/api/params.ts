@@ -30,6 +30,7 @@ export function pathId(ctx: Context, prefix: IdPrefix, notFound: (id: string) =>
 
 /** A user's text shortened and stripped of control characters, for echoing in an error detail. */
 export function printable(text: string, max = 64): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, '?');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

@@ -29,6 +29,7 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   503: 'Service Unavailable',
 };
 
@@ -53,6 +54,11 @@ export function problemMiddleware(log: (message: string, error: unknown) => void
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
       }
+      // The router answers these in plain text; every error Kiln gives is a problem.
+      if (ctx.status === 405) {
+        throw new ApiError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
+      }
+      if (ctx.status === 501) throw new ApiError(501, 'not_implemented', `Kiln does not implement ${ctx.method}`);
     } catch (error) {
       if (error instanceof ApiError) return sendProblem(ctx, error);
       const status = (error as { status?: number; expose?: boolean }).status;

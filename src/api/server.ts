@@ -21,7 +21,8 @@ function urlHost(host: string): string {
 
 export async function startApiServer(deps: ApiDependencies, port: number, host: string): Promise<RunningApi> {
   const app = createApp(deps);
-  const server = http.createServer(app.callback());
+  const handle = app.callback();
+  const server = http.createServer((req, res) => void handle(req, res));
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

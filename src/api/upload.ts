@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
@@ -60,8 +61,14 @@ function byteLimiter(maxBytes: number, onBytes: (n: number) => void): Transform 
   });
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what filenames lose
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
 function safeFilename(raw: string | undefined): string {
-  const base = path.basename(wellFormed(raw ?? '').replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim();
+  const base = path
+    .basename(wellFormed(raw ?? '').replace(/\\/g, '/'))
+    .replace(CONTROL_CHARACTERS, '')
+    .trim();
   return Array.from(base).slice(0, 255).join('') || 'upload';
 }
 
@@ -85,7 +92,11 @@ async function spool(source: Readable, dir: string, maxBytes: number): Promise<{
   let bytes = 0;
   const sink = createWriteStream(target);
   try {
-    await pipeline(source, byteLimiter(maxBytes, (n) => (bytes = n)), sink);
+    await pipeline(
+      source,
+      byteLimiter(maxBytes, (n) => (bytes = n)),
+      sink,
+    );
   } catch (error) {
     // The file is opened asynchronously: removing it before the stream has closed could
     // run before the open and leave an empty file (and a handle) behind.
@@ -133,7 +144,7 @@ export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes:
 
   const declared = Number(ctx.get('content-length') || NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  const fields: Record<string, string> = Object.create(null);
+  const fields = Object.create(null) as Record<string, string>;
   for (const [key, value] of Object.entries(ctx.query)) {
     if (typeof value !== 'string') throw new ApiError(400, 'invalid_options', `query parameter ${key} was given more than once`);
     checkedField(key, value);
@@ -151,16 +162,18 @@ export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes:
 
 function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
   return new Promise((resolve, reject) => {
-    const fields: Record<string, string> = Object.create(null);
+    // No prototype: a field named __proto__ or constructor is just an unknown field.
+    const fields = Object.create(null) as Record<string, string>;
     let file: SpooledFile | undefined;
-    let failure: unknown;
+    let failure: Error | undefined;
     const pending: Promise<void>[] = [];
     const fileStreams: Readable[] = [];
     const discard = async (): Promise<void> => {
       if (file) await rm(file.path, { force: true });
     };
     const fail = (error: unknown): void => {
-      failure ??= error;
+      // Everything that reaches here is an Error (ApiError, stream and fs errors); the check keeps it honest.
+      failure ??= error instanceof Error ? error : new Error(inspect(error));
     };
 
     let parser: busboy.Busboy;
@@ -250,7 +263,7 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
         try {
           parsed = parseFields(fields);
         } catch (error) {
-          failure = error;
+          fail(error);
         }
       }
       if (failure) {

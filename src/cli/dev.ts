@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { accountForApiKey, issueApiKeyForAccountName } from '../db/accounts.js';
+import { issueApiKeyForAccountName } from '../db/accounts.js';
+import { accountForApiKey } from '../db/api-keys.js';
 import { randomAlnum } from '../ids.js';
 import { startDevServer } from '../temporal/dev-server.js';
 import { blobStoreFor, connectTemporal, installTemporalRuntime, log, logWebhookAllowList, PublicUrl, startApiRole, startWorkerRole } from '../runtime.js';
@@ -20,7 +21,7 @@ async function devApiKey(db: Kysely<Database>, file: string): Promise<string> {
     const key = readFileSync(file, 'utf8').trim();
     if (key && (await accountForApiKey(db, key))) return key;
   }
-  const { key } = (await issueApiKeyForAccountName(db, DEV_ACCOUNT)).apiKey;
+  const { key } = (await issueApiKeyForAccountName(db, DEV_ACCOUNT, 'kiln dev')).apiKey;
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }

@@ -15,7 +15,8 @@ Commands:
   worker                       the Temporal workers (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY
                                and KILN_PUBLIC_URL, for the download links in webhooks)
   migrate                      apply database migrations and exit
-  keys create --account NAME   create the account if needed and print a new API key
+  keys create --account NAME [--name KEY_NAME]
+                               create the account if needed and print a new API key
 
 Configuration is read from the environment; see README.md.`;
 
@@ -65,17 +66,19 @@ async function runMigrate(config: KilnConfig): Promise<void> {
 }
 
 async function runKeysCreate(config: KilnConfig, args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { account: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { account: { type: 'string' }, name: { type: 'string' } } });
   if (!values.account) throw new ConfigError('kiln keys create needs --account NAME');
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const issued = await issueApiKeyForAccountName(database.db, values.account);
-    console.log(JSON.stringify({
-      account_id: issued.account.id,
-      account: issued.account.name,
-      api_key: issued.apiKey.key,
-      created_account: issued.createdAccount,
-    }));
+    const issued = await issueApiKeyForAccountName(database.db, values.account, values.name ?? 'cli');
+    console.log(
+      JSON.stringify({
+        account_id: issued.account.id,
+        account: issued.account.name,
+        api_key: issued.apiKey.key,
+        created_account: issued.createdAccount,
+      }),
+    );
   } finally {
     await database.close();
   }

@@ -78,7 +78,8 @@ class ConverterProcess {
           resolve();
         }
       };
-      const onExit = (code: number | null, signal: string | null): void => reject(new Error(`the converter process exited while starting (${signal ?? `code ${code}`})`));
+      const onExit = (code: number | null, signal: string | null): void =>
+        reject(new Error(`the converter process exited while starting (${signal ?? `code ${code}`})`));
       this.child.once('message', onMessage);
       this.child.once('exit', onExit);
     });
@@ -90,7 +91,13 @@ class ConverterProcess {
   }
 
   /** Runs one conversion; rejects (and kills the process) on abort, time limit or memory ceiling. */
-  run(input: Buffer, options: ConversionOptions, limits: ConversionLimits, run: { signal?: AbortSignal; timeLimitMs: number }, memoryLimitBytes: number): Promise<ConversionOutput> {
+  run(
+    input: Buffer,
+    options: ConversionOptions,
+    limits: ConversionLimits,
+    run: { signal?: AbortSignal; timeLimitMs: number },
+    memoryLimitBytes: number,
+  ): Promise<ConversionOutput> {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -125,7 +132,13 @@ class ConverterProcess {
         settle(() => reject(new Error(`the converter process died mid-conversion (${signal ?? `exit code ${code}`})`)));
       const onAbort = (): void => stop(new ConversionAbortedError());
       const timer = setTimeout(
-        () => stop(new ConversionInputError('time_limit_exceeded', `the conversion ran past its ${run.timeLimitMs / 1000} s limit (KILN_CONVERT_TIME_LIMIT_SECONDS) and was stopped`)),
+        () =>
+          stop(
+            new ConversionInputError(
+              'time_limit_exceeded',
+              `the conversion ran past its ${run.timeLimitMs / 1000} s limit (KILN_CONVERT_TIME_LIMIT_SECONDS) and was stopped`,
+            ),
+          ),
         run.timeLimitMs,
       );
       const pid = this.child.pid!;
@@ -204,7 +217,13 @@ export class ConverterPool implements Converter {
     let process = await this.acquire();
     try {
       // One that died while idle, or while starting (say, at the OOM killer's hand), is replaced once.
-      if (!process.usable || !(await process.ready.then(() => true, () => false))) {
+      if (
+        !process.usable ||
+        !(await process.ready.then(
+          () => true,
+          () => false,
+        ))
+      ) {
         this.live.delete(process);
         process = this.spawn();
         await process.ready;

@@ -23,17 +23,30 @@ export interface OptionLimits {
   maxOutputPixels: number;
 }
 
+/** Other names people use for the output formats; matched in any case, like the names themselves. */
+const FORMAT_ALIASES: Record<string, OutputFormat> = { jpg: 'jpeg', jpe: 'jpeg', tif: 'tiff' };
+
 /** Fits whose output is exactly width × height when both are given. */
 const EXACT_FITS: ReadonlySet<FitMode> = new Set(['cover', 'contain', 'fill']);
 
 export function conversionOptionsSchema(limits: OptionLimits) {
   return z
     .object({
-      output_format: z.enum(OUTPUT_FORMATS, { message: `output_format must be one of ${OUTPUT_FORMATS.join(', ')}` }),
+      output_format: z.preprocess(
+        (value) => (typeof value === 'string' ? (FORMAT_ALIASES[value.toLowerCase()] ?? value.toLowerCase()) : value),
+        z.enum(OUTPUT_FORMATS, {
+          error: (issue) => (issue.input === undefined ? 'output_format is required' : `output_format must be one of ${OUTPUT_FORMATS.join(', ')}`),
+        }),
+      ),
       quality: wholeNumber('quality', 1, 100).optional(),
       width: wholeNumber('width', 1, limits.maxOutputDimension).optional(),
       height: wholeNumber('height', 1, limits.maxOutputDimension).optional(),
-      fit: z.enum(FIT_MODES, { message: `fit must be one of ${FIT_MODES.join(', ')}` }).optional(),
+      fit: z
+        .preprocess(
+          (value) => (typeof value === 'string' ? value.toLowerCase() : value),
+          z.enum(FIT_MODES, { message: `fit must be one of ${FIT_MODES.join(', ')}` }),
+        )
+        .optional(),
     })
     .strict()
     .superRefine((options, ctx) => {

@@ -122,7 +122,10 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     );
   }
   if (Math.max(planned.width, planned.height) > MAX_DIMENSION[format]) {
-    throw new ConversionInputError('output_too_large', `the output would be ${planned.width}x${planned.height}; ${format} allows at most ${MAX_DIMENSION[format]} pixels a side`);
+    throw new ConversionInputError(
+      'output_too_large',
+      `the output would be ${planned.width}x${planned.height}; ${format} allows at most ${MAX_DIMENSION[format]} pixels a side`,
+    );
   }
 
   // failOn 'warning' (sharp's own default): a JPEG cut off after its header decodes with

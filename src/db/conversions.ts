@@ -85,11 +85,7 @@ export interface OutputFacts {
 
 type FinishResult = { row: Conversion; changed: boolean } | undefined;
 
-async function finish(
-  db: Kysely<Database>,
-  id: string,
-  values: ConversionUpdate,
-): Promise<FinishResult> {
+async function finish(db: Kysely<Database>, id: string, values: ConversionUpdate): Promise<FinishResult> {
   const changed = await db
     .updateTable('conversions')
     .set({ ...values, updated_at: sql`now()`, completed_at: sql`now()` })

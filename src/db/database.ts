@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import * as initial from './migrations/0001_initial.js';
 import * as webhooks from './migrations/0002_webhooks.js';
+import * as apiKeyNames from './migrations/0003_api_key_names.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -13,9 +14,10 @@ pg.types.setTypeParser(20, (value) => Number(value));
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_webhooks': webhooks,
+  '0003_api_key_names': apiKeyNames,
 };
 
-const provider: MigrationProvider = { getMigrations: async () => migrations };
+const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
@@ -70,9 +72,7 @@ export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle>
 
 /** Opens the configured database (DATABASE_URL, else embedded under the data dir) and migrates it. */
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<DatabaseHandle> {
-  const handle = options.databaseUrl
-    ? connectPostgres(options.databaseUrl)
-    : await openEmbeddedPostgres(path.join(options.dataDir, 'pglite'));
+  const handle = options.databaseUrl ? connectPostgres(options.databaseUrl) : await openEmbeddedPostgres(path.join(options.dataDir, 'pglite'));
   try {
     await migrateToLatest(handle.db);
   } catch (error) {

@@ -30,7 +30,7 @@ export async function insertDeliveries(db: Kysely<Database>, deliveries: NewDeli
         workflow_id: d.workflowId,
         retry_schedule: JSON.stringify(d.retrySchedule),
         status: 'pending' as const,
-        })),
+      })),
     )
     .onConflict((oc) => oc.columns(['event_id', 'target']).doNothing())
     .execute();
@@ -161,7 +161,12 @@ export async function reopenDelivery(db: Kysely<Database>, id: string): Promise<
 
 export async function markDispatched(db: Kysely<Database>, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.updateTable('deliveries').set({ dispatched_at: sql`now()` }).where('id', 'in', ids).where('dispatched_at', 'is', null).execute();
+  await db
+    .updateTable('deliveries')
+    .set({ dispatched_at: sql`now()` })
+    .where('id', 'in', ids)
+    .where('dispatched_at', 'is', null)
+    .execute();
 }
 
 /** Deliveries stored but whose workflow was never started (the process died in between). */

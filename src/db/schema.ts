@@ -21,6 +21,8 @@ export interface AccountsTable {
 export interface ApiKeysTable {
   id: string;
   account_id: string;
+  /** What the owner calls it (`default` for the first key of an account). */
+  name: string;
   /** First characters of the key, shown in listings so a user can tell keys apart. */
   prefix: string;
   /** SHA-256 of the whole key, hex. Keys are 160+ random bits, so a fast hash suffices. */
@@ -159,6 +161,7 @@ export interface Database {
 }
 
 export type Account = Selectable<AccountsTable>;
+export type ApiKey = Selectable<ApiKeysTable>;
 export type Conversion = Selectable<ConversionsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;

@@ -65,13 +65,7 @@ export async function updateEndpoint(
       values.failing_since = null;
     }
   }
-  return db
-    .updateTable('webhook_endpoints')
-    .set(values)
-    .where('account_id', '=', accountId)
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
+  return db.updateTable('webhook_endpoints').set(values).where('account_id', '=', accountId).where('id', '=', id).returningAll().executeTakeFirst();
 }
 
 export async function deleteEndpoint(db: Kysely<Database>, accountId: string, id: string): Promise<boolean> {
@@ -91,12 +85,7 @@ export function accountSecrets(account: Account): RotatingSecret {
   };
 }
 
-export async function rotateEndpointSecret(
-  db: Kysely<Database>,
-  accountId: string,
-  id: string,
-  overlapSeconds: number,
-): Promise<WebhookEndpoint | undefined> {
+export async function rotateEndpointSecret(db: Kysely<Database>, accountId: string, id: string, overlapSeconds: number): Promise<WebhookEndpoint | undefined> {
   return db.transaction().execute(async (trx) => {
     const endpoint = await trx
       .selectFrom('webhook_endpoints')
@@ -139,12 +128,7 @@ export async function rotateAccountSecret(db: Kysely<Database>, accountId: strin
 }
 
 /** Enabled endpoints of the account that want an event of `type` carrying `tag`. */
-export async function subscribedEndpoints(
-  db: Kysely<Database>,
-  accountId: string,
-  type: string,
-  tag: string | null,
-): Promise<WebhookEndpoint[]> {
+export async function subscribedEndpoints(db: Kysely<Database>, accountId: string, type: string, tag: string | null): Promise<WebhookEndpoint[]> {
   const endpoints = await db
     .selectFrom('webhook_endpoints')
     .selectAll()
@@ -160,12 +144,7 @@ export async function subscribedEndpoints(
 }
 
 /** After an attempt: a success ends the endpoint's failure streak; a failure starts or extends it. */
-export async function noteEndpointOutcome(
-  db: Kysely<Database>,
-  endpointId: string,
-  succeeded: boolean,
-  disableAfterSeconds: number,
-): Promise<void> {
+export async function noteEndpointOutcome(db: Kysely<Database>, endpointId: string, succeeded: boolean, disableAfterSeconds: number): Promise<void> {
   if (succeeded) {
     await db.updateTable('webhook_endpoints').set({ failing_since: null }).where('id', '=', endpointId).where('failing_since', 'is not', null).execute();
     return;

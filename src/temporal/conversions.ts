@@ -3,12 +3,7 @@ import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
 import type { ConversionOptions } from '../convert/options.js';
 import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
-import {
-  cancelSignal,
-  conversionWorkflowId,
-  TASK_QUEUES,
-  type ConversionWorkflowInput,
-} from '../../workflows/definitions.js';
+import { cancelSignal, conversionWorkflowId, TASK_QUEUES, type ConversionWorkflowInput } from '../../workflows/definitions.js';
 
 export function inputKeyFor(conversionId: string): string {
   return `conversions/${conversionId}/input`;

@@ -13,12 +13,7 @@ function workflowInput(delivery: Delivery, requestTimeoutSeconds: number, runSch
  * alone (REJECT_DUPLICATE), so a retried publisher or the reconciler never runs a
  * finished delivery again; only `redeliver` does that.
  */
-export async function startDeliveryWorkflows(
-  client: Client,
-  db: Kysely<Database>,
-  deliveries: Delivery[],
-  requestTimeoutSeconds: number,
-): Promise<void> {
+export async function startDeliveryWorkflows(client: Client, db: Kysely<Database>, deliveries: Delivery[], requestTimeoutSeconds: number): Promise<void> {
   const started: string[] = [];
   await Promise.all(
     deliveries.map(async (delivery) => {

@@ -59,14 +59,22 @@ async function refuseTakenPorts(options: DevServerOptions): Promise<void> {
 export async function startDevServer(options: DevServerOptions): Promise<RunningDevServer> {
   await refuseTakenPorts(options);
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(options.port),
-    '--ui-port', String(options.uiPort),
-    '--namespace', options.namespace,
-    '--db-filename', options.dbFilename,
-    '--log-format', 'pretty',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--namespace',
+    options.namespace,
+    '--db-filename',
+    options.dbFilename,
+    '--log-format',
+    'pretty',
+    '--log-level',
+    'warn',
     ...options.sqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
   ];
   const cli = await findOrBuildTemporalCli(options.log);

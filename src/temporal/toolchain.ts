@@ -22,8 +22,7 @@ export const TEST_SERVER_VERSION = '1.38.0';
 type Log = (line: string) => void;
 
 export function cacheDir(): string {
-  const base = process.env.KILN_CACHE_DIR
-    ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln');
+  const base = process.env.KILN_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln');
   mkdirSync(base, { recursive: true });
   return base;
 }
@@ -155,8 +154,21 @@ export async function findOrBuildTestServer(log: Log = console.error): Promise<s
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   const lib = path.join(staging, 'lib');
-  await run(mvn, ['-B', '-q', '-Dstyle.color=never', '-f', testServerPom, `-Dtemporal.version=${TEST_SERVER_VERSION}`,
-    'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${lib}`], { log, label: 'mvn' });
+  await run(
+    mvn,
+    [
+      '-B',
+      '-q',
+      '-Dstyle.color=never',
+      '-f',
+      testServerPom,
+      `-Dtemporal.version=${TEST_SERVER_VERSION}`,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${lib}`,
+    ],
+    { log, label: 'mvn' },
+  );
   if (!readdirSync(lib).some((name) => name.startsWith('temporal-test-server-'))) {
     throw new Error(`Maven finished but ${lib} holds no temporal-test-server jar`);
   }
@@ -175,7 +187,7 @@ exec "${java}" ${javaFlags} ${extra} -cp "${libDir}/*" io.temporal.testserver.Te
   const training = path.join(home, 'train.sh');
   writeFileSync(training, script(`-XX:ArchiveClassesAtExit=${archive}`, finalLib));
   chmodSync(training, 0o755);
-  log('Training a class-data-sharing archive so the JVM answers within the SDK\'s 5 s window...');
+  log("Training a class-data-sharing archive so the JVM answers within the SDK's 5 s window...");
   const coldMs = await probeJavaStartup(training);
   await waitFor(() => existsSync(archive), 20_000);
   rmSync(training);
@@ -205,10 +217,16 @@ export async function withExplainedDownload<T>(what: string, executable: Ephemer
     return await start();
   } catch (error) {
     if (executable.type !== 'cached-download') throw error;
-    const remedy = what === 'Temporal CLI'
-      ? 'install Go (1.23 or newer) so Kiln can build it, or set TEMPORAL_CLI_PATH to a temporal binary'
-      : 'install Java 17+ and Maven so Kiln can fetch it from Maven Central, or set TEMPORAL_TEST_SERVER_PATH';
-    throw new Error(`could not obtain the ${what}: it is not installed, cannot be built here, and the SDK's download failed (${(error as Error).message}). To fix: ${remedy}.`);
+    const remedy =
+      what === 'Temporal CLI'
+        ? 'install Go (1.23 or newer) so Kiln can build it, or set TEMPORAL_CLI_PATH to a temporal binary'
+        : 'install Java 17+ and Maven so Kiln can fetch it from Maven Central, or set TEMPORAL_TEST_SERVER_PATH';
+    throw new Error(
+      `could not obtain the ${what}: it is not installed, cannot be built here, and the SDK's download failed (${(error as Error).message}). To fix: ${remedy}.`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { DefaultLogger, type NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import { createConvertActivities, createDeliverActivities, createRecordActivities, type DeliverDependencies } from '../../activities/index.js';
 import type { Client } from '@temporalio/client';

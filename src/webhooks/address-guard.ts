@@ -76,7 +76,13 @@ export function ipv6Bytes(address: string): Uint8Array {
     text = text.slice(0, -dotted[1]!.length) + '0:0';
   }
   const [head, rest] = text.split('::') as [string, string | undefined];
-  const groups = (part: string | undefined): number[] => (part ? part.split(':').filter(Boolean).map((g) => parseInt(g, 16)) : []);
+  const groups = (part: string | undefined): number[] =>
+    part
+      ? part
+          .split(':')
+          .filter(Boolean)
+          .map((g) => parseInt(g, 16))
+      : [];
   const front = groups(head);
   const back = groups(rest);
   const all = rest === undefined ? front : [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
@@ -88,8 +94,7 @@ export function ipv6Bytes(address: string): Uint8Array {
   return bytes;
 }
 
-const v4At = (bytes: Uint8Array, offset: number, xor = 0): string =>
-  Array.from(bytes.subarray(offset, offset + 4), (b) => b ^ xor).join('.');
+const v4At = (bytes: Uint8Array, offset: number, xor = 0): string => Array.from(bytes.subarray(offset, offset + 4), (b) => b ^ xor).join('.');
 
 /** The IPv4 address a kernel connects to for an IPv4-mapped IPv6 address (::ffff:0:0/96). */
 function mappedIpv4(bytes: Uint8Array): string | undefined {

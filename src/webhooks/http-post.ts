@@ -129,8 +129,7 @@ export function postWebhook(
       const done = (): void => {
         // Text as the receiver sent it, minus NUL, which Postgres text cannot hold.
         const preview = Buffer.concat(chunks).subarray(0, RESPONSE_PREVIEW_BYTES).toString('utf8').replaceAll('\u0000', '\ufffd');
-        const retryAfter = response.headers['retry-after'];
-        finish(outcome({ statusCode: response.statusCode ?? null, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, bodyPreview: preview }));
+        finish(outcome({ statusCode: response.statusCode ?? null, retryAfter: response.headers['retry-after'], bodyPreview: preview }));
         if (!response.complete) response.destroy();
       };
       response.on('data', (chunk: Buffer) => {

@@ -37,7 +37,15 @@ export function apiSuite(kind: DatabaseKind): void {
     const submit = (key: string, fields: Record<string, string>, file = photo, filename = 'photo.jpg') =>
       request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(file, filename, fields) });
 
-    const conversionCount = async () => Number((await kiln.database.db.selectFrom('conversions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const conversionCount = async () =>
+      Number(
+        (
+          await kiln.database.db
+            .selectFrom('conversions')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
 
     test('GET /healthz reports Postgres and Temporal', async () => {
       const response = await request(`${kiln.url}/healthz`);
@@ -50,7 +58,11 @@ export function apiSuite(kind: DatabaseKind): void {
       const headers = { 'content-type': 'application/json' };
       assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body }), 401, 'unauthorized');
       assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body, key: 'wrong' }), 401, 'invalid_admin_token');
-      assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body: '{"name":""}', key: kiln.adminToken }), 400, 'invalid_body');
+      assertProblem(
+        await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body: '{"name":""}', key: kiln.adminToken }),
+        400,
+        'invalid_body',
+      );
       assertProblem(await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body: '{nope', key: kiln.adminToken }), 400, 'invalid_json');
       const created = await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', headers, body, key: kiln.adminToken });
       assert.equal(created.status, 201);
@@ -69,7 +81,9 @@ export function apiSuite(kind: DatabaseKind): void {
 
     test('converts to every output format; outputs decode (ImageMagick) as the requested format and size', async () => {
       const formats = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'];
-      const accepted = await Promise.all(formats.map((format) => submit(alice.key, { output_format: format, width: '300', height: '300', fit: 'inside', quality: '70' })));
+      const accepted = await Promise.all(
+        formats.map((format) => submit(alice.key, { output_format: format, width: '300', height: '300', fit: 'inside', quality: '70' })),
+      );
       for (const response of accepted) {
         assert.equal(response.status, 202, JSON.stringify(response.body));
         assert.equal(response.body.status, 'queued');
@@ -80,7 +94,14 @@ export function apiSuite(kind: DatabaseKind): void {
       for (const [i, format] of formats.entries()) {
         const done = await waitForConversion(kiln.url, alice.key, accepted[i]!.body.id);
         assert.equal(done.status, 'succeeded', JSON.stringify(done));
-        assert.deepEqual(done.input, { filename: 'photo.jpg', bytes: photo.length, content_type: 'application/octet-stream', format: 'jpeg', width: 1200, height: 800 });
+        assert.deepEqual(done.input, {
+          filename: 'photo.jpg',
+          bytes: photo.length,
+          content_type: 'application/octet-stream',
+          format: 'jpeg',
+          width: 1200,
+          height: 800,
+        });
         assert.equal(done.output.format, format);
         assert.equal(done.output.width, 300);
         assert.equal(done.output.height, 200);
@@ -131,7 +152,10 @@ export function apiSuite(kind: DatabaseKind): void {
       for (const [fields, field] of cases) {
         const response = await submit(alice.key, fields);
         assertProblem(response, 400, 'invalid_options');
-        assert.ok(response.body.errors.some((e: { field: string }) => e.field === field), `${JSON.stringify(fields)} names ${field}: ${JSON.stringify(response.body)}`);
+        assert.ok(
+          response.body.errors.some((e: { field: string }) => e.field === field),
+          `${JSON.stringify(fields)} names ${field}: ${JSON.stringify(response.body)}`,
+        );
       }
       const raw = await request(`${kiln.url}/v1/conversions?output_format=heic`, { method: 'POST', key: alice.key, body: photo });
       assertProblem(raw, 400, 'invalid_options');
@@ -237,8 +261,12 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.deepEqual(result, { status: 'cancelled' });
     });
 
-    test('unknown routes answer problem+json 404', async () => {
+    test('unknown routes answer problem+json 404; a wrong method 405 with Allow', async () => {
       assertProblem(await request(`${kiln.url}/nope`), 404, 'not_found');
+      const wrongMethod = await request(`${kiln.url}/v1/conversions`, { method: 'PUT', key: alice.key });
+      assertProblem(wrongMethod, 405, 'method_not_allowed');
+      assert.match(wrongMethod.headers.get('allow') ?? '', /GET/);
+      assertProblem(await request(`${kiln.url}/healthz`, { method: 'DELETE' }), 405, 'method_not_allowed');
     });
   });
 }

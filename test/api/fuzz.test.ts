@@ -41,11 +41,48 @@ const ROUTES: Array<[string, string]> = [
   ['POST', '/v1/admin/accounts'],
 ];
 
-const PARAMS = ['limit', 'cursor', 'status', 'type', 'subject_id', 'endpoint_id', 'event_id', 'event_type', 'output_format', 'width', 'height', 'quality', 'fit', 'filename', 'tag', 'webhook_url', 'webhook_metadata', 'expires', 'signature'];
+const PARAMS = [
+  'limit',
+  'cursor',
+  'status',
+  'type',
+  'subject_id',
+  'endpoint_id',
+  'event_id',
+  'event_type',
+  'output_format',
+  'width',
+  'height',
+  'quality',
+  'fit',
+  'filename',
+  'tag',
+  'webhook_url',
+  'webhook_metadata',
+  'expires',
+  'signature',
+];
 
 const hostileText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.constantFrom('', '\u0000', 'cnv_0000000000000000000000000', 'ep_0000000000000000000000000', '../../etc/passwd', '%00', '写真', '__proto__', 'constructor', '1e309', '-1', '99999999999999999999', 'png', 'webp', 'https://127.0.0.1/', 'http://[64:ff9b::127.0.0.1]/'),
+  fc.constantFrom(
+    '',
+    '\u0000',
+    'cnv_0000000000000000000000000',
+    'ep_0000000000000000000000000',
+    '../../etc/passwd',
+    '%00',
+    '写真',
+    '__proto__',
+    'constructor',
+    '1e309',
+    '-1',
+    '99999999999999999999',
+    'png',
+    'webp',
+    'https://127.0.0.1/',
+    'http://[64:ff9b::127.0.0.1]/',
+  ),
   fc.string({ minLength: 500, maxLength: 3000 }),
 );
 
@@ -53,7 +90,19 @@ const fieldValue = fc.oneof(hostileText, fc.json({ maxDepth: 4 }), fc.constantFr
 
 const jsonBody = fc.oneof(
   fc.json({ maxDepth: 6 }),
-  fc.record({ url: fc.oneof(hostileText, fc.webUrl()), description: hostileText, event_types: fc.array(hostileText, { maxLength: 3 }), tags: fc.array(hostileText, { maxLength: 3 }), retry_schedule: fc.oneof(fc.constant(null), fc.array(hostileText, { maxLength: 3 })), enabled: fc.oneof(fc.boolean(), hostileText) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+  fc
+    .record(
+      {
+        url: fc.oneof(hostileText, fc.webUrl()),
+        description: hostileText,
+        event_types: fc.array(hostileText, { maxLength: 3 }),
+        tags: fc.array(hostileText, { maxLength: 3 }),
+        retry_schedule: fc.oneof(fc.constant(null), fc.array(hostileText, { maxLength: 3 })),
+        enabled: fc.oneof(fc.boolean(), hostileText),
+      },
+      { requiredKeys: [] },
+    )
+    .map((o) => JSON.stringify(o)),
   fc.record({ endpoint_id: hostileText, since: hostileText, name: hostileText }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
   fc.string({ unit: 'binary', maxLength: 200 }),
 );
@@ -74,13 +123,24 @@ describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
     const part = fc.record({
       name: fc.oneof(fc.constantFrom('file', 'output_format', 'width', 'webhook_metadata', 'tag', '__proto__'), hostileText),
       filename: fc.option(hostileText, { nil: undefined }),
-      value: fc.oneof(fieldValue.map((v) => Buffer.from(v)), fc.constant(null).map(() => png), fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a))),
+      value: fc.oneof(
+        fieldValue.map((v) => Buffer.from(v)),
+        fc.constant(null).map(() => png),
+        fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+      ),
     });
     const body = fc.oneof(
       fc.record({ kind: fc.constant('none' as const) }),
       fc.record({ kind: fc.constant('json' as const), text: jsonBody }),
       fc.record({ kind: fc.constant('multipart' as const), parts: fc.array(part, { maxLength: 5 }), cut: fc.option(fc.nat(), { nil: undefined }) }),
-      fc.record({ kind: fc.constant('raw' as const), bytes: fc.oneof(fc.uint8Array({ maxLength: 500 }).map((a) => Buffer.from(a)), fc.constant(null).map(() => png)), contentType: fc.constantFrom('image/png', 'application/octet-stream', 'text/plain', 'multipart/form-data', 'application/json; charset=utf-7') }),
+      fc.record({
+        kind: fc.constant('raw' as const),
+        bytes: fc.oneof(
+          fc.uint8Array({ maxLength: 500 }).map((a) => Buffer.from(a)),
+          fc.constant(null).map(() => png),
+        ),
+        contentType: fc.constantFrom('image/png', 'application/octet-stream', 'text/plain', 'multipart/form-data', 'application/json; charset=utf-7'),
+      }),
     );
     const requestArb = fc.record({
       route: fc.constantFrom(...ROUTES),
@@ -113,7 +173,11 @@ describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
         sent++;
         assert.ok(response.status < 500, `${method} ${path}?${search.slice(0, 200)} → ${response.status} ${response.body.slice(0, 300)}`);
       }),
-      { numRuns: 5000, interruptAfterTimeLimit: Number(process.env.KILN_FUZZ_SECONDS ?? 25) * 1000, seed: process.env.KILN_FUZZ_SEED ? Number(process.env.KILN_FUZZ_SEED) : undefined },
+      {
+        numRuns: 5000,
+        interruptAfterTimeLimit: Number(process.env.KILN_FUZZ_SECONDS ?? 25) * 1000,
+        seed: process.env.KILN_FUZZ_SEED ? Number(process.env.KILN_FUZZ_SEED) : undefined,
+      },
     );
     console.log(`fuzz: ${sent} requests, none answered 5xx`);
     assert.ok(sent > 100, 'enough requests ran to mean something');

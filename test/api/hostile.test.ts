@@ -24,7 +24,10 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     postHead('/v1/conversions', { Authorization: `Bearer ${key}`, 'Content-Type': `multipart/form-data; boundary=${boundary}` }, length);
 
   test('the 147-byte body cut inside the file part answers 400 invalid_multipart', async () => {
-    const body = Buffer.from('--B\r\nContent-Disposition: form-data; name="output_format"\r\n\r\npng\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG\r\n\x1a\nabc', 'latin1');
+    const body = Buffer.from(
+      '--B\r\nContent-Disposition: form-data; name="output_format"\r\n\r\npng\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG\r\n\x1a\nabc',
+      'latin1',
+    );
     assert.equal(body.length, 147);
     const response = await rawRequest(kiln.url, multipartHead(body.length), body);
     assert.equal(response.status, 400);
@@ -53,7 +56,10 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
 
   test('clients that go away mid-upload leave no spool file and no open handle', async () => {
     const big = Buffer.alloc(2 * 1024 * 1024, 7);
-    const body = multipartBody('B', [{ name: 'output_format', value: 'png' }, { name: 'file', filename: 'big.png', value: big }]);
+    const body = multipartBody('B', [
+      { name: 'output_format', value: 'png' },
+      { name: 'file', filename: 'big.png', value: big },
+    ]);
     const fileStart = body.indexOf('big.png') + 20;
     for (const sent of [10, fileStart - 30, fileStart + 10, fileStart + 1024 * 1024]) {
       const spooling = sent > fileStart;
@@ -65,7 +71,9 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     }
     // Raw uploads too.
     const rawHead = postHead('/v1/conversions?output_format=png', { Authorization: `Bearer ${key}`, 'Content-Type': 'image/png' }, big.length);
-    await abortedRequest(kiln.url, rawHead, big.subarray(0, 1024 * 1024), () => waitUntil(() => spoolFiles(kiln).length > 0, 10_000, 'the raw upload to be spooled', 5));
+    await abortedRequest(kiln.url, rawHead, big.subarray(0, 1024 * 1024), () =>
+      waitUntil(() => spoolFiles(kiln).length > 0, 10_000, 'the raw upload to be spooled', 5),
+    );
     await assertNothingLeft(kiln);
   });
 
@@ -75,9 +83,31 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       ['multipart/form-data; boundary=B', Buffer.from('this is not multipart at all'), 'invalid_multipart'],
       ['multipart/form-data; boundary=B', Buffer.from('--B\r\nContent-Disposition: form-data; name="output_format"\r\n'), 'invalid_multipart'],
       ['multipart/form-data; boundary=B', Buffer.from(`--B\r\n${'X-Long: '.padEnd(100_000, 'a')}\r\n\r\nv\r\n--B--\r\n`), 'invalid_multipart'],
-      ['multipart/form-data; boundary=B', multipartBody('B', [{ name: 'output_format', value: 'png' }, { name: 'other', filename: 'x.png', value: png }]), 'unexpected_file'],
-      ['multipart/form-data; boundary=B', multipartBody('B', [{ name: 'output_format', value: 'png' }, { name: 'file', filename: 'a', value: png }, { name: 'file', filename: 'b', value: png }]), 'unexpected_file'],
-      ['multipart/form-data; boundary=B', multipartBody('B', Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, value: 'x' }))), 'invalid_options'],
+      [
+        'multipart/form-data; boundary=B',
+        multipartBody('B', [
+          { name: 'output_format', value: 'png' },
+          { name: 'other', filename: 'x.png', value: png },
+        ]),
+        'unexpected_file',
+      ],
+      [
+        'multipart/form-data; boundary=B',
+        multipartBody('B', [
+          { name: 'output_format', value: 'png' },
+          { name: 'file', filename: 'a', value: png },
+          { name: 'file', filename: 'b', value: png },
+        ]),
+        'unexpected_file',
+      ],
+      [
+        'multipart/form-data; boundary=B',
+        multipartBody(
+          'B',
+          Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, value: 'x' })),
+        ),
+        'invalid_options',
+      ],
     ];
     for (const [contentType, body, code] of cases) {
       const head = postHead('/v1/conversions', { Authorization: `Bearer ${key}`, 'Content-Type': contentType }, body.length);
@@ -90,7 +120,11 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
 
   test('form fields named after Object.prototype members are unknown options', async () => {
     for (const name of ['__proto__', 'constructor', 'hasOwnProperty']) {
-      const response = await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(png, 'a.png', { output_format: 'png', [name]: '1' }) });
+      const response = await request(`${kiln.url}/v1/conversions`, {
+        method: 'POST',
+        key,
+        body: uploadForm(png, 'a.png', { output_format: 'png', [name]: '1' }),
+      });
       assertProblem(response, 400, 'invalid_options');
       assert.deepEqual(response.body.errors, [{ field: name, message: `unknown option ${name}` }]);
     }
@@ -148,7 +182,12 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       const response = await request(`${kiln.url}${path}`, { method, key, headers: { 'content-type': 'application/json' }, body: text });
       assert.ok([400, 404].includes(response.status), `${text.slice(0, 80)}: ${response.status} ${JSON.stringify(response.body)}`);
     }
-    const adminNul = await request(`${kiln.url}/v1/admin/accounts`, { method: 'POST', key: kiln.adminToken, headers: { 'content-type': 'application/json' }, body: '{"name":"eve\\u0000"}' });
+    const adminNul = await request(`${kiln.url}/v1/admin/accounts`, {
+      method: 'POST',
+      key: kiln.adminToken,
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":"eve\\u0000"}',
+    });
     assertProblem(adminNul, 400, 'invalid_body');
 
     const fields: Array<Record<string, string>> = [
@@ -163,7 +202,12 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       const response = await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(png, 'a.png', form) });
       assert.equal(response.status, 400, `${JSON.stringify(form).slice(0, 80)}: ${JSON.stringify(response.body)}`);
     }
-    const rawNul = await request(`${kiln.url}/v1/conversions?output_format=png&filename=a%00.png&tag=x%00`, { method: 'POST', key, body: png, headers: { 'content-type': 'image/png' } });
+    const rawNul = await request(`${kiln.url}/v1/conversions?output_format=png&filename=a%00.png&tag=x%00`, {
+      method: 'POST',
+      key,
+      body: png,
+      headers: { 'content-type': 'image/png' },
+    });
     assertProblem(rawNul, 400, 'invalid_options');
     await assertNothingLeft(kiln);
   });
@@ -171,9 +215,15 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
   test('any filename downloads, with filename* and an ASCII fallback', async () => {
     const names = ['写真.png', 'naïve résumé.png', 'quote"back\\slash.png', 'emoji 😀.png', 'per%cent.png', '\ud800lone.png'];
     for (const [i, name] of names.entries()) {
-      const response = i % 2 === 0
-        ? await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(png, name, { output_format: 'jpeg' }) })
-        : await request(`${kiln.url}/v1/conversions?output_format=jpeg&filename=${encodeURIComponent(name.replace('\ud800', '\ufffd'))}`, { method: 'POST', key, body: png, headers: { 'content-type': 'image/png' } });
+      const response =
+        i % 2 === 0
+          ? await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(png, name, { output_format: 'jpeg' }) })
+          : await request(`${kiln.url}/v1/conversions?output_format=jpeg&filename=${encodeURIComponent(name.replace('\ud800', '\ufffd'))}`, {
+              method: 'POST',
+              key,
+              body: png,
+              headers: { 'content-type': 'image/png' },
+            });
       assert.equal(response.status, 202, JSON.stringify(response.body));
       const done = await waitForConversion(kiln.url, key, response.body.id);
       assert.equal(done.status, 'succeeded');
@@ -195,10 +245,18 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
   test('image bombs and impossible sizes fail with stable codes within seconds', async () => {
     const tiny = await onePixelPng();
     for (const format of ['avif', 'gif', 'jpeg']) {
-      const exact = await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(tiny, 'dot.png', { output_format: format, width: '16384', height: '16384', fit: 'fill' }) });
+      const exact = await request(`${kiln.url}/v1/conversions`, {
+        method: 'POST',
+        key,
+        body: uploadForm(tiny, 'dot.png', { output_format: format, width: '16384', height: '16384', fit: 'fill' }),
+      });
       assertProblem(exact, 400, 'invalid_options');
     }
-    assertProblem(await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(tiny, 'dot.png', { output_format: 'webp', width: '16384' }) }), 400, 'invalid_options');
+    assertProblem(
+      await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(tiny, 'dot.png', { output_format: 'webp', width: '16384' }) }),
+      400,
+      'invalid_options',
+    );
 
     const cases: Array<[Buffer, Record<string, string>, string]> = [
       [tiny, { output_format: 'avif', width: '16384' }, 'output_too_large'],
@@ -208,7 +266,9 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       [await headerOnlyJpeg(10000, 10000), { output_format: 'png', width: '100' }, 'unsupported_input'],
     ];
     const started = Date.now();
-    const submitted = await Promise.all(cases.map(([file, fields]) => request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(file, 'bomb', fields) })));
+    const submitted = await Promise.all(
+      cases.map(([file, fields]) => request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(file, 'bomb', fields) })),
+    );
     for (const [i, response] of submitted.entries()) {
       assert.equal(response.status, 202, JSON.stringify(response.body));
       const done = await waitForConversion(kiln.url, key, response.body.id, 30_000);

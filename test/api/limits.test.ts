@@ -32,14 +32,21 @@ describe('cancel and memory limits with every convert slot busy (real converter 
     request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(file, 'in.png', fields) });
 
   async function convertActivityStarted(workflowId: string): Promise<boolean> {
-    const description = await kiln.env.client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+    const description = await kiln.env.client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .catch(() => undefined);
     return (description?.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'convertImage' && a.lastStartedTime);
   }
 
   test('cancelling CPU-heavy conversions stops their work: a small conversion then finishes within seconds', async () => {
     const heavy = await Promise.all([1, 2].map(() => submit(tiny, { output_format: 'avif', width: '4000', height: '4000', fit: 'fill' })));
     for (const response of heavy) assert.equal(response.status, 202, JSON.stringify(response.body));
-    await waitUntil(async () => (await Promise.all(heavy.map((r) => convertActivityStarted(r.body.workflow_id)))).every(Boolean), 30_000, 'both slots to be busy');
+    await waitUntil(
+      async () => (await Promise.all(heavy.map((r) => convertActivityStarted(r.body.workflow_id)))).every(Boolean),
+      30_000,
+      'both slots to be busy',
+    );
     const busyPids = kiln.converterPids();
     assert.equal(busyPids.length, SLOTS);
 
@@ -57,7 +64,10 @@ describe('cancel and memory limits with every convert slot busy (real converter 
     // Without a real stop each slot stays busy for the rest of a ~50 s encode.
     assert.ok(waited < 10_000, `the small conversion finished ${waited} ms after the cancel`);
     // The processes that were encoding were killed, not left to finish in the background.
-    assert.deepEqual(kiln.converterPids().filter((pid) => busyPids.includes(pid)), []);
+    assert.deepEqual(
+      kiln.converterPids().filter((pid) => busyPids.includes(pid)),
+      [],
+    );
     for (const response of heavy) assert.equal((await waitForConversion(kiln.url, key, response.body.id)).status, 'cancelled');
   });
 
@@ -87,10 +97,12 @@ describe('cancel and memory limits with every convert slot busy (real converter 
     let outcomes: string[];
     try {
       const accepted = await Promise.all(cases.map(([fields]) => submit(tiny, fields)));
-      outcomes = await Promise.all(accepted.map(async (response) => {
-        const done = await waitForConversion(kiln.url, key, response.body.id, 180_000);
-        return done.status === 'failed' ? done.error.code : done.status;
-      }));
+      outcomes = await Promise.all(
+        accepted.map(async (response) => {
+          const done = await waitForConversion(kiln.url, key, response.body.id, 180_000);
+          return done.status === 'failed' ? done.error.code : done.status;
+        }),
+      );
     } finally {
       sampling = false;
       await sampler;
@@ -104,7 +116,9 @@ describe('cancel and memory limits with every convert slot busy (real converter 
     assert.ok(workerPeak - baseline < 300 * 2 ** 20, `worker grew by ${mib(workerPeak - baseline)} MiB`);
     const ceiling = baseline + 300 * 2 ** 20 + SLOTS * (MEMORY_LIMIT_MB * 2 ** 20 + overshoot);
     assert.ok(totalPeak <= ceiling, `worker + converters peaked at ${mib(totalPeak)} MiB, ceiling ${mib(ceiling)} MiB`);
-    console.log(`memory: converter peak ${mib(converterPeak)} MiB, worker peak ${mib(workerPeak)} MiB (baseline ${mib(baseline)}), total ${mib(totalPeak)} MiB`);
+    console.log(
+      `memory: converter peak ${mib(converterPeak)} MiB, worker peak ${mib(workerPeak)} MiB (baseline ${mib(baseline)}), total ${mib(totalPeak)} MiB`,
+    );
     await assertNothingLeft(kiln);
   });
 });

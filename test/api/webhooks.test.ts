@@ -114,8 +114,16 @@ describe('webhooks through the API', () => {
     assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', {}), 400, 'invalid_body');
     assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'ftp://example.com/x' }), 400, 'invalid_url');
     assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'not a url' }), 400, 'invalid_url');
-    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', event_types: ['conversion.exploded'] }), 400, 'unknown_event_type');
-    assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', retry_schedule: ['soon'] }), 400, 'invalid_retry_schedule');
+    assertProblem(
+      await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', event_types: ['conversion.exploded'] }),
+      400,
+      'unknown_event_type',
+    );
+    assertProblem(
+      await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', retry_schedule: ['soon'] }),
+      400,
+      'invalid_retry_schedule',
+    );
     assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', colour: 'red' }), 400, 'invalid_body');
     assertProblem(await api('/v1/webhooks/endpoints', alice.key, 'POST', { url: 'https://a.example', enabled: 'yes' }), 400, 'invalid_body');
     for (const refused of ['http://169.254.169.254/latest', 'http://10.1.2.3/', 'http://[::1]:9/', 'http://[fd00::1]/', 'http://0.0.0.0/']) {
@@ -127,7 +135,8 @@ describe('webhooks through the API', () => {
     const listed = await api('/v1/webhooks/event-types', alice.key);
     assert.equal(listed.status, 200);
     const types = listed.body.data.map((t: any) => t.type);
-    for (const type of ['file.uploaded', 'conversion.started', 'conversion.completed', 'conversion.failed', 'webhook.test']) assert.ok(types.includes(type), type);
+    for (const type of ['file.uploaded', 'conversion.started', 'conversion.completed', 'conversion.failed', 'webhook.test'])
+      assert.ok(types.includes(type), type);
     const completed = listed.body.data.find((t: any) => t.type === 'conversion.completed');
     assert.ok(completed.description);
     assert.equal(completed.schema.type, 'object');
@@ -177,7 +186,10 @@ describe('webhooks through the API', () => {
     await new Promise((r) => setTimeout(r, 500)); // room for a stray delivery that should not come
 
     const expected = ['file.uploaded', 'conversion.started', 'conversion.completed'];
-    for (const [sink, secret] of [[endpointSink, endpoint.secret], [requestSink, account.webhookSecret]] as const) {
+    for (const [sink, secret] of [
+      [endpointSink, endpoint.secret],
+      [requestSink, account.webhookSecret],
+    ] as const) {
       assert.deepEqual(sink.requests.map((r) => r.headers['x-kiln-event']).sort(), [...expected].sort());
       for (const received of sink.requests) {
         const payload = verifyDelivery(received, secret) as any;
@@ -193,7 +205,7 @@ describe('webhooks through the API', () => {
         assert.equal(event.body.type, payload.type);
       }
       const completed = sink.requests.find((r) => r.headers['x-kiln-event'] === 'conversion.completed')!;
-      const data = (JSON.parse(completed.body) as any).data;
+      const data = JSON.parse(completed.body).data;
       assert.equal(data.status, 'succeeded');
       assert.deepEqual([data.output.format, data.output.width, data.output.height], ['webp', 200, 150]);
       assert.ok(Date.parse(data.download_expires_at) > Date.now());
@@ -204,7 +216,12 @@ describe('webhooks through the API', () => {
     assert.equal(filteredSink.requests.length, 1, 'only the thumbs endpoint, only for conversion.completed');
     verifyDelivery(filteredSink.requests[0]!, thumbsOnly.secret);
 
-    const deliveries = await waitForDeliveries(account.key, `endpoint_id=${endpoint.id}`, (rows) => rows.length === 3 && rows.every((r) => r.status === 'succeeded'), 'three succeeded deliveries');
+    const deliveries = await waitForDeliveries(
+      account.key,
+      `endpoint_id=${endpoint.id}`,
+      (rows) => rows.length === 3 && rows.every((r) => r.status === 'succeeded'),
+      'three succeeded deliveries',
+    );
     for (const delivery of deliveries) {
       assert.match(delivery.id, /^dlv_/);
       assert.equal(delivery.attempt_count, 1);
@@ -229,11 +246,14 @@ describe('webhooks through the API', () => {
     assert.equal(detail.body.attempt_count, 3);
     assert.equal(detail.body.payload.type, 'webhook.test');
     assert.equal(detail.body.payload.id, sent.body.event_id);
-    assert.deepEqual(detail.body.attempts.map((a: any) => [a.attempt, a.trigger, a.status_code, a.response_body_preview, a.error?.class ?? null]), [
-      [1, 'scheduled', 500, 'first', 'http_status'],
-      [2, 'scheduled', 503, 'second', 'http_status'],
-      [3, 'scheduled', 200, 'thanks', null],
-    ]);
+    assert.deepEqual(
+      detail.body.attempts.map((a: any) => [a.attempt, a.trigger, a.status_code, a.response_body_preview, a.error?.class ?? null]),
+      [
+        [1, 'scheduled', 500, 'first', 'http_status'],
+        [2, 'scheduled', 503, 'second', 'http_status'],
+        [3, 'scheduled', 200, 'thanks', null],
+      ],
+    );
     for (const attempt of detail.body.attempts) assert.ok(Number.isInteger(attempt.duration_ms) && attempt.duration_ms >= 0);
     // The dev server's clock: each retry scheduled at least the 1 s wait after the one before.
     const scheduled = detail.body.attempts.map((a: any) => Date.parse(a.scheduled_at));
@@ -254,14 +274,29 @@ describe('webhooks through the API', () => {
     sink.replies = [{ status: 200 }];
     const retried = await api(`/v1/webhooks/deliveries/${first.delivery_id}/retry`, account.key, 'POST');
     assert.equal(retried.status, 202);
-    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${first.delivery_id}`, account.key)).body.status === 'succeeded', 30_000, 'the retry to succeed');
+    await waitUntil(
+      async () => (await api(`/v1/webhooks/deliveries/${first.delivery_id}`, account.key)).body.status === 'succeeded',
+      30_000,
+      'the retry to succeed',
+    );
     const detail = await api(`/v1/webhooks/deliveries/${first.delivery_id}`, account.key);
-    assert.deepEqual(detail.body.attempts.map((a: any) => [a.trigger, a.status_code]), [['scheduled', 500], ['scheduled', 500], ['manual', 200]]);
+    assert.deepEqual(
+      detail.body.attempts.map((a: any) => [a.trigger, a.status_code]),
+      [
+        ['scheduled', 500],
+        ['scheduled', 500],
+        ['manual', 200],
+      ],
+    );
 
     const recovered = await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since });
     assert.equal(recovered.status, 202);
     assert.deepEqual(recovered.body.delivery_ids, [second.delivery_id]);
-    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${second.delivery_id}`, account.key)).body.status === 'succeeded', 30_000, 'the recovered delivery');
+    await waitUntil(
+      async () => (await api(`/v1/webhooks/deliveries/${second.delivery_id}`, account.key)).body.status === 'succeeded',
+      30_000,
+      'the recovered delivery',
+    );
     assertProblem(await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since: 'yesterday' }), 400, 'invalid_body');
 
     // A slow schedule leaves time to cancel between attempts.
@@ -290,7 +325,11 @@ describe('webhooks through the API', () => {
     const sink = await receiver({ status: 410 });
     const endpoint = await createEndpoint(account.key, { url: sink.url });
     const sent = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST')).body;
-    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body.status === 'failed', 30_000, 'the delivery to fail');
+    await waitUntil(
+      async () => (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body.status === 'failed',
+      30_000,
+      'the delivery to fail',
+    );
     const disabled = (await api(`/v1/webhooks/endpoints/${endpoint.id}`, account.key)).body;
     assert.equal(disabled.enabled, false);
     assert.match(disabled.disabled_reason, /410/);
@@ -323,16 +362,22 @@ describe('webhooks through the API', () => {
       assertProblem(await api(path, bob.key, method), 404, 'delivery_not_found');
     }
     assertProblem(await api(`/v1/events/${sent.event_id}`, bob.key), 404, 'event_not_found');
-    assertProblem(await api('/v1/webhooks/recover', bob.key, 'POST', { endpoint_id: endpoint.id, since: new Date(0).toISOString() }), 404, 'endpoint_not_found');
+    assertProblem(
+      await api('/v1/webhooks/recover', bob.key, 'POST', { endpoint_id: endpoint.id, since: new Date(0).toISOString() }),
+      404,
+      'endpoint_not_found',
+    );
     assert.equal((await api(`/v1/webhooks/deliveries?endpoint_id=${endpoint.id}`, bob.key)).body.data.length, 0);
     assert.ok(!(await api('/v1/events', bob.key)).body.data.some((e: any) => e.id === sent.event_id));
     // And the owner still sees it all, untouched.
     assert.equal((await api(`/v1/webhooks/endpoints/${endpoint.id}`, alice.key)).body.enabled, true);
-    assert.ok(new Webhook(endpoint.secret).verify(sink.requests[0]!.body, {
-      'webhook-id': String(sink.requests[0]!.headers['webhook-id']),
-      'webhook-timestamp': String(sink.requests[0]!.headers['webhook-timestamp']),
-      'webhook-signature': String(sink.requests[0]!.headers['webhook-signature']),
-    }));
+    assert.ok(
+      new Webhook(endpoint.secret).verify(sink.requests[0]!.body, {
+        'webhook-id': String(sink.requests[0]!.headers['webhook-id']),
+        'webhook-timestamp': String(sink.requests[0]!.headers['webhook-timestamp']),
+        'webhook-signature': String(sink.requests[0]!.headers['webhook-signature']),
+      }),
+    );
   });
 
   test('a delivery stored while its workflow could not start is started by the reconciler', async () => {
@@ -342,18 +387,35 @@ describe('webhooks through the API', () => {
     // As if the process died right after the commit: event and delivery stored, no workflow.
     const published = await publishEvent(
       kiln.database.db,
-      { accountId: account.id, type: 'webhook.test', subjectId: endpoint.id, dedupeKey: `stranded-${endpoint.id}`, data: { endpoint_id: endpoint.id, message: 'stranded' } },
+      {
+        accountId: account.id,
+        type: 'webhook.test',
+        subjectId: endpoint.id,
+        dedupeKey: `stranded-${endpoint.id}`,
+        data: { endpoint_id: endpoint.id, message: 'stranded' },
+      },
       { kind: 'endpoint', endpoint: (await findEndpointById(kiln.database.db, endpoint.id))! },
       kiln.config.webhookRetrySchedule,
     );
     const [delivery] = published.deliveries;
     assert.equal(delivery?.dispatched_at, null);
-    assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 }, requestTimeoutSeconds: 3 }) >= 1, true);
+    assert.equal(
+      (await startStrandedWork(kiln.database.db, kiln.env.client, {
+        graceSeconds: 0,
+        conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
+        requestTimeoutSeconds: 3,
+      })) >= 1,
+      true,
+    );
     await sink.waitForRequests(1);
     verifyDelivery(sink.requests[0]!, endpoint.secret);
-    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery!.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
     // A second pass finds nothing left to start, and the finished delivery is not sent again.
-    await startStrandedWork(kiln.database.db, kiln.env.client, { graceSeconds: 0, conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 }, requestTimeoutSeconds: 3 });
+    await startStrandedWork(kiln.database.db, kiln.env.client, {
+      graceSeconds: 0,
+      conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
+      requestTimeoutSeconds: 3,
+    });
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.requests.length, 1);
   });
@@ -375,9 +437,17 @@ describe('webhooks through the API', () => {
       assert.equal(done.status, 'succeeded');
       const pending = await deliveriesOf(account.key, 'status=pending');
       assert.ok(pending.length >= 1, 'its deliveries are still trying while the conversion is done');
-      const failed = await waitForDeliveries(account.key, 'event_type=conversion.completed', (rows) => rows[0]?.status === 'failed', 'the completed event to fail after its schedule');
+      const failed = await waitForDeliveries(
+        account.key,
+        'event_type=conversion.completed',
+        (rows) => rows[0]?.status === 'failed',
+        'the completed event to fail after its schedule',
+      );
       const detail = await api(`/v1/webhooks/deliveries/${failed[0].id}`, account.key);
-      assert.deepEqual(detail.body.attempts.map((a: any) => a.error?.class), ['timeout', 'timeout', 'timeout']);
+      assert.deepEqual(
+        detail.body.attempts.map((a: any) => a.error?.class),
+        ['timeout', 'timeout', 'timeout'],
+      );
     } finally {
       silent.close();
     }

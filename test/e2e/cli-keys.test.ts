@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectPostgres } from '../../src/db/database.js';
-import { accountForApiKey } from '../../src/db/accounts.js';
+import { accountForApiKey } from '../../src/db/api-keys.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
 import { killSpawned, spawnKiln } from '../support/processes.js';
 import { tempDir } from '../support/temp.js';

@@ -13,7 +13,10 @@ after(async () => {
   dir.remove();
 });
 
-const pids = (): number[] => readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+const pids = (): number[] =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
 
 function commandLine(pid: number): string[] {
   try {

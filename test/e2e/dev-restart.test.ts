@@ -35,13 +35,20 @@ test('kiln dev killed with conversions queued and running: after a restart every
   const image = await makeImage(3000, 2000);
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) {
-    const response = await request(`${apiUrl}/v1/conversions`, { method: 'POST', key, body: uploadForm(image, `p${i}.jpg`, { output_format: 'avif', width: '2000' }) });
+    const response = await request(`${apiUrl}/v1/conversions`, {
+      method: 'POST',
+      key,
+      body: uploadForm(image, `p${i}.jpg`, { output_format: 'avif', width: '2000' }),
+    });
     assert.equal(response.status, 202);
     ids.push(response.body.id);
   }
   await waitUntil(async () => (await request(`${apiUrl}/v1/conversions/${ids[0]}`, { key })).body.status === 'running', 60_000, 'a conversion to run');
   const statuses = await Promise.all(ids.map(async (id) => (await request(`${apiUrl}/v1/conversions/${id}`, { key })).body.status));
-  assert.ok(statuses.every((s) => s === 'queued' || s === 'running'), `none finished before the kill: ${statuses}`);
+  assert.ok(
+    statuses.every((s) => s === 'queued' || s === 'running'),
+    `none finished before the kill: ${statuses.join(', ')}`,
+  );
   await killHard(first);
 
   const second = await startDev({ KILN_AVIF_EFFORT: '2' });

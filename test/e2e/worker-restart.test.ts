@@ -71,11 +71,15 @@ test('a worker killed mid-conversion: another worker retries the attempt and the
   assert.equal(accepted.status, 202);
   const handle = temporal.client.workflow.getHandle(accepted.body.workflow_id);
 
-  await waitUntil(async () => {
-    const description = await handle.describe().catch(() => undefined);
-    const pending = description?.raw.pendingActivities ?? [];
-    return pending.some((a) => a.activityType?.name === 'convertImage' && a.lastStartedTime);
-  }, 60_000, 'the convert activity to start on the first worker');
+  await waitUntil(
+    async () => {
+      const description = await handle.describe().catch(() => undefined);
+      const pending = description?.raw.pendingActivities ?? [];
+      return pending.some((a) => a.activityType?.name === 'convertImage' && a.lastStartedTime);
+    },
+    60_000,
+    'the convert activity to start on the first worker',
+  );
   await killHard(doomed);
 
   const rescuer = startWorker({ KILN_AVIF_EFFORT: '2' });
@@ -85,7 +89,12 @@ test('a worker killed mid-conversion: another worker retries the attempt and the
     assert.equal(done.attempts, 2, 'the second attempt produced the output');
     const bytes = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
     assert.deepEqual(await identify(bytes), { format: 'heic', width: 2800, height: 1867 });
-    const completed = await database.db.selectFrom('events').select('id').where('subject_id', '=', accepted.body.id).where('type', '=', 'conversion.completed').execute();
+    const completed = await database.db
+      .selectFrom('events')
+      .select('id')
+      .where('subject_id', '=', accepted.body.id)
+      .where('type', '=', 'conversion.completed')
+      .execute();
     assert.equal(completed.length, 1);
   } finally {
     assert.equal(await stopGracefully(rescuer), 0, rescuer.output());

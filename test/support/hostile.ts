@@ -7,7 +7,9 @@ import sharp from 'sharp';
 
 /** A 1×1 PNG (69 bytes): harmless itself, costly when asked to become a huge output. */
 export function onePixelPng(): Promise<Buffer> {
-  return sharp({ create: { width: 1, height: 1, channels: 3, background: '#336699' } }).png().toBuffer();
+  return sharp({ create: { width: 1, height: 1, channels: 3, background: '#336699' } })
+    .png()
+    .toBuffer();
 }
 
 /** A few hundred bytes of SVG whose turbulence and morphology filters cost minutes of CPU at `size`². */
@@ -24,7 +26,9 @@ export function svgFilterBomb(size: number): Buffer {
  * it with a warning as a flat grey picture.
  */
 export async function headerOnlyJpeg(width: number, height: number): Promise<Buffer> {
-  const full = await sharp({ create: { width, height, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  const full = await sharp({ create: { width, height, channels: 3, background: '#336699' } })
+    .jpeg()
+    .toBuffer();
   const sos = full.indexOf(Buffer.from([0xff, 0xda]));
   const sosLength = full.readUInt16BE(sos + 2);
   return Buffer.concat([full.subarray(0, sos + 2 + sosLength), Buffer.from([0xff, 0xd9])]);

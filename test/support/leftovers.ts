@@ -44,7 +44,11 @@ export async function assertNothingLeft(kiln: TestKiln): Promise<void> {
   await waitUntil(() => spoolFiles(kiln).length === 0 && openFilesUnder(spool).length === 0, 10_000, 'the spool to be empty and closed', 25);
   const blobDirs = existsSync(path.join(kiln.config.blobDir, 'conversions')) ? readdirSync(path.join(kiln.config.blobDir, 'conversions')) : [];
   const rows = new Set((await kiln.database.db.selectFrom('conversions').select('id').execute()).map((r) => r.id));
-  assert.deepEqual(blobDirs.filter((id) => !rows.has(id)), [], 'every blob belongs to a conversion row');
+  assert.deepEqual(
+    blobDirs.filter((id) => !rows.has(id)),
+    [],
+    'every blob belongs to a conversion row',
+  );
   const health = await fetch(`${kiln.url}/healthz`);
   assert.equal(health.status, 200, 'Kiln is still healthy');
 }

@@ -44,7 +44,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   mkdirSync(socketDir);
   const asRoot = process.getuid?.() === 0;
   const run = (command: string, args: string[]): void => {
-    const full = asRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] as const : [command, args] as const;
+    const full = asRoot ? (['runuser', ['-u', 'postgres', '--', command, ...args]] as const) : ([command, args] as const);
     const result = spawnSync(full[0], full[1], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr || result.stdout}`);
   };
@@ -56,8 +56,16 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   }
   run(initdb, ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  run(pgCtl, ['-D', dataDir, '-w', '-l', path.join(dataDir, 'server.log'), '-o',
-    `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50`, 'start']);
+  run(pgCtl, [
+    '-D',
+    dataDir,
+    '-w',
+    '-l',
+    path.join(dataDir, 'server.log'),
+    '-o',
+    `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50`,
+    'start',
+  ]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     stop: () => {

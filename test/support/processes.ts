@@ -20,8 +20,8 @@ export function spawnKiln(args: string[], env: Record<string, string>): ChildPro
   spawned.add(child);
   child.once('exit', () => spawned.delete(child));
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   return Object.assign(child, { output: () => output });
 }
 

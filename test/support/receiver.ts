@@ -34,10 +34,7 @@ export interface Receiver {
   waitForRequests(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
 }
 
-export async function startReceiver(
-  replies: Reply[] = [{ status: 200 }],
-  options: { host?: string; clock?: () => Promise<number> } = {},
-): Promise<Receiver> {
+export async function startReceiver(replies: Reply[] = [{ status: 200 }], options: { host?: string; clock?: () => Promise<number> } = {}): Promise<Receiver> {
   const host = options.host ?? '127.0.0.1';
   const receiver: Receiver = {
     url: '',
@@ -59,7 +56,8 @@ export async function startReceiver(
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
+    req.on('end', () => void answer());
+    const answer = async (): Promise<void> => {
       receiver.requests.push({
         method: req.method ?? '',
         path: req.url ?? '',
@@ -72,7 +70,7 @@ export async function startReceiver(
       served++;
       res.writeHead(reply.status, reply.headers ?? {});
       res.end(reply.body ?? '');
-    });
+    };
   });
   server.on('connection', (socket) => {
     receiver.connections++;

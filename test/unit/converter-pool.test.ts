@@ -71,9 +71,10 @@ test('the time limit stops the work as time_limit_exceeded', async () => {
 
 test('the memory ceiling stops the work as memory_limit_exceeded and every process stays under it', async () => {
   let peak = 0;
-  const sampler = setInterval(async () => {
+  const sample = async (): Promise<void> => {
     for (const pid of pool.pids()) peak = Math.max(peak, (await residentBytes(pid)) ?? 0);
-  }, 10);
+  };
+  const sampler = setInterval(() => void sample(), 10);
   try {
     // Both slots busy with the same memory-hungry job.
     const codes = await Promise.all([1, 2].map(() => codeOf(pool.convert(tiny, heavy, { timeLimitMs: 120_000 }))));

@@ -13,7 +13,13 @@ test('parses form strings into typed options, dropping absent ones', () => {
 });
 
 test('rejects numbers that are not plain whole numbers in range, naming the field', () => {
-  for (const [field, value] of [['quality', '0'], ['quality', '1e2'], ['width', '1001'], ['height', ' 5'], ['width', '0x10']] as const) {
+  for (const [field, value] of [
+    ['quality', '0'],
+    ['quality', '1e2'],
+    ['width', '1001'],
+    ['height', ' 5'],
+    ['width', '0x10'],
+  ] as const) {
     const result = parseConversionOptions({ output_format: 'png', [field]: value }, limits);
     assert.equal(result.ok, false, `${field}=${value}`);
     if (!result.ok) assert.equal(result.problems[0]?.field, field);
@@ -56,4 +62,25 @@ test('field names that are Object.prototype members are unknown options, not dup
     assert.equal(result.ok, false, name);
     if (!result.ok) assert.deepEqual(result.problems, [{ field: name, message: `unknown option ${name}` }]);
   }
+});
+
+test('output formats take the common aliases in any case; a missing one is called required', () => {
+  for (const [given, expected] of [
+    ['jpg', 'jpeg'],
+    ['JPG', 'jpeg'],
+    ['WEBP', 'webp'],
+    ['Tif', 'tiff'],
+    ['jpe', 'jpeg'],
+    ['avif', 'avif'],
+  ] as const) {
+    assert.deepEqual(parseConversionOptions({ output_format: given }, limits), { ok: true, options: { output_format: expected } }, given);
+  }
+  assert.deepEqual(parseConversionOptions({ output_format: 'png', fit: 'INSIDE', width: '10', height: '10' }, limits), {
+    ok: true,
+    options: { output_format: 'png', fit: 'inside', width: 10, height: 10 },
+  });
+  assert.deepEqual(parseConversionOptions({}, limits), { ok: false, problems: [{ field: 'output_format', message: 'output_format is required' }] });
+  const wrong = parseConversionOptions({ output_format: 'bmp' }, limits);
+  assert.equal(wrong.ok, false);
+  if (!wrong.ok) assert.match(wrong.problems[0]!.message, /must be one of jpeg, png/);
 });

@@ -54,7 +54,11 @@ async function inputError(promise: Promise<unknown>): Promise<string> {
 test('a planned output past the output pixel limit is refused before decoding', async () => {
   const tiny = await onePixelPng();
   assert.equal(await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001, height: 1000, fit: 'fill' }, roomy)), 'output_too_large');
-  assert.equal(await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001 }, roomy)), 'output_too_large', 'one side given: the other follows the aspect ratio');
+  assert.equal(
+    await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001 }, roomy)),
+    'output_too_large',
+    'one side given: the other follows the aspect ratio',
+  );
   const ok = await convertImage(tiny, { output_format: 'png', width: 1000 }, roomy);
   assert.deepEqual(await identify(ok.bytes), { format: 'png', width: 1000, height: 1000 });
 });
@@ -80,13 +84,20 @@ test('plannedOutputSize follows sharp for every fit', () => {
 
 test('SVGs with unbounded-cost filters or entity declarations are refused without rendering', async () => {
   const started = Date.now();
-  assert.equal(await inputError(convertImage(svgFilterBomb(3000), { output_format: 'png' }, { ...roomy, maxOutputPixels: 100_000_000 })), 'unsupported_svg_feature');
+  assert.equal(
+    await inputError(convertImage(svgFilterBomb(3000), { output_format: 'png' }, { ...roomy, maxOutputPixels: 100_000_000 })),
+    'unsupported_svg_feature',
+  );
   assert.ok(Date.now() - started < 2000, 'refused before rasterising');
   const gzipped = gzipSync(svgFilterBomb(3000));
   assert.equal(await inputError(convertImage(gzipped, { output_format: 'png' }, { ...roomy, maxOutputPixels: 100_000_000 })), 'unsupported_svg_feature');
-  const entities = Buffer.from('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&a;</text></svg>');
+  const entities = Buffer.from(
+    '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&a;</text></svg>',
+  );
   assert.equal(await inputError(convertImage(entities, { output_format: 'png' }, roomy)), 'unsupported_svg_feature');
-  const plain = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><filter id="s"><feGaussianBlur stdDeviation="1"/></filter><rect width="20" height="10" fill="red" filter="url(#s)"/></svg>');
+  const plain = Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><filter id="s"><feGaussianBlur stdDeviation="1"/></filter><rect width="20" height="10" fill="red" filter="url(#s)"/></svg>',
+  );
   assert.deepEqual(await identify((await convertImage(plain, { output_format: 'png' }, roomy)).bytes), { format: 'png', width: 20, height: 10 });
 });
 

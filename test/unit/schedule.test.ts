@@ -22,7 +22,10 @@ test('schedules are checked entry by entry', () => {
 
 test('the wait after each failed attempt follows the schedule; Retry-After stretches it within [delay, 2 × delay]', () => {
   const schedule = [30, 120, 600];
-  assert.deepEqual([1, 2, 3, 4].map((n) => retryDelaySeconds(schedule, n)), [30, 120, 600, undefined]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => retryDelaySeconds(schedule, n)),
+    [30, 120, 600, undefined],
+  );
   assert.equal(retryDelaySeconds(schedule, 1, 45), 45);
   assert.equal(retryDelaySeconds(schedule, 1, 5), 30);
   assert.equal(retryDelaySeconds(schedule, 1, 10_000), 60);

@@ -59,7 +59,11 @@ describe('conversion workflow (time-skipping test server)', () => {
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
-      activities: createRecordActivities({ db: database.db, temporal: env.client, delivery: { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 } }),
+      activities: createRecordActivities({
+        db: database.db,
+        temporal: env.client,
+        delivery: { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 },
+      }),
     });
     const convertWorker = await Worker.create({
       connection: env.nativeConnection,
@@ -86,7 +90,10 @@ describe('conversion workflow (time-skipping test server)', () => {
     const decoded = await identify(await blobs.read(done.output_key));
     assert.deepEqual(decoded, { format: 'webp', width: 320, height: 240 });
     const events = await database.db.selectFrom('events').select('type').where('subject_id', '=', row.id).orderBy('id').execute();
-    assert.deepEqual(events.map((e) => e.type), ['conversion.started', 'conversion.completed']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['conversion.started', 'conversion.completed'],
+    );
   });
 
   test('a file that is not an image fails once with unsupported_input, without retries', async () => {
@@ -95,7 +102,12 @@ describe('conversion workflow (time-skipping test server)', () => {
     const real = createConvertActivities({ blobs, converter });
     const counted = { convertImage: async (...args: Parameters<typeof real.convertImage>) => (calls++, real.convertImage(...args)) };
     const result = await withWorkers(
-      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, runSettings)] }),
+      () =>
+        env.client.workflow.execute('conversionWorkflow', {
+          workflowId: row.workflow_id,
+          taskQueue: TASK_QUEUES.workflows,
+          args: [workflowInputFor(row, runSettings)],
+        }),
       counted,
     );
     assert.equal(result.status, 'failed');
@@ -119,7 +131,12 @@ describe('conversion workflow (time-skipping test server)', () => {
       },
     };
     const result = await withWorkers(
-      () => env.client.workflow.execute('conversionWorkflow', { workflowId: row.workflow_id, taskQueue: TASK_QUEUES.workflows, args: [workflowInputFor(row, runSettings)] }),
+      () =>
+        env.client.workflow.execute('conversionWorkflow', {
+          workflowId: row.workflow_id,
+          taskQueue: TASK_QUEUES.workflows,
+          args: [workflowInputFor(row, runSettings)],
+        }),
       flaky,
     );
     assert.deepEqual(result, { status: 'succeeded' });
@@ -159,6 +176,9 @@ describe('conversion workflow (time-skipping test server)', () => {
     const done = await findConversionById(database.db, row.id);
     assert.equal(done?.status, 'cancelled');
     const events = await database.db.selectFrom('events').select('type').where('subject_id', '=', row.id).orderBy('id').execute();
-    assert.deepEqual(events.map((e) => e.type), ['conversion.started', 'conversion.cancelled']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['conversion.started', 'conversion.cancelled'],
+    );
   });
 });

@@ -115,12 +115,15 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.equal(stored?.last_status_code, 500);
     assert.equal(stored?.next_attempt_at, null);
     const attempts = await listAttempts(database.db, delivery.id);
-    assert.deepEqual(attempts.map((a) => [a.attempt, a.trigger, a.status_code, a.error_class]), [
-      [1, 'scheduled', 500, 'http_status'],
-      [2, 'scheduled', 500, 'http_status'],
-      [3, 'scheduled', 500, 'http_status'],
-      [4, 'scheduled', 500, 'http_status'],
-    ]);
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.trigger, a.status_code, a.error_class]),
+      [
+        [1, 'scheduled', 500, 'http_status'],
+        [2, 'scheduled', 500, 'http_status'],
+        [3, 'scheduled', 500, 'http_status'],
+        [4, 'scheduled', 500, 'http_status'],
+      ],
+    );
     assert.equal(attempts[0]!.response_body_preview, 'down for maintenance');
 
     // Every attempt carries the same webhook-id and verifies with the official package.
@@ -173,7 +176,11 @@ describe('delivery workflow (time-skipping test server)', () => {
     const failing = await receiver({ status: 500 });
     const { endpoint, delivery } = await eventFor(failing.url, []);
     // Its failures began six days ago (the worker here disables after five).
-    await database.db.updateTable('webhook_endpoints').set({ failing_since: new Date(Date.now() - 6 * 86_400_000) }).where('id', '=', endpoint.id).execute();
+    await database.db
+      .updateTable('webhook_endpoints')
+      .set({ failing_since: new Date(Date.now() - 6 * 86_400_000) })
+      .where('id', '=', endpoint.id)
+      .execute();
     assert.equal(await (await start(delivery)).result(), 'failed');
     const disabled = await findEndpointById(database.db, endpoint.id);
     assert.equal(disabled?.enabled, false);
@@ -181,7 +188,11 @@ describe('delivery workflow (time-skipping test server)', () => {
 
     const healthy = await receiver({ status: 200 });
     const second = await eventFor(healthy.url, []);
-    await database.db.updateTable('webhook_endpoints').set({ failing_since: new Date(Date.now() - 86_400_000) }).where('id', '=', second.endpoint.id).execute();
+    await database.db
+      .updateTable('webhook_endpoints')
+      .set({ failing_since: new Date(Date.now() - 86_400_000) })
+      .where('id', '=', second.endpoint.id)
+      .execute();
     assert.equal(await (await start(second.delivery)).result(), 'succeeded');
     const after = await findEndpointById(database.db, second.endpoint.id);
     assert.equal(after?.failing_since, null);
@@ -219,7 +230,13 @@ describe('delivery workflow (time-skipping test server)', () => {
     await redeliver(env.client, delivery, TIMEOUT_SECONDS);
     assert.equal(await handle.result(), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
-    assert.deepEqual(attempts.map((a) => [a.trigger, a.status_code]), [['scheduled', 500], ['manual', 200]]);
+    assert.deepEqual(
+      attempts.map((a) => [a.trigger, a.status_code]),
+      [
+        ['scheduled', 500],
+        ['manual', 200],
+      ],
+    );
     assert.equal(sink.requests[0]!.headers['webhook-id'], sink.requests[1]!.headers['webhook-id']);
   });
 
@@ -237,7 +254,14 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.equal(between?.next_attempt_at?.getTime(), scheduledNext.getTime());
     assert.equal(await handle.result(), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
-    assert.deepEqual(attempts.map((a) => [a.trigger, a.status_code]), [['scheduled', 500], ['manual', 500], ['scheduled', 200]]);
+    assert.deepEqual(
+      attempts.map((a) => [a.trigger, a.status_code]),
+      [
+        ['scheduled', 500],
+        ['manual', 500],
+        ['scheduled', 200],
+      ],
+    );
     assert.deepEqual([requestOffsets(sink)[0], requestOffsets(sink)[2]], [0, 600]);
   });
 
@@ -248,7 +272,13 @@ describe('delivery workflow (time-skipping test server)', () => {
     await redeliver(env.client, delivery, TIMEOUT_SECONDS);
     assert.equal(await env.client.workflow.getHandle(delivery.workflow_id).result(), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
-    assert.deepEqual(attempts.map((a) => [a.attempt, a.trigger, a.status_code]), [[1, 'scheduled', 500], [2, 'manual', 200]]);
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.trigger, a.status_code]),
+      [
+        [1, 'scheduled', 500],
+        [2, 'manual', 200],
+      ],
+    );
     assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'succeeded');
     assert.equal(sink.requests[0]!.headers['webhook-id'], sink.requests[1]!.headers['webhook-id']);
   });
@@ -265,7 +295,11 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.ok(new Webhook(endpoint.secret).verify(during!.body, headersOf(during!)), 'the old secret still verifies');
 
     // Once the overlap has passed, only the new secret signs.
-    await database.db.updateTable('webhook_endpoints').set({ previous_secret_expires_at: new Date(Date.now() - 1000) }).where('id', '=', endpoint.id).execute();
+    await database.db
+      .updateTable('webhook_endpoints')
+      .set({ previous_secret_expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', endpoint.id)
+      .execute();
     const second = await eventFor(sink.url, null, rotated);
     assert.equal(await (await start(second.delivery)).result(), 'succeeded');
     const afterOverlap = sink.requests[1]!;

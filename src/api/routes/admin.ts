@@ -24,7 +24,7 @@ export function adminRoutes(deps: ApiDependencies): Router {
         object: 'account',
         name: account.name,
         created_at: account.created_at.toISOString(),
-        api_key: { id: apiKey.id, key: apiKey.key, prefix: apiKey.prefix },
+        api_key: { id: apiKey.id, name: apiKey.name, key: apiKey.key, prefix: apiKey.prefix },
         // Signs deliveries to per-request webhook_url targets; also at GET /v1/webhooks/secret.
         webhook_secret: account.webhook_secret,
       };

@@ -58,25 +58,27 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       await deps.blobs.importFile(inputKey, file.path);
       accepted = true;
       // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
-      const stored = await storeOrDelete(deps, inputKey, () => db.transaction().execute(async (trx) => {
-        const inserted = await insertQueuedConversion(trx, {
-          id,
-          accountId,
-          options,
-          inputKey,
-          filename: file.filename,
-          bytes: file.bytes,
-          contentType: file.contentType,
-          webhook,
-        });
-        const event = await publishEvent(
-          trx,
-          { accountId, type: 'file.uploaded', subjectId: id, dedupeKey: `${id}:file.uploaded`, data: conversionEventData(inserted) },
-          { kind: 'subscribers', tag: webhook.tag, webhookUrl: webhook.webhookUrl },
-          deps.delivery.defaultRetrySchedule,
-        );
-        return { inserted, event };
-      }));
+      const stored = await storeOrDelete(deps, inputKey, () =>
+        db.transaction().execute(async (trx) => {
+          const inserted = await insertQueuedConversion(trx, {
+            id,
+            accountId,
+            options,
+            inputKey,
+            filename: file.filename,
+            bytes: file.bytes,
+            contentType: file.contentType,
+            webhook,
+          });
+          const event = await publishEvent(
+            trx,
+            { accountId, type: 'file.uploaded', subjectId: id, dedupeKey: `${id}:file.uploaded`, data: conversionEventData(inserted) },
+            { kind: 'subscribers', tag: webhook.tag, webhookUrl: webhook.webhookUrl },
+            deps.delivery.defaultRetrySchedule,
+          );
+          return { inserted, event };
+        }),
+      );
       const row = stored.inserted;
       await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery, deps.log);
       try {

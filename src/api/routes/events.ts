@@ -33,7 +33,10 @@ export function eventRoutes(deps: ApiDependencies): Router {
     if (type) query = query.where('type', '=', type);
     if (subjectId) query = query.where('subject_id', '=', subjectId);
     if (page.after) query = query.where('id', '<', page.after);
-    const rows = await query.orderBy('id', 'desc').limit(page.limit + 1).execute();
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(page.limit + 1)
+      .execute();
     ctx.body = pageEnvelope(rows, page.limit, presentEvent);
   });
 

@@ -321,7 +321,10 @@ export function webhookRoutes(deps: ApiDependencies): Router {
 
   router.post('/v1/webhooks/recover', async (ctx) => {
     const parsed = z
-      .object({ endpoint_id: z.string({ message: 'endpoint_id is required' }), since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }) })
+      .object({
+        endpoint_id: z.string({ message: 'endpoint_id is required' }),
+        since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
+      })
       .strict()
       .safeParse(await readJsonBody(ctx));
     if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));

@@ -13,14 +13,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const { id } of accounts) {
     await db.updateTable('accounts').set({ webhook_secret: generateWebhookSecret() }).where('id', '=', id).execute();
   }
-  await db.schema.alterTable('accounts').alterColumn('webhook_secret', (c) => c.setNotNull()).execute();
-
   await db.schema
-    .alterTable('conversions')
-    .addColumn('webhook_url', 'text')
-    .addColumn('webhook_metadata', 'jsonb')
-    .addColumn('tag', 'text')
+    .alterTable('accounts')
+    .alterColumn('webhook_secret', (c) => c.setNotNull())
     .execute();
+
+  await db.schema.alterTable('conversions').addColumn('webhook_url', 'text').addColumn('webhook_metadata', 'jsonb').addColumn('tag', 'text').execute();
 
   await db.schema
     .createTable('webhook_endpoints')
