@@ -48,6 +48,8 @@ export interface KilnConfig {
   endpointDisableAfterSeconds: number;
   /** How long a rotated-out signing secret keeps signing alongside the new one. */
   webhookSecretOverlapSeconds: number;
+  /** How long an Idempotency-Key is remembered (KILN_IDEMPOTENCY_TTL). */
+  idempotencyTtlSeconds: number;
   /** Address ranges webhooks may reach although they are not public; undefined = the role's default. */
   webhookAllowedCidrs: string[] | undefined;
   /** HTTP deliveries in flight at once per worker (kiln-deliver). */
@@ -141,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     endpointDisableAfterSeconds: durationFrom(env, 'KILN_ENDPOINT_DISABLE_AFTER', '5d'),
     webhookSecretOverlapSeconds: durationFrom(env, 'KILN_WEBHOOK_SECRET_OVERLAP', '24h'),
     webhookAllowedCidrs: cidrsFrom(env, 'KILN_WEBHOOK_ALLOWED_CIDRS'),
+    idempotencyTtlSeconds: durationFrom(env, 'KILN_IDEMPOTENCY_TTL', '24h'),
     deliverConcurrency: intFrom(env, 'KILN_DELIVER_CONCURRENCY', 100, 1, 10_000),
   };
 }

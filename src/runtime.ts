@@ -9,6 +9,9 @@ import type { BlobStore } from './storage/blob-store.js';
 import type { ApiDependencies } from './api/context.js';
 import { REQUEST_TIMEOUT_MS, startApiServer, type RunningApi } from './api/server.js';
 import { sweepSpool } from './api/upload.js';
+import { deleteExpiredIdempotencyKeys } from './db/idempotency-keys.js';
+import type { Kysely } from 'kysely';
+import type { Database } from './db/schema.js';
 import { createWorkers, runWorkers } from './temporal/worker.js';
 import { runReconciler } from './temporal/reconcile.js';
 import { conversionRunSettings } from './temporal/conversions.js';
@@ -98,15 +101,19 @@ export interface ApiRole {
   stop: () => Promise<void>;
 }
 
-const SPOOL_SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
 
-/** Removes, now and every `intervalMs`, spooled uploads older than any live request can be. */
-function sweepSpoolEvery(dir: string, intervalMs: number): () => void {
+/**
+ * Now and every `intervalMs`: removes spooled uploads older than any live request can be,
+ * and forgets expired Idempotency-Keys.
+ */
+function keepHouse(dir: string, db: Kysely<Database>, intervalMs: number): () => void {
   const sweep = (): void => {
     sweepSpool(dir, REQUEST_TIMEOUT_MS + 60_000).then(
       (removed) => removed > 0 && log(`removed ${removed} upload(s) left in ${dir} by an earlier process`),
       (error: unknown) => log(`could not sweep ${dir}`, error),
     );
+    deleteExpiredIdempotencyKeys(db).catch((error: unknown) => log('could not delete expired idempotency keys', error));
   };
   sweep();
   const timer = setInterval(sweep, intervalMs);
@@ -135,7 +142,7 @@ export async function startApiRole(
   };
   const api = await startApiServer(deps, config.port, config.host);
   publicUrl.apiListening(api.url);
-  const stopSweeper = sweepSpoolEvery(deps.spoolDir, SPOOL_SWEEP_INTERVAL_MS);
+  const stopHousekeeping = keepHouse(deps.spoolDir, database.db, HOUSEKEEPING_INTERVAL_MS);
   const stopReconciler = runReconciler(database.db, client, {
     graceSeconds: 30,
     conversion: conversionRunSettings(config),
@@ -147,7 +154,7 @@ export async function startApiRole(
     api,
     stop: async () => {
       stopReconciler();
-      stopSweeper();
+      stopHousekeeping();
       await api.close();
     },
   };

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,12 +17,16 @@ export interface SpooledFile {
   path: string;
   filename: string;
   bytes: number;
+  /** SHA-256 of the file, hex: what makes two uploads the same file. */
+  sha256: string;
   contentType: string | undefined;
 }
 
 export interface ReceivedUpload<T> {
   /** What `parseFields` made of the non-file fields. */
   fields: T;
+  /** The non-file fields as sent (the raw style's `filename` included). */
+  rawFields: Readonly<Record<string, string>>;
   file: SpooledFile | undefined;
   discard(): Promise<void>;
 }
@@ -48,15 +53,16 @@ function uploadAborted(): ApiError {
   return new ApiError(400, 'upload_aborted', 'the client closed the connection before the upload ended');
 }
 
-/** Counts bytes through a stream and fails it once past `maxBytes`. */
-function byteLimiter(maxBytes: number, onBytes: (n: number) => void): Transform {
+/** Counts and hashes the bytes through a stream, and fails it once past `maxBytes`. */
+function byteLimiter(maxBytes: number, hash: Hash, onBytes: (n: number) => void): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
       onBytes(seen);
-      if (seen > maxBytes) callback(tooLarge(maxBytes));
-      else callback(null, chunk);
+      if (seen > maxBytes) return callback(tooLarge(maxBytes));
+      hash.update(chunk);
+      callback(null, chunk);
     },
   });
 }
@@ -87,14 +93,15 @@ function checkedField(name: string, value: string): void {
  * Writes `source` to a new temp file; past `maxBytes` it fails with file_too_large. On any
  * failure the file is closed and removed before this rejects.
  */
-async function spool(source: Readable, dir: string, maxBytes: number): Promise<{ path: string; bytes: number }> {
+async function spool(source: Readable, dir: string, maxBytes: number): Promise<{ path: string; bytes: number; sha256: string }> {
   const target = path.join(dir, `${SPOOL_PREFIX}${Date.now()}-${randomAlnum(10)}`);
   let bytes = 0;
+  const hash = createHash('sha256');
   const sink = createWriteStream(target);
   try {
     await pipeline(
       source,
-      byteLimiter(maxBytes, (n) => (bytes = n)),
+      byteLimiter(maxBytes, hash, (n) => (bytes = n)),
       sink,
     );
   } catch (error) {
@@ -104,7 +111,7 @@ async function spool(source: Readable, dir: string, maxBytes: number): Promise<{
     await rm(target, { force: true });
     throw error;
   }
-  return { path: target, bytes };
+  return { path: target, bytes, sha256: hash.digest('hex') };
 }
 
 /**
@@ -150,6 +157,7 @@ export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes:
     checkedField(key, value);
     fields[key] = value;
   }
+  const rawFields = { ...fields };
   const filename = safeFilename(fields.filename);
   delete fields.filename;
   const parsed = parseFields(fields);
@@ -157,7 +165,7 @@ export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes:
     throw ctx.req.complete || error instanceof ApiError ? error : uploadAborted();
   });
   const file: SpooledFile = { ...spooled, filename, contentType: safeContentType(ctx.get('content-type')) };
-  return { fields: parsed, file, discard: () => rm(file.path, { force: true }) };
+  return { fields: parsed, rawFields, file, discard: () => rm(file.path, { force: true }) };
 }
 
 function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
@@ -270,7 +278,7 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
         await discard();
         reject(failure);
       } else {
-        resolve({ fields: parsed as T, file, discard });
+        resolve({ fields: parsed as T, rawFields: fields, file, discard });
       }
     }
 

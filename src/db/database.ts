@@ -7,6 +7,7 @@ import type { Database } from './schema.js';
 import * as initial from './migrations/0001_initial.js';
 import * as webhooks from './migrations/0002_webhooks.js';
 import * as apiKeyNames from './migrations/0003_api_key_names.js';
+import * as idempotencyKeys from './migrations/0004_idempotency_keys.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_webhooks': webhooks,
   '0003_api_key_names': apiKeyNames,
+  '0004_idempotency_keys': idempotencyKeys,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

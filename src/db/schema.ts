@@ -150,6 +150,23 @@ export interface DeliveryAttemptsTable {
   error_message: string | null;
 }
 
+export interface IdempotencyKeysTable {
+  account_id: string;
+  /** The client's Idempotency-Key header, scoped by account. */
+  key: string;
+  /** SHA-256 of the request (method, path, body) the key was first used with. */
+  fingerprint: string;
+  state: 'in_flight' | 'done';
+  response_status: number | null;
+  response_type: string | null;
+  response_location: string | null;
+  /** The first response's body exactly as sent, for byte-for-byte replays. */
+  response_body: string | null;
+  /** When the request that owns the key took it. */
+  claimed_at: UpdatedAt;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -158,10 +175,12 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type Account = Selectable<AccountsTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
+export type IdempotencyKey = Selectable<IdempotencyKeysTable>;
 export type Conversion = Selectable<ConversionsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;

@@ -4,10 +4,10 @@ import { issueApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys.js';
 import type { ApiKey } from '../../db/schema.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
-import { readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../problem.js';
+import { readJsonBody } from '../json-body.js';
 import { fieldProblems } from '../../validation.js';
 
 const apiKeyBody = z
@@ -39,6 +39,14 @@ export function apiKeyRoutes(deps: ApiDependencies): Router {
   });
 
   router.post('/v1/api-keys', async (ctx) => {
+    // A replay would need the new key stored in plain text for a day; keys are only ever stored hashed.
+    if (ctx.get('idempotency-key')) {
+      throw new ApiError(
+        400,
+        'idempotency_not_supported',
+        'creating an API key cannot be replayed: the key is shown once and stored only as a hash. If the answer was lost, revoke the key by its prefix and create another',
+      );
+    }
     const parsed = apiKeyBody.safeParse(await readJsonBody(ctx));
     if (!parsed.success) {
       const problems = fieldProblems(parsed.error, 'field');

@@ -17,6 +17,7 @@ import { ApiError } from '../problem.js';
 import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
 import { pathId, queryParameter } from '../params.js';
+import { idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
 const STATUSES: ConversionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -52,44 +53,46 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       const file = upload.file;
       if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
       if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
-
-      const id = newId('cnv');
-      const inputKey = inputKeyFor(id);
-      await deps.blobs.importFile(inputKey, file.path);
-      accepted = true;
-      // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
-      const stored = await storeOrDelete(deps, inputKey, () =>
-        db.transaction().execute(async (trx) => {
-          const inserted = await insertQueuedConversion(trx, {
-            id,
-            accountId,
-            options,
-            inputKey,
-            filename: file.filename,
-            bytes: file.bytes,
-            contentType: file.contentType,
-            webhook,
-          });
-          const event = await publishEvent(
-            trx,
-            { accountId, type: 'file.uploaded', subjectId: id, dedupeKey: `${id}:file.uploaded`, data: conversionEventData(inserted) },
-            { kind: 'subscribers', tag: webhook.tag, webhookUrl: webhook.webhookUrl },
-            deps.delivery.defaultRetrySchedule,
-          );
-          return { inserted, event };
-        }),
-      );
-      const row = stored.inserted;
-      await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery, deps.log);
-      try {
-        await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
-      } catch (error) {
-        // The row is stored and stays queued; the reconciler starts its workflow once Temporal answers.
-        deps.log(`could not start the workflow of ${id} yet; it stays queued`, error);
-      }
-      ctx.status = 202;
-      ctx.set('Location', `/v1/conversions/${id}`);
-      ctx.body = presentConversion(row);
+      const sameUpload = requestFingerprint(JSON.stringify(Object.entries(upload.rawFields).sort()), file.sha256, file.filename, file.contentType ?? '');
+      await idempotent(ctx, deps, sameUpload, async () => {
+        const id = newId('cnv');
+        const inputKey = inputKeyFor(id);
+        await deps.blobs.importFile(inputKey, file.path);
+        accepted = true;
+        // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
+        const stored = await storeOrDelete(deps, inputKey, () =>
+          db.transaction().execute(async (trx) => {
+            const inserted = await insertQueuedConversion(trx, {
+              id,
+              accountId,
+              options,
+              inputKey,
+              filename: file.filename,
+              bytes: file.bytes,
+              contentType: file.contentType,
+              webhook,
+            });
+            const event = await publishEvent(
+              trx,
+              { accountId, type: 'file.uploaded', subjectId: id, dedupeKey: `${id}:file.uploaded`, data: conversionEventData(inserted) },
+              { kind: 'subscribers', tag: webhook.tag, webhookUrl: webhook.webhookUrl },
+              deps.delivery.defaultRetrySchedule,
+            );
+            return { inserted, event };
+          }),
+        );
+        const row = stored.inserted;
+        await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery, deps.log);
+        try {
+          await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
+        } catch (error) {
+          // The row is stored and stays queued; the reconciler starts its workflow once Temporal answers.
+          deps.log(`could not start the workflow of ${id} yet; it stays queued`, error);
+        }
+        ctx.status = 202;
+        ctx.set('Location', `/v1/conversions/${id}`);
+        ctx.body = presentConversion(row);
+      });
     } finally {
       if (!accepted) await upload.discard();
     }
@@ -116,17 +119,20 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     ctx.body = presentConversion(await conversionOr404(ctx), deps.signer);
   });
 
-  router.post('/v1/conversions/:id/cancel', async (ctx) => {
-    const accountId = accountOf(ctx).id;
-    const row = await conversionOr404(ctx);
-    if (isFinished(row.status)) {
-      throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
-    }
-    const signalled = await signalConversionCancel(deps.temporal, row.id);
-    if (!signalled) await markCancelled(db, row.id);
-    ctx.status = 202;
-    ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
-  });
+  router.post(
+    '/v1/conversions/:id/cancel',
+    idempotentAction(deps, async (ctx) => {
+      const accountId = accountOf(ctx).id;
+      const row = await conversionOr404(ctx);
+      if (isFinished(row.status)) {
+        throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
+      }
+      const signalled = await signalConversionCancel(deps.temporal, row.id);
+      if (!signalled) await markCancelled(db, row.id);
+      ctx.status = 202;
+      ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
+    }),
+  );
 
   return router;
 }

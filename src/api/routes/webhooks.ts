@@ -25,6 +25,7 @@ import type { ApiDependencies } from '../context.js';
 import { readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
+import { idempotentAction, idempotentJson } from '../idempotency.js';
 import { pathId, printable, queryId, queryParameter } from '../params.js';
 import { checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
 import { fieldProblems } from '../../validation.js';
@@ -187,25 +188,31 @@ export function webhookRoutes(deps: ApiDependencies): Router {
     ctx.body = { secret: account.webhook_secret, previous_secret_expires_at: liveUntil(account.previous_webhook_secret_expires_at) };
   });
 
-  router.post('/v1/webhooks/secret/rotate', async (ctx) => {
-    const account = await rotateAccountSecret(db, accountOf(ctx).id, config.webhookSecretOverlapSeconds);
-    ctx.body = { secret: account.webhook_secret, previous_secret_expires_at: liveUntil(account.previous_webhook_secret_expires_at) };
-  });
+  router.post(
+    '/v1/webhooks/secret/rotate',
+    idempotentAction(deps, async (ctx) => {
+      const account = await rotateAccountSecret(db, accountOf(ctx).id, config.webhookSecretOverlapSeconds);
+      ctx.body = { secret: account.webhook_secret, previous_secret_expires_at: liveUntil(account.previous_webhook_secret_expires_at) };
+    }),
+  );
 
-  router.post('/v1/webhooks/endpoints', async (ctx) => {
-    const fields = readEndpointFields(await readJsonBody(ctx), deps, 'create');
-    const endpoint = await createEndpoint(db, accountOf(ctx).id, {
-      url: fields.url!,
-      description: fields.description ?? '',
-      eventTypes: fields.eventTypes ?? [],
-      tags: fields.tags ?? [],
-      retrySchedule: fields.retrySchedule ?? null,
-      enabled: fields.enabled ?? true,
-    });
-    ctx.status = 201;
-    ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
-    ctx.body = { ...presentEndpoint(endpoint, defaultSchedule), secret: endpoint.secret };
-  });
+  router.post(
+    '/v1/webhooks/endpoints',
+    idempotentJson(deps, async (ctx, body) => {
+      const fields = readEndpointFields(body, deps, 'create');
+      const endpoint = await createEndpoint(db, accountOf(ctx).id, {
+        url: fields.url!,
+        description: fields.description ?? '',
+        eventTypes: fields.eventTypes ?? [],
+        tags: fields.tags ?? [],
+        retrySchedule: fields.retrySchedule ?? null,
+        enabled: fields.enabled ?? true,
+      });
+      ctx.status = 201;
+      ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
+      ctx.body = { ...presentEndpoint(endpoint, defaultSchedule), secret: endpoint.secret };
+    }),
+  );
 
   router.get('/v1/webhooks/endpoints', async (ctx) => {
     const page = readPage(ctx.query);
@@ -236,34 +243,40 @@ export function webhookRoutes(deps: ApiDependencies): Router {
     ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
   });
 
-  router.post('/v1/webhooks/endpoints/:id/rotate-secret', async (ctx) => {
-    const id = endpointIdOf(ctx);
-    const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds);
-    if (!endpoint) throw endpointNotFound(id);
-    ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
-  });
+  router.post(
+    '/v1/webhooks/endpoints/:id/rotate-secret',
+    idempotentAction(deps, async (ctx) => {
+      const id = endpointIdOf(ctx);
+      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds);
+      if (!endpoint) throw endpointNotFound(id);
+      ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
+    }),
+  );
 
-  router.post('/v1/webhooks/endpoints/:id/test', async (ctx) => {
-    const endpoint = await endpointOr404(ctx);
-    if (!endpoint.enabled) {
-      throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled`, { disabled_reason: endpoint.disabled_reason });
-    }
-    const event = await publishEvent(
-      db,
-      {
-        accountId: endpoint.account_id,
-        type: 'webhook.test',
-        subjectId: endpoint.id,
-        dedupeKey: `${endpoint.id}:webhook.test:${randomAlnum(20)}`,
-        data: { endpoint_id: endpoint.id, message: 'A test event from Kiln. If you can read this, your endpoint works.' },
-      },
-      { kind: 'endpoint', endpoint },
-      defaultSchedule,
-    );
-    await dispatchDeliveries(deps.temporal, db, event, deps.delivery, deps.log);
-    ctx.status = 202;
-    ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
-  });
+  router.post(
+    '/v1/webhooks/endpoints/:id/test',
+    idempotentAction(deps, async (ctx) => {
+      const endpoint = await endpointOr404(ctx);
+      if (!endpoint.enabled) {
+        throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled`, { disabled_reason: endpoint.disabled_reason });
+      }
+      const event = await publishEvent(
+        db,
+        {
+          accountId: endpoint.account_id,
+          type: 'webhook.test',
+          subjectId: endpoint.id,
+          dedupeKey: `${endpoint.id}:webhook.test:${randomAlnum(20)}`,
+          data: { endpoint_id: endpoint.id, message: 'A test event from Kiln. If you can read this, your endpoint works.' },
+        },
+        { kind: 'endpoint', endpoint },
+        defaultSchedule,
+      );
+      await dispatchDeliveries(deps.temporal, db, event, deps.delivery, deps.log);
+      ctx.status = 202;
+      ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
+    }),
+  );
 
   router.get('/v1/webhooks/deliveries', async (ctx) => {
     const page = readPage(ctx.query);
@@ -297,46 +310,55 @@ export function webhookRoutes(deps: ApiDependencies): Router {
     };
   });
 
-  router.post('/v1/webhooks/deliveries/:id/retry', async (ctx) => {
-    const delivery = await deliveryOr404(ctx);
-    if (delivery.endpoint_id) {
-      const endpoint = await findEndpoint(db, accountOf(ctx).id, delivery.endpoint_id);
-      if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
-      requireEnabled(endpoint);
-    }
-    await redeliverNow(delivery);
-    ctx.status = 202;
-    ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
-  });
+  router.post(
+    '/v1/webhooks/deliveries/:id/retry',
+    idempotentAction(deps, async (ctx) => {
+      const delivery = await deliveryOr404(ctx);
+      if (delivery.endpoint_id) {
+        const endpoint = await findEndpoint(db, accountOf(ctx).id, delivery.endpoint_id);
+        if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
+        requireEnabled(endpoint);
+      }
+      await redeliverNow(delivery);
+      ctx.status = 202;
+      ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
+    }),
+  );
 
-  router.post('/v1/webhooks/deliveries/:id/cancel', async (ctx) => {
-    const delivery = await deliveryOr404(ctx);
-    if (delivery.status !== 'pending') {
-      throw new ApiError(409, 'delivery_finished', `the delivery already ended as ${delivery.status}`, { delivery_status: delivery.status });
-    }
-    if (!(await cancelDeliveryRetries(deps.temporal, delivery))) await finishDelivery(db, delivery.id, 'cancelled');
-    ctx.status = 202;
-    ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
-  });
+  router.post(
+    '/v1/webhooks/deliveries/:id/cancel',
+    idempotentAction(deps, async (ctx) => {
+      const delivery = await deliveryOr404(ctx);
+      if (delivery.status !== 'pending') {
+        throw new ApiError(409, 'delivery_finished', `the delivery already ended as ${delivery.status}`, { delivery_status: delivery.status });
+      }
+      if (!(await cancelDeliveryRetries(deps.temporal, delivery))) await finishDelivery(db, delivery.id, 'cancelled');
+      ctx.status = 202;
+      ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
+    }),
+  );
 
-  router.post('/v1/webhooks/recover', async (ctx) => {
-    const parsed = z
-      .object({
-        endpoint_id: z.string({ message: 'endpoint_id is required' }),
-        since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
-      })
-      .strict()
-      .safeParse(await readJsonBody(ctx));
-    if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));
-    const accountId = accountOf(ctx).id;
-    const endpoint = hasPrefix(parsed.data.endpoint_id, 'ep') ? await findEndpoint(db, accountId, parsed.data.endpoint_id) : undefined;
-    if (!endpoint) throw endpointNotFound(printable(parsed.data.endpoint_id));
-    const failed = await failedDeliveriesSince(db, accountId, endpoint.id, new Date(parsed.data.since));
-    if (failed.length > 0) requireEnabled(endpoint);
-    for (const delivery of failed) await redeliverNow(delivery);
-    ctx.status = 202;
-    ctx.body = { endpoint_id: endpoint.id, since: parsed.data.since, redelivered: failed.length, delivery_ids: failed.map((d) => d.id) };
-  });
+  router.post(
+    '/v1/webhooks/recover',
+    idempotentJson(deps, async (ctx, body) => {
+      const parsed = z
+        .object({
+          endpoint_id: z.string({ message: 'endpoint_id is required' }),
+          since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
+        })
+        .strict()
+        .safeParse(body);
+      if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));
+      const accountId = accountOf(ctx).id;
+      const endpoint = hasPrefix(parsed.data.endpoint_id, 'ep') ? await findEndpoint(db, accountId, parsed.data.endpoint_id) : undefined;
+      if (!endpoint) throw endpointNotFound(printable(parsed.data.endpoint_id));
+      const failed = await failedDeliveriesSince(db, accountId, endpoint.id, new Date(parsed.data.since));
+      if (failed.length > 0) requireEnabled(endpoint);
+      for (const delivery of failed) await redeliverNow(delivery);
+      ctx.status = 202;
+      ctx.body = { endpoint_id: endpoint.id, since: parsed.data.since, redelivered: failed.length, delivery_ids: failed.map((d) => d.id) };
+    }),
+  );
 
   return router;
 }
