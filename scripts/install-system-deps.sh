@@ -3,6 +3,7 @@
 #   postgresql  - a real PostgreSQL server for the API tests (beside the embedded one)
 #   imagemagick - `identify`, the decoder (independent of sharp) that checks outputs
 #   java + maven - Temporal's Java time-skipping test server is resolved from Maven Central
+#   chromium    - a real browser for the /docs page test (Playwright's own downloads are not used)
 # Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
 # the Temporal SDK's own download is used).
 set -euo pipefail
@@ -12,6 +13,7 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresq
 command -v identify >/dev/null || packages+=(imagemagick)
 command -v java >/dev/null || packages+=(default-jre-headless)
 command -v mvn >/dev/null || packages+=(maven)
+command -v chromium >/dev/null || packages+=(chromium)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -17,8 +17,7 @@ import { runReconciler } from './temporal/reconcile.js';
 import { conversionRunSettings } from './temporal/conversions.js';
 import { AddressGuard } from './webhooks/address-guard.js';
 import type { DeliverySettings } from './webhooks/dispatch.js';
-import { projectRoot } from './paths.js';
-import { readFileSync } from 'node:fs';
+import { KILN_VERSION } from './version.js';
 import { inspect } from 'node:util';
 import { ConverterPool } from './convert/converter-pool.js';
 import type { ConversionLimits } from './convert/pipeline.js';
@@ -84,8 +83,7 @@ export function deliverySettings(config: KilnConfig): DeliverySettings {
   return { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds };
 }
 
-const version: string = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
-export const WEBHOOK_USER_AGENT = `Kiln-Webhooks/${version} (self-hosted image conversion)`;
+export const WEBHOOK_USER_AGENT = `Kiln-Webhooks/${KILN_VERSION} (self-hosted image conversion)`;
 
 export function logWebhookAllowList(config: KilnConfig): void {
   const cidrs = config.webhookAllowedCidrs ?? [];

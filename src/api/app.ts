@@ -7,6 +7,7 @@ import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
 import { healthRoutes } from './routes/health.js';
+import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
@@ -28,8 +29,15 @@ export function createApp(deps: ApiDependencies): Koa {
     if (!clientGone) deps.log(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
   app.use(problemMiddleware(deps.log));
-  const routers = [
+  for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}
+
+/** Every router of the API, each behind the credential it needs. */
+export function apiRouters(deps: ApiDependencies): Router[] {
+  return [
     healthRoutes(deps),
+    docsRoutes(deps),
     downloadRoutes(deps),
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
@@ -37,6 +45,4 @@ export function createApp(deps: ApiDependencies): Koa {
     guarded(requireApiKey(deps.db), eventRoutes(deps)),
     guarded(requireApiKey(deps.db), apiKeyRoutes(deps)),
   ];
-  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
-  return app;
 }

@@ -27,23 +27,26 @@ const TITLES: Record<number, string> = {
   411: 'Length Required',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
 };
 
+export function problemTitle(status: number): string {
+  return TITLES[status] ?? 'Error';
+}
+
+/** The problem+json body of `error`. */
+export function problemBody(error: ApiError): Record<string, unknown> {
+  return { ...error.extra, type: 'about:blank', title: problemTitle(error.status), status: error.status, code: error.code, detail: error.detail };
+}
+
 export function sendProblem(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
   ctx.type = 'application/problem+json';
-  ctx.body = {
-    ...error.extra,
-    type: 'about:blank',
-    title: TITLES[error.status] ?? 'Error',
-    status: error.status,
-    code: error.code,
-    detail: error.detail,
-  };
+  ctx.body = problemBody(error);
 }
 
 /** Turns every thrown error into a problem response; anything unexpected is logged and answered 500. */

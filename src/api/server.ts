@@ -1,10 +1,33 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createApp } from './app.js';
+import { ApiError, problemBody, problemTitle } from './problem.js';
 import type { ApiDependencies } from './context.js';
 
 /** Uploads of large files on slow links take a while; Node's default would cut them off. */
 export const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * What Node's HTTP parser refuses before Koa sees it (headers past 16 KiB, a malformed
+ * request line) is answered as a problem too, not Node's bare status line.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const problem = new ApiError(
+    tooLarge ? 431 : 400,
+    tooLarge ? 'headers_too_large' : 'malformed_request',
+    tooLarge ? 'the request line and headers together must stay under 16 KiB' : 'the request could not be parsed as HTTP',
+  );
+  const body = JSON.stringify(problemBody(problem));
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problemTitle(problem.status)}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 export interface RunningApi {
   url: string;
@@ -24,6 +47,7 @@ export async function startApiServer(deps: ApiDependencies, port: number, host: 
   const handle = app.callback();
   const server = http.createServer((req, res) => void handle(req, res));
   server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

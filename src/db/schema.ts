@@ -32,7 +32,8 @@ export interface ApiKeysTable {
   revoked_at: NullableTimestamp;
 }
 
-export type ConversionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const CONVERSION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type ConversionStatus = (typeof CONVERSION_STATUSES)[number];
 
 export interface ConversionOptionsRecord {
   output_format: string;
@@ -107,7 +108,8 @@ export interface WebhookEndpointsTable {
   updated_at: UpdatedAt;
 }
 
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
+export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 export interface DeliveriesTable {
   id: string;

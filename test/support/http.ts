@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { checkAgainstContract } from './contract.js';
 
 export interface JsonResponse {
   status: number;
@@ -12,7 +13,10 @@ export async function request(url: string, init: RequestInit & { key?: string } 
   const response = await fetch(url, { ...init, headers });
   const text = await response.text();
   let body: unknown = text;
-  if ((response.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text);
+  const contentType = response.headers.get('content-type') ?? '';
+  if (contentType.includes('json')) body = JSON.parse(text);
+  // Every answer a test reads from Kiln is also checked against the OpenAPI document.
+  checkAgainstContract(init.method ?? 'GET', url, response.status, contentType, body);
   return { status: response.status, headers: response.headers, body };
 }
 

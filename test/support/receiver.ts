@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
+import { checkWebhookBody } from './contract.js';
 
 export interface ReceivedRequest {
   method: string;
@@ -91,5 +92,7 @@ export function verifyDelivery(request: ReceivedRequest, secret: string): Record
   }) as Record<string, unknown>;
   const expected = `sha256=${createHmac('sha256', Buffer.from(secret, 'utf8')).update(request.body).digest('hex')}`;
   if (request.headers['x-kiln-signature'] !== expected) throw new Error('X-Kiln-Signature does not match');
+  // What was delivered is also what the OpenAPI document's webhooks section promises.
+  checkWebhookBody(payload);
   return payload;
 }

@@ -5,7 +5,7 @@ import type { ApiDependencies } from '../context.js';
 import { ApiError } from '../problem.js';
 import { readJsonBody } from '../json-body.js';
 
-const accountBody = z.object({
+export const accountBody = z.object({
   name: z.string().trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters'),
 });
 

@@ -10,7 +10,7 @@ import { ApiError } from '../problem.js';
 import { readJsonBody } from '../json-body.js';
 import { fieldProblems } from '../../validation.js';
 
-const apiKeyBody = z
+export const apiKeyBody = z
   .object({ name: z.string({ message: 'name is required' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters') })
   .strict();
 

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { parseConversionOptions } from '../../convert/options.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
-import type { Conversion, ConversionStatus } from '../../db/schema.js';
+import { CONVERSION_STATUSES as STATUSES, type Conversion, type ConversionStatus } from '../../db/schema.js';
 import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
 import { conversionEventData, presentConversion } from '../../conversions/present.js';
@@ -18,8 +18,6 @@ import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
 import { pathId, queryParameter } from '../params.js';
 import { idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
-
-const STATUSES: ConversionStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
 

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { failedDeliveriesSince, findDelivery, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
-import type { Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint } from '../../db/schema.js';
+import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type DeliveryStatus, type WebhookEndpoint } from '../../db/schema.js';
 import {
   createEndpoint,
   deleteEndpoint,
@@ -37,10 +37,9 @@ function endpointNotFound(id: string): ApiError {
 const deliveryNotFound = (id: string): ApiError => new ApiError(404, 'delivery_not_found', `no delivery ${id}`);
 const endpointIdOf = (ctx: Context): string => pathId(ctx, 'ep', endpointNotFound);
 
-const DELIVERY_STATUSES: DeliveryStatus[] = ['pending', 'succeeded', 'failed', 'cancelled'];
 const MAX_TAGS = 20;
 
-const endpointBody = z
+export const endpointBody = z
   .object({
     url: z.string({ message: 'url must be a string' }),
     description: z.string().max(500, 'description must be at most 500 characters'),
@@ -48,6 +47,13 @@ const endpointBody = z
     tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
     enabled: z.boolean({ message: 'enabled must be true or false' }),
     retry_schedule: z.array(z.string()).nullable(),
+  })
+  .strict();
+
+export const recoverBody = z
+  .object({
+    endpoint_id: z.string({ message: 'endpoint_id is required' }),
+    since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
   })
   .strict();
 
@@ -341,13 +347,7 @@ export function webhookRoutes(deps: ApiDependencies): Router {
   router.post(
     '/v1/webhooks/recover',
     idempotentJson(deps, async (ctx, body) => {
-      const parsed = z
-        .object({
-          endpoint_id: z.string({ message: 'endpoint_id is required' }),
-          since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
-        })
-        .strict()
-        .safeParse(body);
+      const parsed = recoverBody.safeParse(body);
       if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));
       const accountId = accountOf(ctx).id;
       const endpoint = hasPrefix(parsed.data.endpoint_id, 'ep') ? await findEndpoint(db, accountId, parsed.data.endpoint_id) : undefined;

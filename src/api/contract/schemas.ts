@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import { CONVERSION_STATUSES, DELIVERY_STATUSES } from '../../db/schema.js';
+import { EVENT_TYPES } from '../../events/catalog.js';
+import { OUTPUT_FORMATS } from '../../convert/formats.js';
+
+/**
+ * The shapes of Kiln's answers, as zod schemas. The OpenAPI document is generated from
+ * these (and from the request schemas the routes validate with), and the code that builds
+ * each answer is typed by the schema it must satisfy.
+ */
+
+const timestamp = z.string().describe('ISO-8601 date-time, UTC');
+const nullableTimestamp = timestamp.nullable();
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.string().describe('Stable; see the error table in the README.'),
+    detail: z.string().describe('For humans; may change.'),
+    errors: z
+      .array(z.object({ field: z.string(), message: z.string() }))
+      .optional()
+      .describe('One entry per invalid field.'),
+  })
+  .catchall(z.unknown())
+  .meta({ id: 'Problem', description: 'An RFC 9457 problem; every error Kiln answers is one.' });
+
+const fileFacts = {
+  filename: z.string(),
+  bytes: z.number().int(),
+};
+
+export const ConversionOptionsOut = z
+  .object({
+    output_format: z.enum(OUTPUT_FORMATS),
+    quality: z.number().int().optional(),
+    width: z.number().int().optional(),
+    height: z.number().int().optional(),
+    fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
+  })
+  .meta({ id: 'ConversionOptions', description: 'The options as Kiln understood them (aliases resolved).' });
+
+export const Conversion = z
+  .object({
+    id: z.string(),
+    object: z.literal('conversion'),
+    status: z.enum(CONVERSION_STATUSES),
+    options: ConversionOptionsOut,
+    input: z.object({
+      ...fileFacts,
+      content_type: z.string().nullable(),
+      format: z.string().nullable(),
+      width: z.number().int().nullable(),
+      height: z.number().int().nullable(),
+    }),
+    output: z.object({ ...fileFacts, format: z.string(), width: z.number().int(), height: z.number().int() }).nullable(),
+    error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
+    attempts: z.number().int(),
+    webhook_url: z.string().nullable(),
+    webhook_metadata: z.record(z.string(), z.unknown()).nullable(),
+    tag: z.string().nullable(),
+    workflow_id: z.string(),
+    created_at: timestamp,
+    updated_at: timestamp,
+    started_at: nullableTimestamp,
+    completed_at: nullableTimestamp,
+    download_url: z.string().optional().describe('On success: a signed link, signed afresh on every read.'),
+    download_expires_at: timestamp.optional(),
+  })
+  .meta({ id: 'Conversion' });
+
+export const Endpoint = z
+  .object({
+    id: z.string(),
+    object: z.literal('webhook_endpoint'),
+    url: z.string(),
+    description: z.string(),
+    event_types: z.array(z.enum(EVENT_TYPES)),
+    tags: z.array(z.string()),
+    retry_schedule: z.array(z.string()),
+    retry_schedule_is_default: z.boolean(),
+    enabled: z.boolean(),
+    disabled_reason: z.string().nullable(),
+    failing_since: nullableTimestamp,
+    previous_secret_expires_at: nullableTimestamp,
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: 'WebhookEndpoint' });
+
+export const EndpointWithSecret = Endpoint.extend({ secret: z.string().describe('whsec_…, shown here and at /secret only') }).meta({
+  id: 'WebhookEndpointWithSecret',
+});
+
+export const Secret = z.object({ secret: z.string(), previous_secret_expires_at: nullableTimestamp }).meta({ id: 'SigningSecret' });
+
+export const Delivery = z
+  .object({
+    id: z.string(),
+    object: z.literal('webhook_delivery'),
+    event_id: z.string(),
+    event_type: z.enum(EVENT_TYPES),
+    endpoint_id: z.string().nullable(),
+    url: z.string(),
+    status: z.enum(DELIVERY_STATUSES),
+    attempt_count: z.number().int(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    next_attempt_at: nullableTimestamp,
+    retry_schedule: z.array(z.string()),
+    workflow_id: z.string(),
+    created_at: timestamp,
+    updated_at: timestamp,
+    completed_at: nullableTimestamp,
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+export const Attempt = z
+  .object({
+    attempt: z.number().int(),
+    trigger: z.enum(['scheduled', 'manual']),
+    url: z.string(),
+    scheduled_at: timestamp,
+    started_at: timestamp,
+    duration_ms: z.number().int(),
+    status_code: z.number().int().nullable(),
+    response_body_preview: z.string().nullable(),
+    error: z.object({ class: z.string(), message: z.string().nullable() }).nullable(),
+  })
+  .meta({ id: 'DeliveryAttempt' });
+
+export const EventEnvelope = z
+  .object({ id: z.string(), type: z.enum(EVENT_TYPES), timestamp, data: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'EventEnvelope', description: 'The body every webhook delivery carries.' });
+
+export const DeliveryDetail = Delivery.extend({ payload: EventEnvelope, attempts: z.array(Attempt) }).meta({ id: 'WebhookDeliveryDetail' });
+
+export const Event = EventEnvelope.extend({ object: z.literal('event'), subject_id: z.string() }).meta({ id: 'Event' });
+
+export const ApiKey = z
+  .object({ id: z.string(), object: z.literal('api_key'), name: z.string(), prefix: z.string(), created_at: timestamp, last_used_at: nullableTimestamp })
+  .meta({ id: 'ApiKey' });
+
+export const ApiKeyCreated = ApiKey.extend({ key: z.string().describe('The key itself, shown this once.') }).meta({ id: 'ApiKeyCreated' });
+
+export const EventType = z
+  .object({ type: z.enum(EVENT_TYPES), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of the event data') })
+  .meta({ id: 'EventType' });
+
+export const Health = z
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    postgres: z.object({ ok: z.boolean(), error: z.string().optional() }),
+    temporal: z.object({ ok: z.boolean(), error: z.string().optional() }),
+  })
+  .meta({ id: 'Health' });
+
+export const AccountCreated = z
+  .object({
+    id: z.string(),
+    object: z.literal('account'),
+    name: z.string(),
+    created_at: timestamp,
+    api_key: z.object({ id: z.string(), name: z.string(), key: z.string(), prefix: z.string() }),
+    webhook_secret: z.string(),
+  })
+  .meta({ id: 'AccountCreated' });
+
+export const TestSent = z.object({ event_id: z.string(), delivery_id: z.string().nullable() }).meta({ id: 'TestEventSent' });
+
+export const Recovered = z
+  .object({ endpoint_id: z.string(), since: timestamp, redelivered: z.number().int(), delivery_ids: z.array(z.string()) })
+  .meta({ id: 'RecoverResult' });
+
+/** The list envelope every list route answers with. */
+export function page<T extends z.ZodType>(item: T, id: string) {
+  return z.object({ data: z.array(item), next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last.') }).meta({ id });
+}
