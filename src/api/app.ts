@@ -9,7 +9,10 @@ import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
-import { webhookRoutes } from './routes/webhooks.js';
+import { eventTypeRoutes } from './routes/event-types.js';
+import { webhookDeliveryRoutes } from './routes/webhook-deliveries.js';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
+import { webhookSecretRoutes } from './routes/webhook-secret.js';
 
 /** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
 function guarded(guard: Middleware, routes: Router): Router {
@@ -41,7 +44,10 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     downloadRoutes(deps),
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
-    guarded(requireApiKey(deps.db), webhookRoutes(deps)),
+    guarded(requireApiKey(deps.db), eventTypeRoutes()),
+    guarded(requireApiKey(deps.db), webhookSecretRoutes(deps)),
+    guarded(requireApiKey(deps.db), webhookEndpointRoutes(deps)),
+    guarded(requireApiKey(deps.db), webhookDeliveryRoutes(deps)),
     guarded(requireApiKey(deps.db), eventRoutes(deps)),
     guarded(requireApiKey(deps.db), apiKeyRoutes(deps)),
   ];

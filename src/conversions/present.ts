@@ -1,13 +1,16 @@
+import type { z } from 'zod';
+import type * as contract from '../api/contract/schemas.js';
+import type { ConversionOptions } from '../convert/options.js';
 import type { Conversion } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 
 /** The public JSON shape of a conversion, shared by the API and event payloads. */
-export function presentConversion(row: Conversion, signer?: DownloadSigner, now: Date = new Date()): Record<string, unknown> {
-  const body: Record<string, unknown> = {
+export function presentConversion(row: Conversion, signer?: DownloadSigner, now: Date = new Date()): z.input<typeof contract.Conversion> {
+  const body: z.input<typeof contract.Conversion> = {
     id: row.id,
     object: 'conversion',
     status: row.status,
-    options: row.options,
+    options: row.options as ConversionOptions,
     input: {
       filename: row.input_filename,
       bytes: row.input_bytes,
@@ -16,16 +19,7 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
       width: row.input_width,
       height: row.input_height,
     },
-    output:
-      row.status === 'succeeded'
-        ? {
-            filename: row.output_filename,
-            format: row.output_format,
-            bytes: row.output_bytes,
-            width: row.output_width,
-            height: row.output_height,
-          }
-        : null,
+    output: outputOf(row),
     error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
     attempts: row.attempts,
     webhook_url: row.webhook_url,
@@ -43,6 +37,13 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     body.download_expires_at = expiresAt.toISOString();
   }
   return body;
+}
+
+/** The output facts of a succeeded conversion (all recorded in the same write), else null. */
+function outputOf(row: Conversion): z.input<typeof contract.Conversion>['output'] {
+  const { status, output_filename: filename, output_format: format, output_bytes: bytes, output_width: width, output_height: height } = row;
+  if (status !== 'succeeded' || filename === null || format === null || bytes === null || width === null || height === null) return null;
+  return { filename, format, bytes, width, height };
 }
 
 /** A conversion as its events carry it (download links are added per delivery attempt, not stored). */

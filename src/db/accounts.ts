@@ -34,3 +34,7 @@ export async function issueApiKeyForAccountName(
   if (existing) return { account: existing, apiKey: await issueApiKey(db, existing.id, keyName), createdAccount: false };
   return { ...(await createAccountWithKey(db, name, keyName)), createdAccount: true };
 }
+
+export async function findAccountById(db: Kysely<Database>, id: string): Promise<Account> {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}

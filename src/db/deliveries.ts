@@ -1,3 +1,4 @@
+import type { EventType } from '../events/catalog.js';
 import { sql, type Kysely } from 'kysely';
 import type { AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus, EventRow } from './schema.js';
 
@@ -5,7 +6,7 @@ export interface NewDelivery {
   id: string;
   accountId: string;
   eventId: string;
-  eventType: string;
+  eventType: EventType;
   endpointId: string | null;
   target: string;
   url: string;
@@ -50,7 +51,7 @@ export async function findDeliveryById(db: Kysely<Database>, id: string): Promis
 
 export interface DeliveryFilter {
   endpointId?: string;
-  eventType?: string;
+  eventType?: EventType;
   status?: DeliveryStatus;
   eventId?: string;
 }

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { EventType } from '../events/catalog.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -77,7 +78,7 @@ export interface ConversionsTable {
 export interface EventsTable {
   id: string;
   account_id: string;
-  type: string;
+  type: EventType;
   /** The object the event is about, e.g. a conversion id. */
   subject_id: string;
   /** Unique per logical event, so an activity retried after a crash publishes it once. */
@@ -92,7 +93,7 @@ export interface WebhookEndpointsTable {
   url: string;
   description: Generated<string>;
   /** Subscribed event types; empty means all. */
-  event_types: Json<string[]>;
+  event_types: Json<EventType[]>;
   /** Subscribed tags; empty means all, tagged or not. */
   tags: Json<string[]>;
   /** Waits between attempts in seconds; null follows the global default. */
@@ -115,7 +116,7 @@ export interface DeliveriesTable {
   id: string;
   account_id: string;
   event_id: string;
-  event_type: string;
+  event_type: EventType;
   endpoint_id: string | null;
   /** The endpoint id, or `request` for a conversion's own webhook_url. */
   target: string;

@@ -1,3 +1,4 @@
+import type { EventType } from '../events/catalog.js';
 import { sql, type Kysely } from 'kysely';
 import { newId } from '../ids.js';
 import { generateWebhookSecret, rotateSecret, type RotatingSecret } from '../webhooks/signing.js';
@@ -6,7 +7,7 @@ import type { Account, Database, WebhookEndpoint } from './schema.js';
 export interface EndpointFields {
   url: string;
   description: string;
-  eventTypes: string[];
+  eventTypes: EventType[];
   tags: string[];
   retrySchedule: number[] | null;
   enabled: boolean;
@@ -128,7 +129,7 @@ export async function rotateAccountSecret(db: Kysely<Database>, accountId: strin
 }
 
 /** Enabled endpoints of the account that want an event of `type` carrying `tag`. */
-export async function subscribedEndpoints(db: Kysely<Database>, accountId: string, type: string, tag: string | null): Promise<WebhookEndpoint[]> {
+export async function subscribedEndpoints(db: Kysely<Database>, accountId: string, type: EventType, tag: string | null): Promise<WebhookEndpoint[]> {
   const endpoints = await db
     .selectFrom('webhook_endpoints')
     .selectAll()

@@ -5,7 +5,8 @@ import { CONVERSION_STATUSES, DELIVERY_STATUSES } from '../../db/schema.js';
 import { EVENT_CATALOG, EVENT_TYPES } from '../../events/catalog.js';
 import { accountBody } from '../routes/admin.js';
 import { apiKeyBody } from '../routes/api-keys.js';
-import { endpointBody, recoverBody } from '../routes/webhooks.js';
+import { recoverBody } from '../routes/webhook-deliveries.js';
+import { endpointBody } from '../routes/webhook-endpoints.js';
 import * as s from './schemas.js';
 
 /**

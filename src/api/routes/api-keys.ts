@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
+import type * as contract from '../contract/schemas.js';
 import { issueApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys.js';
 import type { ApiKey } from '../../db/schema.js';
 import { accountOf } from '../auth.js';
@@ -17,7 +18,7 @@ export const apiKeyBody = z
 const apiKeyNotFound = (id: string): ApiError => new ApiError(404, 'api_key_not_found', `no API key ${id}`);
 
 /** A key as lists show it: never the secret, which exists only in the answer that created it. */
-function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'> & { last_used_at?: Date | null }): Record<string, unknown> {
+function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'> & { last_used_at?: Date | null }): z.input<typeof contract.ApiKey> {
   return {
     id: key.id,
     object: 'api_key',

@@ -1,0 +1,205 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { WebhookEndpoint } from '../../db/schema.js';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  findEndpoint,
+  listEndpoints,
+  rotateEndpointSecret,
+  updateEndpoint,
+  type EndpointFields,
+} from '../../db/webhook-endpoints.js';
+import { EVENT_TYPES, isEventType } from '../../events/catalog.js';
+import { publishEvent } from '../../events/publish.js';
+import { randomAlnum } from '../../ids.js';
+import { dispatchDeliveries } from '../../webhooks/dispatch.js';
+import { formatDuration, parseSchedule } from '../../webhooks/schedule.js';
+import { accountOf } from '../auth.js';
+import type { ApiDependencies } from '../context.js';
+import type * as contract from '../contract/schemas.js';
+import { idempotentAction, idempotentJson } from '../idempotency.js';
+import { readJsonBody } from '../json-body.js';
+import { pageEnvelope, readPage } from '../pagination.js';
+import { pathId } from '../params.js';
+import { ApiError } from '../problem.js';
+import { checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { fieldProblems } from '../../validation.js';
+
+/** Webhook endpoints: the receivers an account registers, their secrets, and test events. */
+
+export function endpointNotFound(id: string): ApiError {
+  return new ApiError(404, 'endpoint_not_found', `no webhook endpoint ${id}`);
+}
+
+const endpointIdOf = (ctx: Context): string => pathId(ctx, 'ep', endpointNotFound);
+
+const MAX_TAGS = 20;
+
+export const endpointBody = z
+  .object({
+    url: z.string({ message: 'url must be a string' }),
+    description: z.string().max(500, 'description must be at most 500 characters'),
+    event_types: z.array(z.string()).max(EVENT_TYPES.length, 'event_types lists each type at most once'),
+    tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
+    enabled: z.boolean({ message: 'enabled must be true or false' }),
+    retry_schedule: z.array(z.string()).nullable(),
+  })
+  .strict();
+
+/** Validates a create (all of `url`, the rest optional) or a patch (anything optional). */
+function readEndpointFields(body: unknown, deps: ApiDependencies, mode: 'create' | 'patch'): Partial<EndpointFields> {
+  const schema = mode === 'create' ? endpointBody.partial().required({ url: true }) : endpointBody.partial();
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const problems = fieldProblems(parsed.error, 'field');
+    throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+  }
+  const input = parsed.data;
+  const fields: Partial<EndpointFields> = {};
+  if (input.url !== undefined) fields.url = checkWebhookUrl(input.url, deps.guard, 'url');
+  if (input.description !== undefined) fields.description = input.description;
+  if (input.event_types !== undefined) {
+    const unknown = input.event_types.filter((type) => !isEventType(type));
+    if (unknown.length) {
+      throw new ApiError(400, 'unknown_event_type', `unknown event type ${unknown.join(', ')}; see GET /v1/webhooks/event-types`, {
+        field: 'event_types',
+        known: EVENT_TYPES,
+      });
+    }
+    fields.eventTypes = [...new Set(input.event_types.filter(isEventType))];
+  }
+  if (input.tags !== undefined) fields.tags = [...new Set(input.tags)];
+  if (input.enabled !== undefined) fields.enabled = input.enabled;
+  if (input.retry_schedule !== undefined) {
+    if (input.retry_schedule === null) fields.retrySchedule = null;
+    else {
+      const schedule = parseSchedule(input.retry_schedule);
+      if (!schedule.ok) throw new ApiError(400, 'invalid_retry_schedule', schedule.message, { field: 'retry_schedule' });
+      fields.retrySchedule = schedule.seconds;
+    }
+  }
+  return fields;
+}
+
+function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): z.input<typeof contract.Endpoint> {
+  return {
+    id: endpoint.id,
+    object: 'webhook_endpoint',
+    url: endpoint.url,
+    description: endpoint.description,
+    event_types: endpoint.event_types,
+    tags: endpoint.tags,
+    retry_schedule: (endpoint.retry_schedule ?? defaultSchedule).map(formatDuration),
+    retry_schedule_is_default: endpoint.retry_schedule === null,
+    enabled: endpoint.enabled,
+    disabled_reason: endpoint.disabled_reason,
+    failing_since: endpoint.failing_since?.toISOString() ?? null,
+    previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at),
+    created_at: endpoint.created_at.toISOString(),
+    updated_at: endpoint.updated_at.toISOString(),
+  };
+}
+
+/** When the rotated-out secret stops signing; null once it has. */
+export function liveUntil(expiresAt: Date | null): string | null {
+  return expiresAt && expiresAt.getTime() > Date.now() ? expiresAt.toISOString() : null;
+}
+
+export function webhookEndpointRoutes(deps: ApiDependencies): Router {
+  const { db, config } = deps;
+  const router = new Router();
+  const defaultSchedule = deps.delivery.defaultRetrySchedule;
+
+  async function endpointOr404(ctx: Context): Promise<WebhookEndpoint> {
+    const id = endpointIdOf(ctx);
+    const endpoint = await findEndpoint(db, accountOf(ctx).id, id);
+    if (!endpoint) throw endpointNotFound(id);
+    return endpoint;
+  }
+
+  router.post(
+    '/v1/webhooks/endpoints',
+    idempotentJson(deps, async (ctx, body) => {
+      const fields = readEndpointFields(body, deps, 'create');
+      const endpoint = await createEndpoint(db, accountOf(ctx).id, {
+        url: fields.url!,
+        description: fields.description ?? '',
+        eventTypes: fields.eventTypes ?? [],
+        tags: fields.tags ?? [],
+        retrySchedule: fields.retrySchedule ?? null,
+        enabled: fields.enabled ?? true,
+      });
+      ctx.status = 201;
+      ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
+      ctx.body = { ...presentEndpoint(endpoint, defaultSchedule), secret: endpoint.secret };
+    }),
+  );
+
+  router.get('/v1/webhooks/endpoints', async (ctx) => {
+    const page = readPage(ctx.query);
+    const rows = await listEndpoints(db, accountOf(ctx).id, { ...page, limit: page.limit + 1 });
+    ctx.body = pageEnvelope(rows, page.limit, (row) => presentEndpoint(row, defaultSchedule));
+  });
+
+  router.get('/v1/webhooks/endpoints/:id', async (ctx) => {
+    ctx.body = presentEndpoint(await endpointOr404(ctx), defaultSchedule);
+  });
+
+  router.patch('/v1/webhooks/endpoints/:id', async (ctx) => {
+    const id = endpointIdOf(ctx);
+    const fields = readEndpointFields(await readJsonBody(ctx), deps, 'patch');
+    const endpoint = await updateEndpoint(db, accountOf(ctx).id, id, fields);
+    if (!endpoint) throw endpointNotFound(id);
+    ctx.body = presentEndpoint(endpoint, defaultSchedule);
+  });
+
+  router.delete('/v1/webhooks/endpoints/:id', async (ctx) => {
+    const id = endpointIdOf(ctx);
+    if (!(await deleteEndpoint(db, accountOf(ctx).id, id))) throw endpointNotFound(id);
+    ctx.status = 204;
+  });
+
+  router.get('/v1/webhooks/endpoints/:id/secret', async (ctx) => {
+    const endpoint = await endpointOr404(ctx);
+    ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
+  });
+
+  router.post(
+    '/v1/webhooks/endpoints/:id/rotate-secret',
+    idempotentAction(deps, async (ctx) => {
+      const id = endpointIdOf(ctx);
+      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds);
+      if (!endpoint) throw endpointNotFound(id);
+      ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
+    }),
+  );
+
+  router.post(
+    '/v1/webhooks/endpoints/:id/test',
+    idempotentAction(deps, async (ctx) => {
+      const endpoint = await endpointOr404(ctx);
+      if (!endpoint.enabled) {
+        throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled`, { disabled_reason: endpoint.disabled_reason });
+      }
+      const event = await publishEvent(
+        db,
+        {
+          accountId: endpoint.account_id,
+          type: 'webhook.test',
+          subjectId: endpoint.id,
+          dedupeKey: `${endpoint.id}:webhook.test:${randomAlnum(20)}`,
+          data: { endpoint_id: endpoint.id, message: 'A test event from Kiln. If you can read this, your endpoint works.' },
+        },
+        { kind: 'endpoint', endpoint },
+        defaultSchedule,
+      );
+      await dispatchDeliveries(deps.temporal, db, event, deps.delivery, deps.log);
+      ctx.status = 202;
+      ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
+    }),
+  );
+
+  return router;
+}
