@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { findAccountById } from '../src/db/accounts.js';
 import type { Kysely } from 'kysely';
 import { findDeliveryWithEvent, finishDelivery, recordAttempt } from '../src/db/deliveries.js';
 import { accountSecrets, disableEndpoint, endpointSecrets, findEndpointById, noteEndpointOutcome } from '../src/db/webhook-endpoints.js';
@@ -50,7 +51,7 @@ export function createDeliverActivities(deps: DeliverDependencies) {
     delivery: Delivery,
   ): Promise<{ url: string; secrets: RotatingSecret; failing: boolean } | { refusal: { class: string; message: string } }> {
     if (!delivery.endpoint_id) {
-      const account = await db.selectFrom('accounts').selectAll().where('id', '=', delivery.account_id).executeTakeFirstOrThrow();
+      const account = await findAccountById(db, delivery.account_id);
       return { url: delivery.url, secrets: accountSecrets(account), failing: false };
     }
     const endpoint = await findEndpointById(db, delivery.endpoint_id);

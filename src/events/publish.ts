@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../ids.js';
 import type { Database, Delivery, WebhookEndpoint } from '../db/schema.js';
 import { insertDeliveries, pendingDeliveriesOfEvent, type NewDelivery } from '../db/deliveries.js';
+import { insertEventOnce } from '../db/events.js';
 import { subscribedEndpoints } from '../db/webhook-endpoints.js';
 import { deliveryWorkflowId } from '../../workflows/definitions.js';
 import type { EventType } from './catalog.js';
@@ -34,24 +35,9 @@ export async function publishEvent(
   defaultRetrySchedule: number[],
 ): Promise<PublishedEvent> {
   const publish = async (trx: Transaction<Database>): Promise<PublishedEvent> => {
-    const inserted = await trx
-      .insertInto('events')
-      .values({
-        id: newId('evt'),
-        account_id: event.accountId,
-        type: event.type,
-        subject_id: event.subjectId,
-        dedupe_key: event.dedupeKey,
-        data: JSON.stringify(event.data),
-      })
-      .onConflict((oc) => oc.column('dedupe_key').doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (inserted) {
-      await insertDeliveries(trx, await plannedDeliveries(trx, inserted.id, event, routing, defaultRetrySchedule));
-    }
-    const id = inserted?.id ?? (await trx.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow()).id;
-    return { id, type: event.type, created: inserted !== undefined, deliveries: await pendingDeliveriesOfEvent(trx, id) };
+    const { id, created } = await insertEventOnce(trx, { ...event, id: newId('evt') });
+    if (created) await insertDeliveries(trx, await plannedDeliveries(trx, id, event, routing, defaultRetrySchedule));
+    return { id, type: event.type, created, deliveries: await pendingDeliveriesOfEvent(trx, id) };
   };
   return db.isTransaction ? publish(db as Transaction<Database>) : db.transaction().execute(publish);
 }

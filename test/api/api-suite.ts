@@ -4,6 +4,9 @@ import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { conversionWorkflowId } from '../../workflows/definitions.js';
+import { insertQueuedConversion } from '../../src/db/conversions.js';
+import { newId } from '../../src/ids.js';
+import { inputKeyFor } from '../../src/temporal/conversions.js';
 import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
@@ -239,6 +242,30 @@ export function apiSuite(kind: DatabaseKind): void {
       const expired = signer.sign(done.id, new Date(Date.now() - 2 * 3600 * 1000));
       assertProblem(await request(expired.url), 410, 'link_expired');
       assert.equal((await fetch(signer.sign(done.id).url)).status, 200);
+    });
+
+    test('cancel of a conversion whose workflow never started: the API records it and publishes conversion.cancelled', async () => {
+      // As after Temporal was down at submit time: the row exists, no workflow does.
+      const id = newId('cnv');
+      await kiln.blobs.write(inputKeyFor(id), photo);
+      await insertQueuedConversion(kiln.database.db, {
+        id,
+        accountId: alice.id,
+        options: { output_format: 'png' },
+        inputKey: inputKeyFor(id),
+        filename: 'p.jpg',
+        bytes: photo.length,
+        contentType: 'image/jpeg',
+      });
+      const cancelled = await request(`${kiln.url}/v1/conversions/${id}/cancel`, { method: 'POST', key: alice.key });
+      assert.equal(cancelled.status, 202);
+      assert.equal(cancelled.body.status, 'cancelled');
+      const events = await request(`${kiln.url}/v1/events?subject_id=${id}`, { key: alice.key });
+      assert.deepEqual(
+        events.body.data.map((e: { type: string }) => e.type),
+        ['conversion.cancelled'],
+      );
+      assert.equal(events.body.data[0].data.status, 'cancelled');
     });
 
     test('cancel: a conversion signalled before any worker runs it ends cancelled; a finished one answers 409', async () => {

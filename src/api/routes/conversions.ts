@@ -7,6 +7,7 @@ import { CONVERSION_STATUSES as STATUSES, type Conversion, type ConversionStatus
 import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
 import { conversionEventData, presentConversion } from '../../conversions/present.js';
+import { publishConversionEvent } from '../../conversions/events.js';
 import { dispatchDeliveries } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
 import { conversionRunSettings, inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
@@ -126,7 +127,11 @@ export function conversionRoutes(deps: ApiDependencies): Router {
         throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
       }
       const signalled = await signalConversionCancel(deps.temporal, row.id);
-      if (!signalled) await markCancelled(db, row.id);
+      if (!signalled) {
+        // No workflow to record it (never started): the API records it, event included, as the workflow would.
+        const finished = await markCancelled(db, row.id);
+        if (finished?.row.status === 'cancelled') await publishConversionEvent(deps, finished.row, 'conversion.cancelled');
+      }
       ctx.status = 202;
       ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
     }),

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { findEvent, listEvents } from '../../db/events.js';
 import type { EventRow } from '../../db/schema.js';
 import { isEventType, EVENT_TYPES } from '../../events/catalog.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
@@ -29,20 +30,13 @@ export function eventRoutes(deps: ApiDependencies): Router {
     if (subjectId !== undefined && !isId(subjectId)) {
       throw new ApiError(400, 'invalid_parameter', 'subject_id must be the id of a conversion or an endpoint', { parameter: 'subject_id' });
     }
-    let query = deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx).id);
-    if (type) query = query.where('type', '=', type);
-    if (subjectId) query = query.where('subject_id', '=', subjectId);
-    if (page.after) query = query.where('id', '<', page.after);
-    const rows = await query
-      .orderBy('id', 'desc')
-      .limit(page.limit + 1)
-      .execute();
+    const rows = await listEvents(deps.db, accountOf(ctx).id, { type, subjectId }, { ...page, limit: page.limit + 1 });
     ctx.body = pageEnvelope(rows, page.limit, presentEvent);
   });
 
   router.get('/v1/events/:id', async (ctx) => {
     const id = pathId(ctx, 'evt', eventNotFound);
-    const event = await deps.db.selectFrom('events').selectAll().where('account_id', '=', accountOf(ctx).id).where('id', '=', id).executeTakeFirst();
+    const event = await findEvent(deps.db, accountOf(ctx).id, id);
     if (!event) throw eventNotFound(id);
     ctx.body = presentEvent(event);
   });

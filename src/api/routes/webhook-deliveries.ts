@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { failedDeliveriesSince, findDelivery, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
 import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type DeliveryStatus, type WebhookEndpoint } from '../../db/schema.js';
+import { eventOfDelivery } from '../../db/events.js';
 import { findEndpoint } from '../../db/webhook-endpoints.js';
 import { EVENT_TYPES, isEventType } from '../../events/catalog.js';
 import { hasPrefix } from '../../ids.js';
@@ -113,7 +114,7 @@ export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/webhooks/deliveries/:id', async (ctx) => {
     const delivery = await deliveryOr404(ctx);
-    const event = await db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirstOrThrow();
+    const event = await eventOfDelivery(db, delivery);
     ctx.body = {
       ...presentDelivery(delivery),
       // The body as stored; a completed conversion's download_url is signed afresh on each attempt.
