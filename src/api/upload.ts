@@ -199,8 +199,11 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
       return;
     }
 
-    parser.on('field', (name, value, info) => {
+    // busboy passes no name at all for `name=""`, whatever its types say.
+    const unnamed = (): ApiError => new ApiError(400, 'invalid_multipart', 'every part of the multipart body needs a non-empty name');
+    parser.on('field', (name: string | undefined, value, info) => {
       try {
+        if (!name) throw unnamed();
         checkedField(name, value);
         if (info.valueTruncated) throw new ApiError(400, 'invalid_options', `field ${name} is too long`);
         if (Object.hasOwn(fields, name)) throw new ApiError(400, 'invalid_options', `field ${name} was given more than once`);
@@ -209,13 +212,13 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
         fail(error);
       }
     });
-    parser.on('file', (name, stream, info) => {
+    parser.on('file', (name: string | undefined, stream, info) => {
       // Listen at once: busboy can fail the stream (a body cut short) before spool() attaches.
       let sourceError: unknown;
       stream.on('error', (error) => (sourceError ??= error));
       fileStreams.push(stream);
       if (name !== 'file') {
-        fail(new ApiError(400, 'unexpected_file', `unexpected file field "${name}"; send the image as "file"`));
+        fail(name ? new ApiError(400, 'unexpected_file', `unexpected file field "${name}"; send the image as "file"`) : unnamed());
         stream.resume();
         return;
       }
