@@ -6,7 +6,7 @@ import { accountOf } from './auth.js';
 import { readJsonBody } from './json-body.js';
 import type { ApiDependencies } from './context.js';
 import { ApiError } from './problem.js';
-import { REQUEST_TIMEOUT_MS } from './server.js';
+import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
 
 /**
  * Idempotency-Key with Stripe's semantics, for every POST that creates or triggers something:

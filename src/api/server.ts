@@ -2,11 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createApp } from './app.js';
+import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
 import { ApiError, problemBody, problemTitle } from './problem.js';
 import type { ApiDependencies } from './context.js';
-
-/** Uploads of large files on slow links take a while; Node's default would cut them off. */
-export const REQUEST_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
  * What Node's HTTP parser refuses before Koa sees it (headers past 16 KiB, a malformed
