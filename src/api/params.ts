@@ -12,6 +12,15 @@ export function queryParameter(query: Record<string, unknown>, name: string): st
   return value;
 }
 
+/** A query parameter that must be one of `choices` (a filter on a status or type); anything else is 400. */
+export function queryChoice<T extends string>(query: Record<string, unknown>, name: string, choices: readonly T[]): T | undefined {
+  const value = queryParameter(query, name);
+  if (value !== undefined && !(choices as readonly string[]).includes(value)) {
+    throw new ApiError(400, 'invalid_parameter', `${name} must be one of ${choices.join(', ')}`, { parameter: name });
+  }
+  return value as T | undefined;
+}
+
 /** A query parameter that must be a Kiln id with `prefix` (a filter); anything else is 400, never a query. */
 export function queryId(query: Record<string, unknown>, name: string, prefix: IdPrefix): string | undefined {
   const value = queryParameter(query, name);

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { parseConversionOptions } from '../../convert/options.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
-import { CONVERSION_STATUSES as STATUSES, type Conversion, type ConversionStatus } from '../../db/schema.js';
+import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
 import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
 import { conversionEventData, presentConversion } from '../../conversions/present.js';
@@ -17,7 +17,7 @@ import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
 import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
-import { pathId, queryParameter } from '../params.js';
+import { pathId, queryChoice } from '../params.js';
 import { idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
@@ -99,11 +99,8 @@ export function conversionRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/conversions', async (ctx) => {
     const page = readPage(ctx.query);
-    const status = queryParameter(ctx.query, 'status');
-    if (status !== undefined && !STATUSES.includes(status as ConversionStatus)) {
-      throw new ApiError(400, 'invalid_parameter', `status must be one of ${STATUSES.join(', ')}`, { parameter: 'status' });
-    }
-    const rows = await listConversions(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status: status as ConversionStatus | undefined });
+    const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
+    const rows = await listConversions(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
     ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
   });
 

@@ -1,13 +1,13 @@
 import Router from '@koa/router';
 import { findEvent, listEvents } from '../../db/events.js';
 import type { EventRow } from '../../db/schema.js';
-import { isEventType, EVENT_TYPES } from '../../events/catalog.js';
+import { EVENT_TYPES } from '../../events/catalog.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
-import { pathId, queryParameter } from '../params.js';
+import { pathId, queryChoice, queryParameter } from '../params.js';
 import { isId } from '../../ids.js';
 
 function presentEvent(event: EventRow): Record<string, unknown> {
@@ -22,10 +22,7 @@ export function eventRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/events', async (ctx) => {
     const page = readPage(ctx.query);
-    const type = queryParameter(ctx.query, 'type');
-    if (type !== undefined && !isEventType(type)) {
-      throw new ApiError(400, 'invalid_parameter', `type must be one of ${EVENT_TYPES.join(', ')}`, { parameter: 'type' });
-    }
+    const type = queryChoice(ctx.query, 'type', EVENT_TYPES);
     const subjectId = queryParameter(ctx.query, 'subject_id');
     if (subjectId !== undefined && !isId(subjectId)) {
       throw new ApiError(400, 'invalid_parameter', 'subject_id must be the id of a conversion or an endpoint', { parameter: 'subject_id' });

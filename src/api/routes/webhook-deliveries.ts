@@ -2,10 +2,10 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { failedDeliveriesSince, findDelivery, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
-import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type DeliveryStatus, type WebhookEndpoint } from '../../db/schema.js';
+import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type WebhookEndpoint } from '../../db/schema.js';
 import { eventOfDelivery } from '../../db/events.js';
 import { findEndpoint } from '../../db/webhook-endpoints.js';
-import { EVENT_TYPES, isEventType } from '../../events/catalog.js';
+import { EVENT_TYPES } from '../../events/catalog.js';
 import { hasPrefix } from '../../ids.js';
 import { cancelDeliveryRetries, redeliver } from '../../temporal/deliveries.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
@@ -15,7 +15,7 @@ import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
 import { idempotentAction, idempotentJson } from '../idempotency.js';
 import { pageEnvelope, readPage } from '../pagination.js';
-import { pathId, printable, queryId, queryParameter } from '../params.js';
+import { pathId, printable, queryChoice, queryId } from '../params.js';
 import { ApiError } from '../problem.js';
 import { endpointNotFound } from './webhook-endpoints.js';
 
@@ -95,20 +95,9 @@ export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
     const page = readPage(ctx.query);
     const endpointId = queryId(ctx.query, 'endpoint_id', 'ep');
     const eventId = queryId(ctx.query, 'event_id', 'evt');
-    const status = queryParameter(ctx.query, 'status');
-    const eventType = queryParameter(ctx.query, 'event_type');
-    if (status !== undefined && !DELIVERY_STATUSES.includes(status as DeliveryStatus)) {
-      throw new ApiError(400, 'invalid_parameter', `status must be one of ${DELIVERY_STATUSES.join(', ')}`, { parameter: 'status' });
-    }
-    if (eventType !== undefined && !isEventType(eventType)) {
-      throw new ApiError(400, 'invalid_parameter', `event_type must be one of ${EVENT_TYPES.join(', ')}`, { parameter: 'event_type' });
-    }
-    const rows = await listDeliveries(
-      db,
-      accountOf(ctx).id,
-      { endpointId, eventType, status: status as DeliveryStatus | undefined, eventId },
-      { ...page, limit: page.limit + 1 },
-    );
+    const status = queryChoice(ctx.query, 'status', DELIVERY_STATUSES);
+    const eventType = queryChoice(ctx.query, 'event_type', EVENT_TYPES);
+    const rows = await listDeliveries(db, accountOf(ctx).id, { endpointId, eventType, status, eventId }, { ...page, limit: page.limit + 1 });
     ctx.body = pageEnvelope(rows, page.limit, presentDelivery);
   });
 
