@@ -1,10 +1,21 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, setHandler, TimeoutFailure } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  TimeoutFailure,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { ConvertActivities } from '../activities/convert.js';
 import type { RecordActivities } from '../activities/record.js';
+import { TASK_QUEUES } from '../src/temporal/names.js';
+import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
 import {
   cancelSignal,
   statusQuery,
-  TASK_QUEUES,
   type ConversionPhase,
   type ConversionWorkflowInput,
   type ConversionWorkflowResult,
@@ -24,6 +35,12 @@ function describeFailure(error: unknown): { code: string; message: string } {
   return { code: 'conversion_error', message: cause instanceof Error ? cause.message : 'the conversion failed' };
 }
 
+/**
+ * Converts one upload. The run ends the way the conversion did, so the Web UI tells the
+ * truth: Completed, Failed (with the conversion's error code as the failure type), or
+ * Canceled when its cancellation was requested (the API's cancel, or the Web UI's).
+ * `KilnStatus` follows the API's status throughout.
+ */
 export async function conversionWorkflow(input: ConversionWorkflowInput): Promise<ConversionWorkflowResult> {
   const timeLimitSeconds = input.timeLimitSeconds ?? LEGACY_TIME_LIMIT_SECONDS;
   const { convertImage } = proxyActivities<ConvertActivities>({
@@ -34,7 +51,13 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
   });
 
+  // Runs started before Kiln kept run states truthful replay as they were recorded.
+  const truthful = patched('truthful-run-state');
   let phase: ConversionPhase = 'queued';
+  const enter = (next: ConversionPhase): void => {
+    phase = next;
+    if (truthful) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: next }]);
+  };
   const work = new CancellationScope();
   setHandler(cancelSignal, () => work.cancel());
   setHandler(statusQuery, () => phase);
@@ -42,7 +65,7 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
   try {
     await work.run(async () => {
       await record.recordConversionStarted(input.conversionId);
-      phase = 'running';
+      enter('running');
       const result = await convertImage({
         conversionId: input.conversionId,
         inputKey: input.inputKey,
@@ -52,18 +75,20 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
       });
       await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
     });
-    phase = 'succeeded';
+    enter('succeeded');
     return { status: 'succeeded' };
   } catch (error) {
-    // Cancellation comes from the `cancel` signal or from cancelling the workflow itself (e.g. in the Web UI).
     if (isCancellation(error)) {
       await CancellationScope.nonCancellable(() => record.recordConversionCancelled(input.conversionId));
-      phase = 'cancelled';
+      enter('cancelled');
+      // A cancellation request ends the run Canceled; the `cancel` signal alone cannot, so it completes.
+      if (truthful && CancellationScope.current().consideredCancelled) throw error;
       return { status: 'cancelled' };
     }
     const failure = describeFailure(error);
     await record.recordConversionFailed(input.conversionId, failure);
-    phase = 'failed';
+    enter('failed');
+    if (truthful) throw ApplicationFailure.nonRetryable(failure.message, failure.code);
     return { status: 'failed', error: failure };
   }
 }

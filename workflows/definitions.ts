@@ -1,20 +1,11 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ConversionOptions } from '../src/convert/options.js';
 
-/** Task queues. Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queue. */
-export const TASK_QUEUES = {
-  workflows: 'kiln',
-  convert: 'kiln-convert',
-  deliver: 'kiln-deliver',
-} as const;
-
 /** Database writes must not fail a workflow because Postgres blinked: retried without limit. */
 export const BOOKKEEPING_ACTIVITY_OPTIONS = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 } as const;
-
-export const conversionWorkflowId = (conversionId: string): string => `conversion-${conversionId}`;
 
 export interface ConversionWorkflowInput {
   conversionId: string;
@@ -37,9 +28,6 @@ export interface ConversionWorkflowResult {
 
 export const cancelSignal = defineSignal('cancel');
 export const statusQuery = defineQuery<ConversionPhase>('status');
-
-/** One delivery workflow per event and target: an endpoint id, or `request` for a conversion's own webhook_url. */
-export const deliveryWorkflowId = (eventId: string, target: string): string => `delivery-${eventId}-${target}`;
 
 export interface DeliveryWorkflowInput {
   deliveryId: string;

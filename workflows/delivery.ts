@@ -1,5 +1,16 @@
-import { CancellationScope, condition, isCancellation, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { DeliverActivities } from '../activities/deliver.js';
+import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
 import {
   cancelSignal,
   deliveryStatusQuery,
@@ -18,6 +29,10 @@ const record = proxyActivities<DeliverActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
  * the activity names each wait (`nextRetryDelay`), so the waits are the schedule's, not
  * an exponential curve's. `redeliver` runs an extra attempt at once beside pending
  * retries; `cancel` drops the pending retries.
+ *
+ * The run ends as the delivery did: Completed, Failed (the last attempt's error class as
+ * the failure type), or Canceled when its cancellation was requested (the API's cancel,
+ * or the Web UI's). `KilnStatus` is set when it ends.
  */
 export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryOutcome> {
   const attempt = { deliveryId: input.deliveryId, retrySchedule: input.retrySchedule, requestTimeoutSeconds: input.requestTimeoutSeconds };
@@ -36,7 +51,15 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   });
   const manual = proxyActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });
 
+  // Runs started before Kiln kept run states truthful replay as they were recorded.
+  const truthful = patched('truthful-run-state');
   let phase: DeliveryPhase = 'pending';
+  let lastFailure: { message: string; type: string } = { message: 'the delivery failed', type: 'delivery_failed' };
+  const noteFailure = (error: unknown): void => {
+    const cause = error instanceof ActivityFailure ? error.cause : error;
+    if (cause instanceof ApplicationFailure) lastFailure = { message: cause.message, type: cause.type ?? 'delivery_failed' };
+    else if (cause instanceof Error) lastFailure = { message: cause.message, type: 'delivery_failed' };
+  };
   let manualRequests = 0;
   let cancelRequested = false;
   // A re-run of a closed delivery has no schedule left: if its manual attempt fails, it stays failed.
@@ -57,11 +80,15 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
       .run(() => scheduled.deliverWebhook({ ...attempt, trigger: 'scheduled' }))
       .then(
         () => (retried.outcome = 'succeeded'),
-        (error: unknown) => (retried.outcome = isCancellation(error) ? 'cancelled' : 'failed'),
+        (error: unknown) => {
+          if (!isCancellation(error)) noteFailure(error);
+          retried.outcome = isCancellation(error) ? 'cancelled' : 'failed';
+        },
       );
   }
 
   let outcome: DeliveryOutcome | undefined;
+  let cancellation: Error | undefined;
   try {
     while (!outcome) {
       await condition(() => manualRequests > 0 || retried.outcome !== undefined || cancelRequested);
@@ -74,6 +101,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
           outcome = 'succeeded';
         } catch (error) {
           if (isCancellation(error)) throw error;
+          noteFailure(error);
           // A failed manual attempt leaves the scheduled retries, if any, to carry on.
         }
       } else if (retried.outcome === 'succeeded') {
@@ -87,11 +115,17 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   } catch (error) {
     // Cancelling the workflow itself (e.g. from the Web UI) counts as cancelling the delivery.
     if (!isCancellation(error)) throw error;
+    cancellation = error as Error;
     outcome = 'cancelled';
   }
   phase = outcome;
   const final = outcome;
   // A successful attempt has already marked the delivery succeeded along with its log entry.
   if (final !== 'succeeded') await CancellationScope.nonCancellable(() => record.recordDeliveryOutcome(input.deliveryId, final));
+  if (!truthful) return final;
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: final }]);
+  if (final === 'failed') throw ApplicationFailure.nonRetryable(lastFailure.message, lastFailure.type);
+  // A cancellation request ends the run Canceled; the `cancel` signal alone cannot, so it completes.
+  if (cancellation !== undefined) throw cancellation;
   return final;
 }

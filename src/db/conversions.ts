@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
 import type { ConversionOptions } from '../convert/options.js';
-import { conversionWorkflowId } from '../../workflows/definitions.js';
+import { conversionWorkflowId } from '../temporal/names.js';
 
 const OPEN_STATUSES: ConversionStatus[] = ['queued', 'running'];
 

@@ -4,7 +4,7 @@ import type { Database, Delivery, WebhookEndpoint } from '../db/schema.js';
 import { insertDeliveries, pendingDeliveriesOfEvent, type NewDelivery } from '../db/deliveries.js';
 import { insertEventOnce } from '../db/events.js';
 import { subscribedEndpoints } from '../db/webhook-endpoints.js';
-import { deliveryWorkflowId } from '../../workflows/definitions.js';
+import { deliveryWorkflowId } from '../temporal/names.js';
 import type { EventType } from './catalog.js';
 
 /** Who hears about an event: the account's subscribed endpoints (and a per-request URL), or one endpoint (tests). */

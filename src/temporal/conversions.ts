@@ -3,7 +3,10 @@ import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
 import type { ConversionOptions } from '../convert/options.js';
 import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
-import { cancelSignal, conversionWorkflowId, TASK_QUEUES, type ConversionWorkflowInput } from '../../workflows/definitions.js';
+import type { ConversionWorkflowInput } from '../../workflows/definitions.js';
+import type { conversionWorkflow } from '../../workflows/conversion.js';
+import { conversionWorkflowId, TASK_QUEUES } from './names.js';
+import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
 export function inputKeyFor(conversionId: string): string {
   return `conversions/${conversionId}/input`;
@@ -41,20 +44,30 @@ export function workflowInputFor(row: Conversion, settings: ConversionRunSetting
 /** Starts the conversion's workflow; starting one that already exists is a no-op, so callers may retry. */
 export async function startConversionWorkflow(client: Client, row: Conversion, settings: ConversionRunSettings): Promise<void> {
   try {
-    await client.workflow.start('conversionWorkflow', {
+    const input = workflowInputFor(row, settings);
+    await client.workflow.start<typeof conversionWorkflow>('conversionWorkflow', {
       workflowId: conversionWorkflowId(row.id),
       taskQueue: TASK_QUEUES.workflows,
-      args: [workflowInputFor(row, settings)],
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.accountId, value: row.account_id },
+        { key: SEARCH_ATTRIBUTES.conversionId, value: row.id },
+        { key: SEARCH_ATTRIBUTES.outputFormat, value: input.options.output_format },
+        { key: SEARCH_ATTRIBUTES.status, value: 'queued' },
+      ],
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
   }
 }
 
-/** Sends `cancel`; false when no workflow runs under that id (never started, or already closed). */
-export async function signalConversionCancel(client: Client, conversionId: string): Promise<boolean> {
+/**
+ * Requests the run's cancellation (so it ends Canceled, as the Web UI's cancel does);
+ * false when no workflow runs under that id (never started, or already closed).
+ */
+export async function cancelConversionWorkflow(client: Client, conversionId: string): Promise<boolean> {
   try {
-    await client.workflow.getHandle(conversionWorkflowId(conversionId)).signal(cancelSignal);
+    await client.workflow.getHandle(conversionWorkflowId(conversionId)).cancel();
     return true;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return false;

@@ -2,7 +2,20 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNo
 import type { Kysely } from 'kysely';
 import { markDispatched } from '../db/deliveries.js';
 import type { Database, Delivery } from '../db/schema.js';
-import { cancelSignal, redeliverSignal, TASK_QUEUES, type DeliveryWorkflowInput } from '../../workflows/definitions.js';
+import { redeliverSignal, type DeliveryWorkflowInput } from '../../workflows/definitions.js';
+import type { deliveryWorkflow } from '../../workflows/delivery.js';
+import { TASK_QUEUES } from './names.js';
+import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+
+function searchAttributes(delivery: Delivery) {
+  return [
+    { key: SEARCH_ATTRIBUTES.accountId, value: delivery.account_id },
+    { key: SEARCH_ATTRIBUTES.deliveryId, value: delivery.id },
+    { key: SEARCH_ATTRIBUTES.endpointId, value: delivery.target },
+    { key: SEARCH_ATTRIBUTES.eventType, value: delivery.event_type },
+    { key: SEARCH_ATTRIBUTES.status, value: 'pending' },
+  ];
+}
 
 function workflowInput(delivery: Delivery, requestTimeoutSeconds: number, runScheduled: boolean): DeliveryWorkflowInput {
   return { deliveryId: delivery.id, retrySchedule: delivery.retry_schedule, requestTimeoutSeconds, runScheduled };
@@ -18,10 +31,11 @@ export async function startDeliveryWorkflows(client: Client, db: Kysely<Database
   await Promise.all(
     deliveries.map(async (delivery) => {
       try {
-        await client.workflow.start('deliveryWorkflow', {
+        await client.workflow.start<typeof deliveryWorkflow>('deliveryWorkflow', {
           workflowId: delivery.workflow_id,
           taskQueue: TASK_QUEUES.deliver,
           args: [workflowInput(delivery, requestTimeoutSeconds, true)],
+          typedSearchAttributes: searchAttributes(delivery),
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         });
       } catch (error) {
@@ -35,19 +49,20 @@ export async function startDeliveryWorkflows(client: Client, db: Kysely<Database
 
 /** An immediate attempt: signals the running workflow, or re-runs a closed one under the same id. */
 export async function redeliver(client: Client, delivery: Delivery, requestTimeoutSeconds: number): Promise<void> {
-  await client.workflow.signalWithStart('deliveryWorkflow', {
+  await client.workflow.signalWithStart<typeof deliveryWorkflow, []>('deliveryWorkflow', {
     workflowId: delivery.workflow_id,
     taskQueue: TASK_QUEUES.deliver,
     args: [workflowInput(delivery, requestTimeoutSeconds, false)],
+    typedSearchAttributes: searchAttributes(delivery),
     signal: redeliverSignal,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
   });
 }
 
-/** Sends `cancel`; false when the delivery's workflow is not running. */
+/** Requests the run's cancellation (it ends Canceled); false when the delivery's workflow is not running. */
 export async function cancelDeliveryRetries(client: Client, delivery: Delivery): Promise<boolean> {
   try {
-    await client.workflow.getHandle(delivery.workflow_id).signal(cancelSignal);
+    await client.workflow.getHandle(delivery.workflow_id).cancel();
     return true;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return false;

@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 import { createConvertActivities, createDeliverActivities, createRecordActivities, type DeliverDependencies } from '../../activities/index.js';
 import type { Client } from '@temporalio/client';
 import type { DeliverySettings } from '../webhooks/dispatch.js';
-import { TASK_QUEUES } from '../../workflows/definitions.js';
+import { TASK_QUEUES } from './names.js';
+import { registerSearchAttributes } from './register-search-attributes.js';
 import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Converter } from '../convert/converter-pool.js';
@@ -43,6 +44,8 @@ export interface WorkerDependencies {
  * `kiln-deliver` with many slots, so a slow receiver never holds up a conversion.
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]> {
+  // Kiln's workflows set these; a namespace without them would fail every workflow task.
+  await registerSearchAttributes(deps.client.connection, deps.namespace);
   const common = { connection: deps.connection, namespace: deps.namespace };
   return Promise.all([
     Worker.create({

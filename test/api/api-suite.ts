@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DownloadSigner } from '../../src/signing/download-url.js';
-import { conversionWorkflowId } from '../../workflows/definitions.js';
+import { conversionWorkflowId } from '../../src/temporal/names.js';
 import { insertQueuedConversion } from '../../src/db/conversions.js';
 import { newId } from '../../src/ids.js';
 import { inputKeyFor } from '../../src/temporal/conversions.js';
 import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln.js';
+import { runEnding } from '../support/temporal.js';
 import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
 
@@ -192,7 +193,8 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.equal(done.download_url, undefined);
       // The row turns failed inside the last activity, before the workflow closes: wait for it to close.
       const handle = kiln.env.client.workflow.getHandle(done.workflow_id);
-      await handle.result();
+      const run = await runEnding(handle);
+      assert.deepEqual([run.state, run.failureType, run.status], ['FAILED', 'unsupported_input', 'failed'], 'the Web UI shows the run failed, with its code');
       const history = await handle.fetchHistory();
       const attempts = history.events?.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
       // recordConversionStarted, convertImage, recordConversionFailed: each started once.
@@ -284,8 +286,8 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.equal(done.error.code, 'cancelled');
       const again = await request(`${kiln.url}/v1/conversions/${pending}/cancel`, { method: 'POST', key: alice.key });
       assertProblem(again, 409, 'conversion_finished');
-      const result = await kiln.env.client.workflow.getHandle(conversionWorkflowId(pending)).result();
-      assert.deepEqual(result, { status: 'cancelled' });
+      const run = await runEnding(kiln.env.client.workflow.getHandle(conversionWorkflowId(pending)));
+      assert.deepEqual([run.state, run.status], ['CANCELLED', 'cancelled'], 'the Web UI shows the run cancelled');
     });
 
     test('unknown routes answer problem+json 404; a wrong method 405 with Allow', async () => {

@@ -1,17 +1,48 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { devServerExecutable, testServerExecutable, withExplainedDownload } from '../../src/temporal/toolchain.js';
 import { installTemporalRuntime } from '../../src/runtime.js';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
+import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 
-/** Temporal's Java time-skipping test server (built by the toolchain from Maven Central). */
+/** Temporal's Java time-skipping test server (built by the toolchain from Maven Central), with Kiln's search attributes, which its workflows set. */
 export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
   installTemporalRuntime();
   const executable = await testServerExecutable();
-  return withExplainedDownload('Temporal test server', executable, () => TestWorkflowEnvironment.createTimeSkipping({ server: { executable } }));
+  const env = await withExplainedDownload('Temporal test server', executable, () => TestWorkflowEnvironment.createTimeSkipping({ server: { executable } }));
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  return env;
 }
 
 /** A real Temporal dev server (the Temporal CLI) on a free port, in memory. */
 export async function devServerEnvironment(): Promise<TestWorkflowEnvironment> {
   installTemporalRuntime();
   const executable = await devServerExecutable();
+  // Kiln's workers register its search attributes themselves, as in production.
   return withExplainedDownload('Temporal CLI', executable, () => TestWorkflowEnvironment.createLocal({ server: { executable, ip: '127.0.0.1' } }));
+}
+
+export interface RunEnding {
+  /** The close state the Web UI shows: COMPLETED, FAILED, CANCELLED, … */
+  state: string;
+  /** The failure's type when the run failed (a Kiln error code or error class). */
+  failureType: string | undefined;
+  /** The run's KilnStatus search attribute. */
+  status: string | undefined;
+  result: unknown;
+}
+
+/** Waits for a run to close and reads how it ended, as the Web UI and its filters see it. */
+export async function runEnding(handle: WorkflowHandle): Promise<RunEnding> {
+  let result: unknown;
+  let failureType: string | undefined;
+  try {
+    result = await handle.result();
+  } catch (error) {
+    if (!(error instanceof WorkflowFailedError)) throw error;
+    failureType = (error.cause instanceof ApplicationFailure ? error.cause.type : error.cause?.name) ?? undefined;
+  }
+  const description = await handle.describe();
+  return { state: description.status.name, failureType, status: description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.status), result };
 }

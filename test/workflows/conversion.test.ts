@@ -5,17 +5,19 @@ import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
-import { TASK_QUEUES, statusQuery, cancelSignal } from '../../workflows/definitions.js';
+import { statusQuery, cancelSignal } from '../../workflows/definitions.js';
+import { TASK_QUEUES } from '../../src/temporal/names.js';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
 import { insertQueuedConversion, findConversionById } from '../../src/db/conversions.js';
 import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { inputKeyFor, workflowInputFor } from '../../src/temporal/conversions.js';
+import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/temporal/conversions.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/convert/options.js';
-import { timeSkippingEnvironment } from '../support/temporal.js';
+import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
 import { tempDir } from '../support/temp.js';
 import { identify, makeImage } from '../support/images.js';
 
@@ -96,26 +98,37 @@ describe('conversion workflow (time-skipping test server)', () => {
     );
   });
 
-  test('a file that is not an image fails once with unsupported_input, without retries', async () => {
+  test('a file that is not an image fails once with unsupported_input, without retries, and fails its run', async () => {
     const row = await newConversion(Buffer.from('this is plain text, not an image'), { output_format: 'png' });
     let calls = 0;
     const real = createConvertActivities({ blobs, converter });
     const counted = { convertImage: async (...args: Parameters<typeof real.convertImage>) => (calls++, real.convertImage(...args)) };
-    const result = await withWorkers(
-      () =>
-        env.client.workflow.execute('conversionWorkflow', {
-          workflowId: row.workflow_id,
-          taskQueue: TASK_QUEUES.workflows,
-          args: [workflowInputFor(row, runSettings)],
-        }),
-      counted,
-    );
-    assert.equal(result.status, 'failed');
-    assert.equal(result.error?.code, 'unsupported_input');
+    const run = await withWorkers(async () => {
+      await startConversionWorkflow(env.client, row, runSettings);
+      return runEnding(env.client.workflow.getHandle(row.workflow_id));
+    }, counted);
+    // The Web UI shows the run Failed with the conversion's own error code, and the filter finds it.
+    assert.equal(run.state, 'FAILED');
+    assert.equal(run.failureType, 'unsupported_input');
+    assert.equal(run.status, 'failed');
     assert.equal(calls, 1);
     const done = await findConversionById(database.db, row.id);
     assert.equal(done?.status, 'failed');
     assert.equal(done?.error_code, 'unsupported_input');
+  });
+
+  test('a run carries its account, conversion id, output format and status for the Web UI filter', async () => {
+    const row = await newConversion(await makeImage(64, 64), { output_format: 'avif' });
+    const attributes = await withWorkers(async () => {
+      await startConversionWorkflow(env.client, row, runSettings);
+      const handle = env.client.workflow.getHandle(row.workflow_id);
+      assert.equal((await runEnding(handle)).state, 'COMPLETED');
+      return (await handle.describe()).typedSearchAttributes;
+    });
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.accountId), accountId);
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.conversionId), row.id);
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.outputFormat), 'avif');
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.status), 'succeeded');
   });
 
   test('a transient fault is retried and the conversion still succeeds', async () => {
@@ -145,13 +158,12 @@ describe('conversion workflow (time-skipping test server)', () => {
     assert.equal(done?.attempts, 2);
   });
 
-  test('the cancel signal ends a running conversion as cancelled', async () => {
-    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+  /** A stand-in for a slow encode: it heartbeats until cancelled, as the real activity does. */
+  async function slowConvert() {
     let started!: () => void;
     const activityStarted = new Promise<void>((resolve) => (started = resolve));
-    // Stand-in for a slow encode: it heartbeats until cancelled, as the real activity does.
     const { Context } = await import('@temporalio/activity');
-    const slow = {
+    const activities = {
       convertImage: async (): Promise<never> => {
         started();
         const context = Context.current();
@@ -161,24 +173,42 @@ describe('conversion workflow (time-skipping test server)', () => {
         }
       },
     };
-    const result = await withWorkers(async () => {
-      const handle = await env.client.workflow.start('conversionWorkflow', {
-        workflowId: row.workflow_id,
-        taskQueue: TASK_QUEUES.workflows,
-        args: [workflowInputFor(row, runSettings)],
-      });
-      await activityStarted;
+    return { activityStarted, activities: activities as never };
+  }
+
+  async function eventTypes(conversionId: string): Promise<string[]> {
+    const events = await database.db.selectFrom('events').select('type').where('subject_id', '=', conversionId).orderBy('id').execute();
+    return events.map((e) => e.type);
+  }
+
+  test('the cancel signal ends a running conversion as cancelled', async () => {
+    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+    const slow = await slowConvert();
+    const run = await withWorkers(async () => {
+      await startConversionWorkflow(env.client, row, runSettings);
+      const handle = env.client.workflow.getHandle(row.workflow_id);
+      await slow.activityStarted;
       assert.equal(await handle.query(statusQuery), 'running');
       await handle.signal(cancelSignal);
-      return handle.result();
-    }, slow as never);
-    assert.deepEqual(result, { status: 'cancelled' });
-    const done = await findConversionById(database.db, row.id);
-    assert.equal(done?.status, 'cancelled');
-    const events = await database.db.selectFrom('events').select('type').where('subject_id', '=', row.id).orderBy('id').execute();
-    assert.deepEqual(
-      events.map((e) => e.type),
-      ['conversion.started', 'conversion.cancelled'],
-    );
+      return runEnding(handle);
+    }, slow.activities);
+    // A signal cannot make a run Canceled; it completes, and KilnStatus says what happened.
+    assert.deepEqual([run.state, run.result, run.status], ['COMPLETED', { status: 'cancelled' }, 'cancelled']);
+    assert.equal((await findConversionById(database.db, row.id))?.status, 'cancelled');
+    assert.deepEqual(await eventTypes(row.id), ['conversion.started', 'conversion.cancelled']);
+  });
+
+  test("cancelling the run (the API's cancel, the Web UI's) ends it Canceled and records the cancellation", async () => {
+    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+    const slow = await slowConvert();
+    const run = await withWorkers(async () => {
+      await startConversionWorkflow(env.client, row, runSettings);
+      await slow.activityStarted;
+      assert.equal(await cancelConversionWorkflow(env.client, row.id), true);
+      return runEnding(env.client.workflow.getHandle(row.workflow_id));
+    }, slow.activities);
+    assert.deepEqual([run.state, run.status], ['CANCELLED', 'cancelled']);
+    assert.equal((await findConversionById(database.db, row.id))?.status, 'cancelled');
+    assert.deepEqual(await eventTypes(row.id), ['conversion.started', 'conversion.cancelled']);
   });
 });

@@ -5,7 +5,8 @@ import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Webhook } from 'standardwebhooks';
 import { createDeliverActivities } from '../../activities/index.js';
-import { cancelSignal, TASK_QUEUES } from '../../workflows/definitions.js';
+import { cancelSignal } from '../../workflows/definitions.js';
+import { TASK_QUEUES } from '../../src/temporal/names.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
 import { createEndpoint, findEndpointById, rotateEndpointSecret } from '../../src/db/webhook-endpoints.js';
@@ -15,9 +16,11 @@ import { publishEvent } from '../../src/events/publish.js';
 import { newId } from '../../src/ids.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { AddressGuard } from '../../src/webhooks/address-guard.js';
-import { redeliver, startDeliveryWorkflows } from '../../src/temporal/deliveries.js';
+import { cancelDeliveryRetries, redeliver, startDeliveryWorkflows } from '../../src/temporal/deliveries.js';
+import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
-import { timeSkippingEnvironment } from '../support/temporal.js';
+import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
+import type { WorkflowHandle } from '@temporalio/client';
 import { tempDir } from '../support/temp.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { waitUntil } from '../support/processes.js';
@@ -102,6 +105,19 @@ describe('delivery workflow (time-skipping test server)', () => {
     return env.client.workflow.getHandle(delivery.workflow_id);
   }
 
+  /**
+   * How the delivery ended, read from its run as the Web UI shows it: a failed delivery
+   * fails its run with the last error class, a cancelled one is Canceled (or Completed
+   * when only the `cancel` signal asked), and KilnStatus always says the outcome.
+   */
+  async function ended(handle: WorkflowHandle, expectedFailureType?: string): Promise<string> {
+    const run = await runEnding(handle);
+    const outcome = run.state === 'FAILED' ? 'failed' : run.state === 'CANCELLED' ? 'cancelled' : String(run.result);
+    assert.equal(run.status, outcome, 'KilnStatus says how the delivery ended');
+    if (expectedFailureType) assert.equal(run.failureType, expectedFailureType);
+    return outcome;
+  }
+
   /** Seconds from the first request to each, on the Temporal server's (skipping) clock. */
   function requestOffsets(sink: Receiver): number[] {
     const first = sink.requests[0]!.serverTime!;
@@ -112,8 +128,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     const sink = await receiver({ status: 500, body: 'down for maintenance' });
     const { endpoint, delivery } = await eventFor(sink.url);
     const handle = await start(delivery);
-    const outcome = await handle.result();
-    assert.equal(outcome, 'failed');
+    assert.equal(await ended(handle, 'http_status'), 'failed');
     assert.deepEqual(requestOffsets(sink), [0, 30, 150, 750]);
 
     const stored = await findDeliveryById(database.db, delivery.id);
@@ -150,7 +165,7 @@ describe('delivery workflow (time-skipping test server)', () => {
   test("an endpoint's own schedule replaces the default", async () => {
     const sink = await receiver({ status: 502 });
     const { delivery } = await eventFor(sink.url, [5, 60]);
-    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.equal(await ended(await start(delivery)), 'failed');
     assert.deepEqual(requestOffsets(sink), [0, 5, 65]);
   });
 
@@ -162,7 +177,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       { status: 204 },
     );
     const { delivery } = await eventFor(sink.url);
-    assert.equal(await (await start(delivery)).result(), 'succeeded');
+    assert.equal(await ended(await start(delivery)), 'succeeded');
     assert.deepEqual(requestOffsets(sink), [0, 45, 285, 885]);
     const stored = await findDeliveryById(database.db, delivery.id);
     assert.equal(stored?.status, 'succeeded');
@@ -172,7 +187,7 @@ describe('delivery workflow (time-skipping test server)', () => {
   test('410 Gone disables the endpoint and ends the delivery at once', async () => {
     const sink = await receiver({ status: 410 });
     const { endpoint, delivery } = await eventFor(sink.url);
-    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.equal(await ended(await start(delivery), 'endpoint_gone'), 'failed');
     assert.equal(sink.requests.length, 1);
     const after = await findEndpointById(database.db, endpoint.id);
     assert.equal(after?.enabled, false);
@@ -188,7 +203,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       .set({ failing_since: new Date(Date.now() - 6 * 86_400_000) })
       .where('id', '=', endpoint.id)
       .execute();
-    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.equal(await ended(await start(delivery)), 'failed');
     const disabled = await findEndpointById(database.db, endpoint.id);
     assert.equal(disabled?.enabled, false);
     assert.match(disabled?.disabled_reason ?? '', /failed/);
@@ -200,7 +215,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       .set({ failing_since: new Date(Date.now() - 86_400_000) })
       .where('id', '=', second.endpoint.id)
       .execute();
-    assert.equal(await (await start(second.delivery)).result(), 'succeeded');
+    assert.equal(await ended(await start(second.delivery)), 'succeeded');
     const after = await findEndpointById(database.db, second.endpoint.id);
     assert.equal(after?.failing_since, null);
     assert.equal(after?.enabled, true);
@@ -210,23 +225,47 @@ describe('delivery workflow (time-skipping test server)', () => {
     const sink = await receiver({ status: 200 });
     // ::1 is not in this worker's allow-list (only 127.0.0.0/8 is).
     const { delivery } = await eventFor(`http://[::1]:${sink.port}/hooks`);
-    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.equal(await ended(await start(delivery), 'blocked_address'), 'failed');
     const [attempt, ...rest] = await listAttempts(database.db, delivery.id);
     assert.equal(rest.length, 0);
     assert.equal(attempt?.error_class, 'blocked_address');
     assert.equal(sink.connections, 0);
   });
 
-  test('cancel stops pending retries', async () => {
+  test('the cancel signal stops pending retries', async () => {
     const sink = await receiver({ status: 500 });
     const { delivery } = await eventFor(sink.url);
     const handle = await start(delivery);
     // Not awaiting the result keeps the server's clock from skipping past the 30 s wait.
     await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
     await handle.signal(cancelSignal);
-    assert.equal(await handle.result(), 'cancelled');
+    assert.equal(await ended(handle), 'cancelled');
     assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'cancelled');
     assert.equal(sink.requests.length, 1);
+  });
+
+  test('cancelling the run (as the API and the Web UI do) stops pending retries and ends it Canceled', async () => {
+    const sink = await receiver({ status: 500 });
+    const { delivery } = await eventFor(sink.url);
+    const handle = await start(delivery);
+    await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
+    assert.equal(await cancelDeliveryRetries(env.client, delivery), true);
+    assert.equal(await ended(handle), 'cancelled');
+    assert.equal((await runEnding(handle)).state, 'CANCELLED');
+    assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'cancelled');
+    assert.equal(sink.requests.length, 1);
+  });
+
+  test('a run carries the delivery, its account, endpoint and event type for the Web UI filter', async () => {
+    const sink = await receiver({ status: 200 });
+    const { endpoint, delivery } = await eventFor(sink.url);
+    const handle = await start(delivery);
+    assert.equal(await ended(handle), 'succeeded');
+    const attributes = (await handle.describe()).typedSearchAttributes;
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.deliveryId), delivery.id);
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.accountId), endpoint.account_id);
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.endpointId), endpoint.id);
+    assert.equal(attributes.get(SEARCH_ATTRIBUTES.eventType), 'conversion.failed');
   });
 
   test('redeliver during pending retries makes an immediate manual attempt that ends the delivery', async () => {
@@ -235,7 +274,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     const handle = await start(delivery);
     await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
     await redeliver(env.client, delivery, TIMEOUT_SECONDS);
-    assert.equal(await handle.result(), 'succeeded');
+    assert.equal(await ended(handle), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
     assert.deepEqual(
       attempts.map((a) => [a.trigger, a.status_code]),
@@ -259,7 +298,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     const between = await findDeliveryById(database.db, delivery.id);
     assert.equal(between?.status, 'pending');
     assert.equal(between?.next_attempt_at?.getTime(), scheduledNext.getTime());
-    assert.equal(await handle.result(), 'succeeded');
+    assert.equal(await ended(handle), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
     assert.deepEqual(
       attempts.map((a) => [a.trigger, a.status_code]),
@@ -275,9 +314,9 @@ describe('delivery workflow (time-skipping test server)', () => {
   test('redeliver re-runs a closed delivery under the same workflow id', async () => {
     const sink = await receiver({ status: 500 }, { status: 200 });
     const { delivery } = await eventFor(sink.url, []);
-    assert.equal(await (await start(delivery)).result(), 'failed');
+    assert.equal(await ended(await start(delivery)), 'failed');
     await redeliver(env.client, delivery, TIMEOUT_SECONDS);
-    assert.equal(await env.client.workflow.getHandle(delivery.workflow_id).result(), 'succeeded');
+    assert.equal(await ended(env.client.workflow.getHandle(delivery.workflow_id)), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
     assert.deepEqual(
       attempts.map((a) => [a.attempt, a.trigger, a.status_code]),
@@ -295,7 +334,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     const { endpoint, delivery } = await eventFor(sink.url);
     const rotated = await rotateEndpointSecret(database.db, endpoint.account_id, endpoint.id, 86_400);
     assert.ok(rotated && rotated.secret !== endpoint.secret);
-    assert.equal(await (await start(delivery)).result(), 'succeeded');
+    assert.equal(await ended(await start(delivery)), 'succeeded');
     const [during] = sink.requests;
     assert.equal(String(during!.headers['webhook-signature']).split(' ').length, 2);
     verifyDelivery(during!, rotated.secret);
@@ -308,7 +347,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       .where('id', '=', endpoint.id)
       .execute();
     const second = await eventFor(sink.url, null, rotated);
-    assert.equal(await (await start(second.delivery)).result(), 'succeeded');
+    assert.equal(await ended(await start(second.delivery)), 'succeeded');
     const afterOverlap = sink.requests[1]!;
     assert.equal(String(afterOverlap.headers['webhook-signature']).split(' ').length, 1);
     verifyDelivery(afterOverlap, rotated.secret);

@@ -10,7 +10,7 @@ import { conversionEventData, presentConversion } from '../../conversions/presen
 import { publishConversionEvent } from '../../conversions/events.js';
 import { dispatchDeliveries } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
-import { conversionRunSettings, inputKeyFor, signalConversionCancel, startConversionWorkflow } from '../../temporal/conversions.js';
+import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../temporal/conversions.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -123,8 +123,8 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       if (isFinished(row.status)) {
         throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
       }
-      const signalled = await signalConversionCancel(deps.temporal, row.id);
-      if (!signalled) {
+      const requested = await cancelConversionWorkflow(deps.temporal, row.id);
+      if (!requested) {
         // No workflow to record it (never started): the API records it, event included, as the workflow would.
         const finished = await markCancelled(db, row.id);
         if (finished?.row.status === 'cancelled') await publishConversionEvent(deps, finished.row, 'conversion.cancelled');

@@ -1,0 +1,20 @@
+/**
+ * Names Kiln's Temporal runs are known by: task queues, workflow ids and the schedule.
+ * Plain strings with no Temporal imports, so database and event code can name a run
+ * without loading workflow code.
+ */
+
+/** Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queue. */
+export const TASK_QUEUES = {
+  workflows: 'kiln',
+  convert: 'kiln-convert',
+  deliver: 'kiln-deliver',
+} as const;
+
+export const conversionWorkflowId = (conversionId: string): string => `conversion-${conversionId}`;
+
+/** One delivery workflow per event and target: an endpoint id, or `request` for a conversion's own webhook_url. */
+export const deliveryWorkflowId = (eventId: string, target: string): string => `delivery-${eventId}-${target}`;
+
+/** The one schedule per deployment that starts work whose start was lost (see temporal/reconcile.ts). */
+export const RECONCILE_SCHEDULE_ID = 'kiln-reconcile';

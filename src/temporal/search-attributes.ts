@@ -1,0 +1,19 @@
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+/**
+ * What every Kiln run carries so the Web UI's filter can find it, e.g.
+ * `KilnAccountId = "acc_…" AND KilnStatus = "failed"`. Registered on the namespace by
+ * `registerSearchAttributes` (register-search-attributes.ts) when a worker starts.
+ * Workflow code imports this module, so it imports nothing but `@temporalio/common`.
+ */
+export const SEARCH_ATTRIBUTES = {
+  accountId: defineSearchAttributeKey('KilnAccountId', 'KEYWORD'),
+  conversionId: defineSearchAttributeKey('KilnConversionId', 'KEYWORD'),
+  deliveryId: defineSearchAttributeKey('KilnDeliveryId', 'KEYWORD'),
+  /** An endpoint id, or `request` for a conversion's own webhook_url. */
+  endpointId: defineSearchAttributeKey('KilnEndpointId', 'KEYWORD'),
+  eventType: defineSearchAttributeKey('KilnEventType', 'KEYWORD'),
+  outputFormat: defineSearchAttributeKey('KilnOutputFormat', 'KEYWORD'),
+  /** The conversion's or delivery's status as Kiln's API reports it, kept current by the workflow. */
+  status: defineSearchAttributeKey('KilnStatus', 'KEYWORD'),
+} as const;
