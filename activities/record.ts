@@ -2,9 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Database } from '../src/db/schema.js';
-import { publishConversionEvent } from '../src/conversions/events.js';
+import { dispatchStoredConversionEvent, publishConversionEvent } from '../src/conversions/events.js';
 import type { DeliverySettings } from '../src/webhooks/dispatch.js';
-import { log } from '@temporalio/activity';
 import type { ConvertResult } from './convert.js';
 
 export interface RecordDependencies {
@@ -14,19 +13,18 @@ export interface RecordDependencies {
   delivery: DeliverySettings;
 }
 
-/** Database writes of the conversion workflow; each is idempotent, so Temporal may retry it freely. */
+/**
+ * Database writes of the conversion workflow, each with the events it publishes. Each is
+ * idempotent, so Temporal may retry it freely; one whose delivery workflows cannot start
+ * throws, and its retry starts them.
+ */
 export function createRecordActivities({ db, temporal, delivery }: RecordDependencies) {
-  const events = {
-    db,
-    temporal,
-    delivery,
-    log: (message: string, error?: unknown): void => {
-      log.warn(message, { error: String(error) });
-    },
-  };
+  const events = { db, temporal, delivery };
 
   return {
     async recordConversionStarted(conversionId: string): Promise<void> {
+      // The upload's own event was stored with the conversion; its deliveries start here, off the request path.
+      await dispatchStoredConversionEvent(events, conversionId, 'file.uploaded');
       const row = await markRunning(db, conversionId);
       if (row) await publishConversionEvent(events, row, 'conversion.started');
     },

@@ -21,8 +21,10 @@ import { startTestPostgres } from '../test/support/postgres.js';
 import { createAccountWithKey } from '../src/db/accounts.js';
 import { createEndpoint } from '../src/db/webhook-endpoints.js';
 import { newId } from '../src/ids.js';
-import { blobStoreFor, deliverySettings, installTemporalRuntime, startWorkerRole } from '../src/runtime.js';
-import { devServerExecutable } from '../src/temporal/toolchain.js';
+import { blobStoreFor, deliverySettings } from '../src/roles/wiring.js';
+import { startWorkerRole } from '../src/roles/worker.js';
+import { installTemporalRuntime } from '../src/temporal/connection.js';
+import { devServerExecutable } from '../tools/temporal-toolchain.js';
 import { AddressGuard } from '../src/webhooks/address-guard.js';
 import { dispatchDeliveries } from '../src/webhooks/dispatch.js';
 import { publishEvent } from '../src/events/publish.js';
@@ -146,7 +148,7 @@ async function main(): Promise<void> {
       { kind: 'subscribers', tag: null, webhookUrl: null },
       config.webhookRetrySchedule,
     );
-    await dispatchDeliveries(temporal.client, database.db, event, deliverySettings(config), (message, error) => console.error(message, error));
+    await dispatchDeliveries(temporal.client, database.db, event.deliveries, deliverySettings(config));
     createdAt.set(event.id, before);
   });
   const publishSeconds = (Date.now() - startedAtMs) / 1000;

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { findOrBuildTemporalCli, findOrBuildTestServer } from '../src/temporal/toolchain.js';
+import { findOrBuildTemporalCli, findOrBuildTestServer } from '../tools/temporal-toolchain.js';
 import { projectRoot } from '../src/paths.js';
 
 function testFiles(dir: string): string[] {
@@ -30,6 +30,6 @@ const files = testFiles(path.join(projectRoot, 'test'))
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${process.env.KILN_TEST_CONCURRENCY ?? '2'}`, ...files], {
   stdio: 'inherit',
   cwd: projectRoot,
-  env: { ...process.env, KILN_TEMPORAL_LOG_LEVEL: process.env.KILN_TEMPORAL_LOG_LEVEL ?? 'ERROR' },
+  env: { ...process.env, KILN_TEMPORAL_LOG_LEVEL: process.env.KILN_TEMPORAL_LOG_LEVEL ?? 'ERROR', KILN_LOG_LEVEL: process.env.KILN_LOG_LEVEL ?? 'warn' },
 });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -2,6 +2,8 @@ import path from 'node:path';
 import os from 'node:os';
 import { AddressGuard } from './webhooks/address-guard.js';
 import { parseDuration, parseSchedule } from './webhooks/schedule.js';
+import { LOG_LEVELS, type LogLevelName } from './log.js';
+import { TEMPORAL_LOG_LEVELS } from './temporal/connection.js';
 
 /**
  * Every setting Kiln reads from the environment, in one place. The README's
@@ -54,6 +56,18 @@ export interface KilnConfig {
   webhookAllowedCidrs: string[] | undefined;
   /** HTTP deliveries in flight at once per worker (kiln-deliver). */
   deliverConcurrency: number;
+  /** Where built Temporal binaries are cached (KILN_CACHE_DIR; XDG_CACHE_HOME/kiln or ~/.cache/kiln). */
+  cacheDir: string;
+  /** A `temporal` binary for `kiln dev` (TEMPORAL_CLI_PATH); else PATH, else the cache. */
+  temporalCliPath: string | undefined;
+  /** The time-skipping test server launcher the tests use (TEMPORAL_TEST_SERVER_PATH). */
+  temporalTestServerPath: string | undefined;
+  /** Directories searched for executables (PATH). */
+  searchPath: string[];
+  /** Kiln's own log (KILN_LOG_LEVEL). */
+  logLevel: LogLevelName;
+  /** The Temporal SDK's native runtime, logged through Kiln's log (KILN_TEMPORAL_LOG_LEVEL). */
+  temporalLogLevel: (typeof TEMPORAL_LOG_LEVELS)[number];
 }
 
 export class ConfigError extends Error {}
@@ -102,6 +116,14 @@ function cidrsFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   return cidrs;
 }
 
+function choiceFrom<const T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
+  const raw = stringFrom(env, name);
+  if (raw === undefined) return fallback;
+  const choice = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+  if (!choice) throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+  return choice;
+}
+
 function stringFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === '' ? undefined : raw;
@@ -145,5 +167,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
     webhookAllowedCidrs: cidrsFrom(env, 'KILN_WEBHOOK_ALLOWED_CIDRS'),
     idempotencyTtlSeconds: durationFrom(env, 'KILN_IDEMPOTENCY_TTL', '24h'),
     deliverConcurrency: intFrom(env, 'KILN_DELIVER_CONCURRENCY', 100, 1, 10_000),
+    cacheDir: path.resolve(stringFrom(env, 'KILN_CACHE_DIR') ?? path.join(stringFrom(env, 'XDG_CACHE_HOME') ?? path.join(os.homedir(), '.cache'), 'kiln')),
+    temporalCliPath: stringFrom(env, 'TEMPORAL_CLI_PATH'),
+    temporalTestServerPath: stringFrom(env, 'TEMPORAL_TEST_SERVER_PATH'),
+    searchPath: (env.PATH ?? '').split(path.delimiter).filter(Boolean),
+    logLevel: choiceFrom(env, 'KILN_LOG_LEVEL', LOG_LEVELS, 'info'),
+    temporalLogLevel: choiceFrom(env, 'KILN_TEMPORAL_LOG_LEVEL', TEMPORAL_LOG_LEVELS, 'WARN'),
   };
 }

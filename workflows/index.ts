@@ -1,2 +1,3 @@
 export { conversionWorkflow } from './conversion.js';
 export { deliveryWorkflow } from './delivery.js';
+export { reconcileWorkflow } from './reconcile.js';

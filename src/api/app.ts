@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import { requireAdminToken, requireApiKey } from './auth.js';
 import type { ApiDependencies } from './context.js';
 import { problemMiddleware } from './problem.js';
+import { requestLog, requestLogMiddleware } from './request-log.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
@@ -29,8 +30,9 @@ export function createApp(deps: ApiDependencies): Koa {
   app.on('error', (error: NodeJS.ErrnoException, ctx?: Koa.Context) => {
     const clientGone =
       ctx?.req.destroyed || error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code?.startsWith('HPE_') || error.message === 'aborted';
-    if (!clientGone) deps.log(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
+    if (!clientGone) requestLog(ctx, deps.log)(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
+  app.use(requestLogMiddleware(deps.logger));
   app.use(problemMiddleware(deps.log));
   for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());
   return app;

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { LogFunction, Logger } from '../log.js';
 import type { Kysely } from 'kysely';
 import type { KilnConfig } from '../config.js';
 import type { Database } from '../db/schema.js';
@@ -19,5 +20,7 @@ export interface ApiDependencies {
   delivery: DeliverySettings;
   /** Directory where uploads are spooled before they are accepted. */
   spoolDir: string;
-  log: (message: string, error?: unknown) => void;
+  log: LogFunction;
+  /** Kiln's structured log; each request logs through a child carrying its request id. */
+  logger: Logger;
 }

@@ -1,3 +1,5 @@
+import type { LogFunction } from '../log.js';
+import { requestLog } from './request-log.js';
 import type { Context, Next } from 'koa';
 
 /**
@@ -50,7 +52,7 @@ export function sendProblem(ctx: Context, error: ApiError): void {
 }
 
 /** Turns every thrown error into a problem response; anything unexpected is logged and answered 500. */
-export function problemMiddleware(log: (message: string, error: unknown) => void) {
+export function problemMiddleware(log: LogFunction) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
@@ -68,7 +70,7 @@ export function problemMiddleware(log: (message: string, error: unknown) => void
       if (typeof status === 'number' && status >= 400 && status < 500) {
         return sendProblem(ctx, new ApiError(status, 'bad_request', (error as Error).message));
       }
-      log(`${ctx.method} ${ctx.path} failed`, error);
+      requestLog(ctx, log)(`${ctx.method} ${ctx.path} failed`, error);
       sendProblem(ctx, new ApiError(500, 'internal_error', 'Kiln hit an unexpected error; it has been logged'));
     }
   };

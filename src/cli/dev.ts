@@ -6,7 +6,12 @@ import { issueApiKeyForAccountName } from '../db/accounts.js';
 import { accountForApiKey } from '../db/api-keys.js';
 import { randomAlnum } from '../ids.js';
 import { startDevServer } from '../temporal/dev-server.js';
-import { blobStoreFor, connectTemporal, installTemporalRuntime, log, logWebhookAllowList, PublicUrl, startApiRole, startWorkerRole } from '../runtime.js';
+import { locateTemporalCli } from '../temporal/temporal-binaries.js';
+import { blobStoreFor, logWebhookAllowList, PublicUrl } from '../roles/wiring.js';
+import { startApiRole } from '../roles/api.js';
+import { startWorkerRole } from '../roles/worker.js';
+import { connectTemporal, installTemporalRuntime } from '../temporal/connection.js';
+import { log } from '../log.js';
 import { readOrCreateSecret } from './secrets.js';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
@@ -32,7 +37,7 @@ async function devApiKey(db: Kysely<Database>, file: string): Promise<string> {
  * local blobs, the API and the workers.
  */
 export async function runDev(baseConfig: KilnConfig): Promise<void> {
-  installTemporalRuntime();
+  installTemporalRuntime(baseConfig.temporalLogLevel);
   const { dataDir } = baseConfig;
   mkdirSync(dataDir, { recursive: true });
   const config: KilnConfig = {
@@ -74,6 +79,8 @@ async function startAndRun(config: KilnConfig, stops: Array<() => Promise<void>>
       dbFilename: path.join(dataDir, 'temporal.db'),
       namespace: config.temporalNamespace,
       sqlitePragmas: config.temporalSqlitePragmas,
+      cli: locateTemporalCli(config),
+      cacheDir: config.cacheDir,
       log,
     });
     stops.push(() => server.stop());

@@ -3,7 +3,11 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { issueApiKeyForAccountName } from '../db/accounts.js';
-import { blobStoreFor, connectTemporal, installTemporalRuntime, log, logWebhookAllowList, startApiRole, startWorkerRole } from '../runtime.js';
+import { blobStoreFor, logWebhookAllowList } from '../roles/wiring.js';
+import { startApiRole } from '../roles/api.js';
+import { startWorkerRole } from '../roles/worker.js';
+import { connectTemporal, installTemporalRuntime } from '../temporal/connection.js';
+import { log, setLogLevel } from '../log.js';
 import { runDev } from './dev.js';
 import { onShutdown } from './shutdown.js';
 
@@ -25,7 +29,7 @@ async function connectBackends(config: KilnConfig, command: string) {
   if (!config.databaseUrl) {
     throw new ConfigError(`kiln ${command} needs DATABASE_URL (the embedded database belongs to one process: use kiln dev for that)`);
   }
-  installTemporalRuntime();
+  installTemporalRuntime(config.temporalLogLevel);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
   const close = async (): Promise<void> => {
@@ -87,6 +91,7 @@ async function runKeysCreate(config: KilnConfig, args: string[]): Promise<void> 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const config = loadConfig();
+  setLogLevel(config.logLevel);
   switch (command) {
     case 'dev':
       return runDev(config);

@@ -1,4 +1,4 @@
-import { log } from '../runtime.js';
+import { log } from '../log.js';
 
 const CRASH_STOP_TIMEOUT_MS = 15_000;
 

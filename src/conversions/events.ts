@@ -1,8 +1,9 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
+import { undispatchedDeliveriesOfEvent } from '../db/deliveries.js';
 import type { Conversion, Database } from '../db/schema.js';
 import type { EventType } from '../events/catalog.js';
-import { publishEvent } from '../events/publish.js';
+import { publishEvent, type PublishedEvent } from '../events/publish.js';
 import { dispatchDeliveries, type DeliverySettings } from '../webhooks/dispatch.js';
 import { conversionEventData } from './present.js';
 
@@ -10,19 +11,29 @@ export interface ConversionEventDependencies {
   db: Kysely<Database>;
   temporal: Client;
   delivery: DeliverySettings;
-  log: (message: string, error?: unknown) => void;
 }
 
-/**
- * Records a step of a conversion as an event (once per conversion and type, whoever
- * records it: the workflow's activities or the API) and starts its deliveries.
- */
-export async function publishConversionEvent(deps: ConversionEventDependencies, row: Conversion, type: EventType): Promise<void> {
-  const published = await publishEvent(
-    deps.db,
-    { accountId: row.account_id, type, subjectId: row.id, dedupeKey: `${row.id}:${type}`, data: conversionEventData(row) },
+/** Names a conversion's event once, whoever records it: the workflow's activities or the API. */
+const eventKey = (conversionId: string, type: EventType): string => `${conversionId}:${type}`;
+
+/** Stores a step of a conversion as an event with its deliveries; `db` may be the caller's transaction. */
+export function storeConversionEvent(db: Kysely<Database>, row: Conversion, type: EventType, defaultRetrySchedule: number[]): Promise<PublishedEvent> {
+  return publishEvent(
+    db,
+    { accountId: row.account_id, type, subjectId: row.id, dedupeKey: eventKey(row.id, type), data: conversionEventData(row) },
     { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
-    deps.delivery.defaultRetrySchedule,
+    defaultRetrySchedule,
   );
-  await dispatchDeliveries(deps.temporal, deps.db, published, deps.delivery, deps.log);
+}
+
+/** Stores the event and starts its deliveries; throws when Temporal cannot start them, so an activity is retried. */
+export async function publishConversionEvent(deps: ConversionEventDependencies, row: Conversion, type: EventType): Promise<PublishedEvent> {
+  const published = await storeConversionEvent(deps.db, row, type, deps.delivery.defaultRetrySchedule);
+  await dispatchDeliveries(deps.temporal, deps.db, published.deliveries, deps.delivery);
+  return published;
+}
+
+/** Starts the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */
+export async function dispatchStoredConversionEvent(deps: ConversionEventDependencies, conversionId: string, type: EventType): Promise<void> {
+  await dispatchDeliveries(deps.temporal, deps.db, await undispatchedDeliveriesOfEvent(deps.db, eventKey(conversionId, type)), deps.delivery);
 }

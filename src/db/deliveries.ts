@@ -41,6 +41,19 @@ export async function pendingDeliveriesOfEvent(db: Kysely<Database>, eventId: st
   return db.selectFrom('deliveries').selectAll().where('event_id', '=', eventId).where('status', '=', 'pending').orderBy('id').execute();
 }
 
+/** The deliveries of the event stored under `dedupeKey` whose workflows were never started. */
+export async function undispatchedDeliveriesOfEvent(db: Kysely<Database>, dedupeKey: string): Promise<Delivery[]> {
+  return db
+    .selectFrom('deliveries')
+    .innerJoin('events', 'events.id', 'deliveries.event_id')
+    .selectAll('deliveries')
+    .where('events.dedupe_key', '=', dedupeKey)
+    .where('deliveries.status', '=', 'pending')
+    .where('deliveries.dispatched_at', 'is', null)
+    .orderBy('deliveries.id')
+    .execute();
+}
+
 export async function findDelivery(db: Kysely<Database>, accountId: string, id: string): Promise<Delivery | undefined> {
   return db.selectFrom('deliveries').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
 }

@@ -5,7 +5,7 @@ import type { ConversionOptions } from '../convert/options.js';
 import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
 import type { ConversionWorkflowInput } from '../../workflows/definitions.js';
 import type { conversionWorkflow } from '../../workflows/conversion.js';
-import { conversionWorkflowId, TASK_QUEUES } from './names.js';
+import { conversionWorkflowId, TASK_QUEUES, type WorkflowName } from './names.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
 export function inputKeyFor(conversionId: string): string {
@@ -45,7 +45,7 @@ export function workflowInputFor(row: Conversion, settings: ConversionRunSetting
 export async function startConversionWorkflow(client: Client, row: Conversion, settings: ConversionRunSettings): Promise<void> {
   try {
     const input = workflowInputFor(row, settings);
-    await client.workflow.start<typeof conversionWorkflow>('conversionWorkflow', {
+    await client.workflow.start<typeof conversionWorkflow>('conversionWorkflow' satisfies WorkflowName, {
       workflowId: conversionWorkflowId(row.id),
       taskQueue: TASK_QUEUES.workflows,
       args: [input],

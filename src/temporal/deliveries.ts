@@ -4,7 +4,7 @@ import { markDispatched } from '../db/deliveries.js';
 import type { Database, Delivery } from '../db/schema.js';
 import { redeliverSignal, type DeliveryWorkflowInput } from '../../workflows/definitions.js';
 import type { deliveryWorkflow } from '../../workflows/delivery.js';
-import { TASK_QUEUES } from './names.js';
+import { TASK_QUEUES, type WorkflowName } from './names.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 
 function searchAttributes(delivery: Delivery) {
@@ -31,7 +31,7 @@ export async function startDeliveryWorkflows(client: Client, db: Kysely<Database
   await Promise.all(
     deliveries.map(async (delivery) => {
       try {
-        await client.workflow.start<typeof deliveryWorkflow>('deliveryWorkflow', {
+        await client.workflow.start<typeof deliveryWorkflow>('deliveryWorkflow' satisfies WorkflowName, {
           workflowId: delivery.workflow_id,
           taskQueue: TASK_QUEUES.deliver,
           args: [workflowInput(delivery, requestTimeoutSeconds, true)],
@@ -49,7 +49,7 @@ export async function startDeliveryWorkflows(client: Client, db: Kysely<Database
 
 /** An immediate attempt: signals the running workflow, or re-runs a closed one under the same id. */
 export async function redeliver(client: Client, delivery: Delivery, requestTimeoutSeconds: number): Promise<void> {
-  await client.workflow.signalWithStart<typeof deliveryWorkflow, []>('deliveryWorkflow', {
+  await client.workflow.signalWithStart<typeof deliveryWorkflow, []>('deliveryWorkflow' satisfies WorkflowName, {
     workflowId: delivery.workflow_id,
     taskQueue: TASK_QUEUES.deliver,
     args: [workflowInput(delivery, requestTimeoutSeconds, false)],

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ConfigError } from '../config.js';
-import { findOrBuildTemporalCli, devServerExecutable, withExplainedDownload } from './toolchain.js';
+import { withExplainedDownload } from './temporal-binaries.js';
 
 export interface DevServerOptions {
   port: number;
@@ -12,6 +12,9 @@ export interface DevServerOptions {
   dbFilename: string;
   namespace: string;
   sqlitePragmas: string[];
+  /** The `temporal` binary (temporal-binaries.ts's locateTemporalCli); without one, the SDK downloads it into `cacheDir`. */
+  cli: string | undefined;
+  cacheDir: string;
   log: (line: string) => void;
 }
 
@@ -77,7 +80,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     'warn',
     ...options.sqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
   ];
-  const cli = await findOrBuildTemporalCli(options.log);
+  const { cli } = options;
   if (!cli) return startThroughSdk(options);
 
   const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
@@ -97,7 +100,10 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
 
 /** No CLI binary of our own (no Go here): the SDK downloads one and runs it itself. */
 async function startThroughSdk(options: DevServerOptions): Promise<RunningDevServer> {
-  const executable = await devServerExecutable(options.log);
+  options.log(
+    'no Temporal CLI here (TEMPORAL_CLI_PATH, PATH, or a build by tools/temporal-toolchain.ts): trying the SDK download, which needs internet access',
+  );
+  const executable = { type: 'cached-download', downloadDir: options.cacheDir } as const;
   const env = await withExplainedDownload('Temporal CLI', executable, () =>
     TestWorkflowEnvironment.createLocal({
       server: {

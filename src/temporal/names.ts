@@ -1,8 +1,13 @@
+import type * as workflows from '../../workflows/index.js';
+
 /**
  * Names Kiln's Temporal runs are known by: task queues, workflow ids and the schedule.
  * Plain strings with no Temporal imports, so database and event code can name a run
  * without loading workflow code.
  */
+
+/** A workflow's type name, checked against what workflows/index.ts exports (a type-only reference: no workflow code loads). */
+export type WorkflowName = keyof typeof workflows;
 
 /** Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queue. */
 export const TASK_QUEUES = {

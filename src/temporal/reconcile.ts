@@ -1,10 +1,11 @@
-import type { Client } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
 import { startConversionWorkflow, type ConversionRunSettings } from './conversions.js';
 import { listUndispatched } from '../db/deliveries.js';
 import { startDeliveryWorkflows } from './deliveries.js';
+import { RECONCILE_SCHEDULE_ID, TASK_QUEUES, type WorkflowName } from './names.js';
 
 export interface ReconcileOptions {
   graceSeconds: number;
@@ -17,6 +18,7 @@ export interface ReconcileOptions {
  * and of every delivery stored but never dispatched: the process may have died, or
  * Temporal may have been down, between storing the row and starting the workflow.
  * Starting is idempotent (same workflow id), so a workflow that already ran is left alone.
+ * Run by the `kiln-reconcile` schedule's workflow.
  */
 export async function startStrandedWork(db: Kysely<Database>, client: Client, options: ReconcileOptions): Promise<number> {
   let started = 0;
@@ -29,26 +31,23 @@ export async function startStrandedWork(db: Kysely<Database>, client: Client, op
   return started + deliveries.length;
 }
 
-/** Runs `startStrandedWork` now and then every `intervalMs` until stopped. */
-export function runReconciler(
-  db: Kysely<Database>,
-  client: Client,
-  options: ReconcileOptions & { intervalMs: number; log: (m: string, e?: unknown) => void },
-): () => void {
-  let running = false;
-  const tick = async (): Promise<void> => {
-    if (running) return;
-    running = true;
-    try {
-      await startStrandedWork(db, client, options);
-    } catch (error) {
-      options.log('could not start stranded conversions or deliveries (will try again)', error);
-    } finally {
-      running = false;
-    }
-  };
-  void tick();
-  const timer = setInterval(() => void tick(), options.intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+/** How often the schedule looks for stranded work; the grace above keeps it off work still being started. */
+const RECONCILE_EVERY = '1 minute';
+
+/**
+ * Creates the `kiln-reconcile` schedule unless it exists. Every worker calls this at start;
+ * the schedule id makes it one per deployment. An existing schedule is left as it is, so
+ * an operator may pause it in the Web UI.
+ */
+export async function ensureReconcileSchedule(client: Client): Promise<void> {
+  try {
+    await client.schedule.create({
+      scheduleId: RECONCILE_SCHEDULE_ID,
+      spec: { intervals: [{ every: RECONCILE_EVERY }] },
+      action: { type: 'startWorkflow', workflowType: 'reconcileWorkflow' satisfies WorkflowName, taskQueue: TASK_QUEUES.workflows, args: [] },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+    });
+  } catch (error) {
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+  }
 }

@@ -3,7 +3,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 /**
  * What every Kiln run carries so the Web UI's filter can find it, e.g.
  * `KilnAccountId = "acc_…" AND KilnStatus = "failed"`. Registered on the namespace by
- * `registerSearchAttributes` (register-search-attributes.ts) when a worker starts.
+ * `registerSearchAttributes` (register-search-attributes.ts) when an API or worker process starts.
  * Workflow code imports this module, so it imports nothing but `@temporalio/common`.
  */
 export const SEARCH_ATTRIBUTES = {

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import { DefaultLogger, type NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
-import { createConvertActivities, createDeliverActivities, createRecordActivities, type DeliverDependencies } from '../../activities/index.js';
+import {
+  createConvertActivities,
+  createDeliverActivities,
+  createReconcileActivities,
+  createRecordActivities,
+  type DeliverDependencies,
+} from '../../activities/index.js';
+import type { ReconcileOptions } from './reconcile.js';
 import type { Client } from '@temporalio/client';
 import type { DeliverySettings } from '../webhooks/dispatch.js';
 import { TASK_QUEUES } from './names.js';
@@ -33,6 +40,8 @@ export interface WorkerDependencies {
   client: Client;
   delivery: DeliverySettings;
   deliver: Omit<DeliverDependencies, 'db'>;
+  /** What the reconcile schedule's activity looks for. */
+  reconcile: ReconcileOptions;
   /** HTTP deliveries in flight at once; they wait on the network, not the CPU. */
   deliverConcurrency: number;
 }
@@ -52,7 +61,10 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       ...common,
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
-      activities: createRecordActivities({ db: deps.db, temporal: deps.client, delivery: deps.delivery }),
+      activities: {
+        ...createRecordActivities({ db: deps.db, temporal: deps.client, delivery: deps.delivery }),
+        ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
+      },
     }),
     Worker.create({
       ...common,

@@ -1,7 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
-import type { PublishedEvent } from '../events/publish.js';
+import type { Database, Delivery } from '../db/schema.js';
 import { startDeliveryWorkflows } from '../temporal/deliveries.js';
 
 export interface DeliverySettings {
@@ -11,22 +10,33 @@ export interface DeliverySettings {
 }
 
 /**
- * Starts the workflows of an event's deliveries that have none yet. Never throws: the
- * deliveries are already stored, so when Temporal does not answer the failure is logged
- * and the reconciler starts them later. Nothing that publishes an event waits on its
- * deliveries.
+ * Starts the workflows of stored deliveries that have none yet. Throws when Temporal does
+ * not answer: an activity that calls this is retried by Temporal until they start.
  */
-export async function dispatchDeliveries(
+export async function dispatchDeliveries(client: Client, db: Kysely<Database>, deliveries: Delivery[], settings: DeliverySettings): Promise<void> {
+  await startDeliveryWorkflows(
+    client,
+    db,
+    deliveries.filter((d) => d.dispatched_at === null),
+    settings.requestTimeoutSeconds,
+  );
+}
+
+/**
+ * For request handlers, which have no Temporal retry behind them: starts the deliveries
+ * now if Temporal answers, and otherwise leaves them stored for the reconcile schedule
+ * (temporal/reconcile.ts), which starts them within a minute or two.
+ */
+export async function dispatchOrDefer(
   client: Client,
   db: Kysely<Database>,
-  published: PublishedEvent,
+  deliveries: Delivery[],
   settings: DeliverySettings,
   log: (message: string, error: unknown) => void,
 ): Promise<void> {
-  const undispatched = published.deliveries.filter((d) => d.dispatched_at === null);
   try {
-    await startDeliveryWorkflows(client, db, undispatched, settings.requestTimeoutSeconds);
+    await dispatchDeliveries(client, db, deliveries, settings);
   } catch (error) {
-    log(`could not start the deliveries of ${published.id} yet; the reconciler will`, error);
+    log(`could not start ${deliveries.length} delivery workflow(s) yet; the reconcile schedule will`, error);
   }
 }

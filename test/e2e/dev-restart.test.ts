@@ -18,7 +18,7 @@ after(async () => {
 
 test('kiln dev killed with conversions queued and running: after a restart every one finishes exactly once', async () => {
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
-  const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '3', KILN_CONVERT_CONCURRENCY: '1' };
+  const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '3', KILN_CONVERT_CONCURRENCY: '1', KILN_LOG_LEVEL: 'info' };
   const apiUrl = `http://127.0.0.1:${ports.PORT}`;
   const startDev = async (extra: Record<string, string>) => {
     const child = spawnKiln(['dev'], { ...env, ...extra });

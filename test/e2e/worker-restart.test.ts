@@ -5,8 +5,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../../src/config.js';
 import { connectPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { installTemporalRuntime, startApiRole, type ApiRole } from '../../src/runtime.js';
-import { devServerExecutable } from '../../src/temporal/toolchain.js';
+import { installTestRuntime } from '../support/temporal.js';
+import { startApiRole, type ApiRole } from '../../src/roles/api.js';
+import { devServerExecutable } from '../../tools/temporal-toolchain.js';
 import { startTestPostgres, freePort, type TestPostgres } from '../support/postgres.js';
 import { tempDir } from '../support/temp.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
@@ -23,7 +24,7 @@ const adminToken = 'restart-admin-token';
 const heartbeatTimeoutSeconds = 3;
 
 before(async () => {
-  installTemporalRuntime();
+  installTestRuntime();
   postgres = await startTestPostgres();
   database = connectPostgres(postgres.url);
   await migrateToLatest(database.db);
@@ -75,6 +76,7 @@ test('a worker killed mid-conversion: another worker retries the attempt and the
     async () => {
       const description = await handle.describe().catch(() => undefined);
       const pending = description?.raw.pendingActivities ?? [];
+      if (doomed.exitCode !== null) throw new Error(`the worker exited: ${doomed.output()}`);
       return pending.some((a) => a.activityType?.name === 'convertImage' && a.lastStartedTime);
     },
     60_000,

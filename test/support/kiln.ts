@@ -3,8 +3,10 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig, type KilnConfig } from '../../src/config.js';
 import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../../src/db/database.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
-import { blobStoreFor, installTemporalRuntime, PublicUrl, startApiRole, startWorkerRole, type ApiRole, type WorkerRole } from '../../src/runtime.js';
-import { devServerEnvironment } from './temporal.js';
+import { blobStoreFor, PublicUrl } from '../../src/roles/wiring.js';
+import { startApiRole, type ApiRole } from '../../src/roles/api.js';
+import { startWorkerRole, type WorkerRole } from '../../src/roles/worker.js';
+import { devServerEnvironment, installTestRuntime } from './temporal.js';
 import { startTestPostgres, type TestPostgres } from './postgres.js';
 import { tempDir } from './temp.js';
 
@@ -29,7 +31,7 @@ export interface TestKiln {
 }
 
 export async function startTestKiln(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestKiln> {
-  installTemporalRuntime();
+  installTestRuntime();
   const dir = tempDir('api');
   const adminToken = 'test-admin-token-0123456789';
   let postgres: TestPostgres | undefined;

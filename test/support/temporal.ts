@@ -1,14 +1,24 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { devServerExecutable, testServerExecutable, withExplainedDownload } from '../../src/temporal/toolchain.js';
-import { installTemporalRuntime } from '../../src/runtime.js';
+import { devServerExecutable, testServerExecutable } from '../../tools/temporal-toolchain.js';
+import { withExplainedDownload } from '../../src/temporal/temporal-binaries.js';
+import { installTemporalRuntime } from '../../src/temporal/connection.js';
+import { loadConfig } from '../../src/config.js';
+import { setLogLevel } from '../../src/log.js';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 
+/** Logging and Temporal's runtime at the levels the test run asks for (KILN_LOG_LEVEL, KILN_TEMPORAL_LOG_LEVEL; see scripts/run-tests.ts). */
+export function installTestRuntime(): void {
+  const { logLevel, temporalLogLevel } = loadConfig();
+  setLogLevel(logLevel);
+  installTemporalRuntime(temporalLogLevel);
+}
+
 /** Temporal's Java time-skipping test server (built by the toolchain from Maven Central), with Kiln's search attributes, which its workflows set. */
 export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
-  installTemporalRuntime();
+  installTestRuntime();
   const executable = await testServerExecutable();
   const env = await withExplainedDownload('Temporal test server', executable, () => TestWorkflowEnvironment.createTimeSkipping({ server: { executable } }));
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
@@ -17,7 +27,7 @@ export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment
 
 /** A real Temporal dev server (the Temporal CLI) on a free port, in memory. */
 export async function devServerEnvironment(): Promise<TestWorkflowEnvironment> {
-  installTemporalRuntime();
+  installTestRuntime();
   const executable = await devServerExecutable();
   // Kiln's workers register its search attributes themselves, as in production.
   return withExplainedDownload('Temporal CLI', executable, () => TestWorkflowEnvironment.createLocal({ server: { executable, ip: '127.0.0.1' } }));

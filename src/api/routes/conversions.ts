@@ -4,15 +4,16 @@ import { parseConversionOptions } from '../../convert/options.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
 import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
-import { publishEvent } from '../../events/publish.js';
 import { newId } from '../../ids.js';
-import { conversionEventData, presentConversion } from '../../conversions/present.js';
-import { publishConversionEvent } from '../../conversions/events.js';
-import { dispatchDeliveries } from '../../webhooks/dispatch.js';
+import { presentConversion } from '../../conversions/present.js';
+import { storeConversionEvent } from '../../conversions/events.js';
+import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
 import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../temporal/conversions.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
+import type { LogFunction } from '../../log.js';
+import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
 import { receiveUpload } from '../upload.js';
@@ -23,11 +24,11 @@ import { idempotent, idempotentAction, requestFingerprint } from '../idempotency
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
 
 /** Runs `store`; if it throws, the blob under `key` (already imported for it) is deleted before the error goes on. */
-async function storeOrDelete<T>(deps: ApiDependencies, key: string, store: () => Promise<T>): Promise<T> {
+async function storeOrDelete<T>(deps: ApiDependencies, log: LogFunction, key: string, store: () => Promise<T>): Promise<T> {
   try {
     return await store();
   } catch (error) {
-    await deps.blobs.delete(key).catch((cleanup: unknown) => deps.log(`could not delete the orphaned blob ${key}`, cleanup));
+    await deps.blobs.delete(key).catch((cleanup: unknown) => log(`could not delete the orphaned blob ${key}`, cleanup));
     throw error;
   }
 }
@@ -59,7 +60,8 @@ export function conversionRoutes(deps: ApiDependencies): Router {
         await deps.blobs.importFile(inputKey, file.path);
         accepted = true;
         // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
-        const stored = await storeOrDelete(deps, inputKey, () =>
+        // The file.uploaded event is stored with the row; the workflow's first activity starts its deliveries.
+        const row = await storeOrDelete(deps, requestLog(ctx, deps.log), inputKey, () =>
           db.transaction().execute(async (trx) => {
             const inserted = await insertQueuedConversion(trx, {
               id,
@@ -71,22 +73,15 @@ export function conversionRoutes(deps: ApiDependencies): Router {
               contentType: file.contentType,
               webhook,
             });
-            const event = await publishEvent(
-              trx,
-              { accountId, type: 'file.uploaded', subjectId: id, dedupeKey: `${id}:file.uploaded`, data: conversionEventData(inserted) },
-              { kind: 'subscribers', tag: webhook.tag, webhookUrl: webhook.webhookUrl },
-              deps.delivery.defaultRetrySchedule,
-            );
-            return { inserted, event };
+            await storeConversionEvent(trx, inserted, 'file.uploaded', deps.delivery.defaultRetrySchedule);
+            return inserted;
           }),
         );
-        const row = stored.inserted;
-        await dispatchDeliveries(deps.temporal, db, stored.event, deps.delivery, deps.log);
         try {
           await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
         } catch (error) {
-          // The row is stored and stays queued; the reconciler starts its workflow once Temporal answers.
-          deps.log(`could not start the workflow of ${id} yet; it stays queued`, error);
+          // The row is stored and stays queued; the reconcile schedule starts its workflow once Temporal answers.
+          requestLog(ctx, deps.log)(`could not start the workflow of ${id} yet; it stays queued`, error);
         }
         ctx.status = 202;
         ctx.set('Location', `/v1/conversions/${id}`);
@@ -127,7 +122,10 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       if (!requested) {
         // No workflow to record it (never started): the API records it, event included, as the workflow would.
         const finished = await markCancelled(db, row.id);
-        if (finished?.row.status === 'cancelled') await publishConversionEvent(deps, finished.row, 'conversion.cancelled');
+        if (finished?.row.status === 'cancelled') {
+          const event = await storeConversionEvent(db, finished.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
+          await dispatchOrDefer(deps.temporal, db, event.deliveries, deps.delivery, requestLog(ctx, deps.log));
+        }
       }
       ctx.status = 202;
       ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);

@@ -14,7 +14,8 @@ import {
 import { EVENT_TYPES, isEventType } from '../../events/catalog.js';
 import { publishEvent } from '../../events/publish.js';
 import { randomAlnum } from '../../ids.js';
-import { dispatchDeliveries } from '../../webhooks/dispatch.js';
+import { dispatchOrDefer } from '../../webhooks/dispatch.js';
+import { requestLog } from '../request-log.js';
 import { formatDuration, parseSchedule } from '../../webhooks/schedule.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
@@ -195,7 +196,7 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
         { kind: 'endpoint', endpoint },
         defaultSchedule,
       );
-      await dispatchDeliveries(deps.temporal, db, event, deps.delivery, deps.log);
+      await dispatchOrDefer(deps.temporal, db, event.deliveries, deps.delivery, requestLog(ctx, deps.log));
       ctx.status = 202;
       ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
     }),

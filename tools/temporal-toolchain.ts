@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { projectRoot } from '../paths.js';
+import { fileURLToPath } from 'node:url';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
+import { projectRoot } from '../src/paths.js';
+import { loadConfig } from '../src/config.js';
+import { cachedTemporalCliPath, locateTemporalCli, onPath, TEMPORAL_CLI_VERSION } from '../src/temporal/temporal-binaries.js';
 
 /**
- * Finds or builds the two Temporal servers Kiln runs locally:
+ * Tooling, not the service: finds or builds the two Temporal servers Kiln runs locally:
  * - the Temporal CLI (dev server with the Web UI), for `kiln dev` and API tests;
  * - the Java time-skipping test server, for workflow tests.
  *
@@ -16,24 +18,15 @@ import type { EphemeralServerExecutable } from '@temporalio/testing';
  * last the SDK's own download (which needs general internet access).
  */
 
-export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEST_SERVER_VERSION = '1.38.0';
 
 type Log = (line: string) => void;
 
-export function cacheDir(): string {
-  const base = process.env.KILN_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln');
-  mkdirSync(base, { recursive: true });
-  return base;
-}
+const settings = loadConfig();
 
-function onPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, command);
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
+function cacheDir(): string {
+  mkdirSync(settings.cacheDir, { recursive: true });
+  return settings.cacheDir;
 }
 
 function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; label: string }): Promise<void> {
@@ -62,26 +55,19 @@ function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv
 
 /** Path of a usable `temporal` CLI, building it when needed; undefined when none can be had here. */
 export async function findOrBuildTemporalCli(log: Log = console.error): Promise<string | undefined> {
-  const explicit = process.env.TEMPORAL_CLI_PATH;
-  if (explicit) {
-    if (!existsSync(explicit)) throw new Error(`TEMPORAL_CLI_PATH points at ${explicit}, which does not exist`);
-    return explicit;
-  }
-  const installed = onPath('temporal');
-  if (installed) return installed;
+  const found = locateTemporalCli(settings);
+  if (found) return found;
+  const cached = cachedTemporalCliPath(cacheDir());
+  const binDir = path.dirname(cached);
 
-  const binDir = path.join(cacheDir(), `temporal-cli-${TEMPORAL_CLI_VERSION}`);
-  const cached = path.join(binDir, 'temporal');
-  if (existsSync(cached)) return cached;
-
-  const go = onPath('go');
+  const go = onPath('go', settings.searchPath);
   if (!go) return undefined;
   log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy into ${binDir} (once; several minutes on 2 cores)...`);
   const staging = `${binDir}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   await run(go, ['install', '-v', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
-    env: { GOBIN: staging, GOFLAGS: process.env.GOFLAGS ?? '-buildvcs=false' },
+    env: { GOBIN: staging, GOFLAGS: '-buildvcs=false' },
     log,
     label: 'go',
   });
@@ -136,7 +122,7 @@ function probeJavaStartup(launcher: string): Promise<number> {
  * C1-only JIT and a class-data-sharing archive trained once at install time.
  */
 export async function findOrBuildTestServer(log: Log = console.error): Promise<string | undefined> {
-  const explicit = process.env.TEMPORAL_TEST_SERVER_PATH;
+  const explicit = settings.temporalTestServerPath;
   if (explicit) {
     if (!existsSync(explicit)) throw new Error(`TEMPORAL_TEST_SERVER_PATH points at ${explicit}, which does not exist`);
     return explicit;
@@ -145,8 +131,8 @@ export async function findOrBuildTestServer(log: Log = console.error): Promise<s
   const launcher = path.join(home, 'temporal-test-server');
   if (existsSync(launcher)) return launcher;
 
-  const java = onPath('java');
-  const mvn = onPath('mvn');
+  const java = onPath('java', settings.searchPath);
+  const mvn = onPath('mvn', settings.searchPath);
   if (!java || !mvn) return undefined;
 
   log(`Resolving Temporal's Java test server ${TEST_SERVER_VERSION} from Maven Central into ${home} (once)...`);
@@ -177,7 +163,7 @@ export async function findOrBuildTestServer(log: Log = console.error): Promise<s
   const archive = path.join(home, 'classes.jsa');
   const javaFlags = '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss512k -Xlog:cds=off -Xlog:cds+dynamic=off';
   const script = (extra: string, libDir: string): string => `#!/bin/sh
-# Kiln's launcher for Temporal's Java time-skipping test server (generated by src/temporal/toolchain.ts).
+# Kiln's launcher for Temporal's Java time-skipping test server (generated by tools/temporal-toolchain.ts).
 # The SDK calls it as "<this> <port>"; it manages time skipping itself.
 exec "${java}" ${javaFlags} ${extra} -cp "${libDir}/*" io.temporal.testserver.TestServer "$@"
 `;
@@ -208,28 +194,6 @@ async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
-/**
- * Runs `start` with `executable`; when that was the SDK's download and it fails, says
- * plainly what is missing instead of surfacing a bare network error.
- */
-export async function withExplainedDownload<T>(what: string, executable: EphemeralServerExecutable, start: () => Promise<T>): Promise<T> {
-  try {
-    return await start();
-  } catch (error) {
-    if (executable.type !== 'cached-download') throw error;
-    const remedy =
-      what === 'Temporal CLI'
-        ? 'install Go (1.23 or newer) so Kiln can build it, or set TEMPORAL_CLI_PATH to a temporal binary'
-        : 'install Java 17+ and Maven so Kiln can fetch it from Maven Central, or set TEMPORAL_TEST_SERVER_PATH';
-    throw new Error(
-      `could not obtain the ${what}: it is not installed, cannot be built here, and the SDK's download failed (${(error as Error).message}). To fix: ${remedy}.`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
 function describeMissing(what: string, needs: string): string {
   return `${what}: not found, and it cannot be built here (${needs}). Falling back to the Temporal SDK's own download, which needs internet access.`;
 }
@@ -248,4 +212,18 @@ export async function testServerExecutable(log: Log = console.error): Promise<Ep
   if (launcher) return { type: 'existing-path', path: launcher };
   log(describeMissing('Temporal test server', 'no TEMPORAL_TEST_SERVER_PATH, no `java` and `mvn`'));
   return { type: 'cached-download', downloadDir: cacheDir() };
+}
+
+/** `node tools/temporal-toolchain.ts [cli|test-server]...`: builds what is asked (both by default) into the cache. */
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const wanted = process.argv.slice(2);
+  const log = (line: string): void => console.error(line);
+  if (wanted.length === 0 || wanted.includes('cli')) {
+    const cli = await findOrBuildTemporalCli(log);
+    if (!cli) log(describeMissing('Temporal CLI', 'no TEMPORAL_CLI_PATH, no `temporal` on PATH, no `go` toolchain'));
+  }
+  if (wanted.length === 0 || wanted.includes('test-server')) {
+    const server = await findOrBuildTestServer(log);
+    if (!server) log(describeMissing('Temporal test server', 'no TEMPORAL_TEST_SERVER_PATH, no `java` and `mvn`'));
+  }
 }

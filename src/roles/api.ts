@@ -1,0 +1,75 @@
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import type { KilnConfig } from '../config.js';
+import type { DatabaseHandle } from '../db/database.js';
+import type { Database } from '../db/schema.js';
+import { deleteExpiredIdempotencyKeys } from '../db/idempotency-keys.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { ApiDependencies } from '../api/context.js';
+import { REQUEST_TIMEOUT_MS } from '../api/request-timeout.js';
+import { startApiServer, type RunningApi } from '../api/server.js';
+import { sweepSpool } from '../api/upload.js';
+import { AddressGuard } from '../webhooks/address-guard.js';
+import { log, logger } from '../log.js';
+import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
+import { deliverySettings, downloadSigner, PublicUrl } from './wiring.js';
+
+export interface ApiRole {
+  api: RunningApi;
+  stop: () => Promise<void>;
+}
+
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
+
+/**
+ * Now and every `intervalMs`: removes spooled uploads older than any live request can be,
+ * and forgets expired Idempotency-Keys. Local to each API process: the spool is its own.
+ */
+function keepHouse(dir: string, db: Kysely<Database>, intervalMs: number): () => void {
+  const sweep = (): void => {
+    sweepSpool(dir, REQUEST_TIMEOUT_MS + 60_000).then(
+      (removed) => removed > 0 && log(`removed ${removed} upload(s) left in ${dir} by an earlier process`),
+      (error: unknown) => log(`could not sweep ${dir}`, error),
+    );
+    deleteExpiredIdempotencyKeys(db).catch((error: unknown) => log('could not delete expired idempotency keys', error));
+  };
+  sweep();
+  const timer = setInterval(sweep, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** The API process role: the HTTP server and its housekeeping. */
+export async function startApiRole(
+  config: KilnConfig,
+  database: DatabaseHandle,
+  client: Client,
+  blobs: BlobStore,
+  publicUrl: PublicUrl = new PublicUrl(config),
+): Promise<ApiRole> {
+  const deps: ApiDependencies = {
+    config,
+    db: database.db,
+    blobs,
+    temporal: client,
+    signer: downloadSigner(config, publicUrl),
+    guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+    delivery: deliverySettings(config),
+    spoolDir: path.join(config.dataDir, 'spool'),
+    log,
+    logger,
+  };
+  // The API starts runs with these attributes; Temporal refuses a start that names unknown ones.
+  await registerSearchAttributes(client.connection, config.temporalNamespace);
+  const api = await startApiServer(deps, config.port, config.host);
+  publicUrl.apiListening(api.url);
+  const stopHousekeeping = keepHouse(deps.spoolDir, database.db, HOUSEKEEPING_INTERVAL_MS);
+  return {
+    api,
+    stop: async () => {
+      stopHousekeeping();
+      await api.close();
+    },
+  };
+}
