@@ -6,9 +6,9 @@ import { accountSecrets, disableEndpoint, endpointSecrets, findEndpointById, not
 import type { AttemptTrigger, Database, Delivery } from '../src/db/schema.js';
 import type { DownloadSigner } from '../src/signing/download-url.js';
 import type { AddressGuard } from '../src/webhooks/address-guard.js';
-import { postWebhook, type PostOutcome } from '../src/webhooks/http-post.js';
+import { postWebhook } from '../src/webhooks/http-post.js';
+import { judgeAttempt } from '../src/webhooks/attempt-verdict.js';
 import { webhookEnvelope } from '../src/webhooks/payload.js';
-import { parseRetryAfter, retryDelaySeconds } from '../src/webhooks/schedule.js';
 import { activeSecrets, signDelivery, type RotatingSecret } from '../src/webhooks/signing.js';
 import type { DeliveryOutcome } from '../workflows/definitions.js';
 
@@ -25,22 +25,6 @@ export interface DeliverInput {
   retrySchedule: number[];
   requestTimeoutSeconds: number;
   trigger: AttemptTrigger;
-}
-
-/** A 410 from an endpoint means "stop sending": Kiln disables it. */
-const GONE = 410;
-const THROTTLED = [429, 503];
-
-function isSuccess(outcome: PostOutcome): boolean {
-  return outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
-}
-
-function describe(outcome: PostOutcome): { class: string; message: string } | null {
-  if (outcome.error) return outcome.error;
-  if (isSuccess(outcome)) return null;
-  const code = outcome.statusCode!;
-  const why = code >= 300 && code < 400 ? 'redirects are not followed' : 'only a 2xx counts as delivered';
-  return { class: 'http_status', message: `the endpoint answered ${code}; ${why}` };
 }
 
 export function createDeliverActivities(deps: DeliverDependencies) {
@@ -100,10 +84,8 @@ export function createDeliverActivities(deps: DeliverDependencies) {
       };
       const outcome = await postWebhook(url, headers, body, { guard: deps.guard, timeoutMs: input.requestTimeoutSeconds * 1000 });
 
-      const error = describe(outcome);
-      const retryAfter = outcome.statusCode !== null && THROTTLED.includes(outcome.statusCode) ? parseRetryAfter(outcome.retryAfter, new Date()) : undefined;
-      const final = error === null || error.class === 'blocked_address' || error.class === 'invalid_url' || outcome.statusCode === GONE;
-      const delaySeconds = final || input.trigger === 'manual' ? undefined : retryDelaySeconds(input.retrySchedule, info.attempt, retryAfter);
+      const verdict = judgeAttempt(outcome, { trigger: input.trigger, number: info.attempt, retrySchedule: input.retrySchedule, now: new Date() });
+      const error = verdict.kind === 'delivered' ? null : verdict.error;
       const attempt = await recordAttempt(db, delivery.id, {
         trigger: input.trigger,
         url,
@@ -113,24 +95,26 @@ export function createDeliverActivities(deps: DeliverDependencies) {
         statusCode: outcome.statusCode,
         responseBodyPreview: outcome.bodyPreview,
         error,
-        nextAttemptAt: input.trigger === 'manual' && !final ? 'unchanged' : delaySeconds === undefined ? null : new Date(Date.now() + delaySeconds * 1000),
+        nextAttemptAt: verdict.kind === 'manual_failed' ? 'unchanged' : verdict.kind === 'retry' ? new Date(Date.now() + verdict.delaySeconds * 1000) : null,
         succeeded: error === null,
       });
       // A success only needs writing to the endpoint when it ends a failure streak.
       if (delivery.endpoint_id && error?.class !== 'blocked_address' && (error !== null || target.failing)) {
         await noteEndpointOutcome(db, delivery.endpoint_id, error === null, deps.disableAfterSeconds);
       }
-      if (error === null) return { attempt, statusCode: outcome.statusCode };
-
-      if (outcome.statusCode === GONE) {
-        if (delivery.endpoint_id) {
-          await disableEndpoint(db, delivery.endpoint_id, `the endpoint answered 410 Gone on ${new Date().toISOString()}`);
-        }
-        throw ApplicationFailure.nonRetryable(error.message, 'endpoint_gone');
+      switch (verdict.kind) {
+        case 'delivered':
+          return { attempt, statusCode: outcome.statusCode };
+        case 'retry':
+          throw ApplicationFailure.create({ message: verdict.error.message, type: verdict.error.class, nextRetryDelay: `${verdict.delaySeconds} seconds` });
+        case 'manual_failed':
+          throw ApplicationFailure.nonRetryable(verdict.error.message, verdict.failureType);
+        case 'give_up':
+          if (verdict.disableEndpoint && delivery.endpoint_id) {
+            await disableEndpoint(db, delivery.endpoint_id, `the endpoint answered 410 Gone on ${new Date().toISOString()}`);
+          }
+          throw ApplicationFailure.nonRetryable(verdict.failureMessage, verdict.failureType);
       }
-      if (final) throw ApplicationFailure.nonRetryable(error.message, error.class);
-      if (delaySeconds === undefined) throw ApplicationFailure.nonRetryable(`${error.message} (no retries left)`, error.class);
-      throw ApplicationFailure.create({ message: error.message, type: error.class, nextRetryDelay: `${delaySeconds} seconds` });
     },
 
     async recordDeliveryOutcome(deliveryId: string, outcome: DeliveryOutcome): Promise<void> {
