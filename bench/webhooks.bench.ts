@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../src/config.js';
+import type { StoredEventData } from '../src/events/catalog.js';
 import { connectPostgres, migrateToLatest, openEmbeddedPostgres } from '../src/db/database.js';
 import { startTestPostgres } from '../test/support/postgres.js';
 import { createAccountWithKey } from '../src/db/accounts.js';
@@ -69,8 +70,15 @@ function temporalCpuSeconds(): number {
     );
 }
 
-function eventData(i: number): Record<string, unknown> {
-  return { conversion_id: `cnv_bench${i}`, status: 'failed', error: { code: 'unsupported_input', message: 'benchmark event' } };
+function eventData(i: number): StoredEventData<'conversion.failed'> {
+  return {
+    conversion_id: `cnv_bench${i}`,
+    status: 'failed',
+    input: { filename: `bench-${i}.txt`, bytes: 12, content_type: 'text/plain', format: null, width: null, height: null },
+    error: { code: 'unsupported_input', message: 'benchmark event' },
+    metadata: null,
+    tag: null,
+  };
 }
 
 async function main(): Promise<void> {

@@ -1,13 +1,15 @@
 import path from 'node:path';
 import os from 'node:os';
+import { z } from 'zod';
 import { AddressGuard } from './webhooks/address-guard.js';
 import { parseDuration, parseSchedule } from './webhooks/schedule.js';
 import { LOG_LEVELS, type LogLevelName } from './log.js';
 import { TEMPORAL_LOG_LEVELS } from './temporal/connection.js';
 
 /**
- * Every setting Kiln reads from the environment, in one place. The README's
- * configuration table documents each of these; keep the two in step.
+ * Every setting Kiln runs with, parsed from the environment by `SETTINGS` below: the only
+ * code in Kiln that reads the environment. The README's configuration table documents
+ * each variable; keep the two in step.
  */
 export interface KilnConfig {
   dataDir: string;
@@ -72,106 +74,162 @@ export interface KilnConfig {
 
 export class ConfigError extends Error {}
 
-function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
-  }
-  return value;
-}
+/** An environment variable as text; empty counts as unset. */
+const text = () =>
+  z
+    .string()
+    .optional()
+    .transform((raw) => (raw === '' ? undefined : raw));
 
-function durationFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
-  const raw = stringFrom(env, name) ?? fallback;
-  const seconds = parseDuration(raw);
-  if (seconds === undefined || seconds < 1) throw new ConfigError(`${name} must be a duration like 30s, 2m, 1h or 5d, got "${raw}"`);
-  return seconds;
-}
+const whole = (fallback: number, min: number, max: number) =>
+  text().transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${raw}"` });
+    return z.NEVER;
+  });
 
-function scheduleFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): number[] {
-  const raw = env[name] ?? fallback;
-  const parsed = parseSchedule(
-    raw
-      .split(',')
-      .map((e) => e.trim())
-      .filter(Boolean),
-  );
-  if (!parsed.ok) throw new ConfigError(`${name}: ${parsed.message}`);
-  return parsed.seconds;
-}
+/** Seconds, from a duration like 30s, 2m, 1h or 5d. */
+const duration = (fallback: string) =>
+  text().transform((raw, ctx) => {
+    const seconds = parseDuration(raw ?? fallback);
+    if (seconds !== undefined && seconds >= 1) return seconds;
+    ctx.addIssue({ code: 'custom', message: `must be a duration like 30s, 2m, 1h or 5d, got "${raw}"` });
+    return z.NEVER;
+  });
 
-function cidrsFrom(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
-  const raw = env[name];
-  if (raw === undefined) return undefined;
-  const cidrs = raw
+/** Comma-separated waits (an empty value is an empty schedule, not the default). */
+const schedule = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const parsed = parseSchedule(list(raw ?? fallback));
+      if (parsed.ok) return parsed.seconds;
+      ctx.addIssue({ code: 'custom', message: parsed.message });
+      return z.NEVER;
+    });
+
+/** Comma-separated CIDR ranges; unset leaves the role's default, empty allows none. */
+const cidrs = () =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return undefined;
+      const ranges = list(raw);
+      try {
+        new AddressGuard(ranges);
+        return ranges;
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
+
+const choice = <const T extends string>(choices: readonly T[], fallback: T) =>
+  text().transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+    if (found) return found;
+    ctx.addIssue({ code: 'custom', message: `must be one of ${choices.join(', ')}, got "${raw}"` });
+    return z.NEVER;
+  });
+
+function list(raw: string): string[] {
+  return raw
     .split(',')
-    .map((c) => c.trim())
+    .map((item) => item.trim())
     .filter(Boolean);
-  try {
-    new AddressGuard(cidrs);
-  } catch (error) {
-    throw new ConfigError(`${name}: ${(error as Error).message}`);
-  }
-  return cidrs;
 }
 
-function choiceFrom<const T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
-  const raw = stringFrom(env, name);
-  if (raw === undefined) return fallback;
-  const choice = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-  if (!choice) throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
-  return choice;
-}
+/** The environment Kiln reads, variable by variable, and the settings it makes of it. */
+const SETTINGS = z
+  .object({
+    PORT: whole(3000, 0, 65535),
+    HOST: text(),
+    KILN_DATA_DIR: text(),
+    KILN_BLOB_DIR: text(),
+    KILN_PUBLIC_URL: text(),
+    DATABASE_URL: text(),
+    TEMPORAL_ADDRESS: text(),
+    TEMPORAL_NAMESPACE: text(),
+    TEMPORAL_PORT: whole(7233, 1, 65535),
+    TEMPORAL_UI_PORT: whole(8233, 1, 65535),
+    KILN_TEMPORAL_SQLITE_PRAGMAS: text(),
+    KILN_ADMIN_TOKEN: text(),
+    KILN_SIGNING_KEY: text(),
+    KILN_DOWNLOAD_TTL_SECONDS: whole(3600, 60, 7 * 24 * 3600),
+    KILN_MAX_UPLOAD_BYTES: whole(50 * 1024 * 1024, 1024, 2 ** 40),
+    KILN_MAX_INPUT_PIXELS: whole(100_000_000, 1, 2 ** 40),
+    KILN_MAX_OUTPUT_DIMENSION: whole(16384, 1, 65535),
+    KILN_MAX_OUTPUT_PIXELS: whole(50_000_000, 1, 2 ** 40),
+    KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
+    KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: whole(20, 2, 3600),
+    KILN_CONVERT_TIME_LIMIT_SECONDS: whole(120, 1, 3600),
+    KILN_CONVERT_MEMORY_LIMIT_MB: whole(1536, 64, 1 << 20),
+    KILN_AVIF_EFFORT: whole(2, 0, 9),
+    KILN_WEBHOOK_RETRY_SCHEDULE: schedule('30s,2m,10m'),
+    KILN_WEBHOOK_TIMEOUT_SECONDS: whole(10, 1, 120),
+    KILN_ENDPOINT_DISABLE_AFTER: duration('5d'),
+    KILN_WEBHOOK_SECRET_OVERLAP: duration('24h'),
+    KILN_WEBHOOK_ALLOWED_CIDRS: cidrs(),
+    KILN_IDEMPOTENCY_TTL: duration('24h'),
+    KILN_DELIVER_CONCURRENCY: whole(100, 1, 10_000),
+    KILN_CACHE_DIR: text(),
+    XDG_CACHE_HOME: text(),
+    TEMPORAL_CLI_PATH: text(),
+    TEMPORAL_TEST_SERVER_PATH: text(),
+    PATH: text(),
+    KILN_LOG_LEVEL: choice(LOG_LEVELS, 'info'),
+    KILN_TEMPORAL_LOG_LEVEL: choice(TEMPORAL_LOG_LEVELS, 'WARN'),
+  })
+  .transform((env): KilnConfig => {
+    const dataDir = path.resolve(env.KILN_DATA_DIR ?? './data');
+    return {
+      dataDir,
+      blobDir: path.resolve(env.KILN_BLOB_DIR ?? path.join(dataDir, 'blobs')),
+      port: env.PORT,
+      host: env.HOST ?? '127.0.0.1',
+      publicUrl: env.KILN_PUBLIC_URL?.replace(/\/+$/, ''),
+      databaseUrl: env.DATABASE_URL,
+      temporalAddress: env.TEMPORAL_ADDRESS,
+      temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      temporalPort: env.TEMPORAL_PORT,
+      temporalUiPort: env.TEMPORAL_UI_PORT,
+      temporalSqlitePragmas: list(env.KILN_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=WAL,synchronous=NORMAL'),
+      adminToken: env.KILN_ADMIN_TOKEN,
+      signingKey: env.KILN_SIGNING_KEY,
+      downloadTtlSeconds: env.KILN_DOWNLOAD_TTL_SECONDS,
+      maxUploadBytes: env.KILN_MAX_UPLOAD_BYTES,
+      maxInputPixels: env.KILN_MAX_INPUT_PIXELS,
+      maxOutputDimension: env.KILN_MAX_OUTPUT_DIMENSION,
+      maxOutputPixels: env.KILN_MAX_OUTPUT_PIXELS,
+      convertConcurrency: env.KILN_CONVERT_CONCURRENCY,
+      convertHeartbeatTimeoutSeconds: env.KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS,
+      convertTimeLimitSeconds: env.KILN_CONVERT_TIME_LIMIT_SECONDS,
+      convertMemoryLimitMb: env.KILN_CONVERT_MEMORY_LIMIT_MB,
+      avifEffort: env.KILN_AVIF_EFFORT,
+      webhookRetrySchedule: env.KILN_WEBHOOK_RETRY_SCHEDULE,
+      webhookTimeoutSeconds: env.KILN_WEBHOOK_TIMEOUT_SECONDS,
+      endpointDisableAfterSeconds: env.KILN_ENDPOINT_DISABLE_AFTER,
+      webhookSecretOverlapSeconds: env.KILN_WEBHOOK_SECRET_OVERLAP,
+      webhookAllowedCidrs: env.KILN_WEBHOOK_ALLOWED_CIDRS,
+      idempotencyTtlSeconds: env.KILN_IDEMPOTENCY_TTL,
+      deliverConcurrency: env.KILN_DELIVER_CONCURRENCY,
+      cacheDir: path.resolve(env.KILN_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln')),
+      temporalCliPath: env.TEMPORAL_CLI_PATH,
+      temporalTestServerPath: env.TEMPORAL_TEST_SERVER_PATH,
+      searchPath: (env.PATH ?? '').split(path.delimiter).filter(Boolean),
+      logLevel: env.KILN_LOG_LEVEL,
+      temporalLogLevel: env.KILN_TEMPORAL_LOG_LEVEL,
+    };
+  });
 
-function stringFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw === '' ? undefined : raw;
-}
-
+/** Parses the settings; every problem is named by its variable, all of them at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
-  const port = intFrom(env, 'PORT', 3000, 0, 65535);
-  const host = stringFrom(env, 'HOST') ?? '127.0.0.1';
-  const dataDir = path.resolve(stringFrom(env, 'KILN_DATA_DIR') ?? './data');
-  return {
-    dataDir,
-    blobDir: path.resolve(stringFrom(env, 'KILN_BLOB_DIR') ?? path.join(dataDir, 'blobs')),
-    port,
-    host,
-    publicUrl: stringFrom(env, 'KILN_PUBLIC_URL')?.replace(/\/+$/, ''),
-    databaseUrl: stringFrom(env, 'DATABASE_URL'),
-    temporalAddress: stringFrom(env, 'TEMPORAL_ADDRESS'),
-    temporalNamespace: stringFrom(env, 'TEMPORAL_NAMESPACE') ?? 'default',
-    temporalPort: intFrom(env, 'TEMPORAL_PORT', 7233, 1, 65535),
-    temporalUiPort: intFrom(env, 'TEMPORAL_UI_PORT', 8233, 1, 65535),
-    temporalSqlitePragmas: (env.KILN_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=WAL,synchronous=NORMAL')
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean),
-    adminToken: stringFrom(env, 'KILN_ADMIN_TOKEN'),
-    signingKey: stringFrom(env, 'KILN_SIGNING_KEY'),
-    downloadTtlSeconds: intFrom(env, 'KILN_DOWNLOAD_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
-    maxUploadBytes: intFrom(env, 'KILN_MAX_UPLOAD_BYTES', 50 * 1024 * 1024, 1024, 2 ** 40),
-    maxInputPixels: intFrom(env, 'KILN_MAX_INPUT_PIXELS', 100_000_000, 1, 2 ** 40),
-    maxOutputDimension: intFrom(env, 'KILN_MAX_OUTPUT_DIMENSION', 16384, 1, 65535),
-    maxOutputPixels: intFrom(env, 'KILN_MAX_OUTPUT_PIXELS', 50_000_000, 1, 2 ** 40),
-    convertConcurrency: intFrom(env, 'KILN_CONVERT_CONCURRENCY', os.availableParallelism(), 1, 1024),
-    convertHeartbeatTimeoutSeconds: intFrom(env, 'KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS', 20, 2, 3600),
-    convertTimeLimitSeconds: intFrom(env, 'KILN_CONVERT_TIME_LIMIT_SECONDS', 120, 1, 3600),
-    convertMemoryLimitMb: intFrom(env, 'KILN_CONVERT_MEMORY_LIMIT_MB', 1536, 64, 1 << 20),
-    avifEffort: intFrom(env, 'KILN_AVIF_EFFORT', 2, 0, 9),
-    webhookRetrySchedule: scheduleFrom(env, 'KILN_WEBHOOK_RETRY_SCHEDULE', '30s,2m,10m'),
-    webhookTimeoutSeconds: intFrom(env, 'KILN_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),
-    endpointDisableAfterSeconds: durationFrom(env, 'KILN_ENDPOINT_DISABLE_AFTER', '5d'),
-    webhookSecretOverlapSeconds: durationFrom(env, 'KILN_WEBHOOK_SECRET_OVERLAP', '24h'),
-    webhookAllowedCidrs: cidrsFrom(env, 'KILN_WEBHOOK_ALLOWED_CIDRS'),
-    idempotencyTtlSeconds: durationFrom(env, 'KILN_IDEMPOTENCY_TTL', '24h'),
-    deliverConcurrency: intFrom(env, 'KILN_DELIVER_CONCURRENCY', 100, 1, 10_000),
-    cacheDir: path.resolve(stringFrom(env, 'KILN_CACHE_DIR') ?? path.join(stringFrom(env, 'XDG_CACHE_HOME') ?? path.join(os.homedir(), '.cache'), 'kiln')),
-    temporalCliPath: stringFrom(env, 'TEMPORAL_CLI_PATH'),
-    temporalTestServerPath: stringFrom(env, 'TEMPORAL_TEST_SERVER_PATH'),
-    searchPath: (env.PATH ?? '').split(path.delimiter).filter(Boolean),
-    logLevel: choiceFrom(env, 'KILN_LOG_LEVEL', LOG_LEVELS, 'info'),
-    temporalLogLevel: choiceFrom(env, 'KILN_TEMPORAL_LOG_LEVEL', TEMPORAL_LOG_LEVELS, 'WARN'),
-  };
+  const parsed = SETTINGS.safeParse(env);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
 }

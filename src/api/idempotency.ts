@@ -29,7 +29,7 @@ export function requestFingerprint(...parts: string[]): string {
 }
 
 /** The fingerprint of a JSON body as parsed: whitespace does not make a request different. */
-export function jsonFingerprint(body: unknown): string {
+function jsonFingerprint(body: unknown): string {
   return requestFingerprint(JSON.stringify(body) ?? '');
 }
 

@@ -45,7 +45,7 @@ export function problemBody(error: ApiError): Record<string, unknown> {
   return { ...error.extra, type: 'about:blank', title: problemTitle(error.status), status: error.status, code: error.code, detail: error.detail };
 }
 
-export function sendProblem(ctx: Context, error: ApiError): void {
+function sendProblem(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
   ctx.type = 'application/problem+json';
   ctx.body = problemBody(error);

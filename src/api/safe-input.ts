@@ -3,7 +3,7 @@
  * NUL in text and jsonb and overflows its stack on very deep jsonb.
  */
 
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 export function hasNul(text: string): boolean {
   return text.includes('\u0000');

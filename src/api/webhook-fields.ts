@@ -2,8 +2,8 @@ import type { AddressGuard } from '../webhooks/address-guard.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
 
-export const MAX_URL_LENGTH = 2048;
-export const MAX_METADATA_BYTES = 16 * 1024;
+const MAX_URL_LENGTH = 2048;
+const MAX_METADATA_BYTES = 16 * 1024;
 export const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 /**

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { undispatchedDeliveriesOfEvent } from '../db/deliveries.js';
 import type { Conversion, Database } from '../db/schema.js';
-import type { EventType } from '../events/catalog.js';
+import type { ConversionEventType } from '../events/catalog.js';
 import { publishEvent, type PublishedEvent } from '../events/publish.js';
 import { dispatchDeliveries, type DeliverySettings } from '../webhooks/dispatch.js';
 import { conversionEventData } from './present.js';
@@ -14,26 +14,31 @@ export interface ConversionEventDependencies {
 }
 
 /** Names a conversion's event once, whoever records it: the workflow's activities or the API. */
-const eventKey = (conversionId: string, type: EventType): string => `${conversionId}:${type}`;
+const eventKey = (conversionId: string, type: ConversionEventType): string => `${conversionId}:${type}`;
 
 /** Stores a step of a conversion as an event with its deliveries; `db` may be the caller's transaction. */
-export function storeConversionEvent(db: Kysely<Database>, row: Conversion, type: EventType, defaultRetrySchedule: number[]): Promise<PublishedEvent> {
+export function storeConversionEvent(
+  db: Kysely<Database>,
+  row: Conversion,
+  type: ConversionEventType,
+  defaultRetrySchedule: number[],
+): Promise<PublishedEvent> {
   return publishEvent(
     db,
-    { accountId: row.account_id, type, subjectId: row.id, dedupeKey: eventKey(row.id, type), data: conversionEventData(row) },
+    { accountId: row.account_id, type, subjectId: row.id, dedupeKey: eventKey(row.id, type), data: conversionEventData(row, type) },
     { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
     defaultRetrySchedule,
   );
 }
 
 /** Stores the event and starts its deliveries; throws when Temporal cannot start them, so an activity is retried. */
-export async function publishConversionEvent(deps: ConversionEventDependencies, row: Conversion, type: EventType): Promise<PublishedEvent> {
+export async function publishConversionEvent(deps: ConversionEventDependencies, row: Conversion, type: ConversionEventType): Promise<PublishedEvent> {
   const published = await storeConversionEvent(deps.db, row, type, deps.delivery.defaultRetrySchedule);
   await dispatchDeliveries(deps.temporal, deps.db, published.deliveries, deps.delivery);
   return published;
 }
 
 /** Starts the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */
-export async function dispatchStoredConversionEvent(deps: ConversionEventDependencies, conversionId: string, type: EventType): Promise<void> {
+export async function dispatchStoredConversionEvent(deps: ConversionEventDependencies, conversionId: string, type: ConversionEventType): Promise<void> {
   await dispatchDeliveries(deps.temporal, deps.db, await undispatchedDeliveriesOfEvent(deps.db, eventKey(conversionId, type)), deps.delivery);
 }

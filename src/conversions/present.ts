@@ -3,6 +3,7 @@ import type * as contract from '../api/contract/schemas.js';
 import type { ConversionOptions } from '../convert/options.js';
 import type { Conversion } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
+import type { ConversionEventType, StoredEventData } from '../events/catalog.js';
 
 /** The public JSON shape of a conversion, shared by the API and event payloads. */
 export function presentConversion(row: Conversion, signer?: DownloadSigner, now: Date = new Date()): z.input<typeof contract.Conversion> {
@@ -46,17 +47,47 @@ function outputOf(row: Conversion): z.input<typeof contract.Conversion>['output'
   return { filename, format, bytes, width, height };
 }
 
-/** A conversion as its events carry it (download links are added per delivery attempt, not stored). */
-export function conversionEventData(row: Conversion): Record<string, unknown> {
-  const { input, output, error } = presentConversion(row) as { input: unknown; output: unknown; error: unknown };
-  const data: Record<string, unknown> = {
+type EventInput = StoredEventData<'file.uploaded'>['input'];
+
+/** What every conversion event carries. */
+function eventBase(row: Conversion): { conversion_id: string; input: EventInput; metadata: Record<string, unknown> | null; tag: string | null } {
+  return {
     conversion_id: row.id,
-    status: row.status,
-    input,
+    input: {
+      filename: row.input_filename,
+      bytes: row.input_bytes,
+      content_type: row.input_content_type,
+      format: row.input_format,
+      width: row.input_width,
+      height: row.input_height,
+    },
     metadata: row.webhook_metadata,
     tag: row.tag,
   };
-  if (output) data.output = output;
-  if (error) data.error = error;
-  return data;
+}
+
+/** The conversion's recorded error; events that report one are published only after it is written. */
+function recordedError(row: Conversion): { code: string; message: string } {
+  if (!row.error_code) throw new Error(`conversion ${row.id} is ${row.status} without a recorded error`);
+  return { code: row.error_code, message: row.error_message ?? '' };
+}
+
+/**
+ * Builds each conversion event's `data` from the row, typed by the catalog schema the
+ * event must satisfy (download links are added per delivery attempt, not stored).
+ */
+const EVENT_DATA: { [T in ConversionEventType]: (row: Conversion) => StoredEventData<T> } = {
+  'file.uploaded': (row) => ({ ...eventBase(row), status: 'queued' }),
+  'conversion.started': (row) => ({ ...eventBase(row), status: 'running' }),
+  'conversion.completed': (row) => {
+    const output = outputOf(row);
+    if (!output) throw new Error(`conversion ${row.id} is ${row.status} without recorded output`);
+    return { ...eventBase(row), status: 'succeeded', output };
+  },
+  'conversion.failed': (row) => ({ ...eventBase(row), status: 'failed', error: recordedError(row) }),
+  'conversion.cancelled': (row) => ({ ...eventBase(row), status: 'cancelled', error: recordedError(row) }),
+};
+
+export function conversionEventData<T extends ConversionEventType>(row: Conversion, type: T): StoredEventData<T> {
+  return EVENT_DATA[type](row);
 }

@@ -135,26 +135,8 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     pipeline = pipeline.resize({ width: options.width, height: options.height, fit: options.fit ?? 'cover' });
   }
   const quality = QUALITY_FORMATS.has(format) ? options.quality : undefined;
-  switch (format) {
-    case 'jpeg':
-      pipeline = pipeline.jpeg({ quality, mozjpeg: false });
-      break;
-    case 'png':
-      pipeline = pipeline.png();
-      break;
-    case 'webp':
-      pipeline = pipeline.webp({ quality });
-      break;
-    case 'avif':
-      pipeline = pipeline.avif({ quality, effort: limits.avifEffort });
-      break;
-    case 'gif':
-      pipeline = pipeline.gif();
-      break;
-    case 'tiff':
-      pipeline = pipeline.tiff({ quality });
-      break;
-  }
+  // Options a format does not take are ignored by sharp; AVIF's effort is Kiln's own default.
+  pipeline = pipeline.toFormat(format, { quality, ...(format === 'avif' ? { effort: limits.avifEffort } : {}) });
 
   let result: { data: Buffer; info: OutputInfo };
   try {

@@ -20,7 +20,7 @@ export async function createAccountWithKey(db: Kysely<Database>, name: string, k
   });
 }
 
-export async function findAccountByName(db: Kysely<Database>, name: string): Promise<Account | undefined> {
+async function findAccountByName(db: Kysely<Database>, name: string): Promise<Account | undefined> {
   return db.selectFrom('accounts').selectAll().where('name', '=', name).executeTakeFirst();
 }
 

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { newId, randomAlnum } from '../ids.js';
 import type { Account, ApiKey, Database } from './schema.js';
 
-export function hashApiKey(key: string): string {
+function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 

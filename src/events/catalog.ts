@@ -72,6 +72,18 @@ export const EVENT_CATALOG = {
 } as const;
 
 export type EventType = keyof typeof EVENT_CATALOG;
+
+/** An event's `data` as receivers get it. */
+export type EventData<T extends EventType> = z.infer<(typeof EVENT_CATALOG)[T]['data']>;
+
+/** Fields signed into the body at each attempt (so a late retry carries a live link) rather than stored. */
+type SignedAtSend = 'download_url' | 'download_expires_at';
+
+/** An event's `data` as Kiln stores it: what receivers get, less what is signed at send time. */
+export type StoredEventData<T extends EventType> = Omit<EventData<T>, SignedAtSend>;
+
+/** The events that report a step of one conversion. */
+export type ConversionEventType = Extract<EventType, 'file.uploaded' | `conversion.${string}`>;
 export const EVENT_TYPES = Object.keys(EVENT_CATALOG) as EventType[];
 
 export function isEventType(value: string): value is EventType {

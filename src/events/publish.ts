@@ -5,7 +5,7 @@ import { insertDeliveries, pendingDeliveriesOfEvent, type NewDelivery } from '..
 import { insertEventOnce } from '../db/events.js';
 import { subscribedEndpoints } from '../db/webhook-endpoints.js';
 import { deliveryWorkflowId } from '../temporal/names.js';
-import type { EventType } from './catalog.js';
+import type { EventType, StoredEventData } from './catalog.js';
 
 /** Who hears about an event: the account's subscribed endpoints (and a per-request URL), or one endpoint (tests). */
 export type EventRouting =
@@ -28,9 +28,9 @@ const REQUEST_TARGET = 'request';
  * event is never stored without its deliveries. `dedupeKey` names the logical event: an
  * activity retried after a crash gets the same event (and deliveries) back.
  */
-export async function publishEvent(
+export async function publishEvent<T extends EventType>(
   db: Kysely<Database>,
-  event: { accountId: string; type: EventType; subjectId: string; dedupeKey: string; data: Record<string, unknown> },
+  event: { accountId: string; type: T; subjectId: string; dedupeKey: string; data: StoredEventData<T> },
   routing: EventRouting,
   defaultRetrySchedule: number[],
 ): Promise<PublishedEvent> {

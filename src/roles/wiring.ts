@@ -14,7 +14,7 @@ export function blobStoreFor(config: KilnConfig): BlobStore {
   return new LocalBlobStore(config.blobDir);
 }
 
-export function requireSigningKey(config: KilnConfig): string {
+function requireSigningKey(config: KilnConfig): string {
   if (!config.signingKey) throw new Error('KILN_SIGNING_KEY is not set: the API needs it to sign download links');
   return config.signingKey;
 }
@@ -53,7 +53,7 @@ export function logWebhookAllowList(config: KilnConfig): void {
   );
 }
 
-export function conversionLimits(config: KilnConfig): ConversionLimits {
+function conversionLimits(config: KilnConfig): ConversionLimits {
   return { maxInputPixels: config.maxInputPixels, maxOutputPixels: config.maxOutputPixels, avifEffort: config.avifEffort };
 }
 

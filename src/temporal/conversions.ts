@@ -12,7 +12,7 @@ export function inputKeyFor(conversionId: string): string {
   return `conversions/${conversionId}/input`;
 }
 
-export function outputKeyFor(conversionId: string, format: OutputFormat): string {
+function outputKeyFor(conversionId: string, format: OutputFormat): string {
   return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
 }
 

@@ -24,7 +24,7 @@ export interface RunningDevServer {
 }
 
 /** Raised when a port `kiln dev` needs is already taken: using whatever holds it would be using a stranger. */
-export class PortInUseError extends ConfigError {}
+class PortInUseError extends ConfigError {}
 
 /** True when something accepts TCP connections on 127.0.0.1:`port`. */
 export function portAnswers(port: number, host = '127.0.0.1'): Promise<boolean> {

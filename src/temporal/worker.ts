@@ -18,7 +18,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { Converter } from '../convert/converter-pool.js';
 import { codeRoot, moduleExtension } from '../paths.js';
 
-export const workflowsPath = path.join(codeRoot, 'workflows', `index${moduleExtension}`);
+const workflowsPath = path.join(codeRoot, 'workflows', `index${moduleExtension}`);
 
 let bundle: Promise<WorkflowBundleOption> | undefined;
 

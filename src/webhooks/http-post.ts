@@ -17,7 +17,7 @@ export interface PostOutcome {
   error: { class: AttemptErrorClass; message: string } | null;
 }
 
-export const RESPONSE_PREVIEW_BYTES = 8 * 1024;
+const RESPONSE_PREVIEW_BYTES = 8 * 1024;
 const BLOCKED = 'KILN_BLOCKED_ADDRESS';
 
 class BlockedAddressError extends Error {

@@ -7,9 +7,9 @@
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
 const DURATION = /^(\d+)(s|m|h|d)$/;
 
-export const MAX_SCHEDULE_LENGTH = 20;
+const MAX_SCHEDULE_LENGTH = 20;
 /** A single wait longer than this is almost surely a typo (and outlives any download link). */
-export const MAX_RETRY_DELAY_SECONDS = 7 * 86_400;
+const MAX_RETRY_DELAY_SECONDS = 7 * 86_400;
 
 /** "30s", "2m", "1h", "5d" → seconds; undefined when not of that form. */
 export function parseDuration(text: string): number | undefined {

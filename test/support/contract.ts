@@ -43,7 +43,7 @@ const templates = Object.keys(contract.paths).map((template) => ({
 }));
 
 /** The documented template a concrete path falls under, if any. */
-export function routeOf(path: string): string | undefined {
+function routeOf(path: string): string | undefined {
   return templates.find((t) => t.pattern.test(path))?.template;
 }
 

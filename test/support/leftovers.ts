@@ -13,7 +13,7 @@ const uncaught: unknown[] = [];
 process.on('uncaughtException', (error) => uncaught.push(error));
 process.on('unhandledRejection', (error) => uncaught.push(error));
 
-export function spoolDirOf(kiln: TestKiln): string {
+function spoolDirOf(kiln: TestKiln): string {
   return path.join(kiln.config.dataDir, 'spool');
 }
 
@@ -23,7 +23,7 @@ export function spoolFiles(kiln: TestKiln): string[] {
 }
 
 /** Descriptors this process holds open on files under `dir` (Kiln runs in the test's process). */
-export function openFilesUnder(dir: string): string[] {
+function openFilesUnder(dir: string): string[] {
   return readdirSync('/proc/self/fd').flatMap((fd) => {
     try {
       const target = readlinkSync(`/proc/self/fd/${fd}`);

@@ -32,7 +32,7 @@ const fileFacts = {
   bytes: z.number().int(),
 };
 
-export const ConversionOptionsOut = z
+const ConversionOptionsOut = z
   .object({
     output_format: z.enum(OUTPUT_FORMATS),
     quality: z.number().int().optional(),
