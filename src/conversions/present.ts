@@ -12,14 +12,7 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     object: 'conversion',
     status: row.status,
     options: row.options as ConversionOptions,
-    input: {
-      filename: row.input_filename,
-      bytes: row.input_bytes,
-      content_type: row.input_content_type,
-      format: row.input_format,
-      width: row.input_width,
-      height: row.input_height,
-    },
+    input: inputOf(row),
     output: outputOf(row),
     error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
     attempts: row.attempts,
@@ -40,6 +33,18 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
   return body;
 }
 
+/** The original file as the API and every conversion event describe it. */
+function inputOf(row: Conversion): EventInput {
+  return {
+    filename: row.input_filename,
+    bytes: row.input_bytes,
+    content_type: row.input_content_type,
+    format: row.input_format,
+    width: row.input_width,
+    height: row.input_height,
+  };
+}
+
 /** The output facts of a succeeded conversion (all recorded in the same write), else null. */
 function outputOf(row: Conversion): z.input<typeof contract.Conversion>['output'] {
   const { status, output_filename: filename, output_format: format, output_bytes: bytes, output_width: width, output_height: height } = row;
@@ -53,14 +58,7 @@ type EventInput = StoredEventData<'file.uploaded'>['input'];
 function eventBase(row: Conversion): { conversion_id: string; input: EventInput; metadata: Record<string, unknown> | null; tag: string | null } {
   return {
     conversion_id: row.id,
-    input: {
-      filename: row.input_filename,
-      bytes: row.input_bytes,
-      content_type: row.input_content_type,
-      format: row.input_format,
-      width: row.input_width,
-      height: row.input_height,
-    },
+    input: inputOf(row),
     metadata: row.webhook_metadata,
     tag: row.tag,
   };

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Kysely, Migrator, PostgresDialect, type MigrationProvider, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider, type Migration } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import * as initial from './migrations/0001_initial.js';
@@ -82,4 +82,9 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
     throw error;
   }
   return handle;
+}
+
+/** One round trip to the database, for health checks. */
+export async function pingDatabase(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db);
 }

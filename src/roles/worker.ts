@@ -5,7 +5,7 @@ import type { DatabaseHandle } from '../db/database.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { ConverterPool } from '../convert/converter-pool.js';
 import { createWorkers, runWorkers } from '../temporal/worker.js';
-import { conversionRunSettings } from '../temporal/conversions.js';
+import { conversionRunSettings } from '../conversions/workflow.js';
 import { ensureReconcileSchedule } from '../temporal/reconcile.js';
 import { AddressGuard } from '../webhooks/address-guard.js';
 import { converterPoolFor, deliverySettings, downloadSigner, PublicUrl, WEBHOOK_USER_AGENT } from './wiring.js';

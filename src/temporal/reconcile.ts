@@ -2,9 +2,9 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { Kysely } from 'kysely';
 import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
-import { startConversionWorkflow, type ConversionRunSettings } from './conversions.js';
+import { startConversionWorkflow, type ConversionRunSettings } from '../conversions/workflow.js';
 import { listUndispatched } from '../db/deliveries.js';
-import { startDeliveryWorkflows } from './deliveries.js';
+import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
 import { RECONCILE_SCHEDULE_ID, TASK_QUEUES, type WorkflowName } from './names.js';
 
 export interface ReconcileOptions {

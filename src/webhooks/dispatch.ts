@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database, Delivery } from '../db/schema.js';
-import { startDeliveryWorkflows } from '../temporal/deliveries.js';
+import { startDeliveryWorkflows } from './delivery-workflow.js';
 
 export interface DeliverySettings {
   /** The schedule of targets that do not set their own. */

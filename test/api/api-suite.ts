@@ -6,7 +6,7 @@ import { DownloadSigner } from '../../src/signing/download-url.js';
 import { conversionWorkflowId } from '../../src/temporal/names.js';
 import { insertQueuedConversion } from '../../src/db/conversions.js';
 import { newId } from '../../src/ids.js';
-import { inputKeyFor } from '../../src/temporal/conversions.js';
+import { inputKeyFor } from '../../src/conversions/workflow.js';
 import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln.js';
 import { runEnding } from '../support/temporal.js';
 import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';

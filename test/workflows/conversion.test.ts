@@ -13,7 +13,7 @@ import { createAccountWithKey } from '../../src/db/accounts.js';
 import { insertQueuedConversion, findConversionById } from '../../src/db/conversions.js';
 import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/temporal/conversions.js';
+import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/convert/options.js';

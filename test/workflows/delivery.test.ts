@@ -16,7 +16,7 @@ import { publishEvent } from '../../src/events/publish.js';
 import { newId } from '../../src/ids.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { AddressGuard } from '../../src/webhooks/address-guard.js';
-import { cancelDeliveryRetries, redeliver, startDeliveryWorkflows } from '../../src/temporal/deliveries.js';
+import { cancelDeliveryRetries, redeliver, startDeliveryWorkflows } from '../../src/webhooks/delivery-workflow.js';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';

@@ -9,7 +9,7 @@ import { presentConversion } from '../../conversions/present.js';
 import { storeConversionEvent } from '../../conversions/events.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
-import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../temporal/conversions.js';
+import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../conversions/workflow.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type { LogFunction } from '../../log.js';

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { sql } from 'kysely';
+import { pingDatabase } from '../../db/database.js';
 import type { ApiDependencies } from '../context.js';
 
 async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
@@ -21,7 +21,7 @@ export function healthRoutes(deps: ApiDependencies): Router {
   const router = new Router();
   router.get('/healthz', async (ctx) => {
     const [postgres, temporal] = await Promise.all([
-      check(() => sql`select 1`.execute(deps.db)),
+      check(() => pingDatabase(deps.db)),
       check(() => deps.temporal.connection.workflowService.getSystemInfo({})),
     ]);
     const ok = postgres.ok && temporal.ok;

@@ -7,7 +7,7 @@ import { eventOfDelivery } from '../../db/events.js';
 import { findEndpoint } from '../../db/webhook-endpoints.js';
 import { EVENT_TYPES } from '../../events/catalog.js';
 import { hasPrefix } from '../../ids.js';
-import { cancelDeliveryRetries, redeliver } from '../../temporal/deliveries.js';
+import { cancelDeliveryRetries, redeliver } from '../../webhooks/delivery-workflow.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { formatDuration } from '../../webhooks/schedule.js';
 import { accountOf } from '../auth.js';

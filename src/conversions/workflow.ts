@@ -5,8 +5,8 @@ import type { ConversionOptions } from '../convert/options.js';
 import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
 import type { ConversionWorkflowInput } from '../../workflows/definitions.js';
 import type { conversionWorkflow } from '../../workflows/conversion.js';
-import { conversionWorkflowId, TASK_QUEUES, type WorkflowName } from './names.js';
-import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { conversionWorkflowId, TASK_QUEUES, type WorkflowName } from '../temporal/names.js';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
 
 export function inputKeyFor(conversionId: string): string {
   return `conversions/${conversionId}/input`;

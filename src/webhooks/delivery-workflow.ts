@@ -4,8 +4,8 @@ import { markDispatched } from '../db/deliveries.js';
 import type { Database, Delivery } from '../db/schema.js';
 import { redeliverSignal, type DeliveryWorkflowInput } from '../../workflows/definitions.js';
 import type { deliveryWorkflow } from '../../workflows/delivery.js';
-import { TASK_QUEUES, type WorkflowName } from './names.js';
-import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { TASK_QUEUES, type WorkflowName } from '../temporal/names.js';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
 
 function searchAttributes(delivery: Delivery) {
   return [
