@@ -1,10 +1,13 @@
 /**
- * `npm run bench`: the same real photographs (Debian's mate-backgrounds) converted to WebP
- * at 1600 px wide, twice in one run:
+ * `npm run bench`: the same real photographs (Debian's mate-backgrounds), in three cases
+ * (WebP 1600 px; JPEG 320 px thumbnails, where Kiln's own overhead dominates; WebP 1600 px
+ * with one endpoint subscribed to every event), each measured twice in one run:
  *   1. baseline: a bare sharp loop with as many conversions at once as Kiln's kiln-convert queue;
  *   2. Kiln end to end: `kiln dev` in a child process, every file submitted through the HTTP
  *      API, each a Temporal workflow, until all have succeeded.
- * Prints images/s for both and the ratio Kiln/sharp. Not a test: nothing here pass/fails.
+ * Prints images/s for both, the ratio Kiln/sharp, CPU seconds per conversion by process
+ * (the Kiln process, its converter processes, the Temporal dev server) and the Kiln
+ * process's peak RSS. Not a test: nothing here pass/fails.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -15,6 +18,8 @@ import { request, uploadForm } from '../test/support/http.js';
 import { freePort } from '../test/support/postgres.js';
 import { spawnKiln, stopGracefully, waitUntil } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
+import { startReceiver } from '../test/support/receiver.js';
+import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
 
 const PHOTO_DIR = '/usr/share/backgrounds/mate';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -50,27 +55,81 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
   );
 }
 
-async function benchSharp(files: Buffer[]): Promise<number> {
+interface BenchCase {
+  label: string;
+  format: 'webp' | 'jpeg';
+  width: number;
+  /** One endpoint subscribed to every event, on a loopback receiver. */
+  endpoint: boolean;
+}
+
+const CASES: BenchCase[] = [
+  { label: `WebP ${WIDTH} px, no endpoints`, format: 'webp', width: WIDTH, endpoint: false },
+  { label: 'JPEG 320 px thumbnails, no endpoints', format: 'jpeg', width: 320, endpoint: false },
+  { label: `WebP ${WIDTH} px, one endpoint on every event`, format: 'webp', width: WIDTH, endpoint: true },
+];
+
+async function benchSharp(files: Buffer[], bench: BenchCase): Promise<number> {
   const started = performance.now();
   await mapLimit(files, concurrency, async (file) => {
-    await sharp(file).rotate().resize({ width: WIDTH }).webp().toBuffer();
+    await sharp(file).rotate().resize({ width: bench.width }).toFormat(bench.format).toBuffer();
   });
   return files.length / ((performance.now() - started) / 1000);
 }
 
-/** CPU time of every process in a process group, from ps: shows where Kiln's overhead goes. */
-function cpuByProcess(groupId: number): string {
-  const rows = execFileSync('ps', ['-o', 'pgid=,time=,comm=', '-e'], { encoding: 'utf8' })
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter(([pgid]) => Number(pgid) === groupId);
-  return rows.map(([, time, command]) => `  ${command}: ${time}`).join('\n');
+interface KilnRun {
+  rate: number;
+  cpu: Map<string, number>;
 }
 
-async function benchKiln(files: Array<{ name: string; bytes: Buffer }>): Promise<number> {
+async function benchKilnCase(
+  kiln: { pid: number },
+  api: string,
+  key: string,
+  files: Array<{ name: string; bytes: Buffer }>,
+  bench: BenchCase,
+): Promise<KilnRun> {
+  const fields = { output_format: bench.format, width: String(bench.width) };
+  const before = processGroupUsage(kiln.pid);
+  const started = Date.now();
+  const ids: string[] = [];
+  // A client uploads a few files at once, as any uploader would.
+  await mapLimit(files, 4, async (file) => {
+    const response = await request(`${api}/v1/conversions`, { method: 'POST', key, body: uploadForm(file.bytes, file.name, fields) });
+    if (response.status !== 202) throw new Error(JSON.stringify(response.body));
+    ids.push(response.body.id);
+  });
+  const pending = new Set(ids);
+  let finishedAt = 0;
+  await waitUntil(
+    async () => {
+      for (const id of [...pending]) {
+        const row = (await request(`${api}/v1/conversions/${id}`, { key })).body;
+        if (row.status === 'failed') throw new Error(`a conversion failed: ${JSON.stringify(row)}`);
+        if (row.status !== 'succeeded') break;
+        pending.delete(id);
+        finishedAt = Math.max(finishedAt, Date.parse(row.completed_at));
+      }
+      return pending.size === 0;
+      // The end time is the last completed_at Kiln recorded, so this polling interval does not skew the figure.
+    },
+    600_000,
+    'all conversions',
+    1000,
+  );
+  const cpu = cpuByRole(before, processGroupUsage(kiln.pid), (usage) =>
+    usage.pid === kiln.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'converters',
+  );
+  return { rate: files.length / ((finishedAt - started) / 1000), cpu };
+}
+
+async function benchKiln(files: Array<{ name: string; bytes: Buffer }>, baselines: number[]): Promise<void> {
   const dir = tempDir('bench');
+  const receiver = await startReceiver([{ status: 204 }]);
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
-  const kiln = spawnKiln(['dev'], { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency) });
+  // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Kiln process lands there on stop.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+  const kiln = spawnKiln(['dev'], { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency) }, profile);
   try {
     await waitUntil(() => kiln.output().includes('Kiln is running.') || kiln.exitCode !== null, 600_000, 'kiln dev to start');
     if (kiln.exitCode !== null) throw new Error(kiln.output());
@@ -84,40 +143,34 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>): Promise
     });
     await waitUntil(async () => (await request(`${api}/v1/conversions/${warm.body.id}`, { key })).body.status === 'succeeded', 60_000, 'warm-up');
 
-    const started = Date.now();
-    const ids: string[] = [];
-    // A client uploads a few files at once, as any uploader would.
-    await mapLimit(files, 4, async (file) => {
-      const response = await request(`${api}/v1/conversions`, {
-        method: 'POST',
-        key,
-        body: uploadForm(file.bytes, file.name, { output_format: 'webp', width: String(WIDTH) }),
-      });
-      if (response.status !== 202) throw new Error(JSON.stringify(response.body));
-      ids.push(response.body.id);
-    });
-    const pending = new Set(ids);
-    let finishedAt = 0;
-    await waitUntil(
-      async () => {
-        const page = await request(`${api}/v1/conversions?status=succeeded&limit=100`, { key });
-        for (const row of page.body.data) {
-          if (pending.delete(row.id)) finishedAt = Math.max(finishedAt, Date.parse(row.completed_at));
-        }
-        const failed = await request(`${api}/v1/conversions?status=failed&limit=1`, { key });
-        if (failed.body.data.length > 0) throw new Error(`a conversion failed: ${JSON.stringify(failed.body.data[0])}`);
-        return pending.size === 0;
-        // The end time is the last completed_at Kiln recorded, so this polling interval does not skew the figure.
-      },
-      600_000,
-      'all conversions',
-      1000,
-    );
-    const rate = files.length / ((finishedAt - started) / 1000);
-    console.log(`CPU seconds used by the kiln dev process group since start:\n${cpuByProcess(kiln.pid!)}`);
-    return rate;
+    for (const [index, bench] of CASES.entries()) {
+      if (bench.endpoint) {
+        const created = await request(`${api}/v1/webhooks/endpoints`, {
+          method: 'POST',
+          key,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ url: `${receiver.url}/hooks` }),
+        });
+        if (created.status !== 201) throw new Error(JSON.stringify(created.body));
+      }
+      const received = receiver.requests.length;
+      const run = await benchKilnCase({ pid: kiln.pid! }, api, key, files, bench);
+      const baseline = baselines[index]!;
+      console.log(`\n${bench.label}`);
+      console.log(`  sharp loop:       ${baseline.toFixed(2)} images/s`);
+      console.log(`  Kiln end to end:  ${run.rate.toFixed(2)} images/s`);
+      console.log(`  ratio Kiln/sharp: ${(run.rate / baseline).toFixed(3)}`);
+      console.log(`  CPU: ${formatRoles(run.cpu, files.length, 'conversion')}`);
+      if (bench.endpoint) {
+        await receiver.waitForRequests(received + 3 * files.length, 120_000);
+        console.log(`  webhooks received: ${receiver.requests.length - received} (3 events per conversion)`);
+      }
+    }
+    const peak = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid);
+    console.log(`\npeak RSS of the Kiln process: ${peak?.peakRssMb.toFixed(0)} MiB`);
   } finally {
     await stopGracefully(kiln, 60_000);
+    await receiver.close();
     dir.remove();
   }
 }
@@ -126,15 +179,23 @@ const photos = ensurePhotos();
 const files = Array.from({ length: ROUNDS }, () => photos)
   .flat()
   .map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
-console.log(`photos: ${photos.length} JPEGs from ${PHOTO_DIR}, ${ROUNDS} rounds = ${files.length} conversions to WebP ${WIDTH} px wide`);
+console.log(`photos: ${photos.length} JPEGs from ${PHOTO_DIR}, ${ROUNDS} rounds = ${files.length} conversions per case`);
 console.log(`machine: ${os.availableParallelism()} cores; conversions at once: ${concurrency}`);
 console.log(
   `libvips threads per image: ${sharp.concurrency()} (glibc malloc${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}; sharp uses 1 thread on glibc unless jemalloc is preloaded)`,
 );
 
-await benchSharp(files.slice(0, photos.length).map((f) => f.bytes)); // warm-up
-const sharpRate = await benchSharp(files.map((f) => f.bytes));
-console.log(`sharp loop:       ${sharpRate.toFixed(2)} images/s`);
-const kilnRate = await benchKiln(files);
-console.log(`Kiln end to end:  ${kilnRate.toFixed(2)} images/s`);
-console.log(`ratio Kiln/sharp: ${(kilnRate / sharpRate).toFixed(3)}`);
+// Baselines first, so Kiln's idle processes do not share the machine with them.
+await benchSharp(
+  files.slice(0, photos.length).map((f) => f.bytes),
+  CASES[0]!,
+); // warm-up
+const baselines: number[] = [];
+for (const bench of CASES)
+  baselines.push(
+    await benchSharp(
+      files.map((f) => f.bytes),
+      bench,
+    ),
+  );
+await benchKiln(files, baselines);

@@ -10,8 +10,8 @@ export async function killSpawned(): Promise<void> {
 }
 
 /** Runs `kiln <args>` from source in a child process of its own process group. */
-export function spawnKiln(args: string[], env: Record<string, string>): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'src/cli/main.ts'), ...args], {
+export function spawnKiln(args: string[], env: Record<string, string>, nodeArgs: string[] = []): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(projectRoot, 'src/cli/main.ts'), ...args], {
     cwd: projectRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
