@@ -5,6 +5,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   TimeoutFailure,
   upsertSearchAttributes,
@@ -22,7 +23,14 @@ import {
   BOOKKEEPING_ACTIVITY_OPTIONS,
 } from './definitions.js';
 
-const record = proxyActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
+/**
+ * The database writes run as local activities: in the workflow worker, within the
+ * workflow task, with no activity task on the server (two workflow tasks and one activity
+ * per conversion instead of four and three). Runs started before that replay with the
+ * regular activities they recorded.
+ */
+const localRecord = proxyLocalActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
+const remoteRecord = proxyActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
 /** What conversions had before the limit was configurable: the old activity timeout. */
 const LEGACY_TIME_LIMIT_SECONDS = 15 * 60;
@@ -53,6 +61,7 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
 
   // Runs started before Kiln kept run states truthful replay as they were recorded.
   const truthful = patched('truthful-run-state');
+  const record = patched('local-bookkeeping') ? localRecord : remoteRecord;
   let phase: ConversionPhase = 'queued';
   const enter = (next: ConversionPhase): void => {
     phase = next;
