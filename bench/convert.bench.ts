@@ -91,6 +91,7 @@ async function benchKilnCase(
 ): Promise<KilnRun> {
   const fields = { output_format: bench.format, width: String(bench.width) };
   const before = processGroupUsage(kiln.pid);
+  const windowStart = process.hrtime.bigint() / 1000n;
   const started = Date.now();
   const ids: string[] = [];
   // A client uploads a few files at once, as any uploader would.
@@ -120,6 +121,8 @@ async function benchKilnCase(
   const cpu = cpuByRole(before, processGroupUsage(kiln.pid), (usage) =>
     usage.pid === kiln.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'converters',
   );
+  // Monotonic microseconds, the clock V8's CPU profiles use: cuts a BENCH_CPU_PROF profile down to this case.
+  if (process.env.BENCH_CPU_PROF) console.log(`  profile window (µs, monotonic): ${windowStart} ${process.hrtime.bigint() / 1000n}`);
   return { rate: files.length / ((finishedAt - started) / 1000), cpu };
 }
 
