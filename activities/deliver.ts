@@ -25,7 +25,17 @@ export interface DeliverInput {
   retrySchedule: number[];
   requestTimeoutSeconds: number;
   trigger: AttemptTrigger;
+  /** Scheduled attempts made before this activity's first (a first attempt made as a local activity). */
+  attemptOffset?: number;
+  /**
+   * Answer a failure that has retries left with its wait instead of throwing it: the
+   * workflow then waits on a durable timer (a local activity's failure does not carry
+   * the wait Temporal would otherwise apply).
+   */
+  answerRetries?: boolean;
 }
+
+export type DeliverResult = { delivered: true; attempt: number; statusCode: number | null } | { delivered: false; retryInSeconds: number; error: string };
 
 export function createDeliverActivities(deps: DeliverDependencies) {
   const { db } = deps;
@@ -51,7 +61,7 @@ export function createDeliverActivities(deps: DeliverDependencies) {
      * One attempt. Throws on failure so Temporal retries it, with `nextRetryDelay` taken
      * from the delivery's schedule (stretched by Retry-After within [delay, 2×delay]).
      */
-    async deliverWebhook(input: DeliverInput): Promise<{ attempt: number; statusCode: number | null }> {
+    async deliverWebhook(input: DeliverInput): Promise<DeliverResult> {
       const info = Context.current().info;
       const found = await findDeliveryWithEvent(db, input.deliveryId);
       if (!found) throw ApplicationFailure.nonRetryable(`no delivery ${input.deliveryId}`, 'delivery_not_found');
@@ -84,7 +94,12 @@ export function createDeliverActivities(deps: DeliverDependencies) {
       };
       const outcome = await postWebhook(url, headers, body, { guard: deps.guard, timeoutMs: input.requestTimeoutSeconds * 1000 });
 
-      const verdict = judgeAttempt(outcome, { trigger: input.trigger, number: info.attempt, retrySchedule: input.retrySchedule, now: new Date() });
+      const verdict = judgeAttempt(outcome, {
+        trigger: input.trigger,
+        number: info.attempt + (input.attemptOffset ?? 0),
+        retrySchedule: input.retrySchedule,
+        now: new Date(),
+      });
       const error = verdict.kind === 'delivered' ? null : verdict.error;
       const attempt = await recordAttempt(db, delivery.id, {
         trigger: input.trigger,
@@ -104,8 +119,9 @@ export function createDeliverActivities(deps: DeliverDependencies) {
       }
       switch (verdict.kind) {
         case 'delivered':
-          return { attempt, statusCode: outcome.statusCode };
+          return { delivered: true, attempt, statusCode: outcome.statusCode };
         case 'retry':
+          if (input.answerRetries) return { delivered: false, retryInSeconds: verdict.delaySeconds, error: verdict.error.message };
           throw ApplicationFailure.create({ message: verdict.error.message, type: verdict.error.class, nextRetryDelay: `${verdict.delaySeconds} seconds` });
         case 'manual_failed':
           throw ApplicationFailure.nonRetryable(verdict.error.message, verdict.failureType);

@@ -6,7 +6,9 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { DeliverActivities } from '../activities/deliver.js';
@@ -50,6 +52,30 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     },
   });
   const manual = proxyActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });
+  // The first attempt runs inside the first workflow task, with no activity task on the server.
+  const firstAttempt = proxyLocalActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });
+  const laterAttempts = proxyActivities<DeliverActivities>({
+    startToCloseTimeout,
+    retry: {
+      initialInterval: `${input.retrySchedule[1] ?? input.retrySchedule[0] ?? 1} seconds`,
+      backoffCoefficient: 1,
+      maximumInterval: `${2 * longestWait} seconds`,
+      maximumAttempts: input.retrySchedule.length,
+    },
+  });
+
+  /**
+   * The scheduled attempts: the first as a local activity; if it fails with retries left,
+   * a durable timer for the first wait, then one activity whose retry policy carries the
+   * rest of the schedule (its attempt numbers offset by the one already made).
+   */
+  async function scheduledAttempts(): Promise<unknown> {
+    const first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true });
+    if (first.delivered) return first;
+    await sleep(`${first.retryInSeconds} seconds`);
+    return laterAttempts.deliverWebhook({ ...attempt, trigger: 'scheduled', attemptOffset: 1 });
+  }
+  const localFirstAttempt = patched('local-first-attempt');
 
   // Runs started before Kiln kept run states truthful replay as they were recorded.
   const truthful = patched('truthful-run-state');
@@ -77,7 +103,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
 
   if (input.runScheduled) {
     retries
-      .run(() => scheduled.deliverWebhook({ ...attempt, trigger: 'scheduled' }))
+      .run(() => (localFirstAttempt ? scheduledAttempts() : scheduled.deliverWebhook({ ...attempt, trigger: 'scheduled' })))
       .then(
         () => (retried.outcome = 'succeeded'),
         (error: unknown) => {
