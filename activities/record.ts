@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Database } from '../src/db/schema.js';
-import { dispatchStoredConversionEvent, publishConversionEvent } from '../src/conversions/events.js';
+import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
 import type { DeliverySettings } from '../src/webhooks/dispatch.js';
 import type { ConvertResult } from './convert.js';
 
@@ -25,27 +25,30 @@ export function createRecordActivities({ db, temporal, delivery }: RecordDepende
     async recordConversionStarted(conversionId: string): Promise<void> {
       // The upload's own event was stored with the conversion; its deliveries start here, off the request path.
       await dispatchStoredConversionEvent(events, conversionId, 'file.uploaded');
-      const row = await markRunning(db, conversionId);
-      if (row) await publishConversionEvent(events, row, 'conversion.started');
+      // A retry finds the row already running and publishes the (stored) event again, which starts nothing twice.
+      await recordConversionStep(events, 'conversion.started', (trx) => markRunning(trx, conversionId));
     },
 
     async recordConversionSucceeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<void> {
-      const finished = await markSucceeded(db, conversionId, {
-        input: result.input,
-        output: { ...result.output, filename: outputFilename },
-        attempt: result.attempt,
+      await recordConversionStep(events, 'conversion.completed', async (trx) => {
+        const output = { input: result.input, output: { ...result.output, filename: outputFilename }, attempt: result.attempt };
+        const finished = await markSucceeded(trx, conversionId, output);
+        return finished?.row.status === 'succeeded' ? finished.row : undefined;
       });
-      if (finished?.row.status === 'succeeded') await publishConversionEvent(events, finished.row, 'conversion.completed');
     },
 
     async recordConversionFailed(conversionId: string, error: { code: string; message: string }): Promise<void> {
-      const finished = await markFailed(db, conversionId, error);
-      if (finished?.row.status === 'failed') await publishConversionEvent(events, finished.row, 'conversion.failed');
+      await recordConversionStep(events, 'conversion.failed', async (trx) => {
+        const finished = await markFailed(trx, conversionId, error);
+        return finished?.row.status === 'failed' ? finished.row : undefined;
+      });
     },
 
     async recordConversionCancelled(conversionId: string): Promise<void> {
-      const finished = await markCancelled(db, conversionId);
-      if (finished?.row.status === 'cancelled') await publishConversionEvent(events, finished.row, 'conversion.cancelled');
+      await recordConversionStep(events, 'conversion.cancelled', async (trx) => {
+        const finished = await markCancelled(trx, conversionId);
+        return finished?.row.status === 'cancelled' ? finished.row : undefined;
+      });
     },
   };
 }

@@ -31,11 +31,23 @@ export function storeConversionEvent(
   );
 }
 
-/** Stores the event and starts its deliveries; throws when Temporal cannot start them, so an activity is retried. */
-export async function publishConversionEvent(deps: ConversionEventDependencies, row: Conversion, type: ConversionEventType): Promise<PublishedEvent> {
-  const published = await storeConversionEvent(deps.db, row, type, deps.delivery.defaultRetrySchedule);
-  await dispatchDeliveries(deps.temporal, deps.db, published.deliveries, deps.delivery);
-  return published;
+/**
+ * Records a step of a conversion: `write` changes the row (answering it when this call
+ * made the change, undefined when the row already had it), and the step's event is stored
+ * in the same transaction (one commit, not two: commits are the embedded database's main
+ * cost). Then the event's deliveries start; throws when Temporal cannot start them, so an
+ * activity is retried (the event is stored once, by its key).
+ */
+export async function recordConversionStep(
+  deps: ConversionEventDependencies,
+  type: ConversionEventType,
+  write: (db: Kysely<Database>) => Promise<Conversion | undefined>,
+): Promise<void> {
+  const published = await deps.db.transaction().execute(async (trx) => {
+    const row = await write(trx);
+    return row ? storeConversionEvent(trx, row, type, deps.delivery.defaultRetrySchedule) : undefined;
+  });
+  if (published) await dispatchDeliveries(deps.temporal, deps.db, published.deliveries, deps.delivery);
 }
 
 /** Starts the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */
