@@ -11,26 +11,36 @@ export interface ProcessUsage {
 
 const TICKS_PER_SECOND = 100;
 
-function readProcess(pid: number): (ProcessUsage & { group: number }) | undefined {
+function readProcess(pid: number): (ProcessUsage & { group: number; parent: number }) | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command sits in parentheses and may hold spaces; the fields after it are fixed.
     const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const parent = Number(fields[1]);
     const group = Number(fields[2]);
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
     const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { pid, command, group, cpuSeconds, peakRssMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+    return { pid, command, group, parent, cpuSeconds, peakRssMb: hwm ? Number(hwm[1]) / 1024 : 0 };
   } catch {
     return undefined; // the process ended while being read
   }
 }
 
-export function processGroupUsage(groupId: number): ProcessUsage[] {
+function allProcesses(): Array<ProcessUsage & { group: number; parent: number }> {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map((name) => readProcess(Number(name)))
-    .filter((usage): usage is ProcessUsage & { group: number } => usage !== undefined && usage.group === groupId);
+    .filter((usage) => usage !== undefined);
+}
+
+export function processGroupUsage(groupId: number): ProcessUsage[] {
+  return allProcesses().filter((usage) => usage.group === groupId);
+}
+
+/** This process and its direct children. */
+export function ownUsage(): ProcessUsage[] {
+  return allProcesses().filter((usage) => usage.pid === process.pid || usage.parent === process.pid);
 }
 
 /**

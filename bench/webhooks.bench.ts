@@ -11,7 +11,6 @@
  * BENCH_EVENTS (default 200), BENCH_ENDPOINTS (default 5), BENCH_PUBLISHERS (default 8),
  * BENCH_POSTGRES=1 for a real PostgreSQL server instead of the embedded database.
  */
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -33,11 +32,13 @@ import { postWebhook } from '../src/webhooks/http-post.js';
 import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js';
 import { startReceiver } from '../test/support/receiver.js';
 import { tempDir } from '../test/support/temp.js';
+import { cpuByRole, formatRoles, ownUsage } from './process-usage.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
 const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 5);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 8);
 const TOTAL = EVENTS * ENDPOINTS;
+const LIGHT_EVENTS = 20;
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -50,24 +51,6 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/** CPU seconds used so far by the Temporal dev server this process started (ps, summed over its processes). */
-function temporalCpuSeconds(): number {
-  const rows = execFileSync('ps', ['-o', 'ppid=,time=,comm=', '-e'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/));
-  return rows
-    .filter(([ppid, , command]) => Number(ppid) === process.pid && command === 'temporal')
-    .reduce(
-      (sum, [, time]) =>
-        sum +
-        time!
-          .split(/[-:]/)
-          .map(Number)
-          .reduce((acc, part) => acc * 60 + part, 0),
-      0,
-    );
 }
 
 function eventData(i: number): StoredEventData<'conversion.failed'> {
@@ -144,8 +127,7 @@ async function main(): Promise<void> {
   const worker = await startWorkerRole(config, database, { native: temporal.nativeConnection, client: temporal.client }, blobStoreFor(config));
 
   const createdAt = new Map<string, number>();
-  const cpuBefore = process.cpuUsage();
-  const temporalCpuBefore = temporalCpuSeconds();
+  const usageBefore = ownUsage();
   const kilnStarted = performance.now();
   const startedAtMs = Date.now();
   await mapLimit(jobs.slice(0, EVENTS), PUBLISHERS, async (i) => {
@@ -163,9 +145,7 @@ async function main(): Promise<void> {
   await receiver.waitForRequests(TOTAL, 600_000);
   const kilnSeconds = (performance.now() - kilnStarted) / 1000;
   const kilnRate = TOTAL / kilnSeconds;
-  const cpu = process.cpuUsage(cpuBefore);
-  const nodeCpu = (cpu.user + cpu.system) / 1e6;
-  const temporalCpu = temporalCpuSeconds() - temporalCpuBefore;
+  const cpu = cpuByRole(usageBefore, ownUsage(), (usage) => (usage.pid === process.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'other'));
   const latencies = receiver.requests.map((r) => r.receivedAt - createdAt.get(String(r.headers['webhook-id']))!).sort((a, b) => a - b);
 
   console.log(`baseline (signed POSTs from a loop): ${baselineRate.toFixed(1)} deliveries/s`);
@@ -173,10 +153,33 @@ async function main(): Promise<void> {
     `Kiln (durable, one workflow each):   ${kilnRate.toFixed(1)} deliveries/s  (${TOTAL} in ${kilnSeconds.toFixed(1)} s; events published in ${publishSeconds.toFixed(1)} s)`,
   );
   console.log(`ratio Kiln/baseline: ${(kilnRate / baselineRate).toFixed(3)}`);
+  console.log(`CPU: ${formatRoles(cpu, TOTAL, 'delivery')} (kiln = this process: workers${postgres ? '' : ', embedded Postgres'} and the receiver)`);
   console.log(
-    `CPU during the Kiln run: this process (workers${postgres ? '' : ' + embedded Postgres'} + receiver) ${nodeCpu.toFixed(1)} s, Temporal dev server ${temporalCpu.toFixed(1)} s, of ${(kilnSeconds * os.availableParallelism()).toFixed(1)} s available`,
+    `event creation → receipt during the burst: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`,
   );
-  console.log(`event creation → receipt: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`);
+
+  // Light load: one event at a time, each published once the previous one's deliveries all arrived.
+  const light: number[] = [];
+  for (let i = 0; i < LIGHT_EVENTS; i++) {
+    const received = receiver.requests.length;
+    const before = performance.now();
+    const event = await publishEvent(
+      database.db,
+      { accountId: account.id, type: 'conversion.failed', subjectId: `cnv_light${i}`, dedupeKey: newId('evt'), data: eventData(i) },
+      { kind: 'subscribers', tag: null, webhookUrl: null },
+      config.webhookRetrySchedule,
+    );
+    await dispatchDeliveries(temporal.client, database.db, event.deliveries, deliverySettings(config));
+    await receiver.waitForRequests(received + ENDPOINTS, 30_000);
+    light.push(Math.round(performance.now() - before));
+  }
+  light.sort((a, b) => a - b);
+  console.log(
+    `event creation → last of its ${ENDPOINTS} receipts at light load (${LIGHT_EVENTS} events one by one): p50 ${percentile(light, 50)} ms, p99 ${percentile(light, 99)} ms`,
+  );
+  console.log(
+    `peak RSS of this process (Kiln's workers${postgres ? '' : ', embedded Postgres'}, receiver): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  );
 
   worker.stop();
   await worker.done;
