@@ -26,11 +26,12 @@ import {
 const record = proxyActivities<DeliverActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
 /**
- * Delivers one event to one target. The scheduled attempts are one activity whose
- * Temporal retry policy allows exactly one attempt per schedule entry plus the first;
- * the activity names each wait (`nextRetryDelay`), so the waits are the schedule's, not
- * an exponential curve's. `redeliver` runs an extra attempt at once beside pending
- * retries; `cancel` drops the pending retries.
+ * Delivers one event to one target. The first scheduled attempt is a local activity; if
+ * it fails with retries left, a durable timer waits the first entry of the schedule, and
+ * one activity whose Temporal retry policy allows one attempt per remaining entry makes
+ * the rest. The activity names each wait (`nextRetryDelay`), so the waits are the
+ * schedule's, not an exponential curve's. `redeliver` runs an extra attempt at once
+ * beside pending retries; `cancel` drops the pending retries.
  *
  * The run ends as the delivery did: Completed, Failed (the last attempt's error class as
  * the failure type), or Canceled when its cancellation was requested (the API's cancel,
@@ -41,28 +42,21 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   // The HTTP timeout plus room for the database writes around it.
   const startToCloseTimeout = `${input.requestTimeoutSeconds + 30} seconds`;
   const longestWait = Math.max(1, ...input.retrySchedule);
-  const scheduled = proxyActivities<DeliverActivities>({
-    startToCloseTimeout,
-    retry: {
-      // Used only when an attempt dies without answering (a lost worker); otherwise nextRetryDelay decides.
-      initialInterval: `${input.retrySchedule[0] ?? 1} seconds`,
-      backoffCoefficient: 1,
-      maximumInterval: `${2 * longestWait} seconds`,
-      maximumAttempts: input.retrySchedule.length + 1,
-    },
-  });
+  /** Scheduled attempts as one activity, the first `made` of them already made elsewhere. */
+  const attemptsAfter = (made: number) =>
+    proxyActivities<DeliverActivities>({
+      startToCloseTimeout,
+      retry: {
+        // Used only when an attempt dies without answering (a lost worker); otherwise nextRetryDelay decides.
+        initialInterval: `${input.retrySchedule[made] ?? input.retrySchedule[0] ?? 1} seconds`,
+        backoffCoefficient: 1,
+        maximumInterval: `${2 * longestWait} seconds`,
+        maximumAttempts: input.retrySchedule.length + 1 - made,
+      },
+    });
   const manual = proxyActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });
   // The first attempt runs inside the first workflow task, with no activity task on the server.
   const firstAttempt = proxyLocalActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });
-  const laterAttempts = proxyActivities<DeliverActivities>({
-    startToCloseTimeout,
-    retry: {
-      initialInterval: `${input.retrySchedule[1] ?? input.retrySchedule[0] ?? 1} seconds`,
-      backoffCoefficient: 1,
-      maximumInterval: `${2 * longestWait} seconds`,
-      maximumAttempts: input.retrySchedule.length,
-    },
-  });
 
   /**
    * The scheduled attempts: the first as a local activity; if it fails with retries left,
@@ -73,11 +67,11 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     const first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true });
     if (first.delivered) return first;
     await sleep(`${first.retryInSeconds} seconds`);
-    return laterAttempts.deliverWebhook({ ...attempt, trigger: 'scheduled', attemptOffset: 1 });
+    return attemptsAfter(1).deliverWebhook({ ...attempt, trigger: 'scheduled', attemptOffset: 1 });
   }
-  const localFirstAttempt = patched('local-first-attempt');
 
-  // Runs started before Kiln kept run states truthful replay as they were recorded.
+  // Runs started before these changes replay as they were recorded.
+  const localFirstAttempt = patched('local-first-attempt');
   const truthful = patched('truthful-run-state');
   let phase: DeliveryPhase = 'pending';
   let lastFailure: { message: string; type: string } = { message: 'the delivery failed', type: 'delivery_failed' };
@@ -103,7 +97,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
 
   if (input.runScheduled) {
     retries
-      .run(() => (localFirstAttempt ? scheduledAttempts() : scheduled.deliverWebhook({ ...attempt, trigger: 'scheduled' })))
+      .run(() => (localFirstAttempt ? scheduledAttempts() : attemptsAfter(0).deliverWebhook({ ...attempt, trigger: 'scheduled' })))
       .then(
         () => (retried.outcome = 'succeeded'),
         (error: unknown) => {

@@ -34,8 +34,8 @@ export function storeConversionEvent(
 /**
  * Records a step of a conversion: `write` changes the row (answering it when this call
  * made the change, undefined when the row already had it), and the step's event is stored
- * in the same transaction (one commit, not two: commits are the embedded database's main
- * cost). Then the event's deliveries start; throws when Temporal cannot start them, so an
+ * in the same transaction, so the row never changes without its event (and one commit
+ * instead of two). Then the event's deliveries start; throws when Temporal cannot start them, so an
  * activity is retried (the event is stored once, by its key).
  */
 export async function recordConversionStep(

@@ -27,6 +27,8 @@ export async function startWorkerRole(
   blobs: BlobStore,
   publicUrl: PublicUrl = new PublicUrl(config),
 ): Promise<WorkerRole> {
+  // Its runs wait on the `kiln` queue until the workers below poll it.
+  await ensureReconcileSchedule(temporal.client);
   const converter = converterPoolFor(config);
   const workers = await createWorkers({
     connection: temporal.native,
@@ -49,15 +51,10 @@ export async function startWorkerRole(
     blobs,
     converter,
     convertConcurrency: config.convertConcurrency,
-  })
-    .then(async (created) => {
-      await ensureReconcileSchedule(temporal.client);
-      return created;
-    })
-    .catch(async (error: unknown) => {
-      await converter.close();
-      throw error;
-    });
+  }).catch(async (error: unknown) => {
+    await converter.close();
+    throw error;
+  });
   const abort = new AbortController();
   const done = runWorkers(workers, abort.signal).finally(() => converter.close());
   return { done, stop: () => abort.abort(), converter };

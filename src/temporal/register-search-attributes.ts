@@ -16,10 +16,10 @@ const INDEXED_TYPES: Record<SearchAttributeType, proto.temporal.api.enums.v1.Ind
 };
 
 /** Adds Kiln's search attributes the namespace lacks; safe to call from every worker at every start. */
-export async function registerSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<string[]> {
+export async function registerSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<void> {
   const known = new Set(await registeredNames(connection, namespace));
   const missing = Object.values(SEARCH_ATTRIBUTES).filter((key) => !known.has(key.name));
-  if (missing.length === 0) return [];
+  if (missing.length === 0) return;
   try {
     await connection.operatorService.addSearchAttributes({
       namespace,
@@ -29,7 +29,6 @@ export async function registerSearchAttributes(connection: Pick<Connection, 'ope
     // Two workers starting together: the other one registered them first.
     if ((error as { code?: number }).code !== ALREADY_EXISTS) throw error;
   }
-  return missing.map((key) => key.name);
 }
 
 /** gRPC status codes. */
