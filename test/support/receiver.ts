@@ -18,6 +18,8 @@ export interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: string;
+  /** Milliseconds to hold the request before answering, as a slow receiver would. */
+  delayMs?: number;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function startReceiver(replies: Reply[] = [{ status: 200 }], option
       });
       const reply = receiver.replies[Math.min(served, receiver.replies.length - 1)] ?? { status: 200 };
       served++;
+      if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
       res.writeHead(reply.status, reply.headers ?? {});
       res.end(reply.body ?? '');
     };
