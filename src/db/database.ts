@@ -1,13 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider, type Migration } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
+import { PGliteDialect } from './pglite-dialect.js';
 import * as initial from './migrations/0001_initial.js';
 import * as webhooks from './migrations/0002_webhooks.js';
 import * as apiKeyNames from './migrations/0003_api_key_names.js';
 import * as idempotencyKeys from './migrations/0004_idempotency_keys.js';
+import * as unattendedDeliveries from './migrations/0005_unattended_deliveries.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0002_webhooks': webhooks,
   '0003_api_key_names': apiKeyNames,
   '0004_idempotency_keys': idempotencyKeys,
+  '0005_unattended_deliveries': unattendedDeliveries,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
@@ -44,30 +46,21 @@ export function connectPostgres(databaseUrl: string, maxConnections = 10): Datab
 }
 
 /**
- * PGlite (Postgres compiled to WebAssembly) stored under `dir`, served over the Postgres
- * wire protocol on a private Unix socket, so the same `pg` + Kysely code path serves
- * both the embedded and a real database. PGlite runs one query at a time and cannot
- * keep transactions of several connections apart, so the pool holds one connection.
+ * PGlite (Postgres compiled to WebAssembly) stored under `dir`, in this process, through
+ * Kysely's Postgres SQL (pglite-dialect.ts): the same queries serve the embedded and a
+ * real database.
  */
 export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   mkdirSync(dir, { recursive: true });
   const pglite = await PGlite.create(dir);
-  // Socket paths are limited to ~107 bytes, so the socket lives in a short temp dir.
-  const socketDir = mkdtempSync(path.join(os.tmpdir(), 'kiln-pg-'));
-  const server = new PGLiteSocketServer({ db: pglite, path: path.join(socketDir, '.s.PGSQL.5432'), maxConnections: 4 });
-  await server.start();
-  const pool = new pg.Pool({ host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: 1 });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
     db,
     kind: 'embedded',
     close: async () => {
       await db.destroy();
-      await server.stop();
       await pglite.close();
-      rmSync(socketDir, { recursive: true, force: true });
     },
   };
 }
