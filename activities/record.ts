@@ -1,26 +1,24 @@
-import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
-import type { DeliverySettings } from '../src/webhooks/dispatch.js';
+import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { ConvertResult } from './convert.js';
 
 export interface RecordDependencies {
   db: Kysely<Database>;
-  /** Starts delivery workflows for the events recorded here. */
-  temporal: Client;
-  delivery: DeliverySettings;
+  /** Takes charge of the deliveries of the events recorded here. */
+  deliveries: DeliveryDispatch;
+  /** The schedule of targets that do not set their own. */
+  defaultRetrySchedule: number[];
 }
 
 /**
  * Database writes of the conversion workflow, each with the events it publishes. Each is
- * idempotent, so Temporal may retry it freely; one whose delivery workflows cannot start
- * throws, and its retry starts them.
+ * idempotent, so Temporal may retry it freely; one whose deliveries could not be
+ * dispatched throws, and its retry dispatches them.
  */
-export function createRecordActivities({ db, temporal, delivery }: RecordDependencies) {
-  const events = { db, temporal, delivery };
-
+export function createRecordActivities(events: RecordDependencies) {
   return {
     async recordConversionStarted(conversionId: string): Promise<void> {
       // The upload's own event was stored with the conversion; its deliveries start here, off the request path.

@@ -21,12 +21,11 @@ import { startTestPostgres } from '../test/support/postgres.js';
 import { createAccountWithKey } from '../src/db/accounts.js';
 import { createEndpoint } from '../src/db/webhook-endpoints.js';
 import { newId } from '../src/ids.js';
-import { blobStoreFor, deliverySettings } from '../src/roles/wiring.js';
+import { blobStoreFor } from '../src/roles/wiring.js';
 import { startWorkerRole } from '../src/roles/worker.js';
 import { installTemporalRuntime } from '../src/temporal/connection.js';
 import { devServerExecutable } from '../tools/temporal-toolchain.js';
 import { AddressGuard } from '../src/webhooks/address-guard.js';
-import { dispatchDeliveries } from '../src/webhooks/dispatch.js';
 import { publishEvent } from '../src/events/publish.js';
 import { postWebhook } from '../src/webhooks/http-post.js';
 import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js';
@@ -134,7 +133,7 @@ async function main(): Promise<void> {
       { kind: 'subscribers', tag: null, webhookUrl: null },
       config.webhookRetrySchedule,
     );
-    await dispatchDeliveries(temporal.client, database.db, event.deliveries, deliverySettings(config));
+    await worker.deliveries.dispatch(event.deliveries);
     return event.id;
   };
 

@@ -36,6 +36,13 @@ export interface DeliveryWorkflowInput {
   requestTimeoutSeconds: number;
   /** False for a re-run of a closed delivery, which makes only the requested manual attempt. */
   runScheduled: boolean;
+  /**
+   * Scheduled attempts already made before the workflow started (the first attempt, made
+   * by the worker that published the event); absent for none.
+   */
+  attemptsMade?: number;
+  /** With `attemptsMade`: seconds until the next scheduled attempt is due. */
+  nextAttemptInSeconds?: number;
 }
 
 export type DeliveryOutcome = 'succeeded' | 'failed' | 'cancelled';

@@ -61,13 +61,21 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   /**
    * The scheduled attempts: the first as a local activity; if it fails with retries left,
    * a durable timer for the first wait, then one activity whose retry policy carries the
-   * rest of the schedule (its attempt numbers offset by the one already made).
+   * rest of the schedule (its attempt numbers offset by the one already made). A delivery
+   * whose first attempt was made before the workflow started begins at that timer.
    */
   async function scheduledAttempts(): Promise<unknown> {
-    const first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true });
-    if (first.delivered) return first;
-    await sleep(`${first.retryInSeconds} seconds`);
-    return attemptsAfter(1).deliverWebhook({ ...attempt, trigger: 'scheduled', attemptOffset: 1 });
+    let made = input.attemptsMade ?? 0;
+    let waitSeconds = input.nextAttemptInSeconds ?? 0;
+    if (made === 0) {
+      const first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true });
+      if (first.delivered) return first;
+      made = 1;
+      waitSeconds = first.retryInSeconds;
+    }
+    if (made > input.retrySchedule.length) throw ApplicationFailure.nonRetryable('every scheduled attempt was made', 'delivery_failed');
+    if (waitSeconds > 0) await sleep(`${waitSeconds} seconds`);
+    return attemptsAfter(made).deliverWebhook({ ...attempt, trigger: 'scheduled', attemptOffset: made });
   }
 
   // Runs started before these changes replay as they were recorded.

@@ -1,16 +1,17 @@
-import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { undispatchedDeliveriesOfEvent } from '../db/deliveries.js';
 import type { Conversion, Database } from '../db/schema.js';
 import type { ConversionEventType } from '../events/catalog.js';
 import { publishEvent, type PublishedEvent } from '../events/publish.js';
-import { dispatchDeliveries, type DeliverySettings } from '../webhooks/dispatch.js';
+import type { DeliveryDispatch } from '../webhooks/dispatch.js';
 import { conversionEventData } from './present.js';
 
 export interface ConversionEventDependencies {
   db: Kysely<Database>;
-  temporal: Client;
-  delivery: DeliverySettings;
+  /** Takes charge of the deliveries of the events recorded here. */
+  deliveries: DeliveryDispatch;
+  /** The schedule of targets that do not set their own. */
+  defaultRetrySchedule: number[];
 }
 
 /** Names a conversion's event once, whoever records it: the workflow's activities or the API. */
@@ -35,8 +36,8 @@ export function storeConversionEvent(
  * Records a step of a conversion: `write` changes the row (answering it when this call
  * made the change, undefined when the row already had it), and the step's event is stored
  * in the same transaction, so the row never changes without its event (and one commit
- * instead of two). Then the event's deliveries start; throws when Temporal cannot start them, so an
- * activity is retried (the event is stored once, by its key).
+ * instead of two). Then the event's deliveries are dispatched; throws when they could not
+ * be, so an activity is retried (the event is stored once, by its key).
  */
 export async function recordConversionStep(
   deps: ConversionEventDependencies,
@@ -45,12 +46,12 @@ export async function recordConversionStep(
 ): Promise<void> {
   const published = await deps.db.transaction().execute(async (trx) => {
     const row = await write(trx);
-    return row ? storeConversionEvent(trx, row, type, deps.delivery.defaultRetrySchedule) : undefined;
+    return row ? storeConversionEvent(trx, row, type, deps.defaultRetrySchedule) : undefined;
   });
-  if (published) await dispatchDeliveries(deps.temporal, deps.db, published.deliveries, deps.delivery);
+  if (published) await deps.deliveries.dispatch(published.deliveries);
 }
 
-/** Starts the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */
+/** Dispatches the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */
 export async function dispatchStoredConversionEvent(deps: ConversionEventDependencies, conversionId: string, type: ConversionEventType): Promise<void> {
-  await dispatchDeliveries(deps.temporal, deps.db, await undispatchedDeliveriesOfEvent(deps.db, eventKey(conversionId, type)), deps.delivery);
+  await deps.deliveries.dispatch(await undispatchedDeliveriesOfEvent(deps.db, eventKey(conversionId, type)));
 }

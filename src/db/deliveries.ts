@@ -1,6 +1,7 @@
 import type { EventType } from '../events/catalog.js';
 import { sql, type Kysely } from 'kysely';
-import type { AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus, EventRow } from './schema.js';
+import type { RotatingSecret } from '../webhooks/signing.js';
+import type { Account, AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus, EventRow, WebhookEndpoint } from './schema.js';
 
 export interface NewDelivery {
   id: string;
@@ -14,10 +15,10 @@ export interface NewDelivery {
   retrySchedule: number[];
 }
 
-/** Inserts the deliveries of an event; a target that already has one keeps it. */
-export async function insertDeliveries(db: Kysely<Database>, deliveries: NewDelivery[]): Promise<void> {
-  if (deliveries.length === 0) return;
-  await db
+/** Inserts the deliveries of an event; a target that already has one keeps it. Answers the rows inserted. */
+export async function insertDeliveries(db: Kysely<Database>, deliveries: NewDelivery[]): Promise<Delivery[]> {
+  if (deliveries.length === 0) return [];
+  return db
     .insertInto('deliveries')
     .values(
       deliveries.map((d) => ({
@@ -34,23 +35,7 @@ export async function insertDeliveries(db: Kysely<Database>, deliveries: NewDeli
       })),
     )
     .onConflict((oc) => oc.columns(['event_id', 'target']).doNothing())
-    .execute();
-}
-
-export async function pendingDeliveriesOfEvent(db: Kysely<Database>, eventId: string): Promise<Delivery[]> {
-  return db.selectFrom('deliveries').selectAll().where('event_id', '=', eventId).where('status', '=', 'pending').orderBy('id').execute();
-}
-
-/** The deliveries of the event stored under `dedupeKey` whose workflows were never started. */
-export async function undispatchedDeliveriesOfEvent(db: Kysely<Database>, dedupeKey: string): Promise<Delivery[]> {
-  return db
-    .selectFrom('deliveries')
-    .innerJoin('events', 'events.id', 'deliveries.event_id')
-    .selectAll('deliveries')
-    .where('events.dedupe_key', '=', dedupeKey)
-    .where('deliveries.status', '=', 'pending')
-    .where('deliveries.dispatched_at', 'is', null)
-    .orderBy('deliveries.id')
+    .returningAll()
     .execute();
 }
 
@@ -104,63 +89,200 @@ export interface AttemptRecord {
 }
 
 /**
- * Logs one attempt and updates its delivery's summary in a single statement (a
- * data-modifying CTE, so both happen or neither); returns the attempt number.
+ * Logs attempts, each with its delivery's new summary, in a single statement (a
+ * data-modifying CTE, so every part happens or none does); answers, in order, each
+ * attempt's number and its delivery's status after it (undefined for a delivery that does
+ * not exist). Each delivery may appear once.
  */
-export async function recordAttempt(db: Kysely<Database>, deliveryId: string, attempt: AttemptRecord): Promise<number> {
-  const lastError = attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null;
-  const succeeded = attempt.succeeded === true;
-  const keepNext = attempt.nextAttemptAt === 'unchanged';
-  const nextAttemptAt = attempt.nextAttemptAt instanceof Date ? attempt.nextAttemptAt : null;
-  const result = await sql<{ attempt: number }>`
-    with counted as (
-      update deliveries set
-        attempt_count = attempt_count + 1,
-        url = ${attempt.url},
-        last_status_code = ${attempt.statusCode}::integer,
-        last_error = ${lastError}::text,
-        next_attempt_at = case when ${keepNext}::boolean then next_attempt_at else ${nextAttemptAt}::timestamptz end,
+export async function recordAttempts(
+  db: Kysely<Database>,
+  attempts: Array<{ deliveryId: string; attempt: AttemptRecord }>,
+): Promise<Array<{ attempt: number; status: DeliveryStatus } | undefined>> {
+  if (attempts.length === 0) return [];
+  const rows = attempts.map(({ deliveryId, attempt }, index) => {
+    const lastError = attempt.error ? `${attempt.error.class}: ${attempt.error.message}` : null;
+    const nextAttemptAt = attempt.nextAttemptAt instanceof Date ? attempt.nextAttemptAt : null;
+    return sql`(${index}::integer, ${deliveryId}::text, ${attempt.trigger}::text, ${attempt.url}::text, ${attempt.scheduledAt}::timestamptz,
+      ${attempt.startedAt}::timestamptz, ${attempt.durationMs}::integer, ${attempt.statusCode}::integer, ${attempt.responseBodyPreview}::text,
+      ${attempt.error?.class ?? null}::text, ${attempt.error?.message ?? null}::text, ${lastError}::text, ${nextAttemptAt}::timestamptz,
+      ${attempt.nextAttemptAt === 'unchanged'}::boolean, ${attempt.succeeded === true}::boolean)`;
+  });
+  const result = await sql<{ position: number; attempt: number; status: DeliveryStatus }>`
+    with input (position, delivery_id, trigger, url, scheduled_at, started_at, duration_ms, status_code, preview, error_class, error_message,
+                last_error, next_attempt_at, keep_next, succeeded) as (values ${sql.join(rows)}),
+    counted as (
+      update deliveries d set
+        attempt_count = d.attempt_count + 1,
+        url = i.url,
+        last_status_code = i.status_code,
+        last_error = i.last_error,
+        next_attempt_at = case when i.keep_next then d.next_attempt_at else i.next_attempt_at end,
         updated_at = now(),
-        status = case when ${succeeded}::boolean then 'succeeded' else status end,
-        completed_at = case when ${succeeded}::boolean then now() else completed_at end
-      where id = ${deliveryId}
-      returning id, attempt_count
+        status = case when i.succeeded then 'succeeded' else d.status end,
+        completed_at = case when i.succeeded then now() else d.completed_at end
+      from input i
+      where d.id = i.delivery_id
+      returning i.position, d.id, d.attempt_count, d.status
+    ),
+    logged as (
+      insert into delivery_attempts
+        (delivery_id, attempt, trigger, url, scheduled_at, started_at, duration_ms, status_code, response_body_preview, error_class, error_message)
+      select c.id, c.attempt_count, i.trigger, i.url, i.scheduled_at, i.started_at, i.duration_ms, i.status_code, i.preview, i.error_class, i.error_message
+      from counted c join input i on i.position = c.position
+      returning delivery_id
     )
-    insert into delivery_attempts
-      (delivery_id, attempt, trigger, url, scheduled_at, started_at, duration_ms, status_code, response_body_preview, error_class, error_message)
-    select id, attempt_count, ${attempt.trigger}::text, ${attempt.url}::text, ${attempt.scheduledAt}::timestamptz, ${attempt.startedAt}::timestamptz,
-      ${attempt.durationMs}::integer, ${attempt.statusCode}::integer, ${attempt.responseBodyPreview}::text,
-      ${attempt.error?.class ?? null}::text, ${attempt.error?.message ?? null}::text
-    from counted
-    returning attempt`.execute(db);
-  const row = result.rows[0];
-  if (!row) throw new Error(`no delivery ${deliveryId}`);
-  return row.attempt;
+    select c.position, c.attempt_count as attempt, c.status from counted c where exists (select 1 from logged l where l.delivery_id = c.id)`.execute(db);
+  const byPosition = new Map(result.rows.map((row) => [row.position, { attempt: row.attempt, status: row.status }]));
+  return attempts.map((_, index) => byPosition.get(index));
 }
 
-/** A delivery with the event it carries, read together for an attempt. */
-export async function findDeliveryWithEvent(db: Kysely<Database>, id: string): Promise<{ delivery: Delivery; event: EventRow } | undefined> {
-  const row = await db
-    .selectFrom('deliveries')
-    .innerJoin('events', 'events.id', 'deliveries.event_id')
-    .selectAll('deliveries')
-    .select(['events.subject_id', 'events.dedupe_key', 'events.data', 'events.created_at as event_created_at'])
-    .where('deliveries.id', '=', id)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const { subject_id, dedupe_key, data, event_created_at, ...delivery } = row;
-  return {
-    delivery,
-    event: { id: delivery.event_id, account_id: delivery.account_id, type: delivery.event_type, subject_id, dedupe_key, data, created_at: event_created_at },
+/** Where an attempt goes and what it signs with, as the delivery's target stands right now. */
+export type AttemptTarget =
+  | { url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean }
+  | { refusal: { class: 'endpoint_deleted' | 'endpoint_disabled'; message: string } };
+
+/** A delivery with all one attempt needs: its event and its target. */
+export interface DeliveryForAttempt {
+  delivery: Delivery;
+  event: EventRow;
+  target: AttemptTarget;
+}
+
+type EndpointForTarget = Pick<
+  WebhookEndpoint,
+  'id' | 'url' | 'enabled' | 'disabled_reason' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'failing_since'
+>;
+
+/** An endpoint delivery's target: the endpoint as it stands (undefined: deleted). */
+export function endpointTarget(endpoint: EndpointForTarget | undefined): AttemptTarget {
+  if (!endpoint) return { refusal: { class: 'endpoint_deleted', message: 'the endpoint was deleted' } };
+  if (!endpoint.enabled) {
+    const reason = endpoint.disabled_reason ? `: ${endpoint.disabled_reason}` : '';
+    return { refusal: { class: 'endpoint_disabled', message: `the endpoint is disabled${reason}` } };
+  }
+  const secrets = { secret: endpoint.secret, previousSecret: endpoint.previous_secret, previousExpiresAt: endpoint.previous_secret_expires_at };
+  return { url: endpoint.url, secrets, endpointId: endpoint.id, failing: endpoint.failing_since !== null };
+}
+
+/** A per-request `webhook_url` delivery's target: its URL, signed with the account's secrets. */
+export function requestTarget(
+  url: string,
+  account: Pick<Account, 'webhook_secret' | 'previous_webhook_secret' | 'previous_webhook_secret_expires_at'>,
+): AttemptTarget {
+  const secrets = {
+    secret: account.webhook_secret,
+    previousSecret: account.previous_webhook_secret,
+    previousExpiresAt: account.previous_webhook_secret_expires_at,
   };
+  return { url, secrets, endpointId: null, failing: false };
 }
 
-/** The delivery's final state for this run of its workflow. */
+/**
+ * Deliveries with their events and their targets' current URL and secrets, in one
+ * statement: an endpoint's (re-read for every attempt, so a changed URL or a rotated
+ * secret applies at once) or, for a `webhook_url`, the account's.
+ */
+async function deliveriesForAttempt(
+  db: Kysely<Database>,
+  filter: { ids: string[] } | { pendingOfEvent: string } | { undispatchedOfDedupeKey: string },
+): Promise<DeliveryForAttempt[]> {
+  let query = db
+    .selectFrom('deliveries as d')
+    .innerJoin('events as e', 'e.id', 'd.event_id')
+    .innerJoin('accounts as a', 'a.id', 'd.account_id')
+    .leftJoin('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
+    .selectAll('d')
+    .select([
+      'e.subject_id as event_subject_id',
+      'e.dedupe_key as event_dedupe_key',
+      'e.data as event_data',
+      'e.created_at as event_created_at',
+      'a.webhook_secret',
+      'a.previous_webhook_secret',
+      'a.previous_webhook_secret_expires_at',
+      'w.id as endpoint_found',
+      'w.url as endpoint_url',
+      'w.enabled as endpoint_enabled',
+      'w.disabled_reason as endpoint_disabled_reason',
+      'w.secret as endpoint_secret',
+      'w.previous_secret as endpoint_previous_secret',
+      'w.previous_secret_expires_at as endpoint_previous_secret_expires_at',
+      'w.failing_since as endpoint_failing_since',
+    ]);
+  if ('ids' in filter) query = query.where('d.id', 'in', filter.ids);
+  else if ('pendingOfEvent' in filter) query = query.where('d.event_id', '=', filter.pendingOfEvent).where('d.status', '=', 'pending');
+  else query = query.where('e.dedupe_key', '=', filter.undispatchedOfDedupeKey).where('d.status', '=', 'pending').where('d.dispatched_at', 'is', null);
+  const rows = await query.orderBy('d.id').execute();
+  return rows.map((row) => {
+    const {
+      event_subject_id,
+      event_dedupe_key,
+      event_data,
+      event_created_at,
+      webhook_secret,
+      previous_webhook_secret,
+      previous_webhook_secret_expires_at,
+      endpoint_found,
+      endpoint_url,
+      endpoint_enabled,
+      endpoint_disabled_reason,
+      endpoint_secret,
+      endpoint_previous_secret,
+      endpoint_previous_secret_expires_at,
+      endpoint_failing_since,
+      ...delivery
+    } = row;
+    const event: EventRow = {
+      id: delivery.event_id,
+      account_id: delivery.account_id,
+      type: delivery.event_type,
+      subject_id: event_subject_id,
+      dedupe_key: event_dedupe_key,
+      data: event_data,
+      created_at: event_created_at,
+    };
+    const endpoint =
+      endpoint_found !== null && endpoint_url !== null && endpoint_secret !== null && endpoint_enabled !== null
+        ? {
+            id: endpoint_found,
+            url: endpoint_url,
+            enabled: endpoint_enabled,
+            disabled_reason: endpoint_disabled_reason,
+            secret: endpoint_secret,
+            previous_secret: endpoint_previous_secret,
+            previous_secret_expires_at: endpoint_previous_secret_expires_at,
+            failing_since: endpoint_failing_since,
+          }
+        : undefined;
+    const target =
+      delivery.endpoint_id === null
+        ? requestTarget(delivery.url, { webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at })
+        : endpointTarget(endpoint);
+    return { delivery, event, target };
+  });
+}
+
+export function findDeliveriesForAttempt(db: Kysely<Database>, ids: string[]): Promise<DeliveryForAttempt[]> {
+  return ids.length === 0 ? Promise.resolve([]) : deliveriesForAttempt(db, { ids });
+}
+
+/** The event's deliveries still pending. */
+export function pendingDeliveriesOfEvent(db: Kysely<Database>, eventId: string): Promise<DeliveryForAttempt[]> {
+  return deliveriesForAttempt(db, { pendingOfEvent: eventId });
+}
+
+/** The deliveries of the event stored under `dedupeKey` that nobody has taken charge of yet. */
+export function undispatchedDeliveriesOfEvent(db: Kysely<Database>, dedupeKey: string): Promise<DeliveryForAttempt[]> {
+  return deliveriesForAttempt(db, { undispatchedOfDedupeKey: dedupeKey });
+}
+
+/** Ends a pending delivery (an ended one keeps the state it ended in). */
 export async function finishDelivery(db: Kysely<Database>, id: string, status: Exclude<DeliveryStatus, 'pending'>): Promise<void> {
   await db
     .updateTable('deliveries')
     .set({ status, next_attempt_at: null, updated_at: sql`now()`, completed_at: sql`now()` })
     .where('id', '=', id)
+    .where('status', '=', 'pending')
     .execute();
 }
 
@@ -183,7 +305,11 @@ export async function markDispatched(db: Kysely<Database>, ids: string[]): Promi
     .execute();
 }
 
-/** Deliveries stored but whose workflow was never started (the process died in between). */
+/**
+ * Pending deliveries nobody has taken charge of: no workflow was started for them, and the
+ * process that was to make their first attempt died before it ended them (or before it
+ * began). The reconcile schedule starts their workflows.
+ */
 export async function listUndispatched(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<Delivery[]> {
   return db
     .selectFrom('deliveries')

@@ -26,11 +26,11 @@ export function eventOfDelivery(db: Kysely<Database>, delivery: { event_id: stri
   return db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirstOrThrow();
 }
 
-/** Stores an event unless one with its dedupe key exists; either way, the stored event's id. */
+/** Stores an event unless one with its dedupe key exists; either way, the stored event's id, and the new row when this stored it. */
 export async function insertEventOnce(
   db: Kysely<Database>,
   event: { id: string; accountId: string; type: EventType; subjectId: string; dedupeKey: string; data: Record<string, unknown> },
-): Promise<{ id: string; created: boolean }> {
+): Promise<{ id: string; created: true; row: EventRow } | { id: string; created: false }> {
   const inserted = await db
     .insertInto('events')
     .values({
@@ -42,9 +42,9 @@ export async function insertEventOnce(
       data: JSON.stringify(event.data),
     })
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .returning('id')
+    .returningAll()
     .executeTakeFirst();
-  if (inserted) return { id: inserted.id, created: true };
+  if (inserted) return { id: inserted.id, created: true, row: inserted };
   const existing = await db.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
   return { id: existing.id, created: false };
 }

@@ -8,25 +8,32 @@ import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
 import { RECONCILE_SCHEDULE_ID, TASK_QUEUES, type WorkflowName } from './names.js';
 
 export interface ReconcileOptions {
-  graceSeconds: number;
+  /** How long a conversion may stay queued before its workflow counts as never started. */
+  conversionGraceSeconds: number;
+  /**
+   * How long a pending delivery may go without a workflow before it counts as stranded:
+   * longer than a first attempt can take (see webhooks/first-attempts.ts).
+   */
+  deliveryGraceSeconds: number;
   conversion: ConversionRunSettings;
   requestTimeoutSeconds: number;
 }
 
 /**
- * Starts the workflow of every conversion accepted but still queued after `graceSeconds`,
- * and of every delivery stored but never dispatched: the process may have died, or
- * Temporal may have been down, between storing the row and starting the workflow.
+ * Starts the workflow of every conversion accepted but still queued after its grace, and
+ * of every pending delivery nobody has taken charge of: the process may have died, or
+ * Temporal may have been down, between storing the row and starting the workflow (or
+ * during a first attempt). A delivery's workflow starts from where its log stands.
  * Starting is idempotent (same workflow id), so a workflow that already ran is left alone.
  * Run by the `kiln-reconcile` schedule's workflow.
  */
 export async function startStrandedWork(db: Kysely<Database>, client: Client, options: ReconcileOptions): Promise<number> {
   let started = 0;
-  for (const row of await listStaleQueued(db, options.graceSeconds, 500)) {
+  for (const row of await listStaleQueued(db, options.conversionGraceSeconds, 500)) {
     await startConversionWorkflow(client, row, options.conversion);
     started++;
   }
-  const deliveries = await listUndispatched(db, options.graceSeconds, 500);
+  const deliveries = await listUndispatched(db, options.deliveryGraceSeconds, 500);
   await startDeliveryWorkflows(client, db, deliveries, options.requestTimeoutSeconds);
   return started + deliveries.length;
 }

@@ -10,7 +10,7 @@ import {
 } from '../../activities/index.js';
 import type { ReconcileOptions } from './reconcile.js';
 import type { Client } from '@temporalio/client';
-import type { DeliverySettings } from '../webhooks/dispatch.js';
+import type { DeliveryDispatch } from '../webhooks/dispatch.js';
 import { TASK_QUEUES } from './names.js';
 import { registerSearchAttributes } from './register-search-attributes.js';
 import type { Database } from '../db/schema.js';
@@ -36,9 +36,11 @@ export interface WorkerDependencies {
   /** Runs the image work of kiln-convert activities; as many at once as `convertConcurrency`. */
   converter: Converter;
   convertConcurrency: number;
-  /** For starting delivery workflows of the events the conversion workflow records. */
+  /** For the reconcile schedule's workflow starts. */
   client: Client;
-  delivery: DeliverySettings;
+  /** Takes charge of the deliveries of the events the conversion workflow records. */
+  deliveries: DeliveryDispatch;
+  defaultRetrySchedule: number[];
   deliver: Omit<DeliverDependencies, 'db'>;
   /** What the reconcile schedule's activity looks for. */
   reconcile: ReconcileOptions;
@@ -62,7 +64,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
       activities: {
-        ...createRecordActivities({ db: deps.db, temporal: deps.client, delivery: deps.delivery }),
+        ...createRecordActivities({ db: deps.db, deliveries: deps.deliveries, defaultRetrySchedule: deps.defaultRetrySchedule }),
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
       },
     }),

@@ -22,11 +22,29 @@ function workflowInput(delivery: Delivery, requestTimeoutSeconds: number, runSch
 }
 
 /**
- * Starts the workflows of stored deliveries. A workflow id that was ever used is left
- * alone (REJECT_DUPLICATE), so a retried publisher or the reconciler never runs a
- * finished delivery again; only `redeliver` does that.
+ * The schedule from where the delivery stands: attempts already made (a first attempt
+ * made before any workflow) and the wait until the next one, from its `next_attempt_at`.
  */
-export async function startDeliveryWorkflows(client: Client, db: Kysely<Database>, deliveries: Delivery[], requestTimeoutSeconds: number): Promise<void> {
+function scheduledRunInput(delivery: Delivery, requestTimeoutSeconds: number, now: Date): DeliveryWorkflowInput {
+  const input = workflowInput(delivery, requestTimeoutSeconds, true);
+  if (delivery.attempt_count === 0) return input;
+  const wait = delivery.next_attempt_at ? Math.max(0, Math.round((delivery.next_attempt_at.getTime() - now.getTime()) / 1000)) : 0;
+  return { ...input, attemptsMade: delivery.attempt_count, nextAttemptInSeconds: wait };
+}
+
+/**
+ * Starts the workflows of stored deliveries, each from where it stands (see
+ * scheduledRunInput). A workflow id that was ever used is left alone (REJECT_DUPLICATE),
+ * so a retried publisher or the reconciler never runs a finished delivery again; only
+ * `redeliver` does that.
+ */
+export async function startDeliveryWorkflows(
+  client: Client,
+  db: Kysely<Database>,
+  deliveries: Delivery[],
+  requestTimeoutSeconds: number,
+  now: Date = new Date(),
+): Promise<void> {
   const started: string[] = [];
   await Promise.all(
     deliveries.map(async (delivery) => {
@@ -34,7 +52,7 @@ export async function startDeliveryWorkflows(client: Client, db: Kysely<Database
         await client.workflow.start<typeof deliveryWorkflow>('deliveryWorkflow' satisfies WorkflowName, {
           workflowId: delivery.workflow_id,
           taskQueue: TASK_QUEUES.deliver,
-          args: [workflowInput(delivery, requestTimeoutSeconds, true)],
+          args: [scheduledRunInput(delivery, requestTimeoutSeconds, now)],
           typedSearchAttributes: searchAttributes(delivery),
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         });
@@ -47,8 +65,11 @@ export async function startDeliveryWorkflows(client: Client, db: Kysely<Database
   await markDispatched(db, started);
 }
 
-/** An immediate attempt: signals the running workflow, or re-runs a closed one under the same id. */
-export async function redeliver(client: Client, delivery: Delivery, requestTimeoutSeconds: number): Promise<void> {
+/**
+ * An immediate attempt: signals the running workflow, or re-runs a closed one (or starts
+ * one for a delivery that never needed a workflow) under the same id.
+ */
+export async function redeliver(client: Client, db: Kysely<Database>, delivery: Delivery, requestTimeoutSeconds: number): Promise<void> {
   await client.workflow.signalWithStart<typeof deliveryWorkflow, []>('deliveryWorkflow' satisfies WorkflowName, {
     workflowId: delivery.workflow_id,
     taskQueue: TASK_QUEUES.deliver,
@@ -57,6 +78,7 @@ export async function redeliver(client: Client, delivery: Delivery, requestTimeo
     signal: redeliverSignal,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
   });
+  await markDispatched(db, [delivery.id]);
 }
 
 /** Requests the run's cancellation (it ends Canceled); false when the delivery's workflow is not running. */

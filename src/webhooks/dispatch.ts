@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
+import type { DeliveryForAttempt } from '../db/deliveries.js';
 import type { Database, Delivery } from '../db/schema.js';
 import { startDeliveryWorkflows } from './delivery-workflow.js';
 
@@ -9,33 +10,48 @@ export interface DeliverySettings {
   requestTimeoutSeconds: number;
 }
 
-/**
- * Starts the workflows of stored deliveries that have none yet. Throws when Temporal does
- * not answer: an activity that calls this is retried by Temporal until they start.
- */
-export async function dispatchDeliveries(client: Client, db: Kysely<Database>, deliveries: Delivery[], settings: DeliverySettings): Promise<void> {
-  await startDeliveryWorkflows(
-    client,
-    db,
-    deliveries.filter((d) => d.dispatched_at === null),
-    settings.requestTimeoutSeconds,
-  );
+/** Takes charge of stored deliveries that nobody has taken charge of yet. */
+export interface DeliveryDispatch {
+  /**
+   * Throws only when it could not take charge (Temporal did not answer), so an activity
+   * calling it is retried by Temporal until it has.
+   */
+  dispatch(deliveries: DeliveryForAttempt[]): Promise<void>;
+}
+
+/** Every delivery a workflow of its own from the start: what processes without first attempts of their own use. */
+export class WorkflowDispatch implements DeliveryDispatch {
+  constructor(
+    private readonly client: Client,
+    private readonly db: Kysely<Database>,
+    private readonly settings: DeliverySettings,
+  ) {}
+
+  dispatch(deliveries: Array<DeliveryForAttempt | Delivery>): Promise<void> {
+    const rows = deliveries.map((d) => ('delivery' in d ? d.delivery : d));
+    return startDeliveryWorkflows(
+      this.client,
+      this.db,
+      rows.filter((d) => d.dispatched_at === null),
+      this.settings.requestTimeoutSeconds,
+    );
+  }
 }
 
 /**
- * For request handlers, which have no Temporal retry behind them: starts the deliveries
- * now if Temporal answers, and otherwise leaves them stored for the reconcile schedule
- * (temporal/reconcile.ts), which starts them within a minute or two.
+ * For request handlers, which have no Temporal retry behind them: starts the deliveries'
+ * workflows now if Temporal answers, and otherwise leaves them stored for the reconcile
+ * schedule (temporal/reconcile.ts), which starts them within a minute or two.
  */
 export async function dispatchOrDefer(
   client: Client,
   db: Kysely<Database>,
-  deliveries: Delivery[],
+  deliveries: Array<DeliveryForAttempt | Delivery>,
   settings: DeliverySettings,
   log: (message: string, error: unknown) => void,
 ): Promise<void> {
   try {
-    await dispatchDeliveries(client, db, deliveries, settings);
+    await new WorkflowDispatch(client, db, settings).dispatch(deliveries);
   } catch (error) {
     log(`could not start ${deliveries.length} delivery workflow(s) yet; the reconcile schedule will`, error);
   }

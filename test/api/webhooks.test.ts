@@ -11,6 +11,8 @@ import { EVENT_CATALOG, type EventType } from '../../src/events/catalog.js';
 import { publishEvent } from '../../src/events/publish.js';
 import { findEndpointById } from '../../src/db/webhook-endpoints.js';
 import { startStrandedWork } from '../../src/temporal/reconcile.js';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { runEnding } from '../support/temporal.js';
 
 /**
  * Webhooks end to end: a real Temporal dev server, embedded Postgres, the API and workers
@@ -226,7 +228,9 @@ describe('webhooks through the API', () => {
       assert.match(delivery.id, /^dlv_/);
       assert.equal(delivery.attempt_count, 1);
       assert.equal(delivery.last_status_code, 200);
-      assert.equal(delivery.workflow_id, `delivery-${delivery.event_id}-${endpoint.id}`);
+      // Delivered by the worker's first attempt: no workflow was needed, and none was started.
+      assert.equal(delivery.workflow_id, null);
+      await assert.rejects(kiln.env.client.workflow.getHandle(`delivery-${delivery.event_id}-${endpoint.id}`).describe(), WorkflowNotFoundError);
     }
     const completedOnly = await deliveriesOf(account.key, 'event_type=conversion.completed');
     assert.equal(completedOnly.length, 3, 'endpoint, per-request URL and the thumbs endpoint');
@@ -259,6 +263,48 @@ describe('webhooks through the API', () => {
     const scheduled = detail.body.attempts.map((a: any) => Date.parse(a.scheduled_at));
     assert.ok(scheduled[1] - scheduled[0] >= 1000 && scheduled[2] - scheduled[1] >= 1000, JSON.stringify(detail.body.attempts));
     assert.equal(new Set(sink.requests.map((r) => r.headers['webhook-id'])).size, 1);
+  });
+
+  test("a conversion's delivery whose first attempt fails goes on as a workflow, on the endpoint's schedule", async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'handoff');
+    const sink = await receiver({ status: 503, body: 'busy' }, { status: 500, body: 'still busy' }, { status: 200, body: 'ok' });
+    const endpoint = await createEndpoint(account.key, { url: sink.url, event_types: ['conversion.completed'], retry_schedule: ['1s', '2s'] });
+    const accepted = await request(`${kiln.url}/v1/conversions`, {
+      method: 'POST',
+      key: account.key,
+      body: uploadForm(await makeImage(64, 48), 'small.jpg', { output_format: 'png' }),
+    });
+    assert.equal((await waitForConversion(kiln.url, account.key, accepted.body.id)).status, 'succeeded');
+    const [delivery] = await waitForDeliveries(
+      account.key,
+      `endpoint_id=${endpoint.id}`,
+      (rows) => rows[0]?.status === 'succeeded',
+      'the delivery to succeed on its third attempt',
+    );
+    const detail = (await api(`/v1/webhooks/deliveries/${delivery.id}`, account.key)).body;
+    assert.deepEqual(
+      detail.attempts.map((a: any) => [a.attempt, a.trigger, a.status_code, a.error?.class ?? null]),
+      [
+        [1, 'scheduled', 503, 'http_status'],
+        [2, 'scheduled', 500, 'http_status'],
+        [3, 'scheduled', 200, null],
+      ],
+    );
+    // Each wait of the endpoint's schedule was kept (the dev server's clock for the retries, which Temporal schedules).
+    const started = detail.attempts.map((a: any) => Date.parse(a.started_at));
+    assert.ok(started[1] - started[0] >= 1000 && started[2] - started[1] >= 2000, JSON.stringify(detail.attempts));
+    // The retries ran in the delivery's own workflow, which the Web UI shows: a timer for the first wait, then one activity with its attempts.
+    assert.equal(detail.workflow_id, `delivery-${delivery.event_id}-${endpoint.id}`);
+    const run = await runEnding(kiln.env.client.workflow.getHandle(detail.workflow_id));
+    assert.equal(run.state, 'COMPLETED');
+    assert.equal(run.status, 'succeeded');
+    const history = await kiln.env.client.workflow.getHandle(detail.workflow_id).fetchHistory();
+    const kinds = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')));
+    assert.ok(kinds.includes('timerStartedEventAttributes'), 'the first wait is a durable timer');
+    const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+    assert.equal(scheduled.length, 1, 'one activity carries the remaining attempts');
+    const started2 = (history.events ?? []).find((e) => e.activityTaskStartedEventAttributes);
+    assert.equal(started2?.activityTaskStartedEventAttributes?.attempt, 2, 'Temporal retried it once: the third attempt in all');
   });
 
   test('retry, cancel and recover through the API', async () => {
@@ -397,11 +443,12 @@ describe('webhooks through the API', () => {
       { kind: 'endpoint', endpoint: (await findEndpointById(kiln.database.db, endpoint.id))! },
       kiln.config.webhookRetrySchedule,
     );
-    const [delivery] = published.deliveries;
-    assert.equal(delivery?.dispatched_at, null);
+    const delivery = published.deliveries[0]!.delivery;
+    assert.equal(delivery.dispatched_at, null);
     assert.equal(
       (await startStrandedWork(kiln.database.db, kiln.env.client, {
-        graceSeconds: 0,
+        conversionGraceSeconds: 0,
+        deliveryGraceSeconds: 0,
         conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
         requestTimeoutSeconds: 3,
       })) >= 1,
@@ -412,7 +459,8 @@ describe('webhooks through the API', () => {
     await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
     // A second pass finds nothing left to start, and the finished delivery is not sent again.
     await startStrandedWork(kiln.database.db, kiln.env.client, {
-      graceSeconds: 0,
+      conversionGraceSeconds: 0,
+      deliveryGraceSeconds: 0,
       conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
       requestTimeoutSeconds: 3,
     });

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../support/temp.js';
 import { freePort } from '../support/postgres.js';
-import { request } from '../support/http.js';
+import { request, uploadForm } from '../support/http.js';
+import { makeImage } from '../support/images.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { killHard, killSpawned, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
 
@@ -17,14 +18,17 @@ after(async () => {
   dir.remove();
 });
 
-const EVENTS = 80;
+const TEST_EVENTS = 60;
+const UPLOADS = 30;
 
 test('kiln dev SIGKILLed during a burst of deliveries: after a restart every delivery ends succeeded and every event arrived', async () => {
+  const image = await makeImage(32, 24);
   // A receiver that takes a while to answer keeps deliveries in flight when the kill lands.
   const sink = await startReceiver([{ status: 204, delayMs: 150 }]);
   receiver = sink;
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
-  const env = { ...ports, KILN_DATA_DIR: dir.path };
+  // A short request timeout shortens the reconcile schedule's grace for first attempts cut off by the kill.
+  const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_WEBHOOK_TIMEOUT_SECONDS: '2' };
   const api = `http://127.0.0.1:${ports.PORT}`;
   const startDev = async () => {
     const child = spawnKiln(['dev'], env);
@@ -39,12 +43,16 @@ test('kiln dev SIGKILLed during a burst of deliveries: after a restart every del
   const endpoint = await request(`${api}/v1/webhooks/endpoints`, { method: 'POST', key, ...json({ url: `${sink.url}` }) });
   assert.equal(endpoint.status, 201);
 
-  // A burst of test events, eight requests at a time; the kill lands while it is under way.
+  // A burst of test events (each a delivery workflow from the start) and of conversions (whose
+  // events the worker delivers itself on their first attempt), four requests of each kind at a
+  // time; the kill lands while it is under way.
   const accepted: string[] = [];
-  let sent = 0;
-  const senders = Array.from({ length: 8 }, async () => {
-    while (sent < EVENTS) {
-      sent++;
+  const conversions: string[] = [];
+  let sentEvents = 0;
+  let sentUploads = 0;
+  const eventSenders = Array.from({ length: 4 }, async () => {
+    while (sentEvents < TEST_EVENTS) {
+      sentEvents++;
       try {
         const response = await request(`${api}/v1/webhooks/endpoints/${endpoint.body.id}/test`, { method: 'POST', key });
         if (response.status === 202) accepted.push(response.body.event_id);
@@ -53,15 +61,57 @@ test('kiln dev SIGKILLed during a burst of deliveries: after a restart every del
       }
     }
   });
-  const pendingNow = async () => (await request(`${api}/v1/webhooks/deliveries?status=pending&limit=1`, { key })).body.data.length > 0;
-  // The positive signal that the kill interrupts work: deliveries are still pending just before it.
-  await waitUntil(async () => sink.requests.length >= 10 && (await pendingNow()), 60_000, 'deliveries under way');
+  const uploadSenders = Array.from({ length: 4 }, async () => {
+    while (sentUploads < UPLOADS) {
+      sentUploads++;
+      try {
+        const response = await request(`${api}/v1/conversions`, { method: 'POST', key, body: uploadForm(image, 'tiny.jpg', { output_format: 'png' }) });
+        if (response.status === 202) conversions.push(response.body.id);
+      } catch {
+        return;
+      }
+    }
+  });
+  const senders = [...eventSenders, ...uploadSenders];
+  // The positive signal that the kill interrupts work of both kinds: just before it, deliveries
+  // are pending both in workflows and in the worker's own first attempts (no workflow yet).
+  const pendingKinds = async () => {
+    const pending: Array<{ workflow_id: string | null; event_type: string }> = (
+      await request(`${api}/v1/webhooks/deliveries?status=pending&limit=100`, { key })
+    ).body.data;
+    return {
+      inWorkflows: pending.some((d) => d.workflow_id !== null),
+      // Conversion events are the worker's to deliver first (test events go to workflows from the API).
+      firstAttempts: pending.some((d) => d.workflow_id === null && d.event_type !== 'webhook.test'),
+    };
+  };
+  await waitUntil(
+    async () => {
+      if (sink.requests.length < 10) return false;
+      const kinds = await pendingKinds();
+      return kinds.inWorkflows && kinds.firstAttempts;
+    },
+    60_000,
+    'deliveries under way in workflows and in first attempts',
+    50,
+  );
   await killHard(first);
   await Promise.all(senders);
 
   const second = await startDev();
   try {
-    // Pending rows are finished by their workflows, or started by the reconcile schedule (within about 90 s).
+    // Every accepted conversion finishes (its workflow resumes), publishing the events still to come.
+    await waitUntil(
+      async () => {
+        for (const id of conversions) if ((await request(`${api}/v1/conversions/${id}`, { key })).body.status !== 'succeeded') return false;
+        return true;
+      },
+      120_000,
+      'every accepted conversion to finish',
+      1000,
+    );
+    // Pending rows are finished by their workflows, or started by the reconcile schedule (a
+    // first attempt cut off by the kill: after its grace of about 50 s, at the next minute).
     const pending = async () => (await request(`${api}/v1/webhooks/deliveries?status=pending&limit=1`, { key })).body.data.length;
     await waitUntil(async () => (await pending()) === 0, 240_000, 'every delivery to end', 2000);
 
@@ -82,6 +132,12 @@ test('kiln dev SIGKILLed during a burst of deliveries: after a restart every del
     const missing = deliveries.map((d) => d.event_id).filter((id) => !received.has(id));
     assert.deepEqual(missing, [], 'the receiver got every stored event at least once');
     for (const id of accepted) assert.ok(received.has(id), `accepted event ${id} arrived`);
+    // Every one of an accepted conversion's events reached the receiver.
+    for (const id of conversions) {
+      const events: Array<{ id: string; type: string }> = (await request(`${api}/v1/events?subject_id=${id}`, { key })).body.data;
+      assert.deepEqual(events.map((e) => e.type).sort(), ['conversion.completed', 'conversion.started', 'file.uploaded']);
+      for (const event of events) assert.ok(received.has(event.id), `${event.type} of ${id} arrived`);
+    }
   } finally {
     assert.equal(await stopGracefully(second, 60_000), 0, second.output());
   }

@@ -15,6 +15,7 @@ import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
+import { WorkflowDispatch } from '../../src/webhooks/dispatch.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/convert/options.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
@@ -63,8 +64,8 @@ describe('conversion workflow (time-skipping test server)', () => {
       workflowBundle: await workflowBundle(),
       activities: createRecordActivities({
         db: database.db,
-        temporal: env.client,
-        delivery: { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 },
+        deliveries: new WorkflowDispatch(env.client, database.db, { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 }),
+        defaultRetrySchedule: [30, 120, 600],
       }),
     });
     const convertWorker = await Worker.create({

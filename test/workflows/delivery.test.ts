@@ -4,13 +4,14 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Webhook } from 'standardwebhooks';
-import { createDeliverActivities } from '../../activities/index.js';
+import { createDeliverActivities, type DeliverDependencies } from '../../activities/index.js';
 import { cancelSignal } from '../../workflows/definitions.js';
 import { TASK_QUEUES } from '../../src/temporal/names.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
 import { createEndpoint, findEndpointById, rotateEndpointSecret } from '../../src/db/webhook-endpoints.js';
 import { findDeliveryById, listAttempts } from '../../src/db/deliveries.js';
+import { AttemptLog } from '../../src/db/attempt-log.js';
 import type { Delivery, WebhookEndpoint } from '../../src/db/schema.js';
 import { publishEvent } from '../../src/events/publish.js';
 import { newId } from '../../src/ids.js';
@@ -20,7 +21,8 @@ import { cancelDeliveryRetries, redeliver, startDeliveryWorkflows } from '../../
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
 import { tempDir } from '../support/temp.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { waitUntil } from '../support/processes.js';
@@ -33,6 +35,7 @@ describe('delivery workflow (time-skipping test server)', () => {
   let database: DatabaseHandle;
   let worker: Worker;
   let running: Promise<void>;
+  let deliverDeps: DeliverDependencies;
   const dir = tempDir('delivery');
   const receivers: Receiver[] = [];
 
@@ -40,18 +43,20 @@ describe('delivery workflow (time-skipping test server)', () => {
     env = await timeSkippingEnvironment();
     database = await openEmbeddedPostgres(path.join(dir.path, 'db'));
     await migrateToLatest(database.db);
+    deliverDeps = {
+      db: database.db,
+      attemptLog: new AttemptLog(database.db),
+      // The receivers live on loopback, which the guard must let through here.
+      guard: new AddressGuard(['127.0.0.0/8']),
+      signer: new DownloadSigner('delivery-test-key', () => 'http://kiln.test', 3600),
+      disableAfterSeconds: 5 * 86_400,
+      userAgent: 'Kiln-Webhooks/test',
+    };
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.deliver,
       workflowBundle: await workflowBundle(),
-      activities: createDeliverActivities({
-        db: database.db,
-        // The receivers live on loopback, which the guard must let through here.
-        guard: new AddressGuard(['127.0.0.0/8']),
-        signer: new DownloadSigner('delivery-test-key', () => 'http://kiln.test', 3600),
-        disableAfterSeconds: 5 * 86_400,
-        userAgent: 'Kiln-Webhooks/test',
-      }),
+      activities: createDeliverActivities(deliverDeps),
     });
     running = worker.run();
   });
@@ -97,7 +102,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       DEFAULT_SCHEDULE,
     );
     assert.equal(published.deliveries.length, 1);
-    return { endpoint, delivery: published.deliveries[0]! };
+    return { endpoint, delivery: published.deliveries[0]!.delivery, ready: published.deliveries[0]! };
   }
 
   async function start(delivery: Delivery) {
@@ -169,6 +174,71 @@ describe('delivery workflow (time-skipping test server)', () => {
       assert.equal(payload.type, 'conversion.failed');
       assert.deepEqual((payload.data as Record<string, unknown>).error, { code: 'unsupported_input', message: 'not an image' });
     }
+  });
+
+  /** The worker's first attempts, as the worker role runs them, against this test's server and database. */
+  function firstAttempts(): FirstAttempts {
+    return new FirstAttempts({
+      attempt: deliverDeps,
+      client: env.client,
+      settings: { defaultRetrySchedule: DEFAULT_SCHEDULE, requestTimeoutSeconds: TIMEOUT_SECONDS },
+      concurrency: 10,
+      maxWaiting: 100,
+      windowMs: 15_000,
+      log: () => {},
+    });
+  }
+
+  test('a first attempt made in the worker that delivers needs no workflow at all', async () => {
+    const sink = await receiver({ status: 204 });
+    const { delivery, ready } = await eventFor(sink.url);
+    const attempts = firstAttempts();
+    await attempts.dispatch([ready]);
+    await attempts.close(10_000);
+    const stored = await findDeliveryById(database.db, delivery.id);
+    assert.equal(stored?.status, 'succeeded');
+    assert.equal(stored?.attempt_count, 1);
+    assert.equal(stored?.dispatched_at, null);
+    assert.equal(sink.requests.length, 1);
+    verifyDelivery(sink.requests[0]!, (await findEndpointById(database.db, delivery.endpoint_id!))!.secret);
+    await assert.rejects(env.client.workflow.getHandle(delivery.workflow_id).describe(), WorkflowNotFoundError);
+  });
+
+  test('a first attempt made in the worker hands the rest of the default schedule to a workflow, each wait to the second', async () => {
+    const sink = await receiver({ status: 500, body: 'down for maintenance' });
+    const { delivery, ready } = await eventFor(sink.url);
+    const attempts = firstAttempts();
+    await attempts.dispatch([ready]);
+    await attempts.close(10_000);
+    const handle = env.client.workflow.getHandle(delivery.workflow_id);
+    assert.equal(await ended(handle, 'http_status'), 'failed');
+    assert.deepEqual(waitsBetween(sink), [30, 120, 600], 'attempts at 0 (in the worker), 30 s, 2 min 30 s and 12 min 30 s (the workflow)');
+    const logged = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(
+      logged.map((a) => [a.attempt, a.trigger, a.status_code]),
+      [
+        [1, 'scheduled', 500],
+        [2, 'scheduled', 500],
+        [3, 'scheduled', 500],
+        [4, 'scheduled', 500],
+      ],
+    );
+    const stored = await findDeliveryById(database.db, delivery.id);
+    assert.equal(stored?.status, 'failed');
+    assert.notEqual(stored?.dispatched_at, null);
+  });
+
+  test('a first attempt made in the worker that can never succeed ends the delivery without a workflow', async () => {
+    const sink = await receiver({ status: 410 });
+    const { endpoint, delivery, ready } = await eventFor(sink.url);
+    const attempts = firstAttempts();
+    await attempts.dispatch([ready]);
+    await attempts.close(10_000);
+    const stored = await findDeliveryById(database.db, delivery.id);
+    assert.equal(stored?.status, 'failed');
+    assert.equal(stored?.dispatched_at, null);
+    assert.equal((await findEndpointById(database.db, endpoint.id))?.enabled, false);
+    await assert.rejects(env.client.workflow.getHandle(delivery.workflow_id).describe(), WorkflowNotFoundError);
   });
 
   test("an endpoint's own schedule replaces the default", async () => {
@@ -282,7 +352,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     const { delivery } = await eventFor(sink.url, [600]);
     const handle = await start(delivery);
     await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
-    await redeliver(env.client, delivery, TIMEOUT_SECONDS);
+    await redeliver(env.client, database.db, delivery, TIMEOUT_SECONDS);
     assert.equal(await ended(handle), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
     assert.deepEqual(
@@ -302,7 +372,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 1, 20_000, 'the first attempt');
     const scheduledNext = (await findDeliveryById(database.db, delivery.id))?.next_attempt_at;
     assert.ok(scheduledNext);
-    await redeliver(env.client, delivery, TIMEOUT_SECONDS);
+    await redeliver(env.client, database.db, delivery, TIMEOUT_SECONDS);
     await waitUntil(async () => (await listAttempts(database.db, delivery.id)).length === 2, 20_000, 'the manual attempt');
     const between = await findDeliveryById(database.db, delivery.id);
     assert.equal(between?.status, 'pending');
@@ -324,7 +394,7 @@ describe('delivery workflow (time-skipping test server)', () => {
     const sink = await receiver({ status: 500 }, { status: 200 });
     const { delivery } = await eventFor(sink.url, []);
     assert.equal(await ended(await start(delivery)), 'failed');
-    await redeliver(env.client, delivery, TIMEOUT_SECONDS);
+    await redeliver(env.client, database.db, delivery, TIMEOUT_SECONDS);
     assert.equal(await ended(env.client.workflow.getHandle(delivery.workflow_id)), 'succeeded');
     const attempts = await listAttempts(database.db, delivery.id);
     assert.deepEqual(

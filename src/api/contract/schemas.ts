@@ -110,7 +110,10 @@ export const Delivery = z
     last_error: z.string().nullable(),
     next_attempt_at: nullableTimestamp,
     retry_schedule: z.array(z.string()),
-    workflow_id: z.string(),
+    workflow_id: z.string().nullable().meta({
+      description:
+        'The Temporal workflow that carries the retries, re-deliveries or cancellation of this delivery; null while none was needed (most deliveries succeed, or fail for good, on the first attempt, which the worker makes without a workflow).',
+    }),
     created_at: timestamp,
     updated_at: timestamp,
     completed_at: nullableTimestamp,

@@ -44,7 +44,7 @@ function presentDelivery(delivery: Delivery): z.input<typeof contract.Delivery> 
     last_error: delivery.last_error,
     next_attempt_at: delivery.next_attempt_at?.toISOString() ?? null,
     retry_schedule: delivery.retry_schedule.map(formatDuration),
-    workflow_id: delivery.workflow_id,
+    workflow_id: delivery.dispatched_at === null ? null : delivery.workflow_id,
     created_at: delivery.created_at.toISOString(),
     updated_at: delivery.updated_at.toISOString(),
     completed_at: delivery.completed_at?.toISOString() ?? null,
@@ -88,7 +88,7 @@ export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
   /** Re-opens the delivery and asks its workflow for an immediate attempt (the target already checked). */
   async function redeliverNow(delivery: Delivery): Promise<void> {
     await reopenDelivery(db, delivery.id);
-    await redeliver(deps.temporal, delivery, deps.delivery.requestTimeoutSeconds);
+    await redeliver(deps.temporal, db, delivery, deps.delivery.requestTimeoutSeconds);
   }
 
   router.get('/v1/webhooks/deliveries', async (ctx) => {

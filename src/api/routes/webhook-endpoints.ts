@@ -198,7 +198,7 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
       );
       await dispatchOrDefer(deps.temporal, db, event.deliveries, deps.delivery, requestLog(ctx, deps.log));
       ctx.status = 202;
-      ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.id ?? null };
+      ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.delivery.id ?? null };
     }),
   );
 

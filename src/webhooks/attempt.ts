@@ -1,0 +1,104 @@
+import type { Kysely } from 'kysely';
+import type { AttemptLog } from '../db/attempt-log.js';
+import type { DeliveryForAttempt } from '../db/deliveries.js';
+import type { AttemptTrigger, Database, DeliveryStatus } from '../db/schema.js';
+import { disableEndpoint, noteEndpointOutcome } from '../db/webhook-endpoints.js';
+import type { DownloadSigner } from '../signing/download-url.js';
+import type { AddressGuard } from './address-guard.js';
+import { judgeAttempt, type AttemptVerdict } from './attempt-verdict.js';
+import { postWebhook } from './http-post.js';
+import { webhookEnvelope } from './payload.js';
+import { activeSecrets, signDelivery } from './signing.js';
+
+export interface AttemptDependencies {
+  db: Kysely<Database>;
+  /** Writes the delivery log (batched under load). */
+  attemptLog: AttemptLog;
+  guard: AddressGuard;
+  signer: DownloadSigner;
+  disableAfterSeconds: number;
+  userAgent: string;
+}
+
+export interface AttemptRequest {
+  trigger: AttemptTrigger;
+  /** The attempt's place in the delivery's schedule (1 for the first); a manual attempt leaves the schedule alone. */
+  number: number;
+  requestTimeoutSeconds: number;
+  /** When the attempt was due: Temporal's schedule time for an activity, the event's dispatch for a first attempt. */
+  scheduledAt: Date;
+}
+
+export interface AttemptResult {
+  verdict: AttemptVerdict;
+  /** The attempt's number in the delivery log. */
+  attempt: number;
+  statusCode: number | null;
+  /** The delivery's status once the attempt is logged (`succeeded` when it delivered). */
+  deliveryStatus: DeliveryStatus;
+}
+
+/**
+ * One delivery attempt, wherever it runs (the worker's first attempt, or a Temporal
+ * activity for retries and re-deliveries): signs the event for its target, posts it
+ * through the address guard, logs the attempt with the delivery's new summary, keeps the
+ * endpoint's failure streak, and disables the endpoint on 410. What happens next (a retry,
+ * giving up) is the caller's to carry out, from the verdict.
+ */
+export async function makeAttempt(deps: AttemptDependencies, { delivery, event, target }: DeliveryForAttempt, request: AttemptRequest): Promise<AttemptResult> {
+  const { db } = deps;
+  const now = new Date();
+  if ('refusal' in target) {
+    const logged = await deps.attemptLog.record(delivery.id, {
+      trigger: request.trigger,
+      url: delivery.url,
+      scheduledAt: request.scheduledAt,
+      startedAt: now,
+      durationMs: 0,
+      statusCode: null,
+      responseBodyPreview: null,
+      error: target.refusal,
+      nextAttemptAt: null,
+    });
+    const { message } = target.refusal;
+    const verdict: AttemptVerdict = {
+      kind: 'give_up',
+      error: target.refusal,
+      failureType: target.refusal.class,
+      failureMessage: message,
+      disableEndpoint: false,
+    };
+    return { verdict, attempt: logged.attempt, statusCode: null, deliveryStatus: logged.status };
+  }
+
+  const body = JSON.stringify(webhookEnvelope(event, deps.signer, now));
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': deps.userAgent,
+    'x-kiln-event': event.type,
+    ...signDelivery(activeSecrets(target.secrets, now), event.id, now, body),
+  };
+  const outcome = await postWebhook(target.url, headers, body, { guard: deps.guard, timeoutMs: request.requestTimeoutSeconds * 1000 });
+  const verdict = judgeAttempt(outcome, { trigger: request.trigger, number: request.number, retrySchedule: delivery.retry_schedule, now: new Date() });
+  const error = verdict.kind === 'delivered' ? null : verdict.error;
+  const logged = await deps.attemptLog.record(delivery.id, {
+    trigger: request.trigger,
+    url: target.url,
+    scheduledAt: request.scheduledAt,
+    startedAt: outcome.startedAt,
+    durationMs: outcome.durationMs,
+    statusCode: outcome.statusCode,
+    responseBodyPreview: outcome.bodyPreview,
+    error,
+    nextAttemptAt: verdict.kind === 'manual_failed' ? 'unchanged' : verdict.kind === 'retry' ? new Date(Date.now() + verdict.delaySeconds * 1000) : null,
+    succeeded: error === null,
+  });
+  // A success only needs writing to the endpoint when it ends a failure streak.
+  if (target.endpointId && error?.class !== 'blocked_address' && (error !== null || target.failing)) {
+    await noteEndpointOutcome(db, target.endpointId, error === null, deps.disableAfterSeconds);
+  }
+  if (verdict.kind === 'give_up' && verdict.disableEndpoint && target.endpointId) {
+    await disableEndpoint(db, target.endpointId, `the endpoint answered 410 Gone on ${new Date().toISOString()}`);
+  }
+  return { verdict, attempt: logged.attempt, statusCode: outcome.statusCode, deliveryStatus: logged.status };
+}
