@@ -4,6 +4,8 @@ import { ConversionAbortedError, type Converter } from '../src/convert/converter
 import { ConversionInputError } from '../src/convert/pipeline.js';
 import type { BlobStore } from '../src/storage/blob-store.js';
 import type { ConversionOptions } from '../src/convert/options.js';
+import type { Conversion } from '../src/db/schema.js';
+import type { ConversionRecorder } from './record.js';
 
 export interface ConvertInput {
   conversionId: string;
@@ -12,6 +14,11 @@ export interface ConvertInput {
   options: ConversionOptions;
   /** How long the image work may take before it is stopped as time_limit_exceeded. */
   timeLimitSeconds: number;
+  /**
+   * Present when this activity records the conversion's start and success itself (with
+   * their events); absent for runs whose workflow records them around it.
+   */
+  record?: { outputFilename: string };
 }
 
 export interface ConvertResult {
@@ -23,15 +30,32 @@ export interface ConvertResult {
 export interface ConvertDependencies {
   blobs: BlobStore;
   converter: Converter;
+  record: Pick<ConversionRecorder, 'started' | 'succeeded'>;
 }
 
-export function createConvertActivities({ blobs, converter }: ConvertDependencies) {
+/** The result a finished conversion recorded, for an attempt that finds it already done. */
+function recordedResult(row: Conversion): ConvertResult | undefined {
+  const { input_format, input_width, input_height, output_key, output_format, output_width, output_height, output_bytes } = row;
+  if (row.status !== 'succeeded' || input_format === null || input_width === null || input_height === null) return undefined;
+  if (output_key === null || output_format === null || output_width === null || output_height === null || output_bytes === null) return undefined;
+  return {
+    input: { format: input_format, width: input_width, height: input_height, bytes: row.input_bytes },
+    output: { key: output_key, format: output_format, width: output_width, height: output_height, bytes: output_bytes },
+    attempt: row.attempts,
+  };
+}
+
+export function createConvertActivities({ blobs, converter, record }: ConvertDependencies) {
   return {
     /**
-     * Reads the original from the blob store, converts it, writes the output under a key
-     * fixed by the workflow (so a retry overwrites rather than duplicates). Bad input is a
-     * non-retryable failure whose type is Kiln's stable error code. A cancel stops the
-     * image work itself: the converter process is killed.
+     * Has a converter process read the original from the blob store, convert it and write
+     * the output under a key fixed by the workflow (so a retry overwrites rather than
+     * duplicates); no file's bytes pass through this process. With `record`,
+     * it also records the conversion running when the work begins and succeeded once the
+     * output is stored, each with its event, so the workflow needs no step of its own for
+     * either (an attempt that finds the conversion already succeeded answers what was
+     * recorded). Bad input is a non-retryable failure whose type is Kiln's stable error
+     * code. A cancel stops the image work itself: the converter process is killed.
      */
     async convertImage(input: ConvertInput): Promise<ConvertResult> {
       const context = Context.current();
@@ -39,13 +63,16 @@ export function createConvertActivities({ blobs, converter }: ConvertDependencie
       // alive, and its answer is how a cancel reaches this activity.
       const heartbeat = setInterval(() => context.heartbeat(), 1000);
       try {
-        const original = await blobs.read(input.inputKey);
-        const converted = await converter.convert(original, input.options, {
-          signal: context.cancellationSignal,
-          timeLimitMs: input.timeLimitSeconds * 1000,
-        });
-        await blobs.write(input.outputKey, converted.bytes);
-        return { input: converted.input, output: { key: input.outputKey, ...converted.output }, attempt: context.info.attempt };
+        if (input.record) {
+          const row = await record.started(input.conversionId);
+          const done = row && recordedResult(row);
+          if (done) return done;
+        }
+        const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey };
+        const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 });
+        const result = { input: converted.input, output: { key: input.outputKey, ...converted.output }, attempt: context.info.attempt };
+        if (input.record) await record.succeeded(input.conversionId, input.record.outputFilename, result);
+        return result;
       } catch (error) {
         if (error instanceof ConversionInputError) {
           throw ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: true });

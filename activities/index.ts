@@ -1,4 +1,4 @@
 export { createConvertActivities, type ConvertActivities, type ConvertDependencies } from './convert.js';
-export { createRecordActivities, type RecordActivities, type RecordDependencies } from './record.js';
+export { conversionRecorder, createRecordActivities, type RecordActivities, type RecordDependencies } from './record.js';
 export { createDeliverActivities, type DeliverActivities, type DeliverDependencies } from './deliver.js';
 export { createReconcileActivities, type ReconcileActivities, type ReconcileDependencies } from './reconcile.js';

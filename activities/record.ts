@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
-import type { Database } from '../src/db/schema.js';
+import { findConversionById, markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
+import type { Conversion, Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { ConvertResult } from './convert.js';
@@ -14,20 +14,21 @@ export interface RecordDependencies {
 }
 
 /**
- * Database writes of the conversion workflow, each with the events it publishes. Each is
- * idempotent, so Temporal may retry it freely; one whose deliveries could not be
- * dispatched throws, and its retry dispatches them.
+ * A conversion's steps as the database records them, each with the event it publishes.
+ * Each is idempotent, so a retried activity may run it again; one whose deliveries could
+ * not be dispatched throws, and the retry dispatches them.
  */
-export function createRecordActivities(events: RecordDependencies) {
+export function conversionRecorder(events: RecordDependencies) {
   return {
-    async recordConversionStarted(conversionId: string): Promise<void> {
-      // The upload's own event was stored with the conversion; its deliveries start here, off the request path.
-      await dispatchStoredConversionEvent(events, conversionId, 'file.uploaded');
+    /** Marks the conversion running (publishing conversion.started once); answers the row as it stands. */
+    async started(conversionId: string): Promise<Conversion | undefined> {
+      let running: Conversion | undefined;
       // A retry finds the row already running and publishes the (stored) event again, which starts nothing twice.
-      await recordConversionStep(events, 'conversion.started', (trx) => markRunning(trx, conversionId));
+      await recordConversionStep(events, 'conversion.started', async (trx) => (running = await markRunning(trx, conversionId)));
+      return running ?? findConversionById(events.db, conversionId);
     },
 
-    async recordConversionSucceeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<void> {
+    async succeeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<void> {
       await recordConversionStep(events, 'conversion.completed', async (trx) => {
         const output = { input: result.input, output: { ...result.output, filename: outputFilename }, attempt: result.attempt };
         const finished = await markSucceeded(trx, conversionId, output);
@@ -35,19 +36,40 @@ export function createRecordActivities(events: RecordDependencies) {
       });
     },
 
-    async recordConversionFailed(conversionId: string, error: { code: string; message: string }): Promise<void> {
+    async failed(conversionId: string, error: { code: string; message: string }): Promise<void> {
       await recordConversionStep(events, 'conversion.failed', async (trx) => {
         const finished = await markFailed(trx, conversionId, error);
         return finished?.row.status === 'failed' ? finished.row : undefined;
       });
     },
 
-    async recordConversionCancelled(conversionId: string): Promise<void> {
+    async cancelled(conversionId: string): Promise<void> {
       await recordConversionStep(events, 'conversion.cancelled', async (trx) => {
         const finished = await markCancelled(trx, conversionId);
         return finished?.row.status === 'cancelled' ? finished.row : undefined;
       });
     },
+  };
+}
+
+export type ConversionRecorder = ReturnType<typeof conversionRecorder>;
+
+/**
+ * The conversion workflow's database writes as (local) activities: its failure and
+ * cancellation, and every step for runs started before the convert activity recorded its
+ * own start and result.
+ */
+export function createRecordActivities(events: RecordDependencies) {
+  const record = conversionRecorder(events);
+  return {
+    async recordConversionStarted(conversionId: string): Promise<void> {
+      // Runs from before the API handed file.uploaded over itself: its deliveries start here.
+      await dispatchStoredConversionEvent(events, conversionId, 'file.uploaded');
+      await record.started(conversionId);
+    },
+    recordConversionSucceeded: (conversionId: string, outputFilename: string, result: ConvertResult) => record.succeeded(conversionId, outputFilename, result),
+    recordConversionFailed: (conversionId: string, error: { code: string; message: string }) => record.failed(conversionId, error),
+    recordConversionCancelled: (conversionId: string) => record.cancelled(conversionId),
   };
 }
 

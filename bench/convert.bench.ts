@@ -63,11 +63,13 @@ interface BenchCase {
   endpoint: boolean;
 }
 
-const CASES: BenchCase[] = [
+const ALL_CASES: BenchCase[] = [
   { label: `WebP ${WIDTH} px, no endpoints`, format: 'webp', width: WIDTH, endpoint: false },
   { label: 'JPEG 320 px thumbnails, no endpoints', format: 'jpeg', width: 320, endpoint: false },
   { label: `WebP ${WIDTH} px, one endpoint on every event`, format: 'webp', width: WIDTH, endpoint: true },
 ];
+/** BENCH_CASES=<substring>: only the cases whose label contains it (e.g. `thumbnails`). */
+const CASES = ALL_CASES.filter((bench) => bench.label.includes(process.env.BENCH_CASES ?? ''));
 
 async function benchSharp(files: Buffer[], bench: BenchCase): Promise<number> {
   const started = performance.now();
@@ -132,7 +134,9 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>, baseline
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
   // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Kiln process lands there on stop.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
-  const kiln = spawnKiln(['dev'], { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency) }, profile);
+  // What `npm start` runs: the compiled code, not the TypeScript loader the tests use.
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  const kiln = spawnKiln(['dev'], { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency) }, profile, { built: true });
   try {
     await waitUntil(() => kiln.output().includes('Kiln is running.') || kiln.exitCode !== null, 600_000, 'kiln dev to start');
     if (kiln.exitCode !== null) throw new Error(kiln.output());

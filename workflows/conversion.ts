@@ -24,10 +24,10 @@ import {
 } from './definitions.js';
 
 /**
- * The database writes run as local activities: in the workflow worker, within the
- * workflow task, with no activity task on the server (two workflow tasks and one activity
- * per conversion instead of four and three). Runs started before that replay with the
- * regular activities they recorded.
+ * The convert activity records the conversion's start and success itself; the workflow's
+ * own database writes (a failure, a cancellation) run as local activities, in the
+ * workflow worker within the workflow task. Runs started before either change replay with
+ * the activities they recorded.
  */
 const localRecord = proxyLocalActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 const remoteRecord = proxyActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
@@ -62,6 +62,8 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
   // Runs started before Kiln kept run states truthful replay as they were recorded.
   const truthful = patched('truthful-run-state');
   const record = patched('local-bookkeeping') ? localRecord : remoteRecord;
+  // A conversion costs two workflow tasks and one activity, with no local activity on the way to success.
+  const convertRecords = patched('convert-records-itself');
   let phase: ConversionPhase = 'queued';
   const enter = (next: ConversionPhase): void => {
     phase = next;
@@ -73,7 +75,7 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
 
   try {
     await work.run(async () => {
-      await record.recordConversionStarted(input.conversionId);
+      if (!convertRecords) await record.recordConversionStarted(input.conversionId);
       enter('running');
       const result = await convertImage({
         conversionId: input.conversionId,
@@ -81,8 +83,9 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
         outputKey: input.outputKey,
         options: input.options,
         timeLimitSeconds,
+        ...(convertRecords ? { record: { outputFilename: input.outputFilename } } : {}),
       });
-      await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
+      if (!convertRecords) await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
     });
     enter('succeeded');
     return { status: 'succeeded' };

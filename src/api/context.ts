@@ -6,7 +6,7 @@ import type { Database } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { AddressGuard } from '../webhooks/address-guard.js';
-import type { DeliverySettings } from '../webhooks/dispatch.js';
+import type { DeliveryDispatch, DeliverySettings } from '../webhooks/dispatch.js';
 
 /** What the API's routes work with; built once by whoever starts the API. */
 export interface ApiDependencies {
@@ -18,6 +18,8 @@ export interface ApiDependencies {
   /** Judges webhook URLs with literal addresses at creation (names are judged at delivery). */
   guard: AddressGuard;
   delivery: DeliverySettings;
+  /** Takes charge of the deliveries of the events the API stores: their first attempts, in this process. */
+  deliveries: DeliveryDispatch;
   /** Directory where uploads are spooled before they are accepted. */
   spoolDir: string;
   log: LogFunction;

@@ -33,6 +33,11 @@ function jsonFingerprint(body: unknown): string {
   return requestFingerprint(JSON.stringify(body) ?? '');
 }
 
+/** Whether the request sent an Idempotency-Key (valid or not: `idempotent` judges it). */
+export function hasIdempotencyKey(ctx: Context): boolean {
+  return ctx.get(HEADER) !== '';
+}
+
 /**
  * Runs `handle` under the request's Idempotency-Key, if it sent one. `bodyFingerprint`
  * stands for the body (already read and checked by the route); method and path are added here.

@@ -17,8 +17,8 @@ export interface SpooledFile {
   path: string;
   filename: string;
   bytes: number;
-  /** SHA-256 of the file, hex: what makes two uploads the same file. */
-  sha256: string;
+  /** SHA-256 of the file, hex: what makes two uploads the same file (hashed only when asked: an Idempotency-Key needs it). */
+  sha256: string | undefined;
   contentType: string | undefined;
 }
 
@@ -53,15 +53,15 @@ function uploadAborted(): ApiError {
   return new ApiError(400, 'upload_aborted', 'the client closed the connection before the upload ended');
 }
 
-/** Counts and hashes the bytes through a stream, and fails it once past `maxBytes`. */
-function byteLimiter(maxBytes: number, hash: Hash, onBytes: (n: number) => void): Transform {
+/** Counts (and hashes, given a hash) the bytes through a stream, and fails it once past `maxBytes`. */
+function byteLimiter(maxBytes: number, hash: Hash | undefined, onBytes: (n: number) => void): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
       onBytes(seen);
       if (seen > maxBytes) return callback(tooLarge(maxBytes));
-      hash.update(chunk);
+      hash?.update(chunk);
       callback(null, chunk);
     },
   });
@@ -93,10 +93,10 @@ function checkedField(name: string, value: string): void {
  * Writes `source` to a new temp file; past `maxBytes` it fails with file_too_large. On any
  * failure the file is closed and removed before this rejects.
  */
-async function spool(source: Readable, dir: string, maxBytes: number): Promise<{ path: string; bytes: number; sha256: string }> {
+async function spoolTo(source: Readable, dir: string, maxBytes: number, hashed: boolean): Promise<{ path: string; bytes: number; sha256: string | undefined }> {
   const target = path.join(dir, `${SPOOL_PREFIX}${Date.now()}-${randomAlnum(10)}`);
   let bytes = 0;
-  const hash = createHash('sha256');
+  const hash = hashed ? createHash('sha256') : undefined;
   const sink = createWriteStream(target);
   try {
     await pipeline(
@@ -111,7 +111,7 @@ async function spool(source: Readable, dir: string, maxBytes: number): Promise<{
     await rm(target, { force: true });
     throw error;
   }
-  return { path: target, bytes, sha256: hash.digest('hex') };
+  return { path: target, bytes, sha256: hash?.digest('hex') };
 }
 
 /**
@@ -145,9 +145,14 @@ export async function sweepSpool(dir: string, maxAgeMs: number, now = Date.now()
  * Raw uploads have their fields checked before the body is read; multipart ones once the
  * body has been parsed. Nothing is kept if reading or checking fails, or the client goes away.
  */
-export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
-  await mkdir(spoolDir, { recursive: true });
-  if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, spoolDir, maxBytes, parseFields);
+export async function receiveUpload<T>(
+  ctx: Context,
+  spool: { dir: string; maxBytes: number; hashed: boolean },
+  parseFields: FieldParser<T>,
+): Promise<ReceivedUpload<T>> {
+  await mkdir(spool.dir, { recursive: true });
+  if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, spool, parseFields);
+  const { maxBytes } = spool;
 
   const declared = Number(ctx.get('content-length') || NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
@@ -161,14 +166,18 @@ export async function receiveUpload<T>(ctx: Context, spoolDir: string, maxBytes:
   const filename = safeFilename(fields.filename);
   delete fields.filename;
   const parsed = parseFields(fields);
-  const spooled = await spool(ctx.req, spoolDir, maxBytes).catch((error: unknown) => {
+  const spooled = await spoolTo(ctx.req, spool.dir, maxBytes, spool.hashed).catch((error: unknown) => {
     throw ctx.req.complete || error instanceof ApiError ? error : uploadAborted();
   });
   const file: SpooledFile = { ...spooled, filename, contentType: safeContentType(ctx.get('content-type')) };
   return { fields: parsed, rawFields, file, discard: () => rm(file.path, { force: true }) };
 }
 
-function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
+function receiveMultipart<T>(
+  ctx: Context,
+  { dir: spoolDir, maxBytes, hashed }: { dir: string; maxBytes: number; hashed: boolean },
+  parseFields: FieldParser<T>,
+): Promise<ReceivedUpload<T>> {
   return new Promise((resolve, reject) => {
     // No prototype: a field named __proto__ or constructor is just an unknown field.
     const fields = Object.create(null) as Record<string, string>;
@@ -190,7 +199,7 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
         headers: ctx.req.headers,
         // Filenames in plain `filename="…"` parameters are UTF-8 in every current browser and HTTP client.
         defParamCharset: 'utf8',
-        // One byte past the limit lets the limiter in spool() tell "exactly at" from "over" the limit,
+        // One byte past the limit lets the limiter in spoolTo() tell "exactly at" from "over" the limit,
         // while busboy keeps draining the body so the client still gets an answer.
         limits: { files: 1, fileSize: maxBytes + 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + 1 },
       });
@@ -213,7 +222,7 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
       }
     });
     parser.on('file', (name: string | undefined, stream, info) => {
-      // Listen at once: busboy can fail the stream (a body cut short) before spool() attaches.
+      // Listen at once: busboy can fail the stream (a body cut short) before spoolTo() attaches.
       let sourceError: unknown;
       stream.on('error', (error) => (sourceError ??= error));
       fileStreams.push(stream);
@@ -228,7 +237,7 @@ function receiveMultipart<T>(ctx: Context, spoolDir: string, maxBytes: number, p
         return;
       }
       pending.push(
-        spool(stream, spoolDir, maxBytes).then(
+        spoolTo(stream, spoolDir, maxBytes, hashed).then(
           (spooled) => {
             file = { ...spooled, filename: safeFilename(info.filename), contentType: safeContentType(info.mimeType) };
           },

@@ -102,7 +102,8 @@ async function startAndRun(config: KilnConfig, stops: Array<() => Promise<void>>
     worker.stop();
     await worker.done;
   });
-  const api = await startApiRole(config, database, temporal.client, blobs, publicUrl);
+  // One pool of first attempts for the whole process: the worker's, which outlives the API.
+  const api = await startApiRole(config, database, temporal.client, blobs, publicUrl, worker.deliveries);
   logWebhookAllowList(config);
   stops.push(() => api.stop());
 

@@ -1,14 +1,19 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
+import type { ConversionJob, ConverterReply, ConverterRequest } from './converter-protocol.js';
 import type { ConversionOptions } from './options.js';
-import { ConversionInputError, type ConversionLimits, type ConversionOutput } from './pipeline.js';
+import { ConversionInputError, type ConversionFacts, type ConversionLimits } from './pipeline.js';
 
-/** Converts one image; `signal` aborts it (the work stops, not just the wait). */
+export type { ConversionJob } from './converter-protocol.js';
+
+/**
+ * Converts one image from the blob store into it (the input and output named by `job`);
+ * `signal` aborts it (the work stops, not just the wait).
+ */
 export interface Converter {
-  convert(input: Buffer, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionOutput>;
+  convert(job: ConversionJob, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionFacts>;
 }
 
 export interface ConverterPoolOptions {
@@ -43,10 +48,14 @@ function loaderArgs(execArgv: string[]): string[] {
   return kept;
 }
 
-/** Resident set size of a process, from /proc (Linux); undefined where that cannot be read. */
-export async function residentBytes(pid: number): Promise<number | undefined> {
+/**
+ * Resident set size of a process, from /proc (Linux); undefined where that cannot be read.
+ * A synchronous read: procfs answers from memory, and it runs every few milliseconds per
+ * conversion, where the asynchronous path's open/read/close round trips cost far more.
+ */
+export function residentBytes(pid: number): number | undefined {
   try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
     return kb === undefined ? undefined : Number(kb) * 1024;
   } catch {
@@ -92,12 +101,12 @@ class ConverterProcess {
 
   /** Runs one conversion; rejects (and kills the process) on abort, time limit or memory ceiling. */
   run(
-    input: Buffer,
+    job: ConversionJob,
     options: ConversionOptions,
     limits: ConversionLimits,
     run: { signal?: AbortSignal; timeLimitMs: number },
     memoryLimitBytes: number,
-  ): Promise<ConversionOutput> {
+  ): Promise<ConversionFacts> {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -118,9 +127,7 @@ class ConverterProcess {
       const onMessage = (message: ConverterReply): void => {
         if ('ready' in message || message.id !== id) return;
         if (message.ok) {
-          const { output } = message;
-          const bytes = Buffer.from(output.bytes.buffer, output.bytes.byteOffset, output.bytes.byteLength);
-          settle(() => resolve({ ...output, bytes }));
+          settle(() => resolve(message.facts));
         } else if (message.inputError) {
           const { code, message: text } = message.inputError;
           settle(() => reject(new ConversionInputError(code, text)));
@@ -143,16 +150,15 @@ class ConverterProcess {
       );
       const pid = this.child.pid!;
       const memoryPoll = setInterval(() => {
-        void residentBytes(pid).then((bytes) => {
-          if (bytes !== undefined && bytes > memoryLimitBytes) {
-            stop(
-              new ConversionInputError(
-                'memory_limit_exceeded',
-                `the conversion needed more than ${Math.round(memoryLimitBytes / 2 ** 20)} MiB (KILN_CONVERT_MEMORY_LIMIT_MB) and was stopped`,
-              ),
-            );
-          }
-        });
+        const bytes = residentBytes(pid);
+        if (bytes !== undefined && bytes > memoryLimitBytes) {
+          stop(
+            new ConversionInputError(
+              'memory_limit_exceeded',
+              `the conversion needed more than ${Math.round(memoryLimitBytes / 2 ** 20)} MiB (KILN_CONVERT_MEMORY_LIMIT_MB) and was stopped`,
+            ),
+          );
+        }
       }, MEMORY_POLL_MS);
 
       if (!this.usable) return settle(() => reject(new Error('the converter process died before the conversion began')));
@@ -160,7 +166,7 @@ class ConverterProcess {
       run.signal?.addEventListener('abort', onAbort, { once: true });
       this.child.on('message', onMessage);
       this.child.once('exit', onExit);
-      const request: ConverterRequest = { id, input, options, limits };
+      const request: ConverterRequest = { id, job, options, limits };
       this.child.send(request);
     });
   }
@@ -212,7 +218,7 @@ export class ConverterPool implements Converter {
     else this.idle.push(next);
   }
 
-  async convert(input: Buffer, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionOutput> {
+  async convert(job: ConversionJob, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionFacts> {
     if (this.closed) throw new Error('the converter pool is closed');
     let process = await this.acquire();
     try {
@@ -228,7 +234,7 @@ export class ConverterPool implements Converter {
         process = this.spawn();
         await process.ready;
       }
-      return await process.run(input, options, this.options.limits, run, this.options.memoryLimitBytes);
+      return await process.run(job, options, this.options.limits, run, this.options.memoryLimitBytes);
     } finally {
       this.release(process);
     }

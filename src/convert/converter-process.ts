@@ -1,12 +1,16 @@
 /**
- * One converter child process: converts the images its parent sends, one at a time.
- * Conversions run here rather than in the worker so that a cancel, a time limit or a
- * memory ceiling can stop one by killing its process: sharp cannot abort an encode that
- * has started, and libvips memory is invisible to V8's limits.
+ * One converter child process: converts the images its parent names, one at a time,
+ * reading each original from the blob store and writing the output there itself, so no
+ * file's bytes pass through the worker. Conversions run here rather than in the worker so
+ * that a cancel, a time limit or a memory ceiling can stop one by killing its process:
+ * sharp cannot abort an encode that has started, and libvips memory is invisible to V8's
+ * limits.
  */
 import sharp from 'sharp';
-import { ConversionInputError, convertImage } from './pipeline.js';
+import { ConversionInputError, convertImage, type ConversionFacts } from './pipeline.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
+import { openBlobStore } from '../storage/open-blob-store.js';
+import type { BlobLocation, BlobStore } from '../storage/blob-store.js';
 
 // Each image is new: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -15,10 +19,24 @@ function reply(message: ConverterReply): void {
   process.send?.(message);
 }
 
+const stores = new Map<string, BlobStore>();
+function storeAt(location: BlobLocation): BlobStore {
+  const key = JSON.stringify(location);
+  let store = stores.get(key);
+  if (!store) stores.set(key, (store = openBlobStore(location)));
+  return store;
+}
+
+async function convert({ job, options, limits }: ConverterRequest): Promise<ConversionFacts> {
+  const blobs = storeAt(job.blobs);
+  const { bytes, ...facts } = await convertImage(await blobs.read(job.inputKey), options, limits);
+  await blobs.write(job.outputKey, bytes);
+  return facts;
+}
+
 process.on('message', (request: ConverterRequest) => {
-  const input = Buffer.from(request.input.buffer, request.input.byteOffset, request.input.byteLength);
-  convertImage(input, request.options, request.limits).then(
-    (output) => reply({ id: request.id, ok: true, output }),
+  convert(request).then(
+    (facts) => reply({ id: request.id, ok: true, facts }),
     (error: unknown) =>
       reply({
         id: request.id,

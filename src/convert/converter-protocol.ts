@@ -1,15 +1,23 @@
-import type { ConversionLimits, ConversionOutput, InputErrorCode } from './pipeline.js';
+import type { BlobLocation } from '../storage/blob-store.js';
+import type { ConversionFacts, ConversionLimits, InputErrorCode } from './pipeline.js';
 import type { ConversionOptions } from './options.js';
 
-/** What the worker sends a converter process (over IPC, with V8 serialisation so buffers travel as bytes). */
+/** One conversion, as blob keys: the converter reads the original and writes the output itself. */
+export interface ConversionJob {
+  blobs: BlobLocation;
+  inputKey: string;
+  outputKey: string;
+}
+
+/** What the worker sends a converter process (over IPC: keys and options, never the file's bytes). */
 export interface ConverterRequest {
   id: number;
-  input: Uint8Array;
+  job: ConversionJob;
   options: ConversionOptions;
   limits: ConversionLimits;
 }
 
 export type ConverterReply =
   | { ready: true }
-  | { id: number; ok: true; output: ConversionOutput }
+  | { id: number; ok: true; facts: ConversionFacts }
   | { id: number; ok: false; inputError: { code: InputErrorCode; message: string } | undefined; message: string };

@@ -16,10 +16,14 @@ export interface ImageFacts {
   bytes: number;
 }
 
-export interface ConversionOutput {
-  bytes: Buffer;
+/** What a conversion found of its input and made of its output. */
+export interface ConversionFacts {
   input: ImageFacts;
   output: ImageFacts & { format: OutputFormat };
+}
+
+export interface ConversionOutput extends ConversionFacts {
+  bytes: Buffer;
 }
 
 /** Error codes for input that no retry can fix (the last two are set by the converter pool, which measures the work). */

@@ -13,7 +13,8 @@ import { sweepSpool } from '../api/upload.js';
 import { AddressGuard } from '../webhooks/address-guard.js';
 import { log, logger } from '../log.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
-import { deliverySettings, downloadSigner, PublicUrl } from './wiring.js';
+import { attemptDependencies, deliverySettings, downloadSigner, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl } from './wiring.js';
+import type { FirstAttempts } from '../webhooks/first-attempts.js';
 
 export interface ApiRole {
   api: RunningApi;
@@ -40,14 +41,20 @@ function keepHouse(dir: string, db: Kysely<Database>, intervalMs: number): () =>
   return () => clearInterval(timer);
 }
 
-/** The API process role: the HTTP server and its housekeeping. */
+/**
+ * The API process role: the HTTP server and its housekeeping. The first attempts of the
+ * events it stores are made in this process (by `firstAttempts` when given: `kiln dev`
+ * shares the worker's), so an upload's `file.uploaded` goes out at once, off the request.
+ */
 export async function startApiRole(
   config: KilnConfig,
   database: DatabaseHandle,
   client: Client,
   blobs: BlobStore,
   publicUrl: PublicUrl = new PublicUrl(config),
+  firstAttempts?: FirstAttempts,
 ): Promise<ApiRole> {
+  const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.db, publicUrl), client);
   const deps: ApiDependencies = {
     config,
     db: database.db,
@@ -56,6 +63,7 @@ export async function startApiRole(
     signer: downloadSigner(config, publicUrl),
     guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
     delivery: deliverySettings(config),
+    deliveries,
     spoolDir: path.join(config.dataDir, 'spool'),
     log,
     logger,
@@ -70,6 +78,8 @@ export async function startApiRole(
     stop: async () => {
       stopHousekeeping();
       await api.close();
+      // Another role's first attempts are that role's to drain.
+      if (!firstAttempts) await deliveries.close(FIRST_ATTEMPT_DRAIN_MS);
     },
   };
 }

@@ -1,9 +1,16 @@
 import type { KilnConfig } from '../config.js';
 import { DownloadSigner } from '../signing/download-url.js';
-import { LocalBlobStore } from '../storage/local-blob-store.js';
+import { openBlobStore } from '../storage/open-blob-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { DeliverySettings } from '../webhooks/dispatch.js';
 import { ConverterPool } from '../convert/converter-pool.js';
+import type { Client } from '@temporalio/client';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { AttemptLog } from '../db/attempt-log.js';
+import { AddressGuard } from '../webhooks/address-guard.js';
+import type { AttemptDependencies } from '../webhooks/attempt.js';
+import { FirstAttempts } from '../webhooks/first-attempts.js';
 import type { ConversionLimits } from '../convert/pipeline.js';
 import { KILN_VERSION } from '../version.js';
 import { log } from '../log.js';
@@ -11,7 +18,7 @@ import { log } from '../log.js';
 /** The parts both roles build from the settings the same way. */
 
 export function blobStoreFor(config: KilnConfig): BlobStore {
-  return new LocalBlobStore(config.blobDir);
+  return openBlobStore({ kind: 'local', root: config.blobDir });
 }
 
 function requireSigningKey(config: KilnConfig): string {
@@ -43,6 +50,50 @@ export function deliverySettings(config: KilnConfig): DeliverySettings {
 }
 
 export const WEBHOOK_USER_AGENT = `Kiln-Webhooks/${KILN_VERSION} (self-hosted image conversion)`;
+
+/** What every delivery attempt needs, in whichever process it runs. */
+export function attemptDependencies(config: KilnConfig, db: Kysely<Database>, publicUrl: PublicUrl): AttemptDependencies {
+  return {
+    db,
+    attemptLog: new AttemptLog(db),
+    guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+    signer: downloadSigner(config, publicUrl),
+    disableAfterSeconds: config.endpointDisableAfterSeconds,
+    userAgent: WEBHOOK_USER_AGENT,
+  };
+}
+
+/** Deliveries that may wait per first-attempt slot; a larger burst goes to workflows. */
+const FIRST_ATTEMPT_MAX_WAITING_PER_SLOT = 50;
+/** Seconds a delivery may wait for a first-attempt slot before it goes to a workflow instead. */
+const FIRST_ATTEMPT_WINDOW_SECONDS = 15;
+/** Room for logging an attempt after its request ended, before the reconcile schedule may take the delivery over. */
+const FIRST_ATTEMPT_MARGIN_SECONDS = 30;
+
+/**
+ * How long a pending delivery may go without a workflow before the reconcile schedule
+ * takes it over: longer than any first attempt can wait and take, so it never starts a
+ * workflow for one still under way.
+ */
+export function deliveryGraceSeconds(config: KilnConfig): number {
+  return FIRST_ATTEMPT_WINDOW_SECONDS + config.webhookTimeoutSeconds + FIRST_ATTEMPT_MARGIN_SECONDS;
+}
+
+/** First attempts of the events this process stores, made here (see webhooks/first-attempts.ts). */
+export function firstAttemptsFor(config: KilnConfig, attempt: AttemptDependencies, client: Client): FirstAttempts {
+  return new FirstAttempts({
+    attempt,
+    client,
+    settings: deliverySettings(config),
+    concurrency: config.deliverConcurrency,
+    maxWaiting: FIRST_ATTEMPT_MAX_WAITING_PER_SLOT * config.deliverConcurrency,
+    windowMs: FIRST_ATTEMPT_WINDOW_SECONDS * 1000,
+    log,
+  });
+}
+
+/** How long first attempts under way may take to end when a process stops. */
+export const FIRST_ATTEMPT_DRAIN_MS = 15_000;
 
 export function logWebhookAllowList(config: KilnConfig): void {
   const cidrs = config.webhookAllowedCidrs ?? [];

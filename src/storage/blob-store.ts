@@ -1,10 +1,17 @@
 import type { Readable } from 'node:stream';
 
 /**
+ * Where a store's blobs live, as plain data: enough for another process (a converter) to
+ * open the same store and read and write blobs itself.
+ */
+export type BlobLocation = { kind: 'local'; root: string };
+
+/**
  * Where file bytes live. Temporal payloads carry only keys, never bytes.
  * Keys are relative, slash-separated names chosen by Kiln (never by a user).
  */
 export interface BlobStore {
+  readonly location: BlobLocation;
   /** Moves a finished local file (an upload spooled to disk) in under `key`. */
   importFile(key: string, localPath: string): Promise<void>;
   write(key: string, bytes: Buffer): Promise<void>;

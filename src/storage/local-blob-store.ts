@@ -2,11 +2,15 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertSafeKey, type BlobStore } from './blob-store.js';
+import { assertSafeKey, type BlobLocation, type BlobStore } from './blob-store.js';
 
 /** Blobs as files under one directory; writes go through a temp name and a rename, so readers never see half a file. */
 export class LocalBlobStore implements BlobStore {
   constructor(private readonly root: string) {}
+
+  get location(): BlobLocation {
+    return { kind: 'local', root: this.root };
+  }
 
   private pathOf(key: string): string {
     assertSafeKey(key);

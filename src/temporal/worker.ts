@@ -6,6 +6,7 @@ import {
   createDeliverActivities,
   createReconcileActivities,
   createRecordActivities,
+  conversionRecorder,
   type DeliverDependencies,
 } from '../../activities/index.js';
 import type { ReconcileOptions } from './reconcile.js';
@@ -58,13 +59,14 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
   // Kiln's workflows set these; a namespace without them would fail every workflow task.
   await registerSearchAttributes(deps.client.connection, deps.namespace);
   const common = { connection: deps.connection, namespace: deps.namespace };
+  const record = { db: deps.db, deliveries: deps.deliveries, defaultRetrySchedule: deps.defaultRetrySchedule };
   return Promise.all([
     Worker.create({
       ...common,
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
       activities: {
-        ...createRecordActivities({ db: deps.db, deliveries: deps.deliveries, defaultRetrySchedule: deps.defaultRetrySchedule }),
+        ...createRecordActivities(record),
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
       },
     }),
@@ -78,8 +80,10 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
     Worker.create({
       ...common,
       taskQueue: TASK_QUEUES.convert,
-      activities: createConvertActivities({ blobs: deps.blobs, converter: deps.converter }),
-      maxConcurrentActivityTaskExecutions: deps.convertConcurrency,
+      activities: createConvertActivities({ blobs: deps.blobs, converter: deps.converter, record: conversionRecorder(record) }),
+      // One conversion waiting per converter: its reading, writing and recording overlap another's image work,
+      // and a converter never waits on Temporal for its next task.
+      maxConcurrentActivityTaskExecutions: deps.convertConcurrency * 2,
       // Heartbeats carry a cancel back to the activity: send them each second, not each
       // 0.8 × heartbeat timeout, so a cancel stops the image work within about a second.
       maxHeartbeatThrottleInterval: '1 second',

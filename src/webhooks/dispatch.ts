@@ -39,20 +39,19 @@ export class WorkflowDispatch implements DeliveryDispatch {
 }
 
 /**
- * For request handlers, which have no Temporal retry behind them: starts the deliveries'
- * workflows now if Temporal answers, and otherwise leaves them stored for the reconcile
- * schedule (temporal/reconcile.ts), which starts them within a minute or two.
+ * For request handlers, which have no Temporal retry behind them: hands the deliveries
+ * over, and should that fail (a burst handed to workflows while Temporal is down), leaves
+ * them stored for the reconcile schedule (temporal/reconcile.ts), which takes them within
+ * a minute or two.
  */
 export async function dispatchOrDefer(
-  client: Client,
-  db: Kysely<Database>,
-  deliveries: Array<DeliveryForAttempt | Delivery>,
-  settings: DeliverySettings,
+  dispatch: DeliveryDispatch,
+  deliveries: DeliveryForAttempt[],
   log: (message: string, error: unknown) => void,
 ): Promise<void> {
   try {
-    await new WorkflowDispatch(client, db, settings).dispatch(deliveries);
+    await dispatch.dispatch(deliveries);
   } catch (error) {
-    log(`could not start ${deliveries.length} delivery workflow(s) yet; the reconcile schedule will`, error);
+    log(`could not hand over ${deliveries.length} delivery(ies) yet; the reconcile schedule will`, error);
   }
 }

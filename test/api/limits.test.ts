@@ -88,15 +88,15 @@ describe('memory with every convert slot busy (real converter processes)', () =>
     request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(file, 'in.png', fields) });
 
   test('the worst permitted outputs on every slot stay under the stated memory ceiling', async () => {
-    const baseline = (await residentBytes(process.pid))!;
+    const baseline = residentBytes(process.pid)!;
     let converterPeak = 0;
     let workerPeak = baseline;
     let totalPeak = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const converters = await Promise.all(kiln.converterPids().map(async (pid) => (await residentBytes(pid)) ?? 0));
-        const worker = (await residentBytes(process.pid)) ?? 0;
+        const converters = kiln.converterPids().map((pid) => residentBytes(pid) ?? 0);
+        const worker = residentBytes(process.pid) ?? 0;
         converterPeak = Math.max(converterPeak, ...converters);
         workerPeak = Math.max(workerPeak, worker);
         totalPeak = Math.max(totalPeak, worker + converters.reduce((a, b) => a + b, 0));

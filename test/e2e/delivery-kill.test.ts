@@ -23,8 +23,18 @@ const UPLOADS = 30;
 
 test('kiln dev SIGKILLed during a burst of deliveries: after a restart every delivery ends succeeded and every event arrived', async () => {
   const image = await makeImage(32, 24);
-  // A receiver that takes a while to answer keeps deliveries in flight when the kill lands.
-  const sink = await startReceiver([{ status: 204, delayMs: 150 }]);
+  // A receiver that takes a while to answer keeps first attempts in flight when the kill lands;
+  // it turns down each test event once, so those deliveries go on in workflows, on their schedule.
+  const seen = new Set<string>();
+  const sink = await startReceiver([], {
+    decide: (received) => {
+      const id = String(received.headers['webhook-id']);
+      const first = !seen.has(id);
+      seen.add(id);
+      if (first && received.headers['x-kiln-event'] === 'webhook.test') return { status: 503, body: 'come back later' };
+      return { status: 204, delayMs: 150 };
+    },
+  });
   receiver = sink;
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
   // A short request timeout shortens the reconcile schedule's grace for first attempts cut off by the kill.
@@ -40,12 +50,11 @@ test('kiln dev SIGKILLed during a burst of deliveries: after a restart every del
 
   const first = await startDev();
   const key = readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim();
-  const endpoint = await request(`${api}/v1/webhooks/endpoints`, { method: 'POST', key, ...json({ url: `${sink.url}` }) });
+  const endpoint = await request(`${api}/v1/webhooks/endpoints`, { method: 'POST', key, ...json({ url: `${sink.url}`, retry_schedule: ['1s'] }) });
   assert.equal(endpoint.status, 201);
 
-  // A burst of test events (each a delivery workflow from the start) and of conversions (whose
-  // events the worker delivers itself on their first attempt), four requests of each kind at a
-  // time; the kill lands while it is under way.
+  // A burst of test events and of conversions, four requests of each kind at a time; the kill
+  // lands while it is under way.
   const accepted: string[] = [];
   const conversions: string[] = [];
   let sentEvents = 0;
@@ -74,7 +83,8 @@ test('kiln dev SIGKILLed during a burst of deliveries: after a restart every del
   });
   const senders = [...eventSenders, ...uploadSenders];
   // The positive signal that the kill interrupts work of both kinds: just before it, deliveries
-  // are pending both in workflows and in the worker's own first attempts (no workflow yet).
+  // are pending both in workflows (test events waiting for their retry) and in first attempts
+  // (conversion events, no workflow).
   const pendingKinds = async () => {
     const pending: Array<{ workflow_id: string | null; event_type: string }> = (
       await request(`${api}/v1/webhooks/deliveries?status=pending&limit=100`, { key })

@@ -9,9 +9,18 @@ export async function killSpawned(): Promise<void> {
   await Promise.all([...spawned].map((child) => killHard(child)));
 }
 
-/** Runs `kiln <args>` from source in a child process of its own process group. */
-export function spawnKiln(args: string[], env: Record<string, string>, nodeArgs: string[] = []): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(projectRoot, 'src/cli/main.ts'), ...args], {
+/**
+ * Runs `kiln <args>` in a child process of its own process group: from source, or with
+ * `built` the compiled dist/ that `npm start` runs (`npm run build` first).
+ */
+export function spawnKiln(
+  args: string[],
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  options: { built?: boolean } = {},
+): ChildProcess & { output: () => string } {
+  const entry = options.built ? [path.join(projectRoot, 'dist/src/cli/main.js')] : ['--import', 'tsx', path.join(projectRoot, 'src/cli/main.ts')];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, ...args], {
     cwd: projectRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

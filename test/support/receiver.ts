@@ -24,7 +24,8 @@ export interface Reply {
 
 /**
  * A real HTTP receiver on loopback. Each request takes the next reply from `replies`
- * (the last one repeats), or `reply` when set; every request is kept for inspection.
+ * (the last one repeats), or what `options.decide` answers for it when given; every
+ * request is kept for inspection.
  */
 export interface Receiver {
   url: string;
@@ -37,7 +38,10 @@ export interface Receiver {
   waitForRequests(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
 }
 
-export async function startReceiver(replies: Reply[] = [{ status: 200 }], options: { host?: string; clock?: () => Promise<number> } = {}): Promise<Receiver> {
+export async function startReceiver(
+  replies: Reply[] = [{ status: 200 }],
+  options: { host?: string; clock?: () => Promise<number>; decide?: (request: ReceivedRequest) => Reply } = {},
+): Promise<Receiver> {
   const host = options.host ?? '127.0.0.1';
   const receiver: Receiver = {
     url: '',
@@ -61,15 +65,16 @@ export async function startReceiver(replies: Reply[] = [{ status: 200 }], option
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => void answer());
     const answer = async (): Promise<void> => {
-      receiver.requests.push({
+      const received: ReceivedRequest = {
         method: req.method ?? '',
         path: req.url ?? '',
         headers: req.headers,
         body: Buffer.concat(chunks).toString('utf8'),
         receivedAt: Date.now(),
         serverTime: options.clock ? await options.clock() : undefined,
-      });
-      const reply = receiver.replies[Math.min(served, receiver.replies.length - 1)] ?? { status: 200 };
+      };
+      receiver.requests.push(received);
+      const reply = options.decide?.(received) ?? receiver.replies[Math.min(served, receiver.replies.length - 1)] ?? { status: 200 };
       served++;
       if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
       res.writeHead(reply.status, reply.headers ?? {});

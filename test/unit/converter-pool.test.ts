@@ -1,6 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConversionAbortedError, ConverterPool, residentBytes } from '../../src/convert/converter-pool.js';
+import { ConversionAbortedError, ConverterPool, residentBytes, type ConversionJob } from '../../src/convert/converter-pool.js';
+import type { ConversionOptions } from '../../src/convert/options.js';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { tempDir } from '../support/temp.js';
 import { ConversionInputError } from '../../src/convert/pipeline.js';
 import { identify, makeImage } from '../support/images.js';
 import { onePixelPng } from '../support/hostile.js';
@@ -14,11 +17,32 @@ let tiny: Buffer;
 /** 1×1 → 7000×7000 AVIF at effort 6: a minute or more of one core, and over a GiB. */
 const heavy = { output_format: 'avif', width: 7000, height: 7000, fit: 'fill' } as const;
 
+const dir = tempDir('converter-pool');
+const blobs = new LocalBlobStore(dir.path);
+let jobs = 0;
+
+/** A job for `input`, stored as the converter will find it: under a key in the blob store. */
+async function jobFor(input: Buffer): Promise<ConversionJob> {
+  const key = `job-${++jobs}`;
+  await blobs.write(`${key}/input`, input);
+  return { blobs: blobs.location, inputKey: `${key}/input`, outputKey: `${key}/output` };
+}
+
+/** Converts `input`; answers the facts and the output the converter wrote into the store. */
+async function convert(input: Buffer, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }) {
+  const job = await jobFor(input);
+  const facts = await pool.convert(job, options, run);
+  return { ...facts, bytes: await blobs.read(job.outputKey) };
+}
+
 before(async () => {
   pool = new ConverterPool({ size: 2, limits, memoryLimitBytes: 600 * 2 ** 20 });
   tiny = await onePixelPng();
 });
-after(() => pool.close());
+after(async () => {
+  await pool.close();
+  dir.remove();
+});
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -40,8 +64,8 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   return 'succeeded';
 }
 
-test('converts in a child process', async () => {
-  const output = await pool.convert(await makeImage(300, 200), { output_format: 'webp', width: 150 }, { timeLimitMs: 30_000 });
+test('converts in a child process, reading the original from the blob store and writing the output there', async () => {
+  const output = await convert(await makeImage(300, 200), { output_format: 'webp', width: 150 }, { timeLimitMs: 30_000 });
   assert.deepEqual(await identify(output.bytes), { format: 'webp', width: 150, height: 100 });
   assert.equal(pool.pids().length, 2);
   assert.ok(!pool.pids().includes(process.pid));
@@ -50,7 +74,7 @@ test('converts in a child process', async () => {
 test('an abort kills the process doing the work and frees its slot at once', async () => {
   const before = pool.pids();
   const abort = new AbortController();
-  const running = codeOf(pool.convert(tiny, heavy, { signal: abort.signal, timeLimitMs: 600_000 }));
+  const running = codeOf(convert(tiny, heavy, { signal: abort.signal, timeLimitMs: 600_000 }));
   await new Promise((r) => setTimeout(r, 500));
   const stoppedAt = Date.now();
   abort.abort();
@@ -58,26 +82,26 @@ test('an abort kills the process doing the work and frees its slot at once', asy
   const killed = before.filter((pid) => !pool.pids().includes(pid));
   assert.equal(killed.length, 1, 'exactly one converter process was replaced');
   await waitUntil(() => !isAlive(killed[0]!), 5000, 'the killed process to be gone', 20);
-  const next = await pool.convert(await makeImage(40, 30, 'png'), { output_format: 'jpeg' }, { timeLimitMs: 30_000 });
+  const next = await convert(await makeImage(40, 30, 'png'), { output_format: 'jpeg' }, { timeLimitMs: 30_000 });
   assert.deepEqual(await identify(next.bytes), { format: 'jpeg', width: 40, height: 30 });
   assert.ok(Date.now() - stoppedAt < 5000, `a small conversion ran within 5 s of the abort (${Date.now() - stoppedAt} ms)`);
 });
 
 test('the time limit stops the work as time_limit_exceeded', async () => {
   const started = Date.now();
-  assert.equal(await codeOf(pool.convert(tiny, heavy, { timeLimitMs: 1500 })), 'time_limit_exceeded');
+  assert.equal(await codeOf(convert(tiny, heavy, { timeLimitMs: 1500 })), 'time_limit_exceeded');
   assert.ok(Date.now() - started < 4000, `stopped near the limit (${Date.now() - started} ms)`);
 });
 
 test('the memory ceiling stops the work as memory_limit_exceeded and every process stays under it', async () => {
   let peak = 0;
-  const sample = async (): Promise<void> => {
-    for (const pid of pool.pids()) peak = Math.max(peak, (await residentBytes(pid)) ?? 0);
+  const sample = (): void => {
+    for (const pid of pool.pids()) peak = Math.max(peak, residentBytes(pid) ?? 0);
   };
-  const sampler = setInterval(() => void sample(), 10);
+  const sampler = setInterval(sample, 10);
   try {
     // Both slots busy with the same memory-hungry job.
-    const codes = await Promise.all([1, 2].map(() => codeOf(pool.convert(tiny, heavy, { timeLimitMs: 120_000 }))));
+    const codes = await Promise.all([1, 2].map(() => codeOf(convert(tiny, heavy, { timeLimitMs: 120_000 }))));
     assert.deepEqual(codes, ['memory_limit_exceeded', 'memory_limit_exceeded']);
   } finally {
     clearInterval(sampler);
@@ -89,14 +113,14 @@ test('the memory ceiling stops the work as memory_limit_exceeded and every proce
 
 test('a converter process that dies is replaced; the conversion fails retryably', async () => {
   // Both processes started and warm, so the kill below lands mid-conversion.
-  await Promise.all([1, 2].map(async () => pool.convert(tiny, { output_format: 'png' }, { timeLimitMs: 30_000 })));
-  const running = codeOf(pool.convert(tiny, heavy, { timeLimitMs: 600_000 }));
+  await Promise.all([1, 2].map(async () => convert(tiny, { output_format: 'png' }, { timeLimitMs: 30_000 })));
+  const running = codeOf(convert(tiny, heavy, { timeLimitMs: 600_000 }));
   await new Promise((r) => setTimeout(r, 300));
   const victims = pool.pids();
   for (const pid of victims) process.kill(pid, 'SIGKILL');
   await assert.rejects(running, /converter process died mid-conversion/);
   // The idle one's exit reaches the pool a moment later, as an event.
   await waitUntil(() => pool.pids().every((pid) => !victims.includes(pid)), 5000, 'both killed processes to leave the pool', 20);
-  const output = await pool.convert(await makeImage(20, 10), { output_format: 'png' }, { timeLimitMs: 30_000 });
+  const output = await convert(await makeImage(20, 10), { output_format: 'png' }, { timeLimitMs: 30_000 });
   assert.equal(output.output.width, 20);
 });

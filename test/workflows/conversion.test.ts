@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createConvertActivities, createRecordActivities } from '../../activities/index.js';
+import { conversionRecorder, createConvertActivities, createRecordActivities, type ConvertActivities } from '../../activities/index.js';
+import type { ConvertInput } from '../../activities/convert.js';
 import { statusQuery, cancelSignal } from '../../workflows/definitions.js';
 import { TASK_QUEUES } from '../../src/temporal/names.js';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
@@ -57,16 +58,26 @@ describe('conversion workflow (time-skipping test server)', () => {
   }
 
   /** Runs `body` with Kiln's workers; `convert` replaces the real convert activity where a test injects a fault. */
-  async function withWorkers<T>(body: () => Promise<T>, convert = createConvertActivities({ blobs, converter })): Promise<T> {
+  /** What the workers record with: this test's database, deliveries as workflows (no endpoint subscribes here). */
+  function recording() {
+    return {
+      db: database.db,
+      deliveries: new WorkflowDispatch(env.client, database.db, { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 }),
+      defaultRetrySchedule: [30, 120, 600],
+    };
+  }
+
+  /** The real convert activity, recording into this test's database. */
+  function convertActivities(): ConvertActivities {
+    return createConvertActivities({ blobs, converter, record: conversionRecorder(recording()) });
+  }
+
+  async function withWorkers<T>(body: () => Promise<T>, convert = convertActivities()): Promise<T> {
     const workflowWorker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
-      activities: createRecordActivities({
-        db: database.db,
-        deliveries: new WorkflowDispatch(env.client, database.db, { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 }),
-        defaultRetrySchedule: [30, 120, 600],
-      }),
+      activities: createRecordActivities(recording()),
     });
     const convertWorker = await Worker.create({
       connection: env.nativeConnection,
@@ -102,7 +113,7 @@ describe('conversion workflow (time-skipping test server)', () => {
   test('a file that is not an image fails once with unsupported_input, without retries, and fails its run', async () => {
     const row = await newConversion(Buffer.from('this is plain text, not an image'), { output_format: 'png' });
     let calls = 0;
-    const real = createConvertActivities({ blobs, converter });
+    const real = convertActivities();
     const counted = { convertImage: async (...args: Parameters<typeof real.convertImage>) => (calls++, real.convertImage(...args)) };
     const run = await withWorkers(async () => {
       await startConversionWorkflow(env.client, row, runSettings);
@@ -134,7 +145,7 @@ describe('conversion workflow (time-skipping test server)', () => {
 
   test('a transient fault is retried and the conversion still succeeds', async () => {
     const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
-    const real = createConvertActivities({ blobs, converter });
+    const real = convertActivities();
     let calls = 0;
     // Injected fault: the first attempt throws a retryable error, as a lost blob-store connection would.
     const flaky = {
@@ -159,13 +170,15 @@ describe('conversion workflow (time-skipping test server)', () => {
     assert.equal(done?.attempts, 2);
   });
 
-  /** A stand-in for a slow encode: it heartbeats until cancelled, as the real activity does. */
+  /** A stand-in for a slow encode: it records the start and heartbeats until cancelled, as the real activity does. */
   async function slowConvert() {
     let started!: () => void;
     const activityStarted = new Promise<void>((resolve) => (started = resolve));
     const { Context } = await import('@temporalio/activity');
+    const record = conversionRecorder(recording());
     const activities = {
-      convertImage: async (): Promise<never> => {
+      convertImage: async (input: ConvertInput): Promise<never> => {
+        if (input.record) await record.started(input.conversionId);
         started();
         const context = Context.current();
         for (;;) {

@@ -19,7 +19,7 @@ import { ApiError } from '../problem.js';
 import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
 import { pathId, queryChoice } from '../params.js';
-import { idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
+import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
 
@@ -39,7 +39,9 @@ export function conversionRoutes(deps: ApiDependencies): Router {
 
   router.post('/v1/conversions', async (ctx) => {
     const accountId = accountOf(ctx).id;
-    const upload = await receiveUpload(ctx, deps.spoolDir, config.maxUploadBytes, (fields) => {
+    // The file's hash only matters to a request that can be replayed.
+    const spool = { dir: deps.spoolDir, maxBytes: config.maxUploadBytes, hashed: hasIdempotencyKey(ctx) };
+    const upload = await receiveUpload(ctx, spool, (fields) => {
       const optionFields = Object.fromEntries(Object.entries(fields).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
       const parsed = parseConversionOptions(optionFields, config);
       if (!parsed.ok) {
@@ -53,15 +55,15 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       const file = upload.file;
       if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
       if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
-      const sameUpload = requestFingerprint(JSON.stringify(Object.entries(upload.rawFields).sort()), file.sha256, file.filename, file.contentType ?? '');
+      const sameUpload = requestFingerprint(JSON.stringify(Object.entries(upload.rawFields).sort()), file.sha256 ?? '', file.filename, file.contentType ?? '');
       await idempotent(ctx, deps, sameUpload, async () => {
         const id = newId('cnv');
         const inputKey = inputKeyFor(id);
         await deps.blobs.importFile(inputKey, file.path);
         accepted = true;
         // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
-        // The file.uploaded event is stored with the row; the workflow's first activity starts its deliveries.
-        const row = await storeOrDelete(deps, requestLog(ctx, deps.log), inputKey, () =>
+        // The file.uploaded event is stored with the row, and its deliveries handed over once both are.
+        const { row, uploaded } = await storeOrDelete(deps, requestLog(ctx, deps.log), inputKey, () =>
           db.transaction().execute(async (trx) => {
             const inserted = await insertQueuedConversion(trx, {
               id,
@@ -73,10 +75,12 @@ export function conversionRoutes(deps: ApiDependencies): Router {
               contentType: file.contentType,
               webhook,
             });
-            await storeConversionEvent(trx, inserted, 'file.uploaded', deps.delivery.defaultRetrySchedule);
-            return inserted;
+            const event = await storeConversionEvent(trx, inserted, 'file.uploaded', deps.delivery.defaultRetrySchedule);
+            return { row: inserted, uploaded: event };
           }),
         );
+        // Not awaited: the answer never waits on webhooks (a first attempt cut off here is the reconcile schedule's).
+        void dispatchOrDefer(deps.deliveries, uploaded.deliveries, requestLog(ctx, deps.log));
         try {
           await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
         } catch (error) {
@@ -124,7 +128,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
         const finished = await markCancelled(db, row.id);
         if (finished?.row.status === 'cancelled') {
           const event = await storeConversionEvent(db, finished.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
-          await dispatchOrDefer(deps.temporal, db, event.deliveries, deps.delivery, requestLog(ctx, deps.log));
+          await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
         }
       }
       ctx.status = 202;

@@ -196,7 +196,7 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
         { kind: 'endpoint', endpoint },
         defaultSchedule,
       );
-      await dispatchOrDefer(deps.temporal, db, event.deliveries, deps.delivery, requestLog(ctx, deps.log));
+      await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
       ctx.status = 202;
       ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.delivery.id ?? null };
     }),

@@ -1,0 +1,7 @@
+import type { BlobLocation, BlobStore } from './blob-store.js';
+import { LocalBlobStore } from './local-blob-store.js';
+
+/** The store at `location`, opened in this process (a converter opens its worker's store this way). */
+export function openBlobStore(location: BlobLocation): BlobStore {
+  return new LocalBlobStore(location.root);
+}
