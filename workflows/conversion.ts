@@ -51,19 +51,21 @@ function describeFailure(error: unknown): { code: string; message: string } {
  */
 export async function conversionWorkflow(input: ConversionWorkflowInput): Promise<ConversionWorkflowResult> {
   const timeLimitSeconds = input.timeLimitSeconds ?? LEGACY_TIME_LIMIT_SECONDS;
-  const { convertImage } = proxyActivities<ConvertActivities>({
-    taskQueue: TASK_QUEUES.convert,
-    // The converter stops the work at the limit itself (non-retryable); this only catches a worker that hung.
-    startToCloseTimeout: `${timeLimitSeconds + 30} seconds`,
-    heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
-  });
 
   // Runs started before Kiln kept run states truthful replay as they were recorded.
   const truthful = patched('truthful-run-state');
   const record = patched('local-bookkeeping') ? localRecord : remoteRecord;
   // A conversion costs two workflow tasks and one activity, with no local activity on the way to success.
   const convertRecords = patched('convert-records-itself');
+  // An activity may wait for a converter while another conversion runs (a worker takes two per converter).
+  const longestWaitSeconds = convertRecords ? timeLimitSeconds : 0;
+  const { convertImage } = proxyActivities<ConvertActivities>({
+    taskQueue: TASK_QUEUES.convert,
+    // The converter stops the work at the limit itself (non-retryable); this only catches a worker that hung.
+    startToCloseTimeout: `${longestWaitSeconds + timeLimitSeconds + 30} seconds`,
+    heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+  });
   let phase: ConversionPhase = 'queued';
   const enter = (next: ConversionPhase): void => {
     phase = next;
