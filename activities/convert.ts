@@ -25,6 +25,8 @@ export interface ConvertResult {
   input: { format: string; width: number; height: number; bytes: number };
   output: { key: string; format: string; width: number; height: number; bytes: number };
   attempt: number;
+  /** True when this activity recorded the conversion's start and success (asked to, by `record`). */
+  recorded?: boolean;
 }
 
 export interface ConvertDependencies {
@@ -42,6 +44,7 @@ function recordedResult(row: Conversion): ConvertResult | undefined {
     input: { format: input_format, width: input_width, height: input_height, bytes: row.input_bytes },
     output: { key: output_key, format: output_format, width: output_width, height: output_height, bytes: output_bytes },
     attempt: row.attempts,
+    recorded: true,
   };
 }
 
@@ -71,8 +74,9 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
         const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey };
         const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 });
         const result = { input: converted.input, output: { key: input.outputKey, ...converted.output }, attempt: context.info.attempt };
-        if (input.record) await record.succeeded(input.conversionId, input.record.outputFilename, result);
-        return result;
+        if (!input.record) return result;
+        await record.succeeded(input.conversionId, input.record.outputFilename, result);
+        return { ...result, recorded: true };
       } catch (error) {
         if (error instanceof ConversionInputError) {
           throw ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: true });

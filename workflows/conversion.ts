@@ -87,7 +87,9 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
         timeLimitSeconds,
         ...(convertRecords ? { record: { outputFilename: input.outputFilename } } : {}),
       });
-      if (!convertRecords) await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
+      // A convert worker older than the workflow (mid-upgrade) records nothing: then the workflow does.
+      if (convertRecords && !result.recorded) await record.recordConversionStarted(input.conversionId);
+      if (!convertRecords || !result.recorded) await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
     });
     enter('succeeded');
     return { status: 'succeeded' };

@@ -65,8 +65,10 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
    * whose first attempt was made before the workflow started begins at that timer.
    */
   async function scheduledAttempts(): Promise<unknown> {
-    let made = input.attemptsMade ?? 0;
-    let waitSeconds = input.nextAttemptInSeconds ?? 0;
+    // A run an older worker began ignored these inputs and made its own first attempt: replay that.
+    const resumed = (input.attemptsMade ?? 0) > 0 && patched('first-attempt-made-before-the-run');
+    let made = resumed ? input.attemptsMade! : 0;
+    let waitSeconds = resumed ? (input.nextAttemptInSeconds ?? 0) : 0;
     if (made === 0) {
       const first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true });
       if (first.delivered) return first;
