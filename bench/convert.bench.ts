@@ -22,7 +22,7 @@ import { startReceiver } from '../test/support/receiver.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
 
 const PHOTO_DIR = '/usr/share/backgrounds/mate';
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const WIDTH = 1600;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? os.availableParallelism());
 

@@ -38,9 +38,10 @@ export function processGroupUsage(groupId: number): ProcessUsage[] {
   return allProcesses().filter((usage) => usage.group === groupId);
 }
 
-/** This process and its direct children. */
-export function ownUsage(): ProcessUsage[] {
-  return allProcesses().filter((usage) => usage.pid === process.pid || usage.parent === process.pid);
+/** This process and its direct children, and any other process given with its own direct children (a server started apart). */
+export function ownUsage(...others: number[]): ProcessUsage[] {
+  const roots = new Set([process.pid, ...others]);
+  return allProcesses().filter((usage) => roots.has(usage.pid) || roots.has(usage.parent));
 }
 
 /**

@@ -1,43 +1,47 @@
 /**
- * `npm run bench:webhooks`: N events fanned out to M endpoints, all on one loopback
- * receiver, measured twice in one run:
+ * `npm run bench:webhooks`: events fanned out to endpoints on a loopback receiver (a process
+ * of its own), with 5 and with 1 endpoint per event, on the embedded database and on a real
+ * PostgreSQL server, all in one run, each case against a baseline measured in the same run:
  *   1. baseline: the same signed POSTs sent straight from a loop, as many at once as
- *      Kiln's kiln-deliver queue allows (no database, no Temporal, no durability);
- *   2. Kiln: each event stored with its M deliveries in one transaction, each delivery a
- *      workflow on a real Temporal dev server (the Temporal CLI, SQLite in a temp file)
- *      with embedded Postgres, delivered by Kiln's own workers.
- * Prints deliveries/s for both, the ratio Kiln/baseline, and p50/p99 from event creation
- * to receipt. Not a test: nothing here pass/fails.
- * BENCH_EVENTS (default 200), BENCH_ENDPOINTS (default 5), BENCH_PUBLISHERS (default 8),
- * BENCH_POSTGRES=1 for a real PostgreSQL server instead of the embedded database.
+ *      Kiln's delivery concurrency allows (no database, no Temporal, no durability);
+ *   2. Kiln: each event stored with its deliveries in one transaction, as Kiln's activities
+ *      and API store them, then delivered by Kiln's worker role (first attempts in the
+ *      worker, retries as workflows) against a real Temporal dev server.
+ * Prints deliveries/s, the ratio Kiln/baseline, event creation → receipt p50/p99 during
+ * the burst and at light load (one event at a time), CPU seconds per delivery by process
+ * and the peak RSS of this process (Kiln's side). Not a test: nothing here pass/fails.
+ * BENCH_DELIVERIES (default 3000) per case, BENCH_PUBLISHERS (default 8) events stored at
+ * once, BENCH_POSTGRES=0 to skip the PostgreSQL column.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../src/config.js';
 import type { StoredEventData } from '../src/events/catalog.js';
-import { connectPostgres, migrateToLatest, openEmbeddedPostgres } from '../src/db/database.js';
-import { startTestPostgres } from '../test/support/postgres.js';
+import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../src/db/database.js';
+import { startTestPostgres, type TestPostgres } from '../test/support/postgres.js';
 import { createAccountWithKey } from '../src/db/accounts.js';
 import { createEndpoint } from '../src/db/webhook-endpoints.js';
 import { newId } from '../src/ids.js';
 import { blobStoreFor } from '../src/roles/wiring.js';
-import { startWorkerRole } from '../src/roles/worker.js';
+import { startWorkerRole, type WorkerRole } from '../src/roles/worker.js';
 import { installTemporalRuntime } from '../src/temporal/connection.js';
 import { devServerExecutable } from '../tools/temporal-toolchain.js';
 import { AddressGuard } from '../src/webhooks/address-guard.js';
 import { publishEvent } from '../src/events/publish.js';
 import { postWebhook } from '../src/webhooks/http-post.js';
 import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js';
-import { startReceiver } from '../test/support/receiver.js';
 import { tempDir } from '../test/support/temp.js';
-import { cpuByRole, formatRoles, ownUsage } from './process-usage.js';
+import { cpuByRole, ownUsage, type ProcessUsage } from './process-usage.js';
+import type { ReceiverMessage } from './receiver-process.js';
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
-const ENDPOINTS = Number(process.env.BENCH_ENDPOINTS ?? 5);
+const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 3000);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 8);
-const TOTAL = EVENTS * ENDPOINTS;
+const ENDPOINT_COUNTS = [5, 1];
 const LIGHT_EVENTS = 20;
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -63,42 +67,178 @@ function eventData(i: number): StoredEventData<'conversion.failed'> {
   };
 }
 
+/** The receiver process, and what it has reported: every arrival's time, by webhook-id. */
+interface Receiver {
+  url: string;
+  child: ChildProcess;
+  arrivals: Map<string, number[]>;
+  /** Resolves once `count` requests in all have arrived since the receiver started. */
+  waitFor(count: number, timeoutMs?: number): Promise<void>;
+  total(): number;
+}
+
+async function startReceiverProcess(): Promise<Receiver> {
+  const child = fork(path.join(here, 'receiver-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const arrivals = new Map<string, number[]>();
+  let total = 0;
+  let waiters: Array<{ count: number; resolve: () => void }> = [];
+  const port = await new Promise<number>((resolve) => {
+    child.on('message', (message: ReceiverMessage) => {
+      if ('port' in message) return resolve(message.port);
+      for (const [id, at] of message.arrivals) {
+        const times = arrivals.get(id) ?? [];
+        times.push(at);
+        arrivals.set(id, times);
+      }
+      total += message.arrivals.length;
+      waiters = waiters.filter((w) => (total >= w.count ? (w.resolve(), false) : true));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    child,
+    arrivals,
+    total: () => total,
+    waitFor: (count, timeoutMs = 600_000) =>
+      new Promise((resolve, reject) => {
+        if (total >= count) return resolve();
+        const timer = setTimeout(() => reject(new Error(`the receiver got ${total} of ${count} requests in ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      }),
+  };
+}
+
+interface CaseResult {
+  database: string;
+  endpoints: number;
+  rate: number;
+  baseline: number;
+  burstP50: number;
+  burstP99: number;
+  lightP50: number;
+  lightP99: number;
+  cpu: Map<string, number>;
+}
+
+/** Signed POSTs straight from a loop: what the same deliveries cost with nothing durable around them. */
+async function baselineRate(receiver: Receiver, endpoints: number, concurrency: number): Promise<number> {
+  const guard = new AddressGuard(['127.0.0.0/8']);
+  const secret = generateWebhookSecret();
+  const jobs = Array.from({ length: DELIVERIES }, (_, i) => i);
+  const before = receiver.total();
+  const started = performance.now();
+  await mapLimit(jobs, concurrency, async (i) => {
+    const id = `evt_baseline_${endpoints}_${i}`;
+    const body = JSON.stringify({ id, type: 'conversion.failed', timestamp: new Date().toISOString(), data: eventData(i) });
+    const headers = { 'content-type': 'application/json', ...signDelivery([secret], id, new Date(), body) };
+    const outcome = await postWebhook(`${receiver.url}/ep${i % endpoints}`, headers, body, { guard, timeoutMs: 10_000 });
+    if (outcome.statusCode !== 204) throw new Error(`baseline POST failed: ${JSON.stringify(outcome)}`);
+  });
+  await receiver.waitFor(before + DELIVERIES);
+  return DELIVERIES / ((performance.now() - started) / 1000);
+}
+
+async function runCase(
+  label: string,
+  endpoints: number,
+  baseline: number,
+  kiln: { database: DatabaseHandle; worker: WorkerRole; postgres?: TestPostgres; defaultSchedule: number[] },
+  receiver: Receiver,
+): Promise<CaseResult> {
+  const { db } = kiln.database;
+  const account = (await createAccountWithKey(db, `bench-${label}-${endpoints}`)).account;
+  for (let i = 0; i < endpoints; i++) {
+    await createEndpoint(db, account.id, { url: `${receiver.url}/ep${i}`, description: '', eventTypes: [], tags: [], retrySchedule: null, enabled: true });
+  }
+  /** Stores one event with its deliveries and hands them over, as Kiln's activities and API do; answers its id. */
+  const publish = async (i: number): Promise<string> => {
+    const event = await publishEvent(
+      db,
+      { accountId: account.id, type: 'conversion.failed', subjectId: `cnv_bench${i}`, dedupeKey: newId('evt'), data: eventData(i) },
+      { kind: 'subscribers', tag: null, webhookUrl: null },
+      kiln.defaultSchedule,
+    );
+    await kiln.worker.deliveries.dispatch(event.deliveries);
+    return event.id;
+  };
+  const usage = (): ProcessUsage[] => ownUsage(...(kiln.postgres?.pid() ? [kiln.postgres.pid()!] : []));
+  const roleOf = (u: ProcessUsage): string =>
+    u.pid === process.pid
+      ? 'kiln'
+      : u.pid === receiver.child.pid
+        ? 'receiver'
+        : u.command === 'temporal'
+          ? 'temporal'
+          : u.command === 'postgres'
+            ? 'postgres'
+            : 'other';
+
+  const events = Math.round(DELIVERIES / endpoints);
+  const total = events * endpoints;
+  const createdAt = new Map<string, number>();
+  const before = usage();
+  const received = receiver.total();
+  const started = Date.now();
+  await mapLimit(
+    Array.from({ length: events }, (_, i) => i),
+    PUBLISHERS,
+    async (i) => {
+      const at = Date.now();
+      createdAt.set(await publish(i), at);
+    },
+  );
+  await receiver.waitFor(received + total);
+  const arrivals = [...createdAt].flatMap(([id, at]) => (receiver.arrivals.get(id) ?? []).map((t) => t - at));
+  const last = Math.max(...[...createdAt.keys()].flatMap((id) => receiver.arrivals.get(id) ?? []));
+  const rate = total / ((last - started) / 1000);
+  const cpu = cpuByRole(before, usage(), roleOf);
+  for (const [role, seconds] of cpu) cpu.set(role, seconds / total);
+  arrivals.sort((a, b) => a - b);
+
+  // Light load: one event at a time, each stored once the previous one's deliveries all arrived.
+  const light: number[] = [];
+  for (let i = 0; i < LIGHT_EVENTS; i++) {
+    const at = Date.now();
+    const id = await publish(events + i);
+    await receiver.waitFor(receiver.total() + endpoints - (receiver.arrivals.get(id)?.length ?? 0), 30_000);
+    light.push(Math.max(...(receiver.arrivals.get(id) ?? [Infinity])) - at);
+  }
+  light.sort((a, b) => a - b);
+  return {
+    database: label,
+    endpoints,
+    rate,
+    baseline,
+    burstP50: percentile(arrivals, 50),
+    burstP99: percentile(arrivals, 99),
+    lightP50: percentile(light, 50),
+    lightP99: percentile(light, 99),
+    cpu,
+  };
+}
+
 async function main(): Promise<void> {
   installTemporalRuntime('ERROR');
   const dir = tempDir('bench-webhooks');
-  const receiver = await startReceiver([{ status: 204 }]);
-  const guard = new AddressGuard(['127.0.0.0/8']);
   const config = loadConfig({
     KILN_DATA_DIR: dir.path,
     KILN_SIGNING_KEY: 'bench-signing-key',
     KILN_PUBLIC_URL: 'http://127.0.0.1:3000',
     KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
   });
+  const receiver = await startReceiverProcess();
   console.log(
-    `${EVENTS} events × ${ENDPOINTS} endpoints = ${TOTAL} deliveries; ${os.availableParallelism()} cores; kiln-deliver slots ${config.deliverConcurrency}`,
+    `${DELIVERIES} deliveries per case, events stored ${PUBLISHERS} at a time; ${os.availableParallelism()} cores; deliveries at once: ${config.deliverConcurrency}`,
   );
+  const baselines = new Map<number, number>();
+  for (const endpoints of ENDPOINT_COUNTS) baselines.set(endpoints, await baselineRate(receiver, endpoints, config.deliverConcurrency));
 
-  // 1. Baseline: signed POSTs straight from a loop.
-  const secret = generateWebhookSecret();
-  const jobs = Array.from({ length: TOTAL }, (_, i) => i);
-  const baselineStarted = performance.now();
-  await mapLimit(jobs, config.deliverConcurrency, async (i) => {
-    const body = JSON.stringify({ id: `evt_${i}`, type: 'conversion.failed', timestamp: new Date().toISOString(), data: eventData(i) });
-    const outcome = await postWebhook(
-      `${receiver.url}/baseline`,
-      { 'content-type': 'application/json', ...signDelivery([secret], `evt_${i}`, new Date(), body) },
-      body,
-      {
-        guard,
-        timeoutMs: 10_000,
-      },
-    );
-    if (outcome.statusCode !== 204) throw new Error(`baseline POST failed: ${JSON.stringify(outcome)}`);
-  });
-  const baselineRate = TOTAL / ((performance.now() - baselineStarted) / 1000);
-  receiver.requests.length = 0;
-
-  // 2. Kiln: stored events, one delivery workflow per event and endpoint.
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: await devServerExecutable(),
@@ -107,84 +247,71 @@ async function main(): Promise<void> {
       extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]),
     },
   });
-  // BENCH_POSTGRES=1: a real PostgreSQL server (Debian's, started in a temp dir) instead of the embedded one.
-  const postgres = process.env.BENCH_POSTGRES ? await startTestPostgres() : undefined;
-  const database = postgres ? connectPostgres(postgres.url) : await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
-  console.log(`database: ${postgres ? 'PostgreSQL server' : 'embedded PGlite'}`);
-  await migrateToLatest(database.db);
-  const account = (await createAccountWithKey(database.db, 'bench')).account;
-  for (let i = 0; i < ENDPOINTS; i++) {
-    await createEndpoint(database.db, account.id, {
-      url: `${receiver.url}/ep${i}`,
-      description: '',
-      eventTypes: [],
-      tags: [],
-      retrySchedule: null,
-      enabled: true,
+  const databases: Array<{ label: string; open: () => Promise<{ database: DatabaseHandle; postgres?: TestPostgres }> }> = [
+    { label: 'embedded', open: async () => ({ database: await openEmbeddedPostgres(path.join(dir.path, 'pglite')) }) },
+  ];
+  if (process.env.BENCH_POSTGRES !== '0') {
+    databases.push({
+      label: 'PostgreSQL',
+      open: async () => {
+        const postgres = await startTestPostgres();
+        return { database: connectPostgres(postgres.url), postgres };
+      },
     });
   }
-  const worker = await startWorkerRole(config, database, { native: temporal.nativeConnection, client: temporal.client }, blobStoreFor(config));
 
-  /** Stores one event with its deliveries and starts their workflows, as Kiln's activities do; answers its id. */
-  const publish = async (subjectId: string, i: number): Promise<string> => {
-    const event = await publishEvent(
-      database.db,
-      { accountId: account.id, type: 'conversion.failed', subjectId, dedupeKey: newId('evt'), data: eventData(i) },
-      { kind: 'subscribers', tag: null, webhookUrl: null },
-      config.webhookRetrySchedule,
-    );
-    await worker.deliveries.dispatch(event.deliveries);
-    return event.id;
-  };
-
-  const createdAt = new Map<string, number>();
-  const usageBefore = ownUsage();
-  const kilnStarted = performance.now();
-  const startedAtMs = Date.now();
-  await mapLimit(jobs.slice(0, EVENTS), PUBLISHERS, async (i) => {
-    const before = Date.now();
-    createdAt.set(await publish(`cnv_bench${i}`, i), before);
-  });
-  const publishSeconds = (Date.now() - startedAtMs) / 1000;
-  await receiver.waitForRequests(TOTAL, 600_000);
-  const kilnSeconds = (performance.now() - kilnStarted) / 1000;
-  const kilnRate = TOTAL / kilnSeconds;
-  const cpu = cpuByRole(usageBefore, ownUsage(), (usage) => (usage.pid === process.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'other'));
-  const latencies = receiver.requests.map((r) => r.receivedAt - createdAt.get(String(r.headers['webhook-id']))!).sort((a, b) => a - b);
-
-  console.log(`baseline (signed POSTs from a loop): ${baselineRate.toFixed(1)} deliveries/s`);
-  console.log(
-    `Kiln (durable, one workflow each):   ${kilnRate.toFixed(1)} deliveries/s  (${TOTAL} in ${kilnSeconds.toFixed(1)} s; events published in ${publishSeconds.toFixed(1)} s)`,
-  );
-  console.log(`ratio Kiln/baseline: ${(kilnRate / baselineRate).toFixed(3)}`);
-  console.log(`CPU: ${formatRoles(cpu, TOTAL, 'delivery')} (kiln = this process: workers${postgres ? '' : ', embedded Postgres'} and the receiver)`);
-  console.log(
-    `event creation → receipt during the burst: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies.at(-1)} ms`,
-  );
-
-  // Light load: one event at a time, each published once the previous one's deliveries all arrived.
-  const light: number[] = [];
-  for (let i = 0; i < LIGHT_EVENTS; i++) {
-    const received = receiver.requests.length;
-    const before = performance.now();
-    await publish(`cnv_light${i}`, i);
-    await receiver.waitForRequests(received + ENDPOINTS, 30_000);
-    light.push(Math.round(performance.now() - before));
+  const results: CaseResult[] = [];
+  for (const { label, open } of databases) {
+    const { database, postgres } = await open();
+    try {
+      await migrateToLatest(database.db);
+      const worker = await startWorkerRole(config, database, { native: temporal.nativeConnection, client: temporal.client }, blobStoreFor(config));
+      try {
+        for (const endpoints of ENDPOINT_COUNTS) {
+          results.push(
+            await runCase(label, endpoints, baselines.get(endpoints)!, { database, worker, postgres, defaultSchedule: config.webhookRetrySchedule }, receiver),
+          );
+        }
+      } finally {
+        worker.stop();
+        await worker.done;
+      }
+    } finally {
+      await database.close();
+      postgres?.stop();
+    }
   }
-  light.sort((a, b) => a - b);
-  console.log(
-    `event creation → last of its ${ENDPOINTS} receipts at light load (${LIGHT_EVENTS} events one by one): p50 ${percentile(light, 50)} ms, p99 ${percentile(light, 99)} ms`,
-  );
-  console.log(
-    `peak RSS of this process (Kiln's workers${postgres ? '' : ', embedded Postgres'}, receiver): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
-  );
 
-  worker.stop();
-  await worker.done;
+  const roles = ['kiln', 'temporal', 'postgres', 'receiver'];
+  const cells = results.map((r) => [
+    r.database,
+    String(r.endpoints),
+    r.baseline.toFixed(0),
+    r.rate.toFixed(0),
+    (r.rate / r.baseline).toFixed(3),
+    `${r.burstP50} / ${r.burstP99}`,
+    `${r.lightP50} / ${r.lightP99}`,
+    roles.map((role) => ((r.cpu.get(role) ?? 0) * 1000).toFixed(2)).join(' / '),
+  ]);
+  const header = [
+    'database',
+    'endpoints',
+    'baseline/s',
+    'Kiln/s',
+    'ratio',
+    'burst p50 / p99 ms',
+    'light p50 / p99 ms',
+    `CPU ms per delivery: ${roles.join(' / ')}`,
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
+  console.log(`\n${line(header)}\n${cells.map(line).join('\n')}`);
+  console.log('\nlatency: from the moment an event is stored to its receipt (light load: to the last of its receipts, one event at a time)');
+  console.log('kiln = this process: the worker role with its first attempts, the embedded database when used, the code that stores events');
+  console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+
   await temporal.teardown();
-  await database.close();
-  postgres?.stop();
-  await receiver.close();
+  receiver.child.kill();
   dir.remove();
 }
 

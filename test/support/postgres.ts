@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, chownSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, chownSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { tempDir } from './temp.js';
@@ -11,6 +11,8 @@ import { tempDir } from './temp.js';
  */
 export interface TestPostgres {
   url: string;
+  /** The server's main process (its backends are its children), for benchmarks that count its CPU. */
+  pid(): number | undefined;
   stop(): void;
 }
 
@@ -68,6 +70,13 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   ]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    pid: () => {
+      try {
+        return Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      } catch {
+        return undefined;
+      }
+    },
     stop: () => {
       try {
         run(pgCtl, ['-D', dataDir, '-m', 'immediate', 'stop']);

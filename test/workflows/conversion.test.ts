@@ -110,6 +110,27 @@ describe('conversion workflow (time-skipping test server)', () => {
     );
   });
 
+  test('a convert worker older than the workflow (mid-upgrade), which records nothing, still leaves the conversion recorded', async () => {
+    const row = await newConversion(await makeImage(64, 48), { output_format: 'png' });
+    const real = convertActivities();
+    // What a worker from before the activity recorded anything does: it ignores the request to.
+    const older = { convertImage: (input: ConvertInput) => real.convertImage({ ...input, record: undefined }) };
+    const result = await withWorkers(
+      () =>
+        env.client.workflow.execute('conversionWorkflow', {
+          workflowId: row.workflow_id,
+          taskQueue: TASK_QUEUES.workflows,
+          args: [workflowInputFor(row, runSettings)],
+        }),
+      older,
+    );
+    assert.deepEqual(result, { status: 'succeeded' });
+    const done = await findConversionById(database.db, row.id);
+    assert.equal(done?.status, 'succeeded');
+    assert.ok(done?.started_at);
+    assert.deepEqual(await eventTypes(row.id), ['conversion.started', 'conversion.completed']);
+  });
+
   test('a file that is not an image fails once with unsupported_input, without retries, and fails its run', async () => {
     const row = await newConversion(Buffer.from('this is plain text, not an image'), { output_format: 'png' });
     let calls = 0;

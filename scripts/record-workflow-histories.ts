@@ -1,0 +1,163 @@
+/**
+ * Records the histories of runs made by the workflow code of an earlier commit, as fixtures
+ * for test/workflows/replay.test.ts: every run such code started may still be in flight
+ * when a deployment moves on, and today's code must replay it exactly.
+ *
+ *   node --import tsx scripts/record-workflow-histories.ts <commit>
+ *
+ * The commit's workflows (and the modules they import) are taken from git into
+ * .replay-src/<commit>/, bundled with today's SDK, and run on Temporal's time-skipping test
+ * server against stand-in activities that answer as the real ones would (the history keeps
+ * what they answered; replay never calls them). Each scenario's history lands in
+ * test/fixtures/histories/<commit>-<scenario>.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { projectRoot } from '../src/paths.js';
+import { timeSkippingEnvironment } from '../test/support/temporal.js';
+import { devServerExecutable } from '../tools/temporal-toolchain.js';
+
+const commit = process.argv[2];
+if (!commit || !/^[0-9a-f]{7,40}$/.test(commit)) throw new Error('usage: record-workflow-histories.ts <commit>');
+
+const sourceDir = path.join(projectRoot, '.replay-src', commit);
+const fixturesDir = path.join(projectRoot, 'test', 'fixtures', 'histories');
+rmSync(sourceDir, { recursive: true, force: true });
+mkdirSync(sourceDir, { recursive: true });
+const archive = execFileSync('git', ['archive', commit, 'workflows', 'src', 'activities'], { cwd: projectRoot });
+execFileSync('tar', ['-x', '-C', sourceDir], { input: archive });
+mkdirSync(fixturesDir, { recursive: true });
+
+const { code } = await bundleWorkflowCode({ workflowsPath: path.join(sourceDir, 'workflows', 'index.ts'), logger: new DefaultLogger('WARN') });
+const env = await timeSkippingEnvironment();
+
+/** How many times each delivery's stand-in attempt has run. */
+const deliveryCalls = new Map<string, number>();
+/** Delivery ids name their scenario: how many scheduled attempts fail before one delivers (`all` never does). */
+function failuresFor(deliveryId: string): number {
+  const match = /^dlv_fail(\d+|all)_/.exec(deliveryId);
+  if (!match) return 0;
+  return match[1] === 'all' ? Infinity : Number(match[1]);
+}
+
+/** Conversions whose stand-in encode has begun, so a scenario cancels only once it is under way. */
+const encoding = new Set<string>();
+
+const recordActivities = {
+  recordConversionStarted: async () => {},
+  recordConversionSucceeded: async () => {},
+  recordConversionFailed: async () => {},
+  recordConversionCancelled: async () => {},
+};
+const convertActivities = {
+  async convertImage(input: { conversionId: string; outputKey: string }) {
+    const context = Context.current();
+    if (input.conversionId.startsWith('cnv_bad')) throw ApplicationFailure.create({ type: 'unsupported_input', message: 'not an image', nonRetryable: true });
+    if (input.conversionId.startsWith('cnv_slow')) {
+      encoding.add(input.conversionId);
+      for (;;) {
+        context.heartbeat();
+        await context.sleep(100);
+      }
+    }
+    return {
+      input: { format: 'jpeg', width: 640, height: 480, bytes: 1234 },
+      output: { key: input.outputKey, format: 'webp', width: 320, height: 240, bytes: 321 },
+      attempt: context.info.attempt,
+    };
+  },
+};
+const deliverActivities = {
+  deliverWebhook(input: { deliveryId: string; trigger: string; answerRetries?: boolean }) {
+    const calls = (deliveryCalls.get(input.deliveryId) ?? 0) + 1;
+    deliveryCalls.set(input.deliveryId, calls);
+    if (input.trigger === 'manual' || calls > failuresFor(input.deliveryId)) return Promise.resolve({ delivered: true, attempt: calls, statusCode: 200 });
+    if (input.answerRetries) return Promise.resolve({ delivered: false, retryInSeconds: 30, error: 'the endpoint answered 500' });
+    return Promise.reject(ApplicationFailure.create({ message: 'the endpoint answered 500', type: 'http_status', nextRetryDelay: '30 seconds' }));
+  },
+  recordDeliveryOutcome: async () => {},
+};
+
+const workers = await Promise.all([
+  Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln', workflowBundle: { code }, activities: recordActivities }),
+  Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln-convert', activities: convertActivities }),
+  Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln-deliver', workflowBundle: { code }, activities: deliverActivities }),
+]);
+const running = workers.map((worker) => worker.run());
+
+const cli = (await devServerExecutable()) as { type: 'existing-path'; path: string };
+
+/** The run's history as the Temporal CLI prints it (the JSON `Worker.runReplayHistory` reads). */
+async function save(name: string, handle: WorkflowHandle): Promise<void> {
+  await handle.result().catch(() => undefined);
+  const json = execFileSync(cli.path, ['workflow', 'show', '--address', env.address, '--workflow-id', handle.workflowId, '--output', 'json'], {
+    encoding: 'utf8',
+  });
+  const events = (JSON.parse(json) as { events: unknown[] }).events.length;
+  writeFileSync(path.join(fixturesDir, `${commit}-${name}.json`), json);
+  console.log(`recorded ${commit}-${name} (${events} events)`);
+}
+
+function conversionInput(conversionId: string) {
+  return {
+    conversionId,
+    inputKey: `conversions/${conversionId}/input`,
+    outputKey: `conversions/${conversionId}/output.webp`,
+    outputFilename: 'photo.webp',
+    options: { output_format: 'webp', width: 320 },
+    heartbeatTimeoutSeconds: 10,
+    timeLimitSeconds: 60,
+  };
+}
+
+const startConversion = (id: string) =>
+  env.client.workflow.start('conversionWorkflow', { workflowId: `conversion-${id}`, taskQueue: 'kiln', args: [conversionInput(id)] });
+const startDelivery = (id: string, retrySchedule = [30, 120, 600], resume: { attemptsMade?: number; nextAttemptInSeconds?: number } = {}) =>
+  env.client.workflow.start('deliveryWorkflow', {
+    workflowId: `delivery-${id}`,
+    taskQueue: 'kiln-deliver',
+    args: [{ deliveryId: id, retrySchedule, requestTimeoutSeconds: 10, runScheduled: true, ...resume }],
+  });
+
+await save('conversion-succeeded', await startConversion('cnv_ok_0000000000000000000000'));
+await save('conversion-failed', await startConversion('cnv_bad_000000000000000000000'));
+for (const [name, cancel] of [
+  ['conversion-cancel-requested', (h: WorkflowHandle) => h.cancel()],
+  ['conversion-cancel-signal', (h: WorkflowHandle) => h.signal('cancel')],
+] as const) {
+  const id = `cnv_slow_${name.length}_0000000000000000`;
+  const handle = await startConversion(id);
+  while (!encoding.has(id)) await new Promise((r) => setTimeout(r, 20));
+  await cancel(handle);
+  await save(name, handle);
+}
+
+await save('delivery-succeeded', await startDelivery('dlv_ok_00000000000000000000'));
+await save('delivery-retried-then-succeeded', await startDelivery('dlv_fail2_000000000000000000'));
+await save('delivery-failed', await startDelivery('dlv_failall_0000000000000000'));
+// Its first attempt made (and failed) before the workflow started; code older than that input runs the whole schedule.
+await save('delivery-after-first-attempt', await startDelivery('dlv_fail1_resumed_0000000000', [30, 120, 600], { attemptsMade: 1, nextAttemptInSeconds: 30 }));
+const redelivered = await startDelivery('dlv_failall_redeliver_000000', [3600]);
+for (;;) {
+  if ((deliveryCalls.get('dlv_failall_redeliver_000000') ?? 0) >= 1) break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+await redelivered.signal('redeliver');
+await save('delivery-redelivered-during-retries', redelivered);
+const cancelled = await startDelivery('dlv_failall_cancel_000000000', [3600]);
+for (;;) {
+  if ((deliveryCalls.get('dlv_failall_cancel_000000000') ?? 0) >= 1) break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+await cancelled.signal('cancel');
+await save('delivery-cancelled', cancelled);
+
+workers.forEach((worker) => worker.shutdown());
+await Promise.all(running);
+await env.teardown();
+rmSync(sourceDir, { recursive: true, force: true });
