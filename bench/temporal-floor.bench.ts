@@ -8,15 +8,14 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { installTemporalRuntime } from '../src/temporal/connection.js';
 import { registerSearchAttributes } from '../src/temporal/register-search-attributes.js';
 import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
-import { devServerExecutable } from '../tools/temporal-toolchain.js';
 import { tempDir } from '../test/support/temp.js';
+import { benchDevServer } from './dev-server.js';
 import { floorActivities } from './floor/activities.js';
 import type { ShapeInput, shapedWorkflow } from './floor/workflows.js';
 import { cpuByRole, ownUsage } from './process-usage.js';
@@ -64,14 +63,7 @@ async function main(): Promise<void> {
   installTemporalRuntime('ERROR');
   const dir = tempDir('bench-floor');
   const config = loadConfig({ KILN_DATA_DIR: dir.path });
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: await devServerExecutable(),
-      ip: '127.0.0.1',
-      dbFilename: path.join(dir.path, 'temporal.db'),
-      extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]),
-    },
-  });
+  const env = await benchDevServer(dir.path, config);
   await registerSearchAttributes(env.connection, 'default');
   const { code } = await bundleWorkflowCode({ workflowsPath: path.join(here, 'floor', 'workflows.ts'), logger: new DefaultLogger('WARN') });
   console.log(

@@ -17,7 +17,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../src/config.js';
 import type { StoredEventData } from '../src/events/catalog.js';
 import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../src/db/database.js';
@@ -28,12 +27,12 @@ import { newId } from '../src/ids.js';
 import { blobStoreFor } from '../src/roles/wiring.js';
 import { startWorkerRole, type WorkerRole } from '../src/roles/worker.js';
 import { installTemporalRuntime } from '../src/temporal/connection.js';
-import { devServerExecutable } from '../tools/temporal-toolchain.js';
 import { AddressGuard } from '../src/webhooks/address-guard.js';
 import { publishEvent } from '../src/events/publish.js';
 import { postWebhook } from '../src/webhooks/http-post.js';
 import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js';
 import { tempDir } from '../test/support/temp.js';
+import { benchDevServer } from './dev-server.js';
 import { cpuByRole, ownUsage, type ProcessUsage } from './process-usage.js';
 import type { ReceiverMessage } from './receiver-process.js';
 
@@ -239,14 +238,7 @@ async function main(): Promise<void> {
   const baselines = new Map<number, number>();
   for (const endpoints of ENDPOINT_COUNTS) baselines.set(endpoints, await baselineRate(receiver, endpoints, config.deliverConcurrency));
 
-  const temporal = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: await devServerExecutable(),
-      ip: '127.0.0.1',
-      dbFilename: path.join(dir.path, 'temporal.db'),
-      extraArgs: config.temporalSqlitePragmas.flatMap((p) => ['--sqlite-pragma', p]),
-    },
-  });
+  const temporal = await benchDevServer(dir.path, config);
   const databases: Array<{ label: string; open: () => Promise<{ database: DatabaseHandle; postgres?: TestPostgres }> }> = [
     { label: 'embedded', open: async () => ({ database: await openEmbeddedPostgres(path.join(dir.path, 'pglite')) }) },
   ];

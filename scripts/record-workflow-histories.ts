@@ -142,18 +142,16 @@ await save('delivery-retried-then-succeeded', await startDelivery('dlv_fail2_000
 await save('delivery-failed', await startDelivery('dlv_failall_0000000000000000'));
 // Its first attempt made (and failed) before the workflow started; code older than that input runs the whole schedule.
 await save('delivery-after-first-attempt', await startDelivery('dlv_fail1_resumed_0000000000', [30, 120, 600], { attemptsMade: 1, nextAttemptInSeconds: 30 }));
-const redelivered = await startDelivery('dlv_failall_redeliver_000000', [3600]);
-for (;;) {
-  if ((deliveryCalls.get('dlv_failall_redeliver_000000') ?? 0) >= 1) break;
-  await new Promise((r) => setTimeout(r, 50));
+/** A delivery whose first attempt failed, an hour from its next: what a signal then does is the scenario. */
+async function waitingForRetry(id: string): Promise<WorkflowHandle> {
+  const handle = await startDelivery(id, [3600]);
+  while ((deliveryCalls.get(id) ?? 0) < 1) await new Promise((r) => setTimeout(r, 50));
+  return handle;
 }
+const redelivered = await waitingForRetry('dlv_failall_redeliver_000000');
 await redelivered.signal('redeliver');
 await save('delivery-redelivered-during-retries', redelivered);
-const cancelled = await startDelivery('dlv_failall_cancel_000000000', [3600]);
-for (;;) {
-  if ((deliveryCalls.get('dlv_failall_cancel_000000000') ?? 0) >= 1) break;
-  await new Promise((r) => setTimeout(r, 50));
-}
+const cancelled = await waitingForRetry('dlv_failall_cancel_000000000');
 await cancelled.signal('cancel');
 await save('delivery-cancelled', cancelled);
 

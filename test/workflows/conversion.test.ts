@@ -87,6 +87,19 @@ describe('conversion workflow (time-skipping test server)', () => {
     return workflowWorker.runUntil(convertWorker.runUntil(body()));
   }
 
+  /** Runs the conversion's workflow with Kiln's workers (or a stand-in convert activity) to its end; answers its result. */
+  function runToEnd(row: Parameters<typeof workflowInputFor>[0], convert?: Parameters<typeof withWorkers>[1]) {
+    return withWorkers(
+      () =>
+        env.client.workflow.execute('conversionWorkflow', {
+          workflowId: row.workflow_id,
+          taskQueue: TASK_QUEUES.workflows,
+          args: [workflowInputFor(row, runSettings)],
+        }),
+      convert,
+    );
+  }
+
   test('converts a JPEG to WebP, records the result and publishes events', async () => {
     const row = await newConversion(await makeImage(640, 480), { output_format: 'webp', width: 320 });
     const result = await withWorkers(() =>
@@ -115,15 +128,7 @@ describe('conversion workflow (time-skipping test server)', () => {
     const real = convertActivities();
     // What a worker from before the activity recorded anything does: it ignores the request to.
     const older = { convertImage: (input: ConvertInput) => real.convertImage({ ...input, record: undefined }) };
-    const result = await withWorkers(
-      () =>
-        env.client.workflow.execute('conversionWorkflow', {
-          workflowId: row.workflow_id,
-          taskQueue: TASK_QUEUES.workflows,
-          args: [workflowInputFor(row, runSettings)],
-        }),
-      older,
-    );
+    const result = await runToEnd(row, older);
     assert.deepEqual(result, { status: 'succeeded' });
     const done = await findConversionById(database.db, row.id);
     assert.equal(done?.status, 'succeeded');
@@ -176,15 +181,7 @@ describe('conversion workflow (time-skipping test server)', () => {
         return real.convertImage(...args);
       },
     };
-    const result = await withWorkers(
-      () =>
-        env.client.workflow.execute('conversionWorkflow', {
-          workflowId: row.workflow_id,
-          taskQueue: TASK_QUEUES.workflows,
-          args: [workflowInputFor(row, runSettings)],
-        }),
-      flaky,
-    );
+    const result = await runToEnd(row, flaky);
     assert.deepEqual(result, { status: 'succeeded' });
     assert.equal(calls, 2);
     const done = await findConversionById(database.db, row.id);
