@@ -10,6 +10,7 @@ import { waitUntil } from '../support/processes.js';
 import { EVENT_CATALOG, type EventType } from '../../src/events/catalog.js';
 import { publishEvent } from '../../src/events/publish.js';
 import { findEndpointById } from '../../src/db/webhook-endpoints.js';
+import { recordAttempts } from '../../src/db/deliveries.js';
 import { startStrandedWork } from '../../src/temporal/reconcile.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { runEnding } from '../support/temporal.js';
@@ -466,6 +467,64 @@ describe('webhooks through the API', () => {
     });
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.requests.length, 1);
+  });
+
+  test('a delivery whose process died after its failed first attempt resumes from its log: the next attempt, at its time', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'resumed');
+    const sink = await receiver({ status: 200, body: 'second time lucky' });
+    const endpoint = await createEndpoint(account.key, { url: sink.url, retry_schedule: ['2s', '2s'] });
+    const published = await publishEvent(
+      kiln.database.db,
+      {
+        accountId: account.id,
+        type: 'webhook.test',
+        subjectId: endpoint.id,
+        dedupeKey: `resumed-${endpoint.id}`,
+        data: { endpoint_id: endpoint.id, message: 'resumed' },
+      },
+      { kind: 'endpoint', endpoint: (await findEndpointById(kiln.database.db, endpoint.id))! },
+      kiln.config.webhookRetrySchedule,
+    );
+    const delivery = published.deliveries[0]!.delivery;
+    // As if a first attempt failed and its process died before it could start the workflow for the retries.
+    const due = Date.now() + 2000;
+    await recordAttempts(kiln.database.db, [
+      {
+        deliveryId: delivery.id,
+        attempt: {
+          trigger: 'scheduled',
+          url: sink.url,
+          scheduledAt: new Date(),
+          startedAt: new Date(),
+          durationMs: 3,
+          statusCode: 503,
+          responseBodyPreview: 'busy',
+          error: { class: 'http_status', message: 'the endpoint answered 503' },
+          nextAttemptAt: new Date(due),
+        },
+      },
+    ]);
+    const options = {
+      conversionGraceSeconds: 0,
+      deliveryGraceSeconds: 0,
+      conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
+      requestTimeoutSeconds: 3,
+    };
+    assert.ok((await startStrandedWork(kiln.database.db, kiln.env.client, options)) >= 1);
+    await sink.waitForRequests(1);
+    // The wait left by the log was kept (to the second: the start rounds it), not started over or skipped.
+    assert.ok(sink.requests[0]!.receivedAt >= due - 1000, `the retry came ${due - sink.requests[0]!.receivedAt} ms early`);
+    await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
+    const detail = (await api(`/v1/webhooks/deliveries/${delivery.id}`, account.key)).body;
+    assert.deepEqual(
+      detail.attempts.map((a: any) => [a.attempt, a.trigger, a.status_code]),
+      [
+        [1, 'scheduled', 503],
+        [2, 'scheduled', 200],
+      ],
+    );
+    assert.equal(detail.workflow_id, `delivery-${delivery.event_id}-${endpoint.id}`);
+    assert.equal(sink.requests.length, 1, 'the attempt already made is not made again');
   });
 
   test('a receiver that never answers does not hold up the conversion', async () => {
