@@ -1,8 +1,4 @@
-import type { Client } from '@temporalio/client';
-import type { Kysely } from 'kysely';
 import type { DeliveryForAttempt } from '../db/deliveries.js';
-import type { Database, Delivery } from '../db/schema.js';
-import { startDeliveryWorkflows } from './delivery-workflow.js';
 
 export interface DeliverySettings {
   /** The schedule of targets that do not set their own. */
@@ -17,25 +13,6 @@ export interface DeliveryDispatch {
    * calling it is retried by Temporal until it has.
    */
   dispatch(deliveries: DeliveryForAttempt[]): Promise<void>;
-}
-
-/** Every delivery a workflow of its own from the start: what processes without first attempts of their own use. */
-export class WorkflowDispatch implements DeliveryDispatch {
-  constructor(
-    private readonly client: Client,
-    private readonly db: Kysely<Database>,
-    private readonly settings: DeliverySettings,
-  ) {}
-
-  dispatch(deliveries: Array<DeliveryForAttempt | Delivery>): Promise<void> {
-    const rows = deliveries.map((d) => ('delivery' in d ? d.delivery : d));
-    return startDeliveryWorkflows(
-      this.client,
-      this.db,
-      rows.filter((d) => d.dispatched_at === null),
-      this.settings.requestTimeoutSeconds,
-    );
-  }
 }
 
 /**

@@ -16,7 +16,10 @@ import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
-import { WorkflowDispatch } from '../../src/webhooks/dispatch.js';
+import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
+import { AttemptLog } from '../../src/db/attempt-log.js';
+import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { DownloadSigner } from '../../src/signing/download-url.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/convert/options.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
@@ -25,6 +28,7 @@ import { identify, makeImage } from '../support/images.js';
 
 const limits = { maxInputPixels: 50_000_000, maxOutputPixels: 50_000_000, avifEffort: 2 };
 const runSettings = { heartbeatTimeoutSeconds: 10, timeLimitSeconds: 60 };
+const SCHEDULE = [30, 120, 600];
 
 describe('conversion workflow (time-skipping test server)', () => {
   let env: TestWorkflowEnvironment;
@@ -32,6 +36,8 @@ describe('conversion workflow (time-skipping test server)', () => {
   let blobs: LocalBlobStore;
   let accountId: string;
   let converter: ConverterPool;
+  /** No endpoint subscribes here; the deliveries are taken as the worker role takes them. */
+  let deliveries: FirstAttempts;
   const dir = tempDir('wf');
 
   before(async () => {
@@ -41,9 +47,26 @@ describe('conversion workflow (time-skipping test server)', () => {
     blobs = new LocalBlobStore(path.join(dir.path, 'blobs'));
     accountId = (await createAccountWithKey(database.db, 'wf-tests')).account.id;
     converter = new ConverterPool({ size: 2, limits, memoryLimitBytes: 2 ** 30 });
+    deliveries = new FirstAttempts({
+      attempt: {
+        db: database.db,
+        attemptLog: new AttemptLog(database.db),
+        guard: new AddressGuard([]),
+        signer: new DownloadSigner('conversion-test-key', () => 'http://kiln.test', 3600),
+        disableAfterSeconds: 86_400,
+        userAgent: 'Kiln-Webhooks/test',
+      },
+      client: env.client,
+      settings: { defaultRetrySchedule: SCHEDULE, requestTimeoutSeconds: 10 },
+      concurrency: 10,
+      maxWaiting: 100,
+      windowMs: 15_000,
+      log: () => {},
+    });
   });
 
   after(async () => {
+    await deliveries?.close(1000);
     await converter?.close();
     await env?.teardown();
     await database?.close();
@@ -60,11 +83,7 @@ describe('conversion workflow (time-skipping test server)', () => {
   /** Runs `body` with Kiln's workers; `convert` replaces the real convert activity where a test injects a fault. */
   /** What the workers record with: this test's database, deliveries as workflows (no endpoint subscribes here). */
   function recording() {
-    return {
-      db: database.db,
-      deliveries: new WorkflowDispatch(env.client, database.db, { defaultRetrySchedule: [30, 120, 600], requestTimeoutSeconds: 10 }),
-      defaultRetrySchedule: [30, 120, 600],
-    };
+    return { db: database.db, deliveries, defaultRetrySchedule: SCHEDULE };
   }
 
   /** The real convert activity, recording into this test's database. */
