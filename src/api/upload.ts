@@ -27,8 +27,24 @@ export interface ReceivedUpload<T> {
   fields: T;
   /** The non-file fields as sent (the raw style's `filename` included). */
   rawFields: Readonly<Record<string, string>>;
+  /** The first file (the only one a conversion takes). */
   file: SpooledFile | undefined;
+  /** Every file, in the order sent (several only where `maxFiles` allows them). */
+  files: SpooledFile[];
   discard(): Promise<void>;
+}
+
+/** Where and how much an upload may spool. */
+export interface SpoolLimits {
+  dir: string;
+  /** Bytes one file may have (413 file_too_large past it). */
+  maxBytes: number;
+  /** Hash each file (an Idempotency-Key needs it). */
+  hashed: boolean;
+  /** Files one multipart body may carry, all as `file` fields (default 1: a second answers unexpected_file). */
+  maxFiles?: number;
+  /** Bytes all the files together may have (413 upload_too_large past it). */
+  maxTotalBytes?: number;
 }
 
 /** Validates the non-file fields; throws an ApiError to refuse the upload. */
@@ -45,22 +61,41 @@ function tooLarge(maxBytes: number): ApiError {
   });
 }
 
+function allTooLarge(maxTotalBytes: number): ApiError {
+  return new ApiError(413, 'upload_too_large', `the files together are larger than the ${maxTotalBytes}-byte limit (KILN_MAX_JOB_BYTES)`, {
+    limit_bytes: maxTotalBytes,
+  });
+}
+
+/** Bytes the files of one upload have spooled so far, against their shared limit. */
+interface TotalBudget {
+  used: number;
+  max: number;
+}
+
 function invalidMultipart(error: unknown): ApiError {
   return new ApiError(400, 'invalid_multipart', `the multipart body could not be read: ${(error as Error).message}`);
+}
+
+function tooManyFiles(maxFiles: number): ApiError {
+  return maxFiles === 1
+    ? new ApiError(400, 'unexpected_file', 'send exactly one file, as the "file" field')
+    : new ApiError(400, 'too_many_files', `send at most ${maxFiles} files, each as a "file" field (KILN_MAX_JOB_FILES)`, { limit_files: maxFiles });
 }
 
 function uploadAborted(): ApiError {
   return new ApiError(400, 'upload_aborted', 'the client closed the connection before the upload ended');
 }
 
-/** Counts (and hashes, given a hash) the bytes through a stream, and fails it once past `maxBytes`. */
-function byteLimiter(maxBytes: number, hash: Hash | undefined, onBytes: (n: number) => void): Transform {
+/** Counts (and hashes, given a hash) the bytes through a stream, and fails it once past `maxBytes` or the shared `total`. */
+function byteLimiter(maxBytes: number, total: TotalBudget | undefined, hash: Hash | undefined, onBytes: (n: number) => void): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
       onBytes(seen);
       if (seen > maxBytes) return callback(tooLarge(maxBytes));
+      if (total && (total.used += chunk.length) > total.max) return callback(allTooLarge(total.max));
       hash?.update(chunk);
       callback(null, chunk);
     },
@@ -93,7 +128,13 @@ function checkedField(name: string, value: string): void {
  * Writes `source` to a new temp file; past `maxBytes` it fails with file_too_large. On any
  * failure the file is closed and removed before this rejects.
  */
-async function spoolTo(source: Readable, dir: string, maxBytes: number, hashed: boolean): Promise<{ path: string; bytes: number; sha256: string | undefined }> {
+async function spoolTo(
+  source: Readable,
+  dir: string,
+  maxBytes: number,
+  hashed: boolean,
+  total?: TotalBudget,
+): Promise<{ path: string; bytes: number; sha256: string | undefined }> {
   const target = path.join(dir, `${SPOOL_PREFIX}${Date.now()}-${randomAlnum(10)}`);
   let bytes = 0;
   const hash = hashed ? createHash('sha256') : undefined;
@@ -101,7 +142,7 @@ async function spoolTo(source: Readable, dir: string, maxBytes: number, hashed: 
   try {
     await pipeline(
       source,
-      byteLimiter(maxBytes, hash, (n) => (bytes = n)),
+      byteLimiter(maxBytes, total, hash, (n) => (bytes = n)),
       sink,
     );
   } catch (error) {
@@ -145,11 +186,7 @@ export async function sweepSpool(dir: string, maxAgeMs: number, now = Date.now()
  * Raw uploads have their fields checked before the body is read; multipart ones once the
  * body has been parsed. Nothing is kept if reading or checking fails, or the client goes away.
  */
-export async function receiveUpload<T>(
-  ctx: Context,
-  spool: { dir: string; maxBytes: number; hashed: boolean },
-  parseFields: FieldParser<T>,
-): Promise<ReceivedUpload<T>> {
+export async function receiveUpload<T>(ctx: Context, spool: SpoolLimits, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
   await mkdir(spool.dir, { recursive: true });
   if (ctx.is('multipart/form-data')) return receiveMultipart(ctx, spool, parseFields);
   const { maxBytes } = spool;
@@ -170,23 +207,23 @@ export async function receiveUpload<T>(
     throw ctx.req.complete || error instanceof ApiError ? error : uploadAborted();
   });
   const file: SpooledFile = { ...spooled, filename, contentType: safeContentType(ctx.get('content-type')) };
-  return { fields: parsed, rawFields, file, discard: () => rm(file.path, { force: true }) };
+  return { fields: parsed, rawFields, file, files: [file], discard: () => rm(file.path, { force: true }) };
 }
 
-function receiveMultipart<T>(
-  ctx: Context,
-  { dir: spoolDir, maxBytes, hashed }: { dir: string; maxBytes: number; hashed: boolean },
-  parseFields: FieldParser<T>,
-): Promise<ReceivedUpload<T>> {
+function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: FieldParser<T>): Promise<ReceivedUpload<T>> {
+  const { dir: spoolDir, maxBytes, hashed } = spool;
+  const maxFiles = spool.maxFiles ?? 1;
+  const total = spool.maxTotalBytes === undefined ? undefined : { used: 0, max: spool.maxTotalBytes };
   return new Promise((resolve, reject) => {
     // No prototype: a field named __proto__ or constructor is just an unknown field.
     const fields = Object.create(null) as Record<string, string>;
-    let file: SpooledFile | undefined;
+    // By position in the body, whatever order their spooling ends in.
+    const files: Array<SpooledFile | undefined> = [];
     let failure: Error | undefined;
     const pending: Promise<void>[] = [];
     const fileStreams: Readable[] = [];
     const discard = async (): Promise<void> => {
-      if (file) await rm(file.path, { force: true });
+      await Promise.all(files.map((file) => file && rm(file.path, { force: true })));
     };
     const fail = (error: unknown): void => {
       // Everything that reaches here is an Error (ApiError, stream and fs errors); the check keeps it honest.
@@ -201,7 +238,7 @@ function receiveMultipart<T>(
         defParamCharset: 'utf8',
         // One byte past the limit lets the limiter in spoolTo() tell "exactly at" from "over" the limit,
         // while busboy keeps draining the body so the client still gets an answer.
-        limits: { files: 1, fileSize: maxBytes + 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + 1 },
+        limits: { files: maxFiles, fileSize: maxBytes + 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + maxFiles },
       });
     } catch (error) {
       reject(invalidMultipart(error));
@@ -231,15 +268,16 @@ function receiveMultipart<T>(
         stream.resume();
         return;
       }
-      if (pending.length > 0) {
-        fail(new ApiError(400, 'unexpected_file', 'send exactly one file, as the "file" field'));
+      if (pending.length >= maxFiles) {
+        fail(tooManyFiles(maxFiles));
         stream.resume();
         return;
       }
+      const position = pending.length;
       pending.push(
-        spoolTo(stream, spoolDir, maxBytes, hashed).then(
+        spoolTo(stream, spoolDir, maxBytes, hashed, total).then(
           (spooled) => {
-            file = { ...spooled, filename: safeFilename(info.filename), contentType: safeContentType(info.mimeType) };
+            files[position] = { ...spooled, filename: safeFilename(info.filename), contentType: safeContentType(info.mimeType) };
           },
           (error) => {
             // The limiter stopped reading; keep draining so busboy reaches the end of the body.
@@ -250,7 +288,7 @@ function receiveMultipart<T>(
         ),
       );
     });
-    parser.on('filesLimit', () => fail(new ApiError(400, 'unexpected_file', 'send exactly one file, as the "file" field')));
+    parser.on('filesLimit', () => fail(tooManyFiles(maxFiles)));
     parser.on('fieldsLimit', () => fail(new ApiError(400, 'invalid_options', `too many fields (at most ${MAX_FIELDS})`)));
     parser.on('partsLimit', () => fail(new ApiError(400, 'invalid_options', 'too many parts in the multipart body')));
     parser.on('error', (error) => {
@@ -290,7 +328,8 @@ function receiveMultipart<T>(
         await discard();
         reject(failure);
       } else {
-        resolve({ fields: parsed as T, rawFields: fields, file, discard });
+        const spooled = files.filter((file) => file !== undefined);
+        resolve({ fields: parsed as T, rawFields: fields, file: spooled[0], files: spooled, discard });
       }
     }
 
