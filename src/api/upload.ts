@@ -223,7 +223,7 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
     const pending: Promise<void>[] = [];
     const fileStreams: Readable[] = [];
     const discard = async (): Promise<void> => {
-      await Promise.all(files.map((file) => file && rm(file.path, { force: true })));
+      await Promise.all(files.flatMap((file) => (file ? [rm(file.path, { force: true })] : [])));
     };
     const fail = (error: unknown): void => {
       // Everything that reaches here is an Error (ApiError, stream and fs errors); the check keeps it honest.

@@ -20,9 +20,9 @@ export interface AcceptedUpload {
   webhook?: { webhookUrl: string | null; metadata: Record<string, unknown> | null; tag: string | null };
 }
 
-/** Stores a conversion whose original is already in the blob store, as `queued`. */
-export async function insertQueuedConversion(db: Kysely<Database>, upload: AcceptedUpload): Promise<Conversion> {
-  const row: NewConversion = {
+/** The row of a conversion whose original is already in the blob store, as `queued` (a file of `job` when given). */
+export function queuedConversionRow(upload: AcceptedUpload, job?: { id: string; index: number }): NewConversion {
+  return {
     id: upload.id,
     account_id: upload.accountId,
     status: 'queued',
@@ -36,8 +36,14 @@ export async function insertQueuedConversion(db: Kysely<Database>, upload: Accep
     webhook_metadata: upload.webhook?.metadata ? JSON.stringify(upload.webhook.metadata) : null,
     tag: upload.webhook?.tag ?? null,
     updated_at: new Date(),
+    job_id: job?.id ?? null,
+    job_index: job?.index ?? null,
   };
-  return db.insertInto('conversions').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+/** Stores a conversion whose original is already in the blob store, as `queued`. */
+export async function insertQueuedConversion(db: Kysely<Database>, upload: AcceptedUpload): Promise<Conversion> {
+  return db.insertInto('conversions').values(queuedConversionRow(upload)).returningAll().executeTakeFirstOrThrow();
 }
 
 /** A conversion as its owner sees it; another account's id finds nothing. */
@@ -122,12 +128,16 @@ export function markCancelled(db: Kysely<Database>, id: string): Promise<FinishR
   return finish(db, id, { status: 'cancelled', error_code: 'cancelled', error_message: 'the conversion was cancelled' });
 }
 
-/** Accepted conversions whose workflow may never have been started (the API died between the insert and the start). */
+/**
+ * Accepted conversions whose workflow may never have been started (the API died between
+ * the insert and the start). A job's files are its workflow's to start, not these.
+ */
 export async function listStaleQueued(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<Conversion[]> {
   return db
     .selectFrom('conversions')
     .selectAll()
     .where('status', '=', 'queued')
+    .where('job_id', 'is', null)
     .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
     .orderBy('id')
     .limit(limit)

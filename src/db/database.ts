@@ -9,6 +9,7 @@ import * as webhooks from './migrations/0002_webhooks.js';
 import * as apiKeyNames from './migrations/0003_api_key_names.js';
 import * as idempotencyKeys from './migrations/0004_idempotency_keys.js';
 import * as unattendedDeliveries from './migrations/0005_unattended_deliveries.js';
+import * as jobs from './migrations/0006_jobs.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0003_api_key_names': apiKeyNames,
   '0004_idempotency_keys': idempotencyKeys,
   '0005_unattended_deliveries': unattendedDeliveries,
+  '0006_jobs': jobs,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

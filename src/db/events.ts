@@ -26,25 +26,48 @@ export function eventOfDelivery(db: Kysely<Database>, delivery: { event_id: stri
   return db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirstOrThrow();
 }
 
-/** Stores an event unless one with its dedupe key exists; either way, the stored event's id, and the new row when this stored it. */
-export async function insertEventOnce(
+export interface NewEvent {
+  id: string;
+  accountId: string;
+  type: EventType;
+  subjectId: string;
+  dedupeKey: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Stores each event unless one with its dedupe key exists; answers, in order, the new row
+ * for each event this stored, and the stored event's id for each that existed.
+ */
+export async function insertEventsOnce(
   db: Kysely<Database>,
-  event: { id: string; accountId: string; type: EventType; subjectId: string; dedupeKey: string; data: Record<string, unknown> },
-): Promise<{ id: string; created: true; row: EventRow } | { id: string; created: false }> {
+  events: NewEvent[],
+): Promise<Array<{ id: string; created: true; row: EventRow } | { id: string; created: false }>> {
+  if (events.length === 0) return [];
   const inserted = await db
     .insertInto('events')
-    .values({
-      id: event.id,
-      account_id: event.accountId,
-      type: event.type,
-      subject_id: event.subjectId,
-      dedupe_key: event.dedupeKey,
-      data: JSON.stringify(event.data),
-    })
+    .values(
+      events.map((event) => ({
+        id: event.id,
+        account_id: event.accountId,
+        type: event.type,
+        subject_id: event.subjectId,
+        dedupe_key: event.dedupeKey,
+        data: JSON.stringify(event.data),
+      })),
+    )
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
     .returningAll()
-    .executeTakeFirst();
-  if (inserted) return { id: inserted.id, created: true, row: inserted };
-  const existing = await db.selectFrom('events').select('id').where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
-  return { id: existing.id, created: false };
+    .execute();
+  const byKey = new Map(inserted.map((row) => [row.dedupe_key, row]));
+  const missing = events.filter((event) => !byKey.has(event.dedupeKey)).map((event) => event.dedupeKey);
+  const existing = missing.length === 0 ? [] : await db.selectFrom('events').select(['id', 'dedupe_key']).where('dedupe_key', 'in', missing).execute();
+  const existingIds = new Map(existing.map((row) => [row.dedupe_key, row.id]));
+  return events.map((event) => {
+    const row = byKey.get(event.dedupeKey);
+    if (row) return { id: row.id, created: true as const, row };
+    const id = existingIds.get(event.dedupeKey);
+    if (!id) throw new Error(`event ${event.dedupeKey} was neither stored nor found`);
+    return { id, created: false as const };
+  });
 }

@@ -73,6 +73,38 @@ export interface ConversionsTable {
   webhook_url: string | null;
   webhook_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   tag: string | null;
+  /** The job the conversion is a file of (its workflow starts the conversion's); null for a conversion of its own. */
+  job_id: ColumnType<string | null, string | null | undefined, never>;
+  /** Its place in the job, from 0. */
+  job_index: ColumnType<number | null, number | null | undefined, never>;
+}
+
+export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export interface JobsTable {
+  id: string;
+  account_id: string;
+  status: JobStatus;
+  workflow_id: string;
+  /** How many files. */
+  total: number;
+  /** The options every file shares, as the API understood them. */
+  options: Json<ConversionOptionsRecord>;
+  /** Files converting at once at most (the workflow's window). */
+  concurrency: number;
+  /** The job's own count of its files, kept by its workflow: started and not finished, and finished each way. */
+  files_running: Generated<number>;
+  files_succeeded: Generated<number>;
+  files_failed: Generated<number>;
+  files_cancelled: Generated<number>;
+  webhook_url: string | null;
+  webhook_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  tag: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  started_at: NullableTimestamp;
+  completed_at: NullableTimestamp;
 }
 
 export interface EventsTable {
@@ -179,12 +211,14 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
   idempotency_keys: IdempotencyKeysTable;
+  jobs: JobsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
 export type IdempotencyKey = Selectable<IdempotencyKeysTable>;
 export type Conversion = Selectable<ConversionsTable>;
+export type Job = Selectable<JobsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 export type EventRow = Selectable<EventsTable>;

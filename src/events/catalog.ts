@@ -35,6 +35,35 @@ const conversionId = z.string().describe('The conversion (cnv_…).');
 
 const conversionBase = { conversion_id: conversionId, input, metadata, tag };
 
+const jobId = z.string().describe('The job (job_…).');
+const counts = z
+  .object({
+    total: z.number().int(),
+    queued: z.number().int().describe('Not started by the job yet.'),
+    running: z.number().int().describe('Started by the job and not finished: converting, or waiting for a converter.'),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+    cancelled: z.number().int(),
+  })
+  .describe("How many of the job's files stand where, when the event happened.");
+const progress = z.number().int().min(0).max(100).describe('Files finished (succeeded, failed or cancelled), as a whole percentage of all files.');
+const jobMetadata = z
+  .record(z.string(), z.unknown())
+  .nullable()
+  .describe('The webhook_metadata object sent with the job, echoed verbatim; null when none was sent.');
+const jobTag = z.string().nullable().describe('The tag sent with the job; endpoints with tags receive only matching events.');
+const jobBase = { job_id: jobId, counts, progress, metadata: jobMetadata, tag: jobTag };
+const fileError = z.object({ code: z.string(), message: z.string() });
+const fileOutcome = z
+  .object({
+    conversion_id: conversionId,
+    index: z.number().int().describe("The file's place in the job, from 0."),
+    filename: z.string(),
+    status: z.enum(['succeeded', 'failed', 'cancelled']),
+    error: fileError.nullable().describe('Why it did not produce output; null when it succeeded.'),
+  })
+  .describe('A file of the job, as it ended.');
+
 export const EVENT_CATALOG = {
   'file.uploaded': {
     description: 'The original file of a conversion was received and stored.',
@@ -62,6 +91,31 @@ export const EVENT_CATALOG = {
     description: 'A conversion was cancelled before it finished.',
     data: z.object({ ...conversionBase, status: z.literal('cancelled'), error }),
   },
+  'job.started': {
+    description: 'A job began: its files start converting, as many at once as its concurrency.',
+    data: z.object({ ...jobBase, status: z.literal('running') }),
+  },
+  'job.progress': {
+    description: 'A file of a job ended (succeeded, failed or was cancelled); one event per file.',
+    data: z.object({ ...jobBase, status: z.literal('running'), file: fileOutcome }),
+  },
+  'job.completed': {
+    description: 'Every file of a job succeeded.',
+    data: z.object({ ...jobBase, status: z.literal('succeeded') }),
+  },
+  'job.failed': {
+    description: 'A job ended and at least one of its files failed; `failures` lists them (the first 100).',
+    data: z.object({
+      ...jobBase,
+      status: z.literal('failed'),
+      failures: z.array(fileOutcome).describe('The failed files, in file order: the first 100.'),
+      failures_omitted: z.number().int().describe('Failed files beyond those listed.'),
+    }),
+  },
+  'job.cancelled': {
+    description: 'A job was cancelled: files it had not started never start, and those under way were cancelled; finished ones keep their outputs.',
+    data: z.object({ ...jobBase, status: z.literal('cancelled') }),
+  },
   'webhook.test': {
     description: 'Sent to one endpoint by POST /v1/webhooks/endpoints/{id}/test, to check a receiver.',
     data: z.object({
@@ -84,6 +138,8 @@ export type StoredEventData<T extends EventType> = Omit<EventData<T>, SignedAtSe
 
 /** The events that report a step of one conversion. */
 export type ConversionEventType = Extract<EventType, 'file.uploaded' | `conversion.${string}`>;
+/** The events that report a step of one job. */
+export type JobEventType = Extract<EventType, `job.${string}`>;
 export const EVENT_TYPES = Object.keys(EVENT_CATALOG) as EventType[];
 
 export function isEventType(value: string): value is EventType {

@@ -18,6 +18,8 @@ export const TASK_QUEUES = {
 
 export const conversionWorkflowId = (conversionId: string): string => `conversion-${conversionId}`;
 
+export const jobWorkflowId = (jobId: string): string => `job-${jobId}`;
+
 /** One delivery workflow per event and target: an endpoint id, or `request` for a conversion's own webhook_url. */
 export const deliveryWorkflowId = (eventId: string, target: string): string => `delivery-${eventId}-${target}`;
 

@@ -1,0 +1,159 @@
+import { sql, type Kysely } from 'kysely';
+import type { ConversionOptions } from '../convert/options.js';
+import { jobWorkflowId } from '../temporal/names.js';
+import { queuedConversionRow, type AcceptedUpload } from './conversions.js';
+import type { Conversion, Database, Job, JobStatus } from './schema.js';
+
+const OPEN_STATUSES: JobStatus[] = ['queued', 'running'];
+/** Rows one insert statement carries at most: a job of thousands of files is stored in a few. */
+const INSERT_CHUNK = 500;
+
+export function isJobFinished(status: JobStatus): boolean {
+  return !OPEN_STATUSES.includes(status);
+}
+
+export interface AcceptedJob {
+  id: string;
+  accountId: string;
+  /** The options every file shares. */
+  options: ConversionOptions;
+  concurrency: number;
+  webhook: { webhookUrl: string | null; metadata: Record<string, unknown> | null; tag: string | null };
+  /** The files, in order, each already in the blob store; each becomes a queued conversion of the job. */
+  files: Array<Omit<AcceptedUpload, 'accountId' | 'webhook'>>;
+}
+
+/** Stores a job and its files, as `queued`; answers the job and its conversions in file order. */
+export async function insertQueuedJob(db: Kysely<Database>, job: AcceptedJob): Promise<{ job: Job; conversions: Conversion[] }> {
+  const stored = await db
+    .insertInto('jobs')
+    .values({
+      id: job.id,
+      account_id: job.accountId,
+      status: 'queued',
+      workflow_id: jobWorkflowId(job.id),
+      total: job.files.length,
+      options: JSON.stringify(job.options),
+      concurrency: job.concurrency,
+      webhook_url: job.webhook.webhookUrl,
+      webhook_metadata: job.webhook.metadata ? JSON.stringify(job.webhook.metadata) : null,
+      tag: job.webhook.tag,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const conversions: Conversion[] = [];
+  for (let start = 0; start < job.files.length; start += INSERT_CHUNK) {
+    const rows = job.files
+      .slice(start, start + INSERT_CHUNK)
+      .map((file, offset) => queuedConversionRow({ ...file, accountId: job.accountId, webhook: job.webhook }, { id: job.id, index: start + offset }));
+    conversions.push(...(await db.insertInto('conversions').values(rows).returningAll().execute()));
+  }
+  conversions.sort((a, b) => a.job_index! - b.job_index!);
+  return { job: stored, conversions };
+}
+
+/** A job as its owner sees it; another account's id finds nothing. */
+export function findJob(db: Kysely<Database>, accountId: string, id: string): Promise<Job | undefined> {
+  return db.selectFrom('jobs').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+export function findJobById(db: Kysely<Database>, id: string): Promise<Job | undefined> {
+  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function listJobs(db: Kysely<Database>, accountId: string, page: { limit: number; after?: string; status?: JobStatus }): Promise<Job[]> {
+  let query = db.selectFrom('jobs').selectAll().where('account_id', '=', accountId);
+  if (page.after) query = query.where('id', '<', page.after);
+  if (page.status) query = query.where('status', '=', page.status);
+  return query.orderBy('id', 'desc').limit(page.limit).execute();
+}
+
+/** How many of a job's files stand where, as the job counts them. */
+export interface FileCounts {
+  total: number;
+  /** Not started by the job yet. */
+  queued: number;
+  /** Started by the job and not finished: converting, or waiting for a converter. */
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export function fileCounts(job: Job): FileCounts {
+  const started = job.files_running + job.files_succeeded + job.files_failed + job.files_cancelled;
+  return {
+    total: job.total,
+    queued: Math.max(0, job.total - started),
+    running: job.files_running,
+    succeeded: job.files_succeeded,
+    failed: job.files_failed,
+    cancelled: job.files_cancelled,
+  };
+}
+
+/** Stores the job's counts as its workflow last saw them. */
+export async function storeJobCounts(db: Kysely<Database>, id: string, counts: Omit<FileCounts, 'total' | 'queued'>): Promise<Job | undefined> {
+  return db
+    .updateTable('jobs')
+    .set({
+      files_running: counts.running,
+      files_succeeded: counts.succeeded,
+      files_failed: counts.failed,
+      files_cancelled: counts.cancelled,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** The job's files from `fromIndex` on, in order (`limit` of them at most). */
+export function jobFiles(db: Kysely<Database>, jobId: string, fromIndex: number, limit: number): Promise<Conversion[]> {
+  return db.selectFrom('conversions').selectAll().where('job_id', '=', jobId).where('job_index', '>=', fromIndex).orderBy('job_index').limit(limit).execute();
+}
+
+/** Marks a queued job running. Answers the row when this call changed it. */
+export function markJobRunning(db: Kysely<Database>, id: string): Promise<Job | undefined> {
+  return db
+    .updateTable('jobs')
+    .set({ status: 'running', started_at: sql`coalesce(started_at, now())`, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'queued')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Ends an open job. Answers the row when this call ended it. */
+export function finishJob(db: Kysely<Database>, id: string, status: Exclude<JobStatus, 'queued' | 'running'>): Promise<Job | undefined> {
+  return db
+    .updateTable('jobs')
+    .set({ status, updated_at: sql`now()`, completed_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', OPEN_STATUSES)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Cancels the job's files that never started; answers the rows this call cancelled. */
+export function cancelQueuedFiles(db: Kysely<Database>, jobId: string): Promise<Conversion[]> {
+  return db
+    .updateTable('conversions')
+    .set({ status: 'cancelled', error_code: 'cancelled', error_message: 'the job was cancelled', updated_at: sql`now()`, completed_at: sql`now()` })
+    .where('job_id', '=', jobId)
+    .where('status', '=', 'queued')
+    .returningAll()
+    .execute();
+}
+
+/** Jobs accepted but still queued after `olderThanSeconds`: their workflow may never have been started. */
+export function listStaleQueuedJobs(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<Job[]> {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('status', '=', 'queued')
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
