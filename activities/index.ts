@@ -2,3 +2,4 @@ export { createConvertActivities, type ConvertActivities, type ConvertDependenci
 export { conversionRecorder, createRecordActivities, type RecordActivities, type RecordDependencies } from './record.js';
 export { createDeliverActivities, type DeliverActivities, type DeliverDependencies } from './deliver.js';
 export { createReconcileActivities, type ReconcileActivities, type ReconcileDependencies } from './reconcile.js';
+export { createJobActivities, type JobActivities, type JobDependencies } from './job.js';

@@ -51,3 +51,74 @@ export type DeliveryPhase = 'pending' | DeliveryOutcome;
 /** Makes one immediate attempt (trigger `manual`) beside whatever retries are pending. */
 export const redeliverSignal = defineSignal('redeliver');
 export const deliveryStatusQuery = defineQuery<DeliveryPhase>('status');
+
+/** How a conversion's image work is run: chosen when it is submitted, carried to its workflow. */
+export interface ConversionRunSettings {
+  /** Seconds without a heartbeat before an attempt counts as lost (a dead worker). */
+  heartbeatTimeoutSeconds: number;
+  /** Seconds the image work may take before it is stopped (KILN_CONVERT_TIME_LIMIT_SECONDS). */
+  timeLimitSeconds: number;
+}
+
+/** A file of a job as it ended. */
+export interface FileOutcome {
+  conversionId: string;
+  index: number;
+  filename: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  error: { code: string; message: string } | null;
+}
+
+/** How many of a job's files stand where, as the job counts them. */
+export interface JobCounts {
+  total: number;
+  queued: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** A job so far: what its workflow carries across continue-as-new. */
+export interface JobProgress {
+  /** Files started (or found finished) so far: the index of the next file. */
+  next: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  /** The first failed files, for `job.failed`; the rest are only counted. */
+  failures: FileOutcome[];
+  failuresOmitted: number;
+  cancelRequested: boolean;
+}
+
+export interface JobWorkflowInput {
+  jobId: string;
+  accountId: string;
+  total: number;
+  /** Files converting at once at most. */
+  concurrency: number;
+  run: ConversionRunSettings;
+  /** Files one run starts before it continues as new (default 500). */
+  filesPerRun?: number;
+  /** The job so far, carried across continue-as-new; absent when the job begins. */
+  carried?: JobProgress;
+}
+
+export type JobPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobSnapshot {
+  status: JobPhase;
+  counts: JobCounts;
+  /** Finished files as a whole percentage of all files. */
+  progress: number;
+}
+
+/** Finished files as a whole percentage of all files (100 only once every file has finished). */
+export function percentDone(counts: JobCounts): number {
+  const finished = counts.succeeded + counts.failed + counts.cancelled;
+  return counts.total === 0 ? 100 : Math.floor((finished * 100) / counts.total);
+}
+
+/** Answers the job's status and counts, as its workflow sees them now. */
+export const jobProgressQuery = defineQuery<JobSnapshot>('progress');

@@ -1,3 +1,4 @@
 export { conversionWorkflow } from './conversion.js';
 export { deliveryWorkflow } from './delivery.js';
+export { jobWorkflow } from './job.js';
 export { reconcileWorkflow } from './reconcile.js';

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { undispatchedDeliveriesOfEvent } from '../db/deliveries.js';
 import type { Conversion, Database } from '../db/schema.js';
 import type { ConversionEventType } from '../events/catalog.js';
-import { publishEvent, type PublishedEvent } from '../events/publish.js';
+import { publishEvent, publishEvents, type PublishedEvent } from '../events/publish.js';
 import type { DeliveryDispatch } from '../webhooks/dispatch.js';
 import { conversionEventData } from './present.js';
 
@@ -16,6 +16,27 @@ export interface ConversionEventDependencies {
 
 /** Names a conversion's event once, whoever records it: the workflow's activities or the API. */
 const eventKey = (conversionId: string, type: ConversionEventType): string => `${conversionId}:${type}`;
+
+/**
+ * Stores the same step of several conversions of one account, tag and webhook_url (a
+ * job's files), each as an event with its deliveries, together; `db` may be the caller's
+ * transaction.
+ */
+export function storeConversionEvents(
+  db: Kysely<Database>,
+  rows: Conversion[],
+  type: ConversionEventType,
+  defaultRetrySchedule: number[],
+): Promise<PublishedEvent[]> {
+  const [first] = rows;
+  if (!first) return Promise.resolve([]);
+  return publishEvents(
+    db,
+    rows.map((row) => ({ accountId: row.account_id, type, subjectId: row.id, dedupeKey: eventKey(row.id, type), data: conversionEventData(row, type) })),
+    { kind: 'subscribers', tag: first.tag, webhookUrl: first.webhook_url },
+    defaultRetrySchedule,
+  );
+}
 
 /** Stores a step of a conversion as an event with its deliveries; `db` may be the caller's transaction. */
 export function storeConversionEvent(

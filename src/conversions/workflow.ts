@@ -3,10 +3,10 @@ import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
 import type { ConversionOptions } from '../convert/options.js';
 import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
-import type { ConversionWorkflowInput } from '../../workflows/definitions.js';
+import type { ConversionRunSettings, ConversionWorkflowInput } from '../../workflows/definitions.js';
 import type { conversionWorkflow } from '../../workflows/conversion.js';
 import { conversionWorkflowId, TASK_QUEUES, type WorkflowName } from '../temporal/names.js';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
+import { conversionStartAttributes } from '../temporal/search-attributes.js';
 
 export function inputKeyFor(conversionId: string): string {
   return `conversions/${conversionId}/input`;
@@ -16,13 +16,7 @@ function outputKeyFor(conversionId: string, format: OutputFormat): string {
   return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
 }
 
-/** How a conversion's image work is run: chosen by whoever starts the workflow, carried in its input. */
-export interface ConversionRunSettings {
-  /** Seconds without a heartbeat before an attempt counts as lost (a dead worker). */
-  heartbeatTimeoutSeconds: number;
-  /** Seconds the image work may take before it is stopped (KILN_CONVERT_TIME_LIMIT_SECONDS). */
-  timeLimitSeconds: number;
-}
+export type { ConversionRunSettings } from '../../workflows/definitions.js';
 
 export function conversionRunSettings(config: KilnConfig): ConversionRunSettings {
   return { heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds, timeLimitSeconds: config.convertTimeLimitSeconds };
@@ -49,12 +43,7 @@ export async function startConversionWorkflow(client: Client, row: Conversion, s
       workflowId: conversionWorkflowId(row.id),
       taskQueue: TASK_QUEUES.workflows,
       args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.accountId, value: row.account_id },
-        { key: SEARCH_ATTRIBUTES.conversionId, value: row.id },
-        { key: SEARCH_ATTRIBUTES.outputFormat, value: input.options.output_format },
-        { key: SEARCH_ATTRIBUTES.status, value: 'queued' },
-      ],
+      typedSearchAttributes: conversionStartAttributes(row.account_id, row.id, input.options.output_format),
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

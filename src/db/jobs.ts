@@ -3,6 +3,7 @@ import type { ConversionOptions } from '../convert/options.js';
 import { jobWorkflowId } from '../temporal/names.js';
 import { queuedConversionRow, type AcceptedUpload } from './conversions.js';
 import type { Conversion, Database, Job, JobStatus } from './schema.js';
+import type { JobCounts } from '../../workflows/definitions.js';
 
 const OPEN_STATUSES: JobStatus[] = ['queued', 'running'];
 /** Rows one insert statement carries at most: a job of thousands of files is stored in a few. */
@@ -68,19 +69,8 @@ export function listJobs(db: Kysely<Database>, accountId: string, page: { limit:
   return query.orderBy('id', 'desc').limit(page.limit).execute();
 }
 
-/** How many of a job's files stand where, as the job counts them. */
-export interface FileCounts {
-  total: number;
-  /** Not started by the job yet. */
-  queued: number;
-  /** Started by the job and not finished: converting, or waiting for a converter. */
-  running: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
-
-export function fileCounts(job: Job): FileCounts {
+/** The job's counts as its workflow last stored them. */
+export function fileCounts(job: Job): JobCounts {
   const started = job.files_running + job.files_succeeded + job.files_failed + job.files_cancelled;
   return {
     total: job.total,
@@ -93,7 +83,7 @@ export function fileCounts(job: Job): FileCounts {
 }
 
 /** Stores the job's counts as its workflow last saw them. */
-export async function storeJobCounts(db: Kysely<Database>, id: string, counts: Omit<FileCounts, 'total' | 'queued'>): Promise<Job | undefined> {
+export async function storeJobCounts(db: Kysely<Database>, id: string, counts: Omit<JobCounts, 'total' | 'queued'>): Promise<Job | undefined> {
   return db
     .updateTable('jobs')
     .set({

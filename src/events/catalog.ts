@@ -108,7 +108,7 @@ export const EVENT_CATALOG = {
     data: z.object({
       ...jobBase,
       status: z.literal('failed'),
-      failures: z.array(fileOutcome).describe('The failed files, in file order: the first 100.'),
+      failures: z.array(fileOutcome).describe('The failed files (the first 100 to fail), in file order.'),
       failures_omitted: z.number().int().describe('Failed files beyond those listed.'),
     }),
   },

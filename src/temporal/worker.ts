@@ -6,6 +6,7 @@ import {
   createDeliverActivities,
   createReconcileActivities,
   createRecordActivities,
+  createJobActivities,
   conversionRecorder,
   type DeliverDependencies,
 } from '../../activities/index.js';
@@ -67,6 +68,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       workflowBundle: await workflowBundle(),
       activities: {
         ...createRecordActivities(record),
+        ...createJobActivities(record),
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
       },
     }),

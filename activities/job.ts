@@ -1,0 +1,112 @@
+import type { Kysely } from 'kysely';
+import { workflowInputFor } from '../src/conversions/workflow.js';
+import { storeConversionEvents } from '../src/conversions/events.js';
+import { cancelQueuedFiles, finishJob, findJobById, jobFiles, markJobRunning, storeJobCounts } from '../src/db/jobs.js';
+import type { Conversion, Database } from '../src/db/schema.js';
+import type { PublishedEvent } from '../src/events/publish.js';
+import { storeJobEvents } from '../src/jobs/events.js';
+import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
+import type { ConversionRunSettings, ConversionWorkflowInput, FileOutcome, JobCounts } from '../workflows/definitions.js';
+
+export interface JobDependencies {
+  db: Kysely<Database>;
+  /** Takes charge of the deliveries of the events recorded here. */
+  deliveries: DeliveryDispatch;
+  /** The schedule of targets that do not set their own. */
+  defaultRetrySchedule: number[];
+}
+
+/** A file of a job, as the job's workflow needs it. */
+export interface JobFile {
+  index: number;
+  conversionId: string;
+  filename: string;
+  /** Its conversion's workflow input while it is still to convert; null once it ended on its own (cancelled through the API). */
+  input: ConversionWorkflowInput | null;
+  /** How it ended, when it already has. */
+  outcome: FileOutcome | null;
+}
+
+function fileOf(row: Conversion, run: ConversionRunSettings): JobFile {
+  const base = { index: row.job_index!, conversionId: row.id, filename: row.input_filename };
+  if (row.status === 'queued' || row.status === 'running') return { ...base, input: workflowInputFor(row, run), outcome: null };
+  const error = row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null;
+  return { ...base, input: null, outcome: { ...base, status: row.status, error } };
+}
+
+/**
+ * The job workflow's database writes, run as local activities, each with the events it
+ * publishes. Each is idempotent (events are stored once, by key), so Temporal may retry it.
+ */
+export function createJobActivities({ db, deliveries, defaultRetrySchedule }: JobDependencies) {
+  async function inTransaction(write: (trx: Kysely<Database>) => Promise<PublishedEvent[]>): Promise<void> {
+    const published = await db.transaction().execute(write);
+    await deliveries.dispatch(published.flatMap((event) => event.deliveries));
+  }
+
+  async function jobRow(trx: Kysely<Database>, jobId: string) {
+    const job = await findJobById(trx, jobId);
+    if (!job) throw new Error(`no job ${jobId}`);
+    return job;
+  }
+
+  return {
+    /** Marks the job running and publishes `job.started`. */
+    async jobStarted(jobId: string, counts: JobCounts): Promise<void> {
+      await inTransaction(async (trx) => {
+        const job = (await markJobRunning(trx, jobId)) ?? (await jobRow(trx, jobId));
+        return storeJobEvents(trx, job, [{ type: 'job.started', counts }], defaultRetrySchedule);
+      });
+    },
+
+    /** The job's files from `fromIndex` on (`limit` of them at most), each with its conversion's workflow input. */
+    async jobFiles(jobId: string, fromIndex: number, limit: number, run: ConversionRunSettings): Promise<JobFile[]> {
+      return (await jobFiles(db, jobId, fromIndex, limit)).map((row) => fileOf(row, run));
+    },
+
+    /** Stores the job's counts and publishes one `job.progress` per file that ended. */
+    async jobProgress(jobId: string, reports: Array<{ file: FileOutcome; counts: JobCounts }>): Promise<void> {
+      const last = reports.at(-1);
+      if (!last) return;
+      await inTransaction(async (trx) => {
+        const job = (await storeJobCounts(trx, jobId, last.counts)) ?? (await jobRow(trx, jobId));
+        return storeJobEvents(
+          trx,
+          job,
+          reports.map(({ file, counts }) => ({ type: 'job.progress', file, counts })),
+          defaultRetrySchedule,
+        );
+      });
+    },
+
+    /**
+     * Ends the job with its final counts: a cancelled one first cancels its files that
+     * never started (each with its `conversion.cancelled`); then the final event.
+     */
+    async jobFinished(
+      jobId: string,
+      end: { status: 'succeeded' | 'failed' | 'cancelled'; counts: JobCounts; failures: FileOutcome[]; failuresOmitted: number },
+    ): Promise<void> {
+      const { counts } = end;
+      await inTransaction(async (trx) => {
+        const published: PublishedEvent[] = [];
+        if (end.status === 'cancelled') {
+          const never = await cancelQueuedFiles(trx, jobId);
+          published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
+        }
+        await storeJobCounts(trx, jobId, counts);
+        const job = (await finishJob(trx, jobId, end.status)) ?? (await jobRow(trx, jobId));
+        const event =
+          end.status === 'succeeded'
+            ? { type: 'job.completed' as const, counts }
+            : end.status === 'failed'
+              ? { type: 'job.failed' as const, counts, failures: end.failures, failuresOmitted: end.failuresOmitted }
+              : { type: 'job.cancelled' as const, counts };
+        published.push(...(await storeJobEvents(trx, job, [event], defaultRetrySchedule)));
+        return published;
+      });
+    },
+  };
+}
+
+export type JobActivities = ReturnType<typeof createJobActivities>;

@@ -1,0 +1,63 @@
+import type { Kysely } from 'kysely';
+import type { Database, Job } from '../db/schema.js';
+import type { JobEventType, StoredEventData } from '../events/catalog.js';
+import { publishEvents, type PublishedEvent } from '../events/publish.js';
+import { percentDone, type FileOutcome, type JobCounts } from '../../workflows/definitions.js';
+
+/** Names a job's event once, whoever records it (a retried activity finds the stored one). */
+const eventKey = (jobId: string, type: JobEventType, index?: number): string => `${jobId}:${type}${index === undefined ? '' : `:${index}`}`;
+
+function outcomeData(outcome: FileOutcome): StoredEventData<'job.progress'>['file'] {
+  return { conversion_id: outcome.conversionId, index: outcome.index, filename: outcome.filename, status: outcome.status, error: outcome.error };
+}
+
+function base(job: Job, counts: JobCounts) {
+  return { job_id: job.id, counts, progress: percentDone(counts), metadata: job.webhook_metadata, tag: job.tag };
+}
+
+/** A job's event as it will be stored, by type. */
+export type JobEvent =
+  | { type: 'job.started'; counts: JobCounts }
+  | { type: 'job.progress'; counts: JobCounts; file: FileOutcome }
+  | { type: 'job.completed'; counts: JobCounts }
+  | { type: 'job.failed'; counts: JobCounts; failures: FileOutcome[]; failuresOmitted: number }
+  | { type: 'job.cancelled'; counts: JobCounts };
+
+/** The stored `data` of any job event, checked against its own type's schema. */
+type JobEventData = { [T in JobEventType]: StoredEventData<T> }[JobEventType];
+
+function eventData(job: Job, event: JobEvent): JobEventData {
+  switch (event.type) {
+    case 'job.started':
+      return { ...base(job, event.counts), status: 'running' };
+    case 'job.progress':
+      return { ...base(job, event.counts), status: 'running', file: outcomeData(event.file) };
+    case 'job.completed':
+      return { ...base(job, event.counts), status: 'succeeded' };
+    case 'job.failed':
+      return { ...base(job, event.counts), status: 'failed', failures: event.failures.map(outcomeData), failures_omitted: event.failuresOmitted };
+    case 'job.cancelled':
+      return { ...base(job, event.counts), status: 'cancelled' };
+  }
+}
+
+/**
+ * Stores a job's events (of one type) with their deliveries, together; `db` may be the
+ * caller's transaction. Each is stored once: `job.progress` once per file.
+ */
+export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[], defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+  const [first] = events;
+  if (!first) return Promise.resolve([]);
+  return publishEvents(
+    db,
+    events.map((event) => ({
+      accountId: job.account_id,
+      type: first.type,
+      subjectId: job.id,
+      dedupeKey: eventKey(job.id, event.type, event.type === 'job.progress' ? event.file.index : undefined),
+      data: eventData(job, event),
+    })),
+    { kind: 'subscribers', tag: job.tag, webhookUrl: job.webhook_url },
+    defaultRetrySchedule,
+  );
+}

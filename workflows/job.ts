@@ -1,0 +1,213 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  executeChild,
+  isCancellation,
+  proxyLocalActivities,
+  setHandler,
+  TerminatedFailure,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { JobActivities, JobFile } from '../activities/job.js';
+import { conversionWorkflowId, TASK_QUEUES } from '../src/temporal/names.js';
+import { conversionStartAttributes, SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
+import { conversionWorkflow } from './conversion.js';
+import {
+  BOOKKEEPING_ACTIVITY_OPTIONS,
+  cancelSignal,
+  jobProgressQuery,
+  percentDone,
+  type FileOutcome,
+  type JobCounts,
+  type JobPhase,
+  type JobProgress,
+  type JobSnapshot,
+  type JobWorkflowInput,
+} from './definitions.js';
+
+const record = proxyLocalActivities<JobActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
+
+/** Files one run starts before it continues as new, unless told: its history stays far inside Temporal's limits. */
+const FILES_PER_RUN = 500;
+/** Files read from the database at a time. */
+const PAGE = 100;
+/** Failed files `job.failed` lists; the rest are counted. */
+const FAILURES_LISTED = 100;
+
+/** How a file's conversion ended, from its child run's result or failure. */
+function outcomeOf(file: JobFile, result: unknown): FileOutcome {
+  const base = { conversionId: file.conversionId, index: file.index, filename: file.filename };
+  if (result instanceof Error) {
+    const cause = result instanceof ChildWorkflowFailure ? result.cause : result;
+    if (isCancellation(cause) || isCancellation(result))
+      return { ...base, status: 'cancelled', error: { code: 'cancelled', message: 'the conversion was cancelled' } };
+    if (cause instanceof ApplicationFailure) return { ...base, status: 'failed', error: { code: cause.type ?? 'conversion_error', message: cause.message } };
+    if (cause instanceof TerminatedFailure) return { ...base, status: 'failed', error: { code: 'terminated', message: 'the conversion was terminated' } };
+    if (cause instanceof TimeoutFailure) return { ...base, status: 'failed', error: { code: 'timeout', message: 'the conversion did not finish in time' } };
+    return { ...base, status: 'failed', error: { code: 'conversion_error', message: cause?.message ?? 'the conversion failed' } };
+  }
+  const ended = result as { status: string; error?: { code: string; message: string } };
+  if (ended.status === 'succeeded') return { ...base, status: 'succeeded', error: null };
+  if (ended.status === 'cancelled') return { ...base, status: 'cancelled', error: { code: 'cancelled', message: 'the conversion was cancelled' } };
+  return { ...base, status: 'failed', error: ended.error ?? { code: 'conversion_error', message: 'the conversion failed' } };
+}
+
+/**
+ * Converts a job's files: one child conversion workflow per file (each the same
+ * `conversion-<id>` run a single upload gets, with its own events), at most `concurrency`
+ * at once, starting the next as each ends. After each file it publishes `job.progress`;
+ * at the end `job.completed`, `job.failed` (with the failed files) or `job.cancelled`.
+ * Every `filesPerRun` files (500) it lets the files under way finish and continues as new,
+ * carrying its progress, so a job of any size stays within Temporal's history limits and
+ * no file is started twice or skipped.
+ *
+ * Signal `cancel` (or a cancellation request): files not started never start, those under
+ * way are cancelled, finished ones stay; the run ends Canceled on a request, and completes
+ * on the signal. Query `progress`.
+ */
+export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot> {
+  const progress: JobProgress = input.carried ?? {
+    next: 0,
+    succeeded: 0,
+    failed: 0,
+    cancelled: 0,
+    failures: [],
+    failuresOmitted: 0,
+    cancelRequested: false,
+  };
+  const filesPerRun = input.filesPerRun ?? FILES_PER_RUN;
+  let running = 0;
+  let phase: JobPhase = 'running';
+  const counts = (): JobCounts => ({
+    total: input.total,
+    queued: input.total - progress.next,
+    running,
+    succeeded: progress.succeeded,
+    failed: progress.failed,
+    cancelled: progress.cancelled,
+  });
+  const snapshot = (): JobSnapshot => ({ status: phase, counts: counts(), progress: percentDone(counts()) });
+
+  // Children run in their own scope: cancelling it cancels every file under way, and nothing else.
+  const files = new CancellationScope();
+  const requestCancel = (): void => {
+    if (progress.cancelRequested) return;
+    progress.cancelRequested = true;
+    files.cancel();
+  };
+  setHandler(cancelSignal, requestCancel);
+  setHandler(jobProgressQuery, snapshot);
+
+  if (!input.carried) {
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: 'running' }]);
+    await record.jobStarted(input.jobId, counts());
+  }
+
+  const ended: FileOutcome[] = [];
+  const convert = (file: JobFile): void => {
+    running++;
+    void files
+      .run(() =>
+        executeChild(conversionWorkflow, {
+          workflowId: conversionWorkflowId(file.conversionId),
+          taskQueue: TASK_QUEUES.workflows,
+          args: [file.input!],
+          typedSearchAttributes: conversionStartAttributes(input.accountId, file.conversionId, file.input!.options.output_format, input.jobId),
+        }),
+      )
+      .then(
+        (result) => outcomeOf(file, result),
+        (error: unknown) => outcomeOf(file, error),
+      )
+      .then((outcome) => {
+        running--;
+        ended.push(outcome);
+      });
+  };
+
+  let page: JobFile[] = [];
+  let pageStart = 0;
+  let startedThisRun = 0;
+  let requested: Error | undefined;
+  try {
+    for (;;) {
+      while (
+        !progress.cancelRequested &&
+        running < input.concurrency &&
+        progress.next < input.total &&
+        startedThisRun < filesPerRun &&
+        !workflowInfo().continueAsNewSuggested
+      ) {
+        const index = progress.next;
+        if (index >= pageStart + page.length) {
+          page = await record.jobFiles(input.jobId, index, PAGE, input.run);
+          pageStart = index;
+        }
+        const file = page[index - pageStart]!;
+        progress.next++;
+        startedThisRun++;
+        // A file cancelled on its own before the job reached it has already ended.
+        if (file.outcome) ended.push(file.outcome);
+        else convert(file);
+      }
+      if (ended.length > 0) await report(ended.splice(0));
+      // A run hands over after filesPerRun files, or sooner when Temporal suggests it (a history grown large).
+      const handOver = startedThisRun >= filesPerRun || workflowInfo().continueAsNewSuggested;
+      const startedAll = progress.next >= input.total || progress.cancelRequested || handOver;
+      if (startedAll && running === 0) break;
+      await condition(() => ended.length > 0 || (progress.cancelRequested && running === 0));
+    }
+  } catch (error) {
+    // A cancellation request (the API's, the Web UI's): the same as the signal, then the run ends Canceled.
+    if (!isCancellation(error)) throw error;
+    requested = error as Error;
+    requestCancel();
+    await CancellationScope.nonCancellable(async () => {
+      await condition(() => running === 0);
+      if (ended.length > 0) await report(ended.splice(0));
+    });
+  }
+
+  if (!progress.cancelRequested && progress.next < input.total) {
+    // Every file this run started has ended: the next run takes over from progress.next.
+    return continueAsNew<typeof jobWorkflow>({ ...input, carried: progress });
+  }
+
+  const final = counts();
+  if (progress.cancelRequested) {
+    // Files the job never started never will.
+    final.cancelled += final.queued;
+    progress.cancelled = final.cancelled;
+    final.queued = 0;
+  }
+  phase = progress.cancelRequested ? 'cancelled' : progress.failed > 0 ? 'failed' : 'succeeded';
+  await CancellationScope.nonCancellable(() =>
+    record.jobFinished(input.jobId, {
+      status: phase,
+      counts: final,
+      failures: [...progress.failures].sort((a, b) => a.index - b.index),
+      failuresOmitted: progress.failuresOmitted,
+    }),
+  );
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]);
+  if (requested !== undefined) throw requested;
+  return snapshot();
+
+  /** Counts the files that ended and publishes a `job.progress` for each. */
+  async function report(outcomes: FileOutcome[]): Promise<void> {
+    const reports = outcomes.map((file) => {
+      progress[file.status]++;
+      if (file.status === 'failed') {
+        if (progress.failures.length < FAILURES_LISTED) progress.failures.push(file);
+        else progress.failuresOmitted++;
+      }
+      return { file, counts: counts() };
+    });
+    await CancellationScope.nonCancellable(() => record.jobProgress(input.jobId, reports));
+  }
+}
