@@ -70,6 +70,10 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
           const row = await record.started(input.conversionId);
           const done = row && recordedResult(row);
           if (done) return done;
+          // Cancelled through the API while queued, just as its job reached it: nothing to convert.
+          if (row?.status === 'cancelled') {
+            throw ApplicationFailure.create({ type: 'cancelled', message: 'the conversion was cancelled before it started', nonRetryable: true });
+          }
         }
         const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey };
         const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 });

@@ -1,10 +1,9 @@
 import type { Kysely } from 'kysely';
 import { workflowInputFor } from '../src/conversions/workflow.js';
-import { storeConversionEvents } from '../src/conversions/events.js';
-import { cancelQueuedFiles, finishJob, findJobById, jobFiles, markJobRunning, storeJobCounts } from '../src/db/jobs.js';
-import type { Conversion, Database } from '../src/db/schema.js';
+import { findJobById, isJobFinished, jobFiles, markJobRunning, storeJobCounts } from '../src/db/jobs.js';
+import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
 import type { PublishedEvent } from '../src/events/publish.js';
-import { storeJobEvents } from '../src/jobs/events.js';
+import { storeJobEnd, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { ConversionRunSettings, ConversionWorkflowInput, FileOutcome, JobCounts } from '../workflows/definitions.js';
 
@@ -51,12 +50,19 @@ export function createJobActivities({ db, deliveries, defaultRetrySchedule }: Jo
   }
 
   return {
-    /** Marks the job running and publishes `job.started`. */
-    async jobStarted(jobId: string, counts: JobCounts): Promise<void> {
+    /**
+     * Marks the job running and publishes `job.started`; answers the job's status, which is
+     * not `running` when the job ended before its workflow began (cancelled through the API).
+     */
+    async jobStarted(jobId: string, counts: JobCounts): Promise<JobStatus> {
+      let status: JobStatus = 'running';
       await inTransaction(async (trx) => {
         const job = (await markJobRunning(trx, jobId)) ?? (await jobRow(trx, jobId));
+        status = job.status;
+        if (isJobFinished(job.status)) return [];
         return storeJobEvents(trx, job, [{ type: 'job.started', counts }], defaultRetrySchedule);
       });
+      return status;
     },
 
     /** The job's files from `fromIndex` on (`limit` of them at most), each with its conversion's workflow input. */
@@ -79,32 +85,9 @@ export function createJobActivities({ db, deliveries, defaultRetrySchedule }: Jo
       });
     },
 
-    /**
-     * Ends the job with its final counts: a cancelled one first cancels its files that
-     * never started (each with its `conversion.cancelled`); then the final event.
-     */
-    async jobFinished(
-      jobId: string,
-      end: { status: 'succeeded' | 'failed' | 'cancelled'; counts: JobCounts; failures: FileOutcome[]; failuresOmitted: number },
-    ): Promise<void> {
-      const { counts } = end;
-      await inTransaction(async (trx) => {
-        const published: PublishedEvent[] = [];
-        if (end.status === 'cancelled') {
-          const never = await cancelQueuedFiles(trx, jobId);
-          published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
-        }
-        await storeJobCounts(trx, jobId, counts);
-        const job = (await finishJob(trx, jobId, end.status)) ?? (await jobRow(trx, jobId));
-        const event =
-          end.status === 'succeeded'
-            ? { type: 'job.completed' as const, counts }
-            : end.status === 'failed'
-              ? { type: 'job.failed' as const, counts, failures: end.failures, failuresOmitted: end.failuresOmitted }
-              : { type: 'job.cancelled' as const, counts };
-        published.push(...(await storeJobEvents(trx, job, [event], defaultRetrySchedule)));
-        return published;
-      });
+    /** Ends the job with its final counts and event (see storeJobEnd). */
+    async jobFinished(jobId: string, end: JobEnd): Promise<void> {
+      await inTransaction((trx) => storeJobEnd(trx, jobId, end, defaultRetrySchedule));
     },
   };
 }

@@ -4,6 +4,7 @@
 #   imagemagick - `identify`, the decoder (independent of sharp) that checks outputs
 #   java + maven - Temporal's Java time-skipping test server is resolved from Maven Central
 #   chromium    - a real browser for the /docs page test (Playwright's own downloads are not used)
+#   mate-backgrounds - real photographs for the jobs tests (and the benches)
 # Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
 # the Temporal SDK's own download is used).
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v identify >/dev/null || packages+=(imagemagick)
 command -v java >/dev/null || packages+=(default-jre-headless)
 command -v mvn >/dev/null || packages+=(maven)
 command -v chromium >/dev/null || packages+=(chromium)
+[ -d /usr/share/backgrounds/mate ] || packages+=(mate-backgrounds)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

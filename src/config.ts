@@ -37,6 +37,12 @@ export interface KilnConfig {
   maxOutputPixels: number;
   /** Activities at once on kiln-convert; sharp work is CPU-bound. */
   convertConcurrency: number;
+  /** Files one job may have (KILN_MAX_JOB_FILES). */
+  maxJobFiles: number;
+  /** Bytes all the files uploaded with one job may have together (KILN_MAX_JOB_BYTES). */
+  maxJobBytes: number;
+  /** Files of one job converting at once: the default and the most a job may ask for (KILN_JOB_CONCURRENCY). */
+  jobConcurrency: number;
   /** Seconds without a heartbeat before a conversion attempt counts as lost. */
   convertHeartbeatTimeoutSeconds: number;
   /** Seconds one conversion's image work may take before its process is killed. */
@@ -166,6 +172,9 @@ const SETTINGS = z
     KILN_MAX_OUTPUT_DIMENSION: whole(16384, 1, 65535),
     KILN_MAX_OUTPUT_PIXELS: whole(50_000_000, 1, 2 ** 40),
     KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
+    KILN_MAX_JOB_FILES: whole(5000, 1, 100_000),
+    KILN_MAX_JOB_BYTES: whole(2 * 1024 ** 3, 1024, 2 ** 40),
+    KILN_JOB_CONCURRENCY: whole(0, 1, 1024), // 0: unset
     KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: whole(20, 2, 3600),
     KILN_CONVERT_TIME_LIMIT_SECONDS: whole(120, 1, 3600),
     KILN_CONVERT_MEMORY_LIMIT_MB: whole(1536, 64, 1 << 20),
@@ -207,6 +216,10 @@ const SETTINGS = z
       maxOutputDimension: env.KILN_MAX_OUTPUT_DIMENSION,
       maxOutputPixels: env.KILN_MAX_OUTPUT_PIXELS,
       convertConcurrency: env.KILN_CONVERT_CONCURRENCY,
+      maxJobFiles: env.KILN_MAX_JOB_FILES,
+      maxJobBytes: env.KILN_MAX_JOB_BYTES,
+      // A worker takes two convert tasks per converter: a window of twice the converters keeps one worker's slots full.
+      jobConcurrency: env.KILN_JOB_CONCURRENCY || 2 * env.KILN_CONVERT_CONCURRENCY,
       convertHeartbeatTimeoutSeconds: env.KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS,
       convertTimeLimitSeconds: env.KILN_CONVERT_TIME_LIMIT_SECONDS,
       convertMemoryLimitMb: env.KILN_CONVERT_MEMORY_LIMIT_MB,

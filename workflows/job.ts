@@ -46,6 +46,9 @@ function outcomeOf(file: JobFile, result: unknown): FileOutcome {
     const cause = result instanceof ChildWorkflowFailure ? result.cause : result;
     if (isCancellation(cause) || isCancellation(result))
       return { ...base, status: 'cancelled', error: { code: 'cancelled', message: 'the conversion was cancelled' } };
+    // A file cancelled through the API just before the job started it (see convertImage).
+    if (cause instanceof ApplicationFailure && cause.type === 'cancelled')
+      return { ...base, status: 'cancelled', error: { code: 'cancelled', message: cause.message } };
     if (cause instanceof ApplicationFailure) return { ...base, status: 'failed', error: { code: cause.type ?? 'conversion_error', message: cause.message } };
     if (cause instanceof TerminatedFailure) return { ...base, status: 'failed', error: { code: 'terminated', message: 'the conversion was terminated' } };
     if (cause instanceof TimeoutFailure) return { ...base, status: 'failed', error: { code: 'timeout', message: 'the conversion did not finish in time' } };
@@ -104,8 +107,14 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
   setHandler(jobProgressQuery, snapshot);
 
   if (!input.carried) {
+    const status = await record.jobStarted(input.jobId, counts());
+    if (status !== 'running') {
+      // Ended before this run began (cancelled through the API before its workflow started): nothing to do.
+      phase = status;
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: status }]);
+      return snapshot();
+    }
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: 'running' }]);
-    await record.jobStarted(input.jobId, counts());
   }
 
   const ended: FileOutcome[] = [];

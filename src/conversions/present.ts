@@ -20,6 +20,8 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     webhook_metadata: row.webhook_metadata,
     tag: row.tag,
     workflow_id: row.workflow_id,
+    job_id: row.job_id,
+    job_index: row.job_index,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     started_at: row.started_at?.toISOString() ?? null,

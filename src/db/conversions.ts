@@ -143,3 +143,9 @@ export async function listStaleQueued(db: Kysely<Database>, olderThanSeconds: nu
     .limit(limit)
     .execute();
 }
+
+/** The account's conversions among `ids` (another account's are not found). */
+export function findConversionsOf(db: Kysely<Database>, accountId: string, ids: string[]): Promise<Conversion[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db.selectFrom('conversions').selectAll().where('account_id', '=', accountId).where('id', 'in', ids).execute();
+}

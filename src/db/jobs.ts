@@ -147,3 +147,18 @@ export function listStaleQueuedJobs(db: Kysely<Database>, olderThanSeconds: numb
     .limit(limit)
     .execute();
 }
+
+/** A job's files as its owner pages through them, in the job's order; `after` is the last conversion id of the previous page. */
+export function listJobConversions(
+  db: Kysely<Database>,
+  jobId: string,
+  page: { limit: number; after?: string; status?: Conversion['status'] },
+): Promise<Conversion[]> {
+  let query = db.selectFrom('conversions').selectAll().where('job_id', '=', jobId);
+  if (page.after) {
+    const after = page.after;
+    query = query.where('job_index', '>', (eb) => eb.selectFrom('conversions').select('job_index').where('id', '=', after).where('job_id', '=', jobId));
+  }
+  if (page.status) query = query.where('status', '=', page.status);
+  return query.orderBy('job_index').limit(page.limit).execute();
+}

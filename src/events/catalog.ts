@@ -36,7 +36,7 @@ const conversionId = z.string().describe('The conversion (cnv_…).');
 const conversionBase = { conversion_id: conversionId, input, metadata, tag };
 
 const jobId = z.string().describe('The job (job_…).');
-const counts = z
+export const JOB_COUNTS = z
   .object({
     total: z.number().int(),
     queued: z.number().int().describe('Not started by the job yet.'),
@@ -46,13 +46,13 @@ const counts = z
     cancelled: z.number().int(),
   })
   .describe("How many of the job's files stand where, when the event happened.");
-const progress = z.number().int().min(0).max(100).describe('Files finished (succeeded, failed or cancelled), as a whole percentage of all files.');
+export const JOB_PROGRESS = z.number().int().min(0).max(100).describe('Files finished (succeeded, failed or cancelled), as a whole percentage of all files.');
 const jobMetadata = z
   .record(z.string(), z.unknown())
   .nullable()
   .describe('The webhook_metadata object sent with the job, echoed verbatim; null when none was sent.');
 const jobTag = z.string().nullable().describe('The tag sent with the job; endpoints with tags receive only matching events.');
-const jobBase = { job_id: jobId, counts, progress, metadata: jobMetadata, tag: jobTag };
+const jobBase = { job_id: jobId, counts: JOB_COUNTS, progress: JOB_PROGRESS, metadata: jobMetadata, tag: jobTag };
 const fileError = z.object({ code: z.string(), message: z.string() });
 const fileOutcome = z
   .object({

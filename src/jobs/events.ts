@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, Job } from '../db/schema.js';
+import { cancelQueuedFiles, findJobById, finishJob, storeJobCounts } from '../db/jobs.js';
+import { storeConversionEvents } from '../conversions/events.js';
 import type { JobEventType, StoredEventData } from '../events/catalog.js';
 import { publishEvents, type PublishedEvent } from '../events/publish.js';
 import { percentDone, type FileOutcome, type JobCounts } from '../../workflows/definitions.js';
@@ -60,4 +62,37 @@ export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[
     { kind: 'subscribers', tag: job.tag, webhookUrl: job.webhook_url },
     defaultRetrySchedule,
   );
+}
+
+/** How a job ended, as its workflow (or the API, for a job that never started) records it. */
+export interface JobEnd {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  counts: JobCounts;
+  failures: FileOutcome[];
+  failuresOmitted: number;
+}
+
+/**
+ * Ends a job with its final counts and event. A cancelled one first cancels its files that
+ * never started, each with its `conversion.cancelled`. Safe to repeat: a job already ended
+ * keeps its status, and every event is stored once.
+ */
+export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: JobEnd, defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+  const { counts } = end;
+  const published: PublishedEvent[] = [];
+  if (end.status === 'cancelled') {
+    const never = await cancelQueuedFiles(trx, jobId);
+    published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
+  }
+  await storeJobCounts(trx, jobId, counts);
+  const job = (await finishJob(trx, jobId, end.status)) ?? (await findJobById(trx, jobId));
+  if (!job) throw new Error(`no job ${jobId}`);
+  const event: JobEvent =
+    end.status === 'succeeded'
+      ? { type: 'job.completed', counts }
+      : end.status === 'failed'
+        ? { type: 'job.failed', counts, failures: end.failures, failuresOmitted: end.failuresOmitted }
+        : { type: 'job.cancelled', counts };
+  published.push(...(await storeJobEvents(trx, job, [event], defaultRetrySchedule)));
+  return published;
 }

@@ -4,11 +4,13 @@ import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
 import { startConversionWorkflow, type ConversionRunSettings } from '../conversions/workflow.js';
 import { listUndispatched } from '../db/deliveries.js';
+import { listStaleQueuedJobs } from '../db/jobs.js';
+import { startJobWorkflow } from '../jobs/workflow.js';
 import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
 import { RECONCILE_SCHEDULE_ID, TASK_QUEUES, type WorkflowName } from './names.js';
 
 export interface ReconcileOptions {
-  /** How long a conversion may stay queued before its workflow counts as never started. */
+  /** How long a conversion (or a job) may stay queued before its workflow counts as never started. */
   conversionGraceSeconds: number;
   /**
    * How long a pending delivery may go without a workflow before it counts as stranded:
@@ -20,7 +22,7 @@ export interface ReconcileOptions {
 }
 
 /**
- * Starts the workflow of every conversion accepted but still queued after its grace, and
+ * Starts the workflow of every conversion and job accepted but still queued after its grace, and
  * of every pending delivery nobody has taken charge of: the process may have died, or
  * Temporal may have been down, between storing the row and starting the workflow (or
  * during a first attempt). A delivery's workflow starts from where its log stands.
@@ -31,6 +33,11 @@ export async function startStrandedWork(db: Kysely<Database>, client: Client, op
   let started = 0;
   for (const row of await listStaleQueued(db, options.conversionGraceSeconds, 500)) {
     await startConversionWorkflow(client, row, options.conversion);
+    started++;
+  }
+  // A job's files are its workflow's to start: only the job itself is looked after here.
+  for (const job of await listStaleQueuedJobs(db, options.conversionGraceSeconds, 500)) {
+    await startJobWorkflow(client, job, options.conversion);
     started++;
   }
   const deliveries = await listUndispatched(db, options.deliveryGraceSeconds, 500);

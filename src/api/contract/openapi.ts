@@ -1,9 +1,10 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { conversionOptionsSchema, type OptionLimits } from '../../convert/options.js';
-import { CONVERSION_STATUSES, DELIVERY_STATUSES } from '../../db/schema.js';
+import { CONVERSION_STATUSES, DELIVERY_STATUSES, JOB_STATUSES } from '../../db/schema.js';
 import { EVENT_CATALOG, EVENT_TYPES } from '../../events/catalog.js';
 import { accountBody } from '../routes/admin.js';
+import { jobBody } from '../routes/jobs.js';
 import { apiKeyBody } from '../routes/api-keys.js';
 import { recoverBody } from '../routes/webhook-deliveries.js';
 import { endpointBody } from '../routes/webhook-endpoints.js';
@@ -55,6 +56,7 @@ function mergeProblems(...sets: Array<Record<number, string[]> | undefined>): Re
 function routes(limits: OptionLimits): Route[] {
   const uploadFields = conversionOptionsSchema(limits);
   const conversionNotFound = { 404: ['conversion_not_found'] };
+  const jobNotFound = { 404: ['job_not_found'] };
   const endpointNotFound = { 404: ['endpoint_not_found'] };
   const deliveryNotFound = { 404: ['delivery_not_found'] };
   return [
@@ -149,6 +151,89 @@ function routes(limits: OptionLimits): Route[] {
       request: { params: id('cnv', 'conversion') },
       success: { status: 202, description: 'Cancelling', schema: s.Conversion },
       problems: { ...conversionNotFound, 409: ['conversion_finished'] },
+    },
+    {
+      method: 'post',
+      path: '/v1/jobs',
+      summary: 'Start a job: many files converted with shared options, one workflow watching them',
+      tag: 'Jobs',
+      idempotent: true,
+      request: {
+        body: {
+          description:
+            'Multipart with each image as a `file` field (in order) and the shared options as fields; or JSON whose `inputs` name earlier uploads. `inputs[i].options` override the shared options for the i-th file.',
+          content: {
+            'multipart/form-data': {
+              schema: uploadFields.extend({
+                file: z.array(z.string()).describe('The images (binary), one `file` field each'),
+                inputs: z.string().optional().describe('A JSON array, one object per file in order: `{"options": {...}}` overrides for that file'),
+                concurrency: z.string().optional().describe('Files converting at once: 1 to KILN_JOB_CONCURRENCY (its default)'),
+                webhook_url: z.string().optional(),
+                webhook_metadata: z.string().optional().describe('A JSON object, at most 16 KiB'),
+                tag: z.string().optional(),
+              }),
+            },
+            'application/json': { schema: jobBody },
+          },
+        },
+      },
+      success: { status: 202, description: 'Accepted: the job and its files are queued', schema: s.Job, headers: { Location: 'The job' } },
+      problems: {
+        400: [
+          'invalid_options',
+          'invalid_body',
+          'invalid_json',
+          'file_required',
+          'empty_file',
+          'unexpected_file',
+          'too_many_files',
+          'invalid_multipart',
+          'upload_aborted',
+          'invalid_url',
+          'invalid_metadata',
+          'invalid_tag',
+        ],
+        413: ['file_too_large', 'upload_too_large', 'body_too_large'],
+        415: ['unsupported_media_type'],
+        422: ['blocked_address', 'source_not_found'],
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs',
+      summary: 'List jobs, newest first',
+      tag: 'Jobs',
+      request: { query: z.object({ ...pageQuery, status: z.enum(JOB_STATUSES).optional() }) },
+      success: { status: 200, description: 'A page of jobs', schema: s.page(s.Job, 'JobPage') },
+      problems: { 400: ['invalid_parameter'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/{id}',
+      summary: 'One job: its status, counts per file status and progress',
+      tag: 'Jobs',
+      request: { params: id('job', 'job') },
+      success: { status: 200, description: 'The job', schema: s.Job },
+      problems: jobNotFound,
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/{id}/conversions',
+      summary: "A job's files, in the job's order, each a conversion",
+      tag: 'Jobs',
+      request: { params: id('job', 'job'), query: z.object({ ...pageQuery, status: z.enum(CONVERSION_STATUSES).optional() }) },
+      success: { status: 200, description: 'A page of conversions', schema: s.page(s.Conversion, 'ConversionPage') },
+      problems: { ...jobNotFound, 400: ['invalid_parameter'] },
+    },
+    {
+      method: 'post',
+      path: '/v1/jobs/{id}/cancel',
+      summary: 'Cancel a job: files not started never start, those under way are cancelled, finished ones stay',
+      tag: 'Jobs',
+      idempotent: true,
+      request: { params: id('job', 'job') },
+      success: { status: 202, description: 'Cancelling', schema: s.Job },
+      problems: { ...jobNotFound, 409: ['job_finished'] },
     },
     {
       method: 'get',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { CONVERSION_STATUSES, DELIVERY_STATUSES } from '../../db/schema.js';
-import { EVENT_TYPES } from '../../events/catalog.js';
+import { CONVERSION_STATUSES, DELIVERY_STATUSES, JOB_STATUSES } from '../../db/schema.js';
+import { EVENT_TYPES, JOB_COUNTS, JOB_PROGRESS } from '../../events/catalog.js';
 import { OUTPUT_FORMATS } from '../../convert/formats.js';
 
 /**
@@ -62,6 +62,8 @@ export const Conversion = z
     webhook_metadata: z.record(z.string(), z.unknown()).nullable(),
     tag: z.string().nullable(),
     workflow_id: z.string(),
+    job_id: z.string().nullable().describe('The job this conversion is a file of (job_…); null for a single upload.'),
+    job_index: z.number().int().nullable().describe("The file's place in its job, from 0; null for a single upload."),
     created_at: timestamp,
     updated_at: timestamp,
     started_at: nullableTimestamp,
@@ -70,6 +72,26 @@ export const Conversion = z
     download_expires_at: timestamp.optional(),
   })
   .meta({ id: 'Conversion' });
+
+export const Job = z
+  .object({
+    id: z.string(),
+    object: z.literal('job'),
+    status: z.enum(JOB_STATUSES),
+    counts: JOB_COUNTS,
+    progress: JOB_PROGRESS,
+    concurrency: z.number().int().describe('Files converting at once at most.'),
+    options: ConversionOptionsOut.describe("The options the job's files share (a file may override some; its conversion shows its own)."),
+    webhook_url: z.string().nullable(),
+    webhook_metadata: z.record(z.string(), z.unknown()).nullable(),
+    tag: z.string().nullable(),
+    workflow_id: z.string(),
+    created_at: timestamp,
+    updated_at: timestamp,
+    started_at: nullableTimestamp,
+    completed_at: nullableTimestamp,
+  })
+  .meta({ id: 'Job' });
 
 export const Endpoint = z
   .object({

@@ -12,7 +12,7 @@ import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webh
 import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../conversions/workflow.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
-import type { LogFunction } from '../../log.js';
+import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
@@ -22,16 +22,6 @@ import { pathId, queryChoice } from '../params.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
-
-/** Runs `store`; if it throws, the blob under `key` (already imported for it) is deleted before the error goes on. */
-async function storeOrDelete<T>(deps: ApiDependencies, log: LogFunction, key: string, store: () => Promise<T>): Promise<T> {
-  try {
-    return await store();
-  } catch (error) {
-    await deps.blobs.delete(key).catch((cleanup: unknown) => log(`could not delete the orphaned blob ${key}`, cleanup));
-    throw error;
-  }
-}
 
 export function conversionRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
@@ -63,7 +53,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
         accepted = true;
         // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
         // The file.uploaded event is stored with the row, and its deliveries handed over once both are.
-        const { row, uploaded } = await storeOrDelete(deps, requestLog(ctx, deps.log), inputKey, () =>
+        const { row, uploaded } = await deleteBlobsIfStoreFails(deps.blobs, requestLog(ctx, deps.log), [inputKey], () =>
           db.transaction().execute(async (trx) => {
             const inserted = await insertQueuedConversion(trx, {
               id,

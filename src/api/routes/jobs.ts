@@ -1,0 +1,344 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { KilnConfig } from '../../config.js';
+import { parseConversionOptions, type ConversionOptions } from '../../convert/options.js';
+import { findConversionsOf } from '../../db/conversions.js';
+import { findJob, insertQueuedJob, isJobFinished, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
+import { CONVERSION_STATUSES, JOB_STATUSES, type Job } from '../../db/schema.js';
+import { newId } from '../../ids.js';
+import { presentConversion } from '../../conversions/present.js';
+import { storeConversionEvents } from '../../conversions/events.js';
+import { conversionRunSettings, inputKeyFor } from '../../conversions/workflow.js';
+import { storeJobEnd } from '../../jobs/events.js';
+import { presentJob } from '../../jobs/present.js';
+import { cancelJobWorkflow, startJobWorkflow } from '../../jobs/workflow.js';
+import { dispatchOrDefer } from '../../webhooks/dispatch.js';
+import { fieldProblems, type FieldProblem } from '../../validation.js';
+import { accountOf } from '../auth.js';
+import type { ApiDependencies } from '../context.js';
+import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
+import { pageEnvelope, readPage } from '../pagination.js';
+import { pathId, queryChoice } from '../params.js';
+import { ApiError } from '../problem.js';
+import { requestLog } from '../request-log.js';
+import { receiveUpload } from '../upload.js';
+import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields, type ConversionWebhookFields } from '../webhook-fields.js';
+import { hasIdempotencyKey, idempotent, idempotentAction, idempotentJson, requestFingerprint } from '../idempotency.js';
+
+const jobNotFound = (id: string): ApiError => new ApiError(404, 'job_not_found', `no job ${id}`);
+
+/** Fields of a job request that are neither options nor webhook fields. */
+const JOB_FIELDS = ['concurrency', 'inputs'] as const;
+
+/** An option's value as JSON may give it: numbers are accepted for the numeric options. */
+const optionValue = z.union([z.string(), z.number()]);
+const optionOverrides = z.record(z.string(), optionValue).describe("Options for this file alone, over the job's shared ones");
+
+/** One entry of `inputs` in a multipart job: the file at the same position. */
+const uploadedInput = z.object({ options: optionOverrides.optional() }).strict();
+
+/**
+ * One entry of `inputs` in a JSON job. Each names its source by one key: `conversion_id`
+ * (an earlier upload of this account, whose original is converted again) today; other
+ * source kinds (a URL) are further keys beside it.
+ */
+export const jobInput = z
+  .object({
+    conversion_id: z.string().describe('An earlier conversion of this account (cnv_…): its original file is the input'),
+    filename: z.string().min(1).max(255).optional().describe("The input's name in this job (default: the source's)"),
+    options: optionOverrides.optional(),
+  })
+  .strict();
+
+/** A JSON job: shared options at the top level, as the multipart form has them. */
+export const jobBody = z
+  .object({
+    output_format: optionValue,
+    quality: optionValue.optional(),
+    width: optionValue.optional(),
+    height: optionValue.optional(),
+    fit: optionValue.optional(),
+    inputs: z.array(jobInput).min(1, 'inputs must name at least one input'),
+    concurrency: z.number().int().optional().describe('Files converting at once, 1 to KILN_JOB_CONCURRENCY (its default)'),
+    webhook_url: z.string().optional(),
+    webhook_metadata: z.record(z.string(), z.unknown()).optional(),
+    tag: z.string().optional(),
+  })
+  .strict();
+
+function invalid(code: string, problems: FieldProblem[]): ApiError {
+  return new ApiError(400, code, problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message)).join('; '), { errors: problems });
+}
+
+/** Option values as the option parser reads them (form fields are text). */
+function asFields(values: Record<string, string | number | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])));
+}
+
+/**
+ * The shared options (complete on their own) and each file's: the shared ones with that
+ * file's overrides. Every problem of every file is reported at once, named by its place.
+ */
+function fileOptions(
+  shared: Record<string, string>,
+  overrides: Array<Record<string, string> | undefined>,
+  count: number,
+  config: KilnConfig,
+): { options: ConversionOptions; perFile: ConversionOptions[] } {
+  const base = parseConversionOptions(shared, config);
+  if (!base.ok) throw invalid('invalid_options', base.problems);
+  const problems: FieldProblem[] = [];
+  const perFile = Array.from({ length: count }, (_, index) => {
+    const own = overrides[index];
+    if (!own || Object.keys(own).length === 0) return base.options;
+    const parsed = parseConversionOptions({ ...shared, ...own }, config);
+    if (parsed.ok) return parsed.options;
+    problems.push(...parsed.problems.map((p) => ({ ...p, field: `inputs[${index}].options${p.field ? `.${p.field}` : ''}` })));
+    return base.options;
+  });
+  if (problems.length > 0) throw invalid('invalid_options', problems);
+  return { options: base.options, perFile };
+}
+
+function parseConcurrency(raw: string | number | undefined, config: KilnConfig): number {
+  if (raw === undefined) return config.jobConcurrency;
+  const value = typeof raw === 'number' ? raw : /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > config.jobConcurrency) {
+    throw invalid('invalid_options', [
+      { field: 'concurrency', message: `concurrency must be a whole number from 1 to ${config.jobConcurrency} (KILN_JOB_CONCURRENCY)` },
+    ]);
+  }
+  return value;
+}
+
+function tooManyFiles(max: number): ApiError {
+  return new ApiError(400, 'too_many_files', `a job takes at most ${max} files (KILN_MAX_JOB_FILES)`, { limit_files: max });
+}
+
+/** What a job request asks for, however it came. */
+interface JobRequest {
+  options: ConversionOptions;
+  concurrency: number;
+  webhook: ConversionWebhookFields;
+  files: AcceptedJob['files'];
+}
+
+export function jobRoutes(deps: ApiDependencies): Router {
+  const { db, config } = deps;
+  const router = new Router();
+
+  /** Stores the job, its files and their `file.uploaded` together, then starts its workflow. */
+  async function acceptJob(ctx: Context, request: JobRequest, importedKeys: string[]): Promise<void> {
+    const log = requestLog(ctx, deps.log);
+    const id = newId('job');
+    const { job, uploaded } = await deleteBlobsIfStoreFails(deps.blobs, log, importedKeys, () =>
+      db.transaction().execute(async (trx) => {
+        const stored = await insertQueuedJob(trx, { id, accountId: accountOf(ctx).id, ...request });
+        const events = await storeConversionEvents(trx, stored.conversions, 'file.uploaded', deps.delivery.defaultRetrySchedule);
+        return { job: stored.job, uploaded: events };
+      }),
+    );
+    // Not awaited: the answer never waits on webhooks.
+    void dispatchOrDefer(
+      deps.deliveries,
+      uploaded.flatMap((event) => event.deliveries),
+      log,
+    );
+    try {
+      await startJobWorkflow(deps.temporal, job, conversionRunSettings(config));
+    } catch (error) {
+      // The job is stored and stays queued; the reconcile schedule starts its workflow once Temporal answers.
+      log(`could not start the workflow of ${id} yet; it stays queued`, error);
+    }
+    ctx.status = 202;
+    ctx.set('Location', `/v1/jobs/${id}`);
+    ctx.body = presentJob(job);
+  }
+
+  /** Several files in one multipart body (each a `file` field), options and webhook fields shared. */
+  async function createFromUpload(ctx: Context): Promise<void> {
+    const spool = {
+      dir: deps.spoolDir,
+      maxBytes: config.maxUploadBytes,
+      hashed: hasIdempotencyKey(ctx),
+      maxFiles: config.maxJobFiles,
+      maxTotalBytes: config.maxJobBytes,
+    };
+    const upload = await receiveUpload(ctx, spool, (fields) => {
+      const shared = Object.fromEntries(
+        Object.entries(fields).filter(
+          ([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name) && !(JOB_FIELDS as readonly string[]).includes(name),
+        ),
+      );
+      let inputs: z.infer<typeof uploadedInput>[] = [];
+      if (fields.inputs !== undefined) {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(fields.inputs);
+        } catch {
+          throw invalid('invalid_options', [{ field: 'inputs', message: 'inputs must be a JSON array, one object per file' }]);
+        }
+        const parsed = z.array(uploadedInput).safeParse(raw);
+        if (!parsed.success)
+          throw invalid(
+            'invalid_options',
+            fieldProblems(parsed.error, 'key').map((p) => ({ ...p, field: `inputs${p.field ? `.${p.field}` : ''}` })),
+          );
+        inputs = parsed.data;
+      }
+      return {
+        shared,
+        inputs,
+        concurrency: parseConcurrency(fields.concurrency, config),
+        webhook: parseConversionWebhookFields(fields, deps.guard),
+      };
+    });
+    let accepted = false;
+    try {
+      const { files } = upload;
+      if (files.length === 0) throw new ApiError(400, 'file_required', 'send the images as multipart fields named "file", one per image');
+      const empty = files.findIndex((file) => file.bytes === 0);
+      if (empty >= 0) throw new ApiError(400, 'empty_file', `file ${empty} (${files[empty]!.filename}) is empty`, { index: empty });
+      const { shared, inputs, concurrency, webhook } = upload.fields;
+      if (inputs.length > files.length) {
+        throw invalid('invalid_options', [{ field: 'inputs', message: `inputs has ${inputs.length} entries for ${files.length} files` }]);
+      }
+      const { options, perFile } = fileOptions(
+        shared,
+        inputs.map((input) => input.options && asFields(input.options)),
+        files.length,
+        config,
+      );
+      const sameUpload = requestFingerprint(
+        JSON.stringify(Object.entries(upload.rawFields).sort()),
+        ...files.flatMap((file) => [file.sha256 ?? '', file.filename, file.contentType ?? '']),
+      );
+      await idempotent(ctx, deps, sameUpload, async () => {
+        const accepted_: AcceptedJob['files'] = [];
+        const imported: string[] = [];
+        try {
+          for (const [index, file] of files.entries()) {
+            const id = newId('cnv');
+            const inputKey = inputKeyFor(id);
+            await deps.blobs.importFile(inputKey, file.path);
+            imported.push(inputKey);
+            accepted_.push({ id, options: perFile[index]!, inputKey, filename: file.filename, bytes: file.bytes, contentType: file.contentType });
+          }
+        } catch (error) {
+          await Promise.all(imported.map((key) => deps.blobs.delete(key).catch(() => undefined)));
+          throw error;
+        }
+        accepted = true;
+        await acceptJob(ctx, { options, concurrency, webhook, files: accepted_ }, imported);
+      });
+    } finally {
+      if (!accepted) await upload.discard();
+    }
+  }
+
+  /** A JSON body whose `inputs` name files Kiln already has. */
+  const createFromInputs = idempotentJson(deps, async (ctx, body) => {
+    const parsed = jobBody.safeParse(body);
+    if (!parsed.success) throw invalid('invalid_body', fieldProblems(parsed.error, 'field'));
+    const request = parsed.data;
+    if (request.inputs.length > config.maxJobFiles) throw tooManyFiles(config.maxJobFiles);
+    const { output_format, quality, width, height, fit } = request;
+    const { options, perFile } = fileOptions(
+      asFields({ output_format, quality, width, height, fit }),
+      request.inputs.map((input) => input.options && asFields(input.options)),
+      request.inputs.length,
+      config,
+    );
+    const webhook = parseConversionWebhookFields(
+      asFields({
+        webhook_url: request.webhook_url,
+        tag: request.tag,
+        webhook_metadata: request.webhook_metadata === undefined ? undefined : JSON.stringify(request.webhook_metadata),
+      }),
+      deps.guard,
+    );
+    const concurrency = parseConcurrency(request.concurrency, config);
+    const sources = new Map(
+      (await findConversionsOf(db, accountOf(ctx).id, [...new Set(request.inputs.map((input) => input.conversion_id))])).map((row) => [row.id, row]),
+    );
+    const missing = request.inputs.flatMap((input, index) =>
+      sources.has(input.conversion_id) ? [] : [{ field: `inputs[${index}].conversion_id`, message: `no conversion ${input.conversion_id}` }],
+    );
+    if (missing.length > 0) {
+      throw new ApiError(422, 'source_not_found', missing.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: missing });
+    }
+    const files = request.inputs.map((input, index) => {
+      const source = sources.get(input.conversion_id)!;
+      // The source's original is shared, never copied: originals are never changed or deleted while a conversion refers to them.
+      return {
+        id: newId('cnv'),
+        options: perFile[index]!,
+        inputKey: source.input_key,
+        filename: input.filename ?? source.input_filename,
+        bytes: source.input_bytes,
+        contentType: source.input_content_type ?? undefined,
+      };
+    });
+    await acceptJob(ctx, { options, concurrency, webhook, files }, []);
+  });
+
+  router.post('/v1/jobs', async (ctx) => {
+    if (ctx.is('multipart/form-data')) return createFromUpload(ctx);
+    if (ctx.is('application/json')) return createFromInputs(ctx);
+    throw new ApiError(415, 'unsupported_media_type', 'send the images as multipart/form-data "file" fields, or a JSON body whose inputs name earlier uploads');
+  });
+
+  router.get('/v1/jobs', async (ctx) => {
+    const page = readPage(ctx.query);
+    const status = queryChoice(ctx.query, 'status', JOB_STATUSES);
+    const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
+    ctx.body = pageEnvelope(rows, page.limit, presentJob);
+  });
+
+  async function jobOr404(ctx: Context): Promise<Job> {
+    const id = pathId(ctx, 'job', jobNotFound);
+    const job = await findJob(db, accountOf(ctx).id, id);
+    if (!job) throw jobNotFound(id);
+    return job;
+  }
+
+  router.get('/v1/jobs/:id', async (ctx) => {
+    ctx.body = presentJob(await jobOr404(ctx));
+  });
+
+  router.get('/v1/jobs/:id/conversions', async (ctx) => {
+    const job = await jobOr404(ctx);
+    const page = readPage(ctx.query);
+    const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
+    const rows = await listJobConversions(db, job.id, { ...page, limit: page.limit + 1, status });
+    ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
+  });
+
+  router.post(
+    '/v1/jobs/:id/cancel',
+    idempotentAction(deps, async (ctx) => {
+      const job = await jobOr404(ctx);
+      if (isJobFinished(job.status)) {
+        throw new ApiError(409, 'job_finished', `the job already ended as ${job.status}`, { job_status: job.status });
+      }
+      const requested = await cancelJobWorkflow(deps.temporal, job.id);
+      if (!requested) {
+        // No workflow to record it (never started): none of its files started either, so all end cancelled here.
+        const counts = { total: job.total, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: job.total };
+        const published = await db
+          .transaction()
+          .execute((trx) => storeJobEnd(trx, job.id, { status: 'cancelled', counts, failures: [], failuresOmitted: 0 }, deps.delivery.defaultRetrySchedule));
+        await dispatchOrDefer(
+          deps.deliveries,
+          published.flatMap((event) => event.deliveries),
+          requestLog(ctx, deps.log),
+        );
+      }
+      ctx.status = 202;
+      ctx.body = presentJob((await findJob(db, job.account_id, job.id)) ?? job);
+    }),
+  );
+
+  return router;
+}

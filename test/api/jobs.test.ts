@@ -1,0 +1,275 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startTestKiln, type TestKiln } from '../support/kiln.js';
+import { assertProblem, createAccount, jsonRequest, request } from '../support/http.js';
+import { identify } from '../support/images.js';
+import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
+
+const PHOTOS = [
+  '/usr/share/backgrounds/mate/nature/FreshFlower.jpg',
+  '/usr/share/backgrounds/mate/nature/GreenMeadow.jpg',
+  '/usr/share/backgrounds/mate/nature/Aqua.jpg',
+];
+const MAX_JOB_FILES = 5;
+
+/**
+ * Jobs through the API: a real Kiln (dev server, embedded database, converter processes)
+ * with real photographs (Debian's mate-backgrounds), outputs decoded by ImageMagick and
+ * webhooks received on loopback and verified with the standardwebhooks package.
+ */
+describe('jobs API on a Temporal dev server', () => {
+  let kiln: TestKiln;
+  let alice: { id: string; key: string; webhookSecret: string };
+  let bob: { id: string; key: string; webhookSecret: string };
+  let sink: Receiver;
+  const photos = PHOTOS.map((file) => ({ name: file.split('/').pop()!, bytes: readFileSync(file) }));
+
+  before(async () => {
+    kiln = await startTestKiln('embedded', {
+      KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+      KILN_MAX_JOB_FILES: String(MAX_JOB_FILES),
+      KILN_JOB_CONCURRENCY: '2',
+    });
+    alice = await createAccount(kiln.url, kiln.adminToken, 'alice');
+    bob = await createAccount(kiln.url, kiln.adminToken, 'bob');
+    sink = await startReceiver();
+  });
+
+  after(async () => {
+    await sink?.close();
+    await kiln?.stop();
+  });
+
+  function jobForm(files: Array<{ name: string; bytes: Buffer }>, fields: Record<string, string>): FormData {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.set(name, value);
+    for (const file of files) form.append('file', new Blob([file.bytes]), file.name);
+    return form;
+  }
+
+  const submitJob = (key: string, files: Array<{ name: string; bytes: Buffer }>, fields: Record<string, string>) =>
+    request(`${kiln.url}/v1/jobs`, { method: 'POST', key, body: jobForm(files, fields) });
+
+  async function waitForJob(key: string, id: string, timeoutMs = 120_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const response = await request(`${kiln.url}/v1/jobs/${id}`, { key });
+      assert.equal(response.status, 200);
+      if (!['queued', 'running'].includes(response.body.status)) return response.body;
+      if (Date.now() > deadline) assert.fail(`job ${id} still ${response.body.status} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  async function jobFiles(key: string, id: string): Promise<any[]> {
+    const files: any[] = [];
+    let cursor: string | null = null;
+    do {
+      const response = await request(`${kiln.url}/v1/jobs/${id}/conversions?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { key });
+      assert.equal(response.status, 200);
+      files.push(...response.body.data);
+      cursor = response.body.next_cursor;
+    } while (cursor);
+    return files;
+  }
+
+  /** The webhooks the sink got for `subjectId` (a job or one of its files), each verified. */
+  function deliveredFor(ids: string[]): Array<Record<string, any>> {
+    return sink.requests
+      .map((received) => verifyDelivery(received, alice.webhookSecret) as Record<string, any>)
+      .filter((payload) => ids.includes(payload.data.job_id) || ids.includes(payload.data.conversion_id));
+  }
+
+  let firstJobFiles: any[] = [];
+
+  test('a multipart job of real photos converts each file, with per-file options, and reports every step by webhook', async () => {
+    const submitted = await submitJob(alice.key, photos, {
+      output_format: 'webp',
+      width: '320',
+      inputs: JSON.stringify([{}, { options: { output_format: 'png', width: 200 } }]),
+      webhook_url: sink.url,
+      webhook_metadata: JSON.stringify({ album: 'meadows' }),
+      tag: 'album-7',
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const id = submitted.body.id;
+    assert.match(id, /^job_/);
+    assert.equal(submitted.headers.get('location'), `/v1/jobs/${id}`);
+    assert.equal(submitted.body.status, 'queued');
+    assert.equal(submitted.body.workflow_id, `job-${id}`);
+    assert.deepEqual(submitted.body.counts, { total: 3, queued: 3, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+    assert.equal(submitted.body.concurrency, 2);
+
+    const job = await waitForJob(alice.key, id);
+    assert.equal(job.status, 'succeeded');
+    assert.deepEqual(job.counts, { total: 3, queued: 0, running: 0, succeeded: 3, failed: 0, cancelled: 0 });
+    assert.equal(job.progress, 100);
+    assert.ok(job.started_at && job.completed_at);
+
+    const files = await jobFiles(alice.key, id);
+    firstJobFiles = files;
+    assert.deepEqual(
+      files.map((file) => [file.job_id, file.job_index, file.input.filename, file.status, file.options.output_format]),
+      [
+        [id, 0, photos[0]!.name, 'succeeded', 'webp'],
+        [id, 1, photos[1]!.name, 'succeeded', 'png'],
+        [id, 2, photos[2]!.name, 'succeeded', 'webp'],
+      ],
+    );
+    for (const [index, file] of files.entries()) {
+      const download = await fetch(file.download_url);
+      assert.equal(download.status, 200);
+      const decoded = await identify(Buffer.from(await download.arrayBuffer()));
+      assert.equal(decoded.format, index === 1 ? 'png' : 'webp');
+      assert.equal(decoded.width, index === 1 ? 200 : 320);
+    }
+
+    // Every event of the job and of its files, each verified as a receiver verifies it.
+    const expected = 1 + 3 + 1 + 3 * 3; // job.started, job.progress × 3, job.completed; file.uploaded, conversion.started, conversion.completed per file
+    const ids = [id, ...files.map((file) => file.id)];
+    const deadline = Date.now() + 30_000;
+    while (deliveredFor(ids).length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const delivered = deliveredFor(ids);
+    const jobEvents = delivered.filter((payload) => payload.type.startsWith('job.'));
+    assert.deepEqual(jobEvents.map((payload) => payload.type).sort(), ['job.completed', 'job.progress', 'job.progress', 'job.progress', 'job.started']);
+    for (const payload of delivered) {
+      assert.deepEqual(payload.data.metadata, { album: 'meadows' });
+      assert.equal(payload.data.tag, 'album-7');
+    }
+    const progress = jobEvents.filter((payload) => payload.type === 'job.progress');
+    assert.deepEqual(progress.map((payload) => payload.data.file.index).sort(), [0, 1, 2]);
+    assert.deepEqual(progress.map((payload) => payload.data.counts.succeeded).sort(), [1, 2, 3]);
+    const completed = jobEvents.find((payload) => payload.type === 'job.completed')!;
+    assert.deepEqual(completed.data.counts, job.counts);
+    assert.equal(completed.data.progress, 100);
+    assert.deepEqual(
+      delivered
+        .filter((payload) => !payload.type.startsWith('job.'))
+        .map((payload) => payload.type)
+        .sort(),
+      ['conversion.completed', 'conversion.started', 'file.uploaded'].flatMap((type) => [type, type, type]),
+    );
+    assert.equal(delivered.length, expected, 'each event delivered once');
+
+    const listed = await request(`${kiln.url}/v1/jobs?status=succeeded`, { key: alice.key });
+    assert.ok(listed.body.data.some((listedJob: any) => listedJob.id === id));
+  });
+
+  test('a job whose file is not an image ends failed, naming the file and its error code', async () => {
+    const submitted = await submitJob(alice.key, [photos[0]!, { name: 'notes.txt', bytes: Buffer.from('not an image at all') }], {
+      output_format: 'jpeg',
+      width: '100',
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const job = await waitForJob(alice.key, submitted.body.id);
+    assert.equal(job.status, 'failed');
+    assert.deepEqual(job.counts, { total: 2, queued: 0, running: 0, succeeded: 1, failed: 1, cancelled: 0 });
+    const events = await request(`${kiln.url}/v1/events?subject_id=${job.id}&type=job.failed`, { key: alice.key });
+    assert.equal(events.body.data.length, 1);
+    const failures = events.body.data[0].data.failures;
+    assert.deepEqual(
+      failures.map((failure: any) => [failure.index, failure.filename, failure.status, failure.error.code]),
+      [[1, 'notes.txt', 'failed', 'unsupported_input']],
+    );
+  });
+
+  test('a JSON job converts earlier uploads again, by conversion id, with per-input overrides', async () => {
+    assert.equal(firstJobFiles.length, 3, 'runs after the multipart job');
+    const submitted = await jsonRequest(`${kiln.url}/v1/jobs`, alice.key, 'POST', {
+      output_format: 'jpeg',
+      width: 64,
+      inputs: [{ conversion_id: firstJobFiles[0].id }, { conversion_id: firstJobFiles[2].id, filename: 'again.jpg', options: { width: 48 } }],
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const job = await waitForJob(alice.key, submitted.body.id);
+    assert.equal(job.status, 'succeeded');
+    const files = await jobFiles(alice.key, job.id);
+    assert.deepEqual(
+      files.map((file) => [file.input.filename, file.options.width]),
+      [
+        [photos[0]!.name, 64],
+        ['again.jpg', 48],
+      ],
+    );
+    for (const file of files) {
+      const decoded = await identify(Buffer.from(await (await fetch(file.download_url)).arrayBuffer()));
+      assert.deepEqual([decoded.format, decoded.width], ['jpeg', file.options.width]);
+    }
+  });
+
+  test('cancelling a job: files not started never start, finished ones stay, and it ends cancelled with its counts', async () => {
+    const many = Array.from({ length: MAX_JOB_FILES }, (_, i) => photos[i % photos.length]!);
+    const submitted = await submitJob(alice.key, many, { output_format: 'avif', concurrency: '1' });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const cancelled = await request(`${kiln.url}/v1/jobs/${submitted.body.id}/cancel`, { method: 'POST', key: alice.key });
+    assert.equal(cancelled.status, 202);
+    const job = await waitForJob(alice.key, submitted.body.id);
+    assert.equal(job.status, 'cancelled');
+    const files = await jobFiles(alice.key, job.id);
+    const statuses = files.map((file) => file.status);
+    assert.ok(
+      statuses.every((status) => status === 'succeeded' || status === 'cancelled'),
+      statuses.join(),
+    );
+    assert.ok(statuses.at(-1) === 'cancelled', 'with one file at a time, the last file never started');
+    assert.deepEqual(job.counts, {
+      total: MAX_JOB_FILES,
+      queued: 0,
+      running: 0,
+      succeeded: statuses.filter((s) => s === 'succeeded').length,
+      failed: 0,
+      cancelled: statuses.filter((s) => s === 'cancelled').length,
+    });
+    assertProblem(await request(`${kiln.url}/v1/jobs/${job.id}/cancel`, { method: 'POST', key: alice.key }), 409, 'job_finished');
+  });
+
+  test("another account's job answers 404 everywhere, and its uploads cannot be named as inputs", async () => {
+    const submitted = await submitJob(alice.key, [photos[0]!], { output_format: 'png', width: '32' });
+    const id = submitted.body.id;
+    assertProblem(await request(`${kiln.url}/v1/jobs/${id}`, { key: bob.key }), 404, 'job_not_found');
+    assertProblem(await request(`${kiln.url}/v1/jobs/${id}/conversions`, { key: bob.key }), 404, 'job_not_found');
+    assertProblem(await request(`${kiln.url}/v1/jobs/${id}/cancel`, { method: 'POST', key: bob.key }), 404, 'job_not_found');
+    assert.ok(!(await request(`${kiln.url}/v1/jobs`, { key: bob.key })).body.data.some((job: any) => job.id === id));
+    const stolen = await jsonRequest(`${kiln.url}/v1/jobs`, bob.key, 'POST', { output_format: 'png', inputs: [{ conversion_id: firstJobFiles[0].id }] });
+    assertProblem(stolen, 422, 'source_not_found');
+    assert.equal(stolen.body.errors[0].field, 'inputs[0].conversion_id');
+    assertProblem(await request(`${kiln.url}/v1/jobs/job_nope`, { key: alice.key }), 404, 'job_not_found');
+    await waitForJob(alice.key, id);
+  });
+
+  test('bad job requests answer 4xx with stable codes and store nothing', async () => {
+    const before_ = (await kiln.database.db.selectFrom('jobs').select('id').execute()).length;
+    const tooMany = Array.from({ length: MAX_JOB_FILES + 1 }, () => photos[0]!);
+    assertProblem(await submitJob(alice.key, tooMany, { output_format: 'webp' }), 400, 'too_many_files');
+    assertProblem(await submitJob(alice.key, [], { output_format: 'webp' }), 400, 'file_required');
+    const badOverride = await submitJob(alice.key, [photos[0]!, photos[1]!], {
+      output_format: 'webp',
+      inputs: JSON.stringify([{}, { options: { width: 0 } }]),
+    });
+    assertProblem(badOverride, 400, 'invalid_options');
+    assert.equal(badOverride.body.errors[0].field, 'inputs[1].options.width');
+    assertProblem(await submitJob(alice.key, [photos[0]!], { output_format: 'webp', concurrency: '3' }), 400, 'invalid_options');
+    assertProblem(await submitJob(alice.key, [photos[0]!], { output_format: 'bmp' }), 400, 'invalid_options');
+    assertProblem(
+      await jsonRequest(`${kiln.url}/v1/jobs`, alice.key, 'POST', {
+        output_format: 'webp',
+        inputs: Array.from({ length: MAX_JOB_FILES + 1 }, () => ({ conversion_id: firstJobFiles[0].id })),
+      }),
+      400,
+      'too_many_files',
+    );
+    assertProblem(await jsonRequest(`${kiln.url}/v1/jobs`, alice.key, 'POST', { output_format: 'webp', inputs: [] }), 400, 'invalid_body');
+    assertProblem(
+      await jsonRequest(`${kiln.url}/v1/jobs`, alice.key, 'POST', { output_format: 'webp', inputs: [{ url: 'https://example.com/a.jpg' }] }),
+      400,
+      'invalid_body',
+    );
+    assertProblem(
+      await request(`${kiln.url}/v1/jobs`, { method: 'POST', key: alice.key, body: 'hello', headers: { 'content-type': 'text/plain' } }),
+      415,
+      'unsupported_media_type',
+    );
+    assert.equal((await kiln.database.db.selectFrom('jobs').select('id').execute()).length, before_);
+  });
+});
