@@ -8,7 +8,7 @@ import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
 import { healthRoutes } from './routes/health.js';
-import { jobRoutes } from './routes/jobs.js';
+import { jobArchiveRoutes, jobRoutes } from './routes/jobs.js';
 import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { eventTypeRoutes } from './routes/event-types.js';
@@ -45,6 +45,7 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     healthRoutes(deps),
     docsRoutes(deps),
     downloadRoutes(deps),
+    jobArchiveRoutes(deps),
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), jobRoutes(deps)),

@@ -162,3 +162,14 @@ export function listJobConversions(
   if (page.status) query = query.where('status', '=', page.status);
   return query.orderBy('job_index').limit(page.limit).execute();
 }
+
+/** What the archive of a job holds: its succeeded files' outputs, in the job's order. */
+export function jobOutputs(db: Kysely<Database>, jobId: string) {
+  return db
+    .selectFrom('conversions')
+    .select(['id', 'job_index', 'output_key', 'output_filename', 'output_bytes'])
+    .where('job_id', '=', jobId)
+    .where('status', '=', 'succeeded')
+    .orderBy('job_index')
+    .execute();
+}

@@ -64,6 +64,14 @@ const fileOutcome = z
   })
   .describe('A file of the job, as it ended.');
 
+const archiveUrl = z.string().describe("A signed link to a zip of the job's succeeded outputs, signed when this attempt was sent.");
+const archiveExpiresAt = z.string().describe('When archive_url stops working (ISO-8601); fetch the job for a fresh link.');
+const archiveLink = { archive_url: archiveUrl, archive_expires_at: archiveExpiresAt };
+const archiveLinkWhenAny = {
+  archive_url: archiveUrl.optional().describe('As in job.completed; present when any file succeeded.'),
+  archive_expires_at: archiveExpiresAt.optional(),
+};
+
 export const EVENT_CATALOG = {
   'file.uploaded': {
     description: 'The original file of a conversion was received and stored.',
@@ -101,7 +109,7 @@ export const EVENT_CATALOG = {
   },
   'job.completed': {
     description: 'Every file of a job succeeded.',
-    data: z.object({ ...jobBase, status: z.literal('succeeded') }),
+    data: z.object({ ...jobBase, status: z.literal('succeeded'), ...archiveLink }),
   },
   'job.failed': {
     description: 'A job ended and at least one of its files failed; `failures` lists them (the first 100).',
@@ -110,11 +118,12 @@ export const EVENT_CATALOG = {
       status: z.literal('failed'),
       failures: z.array(fileOutcome).describe('The failed files (the first 100 to fail), in file order.'),
       failures_omitted: z.number().int().describe('Failed files beyond those listed.'),
+      ...archiveLinkWhenAny,
     }),
   },
   'job.cancelled': {
     description: 'A job was cancelled: files it had not started never start, and those under way were cancelled; finished ones keep their outputs.',
-    data: z.object({ ...jobBase, status: z.literal('cancelled') }),
+    data: z.object({ ...jobBase, status: z.literal('cancelled'), ...archiveLinkWhenAny }),
   },
   'webhook.test': {
     description: 'Sent to one endpoint by POST /v1/webhooks/endpoints/{id}/test, to check a receiver.',
@@ -131,7 +140,7 @@ export type EventType = keyof typeof EVENT_CATALOG;
 export type EventData<T extends EventType> = z.infer<(typeof EVENT_CATALOG)[T]['data']>;
 
 /** Fields signed into the body at each attempt (so a late retry carries a live link) rather than stored. */
-type SignedAtSend = 'download_url' | 'download_expires_at';
+type SignedAtSend = 'download_url' | 'download_expires_at' | 'archive_url' | 'archive_expires_at';
 
 /** An event's `data` as Kiln stores it: what receivers get, less what is signed at send time. */
 export type StoredEventData<T extends EventType> = Omit<EventData<T>, SignedAtSend>;

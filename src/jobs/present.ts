@@ -1,14 +1,15 @@
 import type { z } from 'zod';
 import type * as contract from '../api/contract/schemas.js';
 import type { ConversionOptions } from '../convert/options.js';
-import { fileCounts } from '../db/jobs.js';
+import { fileCounts, isJobFinished } from '../db/jobs.js';
+import type { DownloadSigner } from '../signing/download-url.js';
 import type { Job } from '../db/schema.js';
 import { percentDone } from '../../workflows/definitions.js';
 
 /** The public JSON shape of a job. */
-export function presentJob(job: Job): z.input<typeof contract.Job> {
+export function presentJob(job: Job, signer?: DownloadSigner, now: Date = new Date()): z.input<typeof contract.Job> {
   const counts = fileCounts(job);
-  return {
+  const body: z.input<typeof contract.Job> = {
     id: job.id,
     object: 'job',
     status: job.status,
@@ -25,4 +26,10 @@ export function presentJob(job: Job): z.input<typeof contract.Job> {
     started_at: job.started_at?.toISOString() ?? null,
     completed_at: job.completed_at?.toISOString() ?? null,
   };
+  if (signer && isJobFinished(job.status) && counts.succeeded > 0) {
+    const { url, expiresAt } = signer.signArchive(job.id, now);
+    body.archive_url = url;
+    body.archive_expires_at = expiresAt.toISOString();
+  }
+  return body;
 }

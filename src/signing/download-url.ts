@@ -1,6 +1,16 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** Signed, expiring links to a conversion's output that need no API key. */
+/** What a link opens: one conversion's output, or the zip of a job's outputs. */
+type LinkKind = 'download' | 'archive';
+
+const PATHS: Record<LinkKind, (id: string) => string> = {
+  download: (conversionId) => `/v1/downloads/${conversionId}`,
+  archive: (jobId) => `/v1/jobs/${jobId}/archive`,
+};
+
+export type LinkVerdict = 'valid' | 'invalid' | 'expired';
+
+/** Signed, expiring links to outputs that need no API key. */
 export class DownloadSigner {
   constructor(
     private readonly key: string,
@@ -9,21 +19,40 @@ export class DownloadSigner {
     readonly ttlSeconds: number,
   ) {}
 
-  private signature(conversionId: string, expires: number): string {
-    return createHmac('sha256', this.key).update(`download:${conversionId}:${expires}`).digest('hex');
+  // The kind is signed too, so a download link's signature never opens an archive (or the reverse).
+  private signature(kind: LinkKind, id: string, expires: number): string {
+    return createHmac('sha256', this.key).update(`${kind}:${id}:${expires}`).digest('hex');
   }
 
-  sign(conversionId: string, now: Date = new Date()): { url: string; expiresAt: Date } {
+  private link(kind: LinkKind, id: string, now: Date): { url: string; expiresAt: Date } {
     const expires = Math.floor(now.getTime() / 1000) + this.ttlSeconds;
-    const url = `${this.publicUrl()}/v1/downloads/${conversionId}?expires=${expires}&signature=${this.signature(conversionId, expires)}`;
+    const url = `${this.publicUrl()}${PATHS[kind](id)}?expires=${expires}&signature=${this.signature(kind, id, expires)}`;
     return { url, expiresAt: new Date(expires * 1000) };
   }
 
-  /** `invalid` when anything was tampered with (checked first, so a forged expiry is never "expired"). */
-  verify(conversionId: string, expires: string | undefined, signature: string | undefined, now: Date = new Date()): 'valid' | 'invalid' | 'expired' {
+  private check(kind: LinkKind, id: string, expires: string | undefined, signature: string | undefined, now: Date): LinkVerdict {
     if (!expires || !/^\d{1,12}$/.test(expires) || !signature || !/^[0-9a-f]{64}$/.test(signature)) return 'invalid';
-    const expected = Buffer.from(this.signature(conversionId, Number(expires)), 'hex');
+    const expected = Buffer.from(this.signature(kind, id, Number(expires)), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return 'invalid';
     return Number(expires) * 1000 <= now.getTime() ? 'expired' : 'valid';
+  }
+
+  /** A link to a conversion's output. */
+  sign(conversionId: string, now: Date = new Date()): { url: string; expiresAt: Date } {
+    return this.link('download', conversionId, now);
+  }
+
+  /** `invalid` when anything was tampered with (checked first, so a forged expiry is never "expired"). */
+  verify(conversionId: string, expires: string | undefined, signature: string | undefined, now: Date = new Date()): LinkVerdict {
+    return this.check('download', conversionId, expires, signature, now);
+  }
+
+  /** A link to the zip of a job's outputs. */
+  signArchive(jobId: string, now: Date = new Date()): { url: string; expiresAt: Date } {
+    return this.link('archive', jobId, now);
+  }
+
+  verifyArchive(jobId: string, expires: string | undefined, signature: string | undefined, now: Date = new Date()): LinkVerdict {
+    return this.check('archive', jobId, expires, signature, now);
   }
 }

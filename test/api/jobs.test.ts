@@ -1,6 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../support/temp.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request } from '../support/http.js';
 import { identify } from '../support/images.js';
@@ -23,6 +26,7 @@ describe('jobs API on a Temporal dev server', () => {
   let alice: { id: string; key: string; webhookSecret: string };
   let bob: { id: string; key: string; webhookSecret: string };
   let sink: Receiver;
+  const scratch = tempDir('jobs-archive');
   const photos = PHOTOS.map((file) => ({ name: file.split('/').pop()!, bytes: readFileSync(file) }));
 
   before(async () => {
@@ -39,7 +43,38 @@ describe('jobs API on a Temporal dev server', () => {
   after(async () => {
     await sink?.close();
     await kiln?.stop();
+    scratch.remove();
   });
+
+  /**
+   * Opens a zip with Python's zipfile (a reader independent of the writer): checks every
+   * entry's CRC, then extracts it; answers the names in order and each entry's bytes.
+   */
+  function openZip(bytes: Buffer, label: string): Array<{ name: string; bytes: Buffer }> {
+    const dir = path.join(scratch.path, label);
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'archive.zip');
+    writeFileSync(file, bytes);
+    const script = [
+      'import json, sys, zipfile',
+      'z = zipfile.ZipFile(sys.argv[1])',
+      'bad = z.testzip()',
+      'assert bad is None, f"bad CRC in {bad}"',
+      'names = z.namelist()',
+      'for i, n in enumerate(names): open(f"{sys.argv[2]}/{i}", "wb").write(z.read(n))',
+      'print(json.dumps(names))',
+    ].join('\n');
+    const out = path.join(dir, 'entries');
+    mkdirSync(out);
+    const names = JSON.parse(execFileSync('python3', ['-c', script, file, out], { encoding: 'utf8' })) as string[];
+    assert.equal(readdirSync(out).length, names.length);
+    return names.map((name, index) => ({ name, bytes: readFileSync(path.join(out, String(index))) }));
+  }
+
+  async function fetchBytes(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
+    const response = await fetch(url, init);
+    return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+  }
 
   function jobForm(files: Array<{ name: string; bytes: Buffer }>, fields: Record<string, string>): FormData {
     const form = new FormData();
@@ -154,6 +189,33 @@ describe('jobs API on a Temporal dev server', () => {
 
     const listed = await request(`${kiln.url}/v1/jobs?status=succeeded`, { key: alice.key });
     assert.ok(listed.body.data.some((listedJob: any) => listedJob.id === id));
+
+    // The archive: by the signed link the job.completed webhook carried (no key), and by API key.
+    assert.match(completed.data.archive_url, new RegExp(`/v1/jobs/${id}/archive\\?expires=\\d+&signature=[0-9a-f]{64}$`));
+    const signed = await fetchBytes(completed.data.archive_url);
+    assert.equal(signed.status, 200);
+    assert.equal(signed.headers.get('content-type'), 'application/zip');
+    assert.equal(Number(signed.headers.get('content-length')), signed.bytes.length, 'the size is known before streaming');
+    assert.match(signed.headers.get('content-disposition') ?? '', new RegExp(`attachment; filename="${id}.zip"`));
+    const entries = openZip(signed.bytes, 'first');
+    assert.deepEqual(
+      entries.map((entry) => entry.name),
+      files.map((file) => file.output.filename),
+    );
+    for (const [index, entry] of entries.entries()) {
+      const decoded = await identify(entry.bytes);
+      assert.deepEqual([decoded.format, decoded.width], [index === 1 ? 'png' : 'webp', index === 1 ? 200 : 320]);
+    }
+    const byKey = await fetchBytes(`${kiln.url}/v1/jobs/${id}/archive`, { headers: { authorization: `Bearer ${alice.key}` } });
+    assert.equal(byKey.status, 200);
+    assert.deepEqual(byKey.bytes, signed.bytes, 'the same archive either way');
+    assert.ok(job.archive_url, 'the job itself carries a fresh link');
+    assertProblem(await request(`${kiln.url}/v1/jobs/${id}/archive`, { key: bob.key }), 404, 'job_not_found');
+    assertProblem(await request(`${kiln.url}/v1/jobs/${id}/archive`), 401, 'unauthorized');
+    const forged = completed.data.archive_url.replace(/signature=([0-9a-f])/, (_: string, c: string) => `signature=${c === '0' ? '1' : '0'}`);
+    assertProblem(await request(forged), 403, 'invalid_signature');
+    const otherJob = completed.data.archive_url.replace(id, 'job_0000000000000000000000000');
+    assertProblem(await request(otherJob), 403, 'invalid_signature');
   });
 
   test('a job whose file is not an image ends failed, naming the file and its error code', async () => {
@@ -202,6 +264,7 @@ describe('jobs API on a Temporal dev server', () => {
     const many = Array.from({ length: MAX_JOB_FILES }, (_, i) => photos[i % photos.length]!);
     const submitted = await submitJob(alice.key, many, { output_format: 'avif', concurrency: '1' });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    assertProblem(await request(`${kiln.url}/v1/jobs/${submitted.body.id}/archive`, { key: alice.key }), 409, 'job_not_finished');
     const cancelled = await request(`${kiln.url}/v1/jobs/${submitted.body.id}/cancel`, { method: 'POST', key: alice.key });
     assert.equal(cancelled.status, 202);
     const job = await waitForJob(alice.key, submitted.body.id);
@@ -222,6 +285,10 @@ describe('jobs API on a Temporal dev server', () => {
       cancelled: statuses.filter((s) => s === 'cancelled').length,
     });
     assertProblem(await request(`${kiln.url}/v1/jobs/${job.id}/cancel`, { method: 'POST', key: alice.key }), 409, 'job_finished');
+    // Its archive holds what did finish, and nothing else.
+    const archive = await fetchBytes(`${kiln.url}/v1/jobs/${job.id}/archive`, { headers: { authorization: `Bearer ${alice.key}` } });
+    assert.equal(archive.status, 200);
+    assert.equal(openZip(archive.bytes, 'cancelled').length, job.counts.succeeded);
   });
 
   test("another account's job answers 404 everywhere, and its uploads cannot be named as inputs", async () => {

@@ -26,3 +26,16 @@ test('another id, another expiry, another key or a malformed signature is invali
   assert.equal(signer.verify('cnv_a', expires, 'zz', now), 'invalid');
   assert.equal(signer.verify('cnv_a', undefined, signature, now), 'invalid');
 });
+
+test("an archive link opens its job's archive only: a download signature never verifies as an archive, nor the reverse", () => {
+  const { url, expiresAt } = signer.signArchive('job_a', now);
+  assert.equal(new URL(url).pathname, '/v1/jobs/job_a/archive');
+  assert.equal(expiresAt.toISOString(), '2026-01-01T01:00:00.000Z');
+  const archive = parts(url);
+  assert.equal(signer.verifyArchive('job_a', archive.expires, archive.signature, now), 'valid');
+  assert.equal(signer.verifyArchive('job_b', archive.expires, archive.signature, now), 'invalid');
+  assert.equal(signer.verify('job_a', archive.expires, archive.signature, now), 'invalid');
+  const download = parts(signer.sign('job_a', now).url);
+  assert.equal(signer.verifyArchive('job_a', download.expires, download.signature, now), 'invalid');
+  assert.equal(signer.verifyArchive('job_a', archive.expires, archive.signature, expiresAt), 'expired');
+});

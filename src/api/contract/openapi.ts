@@ -17,7 +17,8 @@ import * as s from './schemas.js';
  */
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
-type Auth = 'api_key' | 'admin' | 'none';
+/** `api_key_or_link`: an API key, or a signed link's `expires` and `signature` in the query instead. */
+type Auth = 'api_key' | 'admin' | 'none' | 'api_key_or_link';
 
 interface Route {
   method: Method;
@@ -234,6 +235,27 @@ function routes(limits: OptionLimits): Route[] {
       request: { params: id('job', 'job') },
       success: { status: 202, description: 'Cancelling', schema: s.Job },
       problems: { ...jobNotFound, 409: ['job_finished'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/{id}/archive',
+      summary: "A zip of an ended job's succeeded outputs, streamed",
+      tag: 'Jobs',
+      auth: 'api_key_or_link',
+      request: {
+        params: id('job', 'job'),
+        query: z.object({
+          expires: z.string().optional().describe("From the job's archive_url: with signature, it replaces the API key"),
+          signature: z.string().optional(),
+        }),
+      },
+      success: {
+        status: 200,
+        description: "One entry per succeeded file, in the job's order, named after its output (made safe and unique); stored, not recompressed",
+        schema: z.string().describe('binary'),
+        contentType: 'application/zip',
+      },
+      problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired'] },
     },
     {
       method: 'get',
@@ -460,7 +482,11 @@ function register(registry: OpenAPIRegistry, route: Route): void {
   const takesJson = route.request?.body?.content['application/json'] !== undefined;
   const problems = mergeProblems(
     route.problems,
-    auth === 'api_key' ? { 401: ['unauthorized', 'invalid_api_key'] } : auth === 'admin' ? { 401: ['unauthorized', 'invalid_admin_token'] } : undefined,
+    auth === 'api_key' || auth === 'api_key_or_link'
+      ? { 401: ['unauthorized', 'invalid_api_key'] }
+      : auth === 'admin'
+        ? { 401: ['unauthorized', 'invalid_admin_token'] }
+        : undefined,
     route.idempotent ? IDEMPOTENCY_PROBLEMS : undefined,
     takesJson ? JSON_BODY_PROBLEMS : undefined,
     { 405: ['method_not_allowed'], 431: ['headers_too_large'] },
@@ -494,7 +520,7 @@ function register(registry: OpenAPIRegistry, route: Route): void {
     summary: route.summary,
     tags: [route.tag],
     operationId: `${route.method}${route.path.replace(/\{(\w+)\}/g, 'By_$1').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
-    security: auth === 'none' ? [] : [{ [auth === 'admin' ? 'adminToken' : 'apiKey']: [] }],
+    security: auth === 'none' ? [] : auth === 'api_key_or_link' ? [{ apiKey: [] }, {}] : [{ [auth === 'admin' ? 'adminToken' : 'apiKey']: [] }],
     request: { ...route.request, ...(headers ? { headers } : {}) },
     responses,
   });

@@ -90,6 +90,11 @@ export const Job = z
     updated_at: timestamp,
     started_at: nullableTimestamp,
     completed_at: nullableTimestamp,
+    archive_url: z
+      .string()
+      .optional()
+      .describe('Once the job has ended with any file succeeded: a signed link to the zip of its outputs, signed afresh on every read.'),
+    archive_expires_at: timestamp.optional(),
   })
   .meta({ id: 'Job' });
 

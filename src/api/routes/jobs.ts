@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { KilnConfig } from '../../config.js';
 import { parseConversionOptions, type ConversionOptions } from '../../convert/options.js';
 import { findConversionsOf } from '../../db/conversions.js';
-import { findJob, insertQueuedJob, isJobFinished, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
+import { findJob, findJobById, insertQueuedJob, isJobFinished, jobOutputs, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
 import { CONVERSION_STATUSES, JOB_STATUSES, type Job } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { presentConversion } from '../../conversions/present.js';
@@ -15,7 +15,10 @@ import { presentJob } from '../../jobs/present.js';
 import { cancelJobWorkflow, startJobWorkflow } from '../../jobs/workflow.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { fieldProblems, type FieldProblem } from '../../validation.js';
-import { accountOf } from '../auth.js';
+import { accountOf, requireApiKey } from '../auth.js';
+import { entryNames, zipOfBlobs } from '../../jobs/archive.js';
+import { contentDisposition } from '../content-disposition.js';
+import { queryParameter } from '../params.js';
 import type { ApiDependencies } from '../context.js';
 import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -293,7 +296,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
     const page = readPage(ctx.query);
     const status = queryChoice(ctx.query, 'status', JOB_STATUSES);
     const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
-    ctx.body = pageEnvelope(rows, page.limit, presentJob);
+    ctx.body = pageEnvelope(rows, page.limit, (job) => presentJob(job, deps.signer));
   });
 
   async function jobOr404(ctx: Context): Promise<Job> {
@@ -304,7 +307,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
   }
 
   router.get('/v1/jobs/:id', async (ctx) => {
-    ctx.body = presentJob(await jobOr404(ctx));
+    ctx.body = presentJob(await jobOr404(ctx), deps.signer);
   });
 
   router.get('/v1/jobs/:id/conversions', async (ctx) => {
@@ -336,9 +339,60 @@ export function jobRoutes(deps: ApiDependencies): Router {
         );
       }
       ctx.status = 202;
-      ctx.body = presentJob((await findJob(db, job.account_id, job.id)) ?? job);
+      ctx.body = presentJob((await findJob(db, job.account_id, job.id)) ?? job, deps.signer);
     }),
   );
 
+  return router;
+}
+
+/**
+ * The zip of a job's outputs, by API key or by the signed link in `archive_url` (which
+ * needs no key, so a browser or a webhook receiver can fetch it).
+ */
+export function jobArchiveRoutes(deps: ApiDependencies): Router {
+  const { db } = deps;
+  const router = new Router();
+  const withApiKey = requireApiKey(db);
+
+  async function signedJob(ctx: Context): Promise<Job> {
+    const invalid = (): ApiError => new ApiError(403, 'invalid_signature', 'the archive link is not valid');
+    const id = pathId(ctx, 'job', invalid);
+    const verdict = deps.signer.verifyArchive(id, queryParameter(ctx.query, 'expires'), queryParameter(ctx.query, 'signature'));
+    if (verdict === 'invalid') throw invalid();
+    if (verdict === 'expired') throw new ApiError(410, 'link_expired', 'the archive link has expired; fetch the job again for a fresh one');
+    const job = await findJobById(db, id);
+    if (!job) throw jobNotFound(id);
+    return job;
+  }
+
+  async function ownJob(ctx: Context): Promise<Job> {
+    await withApiKey(ctx, () => Promise.resolve());
+    const id = pathId(ctx, 'job', jobNotFound);
+    const job = await findJob(db, accountOf(ctx).id, id);
+    if (!job) throw jobNotFound(id);
+    return job;
+  }
+
+  router.get('/v1/jobs/:id/archive', async (ctx) => {
+    const signed = ctx.query.signature !== undefined || ctx.query.expires !== undefined;
+    const job = signed ? await signedJob(ctx) : await ownJob(ctx);
+    if (!isJobFinished(job.status)) {
+      throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
+    }
+    const outputs = await jobOutputs(db, job.id);
+    const names = entryNames(outputs.map((row) => row.output_filename ?? `${row.id}`));
+    const entries = outputs.flatMap((row, index) =>
+      row.output_key && row.output_bytes !== null ? [{ name: names[index]!, key: row.output_key, bytes: row.output_bytes }] : [],
+    );
+    const zip = zipOfBlobs(deps.blobs, entries, job.completed_at ?? job.updated_at);
+    // An output gone from the store ends the response early; the client sees a cut-off zip, not a wrong one.
+    zip.stream.on('error', (error) => requestLog(ctx, deps.log)(`the archive of ${job.id} failed while streaming`, error));
+    ctx.type = 'application/zip';
+    if (zip.bytes !== undefined) ctx.length = zip.bytes;
+    ctx.set('Content-Disposition', contentDisposition(`${job.id}.zip`, 'attachment'));
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.body = zip.stream;
+  });
   return router;
 }
