@@ -47,7 +47,7 @@ export function zipOfBlobs(blobs: BlobStore, entries: ArchiveEntry[], mtime: Dat
       try {
         callback(null, blobs.openReadStream(entry.key));
       } catch (error) {
-        callback(error as Error, undefined as never);
+        callback(error, undefined as never);
       }
     });
   }
