@@ -30,6 +30,10 @@ export interface KilnConfig {
   /** HMAC key for signed download URLs. */
   signingKey: string | undefined;
   downloadTtlSeconds: number;
+  /** Lifetime of signed event-stream links (KILN_STREAM_LINK_TTL_SECONDS). */
+  streamLinkTtlSeconds: number;
+  /** Seconds between keep-alive comments on an idle event stream (KILN_STREAM_KEEPALIVE_SECONDS). */
+  streamKeepAliveSeconds: number;
   maxUploadBytes: number;
   maxInputPixels: number;
   maxOutputDimension: number;
@@ -167,6 +171,8 @@ const SETTINGS = z
     KILN_ADMIN_TOKEN: text(),
     KILN_SIGNING_KEY: text(),
     KILN_DOWNLOAD_TTL_SECONDS: whole(3600, 60, 7 * 24 * 3600),
+    KILN_STREAM_LINK_TTL_SECONDS: whole(900, 10, 24 * 3600),
+    KILN_STREAM_KEEPALIVE_SECONDS: whole(15, 1, 300),
     KILN_MAX_UPLOAD_BYTES: whole(50 * 1024 * 1024, 1024, 2 ** 40),
     KILN_MAX_INPUT_PIXELS: whole(100_000_000, 1, 2 ** 40),
     KILN_MAX_OUTPUT_DIMENSION: whole(16384, 1, 65535),
@@ -211,6 +217,8 @@ const SETTINGS = z
       adminToken: env.KILN_ADMIN_TOKEN,
       signingKey: env.KILN_SIGNING_KEY,
       downloadTtlSeconds: env.KILN_DOWNLOAD_TTL_SECONDS,
+      streamLinkTtlSeconds: env.KILN_STREAM_LINK_TTL_SECONDS,
+      streamKeepAliveSeconds: env.KILN_STREAM_KEEPALIVE_SECONDS,
       maxUploadBytes: env.KILN_MAX_UPLOAD_BYTES,
       maxInputPixels: env.KILN_MAX_INPUT_PIXELS,
       maxOutputDimension: env.KILN_MAX_OUTPUT_DIMENSION,

@@ -6,9 +6,9 @@ import { problemMiddleware } from './problem.js';
 import { requestLog, requestLogMiddleware } from './request-log.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
-import { conversionRoutes, downloadRoutes } from './routes/conversions.js';
+import { conversionRoutes, conversionStreamRoutes, downloadRoutes } from './routes/conversions.js';
 import { healthRoutes } from './routes/health.js';
-import { jobArchiveRoutes, jobRoutes } from './routes/jobs.js';
+import { jobLinkRoutes, jobRoutes } from './routes/jobs.js';
 import { docsRoutes } from './routes/docs.js';
 import { eventRoutes } from './routes/events.js';
 import { eventTypeRoutes } from './routes/event-types.js';
@@ -45,7 +45,8 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     healthRoutes(deps),
     docsRoutes(deps),
     downloadRoutes(deps),
-    jobArchiveRoutes(deps),
+    jobLinkRoutes(deps),
+    conversionStreamRoutes(deps),
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), jobRoutes(deps)),

@@ -27,6 +27,7 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     started_at: row.started_at?.toISOString() ?? null,
     completed_at: row.completed_at?.toISOString() ?? null,
   };
+  if (signer) body.stream_url = signer.signStream('conversion-events', row.id, now).url;
   if (row.status === 'succeeded' && signer) {
     const { url, expiresAt } = signer.sign(row.id, now);
     body.download_url = url;

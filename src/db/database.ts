@@ -10,6 +10,7 @@ import * as apiKeyNames from './migrations/0003_api_key_names.js';
 import * as idempotencyKeys from './migrations/0004_idempotency_keys.js';
 import * as unattendedDeliveries from './migrations/0005_unattended_deliveries.js';
 import * as jobs from './migrations/0006_jobs.js';
+import * as eventOrder from './migrations/0007_event_order.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0004_idempotency_keys': idempotencyKeys,
   '0005_unattended_deliveries': unattendedDeliveries,
   '0006_jobs': jobs,
+  '0007_event_order': eventOrder,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

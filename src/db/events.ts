@@ -71,3 +71,26 @@ export async function insertEventsOnce(
     return { id, created: false as const };
   });
 }
+
+/**
+ * The events of one subject (a job, a conversion) in the order they were stored, after the
+ * event `afterId` when given (an id not of this subject finds nothing after it).
+ */
+export function subjectEventsAfter(
+  db: Kysely<Database>,
+  accountId: string,
+  subjectId: string,
+  afterId: string | undefined,
+  limit: number,
+): Promise<EventRow[]> {
+  let query = db.selectFrom('events').selectAll().where('account_id', '=', accountId).where('subject_id', '=', subjectId);
+  if (afterId) {
+    query = query.where('seq', '>', (eb) => eb.selectFrom('events').select('seq').where('id', '=', afterId).where('subject_id', '=', subjectId));
+  }
+  return query.orderBy('seq').limit(limit).execute();
+}
+
+/** The type of event `eventId` when it is an event of `subjectId`. */
+export async function typeOfSubjectEvent(db: Kysely<Database>, subjectId: string, eventId: string): Promise<EventType | undefined> {
+  return (await db.selectFrom('events').select('type').where('id', '=', eventId).where('subject_id', '=', subjectId).executeTakeFirst())?.type;
+}

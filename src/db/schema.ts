@@ -117,6 +117,8 @@ export interface EventsTable {
   dedupe_key: string;
   data: Json<Record<string, unknown>>;
   created_at: CreatedAt;
+  /** Storage order: rows of one insert in the order given, later inserts after them. */
+  seq: Generated<number>;
 }
 
 export interface WebhookEndpointsTable {
@@ -221,7 +223,8 @@ export type Conversion = Selectable<ConversionsTable>;
 export type Job = Selectable<JobsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
-export type EventRow = Selectable<EventsTable>;
+/** An event as Kiln passes it around (its storage order stays in the database). */
+export type EventRow = Omit<Selectable<EventsTable>, 'seq'>;
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;

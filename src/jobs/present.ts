@@ -26,6 +26,7 @@ export function presentJob(job: Job, signer?: DownloadSigner, now: Date = new Da
     started_at: job.started_at?.toISOString() ?? null,
     completed_at: job.completed_at?.toISOString() ?? null,
   };
+  if (signer) body.stream_url = signer.signStream('job-events', job.id, now).url;
   if (signer && isJobFinished(job.status) && counts.succeeded > 0) {
     const { url, expiresAt } = signer.signArchive(job.id, now);
     body.archive_url = url;

@@ -42,7 +42,7 @@ export class PublicUrl {
 }
 
 export function downloadSigner(config: KilnConfig, publicUrl: PublicUrl): DownloadSigner {
-  return new DownloadSigner(requireSigningKey(config), () => publicUrl.get(), config.downloadTtlSeconds);
+  return new DownloadSigner(requireSigningKey(config), () => publicUrl.get(), config.downloadTtlSeconds, config.streamLinkTtlSeconds);
 }
 
 export function deliverySettings(config: KilnConfig): DeliverySettings {

@@ -1,12 +1,17 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** What a link opens: one conversion's output, or the zip of a job's outputs. */
-type LinkKind = 'download' | 'archive';
+/** What a link opens: one conversion's output, the zip of a job's outputs, or the live event stream of either. */
+export type LinkKind = 'download' | 'archive' | 'job-events' | 'conversion-events';
 
 const PATHS: Record<LinkKind, (id: string) => string> = {
   download: (conversionId) => `/v1/downloads/${conversionId}`,
   archive: (jobId) => `/v1/jobs/${jobId}/archive`,
+  'job-events': (jobId) => `/v1/jobs/${jobId}/events`,
+  'conversion-events': (conversionId) => `/v1/conversions/${conversionId}/events`,
 };
+
+/** Stream links are for a page about to open its stream: they live minutes, not hours. */
+const STREAM_KINDS: ReadonlySet<LinkKind> = new Set(['job-events', 'conversion-events']);
 
 export type LinkVerdict = 'valid' | 'invalid' | 'expired';
 
@@ -17,6 +22,8 @@ export class DownloadSigner {
     /** Read at signing time: the API's own URL is known only once it listens. */
     private readonly publicUrl: () => string,
     readonly ttlSeconds: number,
+    /** Lifetime of event-stream links (KILN_STREAM_LINK_TTL_SECONDS). */
+    readonly streamTtlSeconds: number = 900,
   ) {}
 
   // The kind is signed too, so a download link's signature never opens an archive (or the reverse).
@@ -25,12 +32,13 @@ export class DownloadSigner {
   }
 
   private link(kind: LinkKind, id: string, now: Date): { url: string; expiresAt: Date } {
-    const expires = Math.floor(now.getTime() / 1000) + this.ttlSeconds;
+    const expires = Math.floor(now.getTime() / 1000) + (STREAM_KINDS.has(kind) ? this.streamTtlSeconds : this.ttlSeconds);
     const url = `${this.publicUrl()}${PATHS[kind](id)}?expires=${expires}&signature=${this.signature(kind, id, expires)}`;
     return { url, expiresAt: new Date(expires * 1000) };
   }
 
-  private check(kind: LinkKind, id: string, expires: string | undefined, signature: string | undefined, now: Date): LinkVerdict {
+  /** `invalid` when anything was tampered with (checked first, so a forged expiry is never "expired"). */
+  check(kind: LinkKind, id: string, expires: string | undefined, signature: string | undefined, now: Date = new Date()): LinkVerdict {
     if (!expires || !/^\d{1,12}$/.test(expires) || !signature || !/^[0-9a-f]{64}$/.test(signature)) return 'invalid';
     const expected = Buffer.from(this.signature(kind, id, Number(expires)), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return 'invalid';
@@ -52,7 +60,8 @@ export class DownloadSigner {
     return this.link('archive', jobId, now);
   }
 
-  verifyArchive(jobId: string, expires: string | undefined, signature: string | undefined, now: Date = new Date()): LinkVerdict {
-    return this.check('archive', jobId, expires, signature, now);
+  /** A short-lived link to the live event stream of a job or a conversion (for EventSource, which cannot send an API key). */
+  signStream(kind: 'job-events' | 'conversion-events', id: string, now: Date = new Date()): { url: string; expiresAt: Date } {
+    return this.link(kind, id, now);
   }
 }

@@ -8,6 +8,7 @@ import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request } from '../support/http.js';
 import { identify } from '../support/images.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
+import { EventSource } from 'eventsource';
 
 const PHOTOS = [
   '/usr/share/backgrounds/mate/nature/FreshFlower.jpg',
@@ -34,6 +35,7 @@ describe('jobs API on a Temporal dev server', () => {
       KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
       KILN_MAX_JOB_FILES: String(MAX_JOB_FILES),
       KILN_JOB_CONCURRENCY: '2',
+      KILN_STREAM_KEEPALIVE_SECONDS: '1',
     });
     alice = await createAccount(kiln.url, kiln.adminToken, 'alice');
     bob = await createAccount(kiln.url, kiln.adminToken, 'bob');
@@ -289,6 +291,107 @@ describe('jobs API on a Temporal dev server', () => {
     const archive = await fetchBytes(`${kiln.url}/v1/jobs/${job.id}/archive`, { headers: { authorization: `Bearer ${alice.key}` } });
     assert.equal(archive.status, 200);
     assert.equal(openZip(archive.bytes, 'cancelled').length, job.counts.succeeded);
+  });
+
+  test('a job streams its events over SSE; a client that drops mid-job resumes with Last-Event-ID and gets each event exactly once', async () => {
+    const submitted = await submitJob(alice.key, [...photos, photos[0]!], { output_format: 'webp', concurrency: '1' });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const id = submitted.body.id;
+    const JOB_TYPES = ['job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled'];
+    type Seen = { id: string; type: string; data: any };
+
+    // First client: the browser way, by the signed stream_url (no API key); it leaves after two events.
+    const first: Seen[] = [];
+    const firstSource = new EventSource(submitted.body.stream_url);
+    await new Promise<void>((resolve, reject) => {
+      for (const type of JOB_TYPES) {
+        firstSource.addEventListener(type, (event) => {
+          first.push({ id: event.lastEventId, type: event.type, data: JSON.parse(event.data) });
+          if (first.length === 2) resolve();
+        });
+      }
+      firstSource.addEventListener('error', (event) => reject(new Error(`first stream failed: ${event.message ?? ''}`)));
+    });
+    firstSource.close();
+
+    // Second client: by API key, resuming after the last event the first one saw.
+    const second: Seen[] = [];
+    const resumeFrom = first.at(-1)!.id;
+    const secondSource = new EventSource(`${kiln.url}/v1/jobs/${id}/events`, {
+      fetch: (input, init) =>
+        fetch(input, {
+          ...init,
+          headers: { ...init.headers, authorization: `Bearer ${alice.key}`, ...(second.length === 0 ? { 'last-event-id': resumeFrom } : {}) },
+        }),
+    });
+    for (const type of JOB_TYPES) {
+      secondSource.addEventListener(type, (event) => second.push({ id: event.lastEventId, type: event.type, data: JSON.parse(event.data) }));
+    }
+    // The positive signal that the stream is over: the server ended it after job.completed, and the
+    // EventSource's own reconnection (with Last-Event-ID = that event) got 204, which closes it for good.
+    const deadline = Date.now() + 120_000;
+    while (secondSource.readyState !== EventSource.CLOSED && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(secondSource.readyState, EventSource.CLOSED, 'the stream closed after the final event');
+
+    const stored = (await request(`${kiln.url}/v1/events?subject_id=${id}&limit=100`, { key: alice.key })).body.data.reverse();
+    const streamed = [...first, ...second];
+    assert.deepEqual(
+      streamed.map((event) => event.id),
+      stored.map((event: any) => event.id),
+      'every event once, in the order stored',
+    );
+    assert.deepEqual(
+      streamed.map((event) => event.type),
+      ['job.started', 'job.progress', 'job.progress', 'job.progress', 'job.progress', 'job.completed'],
+    );
+    for (const event of streamed) {
+      assert.equal(event.data.id, event.id, 'data is the body a webhook gets');
+      assert.equal(event.data.type, event.type);
+      assert.equal(event.data.data.job_id, id);
+    }
+    assert.match(streamed.at(-1)!.data.data.archive_url, /\/archive\?expires=/);
+
+    // A reconnect after the end is told there is nothing more; a stranger's id is refused.
+    const after_ = await fetch(`${kiln.url}/v1/jobs/${id}/events`, { headers: { authorization: `Bearer ${alice.key}`, 'last-event-id': streamed.at(-1)!.id } });
+    assert.equal(after_.status, 204);
+    const wrong = await request(`${kiln.url}/v1/jobs/${id}/events?last_event_id=${stored[0].id.replace(/.$/, (c: string) => (c === '0' ? '1' : '0'))}`, {
+      key: alice.key,
+    });
+    assertProblem(wrong, 400, 'invalid_last_event_id');
+    assertProblem(await request(`${kiln.url}/v1/jobs/${id}/events`, { key: bob.key }), 404, 'job_not_found');
+    assertProblem(await request(submitted.body.stream_url.replace('/jobs/', '/conversions/').replace(id, firstJobFiles[0].id)), 403, 'invalid_signature');
+  });
+
+  test('a conversion streams its own events; an idle stream sends keep-alives', async () => {
+    // With the workers stopped nothing happens to the job: its stream has only keep-alives to send.
+    await kiln.stopWorkers();
+    let id: string;
+    try {
+      const submitted = await submitJob(alice.key, [photos[0]!], { output_format: 'png', width: '40' });
+      id = submitted.body.id;
+      const controller = new AbortController();
+      const response = await fetch(`${kiln.url}/v1/jobs/${id}/events`, { headers: { authorization: `Bearer ${alice.key}` }, signal: controller.signal });
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+      const reader = response.body!.getReader();
+      let text = '';
+      while ((text.match(/^: keep-alive$/gm) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+      assert.doesNotMatch(text, /^event:/m, 'nothing but keep-alives while nothing happens');
+      controller.abort();
+    } finally {
+      await kiln.startWorkers();
+    }
+    const job = await waitForJob(alice.key, id);
+    const [file] = await jobFiles(alice.key, job.id);
+    const body = await (await fetch(file.stream_url)).text();
+    const frames = body.split('\n\n').filter((chunk) => chunk.startsWith('id:'));
+    assert.deepEqual(
+      frames.map((chunk) => /^event: (.+)$/m.exec(chunk)![1]),
+      ['file.uploaded', 'conversion.started', 'conversion.completed'],
+    );
+    const completed = JSON.parse(/^data: (.+)$/m.exec(frames[2]!)![1]!);
+    assert.equal(completed.data.conversion_id, file.id);
+    assert.match(completed.data.download_url, /\/v1\/downloads\//);
   });
 
   test("another account's job answers 404 everywhere, and its uploads cannot be named as inputs", async () => {

@@ -29,6 +29,8 @@ interface Route {
   idempotent?: boolean;
   request?: RouteConfig['request'];
   success: { status: number; description: string; schema?: z.ZodType; contentType?: string; headers?: Record<string, string> };
+  /** Other answers that are not problems, by status: their descriptions (no body). */
+  otherAnswers?: Record<number, string>;
   /** Problem codes by status, beyond those every route of its kind answers. */
   problems?: Record<number, string[]>;
 }
@@ -256,6 +258,66 @@ function routes(limits: OptionLimits): Route[] {
         contentType: 'application/zip',
       },
       problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/jobs/{id}/events',
+      summary: "A job's events as Server-Sent Events, live, until its final event",
+      tag: 'Jobs',
+      auth: 'api_key_or_link',
+      request: {
+        params: id('job', 'job'),
+        query: z.object({
+          expires: z.string().optional().describe('From stream_url: with signature, it replaces the API key'),
+          signature: z.string().optional(),
+          last_event_id: z.string().optional().describe('Resume after this event, as the Last-Event-ID header does'),
+        }),
+        headers: [
+          z
+            .string()
+            .optional()
+            .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
+        ],
+      },
+      success: {
+        status: 200,
+        description:
+          'text/event-stream: each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
+        schema: z.string(),
+        contentType: 'text/event-stream',
+      },
+      otherAnswers: { 204: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
+      problems: { ...jobNotFound, 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 410: ['link_expired'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/conversions/{id}/events',
+      summary: "A conversion's events as Server-Sent Events, live, until its final event",
+      tag: 'Conversions',
+      auth: 'api_key_or_link',
+      request: {
+        params: id('cnv', 'conversion'),
+        query: z.object({
+          expires: z.string().optional().describe('From stream_url: with signature, it replaces the API key'),
+          signature: z.string().optional(),
+          last_event_id: z.string().optional().describe('Resume after this event, as the Last-Event-ID header does'),
+        }),
+        headers: [
+          z
+            .string()
+            .optional()
+            .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
+        ],
+      },
+      success: {
+        status: 200,
+        description:
+          'text/event-stream: each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
+        schema: z.string(),
+        contentType: 'text/event-stream',
+      },
+      otherAnswers: { 204: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
+      problems: { ...conversionNotFound, 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 410: ['link_expired'] },
     },
     {
       method: 'get',
@@ -505,6 +567,7 @@ function register(registry: OpenAPIRegistry, route: Route): void {
         : {}),
     },
   };
+  for (const [status, description] of Object.entries(route.otherAnswers ?? {})) responses[status] = { description };
   for (const [status, codes] of Object.entries(problems)) responses[status] = problemResponse(Number(status), codes);
   const headers = route.idempotent
     ? [

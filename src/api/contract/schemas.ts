@@ -69,6 +69,12 @@ export const Conversion = z
     started_at: nullableTimestamp,
     completed_at: nullableTimestamp,
     download_url: z.string().optional().describe('On success: a signed link, signed afresh on every read.'),
+    stream_url: z
+      .string()
+      .optional()
+      .describe(
+        "A short-lived signed link (KILN_STREAM_LINK_TTL_SECONDS) to this object's Server-Sent Events stream, for an EventSource, which cannot send an API key.",
+      ),
     download_expires_at: timestamp.optional(),
   })
   .meta({ id: 'Conversion' });
@@ -90,6 +96,12 @@ export const Job = z
     updated_at: timestamp,
     started_at: nullableTimestamp,
     completed_at: nullableTimestamp,
+    stream_url: z
+      .string()
+      .optional()
+      .describe(
+        "A short-lived signed link (KILN_STREAM_LINK_TTL_SECONDS) to this object's Server-Sent Events stream, for an EventSource, which cannot send an API key.",
+      ),
     archive_url: z
       .string()
       .optional()

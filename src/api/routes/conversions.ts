@@ -13,6 +13,9 @@ import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConv
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
+import { keyOrLink } from '../link-auth.js';
+import { streamEvents, streamSettings } from '../event-stream.js';
+import type { EventType } from '../../events/catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
@@ -79,7 +82,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
         }
         ctx.status = 202;
         ctx.set('Location', `/v1/conversions/${id}`);
-        ctx.body = presentConversion(row);
+        ctx.body = presentConversion(row, deps.signer);
       });
     } finally {
       if (!accepted) await upload.discard();
@@ -151,6 +154,21 @@ export function downloadRoutes(deps: ApiDependencies): Router {
     ctx.set('Content-Disposition', contentDisposition(row.output_filename ?? 'output'));
     ctx.set('Cache-Control', 'private, max-age=300');
     ctx.body = deps.blobs.openReadStream(row.output_key);
+  });
+  return router;
+}
+
+const CONVERSION_FINAL_EVENTS: ReadonlySet<EventType> = new Set(['conversion.completed', 'conversion.failed', 'conversion.cancelled']);
+
+/** A conversion's live event stream, by API key or by its signed `stream_url` (for a browser's EventSource). */
+export function conversionStreamRoutes(deps: ApiDependencies): Router {
+  const router = new Router();
+  const reader = keyOrLink(deps.db, deps.signer, 'conversion-events', 'cnv', conversionNotFound);
+  router.get('/v1/conversions/:id/events', async (ctx) => {
+    const { id, accountId } = await reader(ctx);
+    const row = accountId ? await findConversion(deps.db, accountId, id) : await findConversionById(deps.db, id);
+    if (!row) throw conversionNotFound(id);
+    await streamEvents(ctx, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENTS }, streamSettings(deps));
   });
   return router;
 }

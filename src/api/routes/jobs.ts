@@ -5,7 +5,8 @@ import type { KilnConfig } from '../../config.js';
 import { parseConversionOptions, type ConversionOptions } from '../../convert/options.js';
 import { findConversionsOf } from '../../db/conversions.js';
 import { findJob, findJobById, insertQueuedJob, isJobFinished, jobOutputs, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
-import { CONVERSION_STATUSES, JOB_STATUSES, type Job } from '../../db/schema.js';
+import type { Kysely } from 'kysely';
+import { CONVERSION_STATUSES, JOB_STATUSES, type Database, type Job } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { presentConversion } from '../../conversions/present.js';
 import { storeConversionEvents } from '../../conversions/events.js';
@@ -15,10 +16,12 @@ import { presentJob } from '../../jobs/present.js';
 import { cancelJobWorkflow, startJobWorkflow } from '../../jobs/workflow.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { fieldProblems, type FieldProblem } from '../../validation.js';
-import { accountOf, requireApiKey } from '../auth.js';
+import { accountOf } from '../auth.js';
+import { keyOrLink, type KeyOrLink } from '../link-auth.js';
+import { streamEvents, streamSettings } from '../event-stream.js';
+import type { EventType } from '../../events/catalog.js';
 import { entryNames, zipOfBlobs } from '../../jobs/archive.js';
 import { contentDisposition } from '../content-disposition.js';
-import { queryParameter } from '../params.js';
 import type { ApiDependencies } from '../context.js';
 import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -30,6 +33,13 @@ import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields, type Conversio
 import { hasIdempotencyKey, idempotent, idempotentAction, idempotentJson, requestFingerprint } from '../idempotency.js';
 
 const jobNotFound = (id: string): ApiError => new ApiError(404, 'job_not_found', `no job ${id}`);
+
+/** The job a key's account owns, or the one a signed link names. */
+async function jobForReader(db: Kysely<Database>, reader: KeyOrLink): Promise<Job> {
+  const job = reader.accountId ? await findJob(db, reader.accountId, reader.id) : await findJobById(db, reader.id);
+  if (!job) throw jobNotFound(reader.id);
+  return job;
+}
 
 /** Fields of a job request that are neither options nor webhook fields. */
 const JOB_FIELDS = ['concurrency', 'inputs'] as const;
@@ -156,7 +166,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
     }
     ctx.status = 202;
     ctx.set('Location', `/v1/jobs/${id}`);
-    ctx.body = presentJob(job);
+    ctx.body = presentJob(job, deps.signer);
   }
 
   /** Several files in one multipart body (each a `file` field), options and webhook fields shared. */
@@ -346,37 +356,26 @@ export function jobRoutes(deps: ApiDependencies): Router {
   return router;
 }
 
+const JOB_FINAL_EVENTS: ReadonlySet<EventType> = new Set(['job.completed', 'job.failed', 'job.cancelled']);
+
 /**
- * The zip of a job's outputs, by API key or by the signed link in `archive_url` (which
- * needs no key, so a browser or a webhook receiver can fetch it).
+ * What a job's signed links open, also by API key: the zip of its outputs (`archive_url`,
+ * which a webhook receiver can fetch) and its live event stream (`stream_url`, for a
+ * browser's EventSource, which cannot send a key).
  */
-export function jobArchiveRoutes(deps: ApiDependencies): Router {
+export function jobLinkRoutes(deps: ApiDependencies): Router {
   const { db } = deps;
   const router = new Router();
-  const withApiKey = requireApiKey(db);
+  const reader = keyOrLink(db, deps.signer, 'archive', 'job', jobNotFound);
+  const streamReader = keyOrLink(db, deps.signer, 'job-events', 'job', jobNotFound);
 
-  async function signedJob(ctx: Context): Promise<Job> {
-    const invalid = (): ApiError => new ApiError(403, 'invalid_signature', 'the archive link is not valid');
-    const id = pathId(ctx, 'job', invalid);
-    const verdict = deps.signer.verifyArchive(id, queryParameter(ctx.query, 'expires'), queryParameter(ctx.query, 'signature'));
-    if (verdict === 'invalid') throw invalid();
-    if (verdict === 'expired') throw new ApiError(410, 'link_expired', 'the archive link has expired; fetch the job again for a fresh one');
-    const job = await findJobById(db, id);
-    if (!job) throw jobNotFound(id);
-    return job;
-  }
-
-  async function ownJob(ctx: Context): Promise<Job> {
-    await withApiKey(ctx, () => Promise.resolve());
-    const id = pathId(ctx, 'job', jobNotFound);
-    const job = await findJob(db, accountOf(ctx).id, id);
-    if (!job) throw jobNotFound(id);
-    return job;
-  }
+  router.get('/v1/jobs/:id/events', async (ctx) => {
+    const job = await jobForReader(db, await streamReader(ctx));
+    await streamEvents(ctx, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENTS }, streamSettings(deps));
+  });
 
   router.get('/v1/jobs/:id/archive', async (ctx) => {
-    const signed = ctx.query.signature !== undefined || ctx.query.expires !== undefined;
-    const job = signed ? await signedJob(ctx) : await ownJob(ctx);
+    const job = await jobForReader(db, await reader(ctx));
     if (!isJobFinished(job.status)) {
       throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
     }

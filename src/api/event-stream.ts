@@ -1,0 +1,122 @@
+import { PassThrough } from 'node:stream';
+import type { Context } from 'koa';
+import type { Kysely } from 'kysely';
+import { subjectEventsAfter, typeOfSubjectEvent } from '../db/events.js';
+import type { Database, EventRow } from '../db/schema.js';
+import type { EventType } from '../events/catalog.js';
+import { isId } from '../ids.js';
+import type { LogFunction } from '../log.js';
+import type { DownloadSigner } from '../signing/download-url.js';
+import { webhookEnvelope } from '../webhooks/payload.js';
+import { queryParameter } from './params.js';
+import { ApiError } from './problem.js';
+import type { ApiDependencies } from './context.js';
+
+/** How often an open stream looks for new events: they may be stored by another process (a worker). */
+const POLL_MS = 250;
+/** Events written per read of the database. */
+const BATCH = 200;
+/** How long a browser waits before it reconnects after a dropped connection. */
+const RETRY_MS = 2000;
+
+export interface EventStreamSubject {
+  accountId: string;
+  /** The job or conversion whose events are streamed. */
+  id: string;
+  /** The events after which nothing more comes (the object has ended). */
+  finalTypes: ReadonlySet<EventType>;
+}
+
+export interface EventStreamSettings {
+  db: Kysely<Database>;
+  signer: DownloadSigner;
+  keepAliveMs: number;
+  log: LogFunction;
+}
+
+export function streamSettings(deps: ApiDependencies): EventStreamSettings {
+  return { db: deps.db, signer: deps.signer, keepAliveMs: deps.config.streamKeepAliveSeconds * 1000, log: deps.log };
+}
+
+/** One event in the text/event-stream format: the same body a webhook gets, on one line. */
+function frame(event: EventRow, signer: DownloadSigner): string {
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(webhookEnvelope(event, signer, new Date()))}\n\n`;
+}
+
+/**
+ * Answers a Server-Sent Events stream of the subject's events: those stored so far (after
+ * `Last-Event-ID`, the header a reconnecting EventSource sends, or the `last_event_id`
+ * query parameter), then each new one as it is stored, with a keep-alive comment while
+ * nothing happens. It ends after the subject's final event; a client that reconnects
+ * after that gets 204, which tells an EventSource to stop.
+ */
+export async function streamEvents(ctx: Context, subject: EventStreamSubject, settings: EventStreamSettings): Promise<void> {
+  const { db, signer } = settings;
+  const lastEventId = ctx.get('last-event-id') || queryParameter(ctx.query, 'last_event_id') || undefined;
+  if (lastEventId !== undefined) {
+    const seen = isId(lastEventId) ? await typeOfSubjectEvent(db, subject.id, lastEventId) : undefined;
+    if (!seen) {
+      throw new ApiError(400, 'invalid_last_event_id', 'Last-Event-ID must be the id of an event of this stream', { last_event_id: lastEventId.slice(0, 64) });
+    }
+    if (subject.finalTypes.has(seen)) {
+      // The client has had everything: 204 is how a server tells an EventSource not to reconnect.
+      ctx.status = 204;
+      return;
+    }
+  }
+  let cursor = lastEventId;
+  let pending = await subjectEventsAfter(db, subject.accountId, subject.id, cursor, BATCH);
+
+  const stream = new PassThrough();
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('Cache-Control', 'no-cache, no-transform');
+  ctx.set('Connection', 'keep-alive');
+  // Proxies such as nginx would otherwise hold events back in their buffers.
+  ctx.set('X-Accel-Buffering', 'no');
+  ctx.body = stream;
+  ctx.req.socket.setNoDelay(true);
+
+  let open = true;
+  let wake: (() => void) | undefined;
+  const close = (): void => {
+    open = false;
+    wake?.();
+  };
+  ctx.req.once('close', close);
+  stream.once('close', close);
+
+  void (async () => {
+    let lastWrite = Date.now();
+    stream.write(`retry: ${RETRY_MS}\n\n`);
+    try {
+      while (open) {
+        for (const event of pending) {
+          stream.write(frame(event, signer));
+          lastWrite = Date.now();
+          cursor = event.id;
+          if (subject.finalTypes.has(event.type)) {
+            stream.end();
+            return;
+          }
+        }
+        if (pending.length < BATCH) {
+          if (Date.now() - lastWrite >= settings.keepAliveMs) {
+            stream.write(': keep-alive\n\n');
+            lastWrite = Date.now();
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, Math.min(POLL_MS, settings.keepAliveMs));
+          });
+        }
+        if (open) pending = await subjectEventsAfter(db, subject.accountId, subject.id, cursor, BATCH);
+      }
+    } catch (error) {
+      settings.log(`the event stream of ${subject.id} failed`, error);
+      stream.destroy(error as Error);
+    } finally {
+      ctx.req.off('close', close);
+    }
+  })();
+}
