@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -21,40 +21,11 @@ import { spawnKiln, stopGracefully, waitUntil } from '../test/support/processes.
 import { tempDir } from '../test/support/temp.js';
 import { startReceiver } from '../test/support/receiver.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
+import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
 
-const PHOTO_DIR = '/usr/share/backgrounds/mate';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const WIDTH = 1600;
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? os.availableParallelism());
-
-function ensurePhotos(): string[] {
-  if (!existsSync(PHOTO_DIR)) {
-    console.error('installing Debian package mate-backgrounds (real photographs for the benchmark)...');
-    const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-    const apt = (args: string[]) =>
-      execFileSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), ...args], {
-        stdio: 'inherit',
-        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      });
-    apt(['update', '-qq']);
-    apt(['install', '-y', '-qq', '--no-install-recommends', 'mate-backgrounds']);
-  }
-  const walk = (dir: string): string[] =>
-    readdirSync(dir).flatMap((name) => {
-      const full = path.join(dir, name);
-      return statSync(full).isDirectory() ? walk(full) : /\.jpe?g$/i.test(name) ? [full] : [];
-    });
-  return walk(PHOTO_DIR).sort();
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 interface BenchCase {
   label: string;

@@ -34,6 +34,7 @@ import { generateWebhookSecret, signDelivery } from '../src/webhooks/signing.js'
 import { tempDir } from '../test/support/temp.js';
 import { benchDevServer } from './dev-server.js';
 import { cpuByRole, ownUsage, type ProcessUsage } from './process-usage.js';
+import { mapLimit } from './photos.js';
 import type { ReceiverMessage } from './receiver-process.js';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 3000);
@@ -41,15 +42,6 @@ const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 8);
 const ENDPOINT_COUNTS = [5, 1];
 const LIGHT_EVENTS = 20;
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

@@ -408,6 +408,26 @@ describe('jobs API on a Temporal dev server', () => {
     await waitForJob(alice.key, id);
   });
 
+  test('Idempotency-Key: the same job request twice makes one job; another request under the key is refused', async () => {
+    const send = (files: Array<{ name: string; bytes: Buffer }>, width: string) =>
+      request(`${kiln.url}/v1/jobs`, {
+        method: 'POST',
+        key: alice.key,
+        headers: { 'idempotency-key': 'job-once-1' },
+        body: jobForm(files, { output_format: 'png', width }),
+      });
+    const first = await send([photos[0]!, photos[1]!], '30');
+    assert.equal(first.status, 202);
+    const again = await send([photos[0]!, photos[1]!], '30');
+    assert.equal(again.status, 202);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, first.body.id);
+    assertProblem(await send([photos[1]!, photos[0]!], '30'), 422, 'idempotency_key_reused');
+    const stored = await kiln.database.db.selectFrom('conversions').select('id').where('job_id', '=', first.body.id).execute();
+    assert.equal(stored.length, 2, 'one set of files');
+    await waitForJob(alice.key, first.body.id);
+  });
+
   test('bad job requests answer 4xx with stable codes and store nothing', async () => {
     const before_ = (await kiln.database.db.selectFrom('jobs').select('id').execute()).length;
     const tooMany = Array.from({ length: MAX_JOB_FILES + 1 }, () => photos[0]!);

@@ -56,11 +56,7 @@ test('kiln dev killed mid-job: after a restart the job finishes, every file conv
 
   const second = await startDev({ KILN_AVIF_EFFORT: '2' });
   try {
-    await waitUntil(
-      async () => !['queued', 'running'].includes((await request(`${apiUrl}/v1/jobs/${id}`, { key })).body.status),
-      180_000,
-      'the job to end',
-    );
+    await waitUntil(async () => !['queued', 'running'].includes((await request(`${apiUrl}/v1/jobs/${id}`, { key })).body.status), 180_000, 'the job to end');
     const job = (await request(`${apiUrl}/v1/jobs/${id}`, { key })).body;
     assert.equal(job.status, 'succeeded', JSON.stringify(job));
     assert.deepEqual(job.counts, { total: FILES, queued: 0, running: 0, succeeded: FILES, failed: 0, cancelled: 0 });
@@ -93,9 +89,7 @@ test('kiln dev killed mid-job: after a restart the job finishes, every file conv
   const database = await openEmbeddedPostgres(path.join(dir.path, 'pglite'));
   try {
     const events = await database.db.selectFrom('events').select(['type', 'subject_id', 'data']).execute();
-    const fileIds = new Set(
-      (await database.db.selectFrom('conversions').select('id').where('job_id', '=', id).execute()).map((row) => row.id),
-    );
+    const fileIds = new Set((await database.db.selectFrom('conversions').select('id').where('job_id', '=', id).execute()).map((row) => row.id));
     const completed = events.filter((event) => event.type === 'conversion.completed' && fileIds.has(event.subject_id));
     assert.equal(completed.length, FILES, 'one conversion.completed per file');
     assert.equal(new Set(completed.map((event) => event.subject_id)).size, FILES);

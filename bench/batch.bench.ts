@@ -1,0 +1,233 @@
+/**
+ * `npm run bench:batch`: jobs, measured in one run against a baseline from the same run.
+ *   1. Photos: one job of Debian's mate-backgrounds photographs (repeated to BENCH_FILES,
+ *      default 208) to WebP 1600 px, against a bare sharp loop over the same files at the
+ *      same number of conversions at once. Prints images/s for both, the ratio, the time to
+ *      the first `job.progress`, CPU per file by process and the Kiln process's peak RSS,
+ *      then streams the job's archive and prints its size and the peak RSS after it.
+ *   2. Many small files: one job of BENCH_SMALL_FILES (default 2000) small distinct PNGs,
+ *      to prove a job of thousands of files: every file converted exactly once (one
+ *      conversion.completed and one job.progress per file), the job's chain of runs
+ *      (continue-as-new every 500 files) and the longest history among them.
+ * Not a test: nothing here pass/fails.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import sharp from 'sharp';
+import { request } from '../test/support/http.js';
+import { freePort } from '../test/support/postgres.js';
+import { spawnKiln, stopGracefully, waitUntil } from '../test/support/processes.js';
+import { tempDir } from '../test/support/temp.js';
+import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
+import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
+
+const WIDTH = 1600;
+const FILES = Number(process.env.BENCH_FILES ?? 208);
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? os.availableParallelism());
+
+interface NamedFile {
+  name: string;
+  bytes: Buffer;
+}
+
+/** One multipart body with every file as a `file` field after the shared fields, as a client sends a job. */
+function jobBody(files: NamedFile[], fields: Record<string, string>): { body: Buffer; contentType: string } {
+  const boundary = `kiln-bench-${Math.random().toString(36).slice(2)}`;
+  const parts: Buffer[] = Object.entries(fields).map(([name, value]) =>
+    Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
+  );
+  for (const file of files) {
+    parts.push(
+      Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`),
+    );
+    parts.push(file.bytes, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+function post(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Reads a whole response body and drops it, counting bytes. */
+function drain(url: string, key: string): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { authorization: `Bearer ${key}` } }, (res) => {
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+async function sharpLoop(files: NamedFile[]): Promise<number> {
+  const started = performance.now();
+  await mapLimit(files, concurrency, async (file) => {
+    await sharp(file.bytes).rotate().resize({ width: WIDTH }).webp().toBuffer();
+  });
+  return files.length / ((performance.now() - started) / 1000);
+}
+
+/** Every item of a paged list route. */
+async function everyItem(api: string, key: string, route: string): Promise<any[]> {
+  const items: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const separator = route.includes('?') ? '&' : '?';
+    const page: { data: any[]; next_cursor: string | null } = (
+      await request(`${api}${route}${separator}limit=100${cursor ? `&cursor=${cursor}` : ''}`, { key })
+    ).body;
+    items.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+async function waitForJob(api: string, key: string, id: string): Promise<any> {
+  let job: any;
+  await waitUntil(
+    async () => {
+      job = (await request(`${api}/v1/jobs/${id}`, { key })).body;
+      return !['queued', 'running'].includes(job.status);
+    },
+    3_600_000,
+    `job ${id}`,
+    1000,
+  );
+  return job;
+}
+
+async function main(): Promise<void> {
+  const photos = ensurePhotos();
+  const files: NamedFile[] = Array.from({ length: FILES }, (_, i) => {
+    const file = photos[i % photos.length]!;
+    return { name: path.basename(file), bytes: readFileSync(file) };
+  });
+  console.log(`photos: ${photos.length} JPEGs from ${PHOTO_DIR}, repeated to ${files.length} files`);
+  console.log(`machine: ${os.availableParallelism()} cores; conversions at once: ${concurrency}`);
+
+  await sharpLoop(files.slice(0, photos.length)); // warm-up
+  const baseline = await sharpLoop(files);
+
+  const dir = tempDir('bench-batch');
+  const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
+  execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  const kiln = spawnKiln(
+    ['dev'],
+    { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency), KILN_MAX_JOB_FILES: String(Math.max(FILES, SMALL_FILES)) },
+    [],
+    { built: true },
+  );
+  const connection = await (async () => {
+    await waitUntil(() => kiln.output().includes('Kiln is running.') || kiln.exitCode !== null, 600_000, 'kiln dev to start');
+    if (kiln.exitCode !== null) throw new Error(kiln.output());
+    return Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
+  })();
+  try {
+    const key = readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim();
+    const api = `http://127.0.0.1:${ports.PORT}`;
+    const auth = { authorization: `Bearer ${key}` };
+
+    // Warm-up: a small job pays for the workers' start-up paths.
+    const warm = jobBody(files.slice(0, 2), { output_format: 'webp', width: String(WIDTH) });
+    await waitForJob(api, key, (await post(`${api}/v1/jobs`, { ...auth, 'content-type': warm.contentType }, warm.body)).body.id);
+
+    // 1. Photos.
+    const upload = jobBody(files, { output_format: 'webp', width: String(WIDTH) });
+    const before = processGroupUsage(kiln.pid!);
+    const started = Date.now();
+    const accepted = await post(`${api}/v1/jobs`, { ...auth, 'content-type': upload.contentType }, upload.body);
+    if (accepted.status !== 202) throw new Error(JSON.stringify(accepted.body));
+    const acceptedAt = Date.now();
+    const job = await waitForJob(api, key, accepted.body.id);
+    const cpu = cpuByRole(before, processGroupUsage(kiln.pid!), (usage) =>
+      usage.pid === kiln.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'converters',
+    );
+    if (job.status !== 'succeeded') throw new Error(JSON.stringify(job));
+    const progress = await everyItem(api, key, `/v1/events?subject_id=${job.id}&type=job.progress`);
+    const firstProgress = Math.min(...progress.map((event) => Date.parse(event.timestamp)));
+    const rate = files.length / ((Date.parse(job.completed_at) - started) / 1000);
+    console.log(`\none job of ${files.length} photos → WebP ${WIDTH} px (job concurrency ${job.concurrency})`);
+    console.log(`  sharp loop:            ${baseline.toFixed(2)} images/s`);
+    console.log(`  Kiln job end to end:   ${rate.toFixed(2)} images/s (upload ${((acceptedAt - started) / 1000).toFixed(1)} s included)`);
+    console.log(`  ratio Kiln/sharp:      ${(rate / baseline).toFixed(3)}`);
+    console.log(
+      `  first job.progress:    ${((firstProgress - started) / 1000).toFixed(2)} s after the request began, ${((firstProgress - acceptedAt) / 1000).toFixed(2)} s after the 202`,
+    );
+    console.log(`  CPU: ${formatRoles(cpu, files.length, 'file')}`);
+    const peakBefore = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid)!.peakRssMb;
+    const archive = await drain(`${api}/v1/jobs/${job.id}/archive`, key);
+    const peakAfter = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid)!.peakRssMb;
+    console.log(`  peak RSS of the Kiln process: ${peakBefore.toFixed(0)} MiB`);
+    console.log(
+      `  archive: ${archive.status}, ${(archive.bytes / 2 ** 20).toFixed(1)} MiB streamed; peak RSS after it ${peakAfter.toFixed(0)} MiB (+${(peakAfter - peakBefore).toFixed(0)})`,
+    );
+
+    // 2. Thousands of small files.
+    const small: NamedFile[] = await Promise.all(
+      Array.from({ length: SMALL_FILES }, async (_, i) => ({
+        name: `tile-${i}.png`,
+        bytes: await sharp({ create: { width: 48, height: 32, channels: 3, background: { r: i % 256, g: (i >> 8) % 256, b: 99 } } })
+          .png()
+          .toBuffer(),
+      })),
+    );
+    const smallBody = jobBody(small, { output_format: 'jpeg', width: '24' });
+    const smallStarted = Date.now();
+    const smallAccepted = await post(`${api}/v1/jobs`, { ...auth, 'content-type': smallBody.contentType }, smallBody.body);
+    if (smallAccepted.status !== 202) throw new Error(JSON.stringify(smallAccepted.body));
+    const smallJob = await waitForJob(api, key, smallAccepted.body.id);
+    const seconds = (Date.parse(smallJob.completed_at) - smallStarted) / 1000;
+    const smallFiles = await everyItem(api, key, `/v1/jobs/${smallJob.id}/conversions`);
+    const fileIds = new Set(smallFiles.map((file) => file.id));
+    const completed = (await everyItem(api, key, '/v1/events?type=conversion.completed')).filter((event) => fileIds.has(event.data.conversion_id));
+    const smallProgress = await everyItem(api, key, `/v1/events?subject_id=${smallJob.id}&type=job.progress`);
+    const progressIndexes = new Set(smallProgress.map((event) => event.data.file.index));
+    const client = new Client({ connection });
+    const runs: Array<{ runId: string; historyLength: number; status: string }> = [];
+    for await (const run of client.workflow.list({ query: `WorkflowId = "job-${smallJob.id}"` })) {
+      runs.push({ runId: run.runId, historyLength: run.historyLength, status: run.status.name });
+    }
+    let childRuns = 0;
+    for await (const run of client.workflow.list({ query: `WorkflowType = "conversionWorkflow" AND ExecutionStatus = "Completed"` })) {
+      if (fileIds.has(run.workflowId.replace(/^conversion-/, ''))) childRuns++;
+    }
+    console.log(`\none job of ${SMALL_FILES} small PNGs → JPEG (job concurrency ${smallJob.concurrency})`);
+    console.log(
+      `  status ${smallJob.status}, counts ${JSON.stringify(smallJob.counts)}, ${seconds.toFixed(1)} s (${(SMALL_FILES / seconds).toFixed(1)} files/s)`,
+    );
+    console.log(
+      `  files succeeded: ${smallFiles.filter((file) => file.status === 'succeeded').length}; conversion.completed events: ${completed.length} for ${new Set(completed.map((event) => event.data.conversion_id)).size} distinct files; job.progress: ${smallProgress.length} for ${progressIndexes.size} distinct indexes`,
+    );
+    console.log(`  completed conversion runs of its files: ${childRuns}`);
+    console.log(
+      `  the job's runs (continue-as-new every 500 files): ${runs.length}, ${runs.map((run) => run.status).join(', ')}; longest history ${Math.max(...runs.map((run) => run.historyLength))} events`,
+    );
+    const peak = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid);
+    console.log(`\npeak RSS of the Kiln process: ${peak?.peakRssMb.toFixed(0)} MiB`);
+  } finally {
+    await connection.close();
+    await stopGracefully(kiln, 60_000);
+    dir.remove();
+  }
+}
+
+await main();
