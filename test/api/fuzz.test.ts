@@ -21,6 +21,14 @@ const ROUTES: Array<[string, string]> = [
   ['POST', '/v1/conversions'],
   ['GET', '/v1/conversions/{id}'],
   ['POST', '/v1/conversions/{id}/cancel'],
+  ['GET', '/v1/conversions/{id}/events'],
+  ['POST', '/v1/jobs'],
+  ['GET', '/v1/jobs'],
+  ['GET', '/v1/jobs/{id}'],
+  ['GET', '/v1/jobs/{id}/conversions'],
+  ['POST', '/v1/jobs/{id}/cancel'],
+  ['GET', '/v1/jobs/{id}/archive'],
+  ['GET', '/v1/jobs/{id}/events'],
   ['GET', '/v1/downloads/{id}'],
   ['GET', '/v1/events'],
   ['GET', '/v1/events/{id}'],
@@ -62,6 +70,9 @@ const PARAMS = [
   'webhook_metadata',
   'expires',
   'signature',
+  'concurrency',
+  'inputs',
+  'last_event_id',
 ];
 
 const hostileText = fc.oneof(
@@ -70,6 +81,8 @@ const hostileText = fc.oneof(
     '',
     '\u0000',
     'cnv_0000000000000000000000000',
+    'job_0000000000000000000000000',
+    'evt_0000000000000000000000000',
     'ep_0000000000000000000000000',
     '../../etc/passwd',
     '%00',
@@ -105,6 +118,28 @@ const jsonBody = fc.oneof(
     )
     .map((o) => JSON.stringify(o)),
   fc.record({ endpoint_id: hostileText, since: hostileText, name: hostileText }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+  // Job requests: shared options, inputs naming sources (mostly nothing real), per-input options.
+  fc
+    .record(
+      {
+        output_format: fc.oneof(fc.constantFrom('png', 'webp'), hostileText),
+        width: fc.oneof(fc.integer(), hostileText),
+        concurrency: fc.oneof(fc.integer(), hostileText),
+        inputs: fc.oneof(
+          fc.array(
+            fc.record(
+              { conversion_id: hostileText, filename: hostileText, options: fc.oneof(fc.json({ maxDepth: 2 }), fc.dictionary(hostileText, hostileText)) },
+              { requiredKeys: [] },
+            ),
+            { maxLength: 4 },
+          ),
+          hostileText,
+        ),
+        webhook_metadata: fc.json({ maxDepth: 3 }),
+      },
+      { requiredKeys: [] },
+    )
+    .map((o) => JSON.stringify(o)),
   fc.string({ unit: 'binary', maxLength: 200 }),
 );
 
@@ -122,7 +157,7 @@ describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
 
   test('no generated request gets a 5xx, crashes Kiln or leaves anything behind', async () => {
     const part = fc.record({
-      name: fc.oneof(fc.constantFrom('file', 'output_format', 'width', 'webhook_metadata', 'tag', '__proto__'), hostileText),
+      name: fc.oneof(fc.constantFrom('file', 'output_format', 'width', 'webhook_metadata', 'tag', 'inputs', 'concurrency', '__proto__'), hostileText),
       filename: fc.option(hostileText, { nil: undefined }),
       value: fc.oneof(
         fieldValue.map((v) => Buffer.from(v)),
