@@ -118,6 +118,16 @@ describe('jobs API on a Temporal dev server', () => {
       .filter((payload) => ids.includes(payload.data.job_id) || ids.includes(payload.data.conversion_id));
   }
 
+  /** The one delivery of `type` for job `jobId`, verified; waits for it to arrive. */
+  async function deliveredOnce(jobId: string, type: string): Promise<Record<string, any>> {
+    const matching = () => deliveredFor([jobId]).filter((payload) => payload.type === type);
+    const deadline = Date.now() + 30_000;
+    while (matching().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const found = matching();
+    assert.equal(found.length, 1, `one ${type} delivered for ${jobId}`);
+    return found[0]!;
+  }
+
   let firstJobFiles: any[] = [];
 
   test('a multipart job of real photos converts each file, with per-file options, and reports every step by webhook', async () => {
@@ -224,6 +234,7 @@ describe('jobs API on a Temporal dev server', () => {
     const submitted = await submitJob(alice.key, [photos[0]!, { name: 'notes.txt', bytes: Buffer.from('not an image at all') }], {
       output_format: 'jpeg',
       width: '100',
+      webhook_url: sink.url,
     });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     const job = await waitForJob(alice.key, submitted.body.id);
@@ -236,6 +247,11 @@ describe('jobs API on a Temporal dev server', () => {
       failures.map((failure: any) => [failure.index, failure.filename, failure.status, failure.error.code]),
       [[1, 'notes.txt', 'failed', 'unsupported_input']],
     );
+    // The same, as the receiver got and verified it.
+    const delivered = await deliveredOnce(job.id, 'job.failed');
+    assert.deepEqual(delivered.data.failures, failures);
+    assert.deepEqual(delivered.data.counts, job.counts);
+    assert.match(delivered.data.archive_url, /\/archive\?expires=/, 'the file that succeeded is in the archive');
   });
 
   test('a JSON job converts earlier uploads again, by conversion id, with per-input overrides', async () => {
@@ -264,7 +280,7 @@ describe('jobs API on a Temporal dev server', () => {
 
   test('cancelling a job: files not started never start, finished ones stay, and it ends cancelled with its counts', async () => {
     const many = Array.from({ length: MAX_JOB_FILES }, (_, i) => photos[i % photos.length]!);
-    const submitted = await submitJob(alice.key, many, { output_format: 'avif', concurrency: '1' });
+    const submitted = await submitJob(alice.key, many, { output_format: 'avif', concurrency: '1', webhook_url: sink.url });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     assertProblem(await request(`${kiln.url}/v1/jobs/${submitted.body.id}/archive`, { key: alice.key }), 409, 'job_not_finished');
     const cancelled = await request(`${kiln.url}/v1/jobs/${submitted.body.id}/cancel`, { method: 'POST', key: alice.key });
@@ -287,6 +303,8 @@ describe('jobs API on a Temporal dev server', () => {
       cancelled: statuses.filter((s) => s === 'cancelled').length,
     });
     assertProblem(await request(`${kiln.url}/v1/jobs/${job.id}/cancel`, { method: 'POST', key: alice.key }), 409, 'job_finished');
+    const delivered = await deliveredOnce(job.id, 'job.cancelled');
+    assert.deepEqual(delivered.data.counts, job.counts);
     // Its archive holds what did finish, and nothing else.
     const archive = await fetchBytes(`${kiln.url}/v1/jobs/${job.id}/archive`, { headers: { authorization: `Bearer ${alice.key}` } });
     assert.equal(archive.status, 200);
