@@ -102,3 +102,56 @@ test('a worker killed mid-conversion: another worker retries the attempt and the
     assert.equal(await stopGracefully(rescuer), 0, rescuer.output());
   }
 });
+
+test('a worker killed mid-job: another worker finishes the job, every file converted exactly once', async () => {
+  const { key } = await createAccount(api.api.url, adminToken, 'restart-job');
+  const doomed = startWorker({ KILN_AVIF_EFFORT: '6', KILN_CONVERT_CONCURRENCY: '1' });
+  const files = 6;
+  const form = new FormData();
+  form.set('output_format', 'avif');
+  form.set('width', '1200');
+  form.set('concurrency', '2');
+  for (let i = 0; i < files; i++) form.append('file', new Blob([await makeImage(2400 + i * 16, 1600)]), `p${i}.jpg`);
+  const accepted = await request(`${api.api.url}/v1/jobs`, { method: 'POST', key, body: form });
+  assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+  const id: string = accepted.body.id;
+  await waitUntil(
+    async () => {
+      if (doomed.exitCode !== null) throw new Error(`the worker exited: ${doomed.output()}`);
+      return (await request(`${api.api.url}/v1/jobs/${id}`, { key })).body.counts.succeeded >= 1;
+    },
+    120_000,
+    'a file of the job to finish on the first worker',
+  );
+  const statuses = (await request(`${api.api.url}/v1/jobs/${id}/conversions?limit=100`, { key })).body.data.map((file: any) => file.status);
+  assert.ok(statuses.includes('queued'), `files not started when the kill lands: ${statuses.join(', ')}`);
+  await killHard(doomed);
+
+  const rescuer = startWorker({ KILN_AVIF_EFFORT: '2' });
+  try {
+    await waitUntil(
+      async () => !['queued', 'running'].includes((await request(`${api.api.url}/v1/jobs/${id}`, { key })).body.status),
+      180_000,
+      'the job to end',
+    );
+    const job = (await request(`${api.api.url}/v1/jobs/${id}`, { key })).body;
+    assert.equal(job.status, 'succeeded', `${JSON.stringify(job)}\n${rescuer.output()}`);
+    assert.deepEqual(job.counts, { total: files, queued: 0, running: 0, succeeded: files, failed: 0, cancelled: 0 });
+    const fileIds = (await database.db.selectFrom('conversions').select('id').where('job_id', '=', id).execute()).map((row) => row.id);
+    const completed = await database.db
+      .selectFrom('events')
+      .select('subject_id')
+      .where('type', '=', 'conversion.completed')
+      .where('subject_id', 'in', fileIds)
+      .execute();
+    assert.deepEqual(completed.map((event) => event.subject_id).sort(), [...fileIds].sort(), 'one conversion.completed per file');
+    const progress = await database.db.selectFrom('events').select('data').where('type', '=', 'job.progress').where('subject_id', '=', id).execute();
+    assert.deepEqual(
+      progress.map((event) => (event.data as { file: { index: number } }).file.index).sort((a, b) => a - b),
+      [...Array(files).keys()],
+      'one job.progress per file',
+    );
+  } finally {
+    assert.equal(await stopGracefully(rescuer), 0, rescuer.output());
+  }
+});
