@@ -12,7 +12,7 @@
  * test/fixtures/histories/<commit>-<scenario>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -48,11 +48,24 @@ function failuresFor(deliveryId: string): number {
 /** Conversions whose stand-in encode has begun, so a scenario cancels only once it is under way. */
 const encoding = new Set<string>();
 
+/** A job's files by index: a stand-in for the rows its jobFiles activity reads; ids name their scenario as conversions' do. */
+const jobFileIds = new Map<string, string[]>();
 const recordActivities = {
   recordConversionStarted: async () => {},
   recordConversionSucceeded: async () => {},
   recordConversionFailed: async () => {},
   recordConversionCancelled: async () => {},
+  jobStarted: async () => 'running',
+  jobFiles: async (jobId: string, fromIndex: number, limit: number) =>
+    (jobFileIds.get(jobId) ?? []).slice(fromIndex, fromIndex + limit).map((conversionId, offset) => ({
+      index: fromIndex + offset,
+      conversionId,
+      filename: `photo-${fromIndex + offset}.jpg`,
+      input: conversionInput(conversionId),
+      outcome: null,
+    })),
+  jobProgress: async () => {},
+  jobFinished: async () => {},
 };
 const convertActivities = {
   async convertImage(input: { conversionId: string; outputKey: string }) {
@@ -93,9 +106,10 @@ const running = workers.map((worker) => worker.run());
 const cli = (await devServerExecutable()) as { type: 'existing-path'; path: string };
 
 /** The run's history as the Temporal CLI prints it (the JSON `Worker.runReplayHistory` reads). */
-async function save(name: string, handle: WorkflowHandle): Promise<void> {
+async function save(name: string, handle: WorkflowHandle, runId?: string): Promise<void> {
   await handle.result().catch(() => undefined);
-  const json = execFileSync(cli.path, ['workflow', 'show', '--address', env.address, '--workflow-id', handle.workflowId, '--output', 'json'], {
+  const run = runId ? ['--run-id', runId] : [];
+  const json = execFileSync(cli.path, ['workflow', 'show', '--address', env.address, '--workflow-id', handle.workflowId, ...run, '--output', 'json'], {
     encoding: 'utf8',
   });
   const events = (JSON.parse(json) as { events: unknown[] }).events.length;
@@ -154,6 +168,35 @@ await save('delivery-redelivered-during-retries', redelivered);
 const cancelled = await waitingForRetry('dlv_failall_cancel_000000000');
 await cancelled.signal('cancel');
 await save('delivery-cancelled', cancelled);
+
+// Jobs, from the first commit whose workflows have them.
+if (existsSync(path.join(sourceDir, 'workflows', 'job.ts'))) {
+  const startJob = (jobId: string, files: string[], extra: Record<string, unknown> = {}) => {
+    jobFileIds.set(jobId, files);
+    const run = { heartbeatTimeoutSeconds: 10, timeLimitSeconds: 60 };
+    return env.client.workflow.start('jobWorkflow', {
+      workflowId: `job-${jobId}`,
+      taskQueue: 'kiln',
+      args: [{ jobId, accountId: 'acc_replay', total: files.length, concurrency: 2, run, ...extra }],
+    });
+  };
+  const ok = (job: string, n: number) => Array.from({ length: n }, (_, i) => `cnv_ok_${job}_${i}_000000000000`.slice(0, 30));
+  await save('job-succeeded', await startJob('job_ok_0000000000000000000000', ok('a', 3)));
+  await save('job-failed', await startJob('job_failed_0000000000000000000', [...ok('b', 2), 'cnv_bad_job_0000000000000000']));
+  for (const [name, cancel] of [
+    ['job-cancel-requested', (h: WorkflowHandle) => h.cancel()],
+    ['job-cancel-signal', (h: WorkflowHandle) => h.signal('cancel')],
+  ] as const) {
+    const slow = [`cnv_slow_${name.length}_job_0000000000`, `cnv_slow_${name.length}_job_1111111111`];
+    const handle = await startJob(`job_${name.length}_cancel_00000000000000`, [...slow, ...ok(`c${name.length}`, 2)]);
+    while (!slow.every((id) => encoding.has(id))) await new Promise((r) => setTimeout(r, 20));
+    await cancel(handle);
+    await save(name, handle);
+  }
+  // Its first run: two files, then continue-as-new.
+  const continued = await startJob('job_continued_00000000000000000', ok('d', 5), { filesPerRun: 2 });
+  await save('job-continued-as-new', continued, continued.firstExecutionRunId);
+}
 
 workers.forEach((worker) => worker.shutdown());
 await Promise.all(running);

@@ -14,17 +14,31 @@ import { installTestRuntime } from '../support/temporal.js';
  * that changed what a run records (scripts/record-workflow-histories.ts): conversions that
  * succeed, fail, and are cancelled by a request or a signal; deliveries that succeed, retry,
  * give up, are re-delivered during their retries, are cancelled, and that start after a
- * first attempt made without them.
+ * first attempt made without them; jobs that succeed, fail, are cancelled both ways, and
+ * continue as new.
  */
 const dir = path.join(projectRoot, 'test', 'fixtures', 'histories');
 const fixtures = readdirSync(dir)
   .filter((name) => name.endsWith('.json'))
   .sort();
 
+const JOB_SCENARIOS = ['job-cancel-requested', 'job-cancel-signal', 'job-continued-as-new', 'job-failed', 'job-succeeded'];
+
 test('every recorded generation of every scenario is on file', () => {
   const commits = new Set(fixtures.map((name) => name.split('-')[0]));
-  assert.ok(commits.size >= 4, `histories of ${commits.size} generations`);
-  for (const commit of commits) assert.equal(fixtures.filter((name) => name.startsWith(`${commit}-`)).length, 10, `ten scenarios from ${commit}`);
+  assert.ok(commits.size >= 5, `histories of ${commits.size} generations`);
+  let withJobs = 0;
+  for (const commit of commits) {
+    const scenarios = fixtures.filter((name) => name.startsWith(`${commit}-`)).map((name) => name.slice(commit!.length + 1, -'.json'.length));
+    const jobs = scenarios.filter((name) => name.startsWith('job-'));
+    assert.equal(scenarios.length - jobs.length, 10, `ten conversion and delivery scenarios from ${commit}`);
+    // Generations from before jobs existed have none; the others have all of them.
+    if (jobs.length > 0) {
+      assert.deepEqual(jobs.sort(), JOB_SCENARIOS, `every job scenario from ${commit}`);
+      withJobs++;
+    }
+  }
+  assert.ok(withJobs >= 1, 'a generation with jobs');
 });
 
 test("today's workflow code replays every recorded history without a determinism error", async () => {
