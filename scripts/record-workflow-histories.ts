@@ -55,15 +55,17 @@ const recordActivities = {
   recordConversionSucceeded: async () => {},
   recordConversionFailed: async () => {},
   recordConversionCancelled: async () => {},
-  jobStarted: async () => 'running',
-  jobFiles: async (jobId: string, fromIndex: number, limit: number) =>
-    (jobFileIds.get(jobId) ?? []).slice(fromIndex, fromIndex + limit).map((conversionId, offset) => ({
-      index: fromIndex + offset,
-      conversionId,
-      filename: `photo-${fromIndex + offset}.jpg`,
-      input: conversionInput(conversionId),
-      outcome: null,
-    })),
+  jobStarted: () => Promise.resolve('running'),
+  jobFiles: (jobId: string, fromIndex: number, limit: number) =>
+    Promise.resolve(
+      (jobFileIds.get(jobId) ?? []).slice(fromIndex, fromIndex + limit).map((conversionId, offset) => ({
+        index: fromIndex + offset,
+        conversionId,
+        filename: `photo-${fromIndex + offset}.jpg`,
+        input: conversionInput(conversionId),
+        outcome: null,
+      })),
+    ),
   jobProgress: async () => {},
   jobFinished: async () => {},
 };
