@@ -36,7 +36,7 @@ const record = proxyLocalActivities<JobActivities>(BOOKKEEPING_ACTIVITY_OPTIONS)
 const FILES_PER_RUN = 500;
 /** Files read from the database at a time. */
 const PAGE = 100;
-/** Failed files `job.failed` lists; the rest are counted. */
+/** Files that did not succeed (failed, or cancelled on their own) `job.failed` lists; the rest are counted. */
 const FAILURES_LISTED = 100;
 
 /** How a file's conversion ended, from its child run's result or failure. */
@@ -194,7 +194,8 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
     progress.cancelled = final.cancelled;
     final.queued = 0;
   }
-  phase = progress.cancelRequested ? 'cancelled' : progress.failed > 0 ? 'failed' : 'succeeded';
+  // A file cancelled on its own (through the conversions API) did not succeed either: the job did not do all its work.
+  phase = progress.cancelRequested ? 'cancelled' : progress.failed + progress.cancelled > 0 ? 'failed' : 'succeeded';
   await CancellationScope.nonCancellable(() =>
     record.jobFinished(input.jobId, {
       status: phase,
@@ -211,7 +212,7 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
   async function report(outcomes: FileOutcome[]): Promise<void> {
     const reports = outcomes.map((file) => {
       progress[file.status]++;
-      if (file.status === 'failed') {
+      if (file.status !== 'succeeded' && !progress.cancelRequested) {
         if (progress.failures.length < FAILURES_LISTED) progress.failures.push(file);
         else progress.failuresOmitted++;
       }

@@ -112,12 +112,13 @@ export const EVENT_CATALOG = {
     data: z.object({ ...jobBase, status: z.literal('succeeded'), ...archiveLink }),
   },
   'job.failed': {
-    description: 'A job ended and at least one of its files failed; `failures` lists them (the first 100).',
+    description:
+      'A job ended and at least one of its files did not succeed: it failed, or was cancelled on its own through the conversions API; `failures` lists them (the first 100).',
     data: z.object({
       ...jobBase,
       status: z.literal('failed'),
-      failures: z.array(fileOutcome).describe('The failed files (the first 100 to fail), in file order.'),
-      failures_omitted: z.number().int().describe('Failed files beyond those listed.'),
+      failures: z.array(fileOutcome).describe('The files that did not succeed (the first 100 to end so), in file order, each with its status and error code.'),
+      failures_omitted: z.number().int().describe('Such files beyond those listed.'),
       ...archiveLinkWhenAny,
     }),
   },

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { tempDir } from '../support/temp.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request } from '../support/http.js';
-import { identify } from '../support/images.js';
+import { identify, makeImage } from '../support/images.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { EventSource } from 'eventsource';
 
@@ -410,6 +410,37 @@ describe('jobs API on a Temporal dev server', () => {
     const completed = JSON.parse(/^data: (.+)$/m.exec(frames[2]!)![1]!);
     assert.equal(completed.data.conversion_id, file.id);
     assert.match(completed.data.download_url, /\/v1\/downloads\//);
+  });
+
+  test('a file cancelled on its own through the conversions API is never converted, and the job ends failed, listing it', async () => {
+    // One file at a time, the second slow: the third is cancelled after the job has read it as
+    // queued (it reads its files when it begins) and before the job starts it.
+    const big = { name: 'big.jpg', bytes: await makeImage(3000, 2000) };
+    const submitted = await submitJob(alice.key, [photos[0]!, big, photos[2]!], { output_format: 'avif', concurrency: '1' });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const last = (await jobFiles(alice.key, submitted.body.id))[2];
+    const deadline = Date.now() + 60_000;
+    while ((await request(`${kiln.url}/v1/jobs/${submitted.body.id}`, { key: alice.key })).body.counts.succeeded < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cancelled = await request(`${kiln.url}/v1/conversions/${last.id}/cancel`, { method: 'POST', key: alice.key });
+    assert.equal(cancelled.status, 202);
+    assert.equal(cancelled.body.status, 'cancelled', 'not started yet: cancelled at once');
+    const job = await waitForJob(alice.key, submitted.body.id);
+    assert.equal(job.status, 'failed');
+    assert.deepEqual(job.counts, { total: 3, queued: 0, running: 0, succeeded: 2, failed: 0, cancelled: 1 });
+    const file = (await request(`${kiln.url}/v1/conversions/${last.id}`, { key: alice.key })).body;
+    assert.deepEqual([file.status, file.started_at, file.output], ['cancelled', null, null], 'never converted');
+    const failed = (await request(`${kiln.url}/v1/events?subject_id=${job.id}&type=job.failed`, { key: alice.key })).body.data[0];
+    assert.deepEqual(
+      failed.data.failures.map((failure: any) => [failure.index, failure.status, failure.error.code]),
+      [[2, 'cancelled', 'cancelled']],
+    );
+    const fileEvents = (await request(`${kiln.url}/v1/events?subject_id=${last.id}`, { key: alice.key })).body.data.map((event: any) => event.type);
+    assert.deepEqual(fileEvents.sort(), ['conversion.cancelled', 'file.uploaded']);
+    // The job had read it as queued, so it started its run; the convert activity refused the cancelled row.
+    const run = await kiln.env.client.workflow.getHandle(`conversion-${last.id}`).describe();
+    assert.equal(run.status.name, 'FAILED');
   });
 
   test("another account's job answers 404 everywhere, and its uploads cannot be named as inputs", async () => {
