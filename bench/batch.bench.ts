@@ -20,7 +20,7 @@ import { Client, Connection } from '@temporalio/client';
 import sharp from 'sharp';
 import { request } from '../test/support/http.js';
 import { freePort } from '../test/support/postgres.js';
-import { spawnKiln, stopGracefully, waitUntil } from '../test/support/processes.js';
+import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
 import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
@@ -130,17 +130,11 @@ async function main(): Promise<void> {
   const dir = tempDir('bench-batch');
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-  const kiln = spawnKiln(
-    ['dev'],
+  const kiln = await startKilnDev(
     { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency), KILN_MAX_JOB_FILES: String(Math.max(FILES, SMALL_FILES)) },
-    [],
-    { built: true },
+    { built: true, timeoutMs: 600_000 },
   );
-  const connection = await (async () => {
-    await waitUntil(() => kiln.output().includes('Kiln is running.') || kiln.exitCode !== null, 600_000, 'kiln dev to start');
-    if (kiln.exitCode !== null) throw new Error(kiln.output());
-    return Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
-  })();
+  const connection = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
   try {
     const key = readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim();
     const api = `http://127.0.0.1:${ports.PORT}`;

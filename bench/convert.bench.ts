@@ -17,7 +17,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { request, uploadForm } from '../test/support/http.js';
 import { freePort } from '../test/support/postgres.js';
-import { spawnKiln, stopGracefully, waitUntil } from '../test/support/processes.js';
+import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
 import { startReceiver } from '../test/support/receiver.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
@@ -136,10 +136,11 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>, baseline
   profile.push(...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
   // What `npm start` runs: the compiled code, not the TypeScript loader the tests use.
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-  const kiln = spawnKiln(['dev'], { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency) }, profile, { built: true });
+  const kiln = await startKilnDev(
+    { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency) },
+    { built: true, nodeArgs: profile, timeoutMs: 600_000 },
+  );
   try {
-    await waitUntil(() => kiln.output().includes('Kiln is running.') || kiln.exitCode !== null, 600_000, 'kiln dev to start');
-    if (kiln.exitCode !== null) throw new Error(kiln.output());
     const key = readFileSync(path.join(dir.path, 'dev-api-key'), 'utf8').trim();
     const api = `http://127.0.0.1:${ports.PORT}`;
     // Warm-up: the first conversion pays for worker start-up paths, not per-image cost.

@@ -107,7 +107,8 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
   setHandler(jobProgressQuery, snapshot);
 
   if (!input.carried) {
-    const status = await record.jobStarted(input.jobId, counts());
+    // Not cancellable: a cancellation request this early must still end the job through the path below.
+    const status = await CancellationScope.nonCancellable(() => record.jobStarted(input.jobId, counts()));
     if (status !== 'running') {
       // Ended before this run began (cancelled through the API before its workflow started): nothing to do.
       phase = status;

@@ -7,7 +7,7 @@ import { freePort } from '../support/postgres.js';
 import { request, uploadForm } from '../support/http.js';
 import { makeImage } from '../support/images.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { killHard, killSpawned, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
+import { killHard, killSpawned, startKilnDev, stopGracefully, waitUntil } from '../support/processes.js';
 
 const dir = tempDir('delivery-kill');
 let receiver: Receiver | undefined;
@@ -40,12 +40,7 @@ test('kiln dev SIGKILLed during a burst of deliveries: after a restart every del
   // A short request timeout shortens the reconcile schedule's grace for first attempts cut off by the kill.
   const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_WEBHOOK_TIMEOUT_SECONDS: '2' };
   const api = `http://127.0.0.1:${ports.PORT}`;
-  const startDev = async () => {
-    const child = spawnKiln(['dev'], env);
-    await waitUntil(() => child.output().includes('Kiln is running.') || child.exitCode !== null, 180_000, 'kiln dev to start');
-    assert.equal(child.exitCode, null, child.output());
-    return child;
-  };
+  const startDev = () => startKilnDev(env);
   const json = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   const first = await startDev();

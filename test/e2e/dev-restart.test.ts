@@ -8,7 +8,7 @@ import { tempDir } from '../support/temp.js';
 import { freePort } from '../support/postgres.js';
 import { request, uploadForm, waitForConversion } from '../support/http.js';
 import { makeImage } from '../support/images.js';
-import { killHard, killSpawned, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
+import { killHard, killSpawned, startKilnDev, stopGracefully, waitUntil } from '../support/processes.js';
 
 const dir = tempDir('dev-restart');
 after(async () => {
@@ -21,9 +21,7 @@ test('kiln dev killed with conversions queued and running: after a restart every
   const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '3', KILN_CONVERT_CONCURRENCY: '1', KILN_LOG_LEVEL: 'info' };
   const apiUrl = `http://127.0.0.1:${ports.PORT}`;
   const startDev = async (extra: Record<string, string>) => {
-    const child = spawnKiln(['dev'], { ...env, ...extra });
-    await waitUntil(() => child.output().includes('Kiln is running.') || child.exitCode !== null, 180_000, 'kiln dev to start');
-    assert.equal(child.exitCode, null, child.output());
+    const child = await startKilnDev({ ...env, ...extra });
     // npm start lets webhooks reach receivers on this machine, and says so.
     assert.match(child.output(), /webhooks may reach these non-public ranges \(KILN_WEBHOOK_ALLOWED_CIDRS\): 127\.0\.0\.0\/8, ::1\/128/);
     return child;

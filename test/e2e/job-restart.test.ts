@@ -8,7 +8,7 @@ import { tempDir } from '../support/temp.js';
 import { freePort } from '../support/postgres.js';
 import { request } from '../support/http.js';
 import { makeImage } from '../support/images.js';
-import { killHard, killSpawned, spawnKiln, stopGracefully, waitUntil } from '../support/processes.js';
+import { killHard, killSpawned, startKilnDev, stopGracefully, waitUntil } from '../support/processes.js';
 
 const dir = tempDir('job-restart');
 after(async () => {
@@ -22,12 +22,7 @@ test('kiln dev killed mid-job: after a restart the job finishes, every file conv
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
   const env = { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: '3', KILN_CONVERT_CONCURRENCY: '1', KILN_LOG_LEVEL: 'info' };
   const apiUrl = `http://127.0.0.1:${ports.PORT}`;
-  const startDev = async (extra: Record<string, string>) => {
-    const child = spawnKiln(['dev'], { ...env, ...extra });
-    await waitUntil(() => child.output().includes('Kiln is running.') || child.exitCode !== null, 180_000, 'kiln dev to start');
-    assert.equal(child.exitCode, null, child.output());
-    return child;
-  };
+  const startDev = (extra: Record<string, string>) => startKilnDev({ ...env, ...extra });
 
   // AVIF at effort 6 (seconds an image here) keeps files finished, running and not started when the kill lands.
   const first = await startDev({ KILN_AVIF_EFFORT: '6' });

@@ -66,3 +66,17 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * `kiln dev` (`built`: the compiled code `npm start` runs) once it says it is running;
+ * throws with its output when it exits instead, or after `timeoutMs`.
+ */
+export async function startKilnDev(
+  env: Record<string, string>,
+  options: { built?: boolean; nodeArgs?: string[]; timeoutMs?: number } = {},
+): Promise<ChildProcess & { output: () => string }> {
+  const child = spawnKiln(['dev'], env, options.nodeArgs ?? [], { built: options.built });
+  await waitUntil(() => child.output().includes('Kiln is running.') || child.exitCode !== null, options.timeoutMs ?? 180_000, 'kiln dev to start');
+  if (child.exitCode !== null) throw new Error(`kiln dev exited (${child.exitCode}):\n${child.output()}`);
+  return child;
+}

@@ -16,10 +16,8 @@ import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
-import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
-import { AttemptLog } from '../../src/db/attempt-log.js';
-import { AddressGuard } from '../../src/webhooks/address-guard.js';
-import { DownloadSigner } from '../../src/signing/download-url.js';
+import type { FirstAttempts } from '../../src/webhooks/first-attempts.js';
+import { testFirstAttempts } from '../support/first-attempts.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/convert/options.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
@@ -47,22 +45,7 @@ describe('conversion workflow (time-skipping test server)', () => {
     blobs = new LocalBlobStore(path.join(dir.path, 'blobs'));
     accountId = (await createAccountWithKey(database.db, 'wf-tests')).account.id;
     converter = new ConverterPool({ size: 2, limits, memoryLimitBytes: 2 ** 30 });
-    deliveries = new FirstAttempts({
-      attempt: {
-        db: database.db,
-        attemptLog: new AttemptLog(database.db),
-        guard: new AddressGuard([]),
-        signer: new DownloadSigner('conversion-test-key', () => 'http://kiln.test', 3600),
-        disableAfterSeconds: 86_400,
-        userAgent: 'Kiln-Webhooks/test',
-      },
-      client: env.client,
-      settings: { defaultRetrySchedule: SCHEDULE, requestTimeoutSeconds: 10 },
-      concurrency: 10,
-      maxWaiting: 100,
-      windowMs: 15_000,
-      log: () => {},
-    });
+    deliveries = testFirstAttempts(database.db, env.client, SCHEDULE);
   });
 
   after(async () => {

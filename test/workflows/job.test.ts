@@ -16,10 +16,8 @@ import { findJobById, insertQueuedJob } from '../../src/db/jobs.js';
 import type { Job } from '../../src/db/schema.js';
 import { newId } from '../../src/ids.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
-import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
-import { AttemptLog } from '../../src/db/attempt-log.js';
-import { AddressGuard } from '../../src/webhooks/address-guard.js';
-import { DownloadSigner } from '../../src/signing/download-url.js';
+import type { FirstAttempts } from '../../src/webhooks/first-attempts.js';
+import { testFirstAttempts } from '../support/first-attempts.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
 import { tempDir } from '../support/temp.js';
 
@@ -44,22 +42,7 @@ describe('job workflow (time-skipping test server)', () => {
     database = await openEmbeddedPostgres(path.join(dir.path, 'db'));
     await migrateToLatest(database.db);
     accountId = (await createAccountWithKey(database.db, 'job-tests')).account.id;
-    deliveries = new FirstAttempts({
-      attempt: {
-        db: database.db,
-        attemptLog: new AttemptLog(database.db),
-        guard: new AddressGuard([]),
-        signer: new DownloadSigner('job-test-key', () => 'http://kiln.test', 3600),
-        disableAfterSeconds: 86_400,
-        userAgent: 'Kiln-Webhooks/test',
-      },
-      client: env.client,
-      settings: { defaultRetrySchedule: SCHEDULE, requestTimeoutSeconds: 10 },
-      concurrency: 10,
-      maxWaiting: 100,
-      windowMs: 15_000,
-      log: () => {},
-    });
+    deliveries = testFirstAttempts(database.db, env.client, SCHEDULE);
   });
 
   after(async () => {

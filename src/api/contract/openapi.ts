@@ -56,6 +56,40 @@ function mergeProblems(...sets: Array<Record<number, string[]> | undefined>): Re
   return merged;
 }
 
+/** An object's live event stream (Server-Sent Events), by API key or its signed stream_url. */
+function eventStreamRoute(path: string, tag: string, params: z.ZodObject, notFound: Record<number, string[]>): Route {
+  return {
+    method: 'get',
+    path,
+    summary: `The ${tag === 'Jobs' ? "job's" : "conversion's"} events as Server-Sent Events, live, until its final event`,
+    tag,
+    auth: 'api_key_or_link',
+    request: {
+      params,
+      query: z.object({
+        expires: z.string().optional().describe('From stream_url: with signature, it replaces the API key'),
+        signature: z.string().optional(),
+        last_event_id: z.string().optional().describe('Resume after this event, as the Last-Event-ID header does'),
+      }),
+      headers: [
+        z
+          .string()
+          .optional()
+          .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
+      ],
+    },
+    success: {
+      status: 200,
+      description:
+        'text/event-stream: each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
+      schema: z.string(),
+      contentType: 'text/event-stream',
+    },
+    otherAnswers: { 204: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
+    problems: { ...notFound, 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 410: ['link_expired'] },
+  };
+}
+
 function routes(limits: OptionLimits): Route[] {
   const uploadFields = conversionOptionsSchema(limits);
   const conversionNotFound = { 404: ['conversion_not_found'] };
@@ -259,66 +293,8 @@ function routes(limits: OptionLimits): Route[] {
       },
       problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired'] },
     },
-    {
-      method: 'get',
-      path: '/v1/jobs/{id}/events',
-      summary: "A job's events as Server-Sent Events, live, until its final event",
-      tag: 'Jobs',
-      auth: 'api_key_or_link',
-      request: {
-        params: id('job', 'job'),
-        query: z.object({
-          expires: z.string().optional().describe('From stream_url: with signature, it replaces the API key'),
-          signature: z.string().optional(),
-          last_event_id: z.string().optional().describe('Resume after this event, as the Last-Event-ID header does'),
-        }),
-        headers: [
-          z
-            .string()
-            .optional()
-            .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
-        ],
-      },
-      success: {
-        status: 200,
-        description:
-          'text/event-stream: each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
-        schema: z.string(),
-        contentType: 'text/event-stream',
-      },
-      otherAnswers: { 204: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
-      problems: { ...jobNotFound, 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 410: ['link_expired'] },
-    },
-    {
-      method: 'get',
-      path: '/v1/conversions/{id}/events',
-      summary: "A conversion's events as Server-Sent Events, live, until its final event",
-      tag: 'Conversions',
-      auth: 'api_key_or_link',
-      request: {
-        params: id('cnv', 'conversion'),
-        query: z.object({
-          expires: z.string().optional().describe('From stream_url: with signature, it replaces the API key'),
-          signature: z.string().optional(),
-          last_event_id: z.string().optional().describe('Resume after this event, as the Last-Event-ID header does'),
-        }),
-        headers: [
-          z
-            .string()
-            .optional()
-            .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
-        ],
-      },
-      success: {
-        status: 200,
-        description:
-          'text/event-stream: each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
-        schema: z.string(),
-        contentType: 'text/event-stream',
-      },
-      otherAnswers: { 204: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
-      problems: { ...conversionNotFound, 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 410: ['link_expired'] },
-    },
+    eventStreamRoute('/v1/jobs/{id}/events', 'Jobs', id('job', 'job'), jobNotFound),
+    eventStreamRoute('/v1/conversions/{id}/events', 'Conversions', id('cnv', 'conversion'), conversionNotFound),
     {
       method: 'get',
       path: '/v1/downloads/{id}',
