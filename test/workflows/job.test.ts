@@ -249,6 +249,25 @@ describe('job workflow (time-skipping test server)', () => {
     });
   }
 
+  test('a cancellation request that arrives before the job has begun still ends it cancelled, every file with it', async () => {
+    const job = await newJob(4, 2);
+    const convert = standIn();
+    // Requested before any worker runs: the run's first task sees its start and the request together.
+    const handle = await start(job);
+    await handle.cancel();
+    const ending = await withWorkers(convert, () => runEnding(handle));
+    assert.equal(ending.state, 'CANCELLED');
+    assert.equal(convert.started(), 0, 'no file started');
+    assert.deepEqual(await fileStatuses(job.id), Array(4).fill('cancelled'));
+    const stored = await findJobById(database.db, job.id);
+    assert.equal(stored?.status, 'cancelled');
+    const events = await jobEvents(job.id);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['job.started', 'job.cancelled'],
+    );
+  });
+
   test('continuing as new every few files keeps exact counts: no file run twice or skipped', async () => {
     const job = await newJob(23, 3);
     const convert = standIn((_input, index) => (index % 7 === 3 ? 'fail' : 'succeed'));
