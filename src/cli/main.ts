@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
+import { EmbeddedDatabaseInUseError } from '../db/embedded-lock.js';
 import { openDatabase } from '../db/database.js';
 import { issueApiKeyForAccountName } from '../db/accounts.js';
 import { blobStoreFor, logWebhookAllowList } from '../roles/wiring.js';
@@ -116,7 +117,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof EmbeddedDatabaseInUseError) {
     console.error(`kiln: ${error.message}`);
     process.exit(2);
   }

@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider, type Mi
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { lockEmbeddedDatabase } from './embedded-lock.js';
 import * as initial from './migrations/0001_initial.js';
 import * as webhooks from './migrations/0002_webhooks.js';
 import * as apiKeyNames from './migrations/0003_api_key_names.js';
@@ -57,14 +58,25 @@ export function connectPostgres(databaseUrl: string, maxConnections = 10): Datab
 export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite');
   mkdirSync(dir, { recursive: true });
-  const pglite = await PGlite.create(dir);
+  const release = lockEmbeddedDatabase(dir);
+  let pglite;
+  try {
+    pglite = await PGlite.create(dir);
+  } catch (error) {
+    release();
+    throw error;
+  }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
     db,
     kind: 'embedded',
     close: async () => {
-      await db.destroy();
-      await pglite.close();
+      try {
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        release();
+      }
     },
   };
 }
