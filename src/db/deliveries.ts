@@ -322,14 +322,40 @@ export async function listUndispatched(db: Kysely<Database>, olderThanSeconds: n
     .execute();
 }
 
-export async function failedDeliveriesSince(db: Kysely<Database>, accountId: string, endpointId: string, since: Date): Promise<Delivery[]> {
+/**
+ * An endpoint's deliveries created since `since` with one of `statuses`, for recover.
+ * Pending ones only when a workflow holds them (waiting for a retry): one without is in its
+ * first attempt, or the reconcile schedule's.
+ */
+export async function deliveriesToRecover(
+  db: Kysely<Database>,
+  accountId: string,
+  endpointId: string,
+  since: Date,
+  statuses: ReadonlyArray<'failed' | 'pending'>,
+): Promise<Delivery[]> {
   return db
     .selectFrom('deliveries')
     .selectAll()
     .where('account_id', '=', accountId)
     .where('endpoint_id', '=', endpointId)
-    .where('status', '=', 'failed')
     .where('created_at', '>=', since)
+    .where((eb) =>
+      eb.or([
+        ...(statuses.includes('failed') ? [eb('status', '=', 'failed')] : []),
+        ...(statuses.includes('pending') ? [eb.and([eb('status', '=', 'pending'), eb('dispatched_at', 'is not', null)])] : []),
+      ]),
+    )
     .orderBy('id')
+    .execute();
+}
+
+/** Points an endpoint's pending deliveries at its new URL (each attempt keeps the URL it was sent to). */
+export async function retargetPendingDeliveries(db: Kysely<Database>, endpointId: string, url: string): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ url, updated_at: sql`now()` })
+    .where('endpoint_id', '=', endpointId)
+    .where('status', '=', 'pending')
     .execute();
 }

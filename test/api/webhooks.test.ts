@@ -367,6 +367,46 @@ describe('webhooks through the API', () => {
     assert.equal(rest.body.next_cursor, null);
   });
 
+  test('recover hurries pending deliveries; a changed endpoint URL shows on its pending deliveries, each attempt keeping its own', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'moved');
+    const broken = await receiver({ status: 500 });
+    const fixed = await receiver({ status: 204 });
+    const endpoint = await createEndpoint(account.key, { url: broken.url, retry_schedule: ['1h'] });
+    const since = new Date(Date.now() - 1000).toISOString();
+    const sent = (await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST')).body;
+    await waitUntil(
+      async () => (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body.workflow_id !== null,
+      30_000,
+      'the failed first attempt to hand the delivery to its workflow',
+    );
+
+    assert.equal((await api(`/v1/webhooks/endpoints/${endpoint.id}`, account.key, 'PATCH', { url: fixed.url })).status, 200);
+    const moved = (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body;
+    assert.equal(moved.status, 'pending');
+    assert.equal(moved.url, fixed.url, 'the delivery shows where its next attempt goes');
+
+    // The default (failed only) leaves it to its schedule; asking for pending ones sends it now, not in an hour.
+    assert.deepEqual((await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since })).body.delivery_ids, []);
+    const hurried = await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since, status: ['pending'] });
+    assert.equal(hurried.status, 202);
+    assert.deepEqual(hurried.body.delivery_ids, [sent.delivery_id]);
+    await waitUntil(
+      async () => (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body.status === 'succeeded',
+      30_000,
+      'the hurried delivery',
+    );
+    const detail = (await api(`/v1/webhooks/deliveries/${sent.delivery_id}`, account.key)).body;
+    assert.deepEqual(
+      detail.attempts.map((a: any) => [a.trigger, a.url, a.status_code]),
+      [
+        ['scheduled', broken.url, 500],
+        ['manual', fixed.url, 204],
+      ],
+    );
+    assert.equal(fixed.requests.length, 1);
+    assertProblem(await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since, status: ['succeeded'] }), 400, 'invalid_body');
+  });
+
   test('410 Gone disables the endpoint, with the reason shown on it', async () => {
     const account = await createAccount(kiln.url, kiln.adminToken, 'gone');
     const sink = await receiver({ status: 410 });

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { failedDeliveriesSince, findDelivery, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
+import { deliveriesToRecover, findDelivery, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
 import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type WebhookEndpoint } from '../../db/schema.js';
 import { eventOfDelivery } from '../../db/events.js';
 import { findEndpoint } from '../../db/webhook-endpoints.js';
@@ -27,6 +27,11 @@ export const recoverBody = z
   .object({
     endpoint_id: z.string({ message: 'endpoint_id is required' }),
     since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
+    status: z
+      .array(z.enum(['failed', 'pending']), { message: 'status must be a list of failed and pending' })
+      .min(1, 'status must name failed, pending or both')
+      .optional()
+      .describe('Which deliveries to send again now: failed ones (the default), pending ones waiting for a retry, or both'),
   })
   .strict();
 
@@ -148,11 +153,11 @@ export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
       const accountId = accountOf(ctx).id;
       const endpoint = hasPrefix(parsed.data.endpoint_id, 'ep') ? await findEndpoint(db, accountId, parsed.data.endpoint_id) : undefined;
       if (!endpoint) throw endpointNotFound(printable(parsed.data.endpoint_id));
-      const failed = await failedDeliveriesSince(db, accountId, endpoint.id, new Date(parsed.data.since));
-      if (failed.length > 0) requireEnabled(endpoint);
-      for (const delivery of failed) await redeliverNow(delivery);
+      const chosen = await deliveriesToRecover(db, accountId, endpoint.id, new Date(parsed.data.since), parsed.data.status ?? ['failed']);
+      if (chosen.length > 0) requireEnabled(endpoint);
+      for (const delivery of chosen) await redeliverNow(delivery);
       ctx.status = 202;
-      ctx.body = { endpoint_id: endpoint.id, since: parsed.data.since, redelivered: failed.length, delivery_ids: failed.map((d) => d.id) };
+      ctx.body = { endpoint_id: endpoint.id, since: parsed.data.since, redelivered: chosen.length, delivery_ids: chosen.map((d) => d.id) };
     }),
   );
 

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { retargetPendingDeliveries } from '../../db/deliveries.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { WebhookEndpoint } from '../../db/schema.js';
@@ -151,7 +152,12 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
   router.patch('/v1/webhooks/endpoints/:id', async (ctx) => {
     const id = endpointIdOf(ctx);
     const fields = readEndpointFields(await readJsonBody(ctx), deps, 'patch');
-    const endpoint = await updateEndpoint(db, accountOf(ctx).id, id, fields);
+    const endpoint = await db.transaction().execute(async (trx) => {
+      const updated = await updateEndpoint(trx, accountOf(ctx).id, id, fields);
+      // Its pending deliveries go to the new URL from their next attempt on, and say so.
+      if (updated && fields.url !== undefined) await retargetPendingDeliveries(trx, updated.id, updated.url);
+      return updated;
+    });
     if (!endpoint) throw endpointNotFound(id);
     ctx.body = presentEndpoint(endpoint, defaultSchedule);
   });
