@@ -152,7 +152,7 @@ async function runCase(
     const event = await publishEvent(
       db,
       { accountId: account.id, type: 'conversion.failed', subjectId: `cnv_bench${i}`, dedupeKey: newId('evt'), data: eventData(i) },
-      { kind: 'subscribers', tag: null, webhookUrl: null },
+      { kind: 'subscribers', tag: null, webhookUrl: null, webhookEvents: null },
       kiln.defaultSchedule,
     );
     await kiln.worker.deliveries.dispatch(event.deliveries);

@@ -1,4 +1,5 @@
 import type { AddressGuard } from '../webhooks/address-guard.js';
+import { EVENT_TYPES, type EventType } from '../events/catalog.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
 
@@ -32,16 +33,39 @@ export function checkWebhookUrl(raw: string, guard: AddressGuard, field: string)
 
 export interface ConversionWebhookFields {
   webhookUrl: string | null;
+  /** The event types webhookUrl gets; null: all of them. */
+  events: EventType[] | null;
   metadata: Record<string, unknown> | null;
   tag: string | null;
 }
 
-export const CONVERSION_WEBHOOK_FIELDS = ['webhook_url', 'webhook_metadata', 'tag'] as const;
+export const CONVERSION_WEBHOOK_FIELDS = ['webhook_url', 'webhook_events', 'webhook_metadata', 'tag'] as const;
 
-/** `webhook_url`, `webhook_metadata` (a JSON object as text) and `tag` of an upload. */
-export function parseConversionWebhookFields(fields: Record<string, string>, guard: AddressGuard): ConversionWebhookFields {
-  const result: ConversionWebhookFields = { webhookUrl: null, metadata: null, tag: null };
+/** Event types a webhook_url may ask for: all but the endpoint test's. */
+const REQUEST_EVENT_TYPES = EVENT_TYPES.filter((type) => type !== 'webhook.test');
+
+/** `webhook_events`: event types separated by commas (a form field), or a JSON array (a JSON body). */
+function parseWebhookEvents(raw: string | string[]): EventType[] {
+  const names = typeof raw === 'string' ? raw.split(',').map((name) => name.trim()) : raw;
+  const unknown = names.filter((name) => !(REQUEST_EVENT_TYPES as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new ApiError(400, 'unknown_event_type', `webhook_events must list event types from: ${REQUEST_EVENT_TYPES.join(', ')}`, {
+      field: 'webhook_events',
+      unknown: unknown.map((name) => name.slice(0, 64)),
+    });
+  }
+  return [...new Set(names)] as EventType[];
+}
+
+/** `webhook_url`, `webhook_events`, `webhook_metadata` (a JSON object as text) and `tag` of an upload. */
+export function parseConversionWebhookFields(fields: Record<string, string>, guard: AddressGuard, events?: string[]): ConversionWebhookFields {
+  const result: ConversionWebhookFields = { webhookUrl: null, events: null, metadata: null, tag: null };
   if (fields.webhook_url !== undefined) result.webhookUrl = checkWebhookUrl(fields.webhook_url, guard, 'webhook_url');
+  const rawEvents = events ?? fields.webhook_events;
+  if (rawEvents !== undefined) {
+    if (result.webhookUrl === null) throw new ApiError(400, 'invalid_options', 'webhook_events applies to webhook_url: send both', { field: 'webhook_events' });
+    result.events = parseWebhookEvents(rawEvents);
+  }
   if (fields.webhook_metadata !== undefined) {
     if (Buffer.byteLength(fields.webhook_metadata) > MAX_METADATA_BYTES) {
       throw new ApiError(400, 'invalid_metadata', `webhook_metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON`, { field: 'webhook_metadata' });

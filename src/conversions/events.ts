@@ -33,7 +33,7 @@ export function storeConversionEvents(
   return publishEvents(
     db,
     rows.map((row) => ({ accountId: row.account_id, type, subjectId: row.id, dedupeKey: eventKey(row.id, type), data: conversionEventData(row, type) })),
-    { kind: 'subscribers', tag: first.tag, webhookUrl: first.webhook_url },
+    { kind: 'subscribers', tag: first.tag, webhookUrl: first.webhook_url, webhookEvents: first.webhook_events },
     defaultRetrySchedule,
   );
 }
@@ -48,7 +48,7 @@ export function storeConversionEvent(
   return publishEvent(
     db,
     { accountId: row.account_id, type, subjectId: row.id, dedupeKey: eventKey(row.id, type), data: conversionEventData(row, type) },
-    { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url },
+    { kind: 'subscribers', tag: row.tag, webhookUrl: row.webhook_url, webhookEvents: row.webhook_events },
     defaultRetrySchedule,
   );
 }

@@ -17,6 +17,7 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
     attempts: row.attempts,
     webhook_url: row.webhook_url,
+    webhook_events: row.webhook_events,
     webhook_metadata: row.webhook_metadata,
     tag: row.tag,
     workflow_id: row.workflow_id,

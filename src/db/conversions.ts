@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { EventType } from '../events/catalog.js';
 import type { Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
 import type { ConversionOptions } from '../convert/options.js';
 import { conversionWorkflowId } from '../temporal/names.js';
@@ -17,7 +18,7 @@ export interface AcceptedUpload {
   filename: string;
   bytes: number;
   contentType: string | undefined;
-  webhook?: { webhookUrl: string | null; metadata: Record<string, unknown> | null; tag: string | null };
+  webhook?: { webhookUrl: string | null; events: EventType[] | null; metadata: Record<string, unknown> | null; tag: string | null };
 }
 
 /** The row of a conversion whose original is already in the blob store, as `queued` (a file of `job` when given). */
@@ -33,6 +34,7 @@ export function queuedConversionRow(upload: AcceptedUpload, job?: { id: string; 
     input_bytes: upload.bytes,
     input_content_type: upload.contentType ?? null,
     webhook_url: upload.webhook?.webhookUrl ?? null,
+    webhook_events: upload.webhook?.events ? JSON.stringify(upload.webhook.events) : null,
     webhook_metadata: upload.webhook?.metadata ? JSON.stringify(upload.webhook.metadata) : null,
     tag: upload.webhook?.tag ?? null,
     updated_at: new Date(),

@@ -12,6 +12,7 @@ import * as idempotencyKeys from './migrations/0004_idempotency_keys.js';
 import * as unattendedDeliveries from './migrations/0005_unattended_deliveries.js';
 import * as jobs from './migrations/0006_jobs.js';
 import * as eventOrder from './migrations/0007_event_order.js';
+import * as webhookEvents from './migrations/0008_webhook_events.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0005_unattended_deliveries': unattendedDeliveries,
   '0006_jobs': jobs,
   '0007_event_order': eventOrder,
+  '0008_webhook_events': webhookEvents,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

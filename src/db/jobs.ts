@@ -4,6 +4,7 @@ import { jobWorkflowId } from '../temporal/names.js';
 import { queuedConversionRow, type AcceptedUpload } from './conversions.js';
 import type { Conversion, Database, Job, JobStatus } from './schema.js';
 import type { JobCounts } from '../../workflows/definitions.js';
+import type { EventType } from '../events/catalog.js';
 
 const OPEN_STATUSES: JobStatus[] = ['queued', 'running'];
 /** Rows one insert statement carries at most: a job of thousands of files is stored in a few. */
@@ -19,7 +20,7 @@ export interface AcceptedJob {
   /** The options every file shares. */
   options: ConversionOptions;
   concurrency: number;
-  webhook: { webhookUrl: string | null; metadata: Record<string, unknown> | null; tag: string | null };
+  webhook: { webhookUrl: string | null; events: EventType[] | null; metadata: Record<string, unknown> | null; tag: string | null };
   /** The files, in order, each already in the blob store; each becomes a queued conversion of the job. */
   files: Array<Omit<AcceptedUpload, 'accountId' | 'webhook'>>;
 }
@@ -37,6 +38,7 @@ export async function insertQueuedJob(db: Kysely<Database>, job: AcceptedJob): P
       options: JSON.stringify(job.options),
       concurrency: job.concurrency,
       webhook_url: job.webhook.webhookUrl,
+      webhook_events: job.webhook.events ? JSON.stringify(job.webhook.events) : null,
       webhook_metadata: job.webhook.metadata ? JSON.stringify(job.webhook.metadata) : null,
       tag: job.webhook.tag,
     })

@@ -71,6 +71,8 @@ export interface ConversionsTable {
   started_at: NullableTimestamp;
   completed_at: NullableTimestamp;
   webhook_url: string | null;
+  /** The event types webhook_url gets; null: all of them. */
+  webhook_events: ColumnType<EventType[] | null, string | null | undefined, string | null>;
   webhook_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   tag: string | null;
   /** The job the conversion is a file of (its workflow starts the conversion's); null for a conversion of its own. */
@@ -99,6 +101,8 @@ export interface JobsTable {
   files_failed: Generated<number>;
   files_cancelled: Generated<number>;
   webhook_url: string | null;
+  /** The event types webhook_url gets; null: all of them. */
+  webhook_events: ColumnType<EventType[] | null, string | null | undefined, string | null>;
   webhook_metadata: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   tag: string | null;
   created_at: CreatedAt;

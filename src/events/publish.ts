@@ -9,7 +9,8 @@ import { deliveryWorkflowId } from '../temporal/names.js';
 import type { EventType, StoredEventData } from './catalog.js';
 
 /** Who hears about an event: the account's subscribed endpoints (and a per-request URL), or one endpoint (tests). */
-export type EventRouting = { kind: 'subscribers'; tag: string | null; webhookUrl: string | null } | { kind: 'endpoint'; endpoint: WebhookEndpoint };
+export type EventRouting =
+  { kind: 'subscribers'; tag: string | null; webhookUrl: string | null; webhookEvents: EventType[] | null } | { kind: 'endpoint'; endpoint: WebhookEndpoint };
 
 export interface PublishedEvent {
   id: string;
@@ -114,7 +115,7 @@ async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: 
   });
   if (routing.kind === 'endpoint') return [toEndpoint(routing.endpoint)];
   const planned = (await subscribedEndpoints(db, example.account_id, example.type, routing.tag)).map(toEndpoint);
-  if (routing.webhookUrl) {
+  if (routing.webhookUrl && (routing.webhookEvents === null || routing.webhookEvents.includes(example.type))) {
     const account = await findAccountById(db, example.account_id);
     planned.push({
       target: REQUEST_TARGET,

@@ -59,7 +59,7 @@ export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[
       dedupeKey: eventKey(job.id, event.type, event.type === 'job.progress' ? event.file.index : undefined),
       data: eventData(job, event),
     })),
-    { kind: 'subscribers', tag: job.tag, webhookUrl: job.webhook_url },
+    { kind: 'subscribers', tag: job.tag, webhookUrl: job.webhook_url, webhookEvents: job.webhook_events },
     defaultRetrySchedule,
   );
 }

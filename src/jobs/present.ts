@@ -18,6 +18,7 @@ export function presentJob(job: Job, signer?: DownloadSigner, now: Date = new Da
     concurrency: job.concurrency,
     options: job.options as ConversionOptions,
     webhook_url: job.webhook_url,
+    webhook_events: job.webhook_events,
     webhook_metadata: job.webhook_metadata,
     tag: job.tag,
     workflow_id: job.workflow_id,

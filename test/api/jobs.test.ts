@@ -260,10 +260,25 @@ describe('jobs API on a Temporal dev server', () => {
       output_format: 'jpeg',
       width: 64,
       inputs: [{ conversion_id: firstJobFiles[0].id }, { conversion_id: firstJobFiles[2].id, filename: 'again.jpg', options: { width: 48 } }],
+      webhook_url: sink.url,
+      webhook_events: ['job.completed'],
     });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     const job = await waitForJob(alice.key, submitted.body.id);
     assert.equal(job.status, 'succeeded');
+    assert.deepEqual(job.webhook_events, ['job.completed']);
+    // Its webhook_url asked for job.completed alone: that is the one event of the job or its files with a delivery.
+    await deliveredOnce(job.id, 'job.completed');
+    const files_ = await jobFiles(alice.key, job.id);
+    const subjects = [job.id, ...files_.map((file) => file.id)];
+    const delivered: string[] = [];
+    for (const subject of subjects) {
+      for (const event of (await request(`${kiln.url}/v1/events?subject_id=${subject}`, { key: alice.key })).body.data) {
+        const deliveries = (await request(`${kiln.url}/v1/webhooks/deliveries?event_id=${event.id}`, { key: alice.key })).body.data;
+        if (deliveries.length > 0) delivered.push(event.type);
+      }
+    }
+    assert.deepEqual(delivered, ['job.completed']);
     const files = await jobFiles(alice.key, job.id);
     assert.deepEqual(
       files.map((file) => [file.input.filename, file.options.width]),

@@ -609,5 +609,34 @@ describe('webhooks through the API', () => {
     assertProblem(await upload({ webhook_metadata: '[1,2]' }), 400, 'invalid_metadata');
     assertProblem(await upload({ webhook_metadata: '{not json' }), 400, 'invalid_metadata');
     assertProblem(await upload({ tag: 'has spaces' }), 400, 'invalid_tag');
+    assertProblem(await upload({ webhook_events: 'conversion.completed' }), 400, 'invalid_options');
+    assertProblem(await upload({ webhook_url: 'http://127.0.0.1:9/h', webhook_events: 'conversion.completed,conversion.done' }), 400, 'unknown_event_type');
+    assertProblem(await upload({ webhook_url: 'http://127.0.0.1:9/h', webhook_events: 'webhook.test' }), 400, 'unknown_event_type');
+  });
+
+  test('webhook_events limits what a conversion sends to its own webhook_url', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'picky');
+    const sink = await receiver({ status: 204 });
+    const accepted = await request(`${kiln.url}/v1/conversions`, {
+      method: 'POST',
+      key: account.key,
+      body: uploadForm(await makeImage(40, 30), 'a.jpg', {
+        output_format: 'png',
+        webhook_url: sink.url,
+        webhook_events: 'conversion.completed, conversion.failed',
+      }),
+    });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    assert.deepEqual(accepted.body.webhook_events, ['conversion.completed', 'conversion.failed']);
+    const done = await waitForConversion(kiln.url, account.key, accepted.body.id);
+    assert.equal(done.status, 'succeeded');
+    // Every event of the conversion is stored by now; only the one asked for has a delivery.
+    const events = (await api(`/v1/events?subject_id=${accepted.body.id}`, account.key)).body.data;
+    assert.deepEqual(events.map((e: any) => e.type).sort(), ['conversion.completed', 'conversion.started', 'file.uploaded']);
+    const targeted = [];
+    for (const event of events) if ((await deliveriesOf(account.key, `event_id=${event.id}`)).length > 0) targeted.push(event.type);
+    assert.deepEqual(targeted, ['conversion.completed']);
+    const [received] = await sink.waitForRequests(1);
+    assert.equal(verifyDelivery(received!, account.webhookSecret).type, 'conversion.completed');
   });
 });

@@ -98,7 +98,7 @@ describe('delivery workflow (time-skipping test server)', () => {
           tag: null,
         },
       },
-      existing ? { kind: 'endpoint', endpoint: existing } : { kind: 'subscribers', tag: null, webhookUrl: null },
+      existing ? { kind: 'endpoint', endpoint: existing } : { kind: 'subscribers', tag: null, webhookUrl: null, webhookEvents: null },
       DEFAULT_SCHEDULE,
     );
     assert.equal(published.deliveries.length, 1);

@@ -60,7 +60,7 @@ describe('job workflow (time-skipping test server)', () => {
       accountId,
       options: { output_format: 'webp' },
       concurrency,
-      webhook: { webhookUrl: null, metadata: { batch: 7 }, tag: null },
+      webhook: { webhookUrl: null, events: null, metadata: { batch: 7 }, tag: null },
       files: Array.from({ length: files }, (_, i) => ({
         id: newId('cnv'),
         options: { output_format: 'webp' },

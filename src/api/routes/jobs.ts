@@ -75,6 +75,7 @@ export const jobBody = z
     inputs: z.array(jobInput).min(1, 'inputs must name at least one input'),
     concurrency: z.number().int().optional().describe('Files converting at once, 1 to KILN_JOB_CONCURRENCY (its default)'),
     webhook_url: z.string().optional(),
+    webhook_events: z.array(z.string()).optional().describe('The event types webhook_url gets (default: all)'),
     webhook_metadata: z.record(z.string(), z.unknown()).optional(),
     tag: z.string().optional(),
   })
@@ -270,6 +271,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
         webhook_metadata: request.webhook_metadata === undefined ? undefined : JSON.stringify(request.webhook_metadata),
       }),
       deps.guard,
+      request.webhook_events,
     );
     const concurrency = parseConcurrency(request.concurrency, config);
     const sources = new Map(
