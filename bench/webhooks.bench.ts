@@ -145,7 +145,15 @@ async function runCase(
   const { db } = kiln.database;
   const account = (await createAccountWithKey(db, `bench-${label}-${endpoints}`)).account;
   for (let i = 0; i < endpoints; i++) {
-    await createEndpoint(db, account.id, { url: `${receiver.url}/ep${i}`, description: '', eventTypes: [], tags: [], retrySchedule: null, enabled: true });
+    await createEndpoint(db, account.id, {
+      url: `${receiver.url}/ep${i}`,
+      description: '',
+      eventTypes: [],
+      tags: [],
+      retrySchedule: null,
+      enabled: true,
+      headers: {},
+    });
   }
   /** Stores one event with its deliveries and hands them over, as Kiln's activities and API do; answers its id. */
   const publish = async (i: number): Promise<string> => {

@@ -91,3 +91,50 @@ export function parseConversionWebhookFields(fields: Record<string, string>, gua
   }
   return result;
 }
+
+const MAX_CUSTOM_HEADERS = 20;
+const MAX_CUSTOM_HEADER_BYTES = 4096;
+/** An HTTP field name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+/** Names Kiln sets, or that belong to the connection: an endpoint may not send its own. */
+const RESERVED_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'host',
+  'user-agent',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'expect',
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+]);
+
+/**
+ * An endpoint's custom headers: at most 20, names HTTP tokens (stored lower-case), values
+ * printable without line breaks, never one of Kiln's own names (its signing headers,
+ * `x-kiln-…`) or the connection's.
+ */
+export function checkCustomHeaders(headers: Record<string, unknown>): Record<string, string> {
+  const refuse = (message: string): ApiError => new ApiError(400, 'invalid_headers', message, { field: 'headers' });
+  const entries = Object.entries(headers);
+  if (entries.length > MAX_CUSTOM_HEADERS) throw refuse(`at most ${MAX_CUSTOM_HEADERS} headers`);
+  const checked: Record<string, string> = {};
+  for (const [rawName, value] of entries) {
+    const name = rawName.toLowerCase();
+    if (!HEADER_NAME.test(rawName)) throw refuse(`header name ${JSON.stringify(rawName.slice(0, 100))} is not a valid HTTP field name`);
+    if (RESERVED_HEADERS.has(name) || name.startsWith('x-kiln-') || name.startsWith('proxy-'))
+      throw refuse(`${name} is set by Kiln or the connection, not by an endpoint`);
+    if (typeof value !== 'string' || !/^[\x20-\x7e\t]*$/.test(value) || Buffer.byteLength(value) > MAX_CUSTOM_HEADER_BYTES) {
+      throw refuse(`header ${name} must be printable ASCII text of at most ${MAX_CUSTOM_HEADER_BYTES} bytes, on one line`);
+    }
+    if (Object.hasOwn(checked, name)) throw refuse(`header ${name} is given twice`);
+    checked[name] = value.trim();
+  }
+  return checked;
+}

@@ -13,6 +13,7 @@ import * as unattendedDeliveries from './migrations/0005_unattended_deliveries.j
 import * as jobs from './migrations/0006_jobs.js';
 import * as eventOrder from './migrations/0007_event_order.js';
 import * as webhookEvents from './migrations/0008_webhook_events.js';
+import * as endpointHeaders from './migrations/0009_endpoint_headers.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0006_jobs': jobs,
   '0007_event_order': eventOrder,
   '0008_webhook_events': webhookEvents,
+  '0009_endpoint_headers': endpointHeaders,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

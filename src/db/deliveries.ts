@@ -138,7 +138,7 @@ export async function recordAttempts(
 
 /** Where an attempt goes and what it signs with, as the delivery's target stands right now. */
 export type AttemptTarget =
-  | { url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean }
+  | { url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean; headers: Record<string, string> }
   | { refusal: { class: 'endpoint_deleted' | 'endpoint_disabled'; message: string } };
 
 /** A delivery with all one attempt needs: its event and its target. */
@@ -150,7 +150,7 @@ export interface DeliveryForAttempt {
 
 type EndpointForTarget = Pick<
   WebhookEndpoint,
-  'id' | 'url' | 'enabled' | 'disabled_reason' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'failing_since'
+  'id' | 'url' | 'enabled' | 'disabled_reason' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'failing_since' | 'headers'
 >;
 
 /** An endpoint delivery's target: the endpoint as it stands (undefined: deleted). */
@@ -161,7 +161,7 @@ export function endpointTarget(endpoint: EndpointForTarget | undefined): Attempt
     return { refusal: { class: 'endpoint_disabled', message: `the endpoint is disabled${reason}` } };
   }
   const secrets = { secret: endpoint.secret, previousSecret: endpoint.previous_secret, previousExpiresAt: endpoint.previous_secret_expires_at };
-  return { url: endpoint.url, secrets, endpointId: endpoint.id, failing: endpoint.failing_since !== null };
+  return { url: endpoint.url, secrets, endpointId: endpoint.id, failing: endpoint.failing_since !== null, headers: endpoint.headers };
 }
 
 /** A per-request `webhook_url` delivery's target: its URL, signed with the account's secrets. */
@@ -174,7 +174,7 @@ export function requestTarget(
     previousSecret: account.previous_webhook_secret,
     previousExpiresAt: account.previous_webhook_secret_expires_at,
   };
-  return { url, secrets, endpointId: null, failing: false };
+  return { url, secrets, endpointId: null, failing: false, headers: {} };
 }
 
 /**
@@ -208,6 +208,7 @@ async function deliveriesForAttempt(
       'w.previous_secret as endpoint_previous_secret',
       'w.previous_secret_expires_at as endpoint_previous_secret_expires_at',
       'w.failing_since as endpoint_failing_since',
+      'w.headers as endpoint_headers',
     ]);
   if ('ids' in filter) query = query.where('d.id', 'in', filter.ids);
   else if ('pendingOfEvent' in filter) query = query.where('d.event_id', '=', filter.pendingOfEvent).where('d.status', '=', 'pending');
@@ -230,6 +231,7 @@ async function deliveriesForAttempt(
       endpoint_previous_secret,
       endpoint_previous_secret_expires_at,
       endpoint_failing_since,
+      endpoint_headers,
       ...delivery
     } = row;
     const event: EventRow = {
@@ -252,6 +254,7 @@ async function deliveriesForAttempt(
             previous_secret: endpoint_previous_secret,
             previous_secret_expires_at: endpoint_previous_secret_expires_at,
             failing_since: endpoint_failing_since,
+            headers: endpoint_headers ?? {},
           }
         : undefined;
     const target =

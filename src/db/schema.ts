@@ -145,6 +145,8 @@ export interface WebhookEndpointsTable {
   failing_since: NullableTimestamp;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  /** Sent with every delivery to this endpoint, beside (never instead of) Kiln's own headers. */
+  headers: ColumnType<Record<string, string>, string | undefined, string>;
 }
 
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;

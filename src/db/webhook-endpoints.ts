@@ -11,6 +11,7 @@ export interface EndpointFields {
   tags: string[];
   retrySchedule: number[] | null;
   enabled: boolean;
+  headers: Record<string, string>;
 }
 
 export async function createEndpoint(db: Kysely<Database>, accountId: string, fields: EndpointFields): Promise<WebhookEndpoint> {
@@ -25,6 +26,7 @@ export async function createEndpoint(db: Kysely<Database>, accountId: string, fi
       tags: JSON.stringify(fields.tags),
       retry_schedule: fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null,
       enabled: fields.enabled,
+      headers: JSON.stringify(fields.headers),
       secret: generateWebhookSecret(),
     })
     .returningAll()
@@ -58,6 +60,7 @@ export async function updateEndpoint(
   if (fields.description !== undefined) values.description = fields.description;
   if (fields.eventTypes !== undefined) values.event_types = JSON.stringify(fields.eventTypes);
   if (fields.tags !== undefined) values.tags = JSON.stringify(fields.tags);
+  if (fields.headers !== undefined) values.headers = JSON.stringify(fields.headers);
   if (fields.retrySchedule !== undefined) values.retry_schedule = fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null;
   if (fields.enabled !== undefined) {
     values.enabled = fields.enabled;

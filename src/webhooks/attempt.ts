@@ -73,6 +73,8 @@ export async function makeAttempt(deps: AttemptDependencies, { delivery, event, 
 
   const body = JSON.stringify(webhookEnvelope(event, deps.signer, now));
   const headers = {
+    // The endpoint's own headers first: Kiln's, after them, can never be replaced (the API refuses their names too).
+    ...target.headers,
     'content-type': 'application/json',
     'user-agent': deps.userAgent,
     'x-kiln-event': event.type,

@@ -407,6 +407,34 @@ describe('webhooks through the API', () => {
     assertProblem(await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since, status: ['succeeded'] }), 400, 'invalid_body');
   });
 
+  test("an endpoint's own headers go with every delivery, beside Kiln's, whose names it cannot take", async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'gateway');
+    const sink = await receiver({ status: 204 });
+    for (const headers of [
+      { 'Webhook-Signature': 'v1,forged' },
+      { 'X-Kiln-Signature': 'x' },
+      { 'Content-Type': 'text/plain' },
+      { 'bad name': 'x' },
+      { 'X-Ok': 'two\nlines' },
+    ]) {
+      assertProblem(await api('/v1/webhooks/endpoints', account.key, 'POST', { url: sink.url, headers }), 400, 'invalid_headers');
+    }
+    const endpoint = await createEndpoint(account.key, { url: sink.url, headers: { Authorization: 'Bearer gateway-token', 'X-Team': 'imaging' } });
+    assert.deepEqual(endpoint.headers, { authorization: 'Bearer gateway-token', 'x-team': 'imaging' });
+    await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST');
+    const [first] = await sink.waitForRequests(1);
+    assert.equal(first!.headers.authorization, 'Bearer gateway-token');
+    assert.equal(first!.headers['x-team'], 'imaging');
+    assert.equal(verifyDelivery(first!, endpoint.secret).type, 'webhook.test', "Kiln's signing headers are intact");
+
+    const patched = await api(`/v1/webhooks/endpoints/${endpoint.id}`, account.key, 'PATCH', { headers: { 'X-Team': 'video' } });
+    assert.deepEqual(patched.body.headers, { 'x-team': 'video' }, 'PATCH replaces them all');
+    await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST');
+    const [, second] = await sink.waitForRequests(2);
+    assert.equal(second!.headers['x-team'], 'video');
+    assert.equal(second!.headers.authorization, undefined);
+  });
+
   test('410 Gone disables the endpoint, with the reason shown on it', async () => {
     const account = await createAccount(kiln.url, kiln.adminToken, 'gone');
     const sink = await receiver({ status: 410 });

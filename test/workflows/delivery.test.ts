@@ -81,7 +81,8 @@ describe('delivery workflow (time-skipping test server)', () => {
   async function eventFor(url: string, retrySchedule: number[] | null = null, existing?: WebhookEndpoint) {
     // A fresh account per event, so earlier tests' endpoints do not subscribe to it.
     const owner = existing?.account_id ?? (await createAccountWithKey(database.db, `delivery-${newId('acc')}`)).account.id;
-    const endpoint = existing ?? (await createEndpoint(database.db, owner, { url, description: '', eventTypes: [], tags: [], retrySchedule, enabled: true }));
+    const endpoint =
+      existing ?? (await createEndpoint(database.db, owner, { url, description: '', eventTypes: [], tags: [], retrySchedule, enabled: true, headers: {} }));
     const published = await publishEvent(
       database.db,
       {

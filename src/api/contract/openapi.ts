@@ -357,7 +357,7 @@ function routes(limits: OptionLimits): Route[] {
       idempotent: true,
       request: { body: json(endpointBody.partial().required({ url: true })) },
       success: { status: 201, description: 'The endpoint with its secret', schema: s.EndpointWithSecret, headers: { Location: 'The endpoint' } },
-      problems: { 400: ['invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule'], 422: ['blocked_address'] },
+      problems: { 400: ['invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers'], 422: ['blocked_address'] },
     },
     {
       method: 'get',
@@ -386,7 +386,7 @@ function routes(limits: OptionLimits): Route[] {
       success: { status: 200, description: 'The endpoint', schema: s.Endpoint },
       problems: {
         ...endpointNotFound,
-        400: ['invalid_json', 'invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule'],
+        400: ['invalid_json', 'invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers'],
         413: ['body_too_large'],
         415: ['unsupported_media_type'],
         422: ['blocked_address'],

@@ -120,6 +120,7 @@ export const Endpoint = z
     description: z.string(),
     event_types: z.array(z.enum(EVENT_TYPES)),
     tags: z.array(z.string()),
+    headers: z.record(z.string(), z.string()).describe("Sent with every delivery to this endpoint, beside Kiln's own."),
     retry_schedule: z.array(z.string()),
     retry_schedule_is_default: z.boolean(),
     enabled: z.boolean(),

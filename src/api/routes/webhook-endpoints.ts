@@ -26,7 +26,7 @@ import { readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../problem.js';
-import { checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { checkCustomHeaders, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
 import { fieldProblems } from '../../validation.js';
 
 /** Webhook endpoints: the receivers an account registers, their secrets, and test events. */
@@ -47,6 +47,9 @@ export const endpointBody = z
     tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
     enabled: z.boolean({ message: 'enabled must be true or false' }),
     retry_schedule: z.array(z.string()).nullable(),
+    headers: z
+      .record(z.string(), z.string())
+      .describe("Sent with every delivery to this endpoint, beside Kiln's own (whose names it may not use); PATCH replaces them all"),
   })
   .strict();
 
@@ -73,6 +76,7 @@ function readEndpointFields(body: unknown, deps: ApiDependencies, mode: 'create'
     fields.eventTypes = [...new Set(input.event_types.filter(isEventType))];
   }
   if (input.tags !== undefined) fields.tags = [...new Set(input.tags)];
+  if (input.headers !== undefined) fields.headers = checkCustomHeaders(input.headers);
   if (input.enabled !== undefined) fields.enabled = input.enabled;
   if (input.retry_schedule !== undefined) {
     if (input.retry_schedule === null) fields.retrySchedule = null;
@@ -93,6 +97,7 @@ function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): 
     description: endpoint.description,
     event_types: endpoint.event_types,
     tags: endpoint.tags,
+    headers: endpoint.headers,
     retry_schedule: (endpoint.retry_schedule ?? defaultSchedule).map(formatDuration),
     retry_schedule_is_default: endpoint.retry_schedule === null,
     enabled: endpoint.enabled,
@@ -132,6 +137,7 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
         tags: fields.tags ?? [],
         retrySchedule: fields.retrySchedule ?? null,
         enabled: fields.enabled ?? true,
+        headers: fields.headers ?? {},
       });
       ctx.status = 201;
       ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
