@@ -103,3 +103,16 @@ export function idempotentJson(deps: ApiDependencies, handler: Handler<[body: un
 export function idempotentAction(deps: ApiDependencies, handler: Handler<[]>): (ctx: Context) => Promise<void> {
   return (ctx) => idempotent(ctx, deps, '', () => handler(ctx));
 }
+
+/** Whether the request carries a body at all (a POST action may take an optional one). */
+function hasBody(ctx: Context): boolean {
+  const length = ctx.get('content-length');
+  return ctx.get('transfer-encoding') !== '' || (length !== '' && length !== '0');
+}
+
+/** A POST action whose JSON body is optional, run under Idempotency-Key; the handler gets the body, or undefined when none was sent. */
+export function idempotentOptionalJson(deps: ApiDependencies, handler: Handler<[body: unknown]>): (ctx: Context) => Promise<void> {
+  const withBody = idempotentJson(deps, handler);
+  const withoutBody = idempotentAction(deps, (ctx) => handler(ctx, undefined));
+  return (ctx) => (hasBody(ctx) ? withBody(ctx) : withoutBody(ctx));
+}

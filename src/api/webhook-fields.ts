@@ -1,5 +1,7 @@
 import type { AddressGuard } from '../webhooks/address-guard.js';
 import { EVENT_TYPES, type EventType } from '../events/catalog.js';
+import { z } from 'zod';
+import { isWellFormedSecret } from '../webhooks/signing.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
 
@@ -137,4 +139,32 @@ export function checkCustomHeaders(headers: Record<string, unknown>): Record<str
     checked[name] = value.trim();
   }
   return checked;
+}
+
+/** A signing secret a user brings (on create or rotate): `whsec_` and base64 of 24–64 bytes. */
+export function checkBroughtSecret(secret: string): string {
+  if (!isWellFormedSecret(secret)) {
+    throw new ApiError(400, 'invalid_secret', 'secret must be whsec_ followed by the base64 of 24 to 64 random bytes (as Standard Webhooks secrets are)', {
+      field: 'secret',
+    });
+  }
+  return secret;
+}
+
+/** The optional body of a rotate route: `{"secret": "whsec_…"}` to bring the next secret. */
+export const rotateBody = z
+  .object({
+    secret: z
+      .string()
+      .optional()
+      .describe('The next secret, when the receiver already has one (whsec_ + base64 of 24–64 bytes); a new one is made when absent'),
+  })
+  .strict();
+
+/** The secret a rotate request brings, if any. */
+export function broughtSecretOf(body: unknown): string | undefined {
+  if (body === undefined) return undefined;
+  const parsed = rotateBody.safeParse(body);
+  if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((issue) => issue.message).join('; '));
+  return parsed.data.secret === undefined ? undefined : checkBroughtSecret(parsed.data.secret);
 }

@@ -12,6 +12,8 @@ export interface EndpointFields {
   retrySchedule: number[] | null;
   enabled: boolean;
   headers: Record<string, string>;
+  /** A secret the receiver already holds; a new one is made when absent. */
+  secret?: string;
 }
 
 export async function createEndpoint(db: Kysely<Database>, accountId: string, fields: EndpointFields): Promise<WebhookEndpoint> {
@@ -27,7 +29,7 @@ export async function createEndpoint(db: Kysely<Database>, accountId: string, fi
       retry_schedule: fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null,
       enabled: fields.enabled,
       headers: JSON.stringify(fields.headers),
-      secret: generateWebhookSecret(),
+      secret: fields.secret ?? generateWebhookSecret(),
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -89,7 +91,14 @@ export function accountSecrets(account: Account): RotatingSecret {
   };
 }
 
-export async function rotateEndpointSecret(db: Kysely<Database>, accountId: string, id: string, overlapSeconds: number): Promise<WebhookEndpoint | undefined> {
+/** Replaces the endpoint's secret (with `next`, or a new one); the old one keeps signing beside it for `overlapSeconds`. */
+export async function rotateEndpointSecret(
+  db: Kysely<Database>,
+  accountId: string,
+  id: string,
+  overlapSeconds: number,
+  next?: string,
+): Promise<WebhookEndpoint | undefined> {
   return db.transaction().execute(async (trx) => {
     const endpoint = await trx
       .selectFrom('webhook_endpoints')
@@ -99,13 +108,13 @@ export async function rotateEndpointSecret(db: Kysely<Database>, accountId: stri
       .forUpdate()
       .executeTakeFirst();
     if (!endpoint) return undefined;
-    const next = rotateSecret(endpointSecrets(endpoint), new Date(), overlapSeconds);
+    const rotated = rotateSecret(endpointSecrets(endpoint), new Date(), overlapSeconds, next);
     return trx
       .updateTable('webhook_endpoints')
       .set({
-        secret: next.secret,
-        previous_secret: next.previousSecret,
-        previous_secret_expires_at: next.previousExpiresAt,
+        secret: rotated.secret,
+        previous_secret: rotated.previousSecret,
+        previous_secret_expires_at: rotated.previousExpiresAt,
         updated_at: sql`now()`,
       })
       .where('id', '=', id)
@@ -114,16 +123,17 @@ export async function rotateEndpointSecret(db: Kysely<Database>, accountId: stri
   });
 }
 
-export async function rotateAccountSecret(db: Kysely<Database>, accountId: string, overlapSeconds: number): Promise<Account> {
+/** Replaces the account's secret (with `next`, or a new one); the old one keeps signing beside it for `overlapSeconds`. */
+export async function rotateAccountSecret(db: Kysely<Database>, accountId: string, overlapSeconds: number, next?: string): Promise<Account> {
   return db.transaction().execute(async (trx) => {
     const account = await trx.selectFrom('accounts').selectAll().where('id', '=', accountId).forUpdate().executeTakeFirstOrThrow();
-    const next = rotateSecret(accountSecrets(account), new Date(), overlapSeconds);
+    const rotated = rotateSecret(accountSecrets(account), new Date(), overlapSeconds, next);
     return trx
       .updateTable('accounts')
       .set({
-        webhook_secret: next.secret,
-        previous_webhook_secret: next.previousSecret,
-        previous_webhook_secret_expires_at: next.previousExpiresAt,
+        webhook_secret: rotated.secret,
+        previous_webhook_secret: rotated.previousSecret,
+        previous_webhook_secret_expires_at: rotated.previousExpiresAt,
       })
       .where('id', '=', accountId)
       .returningAll()

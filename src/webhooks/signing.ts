@@ -15,6 +15,18 @@ export function generateWebhookSecret(): string {
   return `${SECRET_PREFIX}${randomBytes(32).toString('base64')}`;
 }
 
+/**
+ * Whether a secret a user brings can sign as Kiln's own do: `whsec_` and the base64 of 24
+ * to 64 random bytes (Standard Webhooks' range; `svix` and `standardwebhooks` accept it).
+ */
+export function isWellFormedSecret(secret: string): boolean {
+  if (!secret.startsWith(SECRET_PREFIX)) return false;
+  const encoded = secret.slice(SECRET_PREFIX.length);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0) return false;
+  const bytes = Buffer.from(encoded, 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}
+
 function secretKey(secret: string): Buffer {
   if (!secret.startsWith(SECRET_PREFIX)) throw new Error('webhook secrets start with whsec_');
   return Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64');
@@ -59,6 +71,6 @@ export function activeSecrets(set: RotatingSecret, now: Date): string[] {
 }
 
 /** A new secret; the current one stays valid for `overlapSeconds`. */
-export function rotateSecret(set: RotatingSecret, now: Date, overlapSeconds: number): RotatingSecret {
-  return { secret: generateWebhookSecret(), previousSecret: set.secret, previousExpiresAt: new Date(now.getTime() + overlapSeconds * 1000) };
+export function rotateSecret(set: RotatingSecret, now: Date, overlapSeconds: number, next: string = generateWebhookSecret()): RotatingSecret {
+  return { secret: next, previousSecret: set.secret, previousExpiresAt: new Date(now.getTime() + overlapSeconds * 1000) };
 }

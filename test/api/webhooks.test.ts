@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
@@ -433,6 +434,45 @@ describe('webhooks through the API', () => {
     const [, second] = await sink.waitForRequests(2);
     assert.equal(second!.headers['x-team'], 'video');
     assert.equal(second!.headers.authorization, undefined);
+  });
+
+  test('a receiver keeps the secret it already holds: brought on create and on rotate', async () => {
+    const account = await createAccount(kiln.url, kiln.adminToken, 'migrating');
+    const sink = await receiver({ status: 204 });
+    const held = `whsec_${randomBytes(32).toString('base64')}`;
+    for (const secret of [
+      'whsec_c2hvcnQ=',
+      'plain-text-secret',
+      `whsec_${randomBytes(32).toString('base64')}!`,
+      `whsec_${randomBytes(65).toString('base64')}`,
+    ]) {
+      assertProblem(await api('/v1/webhooks/endpoints', account.key, 'POST', { url: sink.url, secret }), 400, 'invalid_secret');
+    }
+    const endpoint = await createEndpoint(account.key, { url: sink.url, secret: held });
+    assert.equal(endpoint.secret, held);
+    await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST');
+    verifyDelivery((await sink.waitForRequests(1))[0]!, held);
+
+    assertProblem(await api(`/v1/webhooks/endpoints/${endpoint.id}`, account.key, 'PATCH', { secret: held }), 400, 'invalid_body');
+    const next = `whsec_${randomBytes(24).toString('base64')}`;
+    assertProblem(await api(`/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`, account.key, 'POST', { secret: 'whsec_nope' }), 400, 'invalid_secret');
+    const rotated = await api(`/v1/webhooks/endpoints/${endpoint.id}/rotate-secret`, account.key, 'POST', { secret: next });
+    assert.equal(rotated.status, 200);
+    assert.equal(rotated.body.secret, next);
+    await api(`/v1/webhooks/endpoints/${endpoint.id}/test`, account.key, 'POST');
+    const [, second] = await sink.waitForRequests(2);
+    verifyDelivery(second!, next);
+    // Through the overlap the Standard Webhooks header carries both signatures: a receiver still on the old secret accepts it too.
+    new Webhook(held).verify(second!.body, {
+      'webhook-id': String(second!.headers['webhook-id']),
+      'webhook-timestamp': String(second!.headers['webhook-timestamp']),
+      'webhook-signature': String(second!.headers['webhook-signature']),
+    });
+
+    const accountSecret = `whsec_${randomBytes(32).toString('base64')}`;
+    const accountRotated = await api('/v1/webhooks/secret/rotate', account.key, 'POST', { secret: accountSecret });
+    assert.equal(accountRotated.body.secret, accountSecret);
+    assert.equal((await api('/v1/webhooks/secret', account.key)).body.secret, accountSecret);
   });
 
   test('410 Gone disables the endpoint, with the reason shown on it', async () => {

@@ -7,6 +7,7 @@ import { accountBody } from '../routes/admin.js';
 import { jobBody } from '../routes/jobs.js';
 import { apiKeyBody } from '../routes/api-keys.js';
 import { recoverBody } from '../routes/webhook-deliveries.js';
+import { rotateBody } from '../webhook-fields.js';
 import { endpointBody } from '../routes/webhook-endpoints.js';
 import * as s from './schemas.js';
 
@@ -344,10 +345,12 @@ function routes(limits: OptionLimits): Route[] {
     {
       method: 'post',
       path: '/v1/webhooks/secret/rotate',
-      summary: "Rotate the account's signing secret",
+      summary: "Rotate the account's signing secret (optionally to one you bring)",
       tag: 'Webhooks',
       idempotent: true,
+      request: { body: { ...json(rotateBody), required: false } },
       success: { status: 200, description: 'The new secret', schema: s.Secret },
+      problems: { 400: ['invalid_secret'] },
     },
     {
       method: 'post',
@@ -357,7 +360,10 @@ function routes(limits: OptionLimits): Route[] {
       idempotent: true,
       request: { body: json(endpointBody.partial().required({ url: true })) },
       success: { status: 201, description: 'The endpoint with its secret', schema: s.EndpointWithSecret, headers: { Location: 'The endpoint' } },
-      problems: { 400: ['invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers'], 422: ['blocked_address'] },
+      problems: {
+        400: ['invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers', 'invalid_secret'],
+        422: ['blocked_address'],
+      },
     },
     {
       method: 'get',
@@ -413,12 +419,12 @@ function routes(limits: OptionLimits): Route[] {
     {
       method: 'post',
       path: '/v1/webhooks/endpoints/{id}/rotate-secret',
-      summary: "Rotate an endpoint's secret",
+      summary: "Rotate an endpoint's secret (optionally to one you bring)",
       tag: 'Webhook endpoints',
       idempotent: true,
-      request: { params: id('ep', 'endpoint') },
+      request: { params: id('ep', 'endpoint'), body: { ...json(rotateBody), required: false } },
       success: { status: 200, description: 'The new secret', schema: s.Secret },
-      problems: endpointNotFound,
+      problems: { ...endpointNotFound, 400: ['invalid_secret'] },
     },
     {
       method: 'post',

@@ -21,12 +21,12 @@ import { formatDuration, parseSchedule } from '../../webhooks/schedule.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
-import { idempotentAction, idempotentJson } from '../idempotency.js';
+import { idempotentAction, idempotentJson, idempotentOptionalJson } from '../idempotency.js';
 import { readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../problem.js';
-import { checkCustomHeaders, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { broughtSecretOf, checkBroughtSecret, checkCustomHeaders, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
 import { fieldProblems } from '../../validation.js';
 
 /** Webhook endpoints: the receivers an account registers, their secrets, and test events. */
@@ -47,6 +47,7 @@ export const endpointBody = z
     tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
     enabled: z.boolean({ message: 'enabled must be true or false' }),
     retry_schedule: z.array(z.string()).nullable(),
+    secret: z.string().describe('Create only: a secret the receiver already holds (whsec_ + base64 of 24–64 bytes); a new one is made when absent'),
     headers: z
       .record(z.string(), z.string())
       .describe("Sent with every delivery to this endpoint, beside Kiln's own (whose names it may not use); PATCH replaces them all"),
@@ -77,6 +78,11 @@ function readEndpointFields(body: unknown, deps: ApiDependencies, mode: 'create'
   }
   if (input.tags !== undefined) fields.tags = [...new Set(input.tags)];
   if (input.headers !== undefined) fields.headers = checkCustomHeaders(input.headers);
+  if (input.secret !== undefined) {
+    if (mode === 'patch')
+      throw new ApiError(400, 'invalid_body', 'secret: change a secret with POST …/rotate-secret, which keeps the old one signing through the overlap');
+    fields.secret = checkBroughtSecret(input.secret);
+  }
   if (input.enabled !== undefined) fields.enabled = input.enabled;
   if (input.retry_schedule !== undefined) {
     if (input.retry_schedule === null) fields.retrySchedule = null;
@@ -138,6 +144,7 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
         retrySchedule: fields.retrySchedule ?? null,
         enabled: fields.enabled ?? true,
         headers: fields.headers ?? {},
+        secret: fields.secret,
       });
       ctx.status = 201;
       ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
@@ -181,9 +188,9 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
 
   router.post(
     '/v1/webhooks/endpoints/:id/rotate-secret',
-    idempotentAction(deps, async (ctx) => {
+    idempotentOptionalJson(deps, async (ctx, body) => {
       const id = endpointIdOf(ctx);
-      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds);
+      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds, broughtSecretOf(body));
       if (!endpoint) throw endpointNotFound(id);
       ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
     }),
