@@ -259,6 +259,12 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
       }
     });
     parser.on('file', (name: string | undefined, stream, info) => {
+      // busboy can still hand over parts it had parsed after an error ended the upload: nobody
+      // would discard what they spooled, so they are drained, never written.
+      if (finished) {
+        stream.resume();
+        return;
+      }
       // Listen at once: busboy can fail the stream (a body cut short) before spoolTo() attaches.
       let sourceError: unknown;
       stream.on('error', (error) => (sourceError ??= error));

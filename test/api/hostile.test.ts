@@ -135,6 +135,22 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     await assertNothingLeft(kiln);
   });
 
+  // Found by the fuzzer: after a malformed part header busboy still hands over the file
+  // parts it had already parsed; one spooled then was never discarded.
+  test('a file part after a malformed part header leaves no spool file', async () => {
+    for (const route of ['/v1/jobs', '/v1/conversions']) {
+      const body = multipartBody('B', [
+        { name: 'other', filename: 'x.png', value: png },
+        { name: 'webp', filename: '\u0000', value: png },
+        { name: 'file', filename: 'late.png', value: png },
+      ]);
+      const head = postHead(route, { Authorization: `Bearer ${key}`, 'Content-Type': 'multipart/form-data; boundary=B' }, body.length);
+      const response = await rawRequest(kiln.url, head, body);
+      assert.equal(response.status, 400, `${route}: ${response.body}`);
+    }
+    await assertNothingLeft(kiln);
+  });
+
   test('form fields named after Object.prototype members are unknown options', async () => {
     for (const name of ['__proto__', 'constructor', 'hasOwnProperty']) {
       const response = await request(`${kiln.url}/v1/conversions`, {
