@@ -41,12 +41,12 @@ test('kiln dev killed with conversions queued and running: after a restart every
     assert.equal(response.status, 202);
     ids.push(response.body.id);
   }
-  await waitUntil(async () => (await request(`${apiUrl}/v1/conversions/${ids[0]}`, { key })).body.status === 'running', 60_000, 'a conversion to run');
-  const statuses = await Promise.all(ids.map(async (id) => (await request(`${apiUrl}/v1/conversions/${id}`, { key })).body.status));
-  assert.ok(
-    statuses.every((s) => s === 'queued' || s === 'running'),
-    `none finished before the kill: ${statuses.join(', ')}`,
-  );
+  const statusesNow = () => Promise.all(ids.map(async (id) => (await request(`${apiUrl}/v1/conversions/${id}`, { key })).body.status as string));
+  await waitUntil(async () => (await statusesNow()).includes('running'), 60_000, 'a conversion to run');
+  // The worker takes two convert tasks per converter, so which of the first two finishes first varies;
+  // what matters is that the kill lands with conversions running and others not started.
+  const statuses = await statusesNow();
+  assert.ok(statuses.includes('running') && statuses.includes('queued'), `conversions running and queued when the kill lands: ${statuses.join(', ')}`);
   await killHard(first);
 
   const second = await startDev({ KILN_AVIF_EFFORT: '2' });
