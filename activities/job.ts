@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { workflowInputFor } from '../src/conversions/workflow.js';
-import { findJobById, isJobFinished, jobFiles, markJobRunning, storeJobCounts } from '../src/db/jobs.js';
+import { isJobFinished, jobFiles, markJobRunning, requireJob, storeJobCounts } from '../src/db/jobs.js';
 import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
 import type { PublishedEvent } from '../src/events/publish.js';
 import { storeJobEnd, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
@@ -43,12 +43,6 @@ export function createJobActivities({ db, deliveries, defaultRetrySchedule }: Jo
     await deliveries.dispatch(published.flatMap((event) => event.deliveries));
   }
 
-  async function jobRow(trx: Kysely<Database>, jobId: string) {
-    const job = await findJobById(trx, jobId);
-    if (!job) throw new Error(`no job ${jobId}`);
-    return job;
-  }
-
   return {
     /**
      * Marks the job running and publishes `job.started`; answers the job's status, which is
@@ -57,7 +51,7 @@ export function createJobActivities({ db, deliveries, defaultRetrySchedule }: Jo
     async jobStarted(jobId: string, counts: JobCounts): Promise<JobStatus> {
       let status: JobStatus = 'running';
       await inTransaction(async (trx) => {
-        const job = (await markJobRunning(trx, jobId)) ?? (await jobRow(trx, jobId));
+        const job = (await markJobRunning(trx, jobId)) ?? (await requireJob(trx, jobId));
         status = job.status;
         if (isJobFinished(job.status)) return [];
         return storeJobEvents(trx, job, [{ type: 'job.started', counts }], defaultRetrySchedule);
@@ -75,7 +69,7 @@ export function createJobActivities({ db, deliveries, defaultRetrySchedule }: Jo
       const last = reports.at(-1);
       if (!last) return;
       await inTransaction(async (trx) => {
-        const job = (await storeJobCounts(trx, jobId, last.counts)) ?? (await jobRow(trx, jobId));
+        const job = (await storeJobCounts(trx, jobId, last.counts)) ?? (await requireJob(trx, jobId));
         return storeJobEvents(
           trx,
           job,

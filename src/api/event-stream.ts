@@ -86,13 +86,29 @@ export async function streamEvents(ctx: Context, subject: EventStreamSubject, se
   ctx.req.once('close', close);
   stream.once('close', close);
 
+  /** Writes, then waits while a slow client's buffer is full: a long backlog is read from the database as fast as it is sent, no faster. */
+  const send = async (text: string): Promise<void> => {
+    // A stream already closed would never drain again.
+    if (!open || stream.destroyed || stream.write(text)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.once('drain', done);
+      stream.once('close', done);
+    });
+  };
+
   void (async () => {
     let lastWrite = Date.now();
-    stream.write(`retry: ${RETRY_MS}\n\n`);
     try {
+      await send(`retry: ${RETRY_MS}\n\n`);
       while (open) {
         for (const event of pending) {
-          stream.write(frame(event, signer));
+          if (!open) return;
+          await send(frame(event, signer));
           lastWrite = Date.now();
           cursor = event.id;
           if (subject.finalTypes.has(event.type)) {
@@ -102,7 +118,7 @@ export async function streamEvents(ctx: Context, subject: EventStreamSubject, se
         }
         if (pending.length < BATCH) {
           if (Date.now() - lastWrite >= settings.keepAliveMs) {
-            stream.write(': keep-alive\n\n');
+            await send(': keep-alive\n\n');
             lastWrite = Date.now();
           }
           await new Promise<void>((resolve) => {

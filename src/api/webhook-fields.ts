@@ -2,6 +2,7 @@ import type { AddressGuard } from '../webhooks/address-guard.js';
 import { EVENT_TYPES, type EventType } from '../events/catalog.js';
 import { z } from 'zod';
 import { isWellFormedSecret } from '../webhooks/signing.js';
+import type { RequestWebhook } from '../db/conversions.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
 
@@ -33,13 +34,8 @@ export function checkWebhookUrl(raw: string, guard: AddressGuard, field: string)
   return url.toString();
 }
 
-export interface ConversionWebhookFields {
-  webhookUrl: string | null;
-  /** The event types webhookUrl gets; null: all of them. */
-  events: EventType[] | null;
-  metadata: Record<string, unknown> | null;
-  tag: string | null;
-}
+/** The webhook fields of a conversion or a job, as parsed. */
+export type ConversionWebhookFields = RequestWebhook;
 
 export const CONVERSION_WEBHOOK_FIELDS = ['webhook_url', 'webhook_events', 'webhook_metadata', 'tag'] as const;
 

@@ -18,7 +18,26 @@ export interface AcceptedUpload {
   filename: string;
   bytes: number;
   contentType: string | undefined;
-  webhook?: { webhookUrl: string | null; events: EventType[] | null; metadata: Record<string, unknown> | null; tag: string | null };
+  webhook?: RequestWebhook;
+}
+
+/** Where a conversion's (or a job's) own events go besides the account's endpoints, as sent with it. */
+export interface RequestWebhook {
+  webhookUrl: string | null;
+  /** The event types webhookUrl gets; null: all of them. */
+  events: EventType[] | null;
+  metadata: Record<string, unknown> | null;
+  tag: string | null;
+}
+
+/** A request webhook as conversions and jobs store it. */
+export function requestWebhookColumns(webhook: RequestWebhook | undefined) {
+  return {
+    webhook_url: webhook?.webhookUrl ?? null,
+    webhook_events: webhook?.events ? JSON.stringify(webhook.events) : null,
+    webhook_metadata: webhook?.metadata ? JSON.stringify(webhook.metadata) : null,
+    tag: webhook?.tag ?? null,
+  };
 }
 
 /** The row of a conversion whose original is already in the blob store, as `queued` (a file of `job` when given). */
@@ -33,10 +52,7 @@ export function queuedConversionRow(upload: AcceptedUpload, job?: { id: string; 
     input_filename: upload.filename,
     input_bytes: upload.bytes,
     input_content_type: upload.contentType ?? null,
-    webhook_url: upload.webhook?.webhookUrl ?? null,
-    webhook_events: upload.webhook?.events ? JSON.stringify(upload.webhook.events) : null,
-    webhook_metadata: upload.webhook?.metadata ? JSON.stringify(upload.webhook.metadata) : null,
-    tag: upload.webhook?.tag ?? null,
+    ...requestWebhookColumns(upload.webhook),
     updated_at: new Date(),
     job_id: job?.id ?? null,
     job_index: job?.index ?? null,

@@ -1,10 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { ConversionOptions } from '../convert/options.js';
 import { jobWorkflowId } from '../temporal/names.js';
-import { queuedConversionRow, type AcceptedUpload } from './conversions.js';
+import { queuedConversionRow, requestWebhookColumns, type AcceptedUpload, type RequestWebhook } from './conversions.js';
 import type { Conversion, Database, Job, JobStatus } from './schema.js';
 import type { JobCounts } from '../../workflows/definitions.js';
-import type { EventType } from '../events/catalog.js';
 
 const OPEN_STATUSES: JobStatus[] = ['queued', 'running'];
 /** Rows one insert statement carries at most: a job of thousands of files is stored in a few. */
@@ -20,7 +19,7 @@ export interface AcceptedJob {
   /** The options every file shares. */
   options: ConversionOptions;
   concurrency: number;
-  webhook: { webhookUrl: string | null; events: EventType[] | null; metadata: Record<string, unknown> | null; tag: string | null };
+  webhook: RequestWebhook;
   /** The files, in order, each already in the blob store; each becomes a queued conversion of the job. */
   files: Array<Omit<AcceptedUpload, 'accountId' | 'webhook'>>;
 }
@@ -37,10 +36,7 @@ export async function insertQueuedJob(db: Kysely<Database>, job: AcceptedJob): P
       total: job.files.length,
       options: JSON.stringify(job.options),
       concurrency: job.concurrency,
-      webhook_url: job.webhook.webhookUrl,
-      webhook_events: job.webhook.events ? JSON.stringify(job.webhook.events) : null,
-      webhook_metadata: job.webhook.metadata ? JSON.stringify(job.webhook.metadata) : null,
-      tag: job.webhook.tag,
+      ...requestWebhookColumns(job.webhook),
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -62,6 +58,13 @@ export function findJob(db: Kysely<Database>, accountId: string, id: string): Pr
 
 export function findJobById(db: Kysely<Database>, id: string): Promise<Job | undefined> {
   return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** A job its workflow works on: one that must exist. */
+export async function requireJob(db: Kysely<Database>, id: string): Promise<Job> {
+  const job = await findJobById(db, id);
+  if (!job) throw new Error(`no job ${id}`);
+  return job;
 }
 
 export function listJobs(db: Kysely<Database>, accountId: string, page: { limit: number; after?: string; status?: JobStatus }): Promise<Job[]> {

@@ -152,6 +152,10 @@ export type ConversionEventType = Extract<EventType, 'file.uploaded' | `conversi
 export type JobEventType = Extract<EventType, `job.${string}`>;
 export const EVENT_TYPES = Object.keys(EVENT_CATALOG) as EventType[];
 
+/** The events after which nothing more happens to a job, or to a conversion. */
+export const JOB_FINAL_EVENT_TYPES: ReadonlySet<EventType> = new Set(['job.completed', 'job.failed', 'job.cancelled']);
+export const CONVERSION_FINAL_EVENT_TYPES: ReadonlySet<EventType> = new Set(['conversion.completed', 'conversion.failed', 'conversion.cancelled']);
+
 export function isEventType(value: string): value is EventType {
   return Object.hasOwn(EVENT_CATALOG, value);
 }

@@ -75,7 +75,9 @@ export async function publishEvents<T extends EventType>(
         chunk.map((p) => p.delivery),
       )) {
         const { event, target } = byId.get(delivery.id)!;
-        inserted.set(event.id, [...(inserted.get(event.id) ?? []), { delivery, event, target: target.attempt }]);
+        const ofEvent = inserted.get(event.id) ?? [];
+        ofEvent.push({ delivery, event, target: target.attempt });
+        inserted.set(event.id, ofEvent);
       }
     }
     return Promise.all(

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, Job } from '../db/schema.js';
-import { cancelQueuedFiles, findJobById, finishJob, storeJobCounts } from '../db/jobs.js';
+import { cancelQueuedFiles, finishJob, requireJob, storeJobCounts } from '../db/jobs.js';
 import { storeConversionEvents } from '../conversions/events.js';
 import type { JobEventType, StoredEventData } from '../events/catalog.js';
 import { publishEvents, type PublishedEvent } from '../events/publish.js';
@@ -85,8 +85,7 @@ export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: Job
     published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
   }
   await storeJobCounts(trx, jobId, counts);
-  const job = (await finishJob(trx, jobId, end.status)) ?? (await findJobById(trx, jobId));
-  if (!job) throw new Error(`no job ${jobId}`);
+  const job = (await finishJob(trx, jobId, end.status)) ?? (await requireJob(trx, jobId));
   const event: JobEvent =
     end.status === 'succeeded'
       ? { type: 'job.completed', counts }

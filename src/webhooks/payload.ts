@@ -1,7 +1,6 @@
 import type { EventRow } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
-
-const JOB_ENDINGS: ReadonlySet<string> = new Set(['job.completed', 'job.failed', 'job.cancelled']);
+import { JOB_FINAL_EVENT_TYPES } from '../events/catalog.js';
 
 /** Whether a job's counts include a succeeded file, whose output its archive holds. */
 function hasOutputs(counts: unknown): boolean {
@@ -25,7 +24,7 @@ export function webhookEnvelope(event: EventRow, signer: DownloadSigner | undefi
     data.download_url = url;
     data.download_expires_at = expiresAt.toISOString();
   }
-  if (JOB_ENDINGS.has(event.type) && signer && typeof data.job_id === 'string' && hasOutputs(data.counts)) {
+  if (JOB_FINAL_EVENT_TYPES.has(event.type) && signer && typeof data.job_id === 'string' && hasOutputs(data.counts)) {
     const { url, expiresAt } = signer.signArchive(data.job_id, now);
     data.archive_url = url;
     data.archive_expires_at = expiresAt.toISOString();

@@ -15,7 +15,7 @@ import type { ApiDependencies } from '../context.js';
 import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
 import { keyOrLink } from '../link-auth.js';
 import { streamEvents, streamSettings } from '../event-stream.js';
-import type { EventType } from '../../events/catalog.js';
+import { CONVERSION_FINAL_EVENT_TYPES } from '../../events/catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
@@ -158,8 +158,6 @@ export function downloadRoutes(deps: ApiDependencies): Router {
   return router;
 }
 
-const CONVERSION_FINAL_EVENTS: ReadonlySet<EventType> = new Set(['conversion.completed', 'conversion.failed', 'conversion.cancelled']);
-
 /** A conversion's live event stream, by API key or by its signed `stream_url` (for a browser's EventSource). */
 export function conversionStreamRoutes(deps: ApiDependencies): Router {
   const router = new Router();
@@ -168,7 +166,7 @@ export function conversionStreamRoutes(deps: ApiDependencies): Router {
     const { id, accountId } = await reader(ctx);
     const row = accountId ? await findConversion(deps.db, accountId, id) : await findConversionById(deps.db, id);
     if (!row) throw conversionNotFound(id);
-    await streamEvents(ctx, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENTS }, streamSettings(deps));
+    await streamEvents(ctx, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENT_TYPES }, streamSettings(deps));
   });
   return router;
 }

@@ -19,7 +19,7 @@ import { fieldProblems, type FieldProblem } from '../../validation.js';
 import { accountOf } from '../auth.js';
 import { keyOrLink, type KeyOrLink } from '../link-auth.js';
 import { streamEvents, streamSettings } from '../event-stream.js';
-import type { EventType } from '../../events/catalog.js';
+import { JOB_FINAL_EVENT_TYPES } from '../../events/catalog.js';
 import { entryNames, zipOfBlobs } from '../../jobs/archive.js';
 import { contentDisposition } from '../content-disposition.js';
 import type { ApiDependencies } from '../context.js';
@@ -229,22 +229,20 @@ export function jobRoutes(deps: ApiDependencies): Router {
         ...files.flatMap((file) => [file.sha256 ?? '', file.filename, file.contentType ?? '']),
       );
       await idempotent(ctx, deps, sameUpload, async () => {
-        const accepted_: AcceptedJob['files'] = [];
+        const jobFiles: AcceptedJob['files'] = [];
+        // Filled as the files are imported, so a failure part-way deletes those already in the store.
         const imported: string[] = [];
-        try {
+        await deleteBlobsIfStoreFails(deps.blobs, requestLog(ctx, deps.log), imported, async () => {
           for (const [index, file] of files.entries()) {
             const id = newId('cnv');
             const inputKey = inputKeyFor(id);
             await deps.blobs.importFile(inputKey, file.path);
             imported.push(inputKey);
-            accepted_.push({ id, options: perFile[index]!, inputKey, filename: file.filename, bytes: file.bytes, contentType: file.contentType });
+            jobFiles.push({ id, options: perFile[index]!, inputKey, filename: file.filename, bytes: file.bytes, contentType: file.contentType });
           }
-        } catch (error) {
-          await Promise.all(imported.map((key) => deps.blobs.delete(key).catch(() => undefined)));
-          throw error;
-        }
+        });
         accepted = true;
-        await acceptJob(ctx, { options, concurrency, webhook, files: accepted_ }, imported);
+        await acceptJob(ctx, { options, concurrency, webhook, files: jobFiles }, imported);
       });
     } finally {
       if (!accepted) await upload.discard();
@@ -311,12 +309,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
     ctx.body = pageEnvelope(rows, page.limit, (job) => presentJob(job, deps.signer));
   });
 
-  async function jobOr404(ctx: Context): Promise<Job> {
-    const id = pathId(ctx, 'job', jobNotFound);
-    const job = await findJob(db, accountOf(ctx).id, id);
-    if (!job) throw jobNotFound(id);
-    return job;
-  }
+  const jobOr404 = (ctx: Context): Promise<Job> => jobForReader(db, { id: pathId(ctx, 'job', jobNotFound), accountId: accountOf(ctx).id });
 
   router.get('/v1/jobs/:id', async (ctx) => {
     ctx.body = presentJob(await jobOr404(ctx), deps.signer);
@@ -358,8 +351,6 @@ export function jobRoutes(deps: ApiDependencies): Router {
   return router;
 }
 
-const JOB_FINAL_EVENTS: ReadonlySet<EventType> = new Set(['job.completed', 'job.failed', 'job.cancelled']);
-
 /**
  * What a job's signed links open, also by API key: the zip of its outputs (`archive_url`,
  * which a webhook receiver can fetch) and its live event stream (`stream_url`, for a
@@ -373,7 +364,7 @@ export function jobLinkRoutes(deps: ApiDependencies): Router {
 
   router.get('/v1/jobs/:id/events', async (ctx) => {
     const job = await jobForReader(db, await streamReader(ctx));
-    await streamEvents(ctx, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENTS }, streamSettings(deps));
+    await streamEvents(ctx, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENT_TYPES }, streamSettings(deps));
   });
 
   router.get('/v1/jobs/:id/archive', async (ctx) => {
