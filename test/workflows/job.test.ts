@@ -144,8 +144,9 @@ describe('job workflow (time-skipping test server)', () => {
     });
   }
 
+  /** In the order stored: events stored together share their created_at, and their ids sort only to the millisecond. */
   async function jobEvents(jobId: string): Promise<Array<{ type: string; data: any }>> {
-    return database.db.selectFrom('events').select(['type', 'data']).where('subject_id', '=', jobId).orderBy('created_at').orderBy('id').execute();
+    return database.db.selectFrom('events').select(['type', 'data']).where('subject_id', '=', jobId).orderBy('seq').execute();
   }
 
   async function fileStatuses(jobId: string): Promise<string[]> {
