@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loaderArgs } from '../loader-args.js';
 import type { ConversionJob, ConverterReply, ConverterRequest } from './converter-protocol.js';
 import type { ConversionOptions } from './options.js';
 import { ConversionInputError, type ConversionFacts, type ConversionLimits } from './pipeline.js';
@@ -36,17 +37,6 @@ export class ConversionAbortedError extends Error {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const processScript = path.join(here, `converter-process${path.extname(fileURLToPath(import.meta.url))}`);
 const MEMORY_POLL_MS = 25;
-
-/** The loader flags this process runs with (tsx from source), and nothing else: no --test, no --inspect. */
-function loaderArgs(execArgv: string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const arg = execArgv[i]!;
-    if (/^--(import|require|loader|experimental-loader)=/.test(arg)) kept.push(arg);
-    else if (/^(--(import|require|loader|experimental-loader)|-r)$/.test(arg) && execArgv[i + 1] !== undefined) kept.push(arg, execArgv[++i]!);
-  }
-  return kept;
-}
 
 /**
  * Resident set size of a process, from /proc (Linux); undefined where that cannot be read.
