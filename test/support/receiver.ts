@@ -91,16 +91,26 @@ export async function startReceiver(
   return receiver;
 }
 
-/** Verifies a delivery the way receivers do: the official Standard Webhooks package, then the sha256= header. */
-export function verifyDelivery(request: ReceivedRequest, secret: string): Record<string, unknown> {
+/**
+ * Verifies a delivery the way receivers do: the official Standard Webhooks package, then the
+ * sha256= header, which through a rotation's overlap is signed with the secret in force
+ * before it (`singleHeaderSecret`).
+ */
+export function verifyDelivery(request: ReceivedRequest, secret: string, singleHeaderSecret = secret): Record<string, unknown> {
+  const payload = verifySignatures(request, secret, singleHeaderSecret);
+  // What was delivered is also what the OpenAPI document's webhooks section promises.
+  checkWebhookBody(payload);
+  return payload;
+}
+
+/** The signatures of `verifyDelivery` alone, for a body a template shaped (which the OpenAPI document does not describe). */
+export function verifySignatures(request: ReceivedRequest, secret: string, singleHeaderSecret = secret): Record<string, unknown> {
   const payload = new Webhook(secret).verify(request.body, {
     'webhook-id': String(request.headers['webhook-id']),
     'webhook-timestamp': String(request.headers['webhook-timestamp']),
     'webhook-signature': String(request.headers['webhook-signature']),
   }) as Record<string, unknown>;
-  const expected = `sha256=${createHmac('sha256', Buffer.from(secret, 'utf8')).update(request.body).digest('hex')}`;
+  const expected = `sha256=${createHmac('sha256', Buffer.from(singleHeaderSecret, 'utf8')).update(request.body).digest('hex')}`;
   if (request.headers['x-kiln-signature'] !== expected) throw new Error('X-Kiln-Signature does not match');
-  // What was delivered is also what the OpenAPI document's webhooks section promises.
-  checkWebhookBody(payload);
   return payload;
 }

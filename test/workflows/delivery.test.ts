@@ -17,6 +17,7 @@ import { publishEvent } from '../../src/events/publish.js';
 import { newId } from '../../src/ids.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { TemplateRenderer } from '../../src/webhooks/template.js';
 import { cancelDeliveryRetries, redeliver, startDeliveryWorkflows } from '../../src/webhooks/delivery-workflow.js';
 import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { workflowBundle } from '../../src/temporal/worker.js';
@@ -49,6 +50,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       // The receivers live on loopback, which the guard must let through here.
       guard: new AddressGuard(['127.0.0.0/8']),
       signer: new DownloadSigner('delivery-test-key', () => 'http://kiln.test', 3600),
+      templates: new TemplateRenderer({ timeoutMs: 250, maxOutputBytes: 256 * 1024, memoryMb: 64 }),
       disableAfterSeconds: 5 * 86_400,
       userAgent: 'Kiln-Webhooks/test',
     };
@@ -417,7 +419,8 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.equal(await ended(await start(delivery)), 'succeeded');
     const [during] = sink.requests;
     assert.equal(String(during!.headers['webhook-signature']).split(' ').length, 2);
-    verifyDelivery(during!, rotated.secret);
+    // X-Kiln-Signature, one signature, carries the old secret's through the overlap.
+    verifyDelivery(during!, rotated.secret, endpoint.secret);
     assert.ok(new Webhook(endpoint.secret).verify(during!.body, headersOf(during!)), 'the old secret still verifies');
 
     // Once the overlap has passed, only the new secret signs.
