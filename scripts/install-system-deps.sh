@@ -5,6 +5,8 @@
 #   java + maven - Temporal's Java time-skipping test server is resolved from Maven Central
 #   chromium    - a real browser for the /docs page test (Playwright's own downloads are not used)
 #   mate-backgrounds - real photographs for the jobs tests (and the benches)
+#   python3-venv - a virtualenv for the receivers other services publish (Flask, FastAPI),
+#                  which the receiver-compatibility tests run; their packages come from PyPI
 # Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
 # the Temporal SDK's own download is used).
 set -euo pipefail
@@ -16,6 +18,7 @@ command -v java >/dev/null || packages+=(default-jre-headless)
 command -v mvn >/dev/null || packages+=(maven)
 command -v chromium >/dev/null || packages+=(chromium)
 [ -d /usr/share/backgrounds/mate ] || packages+=(mate-backgrounds)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -1,5 +1,6 @@
 /**
- * `npm test`: makes sure the Temporal servers are built (once, cached under ~/.cache/kiln),
+ * `npm test`: makes sure the Temporal servers and the reference receivers' Python are built
+ * (once, cached under ~/.cache/kiln),
  * then runs every test file under test/ with Node's test runner, each file in its own
  * process (Temporal's native runtime is process-wide).
  */
@@ -7,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { findOrBuildTemporalCli, findOrBuildTestServer } from '../tools/temporal-toolchain.js';
+import { findOrBuildReceiverPython } from '../tools/receiver-python.js';
 import { projectRoot } from '../src/paths.js';
 
 function testFiles(dir: string): string[] {
@@ -22,6 +24,8 @@ const cli = await findOrBuildTemporalCli(log);
 const testServer = await findOrBuildTestServer(log);
 log(`Temporal CLI: ${cli ?? 'none here; tests fall back to the SDK download'}`);
 log(`Temporal test server: ${testServer ?? 'none here; tests fall back to the SDK download'}`);
+// Built here, before test files run in parallel, so none of them races another to build it.
+log(`Python for the reference receivers: ${await findOrBuildReceiverPython(log)}`);
 
 const filter = process.argv.slice(2);
 const files = testFiles(path.join(projectRoot, 'test'))

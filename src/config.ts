@@ -68,6 +68,8 @@ export interface KilnConfig {
   webhookAllowedCidrs: string[] | undefined;
   /** HTTP deliveries in flight at once per worker (kiln-deliver). */
   deliverConcurrency: number;
+  /** Bounds of one payload template render (KILN_TEMPLATE_TIMEOUT_MS, KILN_TEMPLATE_MAX_BYTES, KILN_TEMPLATE_MEMORY_MB). */
+  templateLimits: { timeoutMs: number; maxOutputBytes: number; memoryMb: number };
   /** Where built Temporal binaries are cached (KILN_CACHE_DIR; XDG_CACHE_HOME/kiln or ~/.cache/kiln). */
   cacheDir: string;
   /** A `temporal` binary for `kiln dev` (TEMPORAL_CLI_PATH); else PATH, else the cache. */
@@ -192,6 +194,9 @@ const SETTINGS = z
     KILN_WEBHOOK_ALLOWED_CIDRS: cidrs(),
     KILN_IDEMPOTENCY_TTL: duration('24h'),
     KILN_DELIVER_CONCURRENCY: whole(100, 1, 10_000),
+    KILN_TEMPLATE_TIMEOUT_MS: whole(250, 10, 10_000),
+    KILN_TEMPLATE_MAX_BYTES: whole(256 * 1024, 1024, 16 * 1024 * 1024),
+    KILN_TEMPLATE_MEMORY_MB: whole(64, 16, 1024),
     KILN_CACHE_DIR: text(),
     XDG_CACHE_HOME: text(),
     TEMPORAL_CLI_PATH: text(),
@@ -239,6 +244,7 @@ const SETTINGS = z
       webhookAllowedCidrs: env.KILN_WEBHOOK_ALLOWED_CIDRS,
       idempotencyTtlSeconds: env.KILN_IDEMPOTENCY_TTL,
       deliverConcurrency: env.KILN_DELIVER_CONCURRENCY,
+      templateLimits: { timeoutMs: env.KILN_TEMPLATE_TIMEOUT_MS, maxOutputBytes: env.KILN_TEMPLATE_MAX_BYTES, memoryMb: env.KILN_TEMPLATE_MEMORY_MB },
       cacheDir: path.resolve(env.KILN_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln')),
       temporalCliPath: env.TEMPORAL_CLI_PATH,
       temporalTestServerPath: env.TEMPORAL_TEST_SERVER_PATH,

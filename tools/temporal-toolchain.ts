@@ -24,12 +24,12 @@ type Log = (line: string) => void;
 
 const settings = loadConfig();
 
-function cacheDir(): string {
+export function cacheDir(): string {
   mkdirSync(settings.cacheDir, { recursive: true });
   return settings.cacheDir;
 }
 
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; label: string }): Promise<void> {
+export function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; label: string }): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,

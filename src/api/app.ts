@@ -14,7 +14,7 @@ import { eventRoutes } from './routes/events.js';
 import { eventTypeRoutes } from './routes/event-types.js';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.js';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
-import { webhookSecretRoutes } from './routes/webhook-secret.js';
+import { requestWebhookRoutes } from './routes/request-webhooks.js';
 
 /** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
 function guarded(guard: Middleware, routes: Router): Router {
@@ -51,7 +51,7 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), jobRoutes(deps)),
     guarded(requireApiKey(deps.db), eventTypeRoutes()),
-    guarded(requireApiKey(deps.db), webhookSecretRoutes(deps)),
+    guarded(requireApiKey(deps.db), requestWebhookRoutes(deps)),
     guarded(requireApiKey(deps.db), webhookEndpointRoutes(deps)),
     guarded(requireApiKey(deps.db), webhookDeliveryRoutes(deps)),
     guarded(requireApiKey(deps.db), eventRoutes(deps)),

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { LogFunction, Logger } from '../log.js';
 import type { Kysely } from 'kysely';
+import type { TemplateRenderer } from '../webhooks/template.js';
 import type { KilnConfig } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
@@ -17,6 +18,8 @@ export interface ApiDependencies {
   signer: DownloadSigner;
   /** Judges webhook URLs with literal addresses at creation (names are judged at delivery). */
   guard: AddressGuard;
+  /** Renders payload templates (validation at save, previews). */
+  templates: TemplateRenderer;
   delivery: DeliverySettings;
   /** Takes charge of the deliveries of the events the API stores: their first attempts, in this process. */
   deliveries: DeliveryDispatch;

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { claimIdempotencyKey, completeIdempotencyKey, findIdempotencyKey, releaseIdempotencyKey } from '../db/idempotency-keys.js';
 import type { IdempotencyKey } from '../db/schema.js';
 import { accountOf } from './auth.js';
-import { readJsonBody } from './json-body.js';
+import { hasBody, readJsonBody } from './json-body.js';
 import type { ApiDependencies } from './context.js';
 import { ApiError } from './problem.js';
 import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
@@ -102,12 +102,6 @@ export function idempotentJson(deps: ApiDependencies, handler: Handler<[body: un
 /** A POST route that takes no body (its path says everything), run under Idempotency-Key. */
 export function idempotentAction(deps: ApiDependencies, handler: Handler<[]>): (ctx: Context) => Promise<void> {
   return (ctx) => idempotent(ctx, deps, '', () => handler(ctx));
-}
-
-/** Whether the request carries a body at all (a POST action may take an optional one). */
-function hasBody(ctx: Context): boolean {
-  const length = ctx.get('content-length');
-  return ctx.get('transfer-encoding') !== '' || (length !== '' && length !== '0');
 }
 
 /** A POST action whose JSON body is optional, run under Idempotency-Key; the handler gets the body, or undefined when none was sent. */

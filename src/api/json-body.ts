@@ -26,3 +26,14 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
   if (unstorable) throw new ApiError(400, 'invalid_body', unstorable);
   return body;
 }
+
+/** Whether the request carries a body at all (a POST action may take an optional one). */
+export function hasBody(ctx: Context): boolean {
+  const length = ctx.get('content-length');
+  return ctx.get('transfer-encoding') !== '' || (length !== '' && length !== '0');
+}
+
+/** A JSON body when one was sent, else undefined. */
+export async function readOptionalJsonBody(ctx: Context): Promise<unknown> {
+  return hasBody(ctx) ? readJsonBody(ctx) : undefined;
+}

@@ -1,10 +1,11 @@
 import type { AddressGuard } from '../webhooks/address-guard.js';
 import { EVENT_TYPES, type EventType } from '../events/catalog.js';
 import { z } from 'zod';
-import { isWellFormedSecret } from '../webhooks/signing.js';
+import { isWellFormedSecret, type SignatureScheme } from '../webhooks/signing.js';
 import type { RequestWebhook } from '../db/conversions.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
+import { fieldProblems } from '../validation.js';
 
 const MAX_URL_LENGTH = 2048;
 const MAX_METADATA_BYTES = 16 * 1024;
@@ -40,7 +41,7 @@ export type ConversionWebhookFields = RequestWebhook;
 export const CONVERSION_WEBHOOK_FIELDS = ['webhook_url', 'webhook_events', 'webhook_metadata', 'tag'] as const;
 
 /** Event types a webhook_url may ask for: all but the endpoint test's. */
-const REQUEST_EVENT_TYPES = EVENT_TYPES.filter((type) => type !== 'webhook.test');
+export const REQUEST_EVENT_TYPES = EVENT_TYPES.filter((type) => type !== 'webhook.test');
 
 /** `webhook_events`: event types separated by commas (a form field), or a JSON array (a JSON body). */
 function parseWebhookEvents(raw: string | string[]): EventType[] {
@@ -113,6 +114,15 @@ const RESERVED_HEADERS = new Set([
   'webhook-signature',
 ]);
 
+/** A header name an endpoint may set: an HTTP token, not Kiln's or the connection's; answered lower-case. */
+export function checkHeaderName(rawName: string, refuse: (message: string) => ApiError): string {
+  const name = rawName.toLowerCase();
+  if (!HEADER_NAME.test(rawName)) throw refuse(`header name ${JSON.stringify(rawName.slice(0, 100))} is not a valid HTTP field name`);
+  if (RESERVED_HEADERS.has(name) || name.startsWith('x-kiln-') || name.startsWith('proxy-'))
+    throw refuse(`${name} is set by Kiln or the connection, not by an endpoint`);
+  return name;
+}
+
 /**
  * An endpoint's custom headers: at most 20, names HTTP tokens (stored lower-case), values
  * printable without line breaks, never one of Kiln's own names (its signing headers,
@@ -124,10 +134,7 @@ export function checkCustomHeaders(headers: Record<string, unknown>): Record<str
   if (entries.length > MAX_CUSTOM_HEADERS) throw refuse(`at most ${MAX_CUSTOM_HEADERS} headers`);
   const checked: Record<string, string> = {};
   for (const [rawName, value] of entries) {
-    const name = rawName.toLowerCase();
-    if (!HEADER_NAME.test(rawName)) throw refuse(`header name ${JSON.stringify(rawName.slice(0, 100))} is not a valid HTTP field name`);
-    if (RESERVED_HEADERS.has(name) || name.startsWith('x-kiln-') || name.startsWith('proxy-'))
-      throw refuse(`${name} is set by Kiln or the connection, not by an endpoint`);
+    const name = checkHeaderName(rawName, refuse);
     if (typeof value !== 'string' || !/^[\x20-\x7e\t]*$/.test(value) || Buffer.byteLength(value) > MAX_CUSTOM_HEADER_BYTES) {
       throw refuse(`header ${name} must be printable ASCII text of at most ${MAX_CUSTOM_HEADER_BYTES} bytes, on one line`);
     }
@@ -137,30 +144,74 @@ export function checkCustomHeaders(headers: Record<string, unknown>): Record<str
   return checked;
 }
 
-/** A signing secret a user brings (on create or rotate): `whsec_` and base64 of 24–64 bytes. */
-export function checkBroughtSecret(secret: string): string {
-  if (!isWellFormedSecret(secret)) {
-    throw new ApiError(400, 'invalid_secret', 'secret must be whsec_ followed by the base64 of 24 to 64 random bytes (as Standard Webhooks secrets are)', {
-      field: 'secret',
-    });
+/** Custom headers may not name the extra signature's headers, which would replace them. */
+export function checkHeadersBesideSignature(headers: Record<string, string>, signature: SignatureScheme | null): void {
+  for (const name of [signature?.header, signature?.timestamp_header]) {
+    if (name && Object.hasOwn(headers, name)) {
+      throw new ApiError(400, 'invalid_headers', `${name} carries the extra signature; a custom header may not use its name`, { field: 'headers' });
+    }
   }
-  return secret;
 }
 
-/** The optional body of a rotate route: `{"secret": "whsec_…"}` to bring the next secret. */
+/** A plain-string secret, for a receiver that checks an extra signature header keyed with the string itself. */
+const PLAIN_SECRET = /^[\x21-\x7e]{16,256}$/;
+
+/**
+ * A signing secret a user brings (on create or rotate): `whsec_` and base64 of 24–64 bytes,
+ * or, where an extra signature header is set (`plainAllowed`), any 16–256 printable
+ * characters without spaces, the receiver's secret as it is.
+ */
+export function checkBroughtSecret(secret: string, plainAllowed: boolean): string {
+  if (isWellFormedSecret(secret) || (plainAllowed && PLAIN_SECRET.test(secret))) return secret;
+  const plain = plainAllowed
+    ? ', or 16 to 256 printable characters without spaces'
+    : '; a plain-string secret is taken where the endpoint sets an extra signature header (signature)';
+  throw new ApiError(
+    400,
+    'invalid_secret',
+    `secret must be whsec_ followed by the base64 of 24 to 64 random bytes (as Standard Webhooks secrets are)${plain}`,
+    {
+      field: 'secret',
+    },
+  );
+}
+
+const MAX_OVERLAP_SECONDS = 30 * 86_400;
+
+/** The optional body of a rotate route: `{"secret": "whsec_…"}` to bring the next secret, `overlap_seconds` to shorten the overlap. */
 export const rotateBody = z
   .object({
     secret: z
       .string()
       .optional()
-      .describe('The next secret, when the receiver already has one (whsec_ + base64 of 24–64 bytes); a new one is made when absent'),
+      .describe(
+        'The next secret, when the receiver already has one (whsec_ + base64 of 24–64 bytes, or a plain string where an extra signature header is set); a new one is made when absent',
+      ),
+    overlap_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_OVERLAP_SECONDS)
+      .optional()
+      .describe(
+        'How long the current secret keeps signing beside the new one (default KILN_WEBHOOK_SECRET_OVERLAP); 0 retires it now: for a leaked secret, or to bring the secret a receiver already holds when nothing relies on the current one',
+      ),
   })
   .strict();
 
-/** The secret a rotate request brings, if any. */
-export function broughtSecretOf(body: unknown): string | undefined {
-  if (body === undefined) return undefined;
+export interface RotateRequest {
+  secret: string | undefined;
+  overlapSeconds: number | undefined;
+}
+
+/** What a rotate request asks for; a plain-string secret only for a target with an extra signature header. */
+export function readRotateBody(body: unknown, plainAllowed: boolean): RotateRequest {
+  if (body === undefined) return { secret: undefined, overlapSeconds: undefined };
   const parsed = rotateBody.safeParse(body);
-  if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((issue) => issue.message).join('; '));
-  return parsed.data.secret === undefined ? undefined : checkBroughtSecret(parsed.data.secret);
+  if (!parsed.success) {
+    const problems = fieldProblems(parsed.error, 'field');
+    throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+  }
+  const { secret, overlap_seconds: overlapSeconds } = parsed.data;
+  return { secret: secret === undefined ? undefined : checkBroughtSecret(secret, plainAllowed), overlapSeconds };
 }

@@ -1,6 +1,6 @@
 import type { EventType } from '../events/catalog.js';
 import { sql, type Kysely } from 'kysely';
-import type { RotatingSecret } from '../webhooks/signing.js';
+import type { RotatingSecret, SignatureScheme } from '../webhooks/signing.js';
 import type { Account, AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus, EventRow, WebhookEndpoint } from './schema.js';
 
 export interface NewDelivery {
@@ -138,8 +138,15 @@ export async function recordAttempts(
 
 /** Where an attempt goes and what it signs with, as the delivery's target stands right now. */
 export type AttemptTarget =
-  | { url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean; headers: Record<string, string> }
+  | ({ url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean } & ReceiverFormat)
   | { refusal: { class: 'endpoint_deleted' | 'endpoint_disabled'; message: string } };
+
+/** The shape a receiver expects beside Kiln's defaults: custom headers, an extra signature header, a payload template. */
+export interface ReceiverFormat {
+  headers: Record<string, string>;
+  signature: SignatureScheme | null;
+  template: string | null;
+}
 
 /** A delivery with all one attempt needs: its event and its target. */
 export interface DeliveryForAttempt {
@@ -150,7 +157,17 @@ export interface DeliveryForAttempt {
 
 type EndpointForTarget = Pick<
   WebhookEndpoint,
-  'id' | 'url' | 'enabled' | 'disabled_reason' | 'secret' | 'previous_secret' | 'previous_secret_expires_at' | 'failing_since' | 'headers'
+  | 'id'
+  | 'url'
+  | 'enabled'
+  | 'disabled_reason'
+  | 'secret'
+  | 'previous_secret'
+  | 'previous_secret_expires_at'
+  | 'failing_since'
+  | 'headers'
+  | 'signature'
+  | 'template'
 >;
 
 /** An endpoint delivery's target: the endpoint as it stands (undefined: deleted). */
@@ -161,20 +178,39 @@ export function endpointTarget(endpoint: EndpointForTarget | undefined): Attempt
     return { refusal: { class: 'endpoint_disabled', message: `the endpoint is disabled${reason}` } };
   }
   const secrets = { secret: endpoint.secret, previousSecret: endpoint.previous_secret, previousExpiresAt: endpoint.previous_secret_expires_at };
-  return { url: endpoint.url, secrets, endpointId: endpoint.id, failing: endpoint.failing_since !== null, headers: endpoint.headers };
+  return {
+    url: endpoint.url,
+    secrets,
+    endpointId: endpoint.id,
+    failing: endpoint.failing_since !== null,
+    headers: endpoint.headers,
+    signature: endpoint.signature,
+    template: endpoint.template,
+  };
 }
 
-/** A per-request `webhook_url` delivery's target: its URL, signed with the account's secrets. */
+/** A per-request `webhook_url` delivery's target: its URL, signed with the account's secrets, formed by the account's settings. */
 export function requestTarget(
   url: string,
-  account: Pick<Account, 'webhook_secret' | 'previous_webhook_secret' | 'previous_webhook_secret_expires_at'>,
+  account: Pick<
+    Account,
+    'webhook_secret' | 'previous_webhook_secret' | 'previous_webhook_secret_expires_at' | 'webhook_headers' | 'webhook_signature' | 'webhook_template'
+  >,
 ): AttemptTarget {
   const secrets = {
     secret: account.webhook_secret,
     previousSecret: account.previous_webhook_secret,
     previousExpiresAt: account.previous_webhook_secret_expires_at,
   };
-  return { url, secrets, endpointId: null, failing: false, headers: {} };
+  return {
+    url,
+    secrets,
+    endpointId: null,
+    failing: false,
+    headers: account.webhook_headers,
+    signature: account.webhook_signature,
+    template: account.webhook_template,
+  };
 }
 
 /**
@@ -200,6 +236,9 @@ async function deliveriesForAttempt(
       'a.webhook_secret',
       'a.previous_webhook_secret',
       'a.previous_webhook_secret_expires_at',
+      'a.webhook_headers',
+      'a.webhook_signature',
+      'a.webhook_template',
       'w.id as endpoint_found',
       'w.url as endpoint_url',
       'w.enabled as endpoint_enabled',
@@ -209,6 +248,8 @@ async function deliveriesForAttempt(
       'w.previous_secret_expires_at as endpoint_previous_secret_expires_at',
       'w.failing_since as endpoint_failing_since',
       'w.headers as endpoint_headers',
+      'w.signature as endpoint_signature',
+      'w.template as endpoint_template',
     ]);
   if ('ids' in filter) query = query.where('d.id', 'in', filter.ids);
   else if ('pendingOfEvent' in filter) query = query.where('d.event_id', '=', filter.pendingOfEvent).where('d.status', '=', 'pending');
@@ -223,6 +264,9 @@ async function deliveriesForAttempt(
       webhook_secret,
       previous_webhook_secret,
       previous_webhook_secret_expires_at,
+      webhook_headers,
+      webhook_signature,
+      webhook_template,
       endpoint_found,
       endpoint_url,
       endpoint_enabled,
@@ -232,6 +276,8 @@ async function deliveriesForAttempt(
       endpoint_previous_secret_expires_at,
       endpoint_failing_since,
       endpoint_headers,
+      endpoint_signature,
+      endpoint_template,
       ...delivery
     } = row;
     const event: EventRow = {
@@ -255,11 +301,20 @@ async function deliveriesForAttempt(
             previous_secret_expires_at: endpoint_previous_secret_expires_at,
             failing_since: endpoint_failing_since,
             headers: endpoint_headers ?? {},
+            signature: endpoint_signature,
+            template: endpoint_template,
           }
         : undefined;
     const target =
       delivery.endpoint_id === null
-        ? requestTarget(delivery.url, { webhook_secret, previous_webhook_secret, previous_webhook_secret_expires_at })
+        ? requestTarget(delivery.url, {
+            webhook_secret,
+            previous_webhook_secret,
+            previous_webhook_secret_expires_at,
+            webhook_headers,
+            webhook_signature,
+            webhook_template,
+          })
         : endpointTarget(endpoint);
     return { delivery, event, target };
   });

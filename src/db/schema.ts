@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { EventType } from '../events/catalog.js';
+import type { SignatureScheme } from '../webhooks/signing.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -17,6 +18,10 @@ export interface AccountsTable {
   previous_webhook_secret: string | null;
   previous_webhook_secret_expires_at: NullableTimestamp;
   created_at: CreatedAt;
+  /** How deliveries to per-request `webhook_url`s are formed: an extra signature header, a payload template, custom headers. */
+  webhook_signature: ColumnType<SignatureScheme | null, string | null | undefined, string | null>;
+  webhook_template: ColumnType<string | null, string | null | undefined, string | null>;
+  webhook_headers: ColumnType<Record<string, string>, string | undefined, string>;
 }
 
 export interface ApiKeysTable {
@@ -147,6 +152,10 @@ export interface WebhookEndpointsTable {
   updated_at: UpdatedAt;
   /** Sent with every delivery to this endpoint, beside (never instead of) Kiln's own headers. */
   headers: ColumnType<Record<string, string>, string | undefined, string>;
+  /** An extra signature header in the shape the receiver checks; null: Kiln's own headers only. */
+  signature: ColumnType<SignatureScheme | null, string | null | undefined, string | null>;
+  /** A JSONata template the body is rendered with; null: Kiln's envelope as it is. */
+  template: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;

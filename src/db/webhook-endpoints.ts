@@ -1,7 +1,7 @@
 import type { EventType } from '../events/catalog.js';
 import { sql, type Kysely } from 'kysely';
 import { newId } from '../ids.js';
-import { generateWebhookSecret, rotateSecret, type RotatingSecret } from '../webhooks/signing.js';
+import { generateWebhookSecret, rotateSecret, type RotatingSecret, type SignatureScheme } from '../webhooks/signing.js';
 import type { Account, Database, WebhookEndpoint } from './schema.js';
 
 export interface EndpointFields {
@@ -12,6 +12,10 @@ export interface EndpointFields {
   retrySchedule: number[] | null;
   enabled: boolean;
   headers: Record<string, string>;
+  /** An extra signature header (none when absent). */
+  signature?: SignatureScheme | null;
+  /** A payload template (none when absent). */
+  template?: string | null;
   /** A secret the receiver already holds; a new one is made when absent. */
   secret?: string;
 }
@@ -29,6 +33,8 @@ export async function createEndpoint(db: Kysely<Database>, accountId: string, fi
       retry_schedule: fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null,
       enabled: fields.enabled,
       headers: JSON.stringify(fields.headers),
+      signature: fields.signature ? JSON.stringify(fields.signature) : null,
+      template: fields.template ?? null,
       secret: fields.secret ?? generateWebhookSecret(),
     })
     .returningAll()
@@ -63,6 +69,8 @@ export async function updateEndpoint(
   if (fields.eventTypes !== undefined) values.event_types = JSON.stringify(fields.eventTypes);
   if (fields.tags !== undefined) values.tags = JSON.stringify(fields.tags);
   if (fields.headers !== undefined) values.headers = JSON.stringify(fields.headers);
+  if (fields.signature !== undefined) values.signature = fields.signature ? JSON.stringify(fields.signature) : null;
+  if (fields.template !== undefined) values.template = fields.template;
   if (fields.retrySchedule !== undefined) values.retry_schedule = fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null;
   if (fields.enabled !== undefined) {
     values.enabled = fields.enabled;

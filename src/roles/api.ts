@@ -14,6 +14,7 @@ import { AddressGuard } from '../webhooks/address-guard.js';
 import { log, logger } from '../log.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
 import { attemptDependencies, deliverySettings, downloadSigner, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl } from './wiring.js';
+import { TemplateRenderer } from '../webhooks/template.js';
 import type { FirstAttempts } from '../webhooks/first-attempts.js';
 
 export interface ApiRole {
@@ -62,6 +63,8 @@ export async function startApiRole(
     temporal: client,
     signer: downloadSigner(config, publicUrl),
     guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+    // Its own renderer: templates being saved or previewed never queue before deliveries' renders.
+    templates: new TemplateRenderer(config.templateLimits),
     delivery: deliverySettings(config),
     deliveries,
     spoolDir: path.join(config.dataDir, 'spool'),
@@ -78,6 +81,7 @@ export async function startApiRole(
     stop: async () => {
       stopHousekeeping();
       await api.close();
+      deps.templates.close();
       // Another role's first attempts are that role's to drain.
       if (!firstAttempts) await deliveries.close(FIRST_ATTEMPT_DRAIN_MS);
     },

@@ -10,9 +10,10 @@ import type { Database } from '../db/schema.js';
 import { AttemptLog } from '../db/attempt-log.js';
 import { AddressGuard } from '../webhooks/address-guard.js';
 import type { AttemptDependencies } from '../webhooks/attempt.js';
+import { TemplateRenderer } from '../webhooks/template.js';
 import { FirstAttempts } from '../webhooks/first-attempts.js';
 import type { ConversionLimits } from '../convert/pipeline.js';
-import { KILN_VERSION } from '../version.js';
+import { WEBHOOK_USER_AGENT } from '../version.js';
 import { log } from '../log.js';
 
 /** The parts both roles build from the settings the same way. */
@@ -49,7 +50,13 @@ export function deliverySettings(config: KilnConfig): DeliverySettings {
   return { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds };
 }
 
-export const WEBHOOK_USER_AGENT = `Kiln-Webhooks/${KILN_VERSION} (self-hosted image conversion)`;
+let templates: TemplateRenderer | undefined;
+
+/** The process's template renderer: one child process, started when a template is first rendered, whichever role asks. */
+export function templateRenderer(config: KilnConfig): TemplateRenderer {
+  templates ??= new TemplateRenderer(config.templateLimits);
+  return templates;
+}
 
 /** What every delivery attempt needs, in whichever process it runs. */
 export function attemptDependencies(config: KilnConfig, db: Kysely<Database>, publicUrl: PublicUrl): AttemptDependencies {
@@ -58,6 +65,7 @@ export function attemptDependencies(config: KilnConfig, db: Kysely<Database>, pu
     attemptLog: new AttemptLog(db),
     guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
     signer: downloadSigner(config, publicUrl),
+    templates: templateRenderer(config),
     disableAfterSeconds: config.endpointDisableAfterSeconds,
     userAgent: WEBHOOK_USER_AGENT,
   };

@@ -17,13 +17,16 @@ export type AttemptVerdict =
   /** A manual attempt failed: the scheduled retries, if any, carry on untouched. */
   | { kind: 'manual_failed'; error: AttemptError; failureType: string };
 
+/** What an attempt came to: an answer, or an error before or instead of one. */
+export type AttemptOutcome = Omit<PostOutcome, 'error'> & { error: AttemptError | null };
+
 /** A 410 from an endpoint means "stop sending": Kiln disables it. */
 const GONE = 410;
 const THROTTLED = [429, 503];
 /** Errors no retry can cure. */
 const FINAL_ERROR_CLASSES = ['blocked_address', 'invalid_url'];
 
-function attemptError(outcome: PostOutcome): AttemptError | null {
+function attemptError(outcome: AttemptOutcome): AttemptError | null {
   if (outcome.error) return outcome.error;
   const code = outcome.statusCode;
   if (code !== null && code >= 200 && code < 300) return null;
@@ -37,7 +40,7 @@ function attemptError(outcome: PostOutcome): AttemptError | null {
  * scheduled activity (1 for the first); a manual attempt never moves the schedule.
  */
 export function judgeAttempt(
-  outcome: PostOutcome,
+  outcome: AttemptOutcome,
   attempt: { trigger: 'scheduled' | 'manual'; number: number; retrySchedule: readonly number[]; now: Date },
 ): AttemptVerdict {
   const error = attemptError(outcome);

@@ -1,23 +1,64 @@
 import type { Kysely } from 'kysely';
 import type { AttemptLog } from '../db/attempt-log.js';
-import type { DeliveryForAttempt } from '../db/deliveries.js';
-import type { AttemptTrigger, Database, DeliveryStatus } from '../db/schema.js';
+import type { AttemptTarget, DeliveryForAttempt } from '../db/deliveries.js';
+import type { AttemptTrigger, Database, DeliveryStatus, EventRow } from '../db/schema.js';
 import { disableEndpoint, noteEndpointOutcome } from '../db/webhook-endpoints.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 import type { AddressGuard } from './address-guard.js';
-import { judgeAttempt, type AttemptVerdict } from './attempt-verdict.js';
+import { judgeAttempt, type AttemptError, type AttemptOutcome, type AttemptVerdict } from './attempt-verdict.js';
 import { postWebhook } from './http-post.js';
 import { webhookEnvelope } from './payload.js';
 import { activeSecrets, signDelivery } from './signing.js';
+import type { TemplateRenderer } from './template.js';
 
-export interface AttemptDependencies {
+/** A target an attempt can be sent to (not refused). */
+type DeliveryTarget = Exclude<AttemptTarget, { refusal: unknown }>;
+
+export interface AttemptDependencies extends RequestFormDependencies {
   db: Kysely<Database>;
   /** Writes the delivery log (batched under load). */
   attemptLog: AttemptLog;
   guard: AddressGuard;
-  signer: DownloadSigner;
   disableAfterSeconds: number;
+}
+
+export interface RequestFormDependencies {
+  signer: DownloadSigner;
+  templates: TemplateRenderer;
   userAgent: string;
+}
+
+/** A delivery's request as its target wants it, or why it could not be formed (its template failed). */
+export type FormedRequest = { headers: Record<string, string>; body: string } | { error: AttemptError };
+
+/**
+ * The body and headers of an attempt sent at `now`: Kiln's envelope (its links signed at
+ * `now`), through the target's template when it has one, then signed; previews use it too,
+ * so what they show is what is sent.
+ */
+export async function formRequest(
+  deps: RequestFormDependencies,
+  event: EventRow,
+  target: Pick<DeliveryTarget, 'secrets' | 'headers' | 'signature' | 'template'>,
+  now: Date,
+): Promise<FormedRequest> {
+  const envelope = webhookEnvelope(event, deps.signer, now);
+  let body: string;
+  if (target.template === null) body = JSON.stringify(envelope);
+  else {
+    const rendered = await deps.templates.render(target.template, envelope);
+    if (!rendered.ok) return { error: { class: 'template', message: rendered.message } };
+    body = rendered.body;
+  }
+  const headers = {
+    // The endpoint's own headers first: Kiln's, after them, can never be replaced (the API refuses their names too).
+    ...target.headers,
+    'content-type': 'application/json',
+    'user-agent': deps.userAgent,
+    'x-kiln-event': event.type,
+    ...signDelivery(activeSecrets(target.secrets, now), event.id, now, body, target.signature),
+  };
+  return { headers, body };
 }
 
 export interface AttemptRequest {
@@ -71,16 +112,11 @@ export async function makeAttempt(deps: AttemptDependencies, { delivery, event, 
     return { verdict, attempt: logged.attempt, statusCode: null, deliveryStatus: logged.status };
   }
 
-  const body = JSON.stringify(webhookEnvelope(event, deps.signer, now));
-  const headers = {
-    // The endpoint's own headers first: Kiln's, after them, can never be replaced (the API refuses their names too).
-    ...target.headers,
-    'content-type': 'application/json',
-    'user-agent': deps.userAgent,
-    'x-kiln-event': event.type,
-    ...signDelivery(activeSecrets(target.secrets, now), event.id, now, body),
-  };
-  const outcome = await postWebhook(target.url, headers, body, { guard: deps.guard, timeoutMs: request.requestTimeoutSeconds * 1000 });
+  const formed = await formRequest(deps, event, target, now);
+  const outcome: AttemptOutcome =
+    'error' in formed
+      ? { startedAt: now, durationMs: 0, statusCode: null, retryAfter: undefined, bodyPreview: null, error: formed.error }
+      : await postWebhook(target.url, formed.headers, formed.body, { guard: deps.guard, timeoutMs: request.requestTimeoutSeconds * 1000 });
   const verdict = judgeAttempt(outcome, { trigger: request.trigger, number: request.number, retrySchedule: delivery.retry_schedule, now: new Date() });
   const error = verdict.kind === 'delivered' ? null : verdict.error;
   const logged = await deps.attemptLog.record(delivery.id, {

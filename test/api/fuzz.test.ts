@@ -42,6 +42,10 @@ const ROUTES: Array<[string, string]> = [
   ['GET', '/v1/webhooks/endpoints/{id}/secret'],
   ['POST', '/v1/webhooks/endpoints/{id}/rotate-secret'],
   ['POST', '/v1/webhooks/endpoints/{id}/test'],
+  ['POST', '/v1/webhooks/endpoints/{id}/preview'],
+  ['GET', '/v1/webhooks/settings'],
+  ['PATCH', '/v1/webhooks/settings'],
+  ['POST', '/v1/webhooks/settings/preview'],
   ['GET', '/v1/webhooks/deliveries'],
   ['GET', '/v1/webhooks/deliveries/{id}'],
   ['POST', '/v1/webhooks/deliveries/{id}/retry'],
@@ -113,6 +117,40 @@ const jsonBody = fc.oneof(
         tags: fc.array(hostileText, { maxLength: 3 }),
         retry_schedule: fc.oneof(fc.constant(null), fc.array(hostileText, { maxLength: 3 })),
         enabled: fc.oneof(fc.boolean(), hostileText),
+        headers: fc.oneof(fc.dictionary(hostileText, hostileText, { maxKeys: 3 }), hostileText),
+        secret: hostileText,
+      },
+      { requiredKeys: [] },
+    )
+    .map((o) => JSON.stringify(o)),
+  // Receiver formats: extra signature headers, templates (valid, broken, hostile), previews.
+  fc
+    .record(
+      {
+        signature: fc.oneof(
+          fc.constant(null),
+          hostileText,
+          fc.record(
+            {
+              header: fc.oneof(fc.constantFrom('X-Sig', 'webhook-signature', 'x-kiln-signature'), hostileText),
+              algorithm: fc.oneof(fc.constantFrom('sha256', 'sha512', 'md5'), hostileText),
+              signed_content: fc.oneof(fc.constantFrom('body', 'timestamp.body'), hostileText),
+              encoding: fc.oneof(fc.constantFrom('hex', 'base64'), hostileText),
+              prefix: hostileText,
+              form: fc.oneof(fc.constantFrom('plain', 'timestamped'), hostileText),
+              timestamp_header: fc.oneof(fc.constant(null), hostileText),
+            },
+            { requiredKeys: [] },
+          ),
+        ),
+        template: fc.oneof(
+          fc.constant(null),
+          hostileText,
+          fc.constantFrom('{"event": type, "data": data}', '$string(', 'data.nope', '($f := function($x){ $f($x) }; $f(1))', '[1..10000000]'),
+        ),
+        event_type: fc.oneof(fc.constantFrom('webhook.test', 'job.failed'), hostileText),
+        event_id: hostileText,
+        headers: fc.oneof(fc.dictionary(hostileText, hostileText, { maxKeys: 3 }), hostileText),
       },
       { requiredKeys: [] },
     )

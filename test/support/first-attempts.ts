@@ -4,6 +4,7 @@ import { AttemptLog } from '../../src/db/attempt-log.js';
 import type { Database } from '../../src/db/schema.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { TemplateRenderer } from '../../src/webhooks/template.js';
 import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
 
 /**
@@ -18,6 +19,7 @@ export function testFirstAttempts(db: Kysely<Database>, client: Client, defaultR
       attemptLog: new AttemptLog(db),
       guard: new AddressGuard([]),
       signer: new DownloadSigner('workflow-test-key', () => 'http://kiln.test', 3600),
+      templates: new TemplateRenderer({ timeoutMs: 250, maxOutputBytes: 256 * 1024, memoryMb: 64 }),
       disableAfterSeconds: 86_400,
       userAgent: 'Kiln-Webhooks/test',
     },

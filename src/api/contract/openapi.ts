@@ -9,6 +9,8 @@ import { apiKeyBody } from '../routes/api-keys.js';
 import { recoverBody } from '../routes/webhook-deliveries.js';
 import { rotateBody } from '../webhook-fields.js';
 import { endpointBody } from '../routes/webhook-endpoints.js';
+import { requestWebhookSettingsBody } from '../routes/request-webhooks.js';
+import { previewBody } from '../receiver-format.js';
 import * as s from './schemas.js';
 
 /**
@@ -96,6 +98,13 @@ function routes(limits: OptionLimits): Route[] {
   const conversionNotFound = { 404: ['conversion_not_found'] };
   const jobNotFound = { 404: ['job_not_found'] };
   const endpointNotFound = { 404: ['endpoint_not_found'] };
+  const previewProblems = {
+    400: ['invalid_json', 'invalid_body', 'unknown_event_type'],
+    404: ['event_not_found'],
+    413: ['body_too_large'],
+    415: ['unsupported_media_type'],
+    422: ['template_failed'],
+  };
   const deliveryNotFound = { 404: ['delivery_not_found'] };
   return [
     {
@@ -350,7 +359,36 @@ function routes(limits: OptionLimits): Route[] {
       idempotent: true,
       request: { body: { ...json(rotateBody), required: false } },
       success: { status: 200, description: 'The new secret', schema: s.Secret },
-      problems: { 400: ['invalid_secret'] },
+      problems: { 400: ['invalid_body', 'invalid_secret'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/webhooks/settings',
+      summary: 'How deliveries to a per-request webhook_url are formed (extra signature header, template, headers)',
+      tag: 'Webhooks',
+      success: { status: 200, description: 'The settings', schema: s.RequestWebhookSettings },
+    },
+    {
+      method: 'patch',
+      path: '/v1/webhooks/settings',
+      summary: 'Change how deliveries to a per-request webhook_url are formed',
+      tag: 'Webhooks',
+      request: { body: json(requestWebhookSettingsBody) },
+      success: { status: 200, description: 'The settings', schema: s.RequestWebhookSettings },
+      problems: {
+        400: ['invalid_json', 'invalid_body', 'invalid_headers', 'invalid_signature', 'invalid_template'],
+        413: ['body_too_large'],
+        415: ['unsupported_media_type'],
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/webhooks/settings/preview',
+      summary: 'Render a sample or stored event as a webhook_url delivery would send it, without sending it',
+      tag: 'Webhooks',
+      request: { body: json(previewBody) },
+      success: { status: 200, description: 'The request', schema: s.DeliveryPreview },
+      problems: previewProblems,
     },
     {
       method: 'post',
@@ -361,7 +399,16 @@ function routes(limits: OptionLimits): Route[] {
       request: { body: json(endpointBody.partial().required({ url: true })) },
       success: { status: 201, description: 'The endpoint with its secret', schema: s.EndpointWithSecret, headers: { Location: 'The endpoint' } },
       problems: {
-        400: ['invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers', 'invalid_secret'],
+        400: [
+          'invalid_body',
+          'invalid_url',
+          'unknown_event_type',
+          'invalid_retry_schedule',
+          'invalid_headers',
+          'invalid_secret',
+          'invalid_signature',
+          'invalid_template',
+        ],
         422: ['blocked_address'],
       },
     },
@@ -392,7 +439,16 @@ function routes(limits: OptionLimits): Route[] {
       success: { status: 200, description: 'The endpoint', schema: s.Endpoint },
       problems: {
         ...endpointNotFound,
-        400: ['invalid_json', 'invalid_body', 'invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers'],
+        400: [
+          'invalid_json',
+          'invalid_body',
+          'invalid_url',
+          'unknown_event_type',
+          'invalid_retry_schedule',
+          'invalid_headers',
+          'invalid_signature',
+          'invalid_template',
+        ],
         413: ['body_too_large'],
         415: ['unsupported_media_type'],
         422: ['blocked_address'],
@@ -424,7 +480,16 @@ function routes(limits: OptionLimits): Route[] {
       idempotent: true,
       request: { params: id('ep', 'endpoint'), body: { ...json(rotateBody), required: false } },
       success: { status: 200, description: 'The new secret', schema: s.Secret },
-      problems: { ...endpointNotFound, 400: ['invalid_secret'] },
+      problems: { ...endpointNotFound, 400: ['invalid_body', 'invalid_secret'] },
+    },
+    {
+      method: 'post',
+      path: '/v1/webhooks/endpoints/{id}/preview',
+      summary: 'Render a sample or stored event as a delivery to this endpoint would send it, without sending it',
+      tag: 'Webhook endpoints',
+      request: { params: id('ep', 'endpoint'), body: json(previewBody) },
+      success: { status: 200, description: 'The request', schema: s.DeliveryPreview },
+      problems: { ...previewProblems, 404: ['endpoint_not_found', 'event_not_found'] },
     },
     {
       method: 'post',

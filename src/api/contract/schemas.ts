@@ -112,6 +112,38 @@ export const Job = z
   })
   .meta({ id: 'Job' });
 
+export const SignatureScheme = z
+  .object({
+    header: z.string().describe('Lower-case.'),
+    algorithm: z.enum(['sha256', 'sha512', 'sha1']),
+    signed_content: z.enum(['body', 'timestamp.body']),
+    encoding: z.enum(['hex', 'base64']),
+    prefix: z.string(),
+    form: z.enum(['plain', 'timestamped']),
+    timestamp_header: z.string().nullable(),
+  })
+  .describe('The extra signature header sent beside the Standard Webhooks ones; null: none.')
+  .meta({ id: 'SignatureScheme' });
+
+export const RequestWebhookSettings = z
+  .object({
+    signature: SignatureScheme.nullable(),
+    template: z.string().nullable(),
+    headers: z.record(z.string(), z.string()),
+  })
+  .describe('How deliveries to a conversion’s or job’s own webhook_url are formed; signed with the account secret.')
+  .meta({ id: 'RequestWebhookSettings' });
+
+export const DeliveryPreview = z
+  .object({
+    event_id: z.string().describe('The stored event rendered, or a sample’s made-up id (evt_sample_…).'),
+    event_type: z.string(),
+    url: z.string().nullable().describe('Where it would go; null for webhook_url settings (each conversion or job has its own).'),
+    headers: z.record(z.string(), z.string()).describe('As an attempt made now would send them, signatures included.'),
+    body: z.string().describe('The exact body an attempt made now would send.'),
+  })
+  .meta({ id: 'DeliveryPreview' });
+
 export const Endpoint = z
   .object({
     id: z.string(),
@@ -121,6 +153,8 @@ export const Endpoint = z
     event_types: z.array(z.enum(EVENT_TYPES)),
     tags: z.array(z.string()),
     headers: z.record(z.string(), z.string()).describe("Sent with every delivery to this endpoint, beside Kiln's own."),
+    signature: SignatureScheme.nullable(),
+    template: z.string().nullable().describe('The JSONata template deliveries are rendered with; null: Kiln’s envelope as it is.'),
     retry_schedule: z.array(z.string()),
     retry_schedule_is_default: z.boolean(),
     enabled: z.boolean(),

@@ -1,13 +1,37 @@
 import Router from '@koa/router';
-import { rotateAccountSecret } from '../../db/webhook-endpoints.js';
+import { z } from 'zod';
+import type { Account } from '../../db/schema.js';
+import { accountSecrets, rotateAccountSecret } from '../../db/webhook-endpoints.js';
+import { fieldProblems } from '../../validation.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
+import type * as contract from '../contract/schemas.js';
 import { idempotentOptionalJson } from '../idempotency.js';
-import { broughtSecretOf } from '../webhook-fields.js';
+import { readJsonBody, readOptionalJsonBody } from '../json-body.js';
+import { ApiError } from '../problem.js';
+import { checkSignature, checkTemplate, previewEvent, previewRequest, readPreviewBody, signatureBody, templateField } from '../receiver-format.js';
+import { readRotateBody, checkCustomHeaders, checkHeadersBesideSignature, REQUEST_EVENT_TYPES } from '../webhook-fields.js';
 import { liveUntil } from './webhook-endpoints.js';
 
-/** The account's own signing secret: it signs deliveries to per-conversion webhook_url targets. */
-export function webhookSecretRoutes(deps: ApiDependencies): Router {
+/**
+ * Deliveries to a conversion's or job's own `webhook_url`: the account's signing secret,
+ * and the settings that shape those requests for the receiver (as an endpoint's do).
+ */
+
+export const requestWebhookSettingsBody = z
+  .object({
+    signature: signatureBody.nullable(),
+    template: templateField,
+    headers: z.record(z.string(), z.string()).describe("Sent with every delivery to a webhook_url, beside Kiln's own (whose names it may not use)"),
+  })
+  .partial()
+  .strict();
+
+function presentSettings(account: Account): z.input<typeof contract.RequestWebhookSettings> {
+  return { signature: account.webhook_signature, template: account.webhook_template, headers: account.webhook_headers };
+}
+
+export function requestWebhookRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
 
@@ -19,10 +43,51 @@ export function webhookSecretRoutes(deps: ApiDependencies): Router {
   router.post(
     '/v1/webhooks/secret/rotate',
     idempotentOptionalJson(deps, async (ctx, body) => {
-      const account = await rotateAccountSecret(db, accountOf(ctx).id, config.webhookSecretOverlapSeconds, broughtSecretOf(body));
+      const current = accountOf(ctx);
+      const rotation = readRotateBody(body, current.webhook_signature !== null);
+      const account = await rotateAccountSecret(db, current.id, rotation.overlapSeconds ?? config.webhookSecretOverlapSeconds, rotation.secret);
       ctx.body = { secret: account.webhook_secret, previous_secret_expires_at: liveUntil(account.previous_webhook_secret_expires_at) };
     }),
   );
+
+  router.get('/v1/webhooks/settings', (ctx) => {
+    ctx.body = presentSettings(accountOf(ctx));
+  });
+
+  router.patch('/v1/webhooks/settings', async (ctx) => {
+    const account = accountOf(ctx);
+    const parsed = requestWebhookSettingsBody.safeParse(await readJsonBody(ctx));
+    if (!parsed.success) {
+      const problems = fieldProblems(parsed.error, 'field');
+      throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+    }
+    const input = parsed.data;
+    const values: { webhook_signature?: string | null; webhook_template?: string | null; webhook_headers?: string } = {};
+    const signature = input.signature === undefined ? account.webhook_signature : checkSignature(input.signature);
+    const headers = input.headers === undefined ? account.webhook_headers : checkCustomHeaders(input.headers);
+    checkHeadersBesideSignature(headers, signature);
+    if (input.signature !== undefined) values.webhook_signature = signature ? JSON.stringify(signature) : null;
+    if (input.headers !== undefined) values.webhook_headers = JSON.stringify(headers);
+    if (input.template !== undefined) values.webhook_template = await checkTemplate(deps, input.template, REQUEST_EVENT_TYPES);
+    const updated =
+      Object.keys(values).length === 0
+        ? account
+        : await db.updateTable('accounts').set(values).where('id', '=', account.id).returningAll().executeTakeFirstOrThrow();
+    ctx.body = presentSettings(updated);
+  });
+
+  router.post('/v1/webhooks/settings/preview', async (ctx) => {
+    const account = accountOf(ctx);
+    const input = readPreviewBody(await readOptionalJsonBody(ctx));
+    const event = await previewEvent(db, account.id, input, ['conversion.completed']);
+    ctx.body = await previewRequest(deps, event, {
+      url: null,
+      secrets: accountSecrets(account),
+      headers: account.webhook_headers,
+      signature: account.webhook_signature,
+      template: input.template === undefined ? account.webhook_template : input.template,
+    });
+  });
 
   return router;
 }

@@ -6,6 +6,7 @@ import type { WebhookEndpoint } from '../../db/schema.js';
 import {
   createEndpoint,
   deleteEndpoint,
+  endpointSecrets,
   findEndpoint,
   listEndpoints,
   rotateEndpointSecret,
@@ -22,11 +23,12 @@ import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
 import { idempotentAction, idempotentJson, idempotentOptionalJson } from '../idempotency.js';
-import { readJsonBody } from '../json-body.js';
+import { readJsonBody, readOptionalJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../problem.js';
-import { broughtSecretOf, checkBroughtSecret, checkCustomHeaders, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { checkSignature, checkTemplate, previewEvent, previewRequest, readPreviewBody, signatureBody, templateField } from '../receiver-format.js';
 import { fieldProblems } from '../../validation.js';
 
 /** Webhook endpoints: the receivers an account registers, their secrets, and test events. */
@@ -47,16 +49,25 @@ export const endpointBody = z
     tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
     enabled: z.boolean({ message: 'enabled must be true or false' }),
     retry_schedule: z.array(z.string()).nullable(),
-    secret: z.string().describe('Create only: a secret the receiver already holds (whsec_ + base64 of 24–64 bytes); a new one is made when absent'),
+    secret: z
+      .string()
+      .describe(
+        'Create only: a secret the receiver already holds (whsec_ + base64 of 24–64 bytes, or, with signature set, a plain string of 16–256 characters); a new one is made when absent',
+      ),
+    signature: signatureBody.nullable(),
+    template: templateField,
     headers: z
       .record(z.string(), z.string())
       .describe("Sent with every delivery to this endpoint, beside Kiln's own (whose names it may not use); PATCH replaces them all"),
   })
   .strict();
 
-/** Validates a create (all of `url`, the rest optional) or a patch (anything optional). */
-function readEndpointFields(body: unknown, deps: ApiDependencies, mode: 'create' | 'patch'): Partial<EndpointFields> {
-  const schema = mode === 'create' ? endpointBody.partial().required({ url: true }) : endpointBody.partial();
+/**
+ * Validates a create (all of `url`, the rest optional) or a patch of `existing` (anything
+ * optional). A template is checked over samples of the event types the endpoint will receive.
+ */
+async function readEndpointFields(body: unknown, deps: ApiDependencies, existing: WebhookEndpoint | null): Promise<Partial<EndpointFields>> {
+  const schema = existing === null ? endpointBody.partial().required({ url: true }) : endpointBody.partial();
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
     const problems = fieldProblems(parsed.error, 'field');
@@ -78,11 +89,14 @@ function readEndpointFields(body: unknown, deps: ApiDependencies, mode: 'create'
   }
   if (input.tags !== undefined) fields.tags = [...new Set(input.tags)];
   if (input.headers !== undefined) fields.headers = checkCustomHeaders(input.headers);
+  if (input.signature !== undefined) fields.signature = checkSignature(input.signature);
+  checkHeadersBesideSignature(fields.headers ?? existing?.headers ?? {}, fields.signature !== undefined ? fields.signature : (existing?.signature ?? null));
   if (input.secret !== undefined) {
-    if (mode === 'patch')
+    if (existing !== null)
       throw new ApiError(400, 'invalid_body', 'secret: change a secret with POST …/rotate-secret, which keeps the old one signing through the overlap');
-    fields.secret = checkBroughtSecret(input.secret);
+    fields.secret = checkBroughtSecret(input.secret, Boolean(fields.signature));
   }
+  if (input.template !== undefined) fields.template = await checkTemplate(deps, input.template, fields.eventTypes ?? existing?.event_types ?? []);
   if (input.enabled !== undefined) fields.enabled = input.enabled;
   if (input.retry_schedule !== undefined) {
     if (input.retry_schedule === null) fields.retrySchedule = null;
@@ -104,6 +118,8 @@ function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): 
     event_types: endpoint.event_types,
     tags: endpoint.tags,
     headers: endpoint.headers,
+    signature: endpoint.signature,
+    template: endpoint.template,
     retry_schedule: (endpoint.retry_schedule ?? defaultSchedule).map(formatDuration),
     retry_schedule_is_default: endpoint.retry_schedule === null,
     enabled: endpoint.enabled,
@@ -135,7 +151,7 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
   router.post(
     '/v1/webhooks/endpoints',
     idempotentJson(deps, async (ctx, body) => {
-      const fields = readEndpointFields(body, deps, 'create');
+      const fields = await readEndpointFields(body, deps, null);
       const endpoint = await createEndpoint(db, accountOf(ctx).id, {
         url: fields.url!,
         description: fields.description ?? '',
@@ -144,6 +160,8 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
         retrySchedule: fields.retrySchedule ?? null,
         enabled: fields.enabled ?? true,
         headers: fields.headers ?? {},
+        signature: fields.signature ?? null,
+        template: fields.template ?? null,
         secret: fields.secret,
       });
       ctx.status = 201;
@@ -164,7 +182,8 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
 
   router.patch('/v1/webhooks/endpoints/:id', async (ctx) => {
     const id = endpointIdOf(ctx);
-    const fields = readEndpointFields(await readJsonBody(ctx), deps, 'patch');
+    const body = await readJsonBody(ctx);
+    const fields = await readEndpointFields(body, deps, await endpointOr404(ctx));
     const endpoint = await db.transaction().execute(async (trx) => {
       const updated = await updateEndpoint(trx, accountOf(ctx).id, id, fields);
       // Its pending deliveries go to the new URL from their next attempt on, and say so.
@@ -189,12 +208,27 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
   router.post(
     '/v1/webhooks/endpoints/:id/rotate-secret',
     idempotentOptionalJson(deps, async (ctx, body) => {
-      const id = endpointIdOf(ctx);
-      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, config.webhookSecretOverlapSeconds, broughtSecretOf(body));
+      const { id, signature } = await endpointOr404(ctx);
+      const rotation = readRotateBody(body, signature !== null);
+      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, rotation.overlapSeconds ?? config.webhookSecretOverlapSeconds, rotation.secret);
       if (!endpoint) throw endpointNotFound(id);
       ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
     }),
   );
+
+  router.post('/v1/webhooks/endpoints/:id/preview', async (ctx) => {
+    const endpoint = await endpointOr404(ctx);
+    const input = readPreviewBody(await readOptionalJsonBody(ctx));
+    const event = await previewEvent(db, accountOf(ctx).id, input, endpoint.event_types);
+    const template = input.template === undefined ? endpoint.template : input.template;
+    ctx.body = await previewRequest(deps, event, {
+      url: endpoint.url,
+      secrets: endpointSecrets(endpoint),
+      headers: endpoint.headers,
+      signature: endpoint.signature,
+      template,
+    });
+  });
 
   router.post(
     '/v1/webhooks/endpoints/:id/test',

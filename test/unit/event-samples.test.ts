@@ -1,0 +1,15 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EVENT_CATALOG, EVENT_TYPES } from '../../src/events/catalog.js';
+import { sampleEvent } from '../../src/events/samples.js';
+import { webhookEnvelope } from '../../src/webhooks/payload.js';
+import { DownloadSigner } from '../../src/signing/download-url.js';
+
+test('each sample event, as sent, is what the catalog says that type carries', () => {
+  const signer = new DownloadSigner('samples-test-key', () => 'http://kiln.test', 3600);
+  for (const type of EVENT_TYPES) {
+    const envelope = webhookEnvelope(sampleEvent(type, 'acc_1', new Date()), signer, new Date());
+    const parsed = EVENT_CATALOG[type].data.strict().safeParse(envelope.data);
+    assert.ok(parsed.success, `${type}: ${parsed.success ? '' : parsed.error.message}`);
+  }
+});
