@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import type { z } from 'zod';
+import { fieldProblems } from '../validation.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
 
@@ -36,4 +38,12 @@ export function hasBody(ctx: Context): boolean {
 /** A JSON body when one was sent, else undefined. */
 export async function readOptionalJsonBody(ctx: Context): Promise<unknown> {
   return hasBody(ctx) ? readJsonBody(ctx) : undefined;
+}
+
+/** A JSON body checked against its schema: 400 `invalid_body` naming each field's problem. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const problems = fieldProblems(parsed.error, 'field');
+  throw new ApiError(400, 'invalid_body', problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message)).join('; '), { errors: problems });
 }

@@ -1,3 +1,4 @@
+import { parseBody } from './json-body.js';
 import { z } from 'zod';
 import type { ReceiverFormat } from '../db/deliveries.js';
 import type { RotatingSecret, SignatureScheme } from '../webhooks/signing.js';
@@ -6,7 +7,6 @@ import { sampleEvent } from '../events/samples.js';
 import type { Kysely } from 'kysely';
 import type { Database, EventRow } from '../db/schema.js';
 import { findEvent } from '../db/events.js';
-import { fieldProblems } from '../validation.js';
 import { formRequest } from '../webhooks/attempt.js';
 import { templateSyntaxError } from '../webhooks/template.js';
 import type { ApiDependencies } from './context.js';
@@ -51,6 +51,13 @@ export const templateField = z
   .string()
   .nullable()
   .describe('A JSONata expression over Kiln’s envelope ({id, type, timestamp, data}); its result is the body sent. null: the envelope itself');
+
+/** A stored signature scheme in the documented field order (jsonb keeps its own). */
+export function presentSignature(scheme: SignatureScheme | null): SignatureScheme | null {
+  if (scheme === null) return null;
+  const { header, algorithm, signed_content, encoding, prefix, form, timestamp_header } = scheme;
+  return { header, algorithm, signed_content, encoding, prefix, form, timestamp_header };
+}
 
 /** Checks a parsed signature body: its header names are ones an endpoint may use. */
 export function checkSignature(input: z.output<typeof signatureBody> | null): SignatureScheme | null {
@@ -113,12 +120,7 @@ export const previewBody = z
 export type PreviewInput = z.output<typeof previewBody>;
 
 export function readPreviewBody(body: unknown): PreviewInput {
-  const parsed = previewBody.safeParse(body ?? {});
-  if (!parsed.success) {
-    const problems = fieldProblems(parsed.error, 'field');
-    throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
-  }
-  return parsed.data;
+  return parseBody(previewBody, body ?? {});
 }
 
 /** The event a preview renders: the account's stored one, or a sample of the asked type (else of the first type the target receives). */

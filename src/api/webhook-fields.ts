@@ -1,3 +1,4 @@
+import { parseBody } from './json-body.js';
 import type { AddressGuard } from '../webhooks/address-guard.js';
 import { EVENT_TYPES, type EventType } from '../events/catalog.js';
 import { z } from 'zod';
@@ -5,7 +6,6 @@ import { isWellFormedSecret, type SignatureScheme } from '../webhooks/signing.js
 import type { RequestWebhook } from '../db/conversions.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';
-import { fieldProblems } from '../validation.js';
 
 const MAX_URL_LENGTH = 2048;
 const MAX_METADATA_BYTES = 16 * 1024;
@@ -207,11 +207,6 @@ export interface RotateRequest {
 /** What a rotate request asks for; a plain-string secret only for a target with an extra signature header. */
 export function readRotateBody(body: unknown, plainAllowed: boolean): RotateRequest {
   if (body === undefined) return { secret: undefined, overlapSeconds: undefined };
-  const parsed = rotateBody.safeParse(body);
-  if (!parsed.success) {
-    const problems = fieldProblems(parsed.error, 'field');
-    throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
-  }
-  const { secret, overlap_seconds: overlapSeconds } = parsed.data;
+  const { secret, overlap_seconds: overlapSeconds } = parseBody(rotateBody, body);
   return { secret: secret === undefined ? undefined : checkBroughtSecret(secret, plainAllowed), overlapSeconds };
 }

@@ -8,8 +8,7 @@ import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../problem.js';
-import { readJsonBody } from '../json-body.js';
-import { fieldProblems } from '../../validation.js';
+import { readJsonBody, parseBody } from '../json-body.js';
 
 export const apiKeyBody = z
   .object({ name: z.string({ message: 'name is required' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters') })
@@ -48,12 +47,8 @@ export function apiKeyRoutes(deps: ApiDependencies): Router {
         'creating an API key cannot be replayed: the key is shown once and stored only as a hash. If the answer was lost, revoke the key by its prefix and create another',
       );
     }
-    const parsed = apiKeyBody.safeParse(await readJsonBody(ctx));
-    if (!parsed.success) {
-      const problems = fieldProblems(parsed.error, 'field');
-      throw new ApiError(400, 'invalid_body', problems.map((p) => p.message).join('; '), { errors: problems });
-    }
-    const issued = await issueApiKey(deps.db, accountOf(ctx).id, parsed.data.name);
+    const { name } = parseBody(apiKeyBody, await readJsonBody(ctx));
+    const issued = await issueApiKey(deps.db, accountOf(ctx).id, name);
     ctx.status = 201;
     ctx.set('Location', `/v1/api-keys/${issued.id}`);
     ctx.body = { ...presentApiKey(issued), key: issued.key };

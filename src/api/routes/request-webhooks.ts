@@ -2,14 +2,21 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { Account } from '../../db/schema.js';
 import { accountSecrets, rotateAccountSecret } from '../../db/webhook-endpoints.js';
-import { fieldProblems } from '../../validation.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
 import { idempotentOptionalJson } from '../idempotency.js';
-import { readJsonBody, readOptionalJsonBody } from '../json-body.js';
-import { ApiError } from '../problem.js';
-import { checkSignature, checkTemplate, previewEvent, previewRequest, readPreviewBody, signatureBody, templateField } from '../receiver-format.js';
+import { readJsonBody, readOptionalJsonBody, parseBody } from '../json-body.js';
+import {
+  checkSignature,
+  checkTemplate,
+  presentSignature,
+  previewEvent,
+  previewRequest,
+  readPreviewBody,
+  signatureBody,
+  templateField,
+} from '../receiver-format.js';
 import { readRotateBody, checkCustomHeaders, checkHeadersBesideSignature, REQUEST_EVENT_TYPES } from '../webhook-fields.js';
 import { liveUntil } from './webhook-endpoints.js';
 
@@ -28,7 +35,7 @@ export const requestWebhookSettingsBody = z
   .strict();
 
 function presentSettings(account: Account): z.input<typeof contract.RequestWebhookSettings> {
-  return { signature: account.webhook_signature, template: account.webhook_template, headers: account.webhook_headers };
+  return { signature: presentSignature(account.webhook_signature), template: account.webhook_template, headers: account.webhook_headers };
 }
 
 export function requestWebhookRoutes(deps: ApiDependencies): Router {
@@ -56,12 +63,7 @@ export function requestWebhookRoutes(deps: ApiDependencies): Router {
 
   router.patch('/v1/webhooks/settings', async (ctx) => {
     const account = accountOf(ctx);
-    const parsed = requestWebhookSettingsBody.safeParse(await readJsonBody(ctx));
-    if (!parsed.success) {
-      const problems = fieldProblems(parsed.error, 'field');
-      throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
-    }
-    const input = parsed.data;
+    const input = parseBody(requestWebhookSettingsBody, await readJsonBody(ctx));
     const values: { webhook_signature?: string | null; webhook_template?: string | null; webhook_headers?: string } = {};
     const signature = input.signature === undefined ? account.webhook_signature : checkSignature(input.signature);
     const headers = input.headers === undefined ? account.webhook_headers : checkCustomHeaders(input.headers);

@@ -23,13 +23,21 @@ import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
 import { idempotentAction, idempotentJson, idempotentOptionalJson } from '../idempotency.js';
-import { readJsonBody, readOptionalJsonBody } from '../json-body.js';
+import { readJsonBody, readOptionalJsonBody, parseBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../problem.js';
 import { readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
-import { checkSignature, checkTemplate, previewEvent, previewRequest, readPreviewBody, signatureBody, templateField } from '../receiver-format.js';
-import { fieldProblems } from '../../validation.js';
+import {
+  checkSignature,
+  checkTemplate,
+  presentSignature,
+  previewEvent,
+  previewRequest,
+  readPreviewBody,
+  signatureBody,
+  templateField,
+} from '../receiver-format.js';
 
 /** Webhook endpoints: the receivers an account registers, their secrets, and test events. */
 
@@ -68,12 +76,7 @@ export const endpointBody = z
  */
 async function readEndpointFields(body: unknown, deps: ApiDependencies, existing: WebhookEndpoint | null): Promise<Partial<EndpointFields>> {
   const schema = existing === null ? endpointBody.partial().required({ url: true }) : endpointBody.partial();
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const problems = fieldProblems(parsed.error, 'field');
-    throw new ApiError(400, 'invalid_body', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
-  }
-  const input = parsed.data;
+  const input = parseBody(schema, body);
   const fields: Partial<EndpointFields> = {};
   if (input.url !== undefined) fields.url = checkWebhookUrl(input.url, deps.guard, 'url');
   if (input.description !== undefined) fields.description = input.description;
@@ -118,7 +121,7 @@ function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): 
     event_types: endpoint.event_types,
     tags: endpoint.tags,
     headers: endpoint.headers,
-    signature: endpoint.signature,
+    signature: presentSignature(endpoint.signature),
     template: endpoint.template,
     retry_schedule: (endpoint.retry_schedule ?? defaultSchedule).map(formatDuration),
     retry_schedule_is_default: endpoint.retry_schedule === null,
