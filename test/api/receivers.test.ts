@@ -331,6 +331,13 @@ describe('receivers written for other services, unchanged', () => {
     const created = await api('/v1/webhooks/endpoints', 'POST', { url: target.url, template, event_types: ['file.uploaded', 'conversion.completed'] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const endpoint = created.body;
+    // Subscribing to more types re-checks the saved template over their samples.
+    const picky = await api('/v1/webhooks/endpoints', 'POST', { url: target.url, template: 'data.input.filename', event_types: ['file.uploaded'] });
+    assert.equal(picky.status, 201, JSON.stringify(picky.body));
+    const widened = await api(`/v1/webhooks/endpoints/${picky.body.id}`, 'PATCH', { event_types: ['file.uploaded', 'job.started'] });
+    assert.equal(widened.body.code, 'invalid_template');
+    assert.match(widened.body.detail, /job\.started.*no value/);
+    assert.equal((await api(`/v1/webhooks/endpoints/${picky.body.id}`, 'DELETE')).status, 204);
 
     const upload = async (mode: string): Promise<any> => {
       const form = uploadForm(await makeImage(200, 100), `${mode}.jpg`, { output_format: 'png', webhook_metadata: JSON.stringify({ mode }) });

@@ -100,6 +100,8 @@ async function readEndpointFields(body: unknown, deps: ApiDependencies, existing
     fields.secret = checkBroughtSecret(input.secret, Boolean(fields.signature));
   }
   if (input.template !== undefined) fields.template = await checkTemplate(deps, input.template, fields.eventTypes ?? existing?.event_types ?? []);
+  // New event types meet the saved template: it must render their samples too.
+  else if (fields.eventTypes !== undefined && existing?.template) await checkTemplate(deps, existing.template, fields.eventTypes);
   if (input.enabled !== undefined) fields.enabled = input.enabled;
   if (input.retry_schedule !== undefined) {
     if (input.retry_schedule === null) fields.retrySchedule = null;
