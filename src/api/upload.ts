@@ -9,6 +9,7 @@ import busboy from 'busboy';
 import type { Context } from 'koa';
 import { randomAlnum } from '../ids.js';
 import { ApiError } from './problem.js';
+import { SNIFF_BYTES, sniffImage } from '../convert/sniff.js';
 import { wellFormed } from './content-disposition.js';
 import { hasNul } from './safe-input.js';
 
@@ -20,6 +21,8 @@ export interface SpooledFile {
   /** SHA-256 of the file, hex: what makes two uploads the same file (hashed only when asked: an Idempotency-Key needs it). */
   sha256: string | undefined;
   contentType: string | undefined;
+  /** The file's first bytes (up to SNIFF_BYTES), for a look at its format before it is accepted. */
+  head: Buffer;
 }
 
 export interface ReceivedUpload<T> {
@@ -88,10 +91,11 @@ function uploadAborted(): ApiError {
 }
 
 /** Counts (and hashes, given a hash) the bytes through a stream, and fails it once past `maxBytes` or the shared `total`. */
-function byteLimiter(maxBytes: number, total: TotalBudget | undefined, hash: Hash | undefined, onBytes: (n: number) => void): Transform {
+function byteLimiter(maxBytes: number, total: TotalBudget | undefined, hash: Hash | undefined, onBytes: (n: number) => void, head: Buffer[]): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      if (seen < SNIFF_BYTES) head.push(chunk.subarray(0, SNIFF_BYTES - seen));
       seen += chunk.length;
       onBytes(seen);
       if (seen > maxBytes) return callback(tooLarge(maxBytes));
@@ -134,15 +138,16 @@ async function spoolTo(
   maxBytes: number,
   hashed: boolean,
   total?: TotalBudget,
-): Promise<{ path: string; bytes: number; sha256: string | undefined }> {
+): Promise<{ path: string; bytes: number; sha256: string | undefined; head: Buffer }> {
   const target = path.join(dir, `${SPOOL_PREFIX}${Date.now()}-${randomAlnum(10)}`);
   let bytes = 0;
+  const head: Buffer[] = [];
   const hash = hashed ? createHash('sha256') : undefined;
   const sink = createWriteStream(target);
   try {
     await pipeline(
       source,
-      byteLimiter(maxBytes, total, hash, (n) => (bytes = n)),
+      byteLimiter(maxBytes, total, hash, (n) => (bytes = n), head),
       sink,
     );
   } catch (error) {
@@ -152,7 +157,7 @@ async function spoolTo(
     await rm(target, { force: true });
     throw error;
   }
-  return { path: target, bytes, sha256: hash?.digest('hex') };
+  return { path: target, bytes, sha256: hash?.digest('hex'), head: Buffer.concat(head) };
 }
 
 /**
@@ -340,5 +345,23 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
     }
 
     ctx.req.pipe(parser);
+  });
+}
+
+/**
+ * Refuses, before anything is stored, files whose first bytes are no image format Kiln
+ * reads: 415 `unsupported_input` naming what the file looks like (and which file, of several).
+ */
+export function refuseNonImages(files: SpooledFile[]): void {
+  files.forEach((file, index) => {
+    const sniffed = sniffImage(file.head);
+    if (sniffed.image) return;
+    const which = files.length > 1 ? `file ${index} (${file.filename})` : 'the file';
+    throw new ApiError(
+      415,
+      'unsupported_input',
+      `${which} looks like ${sniffed.looksLike}; Kiln reads JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF and SVG`,
+      files.length > 1 ? { index, filename: file.filename } : { filename: file.filename },
+    );
   });
 }

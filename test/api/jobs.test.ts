@@ -230,8 +230,20 @@ describe('jobs API on a Temporal dev server', () => {
     assertProblem(await request(otherJob), 403, 'invalid_signature');
   });
 
-  test('a job whose file is not an image ends failed, naming the file and its error code', async () => {
-    const submitted = await submitJob(alice.key, [photos[0]!, { name: 'notes.txt', bytes: Buffer.from('not an image at all') }], {
+  test('a job with a file that is not an image at all is refused at submit (415, naming the file), and nothing is stored', async () => {
+    const before = (await request(`${kiln.url}/v1/jobs?limit=100`, { key: alice.key })).body.data.length;
+    const refused = await submitJob(alice.key, [photos[0]!, { name: 'notes.txt', bytes: Buffer.from('not an image at all') }], { output_format: 'jpeg' });
+    assert.equal(refused.status, 415);
+    assert.equal(refused.body.code, 'unsupported_input');
+    assert.equal(refused.body.index, 1);
+    assert.equal(refused.body.filename, 'notes.txt');
+    assert.equal((await request(`${kiln.url}/v1/jobs?limit=100`, { key: alice.key })).body.data.length, before);
+  });
+
+  test('a job whose file is not a readable image ends failed, naming the file and its error code', async () => {
+    // A JPEG's first bytes and no more: it passes the look at submit, and its conversion fails.
+    const cut = { name: 'notes.jpg', bytes: photos[0]!.bytes.subarray(0, 300) };
+    const submitted = await submitJob(alice.key, [photos[0]!, cut], {
       output_format: 'jpeg',
       width: '100',
       webhook_url: sink.url,
@@ -245,7 +257,7 @@ describe('jobs API on a Temporal dev server', () => {
     const failures = events.body.data[0].data.failures;
     assert.deepEqual(
       failures.map((failure: any) => [failure.index, failure.filename, failure.status, failure.error.code]),
-      [[1, 'notes.txt', 'failed', 'unsupported_input']],
+      [[1, 'notes.jpg', 'failed', 'unsupported_input']],
     );
     // The same, as the receiver got and verified it.
     const delivered = await deliveredOnce(job.id, 'job.failed');

@@ -19,7 +19,7 @@ import { CONVERSION_FINAL_EVENT_TYPES } from '../../events/catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../problem.js';
-import { receiveUpload } from '../upload.js';
+import { receiveUpload, refuseNonImages } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
 import { pathId, queryChoice } from '../params.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
@@ -48,6 +48,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
       const file = upload.file;
       if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
       if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
+      refuseNonImages([file]);
       const sameUpload = requestFingerprint(JSON.stringify(Object.entries(upload.rawFields).sort()), file.sha256 ?? '', file.filename, file.contentType ?? '');
       await idempotent(ctx, deps, sameUpload, async () => {
         const id = newId('cnv');
