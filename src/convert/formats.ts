@@ -4,6 +4,10 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export const FIT_MODES = ['cover', 'contain', 'fill', 'inside', 'outside'] as const;
 export type FitMode = (typeof FIT_MODES)[number];
 
+/** Where cover crops and contain places: sides, corners, the centre, or a smart crop (cover only). */
+export const POSITIONS = ['center', 'north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', 'northwest', 'attention', 'entropy'] as const;
+export type Position = (typeof POSITIONS)[number];
+
 export const CONTENT_TYPES: Record<OutputFormat, string> = {
   jpeg: 'image/jpeg',
   png: 'image/png',
@@ -21,9 +25,6 @@ export const EXTENSIONS: Record<OutputFormat, string> = {
   gif: 'gif',
   tiff: 'tiff',
 };
-
-/** Formats whose encoders take a 1–100 quality; png and gif are lossless here and ignore it. */
-export const QUALITY_FORMATS: ReadonlySet<OutputFormat> = new Set(['jpeg', 'webp', 'avif', 'tiff']);
 
 export function outputFilename(inputFilename: string, format: OutputFormat): string {
   const base = inputFilename.replace(/\.[^./\\]*$/, '') || 'image';

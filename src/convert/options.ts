@@ -1,13 +1,59 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from '../validation.js';
-import { FIT_MODES, MAX_DIMENSION, OUTPUT_FORMATS, type FitMode, type OutputFormat } from './formats.js';
+import { FIT_MODES, MAX_DIMENSION, OUTPUT_FORMATS, POSITIONS, type FitMode, type OutputFormat, type Position } from './formats.js';
 
+/** A rectangle of the (upright) input, in pixels. */
+export interface CropRect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** Pixels added around the image. */
+export interface Padding {
+  top: number;
+  right: number;
+  bottom: number;
+  left: number;
+}
+
+/**
+ * What a conversion does, applied in this order (README "Conversion options"): orient,
+ * crop, trim, resize, rotate, flip/flop, extend, blur/sharpen, colour (modulate, grayscale,
+ * normalize), flatten, metadata, encode (with max_bytes searching the quality).
+ */
 export interface ConversionOptions {
   output_format: OutputFormat;
   quality?: number;
   width?: number;
   height?: number;
   fit?: FitMode;
+  position?: Position;
+  enlarge?: boolean;
+  crop?: CropRect;
+  trim?: number;
+  rotate?: number;
+  background?: string;
+  flip?: boolean;
+  flop?: boolean;
+  extend?: Padding;
+  blur?: number;
+  sharpen?: number;
+  brightness?: number;
+  saturation?: number;
+  hue?: number;
+  grayscale?: boolean;
+  normalize?: boolean;
+  keep_metadata?: boolean;
+  keep_icc?: boolean;
+  lossless?: boolean;
+  effort?: number;
+  progressive?: boolean;
+  chroma_subsampling?: '4:2:0' | '4:4:4';
+  palette?: boolean;
+  mozjpeg?: boolean;
+  max_bytes?: number;
 }
 
 /** Form fields and query parameters arrive as strings; numbers are parsed strictly (no "12px", no "1e3"). */
@@ -17,6 +63,49 @@ const wholeNumber = (name: string, min: number, max: number) =>
     .regex(/^\d+$/, `${name} must be a whole number`)
     .transform(Number)
     .pipe(z.number().int().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+const decimal = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+(\.\d+)?$/, `${name} must be a number such as 1.5`)
+    .transform(Number)
+    .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+const flag = (name: string) =>
+  z
+    .string()
+    .transform((value) => value.toLowerCase())
+    .pipe(z.enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` }))
+    .transform((value) => value === 'true' || value === '1');
+
+/** `true` for a default strength, or a number in range. */
+const flagOrNumber = (name: string, fallback: number, min: number, max: number) =>
+  z.string().transform((value, ctx) => {
+    const lower = value.toLowerCase();
+    if (lower === 'true' || lower === '1') return fallback;
+    const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+    if (!(number >= min && number <= max)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be true or a number from ${min} to ${max}` });
+      return z.NEVER;
+    }
+    return number;
+  });
+
+const wholeList = (name: string, counts: number[], max: number) =>
+  z.string().transform((value, ctx) => {
+    const parts = value.split(',').map((part) => part.trim());
+    if (!counts.includes(parts.length) || parts.some((part) => !/^\d+$/.test(part) || Number(part) > max)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be ${counts.join(' or ')} whole numbers from 0 to ${max}, separated by commas` });
+      return z.NEVER;
+    }
+    return parts.map(Number);
+  });
+
+/** `#rgb`, `#rrggbb` or `#rrggbbaa`. */
+const colour = z
+  .string()
+  .regex(/^#([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i, 'background must be a colour as #rgb, #rrggbb or #rrggbbaa')
+  .transform((value) => value.toLowerCase());
 
 export interface OptionLimits {
   maxOutputDimension: number;
@@ -28,6 +117,22 @@ const FORMAT_ALIASES: Record<string, OutputFormat> = { jpg: 'jpeg', jpe: 'jpeg',
 
 /** Fits whose output is exactly width × height when both are given. */
 const EXACT_FITS: ReadonlySet<FitMode> = new Set(['cover', 'contain', 'fill']);
+
+/** The formats each encoder option applies to, and its range where it depends on the format. */
+const ENCODER_OPTIONS: Record<string, readonly OutputFormat[]> = {
+  lossless: ['webp', 'avif'],
+  progressive: ['jpeg', 'png'],
+  chroma_subsampling: ['jpeg', 'avif'],
+  palette: ['png'],
+  mozjpeg: ['jpeg'],
+  max_bytes: ['jpeg', 'webp', 'avif'],
+  effort: ['webp', 'avif', 'png', 'gif'],
+};
+const EFFORT_RANGE: Partial<Record<OutputFormat, [number, number]>> = { webp: [0, 6], avif: [0, 9], png: [1, 10], gif: [1, 10] };
+
+/** The largest max_bytes asked for: no output is bigger than an upload may be. */
+const MAX_BYTES_CEILING = 1 << 30;
+const MAX_PADDING = 10_000;
 
 export function conversionOptionsSchema(limits: OptionLimits) {
   return z
@@ -47,16 +152,72 @@ export function conversionOptionsSchema(limits: OptionLimits) {
           z.enum(FIT_MODES, { message: `fit must be one of ${FIT_MODES.join(', ')}` }),
         )
         .optional(),
+      position: z
+        .preprocess(
+          (value) => (typeof value === 'string' ? value.toLowerCase().replace('centre', 'center') : value),
+          z.enum(POSITIONS, { message: `position must be one of ${POSITIONS.join(', ')}` }),
+        )
+        .optional()
+        .describe(
+          'Where cover crops (or contain places the image): a side or corner, center, or smart crop: attention (salient detail), entropy (busiest area)',
+        ),
+      enlarge: flag('enlarge').optional().describe('Allow an output larger than the input (default false: never upscale)'),
+      crop: wholeList('crop', [4], limits.maxOutputDimension * 4)
+        .refine((values) => values[2]! > 0 && values[3]! > 0, 'crop width and height must be at least 1')
+        .transform(([left, top, width, height]) => ({ left: left!, top: top!, width: width!, height: height! }))
+        .optional()
+        .describe('left,top,width,height: a rectangle of the upright input, taken before anything else'),
+      trim: flagOrNumber('trim', 10, 1, 255)
+        .optional()
+        .describe('Remove borders of (near) the top-left pixel’s colour; true, or the threshold of difference 1–255 (default 10)'),
+      rotate: decimal('rotate', -360, 360).optional().describe('Degrees clockwise, any angle; the corners are filled with background'),
+      background: colour
+        .optional()
+        .describe(
+          'Fills rotate’s corners and extend’s padding, and replaces transparency for formats without alpha (default white, transparent where the format keeps alpha)',
+        ),
+      flip: flag('flip').optional().describe('Mirror top to bottom'),
+      flop: flag('flop').optional().describe('Mirror left to right'),
+      extend: wholeList('extend', [1, 4], MAX_PADDING)
+        .transform((values) =>
+          values.length === 1
+            ? { top: values[0]!, right: values[0]!, bottom: values[0]!, left: values[0]! }
+            : { top: values[0]!, right: values[1]!, bottom: values[2]!, left: values[3]! },
+        )
+        .optional()
+        .describe('Padding in pixels: one number for all sides, or top,right,bottom,left'),
+      blur: decimal('blur', 0.3, 100).optional().describe('Gaussian blur, sigma 0.3–100'),
+      sharpen: flagOrNumber('sharpen', 1, 0.01, 10).optional().describe('true, or sigma 0.01–10'),
+      brightness: decimal('brightness', 0, 10).optional().describe('Multiplier (1 unchanged)'),
+      saturation: decimal('saturation', 0, 10).optional().describe('Multiplier (0 grey, 1 unchanged)'),
+      hue: decimal('hue', -360, 360).optional().describe('Hue rotation in degrees'),
+      grayscale: flag('grayscale').optional(),
+      normalize: flag('normalize').optional().describe('Stretch the luminance to the full range'),
+      keep_metadata: flag('keep_metadata').optional().describe('Keep EXIF, XMP, IPTC and the ICC profile (default: stripped, colour converted to sRGB)'),
+      keep_icc: flag('keep_icc').optional().describe('Keep the input’s ICC profile (and its colours) instead of converting to sRGB'),
+      lossless: flag('lossless').optional().describe('webp, avif'),
+      effort: wholeNumber('effort', 0, 10).optional().describe('Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10'),
+      progressive: flag('progressive').optional().describe('Progressive JPEG, interlaced PNG'),
+      chroma_subsampling: z.enum(['4:2:0', '4:4:4'], { message: 'chroma_subsampling must be 4:2:0 or 4:4:4' }).optional().describe('jpeg, avif'),
+      palette: flag('palette').optional().describe('Palette-based PNG (smaller, up to 256 colours; quality sets how many)'),
+      mozjpeg: flag('mozjpeg').optional().describe('mozjpeg’s defaults: smaller JPEGs for more CPU'),
+      max_bytes: wholeNumber('max_bytes', 100, MAX_BYTES_CEILING)
+        .optional()
+        .describe(
+          'The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not',
+        ),
     })
     .strict()
     .superRefine((options, ctx) => {
-      // What can be known before the image is read: the encoder's own size limit, and the
-      // pixel count of an exactly-sized output. The rest is checked once the input's size is known.
-      const max = MAX_DIMENSION[options.output_format];
+      // What can be known before the image is read: the encoder's own size limit, the pixel
+      // count of an exactly-sized output, and options the format does not take. The rest is
+      // checked once the input's size is known.
+      const format = options.output_format;
+      const max = MAX_DIMENSION[format];
       for (const side of ['width', 'height'] as const) {
         const value = options[side];
         if (value !== undefined && value > max) {
-          ctx.addIssue({ code: 'custom', path: [side], message: `${side} must be at most ${max} for ${options.output_format}` });
+          ctx.addIssue({ code: 'custom', path: [side], message: `${side} must be at most ${max} for ${format}` });
         }
       }
       const { width, height } = options;
@@ -67,8 +228,34 @@ export function conversionOptionsSchema(limits: OptionLimits) {
           message: `width × height is ${width * height} pixels; the limit is ${limits.maxOutputPixels} (KILN_MAX_OUTPUT_PIXELS)`,
         });
       }
+      for (const [name, formats] of Object.entries(ENCODER_OPTIONS)) {
+        if ((options as Record<string, unknown>)[name] !== undefined && !formats.includes(format)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `${name} applies to ${formats.join(', ')}, not ${format}` });
+        }
+      }
+      const effortRange = EFFORT_RANGE[format];
+      if (options.effort !== undefined && effortRange && (options.effort < effortRange[0] || options.effort > effortRange[1])) {
+        ctx.addIssue({ code: 'custom', path: ['effort'], message: `effort for ${format} is ${effortRange[0]} to ${effortRange[1]}` });
+      }
+      if (options.max_bytes !== undefined && options.lossless) {
+        ctx.addIssue({ code: 'custom', path: ['max_bytes'], message: 'max_bytes searches the quality of a lossy encoding; it cannot apply with lossless' });
+      }
+      const smart = options.position === 'attention' || options.position === 'entropy';
+      if (smart && ((options.fit ?? 'cover') !== 'cover' || width === undefined || height === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['position'],
+          message: `position ${options.position} is a smart crop: it needs fit=cover with both width and height`,
+        });
+      }
+      if (options.position !== undefined && !smart && !['cover', 'contain'].includes(options.fit ?? 'cover')) {
+        ctx.addIssue({ code: 'custom', path: ['position'], message: 'position applies to fit=cover and fit=contain' });
+      }
     });
 }
+
+/** Every option's name, as forms, queries and JSON jobs take them. */
+export const OPTION_NAMES = Object.keys(conversionOptionsSchema({ maxOutputDimension: 1, maxOutputPixels: 1 }).shape) as Array<keyof ConversionOptions>;
 
 export function parseConversionOptions(
   raw: Record<string, string>,

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
-import { MAX_DIMENSION, QUALITY_FORMATS, type OutputFormat } from './formats.js';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
+import { MAX_DIMENSION, type OutputFormat } from './formats.js';
 import type { ConversionOptions } from './options.js';
 
 export interface ConversionLimits {
@@ -29,6 +29,8 @@ export interface ConversionOutput extends ConversionFacts {
 /** Error codes for input that no retry can fix (the last two are set by the converter pool, which measures the work). */
 export const INPUT_ERROR_CODES = [
   'unsupported_input',
+  'crop_outside_image',
+  'cannot_meet_max_bytes',
   'too_many_pixels',
   'output_too_large',
   'unsupported_svg_feature',
@@ -87,6 +89,30 @@ export function plannedOutputSize(input: { width: number; height: number }, opti
   return { width: Math.max(1, Math.round(input.width * scale)), height: Math.max(1, Math.round(input.height * scale)) };
 }
 
+/**
+ * The largest output the options can make from an upright input of this size: after crop,
+ * resize (an upper bound: without `enlarge` sharp only ever shrinks), rotation's bounding
+ * box and padding. Checked against the limits before any pixel is decoded.
+ */
+export function largestOutputSize(input: { width: number; height: number }, options: ConversionOptions): { width: number; height: number } {
+  const source = options.crop ? { width: options.crop.width, height: options.crop.height } : input;
+  let size = plannedOutputSize(source, options);
+  if (!options.enlarge) {
+    // Without enlarge sharp never scales up: no side passes the source's longer side (contain may pad to a square of it).
+    const longest = Math.max(source.width, source.height);
+    size = { width: Math.min(size.width, longest), height: Math.min(size.height, longest) };
+  }
+  if (options.rotate !== undefined && options.rotate % 90 !== 0) {
+    const radians = (options.rotate * Math.PI) / 180;
+    const [cos, sin] = [Math.abs(Math.cos(radians)), Math.abs(Math.sin(radians))];
+    size = { width: Math.ceil(size.width * cos + size.height * sin), height: Math.ceil(size.width * sin + size.height * cos) };
+  } else if (options.rotate !== undefined && Math.abs(options.rotate) % 180 === 90) {
+    size = { width: size.height, height: size.width };
+  }
+  const pad = options.extend;
+  return pad ? { width: size.width + pad.left + pad.right, height: size.height + pad.top + pad.bottom } : size;
+}
+
 /** EXIF orientations 5–8 turn the image a quarter, swapping its sides once auto-oriented. */
 function uprightSize(metadata: Metadata & { width: number; height: number }): { width: number; height: number } {
   const turned = (metadata.orientation ?? 1) >= 5;
@@ -118,7 +144,15 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
   if (metadata.format === 'svg') refuseCostlySvg(input);
 
   const format = options.output_format;
-  const planned = plannedOutputSize(uprightSize({ ...metadata, width: metadata.width, height: metadata.height }), options);
+  const upright = uprightSize({ ...metadata, width: metadata.width, height: metadata.height });
+  const { crop } = options;
+  if (crop && (crop.left + crop.width > upright.width || crop.top + crop.height > upright.height)) {
+    throw new ConversionInputError(
+      'crop_outside_image',
+      `crop ${crop.left},${crop.top},${crop.width},${crop.height} reaches outside the ${upright.width}x${upright.height} image`,
+    );
+  }
+  const planned = largestOutputSize(upright, options);
   if (planned.width * planned.height > limits.maxOutputPixels) {
     throw new ConversionInputError(
       'output_too_large',
@@ -132,20 +166,13 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     );
   }
 
-  // failOn 'warning' (sharp's own default): a JPEG cut off after its header decodes with
-  // nothing but a warning, as a grey picture that would otherwise "succeed".
-  let pipeline = sharp(input, { limitInputPixels: limits.maxInputPixels, failOn: 'warning' }).rotate();
-  if (options.width !== undefined || options.height !== undefined) {
-    pipeline = pipeline.resize({ width: options.width, height: options.height, fit: options.fit ?? 'cover' });
-  }
-  const quality = QUALITY_FORMATS.has(format) ? options.quality : undefined;
-  // Options a format does not take are ignored by sharp; AVIF's effort is Kiln's own default.
-  pipeline = pipeline.toFormat(format, { quality, ...(format === 'avif' ? { effort: limits.avifEffort } : {}) });
-
+  const pipeline = operations(input, options, limits);
+  const encode = (quality: number | undefined): Sharp => encoder(pipeline.clone(), options, limits, quality);
   let result: { data: Buffer; info: OutputInfo };
   try {
-    result = await pipeline.toBuffer({ resolveWithObject: true });
+    result = options.max_bytes === undefined ? await encode(options.quality).toBuffer({ resolveWithObject: true }) : await withinBytes(encode, options);
   } catch (error) {
+    if (error instanceof ConversionInputError) throw error;
     // The header was readable but the pixel data was not: a truncated or corrupt file.
     throw new ConversionInputError('unsupported_input', `the image could not be decoded (${describeSharpError(error)})`);
   }
@@ -154,4 +181,117 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     input: { format: metadata.format, width: metadata.width, height: metadata.height, bytes: input.length },
     output: { format, width: result.info.width, height: result.info.height, bytes: result.data.length },
   };
+}
+
+/** Formats that cannot keep transparency: flattened onto `background` (white by default). */
+const NO_ALPHA: ReadonlySet<OutputFormat> = new Set(['jpeg']);
+/** Formats that store a single grey channel. */
+const GREY_FORMATS: ReadonlySet<OutputFormat> = new Set(['jpeg', 'png', 'tiff']);
+/** The encoders' own default qualities, where max_bytes starts its search when none is asked. */
+const DEFAULT_QUALITY: Partial<Record<OutputFormat, number>> = { jpeg: 80, webp: 80, avif: 50 };
+
+/**
+ * The operations in their documented order. sharp runs its steps in an order of its own
+ * for some of them; the calls below are in the order sharp honours (extract before resize
+ * is a pre-resize crop; rotate by an angle after resize rotates the resized image).
+ */
+function operations(input: Buffer, options: ConversionOptions, limits: ConversionLimits): Sharp {
+  // failOn 'warning' (sharp's own default): a JPEG cut off after its header decodes with
+  // nothing but a warning, as a grey picture that would otherwise "succeed".
+  let image = sharp(input, { limitInputPixels: limits.maxInputPixels, failOn: 'warning' }).autoOrient();
+  const background = options.background;
+  if (options.crop) image = image.extract(options.crop);
+  if (options.trim !== undefined) image = image.trim({ threshold: options.trim });
+  if (options.width !== undefined || options.height !== undefined) {
+    const position = options.position === 'attention' || options.position === 'entropy' ? sharp.strategy[options.position] : options.position;
+    image = image.resize({
+      width: options.width,
+      height: options.height,
+      fit: options.fit ?? 'cover',
+      position,
+      withoutEnlargement: !options.enlarge,
+      ...(background ? { background } : {}),
+    });
+  }
+  if (options.rotate !== undefined) image = image.rotate(options.rotate, { background: background ?? '#00000000' });
+  if (options.flip) image = image.flip();
+  if (options.flop) image = image.flop();
+  if (options.extend) image = image.extend({ ...options.extend, background: background ?? '#00000000' });
+  if (options.blur !== undefined) image = image.blur(options.blur);
+  if (options.sharpen !== undefined) image = image.sharpen({ sigma: options.sharpen });
+  if (options.brightness !== undefined || options.saturation !== undefined || options.hue !== undefined) {
+    const { brightness, saturation, hue } = options;
+    // sharp refuses a key given as undefined: only the ones asked for.
+    image = image.modulate({
+      ...(brightness !== undefined ? { brightness } : {}),
+      ...(saturation !== undefined ? { saturation } : {}),
+      ...(hue !== undefined ? { hue } : {}),
+    });
+  }
+  // One channel where the format has grey: smaller, and what a grey image is.
+  if (options.grayscale) image = GREY_FORMATS.has(options.output_format) ? image.grayscale().toColourspace('b-w') : image.grayscale();
+  if (options.normalize) image = image.normalize();
+  if (NO_ALPHA.has(options.output_format) || (background && background.length !== 9))
+    image = image.flatten({ background: background?.slice(0, 7) ?? '#ffffff' });
+  if (options.keep_metadata) image = image.keepMetadata();
+  else if (options.keep_icc) image = image.keepIccProfile();
+  return image;
+}
+
+/** The encoder and its options; `quality` apart, since max_bytes searches it. */
+function encoder(image: Sharp, options: ConversionOptions, limits: ConversionLimits, quality: number | undefined): Sharp {
+  const format = options.output_format;
+  switch (format) {
+    case 'jpeg':
+      return image.jpeg({
+        quality,
+        progressive: options.progressive,
+        chromaSubsampling: options.chroma_subsampling,
+        mozjpeg: options.mozjpeg,
+      });
+    case 'png':
+      // sharp's PNG quality turns palette on: it applies only when palette is asked for.
+      return image.png({ progressive: options.progressive, palette: options.palette, quality: options.palette ? quality : undefined, effort: options.effort });
+    case 'webp':
+      return image.webp({ quality, lossless: options.lossless, effort: options.effort });
+    case 'avif':
+      return image.avif({
+        quality,
+        lossless: options.lossless,
+        effort: options.effort ?? limits.avifEffort,
+        chromaSubsampling: options.chroma_subsampling,
+      });
+    case 'gif':
+      return image.gif({ effort: options.effort });
+    case 'tiff':
+      return image.tiff({ quality });
+  }
+}
+
+/**
+ * max_bytes: the highest quality, from the one asked for (default the encoder's) down to 1, whose
+ * output fits. A binary search: at most 7 encodes after the first.
+ */
+async function withinBytes(encode: (quality: number) => Sharp, options: ConversionOptions): Promise<{ data: Buffer; info: OutputInfo }> {
+  const budget = options.max_bytes!;
+  const top = options.quality ?? DEFAULT_QUALITY[options.output_format] ?? 80;
+  const first = await encode(top).toBuffer({ resolveWithObject: true });
+  if (first.data.length <= budget) return first;
+  let [low, high] = [1, top - 1];
+  let best: { data: Buffer; info: OutputInfo } | undefined;
+  while (low <= high) {
+    const middle = Math.floor((low + high) / 2);
+    const tried = await encode(middle).toBuffer({ resolveWithObject: true });
+    if (tried.data.length <= budget) {
+      best = tried;
+      low = middle + 1;
+    } else high = middle - 1;
+  }
+  if (!best) {
+    throw new ConversionInputError(
+      'cannot_meet_max_bytes',
+      `even at quality 1 the ${options.output_format} output is larger than max_bytes ${budget}; allow more bytes or make it smaller`,
+    );
+  }
+  return best;
 }

@@ -11,6 +11,7 @@ import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln
 import { runEnding } from '../support/temporal.js';
 import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
+import { magickFormat } from '../support/magick.js';
 
 /** Written out here rather than imported, so a wrong table in src/ cannot pass its own test. */
 const CONTENT_TYPES: Record<string, string> = {
@@ -168,6 +169,33 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.deepEqual(existsSync(spool) ? readdirSync(spool) : [], [], 'rejected uploads leave no spooled file');
     });
 
+    test('operations through the API: crop, rotate, grayscale and no upscaling, stored with the conversion and decoded by ImageMagick', async () => {
+      const response = await submit(alice.key, { output_format: 'png', crop: '100,100,600,400', rotate: '90', grayscale: 'true', width: '3000' });
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+      assert.deepEqual(response.body.options, {
+        output_format: 'png',
+        crop: { left: 100, top: 100, width: 600, height: 400 },
+        rotate: 90,
+        grayscale: true,
+        width: 3000,
+      });
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done));
+      const output = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
+      // 600×400 cropped, never enlarged to 3000, then turned a quarter.
+      assert.deepEqual(await identify(output), { format: 'png', width: 400, height: 600 });
+      assert.equal(await magickFormat(output, '%[colorspace]'), 'Gray');
+      for (const [fields, field] of [
+        [{ output_format: 'png', lossless: 'true' }, 'lossless'],
+        [{ output_format: 'jpeg', crop: '0,0,0,10' }, 'crop'],
+        [{ output_format: 'webp', position: 'entropy' }, 'position'],
+      ] as const) {
+        const refused = await submit(alice.key, fields);
+        assertProblem(refused, 400, 'invalid_options');
+        assert.equal(refused.body.errors[0].field, field);
+      }
+    });
+
     test('missing, empty and oversized files answer 4xx with stable codes', async () => {
       const noFile = new FormData();
       noFile.set('output_format', 'png');
@@ -183,8 +211,30 @@ export function apiSuite(kind: DatabaseKind): void {
       assertProblem(await request(`${kiln.url}/v1/conversions`, { method: 'POST', key: alice.key, body: twoFiles }), 400, 'unexpected_file');
     });
 
-    test('a file that is not an image fails with unsupported_input after a single attempt', async () => {
-      const response = await submit(alice.key, { output_format: 'webp' }, Buffer.from('%PDF-1.4 definitely not an image'), 'notes.pdf');
+    test('a file that is not an image is refused at submit with 415 unsupported_input, naming what it looks like, and nothing is stored', async () => {
+      const before = (await request(`${kiln.url}/v1/conversions?limit=100`, { key: alice.key })).body.data.length;
+      for (const [bytes, looksLike] of [
+        [Buffer.from('%PDF-1.4 definitely not an image'), /a PDF document/],
+        [Buffer.from('{"width": 100}'), /JSON/],
+        [Buffer.from('just some words'), /text/],
+        [Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0, 0, 0]), /ZIP archive/],
+        [Buffer.from('<html><body>hi</body></html>'), /HTML/],
+      ] as const) {
+        const response = await submit(alice.key, { output_format: 'webp' }, bytes, 'notes.bin');
+        assertProblem(response, 415, 'unsupported_input');
+        assert.match(response.body.detail, looksLike);
+      }
+      assert.equal((await request(`${kiln.url}/v1/conversions?limit=100`, { key: alice.key })).body.data.length, before, 'no conversion was stored');
+    });
+
+    test('a file whose header is an image but whose pixels are not fails with unsupported_input after a single attempt', async () => {
+      // A PNG signature and nothing a decoder can use: the look at submit passes it, the converter cannot read it.
+      const response = await submit(
+        alice.key,
+        { output_format: 'webp' },
+        Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('definitely not an image')]),
+        'broken.png',
+      );
       assert.equal(response.status, 202);
       const done = await waitForConversion(kiln.url, alice.key, response.body.id);
       assert.equal(done.status, 'failed');

@@ -294,8 +294,10 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     );
 
     const cases: Array<[Buffer, Record<string, string>, string]> = [
-      [tiny, { output_format: 'avif', width: '16384' }, 'output_too_large'],
-      [tiny, { output_format: 'gif', height: '16000', width: '16000', fit: 'outside' }, 'output_too_large'],
+      [tiny, { output_format: 'avif', width: '16384', enlarge: 'true' }, 'output_too_large'],
+      [tiny, { output_format: 'gif', height: '16000', width: '16000', fit: 'outside', enlarge: 'true' }, 'output_too_large'],
+      // Without enlarge nothing grows past the input: the same request is a 1×1 output, not a refusal.
+      [tiny, { output_format: 'avif', width: '16384' }, 'succeeded'],
       [svgFilterBomb(3000), { output_format: 'png' }, 'unsupported_svg_feature'],
       [svgFilterBomb(4000), { output_format: 'webp', width: '100' }, 'unsupported_svg_feature'],
       [await headerOnlyJpeg(10000, 10000), { output_format: 'png', width: '100' }, 'unsupported_input'],
@@ -307,6 +309,11 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     for (const [i, response] of submitted.entries()) {
       assert.equal(response.status, 202, JSON.stringify(response.body));
       const done = await waitForConversion(kiln.url, key, response.body.id, 30_000);
+      if (cases[i]![2] === 'succeeded') {
+        assert.equal(done.status, 'succeeded', JSON.stringify(done));
+        assert.deepEqual([done.output.width, done.output.height], [1, 1]);
+        continue;
+      }
       assert.equal(done.status, 'failed', JSON.stringify(done));
       assert.equal(done.error.code, cases[i]![2], JSON.stringify(done.error));
     }

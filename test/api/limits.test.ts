@@ -39,7 +39,7 @@ describe('cancel with every convert slot busy (real converter processes)', () =>
   }
 
   test('cancelling CPU-heavy conversions stops their work: a small conversion then finishes within seconds', async () => {
-    const heavy = await Promise.all([1, 2].map(() => submit(tiny, { output_format: 'avif', width: '4000', height: '4000', fit: 'fill' })));
+    const heavy = await Promise.all([1, 2].map(() => submit(tiny, { output_format: 'avif', width: '4000', height: '4000', fit: 'fill', enlarge: 'true' })));
     for (const response of heavy) assert.equal(response.status, 202, JSON.stringify(response.body));
     await waitUntil(
       async () => (await Promise.all(heavy.map((r) => convertActivityStarted(r.body.workflow_id)))).every(Boolean),
@@ -103,12 +103,12 @@ describe('memory with every convert slot busy (real converter processes)', () =>
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    // 7000² is just under the 50 MP output limit; these are what a 69-byte upload can still ask for.
+    // 7000² is just under the 50 MP output limit; these are what a 69-byte upload can still ask for (with enlarge).
     const cases: Array<[Record<string, string>, string[]]> = [
-      [{ output_format: 'avif', width: '7000', height: '7000', fit: 'fill' }, ['memory_limit_exceeded']],
-      [{ output_format: 'gif', width: '7000', height: '7000', fit: 'fill' }, ['succeeded', 'memory_limit_exceeded']],
-      [{ output_format: 'jpeg', width: '7000', height: '7000', fit: 'fill' }, ['succeeded']],
-      [{ output_format: 'webp', width: '7000', height: '7000', fit: 'fill' }, ['succeeded']],
+      [{ output_format: 'avif', width: '7000', height: '7000', fit: 'fill', enlarge: 'true' }, ['memory_limit_exceeded']],
+      [{ output_format: 'gif', width: '7000', height: '7000', fit: 'fill', enlarge: 'true' }, ['succeeded', 'memory_limit_exceeded']],
+      [{ output_format: 'jpeg', width: '7000', height: '7000', fit: 'fill', enlarge: 'true' }, ['succeeded']],
+      [{ output_format: 'webp', width: '7000', height: '7000', fit: 'fill', enlarge: 'true' }, ['succeeded']],
     ];
     let outcomes: string[];
     try {

@@ -15,7 +15,7 @@ const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 100_000_000, avif
 let pool: ConverterPool;
 let tiny: Buffer;
 /** 1×1 → 7000×7000 AVIF at effort 6: a minute or more of one core, and over a GiB. */
-const heavy = { output_format: 'avif', width: 7000, height: 7000, fit: 'fill' } as const;
+const heavy = { output_format: 'avif', width: 7000, height: 7000, fit: 'fill', enlarge: true } as const;
 
 const dir = tempDir('converter-pool');
 const blobs = new LocalBlobStore(dir.path);

@@ -27,8 +27,8 @@ test('rejects numbers that are not plain whole numbers in range, naming the fiel
 });
 
 test('rejects unknown options by name', () => {
-  const result = parseConversionOptions({ output_format: 'png', sharpen: '1' }, limits);
-  assert.deepEqual(result, { ok: false, problems: [{ field: 'sharpen', message: 'unknown option sharpen' }] });
+  const result = parseConversionOptions({ output_format: 'png', sharpness: '1' }, limits);
+  assert.deepEqual(result, { ok: false, problems: [{ field: 'sharpness', message: 'unknown option sharpness' }] });
 });
 
 test('output filenames swap the extension', () => {

@@ -53,13 +53,19 @@ async function inputError(promise: Promise<unknown>): Promise<string> {
 
 test('a planned output past the output pixel limit is refused before decoding', async () => {
   const tiny = await onePixelPng();
-  assert.equal(await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001, height: 1000, fit: 'fill' }, roomy)), 'output_too_large');
   assert.equal(
-    await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001 }, roomy)),
+    await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001, height: 1000, fit: 'fill', enlarge: true }, roomy)),
+    'output_too_large',
+  );
+  assert.equal(
+    await inputError(convertImage(tiny, { output_format: 'jpeg', width: 1001, enlarge: true }, roomy)),
     'output_too_large',
     'one side given: the other follows the aspect ratio',
   );
-  const ok = await convertImage(tiny, { output_format: 'png', width: 1000 }, roomy);
+  // Without enlarge nothing grows past the input: the same request is no danger.
+  const small = await convertImage(tiny, { output_format: 'jpeg', width: 1001 }, roomy);
+  assert.deepEqual(await identify(small.bytes), { format: 'jpeg', width: 1, height: 1 });
+  const ok = await convertImage(tiny, { output_format: 'png', width: 1000, enlarge: true }, roomy);
   assert.deepEqual(await identify(ok.bytes), { format: 'png', width: 1000, height: 1000 });
 });
 
@@ -68,8 +74,8 @@ test('the encoder size limit applies to the planned output, not only to the opti
   // width=500 is fine for WebP on its own; on a 1:40 input it makes a height past WebP's 16383.
   const tall = await makeImage(10, 400, 'png');
   const limits = { maxInputPixels: 1_000_000, maxOutputPixels: 10_000_000_000, avifEffort: 2 };
-  assert.equal(await inputError(convertImage(tall, { output_format: 'webp', width: 500 }, limits)), 'output_too_large');
-  assert.equal((await convertImage(wide, { output_format: 'webp', width: 500 }, limits)).output.width, 500);
+  assert.equal(await inputError(convertImage(tall, { output_format: 'webp', width: 500, enlarge: true }, limits)), 'output_too_large');
+  assert.equal((await convertImage(wide, { output_format: 'webp', width: 500, enlarge: true }, limits)).output.width, 500);
 });
 
 test('plannedOutputSize follows sharp for every fit', () => {

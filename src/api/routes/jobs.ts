@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { KilnConfig } from '../../config.js';
-import { parseConversionOptions, type ConversionOptions } from '../../convert/options.js';
+import { OPTION_NAMES, parseConversionOptions, type ConversionOptions } from '../../convert/options.js';
 import { findConversionsOf } from '../../db/conversions.js';
 import { findJob, findJobById, insertQueuedJob, isJobFinished, jobOutputs, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
 import type { Kysely } from 'kysely';
@@ -28,7 +28,7 @@ import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId, queryChoice } from '../params.js';
 import { ApiError } from '../problem.js';
 import { requestLog } from '../request-log.js';
-import { receiveUpload } from '../upload.js';
+import { receiveUpload, refuseNonImages } from '../upload.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields, type ConversionWebhookFields } from '../webhook-fields.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, idempotentJson, requestFingerprint } from '../idempotency.js';
 
@@ -44,8 +44,8 @@ async function jobForReader(db: Kysely<Database>, reader: KeyOrLink): Promise<Jo
 /** Fields of a job request that are neither options nor webhook fields. */
 const JOB_FIELDS = ['concurrency', 'inputs'] as const;
 
-/** An option's value as JSON may give it: numbers are accepted for the numeric options. */
-const optionValue = z.union([z.string(), z.number()]);
+/** An option's value as JSON may give it: numbers for the numeric options, booleans for the flags. */
+const optionValue = z.union([z.string(), z.number(), z.boolean()]);
 const optionOverrides = z.record(z.string(), optionValue).describe("Options for this file alone, over the job's shared ones");
 
 /** One entry of `inputs` in a multipart job: the file at the same position. */
@@ -67,11 +67,8 @@ export const jobInput = z
 /** A JSON job: shared options at the top level, as the multipart form has them. */
 export const jobBody = z
   .object({
+    ...Object.fromEntries(OPTION_NAMES.map((name) => [name, optionValue.optional()])),
     output_format: optionValue,
-    quality: optionValue.optional(),
-    width: optionValue.optional(),
-    height: optionValue.optional(),
-    fit: optionValue.optional(),
     inputs: z.array(jobInput).min(1, 'inputs must name at least one input'),
     concurrency: z.number().int().optional().describe('Files converting at once, 1 to KILN_JOB_CONCURRENCY (its default)'),
     webhook_url: z.string().optional(),
@@ -86,7 +83,7 @@ function invalid(code: string, problems: FieldProblem[]): ApiError {
 }
 
 /** Option values as the option parser reads them (form fields are text). */
-function asFields(values: Record<string, string | number | undefined>): Record<string, string> {
+function asFields(values: Record<string, string | number | boolean | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])));
 }
 
@@ -214,6 +211,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
       if (files.length === 0) throw new ApiError(400, 'file_required', 'send the images as multipart fields named "file", one per image');
       const empty = files.findIndex((file) => file.bytes === 0);
       if (empty >= 0) throw new ApiError(400, 'empty_file', `file ${empty} (${files[empty]!.filename}) is empty`, { index: empty });
+      refuseNonImages(files);
       const { shared, inputs, concurrency, webhook } = upload.fields;
       if (inputs.length > files.length) {
         throw invalid('invalid_options', [{ field: 'inputs', message: `inputs has ${inputs.length} entries for ${files.length} files` }]);
@@ -255,9 +253,9 @@ export function jobRoutes(deps: ApiDependencies): Router {
     if (!parsed.success) throw invalid('invalid_body', fieldProblems(parsed.error, 'field'));
     const request = parsed.data;
     if (request.inputs.length > config.maxJobFiles) throw tooManyFiles(config.maxJobFiles);
-    const { output_format, quality, width, height, fit } = request;
+    const given = request as Record<string, unknown>;
     const { options, perFile } = fileOptions(
-      asFields({ output_format, quality, width, height, fit }),
+      asFields(Object.fromEntries(OPTION_NAMES.map((name) => [name, given[name] as string | number | boolean | undefined]))),
       request.inputs.map((input) => input.options && asFields(input.options)),
       request.inputs.length,
       config,

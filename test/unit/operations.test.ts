@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ConversionInputError, convertImage } from '../../src/convert/pipeline.js';
+import { parseConversionOptions, type ConversionOptions } from '../../src/convert/options.js';
+import { identify } from '../support/images.js';
+import { magickDistance, magickFormat } from '../support/magick.js';
+
+/**
+ * Each operation on a real photograph (Debian's mate-backgrounds: a 1680×1050 JPEG from a
+ * Canon camera, EXIF included), every output decoded by ImageMagick, not by sharp:
+ * dimensions, format, pixels compared with ImageMagick doing the same operation, colour
+ * space, metadata kept or gone, encoder settings as the file records them.
+ */
+
+const photo = readFileSync('/usr/share/backgrounds/mate/nature/Dune.jpg');
+const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 50_000_000, avifEffort: 2 };
+
+/** Options as the API parses them from form fields. */
+function options(fields: Record<string, string>): ConversionOptions {
+  const parsed = parseConversionOptions(fields, { maxOutputDimension: 16384, maxOutputPixels: limits.maxOutputPixels });
+  assert.ok(parsed.ok, JSON.stringify(parsed));
+  return parsed.options;
+}
+
+const convert = async (fields: Record<string, string>): Promise<Buffer> => (await convertImage(photo, options(fields), limits)).bytes;
+
+test('no upscaling unless enlarge is set', async () => {
+  assert.deepEqual(await identify(await convert({ output_format: 'webp', width: '5000' })), { format: 'webp', width: 1680, height: 1050 });
+  assert.deepEqual(await identify(await convert({ output_format: 'webp', width: '2000', enlarge: 'true' })), { format: 'webp', width: 2000, height: 1250 });
+});
+
+test('crop takes the rectangle asked for, pixel for pixel as ImageMagick crops it', async () => {
+  const cropped = await convert({ output_format: 'png', crop: '300,200,400,250' });
+  assert.deepEqual(await identify(cropped), { format: 'png', width: 400, height: 250 });
+  assert.ok((await magickDistance(photo, ['-crop', '400x250+300+200'], cropped)) < 0.02, 'the same region');
+  assert.ok((await magickDistance(photo, ['-crop', '400x250+0+0'], cropped)) > 0.05, 'not another region');
+  await assert.rejects(convertImage(photo, options({ output_format: 'png', crop: '1600,0,200,200' }), limits), (error: unknown) => {
+    assert.ok(error instanceof ConversionInputError);
+    assert.equal(error.code, 'crop_outside_image');
+    return true;
+  });
+});
+
+test('cover with a position or a smart crop keeps the asked side of the photo', async () => {
+  const west = await convert({ output_format: 'png', width: '300', height: '300', position: 'west' });
+  const east = await convert({ output_format: 'png', width: '300', height: '300', position: 'east' });
+  // ImageMagick: scale to 300 high (480 wide), then the left or right 300 columns.
+  assert.ok((await magickDistance(photo, ['-resize', 'x300', '-crop', '300x300+0+0'], west)) < 0.03, 'west is the left edge');
+  assert.ok((await magickDistance(photo, ['-resize', 'x300', '-gravity', 'east', '-crop', '300x300+0+0'], east)) < 0.03, 'east is the right edge');
+  for (const position of ['attention', 'entropy']) {
+    assert.deepEqual(await identify(await convert({ output_format: 'png', width: '300', height: '300', position })), {
+      format: 'png',
+      width: 300,
+      height: 300,
+    });
+  }
+});
+
+test('rotate by any angle grows to hold the corners, filled with background; flip and flop mirror', async () => {
+  const quarter = await convert({ output_format: 'png', width: '400', rotate: '90' });
+  assert.deepEqual(await identify(quarter), { format: 'png', width: 250, height: 400 });
+  assert.ok((await magickDistance(photo, ['-resize', '400x', '-rotate', '90'], quarter)) < 0.02);
+  const tilted = await convert({ output_format: 'jpeg', width: '400', rotate: '30', background: '#ff0000' });
+  const size = await identify(tilted);
+  assert.ok(Math.abs(size.width - 472) <= 2 && Math.abs(size.height - 417) <= 2, JSON.stringify(size));
+  assert.match(await magickFormat(tilted, '%[pixel:p{1,1}]'), /^srgb\((25[0-5]|24\d),[0-9],[0-9]\)$|^red$/, 'a red corner');
+  const flipped = await convert({ output_format: 'png', width: '400', flip: 'true' });
+  assert.ok((await magickDistance(photo, ['-resize', '400x', '-flip'], flipped)) < 0.02);
+  const flopped = await convert({ output_format: 'png', width: '400', flop: 'true' });
+  assert.ok((await magickDistance(photo, ['-resize', '400x', '-flop'], flopped)) < 0.02);
+});
+
+test('extend pads each side with the background; trim removes a uniform border', async () => {
+  const padded = await convert({ output_format: 'png', width: '200', extend: '10,20,30,40', background: '#00ff00' });
+  assert.deepEqual(await identify(padded), { format: 'png', width: 260, height: 165 });
+  for (const [x, y] of [
+    [0, 0],
+    [259, 164],
+    [39, 100],
+  ]) {
+    assert.match(await magickFormat(padded, `%[pixel:p{${x},${y}}]`), /^(lime|srgb\(0,255,0\))$/, `padding at ${x},${y}`);
+  }
+  // The padded picture, trimmed: back to the photo's 200×125.
+  const trimmed = await convertImage(padded, options({ output_format: 'png', trim: 'true' }), limits);
+  assert.deepEqual(await identify(trimmed.bytes), { format: 'png', width: 200, height: 125 });
+});
+
+test('grayscale, blur, sharpen and modulate change the pixels as asked', async () => {
+  const grey = await convert({ output_format: 'jpeg', width: '400', grayscale: 'true' });
+  assert.equal(await magickFormat(grey, '%[colorspace]'), 'Gray');
+  const plain = await convert({ output_format: 'png', width: '400' });
+  const blurred = await convert({ output_format: 'png', width: '400', blur: '4' });
+  // Blurring removes detail: the difference from a blurred copy made by ImageMagick is small, from the sharp original larger.
+  assert.ok((await magickDistance(plain, ['-gaussian-blur', '0x4'], blurred)) < (await magickDistance(plain, [], blurred)));
+  const mean = async (bytes: Buffer): Promise<number> => Number(await magickFormat(bytes, '%[fx:mean]'));
+  assert.ok((await mean(await convert({ output_format: 'png', width: '400', brightness: '1.5' }))) > (await mean(plain)) + 0.05, 'brighter');
+  const desaturated = await convert({ output_format: 'png', width: '400', saturation: '0' });
+  // No colour left: making it grey with ImageMagick changes (next to) nothing; the original it changes a lot.
+  assert.ok((await magickDistance(desaturated, ['-colorspace', 'Gray', '-colorspace', 'sRGB'], desaturated)) < 0.01, 'no colour left');
+  assert.ok((await magickDistance(plain, ['-colorspace', 'Gray', '-colorspace', 'sRGB'], plain)) > 0.03, 'the photo had colour');
+  const sharpened = await convert({ output_format: 'png', width: '400', sharpen: '2' });
+  assert.ok((await magickDistance(plain, [], sharpened)) > 0.001, 'sharpen changed it');
+});
+
+test('metadata is stripped by default and kept when asked; colour is sRGB', async () => {
+  assert.equal(await magickFormat(photo, '%[EXIF:Make]'), 'Canon', 'the photo has EXIF');
+  const stripped = await convert({ output_format: 'jpeg', width: '400' });
+  assert.equal(await magickFormat(stripped, '%[EXIF:Make]'), '');
+  assert.equal(await magickFormat(stripped, '%[colorspace]'), 'sRGB');
+  const kept = await convert({ output_format: 'jpeg', width: '400', keep_metadata: 'true' });
+  assert.equal(await magickFormat(kept, '%[EXIF:Make]'), 'Canon');
+});
+
+test('encoder options are what the file records', async () => {
+  assert.equal(await magickFormat(await convert({ output_format: 'jpeg', width: '400', progressive: 'true' }), '%[interlace]'), 'JPEG');
+  assert.equal(await magickFormat(await convert({ output_format: 'jpeg', width: '400' }), '%[interlace]'), 'None');
+  assert.equal(
+    await magickFormat(await convert({ output_format: 'jpeg', width: '400', chroma_subsampling: '4:4:4' }), '%[jpeg:sampling-factor]'),
+    '1x1,1x1,1x1',
+  );
+  assert.equal(await magickFormat(await convert({ output_format: 'jpeg', width: '400' }), '%[jpeg:sampling-factor]'), '2x2,1x1,1x1');
+  const palette = await convert({ output_format: 'png', width: '400', palette: 'true', quality: '60' });
+  assert.equal(await magickFormat(palette, '%[png:IHDR.color-type-orig]'), '3', 'indexed colour');
+  const lossless = await convert({ output_format: 'webp', width: '200', lossless: 'true' });
+  const lossy = await convert({ output_format: 'webp', width: '200' });
+  assert.ok((await magickDistance(await convert({ output_format: 'png', width: '200' }), [], lossless)) < 0.001, 'lossless keeps every pixel');
+  assert.ok(lossless.length > lossy.length);
+  assert.deepEqual(await identify(await convert({ output_format: 'jpeg', width: '400', mozjpeg: 'true' })), { format: 'jpeg', width: 400, height: 250 });
+});
+
+test('max_bytes picks the best quality that fits, or fails with cannot_meet_max_bytes', async () => {
+  for (const format of ['jpeg', 'webp', 'avif'] as const) {
+    const full = await convert({ output_format: format, width: '800' });
+    const budget = Math.floor(full.length / 3);
+    const fitted = await convert({ output_format: format, width: '800', max_bytes: String(budget) });
+    assert.ok(fitted.length <= budget, `${format}: ${fitted.length} ≤ ${budget}`);
+    assert.ok(fitted.length > budget / 3, `${format}: not needlessly small (${fitted.length})`);
+    assert.equal((await identify(fitted)).width, 800);
+    // Already small enough at the quality asked for: that one, untouched.
+    assert.equal((await convert({ output_format: format, width: '800', max_bytes: String(full.length * 2) })).length, full.length);
+  }
+  await assert.rejects(convertImage(photo, options({ output_format: 'jpeg', width: '800', max_bytes: '300' }), limits), (error: unknown) => {
+    assert.ok(error instanceof ConversionInputError);
+    assert.equal(error.code, 'cannot_meet_max_bytes');
+    return true;
+  });
+});
+
+test('options that do not fit the format or each other are refused, naming the field', () => {
+  const refused = (fields: Record<string, string>): string[] => {
+    const parsed = parseConversionOptions({ output_format: 'jpeg', ...fields }, { maxOutputDimension: 16384, maxOutputPixels: 50_000_000 });
+    assert.equal(parsed.ok, false, JSON.stringify(fields));
+    return parsed.ok ? [] : parsed.problems.map((p) => p.field);
+  };
+  assert.deepEqual(refused({ lossless: 'true' }), ['lossless']);
+  assert.deepEqual(refused({ output_format: 'png', max_bytes: '1000' }), ['max_bytes']);
+  assert.deepEqual(refused({ output_format: 'webp', effort: '9' }), ['effort']);
+  assert.deepEqual(refused({ position: 'attention', width: '10' }), ['position']);
+  assert.deepEqual(refused({ crop: '1,2,3' }), ['crop']);
+  assert.deepEqual(refused({ background: 'red' }), ['background']);
+  assert.deepEqual(refused({ rotate: '1e3' }), ['rotate']);
+  assert.deepEqual(refused({ flip: 'yes' }), ['flip']);
+  assert.deepEqual(refused({ extend: '1,2' }), ['extend']);
+  assert.deepEqual(refused({ blur: '0.1' }), ['blur']);
+});
