@@ -23,7 +23,7 @@ export interface ConvertInput {
 
 export interface ConvertResult {
   input: { format: string; width: number; height: number; bytes: number };
-  output: { key: string; format: string; width: number; height: number; bytes: number };
+  output: { key: string; format: string; width: number; height: number; bytes: number; frames?: number };
   attempt: number;
   /** True when this activity recorded the conversion's start and success (asked to, by `record`). */
   recorded?: boolean;
@@ -37,12 +37,19 @@ export interface ConvertDependencies {
 
 /** The result a finished conversion recorded, for an attempt that finds it already done. */
 function recordedResult(row: Conversion): ConvertResult | undefined {
-  const { input_format, input_width, input_height, output_key, output_format, output_width, output_height, output_bytes } = row;
+  const { input_format, input_width, input_height, output_key, output_format, output_width, output_height, output_bytes, output_frames } = row;
   if (row.status !== 'succeeded' || input_format === null || input_width === null || input_height === null) return undefined;
   if (output_key === null || output_format === null || output_width === null || output_height === null || output_bytes === null) return undefined;
   return {
     input: { format: input_format, width: input_width, height: input_height, bytes: row.input_bytes },
-    output: { key: output_key, format: output_format, width: output_width, height: output_height, bytes: output_bytes },
+    output: {
+      key: output_key,
+      format: output_format,
+      width: output_width,
+      height: output_height,
+      bytes: output_bytes,
+      ...(output_frames ? { frames: output_frames } : {}),
+    },
     attempt: row.attempts,
     recorded: true,
   };

@@ -36,6 +36,8 @@ export interface KilnConfig {
   streamKeepAliveSeconds: number;
   maxUploadBytes: number;
   maxInputPixels: number;
+  /** Frames an animation may have (KILN_MAX_FRAMES). */
+  maxFrames: number;
   maxOutputDimension: number;
   /** Largest output width × height, checked at submit when both are given and before encoding otherwise. */
   maxOutputPixels: number;
@@ -177,6 +179,7 @@ const SETTINGS = z
     KILN_STREAM_KEEPALIVE_SECONDS: whole(15, 1, 300),
     KILN_MAX_UPLOAD_BYTES: whole(50 * 1024 * 1024, 1024, 2 ** 40),
     KILN_MAX_INPUT_PIXELS: whole(100_000_000, 1, 2 ** 40),
+    KILN_MAX_FRAMES: whole(1000, 1, 100_000),
     KILN_MAX_OUTPUT_DIMENSION: whole(16384, 1, 65535),
     KILN_MAX_OUTPUT_PIXELS: whole(50_000_000, 1, 2 ** 40),
     KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
@@ -226,6 +229,7 @@ const SETTINGS = z
       streamKeepAliveSeconds: env.KILN_STREAM_KEEPALIVE_SECONDS,
       maxUploadBytes: env.KILN_MAX_UPLOAD_BYTES,
       maxInputPixels: env.KILN_MAX_INPUT_PIXELS,
+      maxFrames: env.KILN_MAX_FRAMES,
       maxOutputDimension: env.KILN_MAX_OUTPUT_DIMENSION,
       maxOutputPixels: env.KILN_MAX_OUTPUT_PIXELS,
       convertConcurrency: env.KILN_CONVERT_CONCURRENCY,

@@ -51,9 +51,17 @@ function inputOf(row: Conversion): EventInput {
 
 /** The output facts of a succeeded conversion (all recorded in the same write), else null. */
 function outputOf(row: Conversion): z.input<typeof contract.Conversion>['output'] {
-  const { status, output_filename: filename, output_format: format, output_bytes: bytes, output_width: width, output_height: height } = row;
+  const {
+    status,
+    output_filename: filename,
+    output_format: format,
+    output_bytes: bytes,
+    output_width: width,
+    output_height: height,
+    output_frames: frames,
+  } = row;
   if (status !== 'succeeded' || filename === null || format === null || bytes === null || width === null || height === null) return null;
-  return { filename, format, bytes, width, height };
+  return { filename, format, bytes, width, height, ...(frames ? { frames } : {}) };
 }
 
 type EventInput = StoredEventData<'file.uploaded'>['input'];

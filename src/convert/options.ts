@@ -54,6 +54,9 @@ export interface ConversionOptions {
   palette?: boolean;
   mozjpeg?: boolean;
   max_bytes?: number;
+  first_frame?: boolean;
+  page?: number;
+  density?: number;
 }
 
 /** Form fields and query parameters arrive as strings; numbers are parsed strictly (no "12px", no "1e3"). */
@@ -206,6 +209,11 @@ export function conversionOptionsSchema(limits: OptionLimits) {
         .describe(
           'The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not',
         ),
+      first_frame: flag('first_frame').optional().describe('Convert an animation’s first frame as a still, even to gif or webp'),
+      page: wholeNumber('page', 0, 9999)
+        .optional()
+        .describe('The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last'),
+      density: wholeNumber('density', 1, 2400).optional().describe('DPI an SVG is rasterised at (default 72); bigger means more pixels'),
     })
     .strict()
     .superRefine((options, ctx) => {

@@ -7,13 +7,18 @@ export interface ConversionLimits {
   maxInputPixels: number;
   maxOutputPixels: number;
   avifEffort: number;
+  /** Frames an animation may have (KILN_MAX_FRAMES); each also counts into the pixel limits. */
+  maxFrames: number;
 }
 
 export interface ImageFacts {
   format: string;
+  /** Of one frame, for an animation. */
   width: number;
   height: number;
   bytes: number;
+  /** Frames (pages) of an animation or a multi-page file; absent for a single image. */
+  frames?: number;
 }
 
 /** What a conversion found of its input and made of its output. */
@@ -31,6 +36,9 @@ export const INPUT_ERROR_CODES = [
   'unsupported_input',
   'crop_outside_image',
   'cannot_meet_max_bytes',
+  'page_not_found',
+  'too_many_frames',
+  'unsupported_for_animation',
   'too_many_pixels',
   'output_too_large',
   'unsupported_svg_feature',
@@ -128,22 +136,31 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
   let metadata: Metadata;
   try {
     metadata = await sharp(input, { limitInputPixels: false }).metadata();
+    // An SVG rasterised at another density has another size: plan with that one.
+    if (metadata.format === 'svg' && options.density !== undefined)
+      metadata = await sharp(input, { limitInputPixels: false, density: options.density }).metadata();
   } catch (error) {
     throw new ConversionInputError('unsupported_input', `the file is not an image Kiln can read (${describeSharpError(error)})`);
   }
   if (!metadata.format || !metadata.width || !metadata.height) {
     throw new ConversionInputError('unsupported_input', 'the file is not an image Kiln can read');
   }
-  const pixels = metadata.width * metadata.height;
+  const format = options.output_format;
+  const pages = metadata.pages ?? 1;
+  if (options.page !== undefined && options.page >= pages) {
+    throw new ConversionInputError('page_not_found', `page ${options.page} was asked for; the file has ${pages} (counted from 0)`);
+  }
+  const animate = isAnimation(metadata) && ANIMATED_OUTPUTS.has(format) && !options.first_frame && options.page === undefined;
+  const frames = animate ? pages : 1;
+  if (animate) checkAnimation(options, pages, limits);
+  // metadata.height is one page's: an animation decodes every frame.
+  const pixels = metadata.width * metadata.height * frames;
   if (pixels > limits.maxInputPixels) {
-    throw new ConversionInputError(
-      'too_many_pixels',
-      `the image has ${pixels} pixels (${metadata.width}x${metadata.height}); the limit is ${limits.maxInputPixels}`,
-    );
+    const what = frames > 1 ? `${frames} frames of ${metadata.width}x${metadata.height}` : `${metadata.width}x${metadata.height}`;
+    throw new ConversionInputError('too_many_pixels', `the image has ${pixels} pixels (${what}); the limit is ${limits.maxInputPixels}`);
   }
   if (metadata.format === 'svg') refuseCostlySvg(input);
 
-  const format = options.output_format;
   const upright = uprightSize({ ...metadata, width: metadata.width, height: metadata.height });
   const { crop } = options;
   if (crop && (crop.left + crop.width > upright.width || crop.top + crop.height > upright.height)) {
@@ -153,20 +170,22 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     );
   }
   const planned = largestOutputSize(upright, options);
-  if (planned.width * planned.height > limits.maxOutputPixels) {
+  if (planned.width * planned.height * frames > limits.maxOutputPixels) {
+    const what = frames > 1 ? `${frames} frames of ${planned.width}x${planned.height}` : `${planned.width}x${planned.height}`;
     throw new ConversionInputError(
       'output_too_large',
-      `the output would be ${planned.width}x${planned.height} (${planned.width * planned.height} pixels); the limit is ${limits.maxOutputPixels} (KILN_MAX_OUTPUT_PIXELS)`,
+      `the output would be ${what} (${planned.width * planned.height * frames} pixels); the limit is ${limits.maxOutputPixels} (KILN_MAX_OUTPUT_PIXELS)`,
     );
   }
-  if (Math.max(planned.width, planned.height) > MAX_DIMENSION[format]) {
+  const side = Math.max(planned.width, planned.height * (format === 'webp' ? frames : 1));
+  if (side > MAX_DIMENSION[format]) {
     throw new ConversionInputError(
       'output_too_large',
-      `the output would be ${planned.width}x${planned.height}; ${format} allows at most ${MAX_DIMENSION[format]} pixels a side`,
+      `the output would be ${planned.width}x${planned.height}${frames > 1 ? ` in ${frames} frames` : ''}; ${format} allows at most ${MAX_DIMENSION[format]} pixels a side`,
     );
   }
 
-  const pipeline = operations(input, options, limits);
+  const pipeline = operations(input, options, limits, { animated: animate, svg: metadata.format === 'svg' });
   const encode = (quality: number | undefined): Sharp => encoder(pipeline.clone(), options, limits, quality);
   let result: { data: Buffer; info: OutputInfo };
   try {
@@ -176,11 +195,42 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     // The header was readable but the pixel data was not: a truncated or corrupt file.
     throw new ConversionInputError('unsupported_input', `the image could not be decoded (${describeSharpError(error)})`);
   }
+  const many = (count: number): { frames?: number } => (count > 1 ? { frames: count } : {});
   return {
     bytes: result.data,
-    input: { format: metadata.format, width: metadata.width, height: metadata.height, bytes: input.length },
-    output: { format, width: result.info.width, height: result.info.height, bytes: result.data.length },
+    input: { format: metadata.format, width: metadata.width, height: metadata.height, bytes: input.length, ...many(pages) },
+    // An animation comes out as its frames stacked: one frame's height is the total over their count.
+    output: { format, width: result.info.width, height: Math.round(result.info.height / frames), bytes: result.data.length, ...many(frames) },
   };
+}
+
+/** Outputs that keep an animation; other formats take its first frame. */
+const ANIMATED_OUTPUTS: ReadonlySet<OutputFormat> = new Set(['gif', 'webp']);
+
+function isAnimation(metadata: Metadata): boolean {
+  return (metadata.pages ?? 1) > 1 && (metadata.format === 'gif' || metadata.format === 'webp');
+}
+
+/** What libvips cannot do frame by frame, refused before any work (first_frame takes a still instead). */
+function checkAnimation(options: ConversionOptions, pages: number, limits: ConversionLimits): void {
+  if (pages > limits.maxFrames) {
+    throw new ConversionInputError(
+      'too_many_frames',
+      `the animation has ${pages} frames; the limit is ${limits.maxFrames} (KILN_MAX_FRAMES); first_frame=true converts a still`,
+    );
+  }
+  const perFrame = [
+    options.rotate !== undefined && 'rotate',
+    options.trim !== undefined && 'trim',
+    options.flip && 'flip',
+    (options.position === 'attention' || options.position === 'entropy') && `position=${options.position}`,
+  ].filter((name): name is string => typeof name === 'string');
+  if (perFrame.length) {
+    throw new ConversionInputError(
+      'unsupported_for_animation',
+      `${perFrame.join(', ')} cannot be applied to an animation frame by frame; first_frame=true converts a still`,
+    );
+  }
 }
 
 /** Formats that cannot keep transparency: flattened onto `background` (white by default). */
@@ -195,10 +245,17 @@ const DEFAULT_QUALITY: Partial<Record<OutputFormat, number>> = { jpeg: 80, webp:
  * for some of them; the calls below are in the order sharp honours (extract before resize
  * is a pre-resize crop; rotate by an angle after resize rotates the resized image).
  */
-function operations(input: Buffer, options: ConversionOptions, limits: ConversionLimits): Sharp {
+function operations(input: Buffer, options: ConversionOptions, limits: ConversionLimits, kind: { animated: boolean; svg: boolean }): Sharp {
   // failOn 'warning' (sharp's own default): a JPEG cut off after its header decodes with
   // nothing but a warning, as a grey picture that would otherwise "succeed".
-  let image = sharp(input, { limitInputPixels: limits.maxInputPixels, failOn: 'warning' }).autoOrient();
+  let image = sharp(input, {
+    // An animation's frames count against the pixel limit together.
+    limitInputPixels: kind.animated ? false : limits.maxInputPixels,
+    failOn: 'warning',
+    animated: kind.animated,
+    ...(options.page !== undefined ? { page: options.page } : {}),
+    ...(kind.svg && options.density !== undefined ? { density: options.density } : {}),
+  }).autoOrient();
   const background = options.background;
   if (options.crop) image = image.extract(options.crop);
   if (options.trim !== undefined) image = image.trim({ threshold: options.trim });

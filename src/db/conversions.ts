@@ -102,7 +102,7 @@ export async function markRunning(db: Kysely<Database>, id: string): Promise<Con
 
 export interface OutputFacts {
   input: { format: string; width: number; height: number };
-  output: { key: string; filename: string; format: string; bytes: number; width: number; height: number };
+  output: { key: string; filename: string; format: string; bytes: number; width: number; height: number; frames?: number };
   /** Which attempt of the convert activity produced the output. */
   attempt: number;
 }
@@ -134,6 +134,7 @@ export function markSucceeded(db: Kysely<Database>, id: string, facts: OutputFac
     output_bytes: facts.output.bytes,
     output_width: facts.output.width,
     output_height: facts.output.height,
+    output_frames: facts.output.frames ?? null,
     attempts: facts.attempt,
   });
 }

@@ -15,6 +15,7 @@ import * as eventOrder from './migrations/0007_event_order.js';
 import * as webhookEvents from './migrations/0008_webhook_events.js';
 import * as endpointHeaders from './migrations/0009_endpoint_headers.js';
 import * as receiverFormats from './migrations/0010_receiver_formats.js';
+import * as outputFrames from './migrations/0011_output_frames.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '0008_webhook_events': webhookEvents,
   '0009_endpoint_headers': endpointHeaders,
   '0010_receiver_formats': receiverFormats,
+  '0011_output_frames': outputFrames,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

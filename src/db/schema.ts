@@ -68,6 +68,8 @@ export interface ConversionsTable {
   output_bytes: number | null;
   output_width: number | null;
   output_height: number | null;
+  /** Frames of an animated output; null for a still. */
+  output_frames: ColumnType<number | null, number | null | undefined, number | null>;
   error_code: string | null;
   error_message: string | null;
   attempts: Generated<number>;

@@ -28,6 +28,7 @@ const output = z
     bytes: z.number().int(),
     width: z.number().int(),
     height: z.number().int(),
+    frames: z.number().int().optional().describe('Frames of an animated output (absent for a still).'),
   })
   .describe('The converted file.');
 const error = z.object({ code: z.string(), message: z.string() }).describe('Why the conversion did not produce output.');

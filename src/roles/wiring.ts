@@ -113,7 +113,7 @@ export function logWebhookAllowList(config: KilnConfig): void {
 }
 
 function conversionLimits(config: KilnConfig): ConversionLimits {
-  return { maxInputPixels: config.maxInputPixels, maxOutputPixels: config.maxOutputPixels, avifEffort: config.avifEffort };
+  return { maxInputPixels: config.maxInputPixels, maxOutputPixels: config.maxOutputPixels, avifEffort: config.avifEffort, maxFrames: config.maxFrames };
 }
 
 /** One converter process per convert slot, each under the configured memory ceiling. */

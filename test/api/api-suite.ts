@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DownloadSigner } from '../../src/signing/download-url.js';
@@ -185,6 +186,11 @@ export function apiSuite(kind: DatabaseKind): void {
       // 600×400 cropped, never enlarged to 3000, then turned a quarter.
       assert.deepEqual(await identify(output), { format: 'png', width: 400, height: 600 });
       assert.equal(await magickFormat(output, '%[colorspace]'), 'Gray');
+      // An animation keeps its frames, and the conversion says how many.
+      const gif = execFileSync('convert', ['-delay', '10', '-size', '40x30', 'xc:red', 'xc:lime', '-loop', '0', 'gif:-']);
+      const animated = await submit(alice.key, { output_format: 'webp', width: '20' }, gif, 'blink.gif');
+      const ended = await waitForConversion(kiln.url, alice.key, animated.body.id);
+      assert.deepEqual(ended.output, { filename: 'blink.webp', format: 'webp', bytes: ended.output.bytes, width: 20, height: 15, frames: 2 });
       for (const [fields, field] of [
         [{ output_format: 'png', lossless: 'true' }, 'lossless'],
         [{ output_format: 'jpeg', crop: '0,0,0,10' }, 'crop'],

@@ -11,7 +11,7 @@ import { waitUntil } from '../support/processes.js';
 
 // Real child processes running real sharp: cancels and limits are checked by what happens
 // to the processes, not by what the pool says.
-const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 100_000_000, avifEffort: 6 };
+const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 100_000_000, avifEffort: 6, maxFrames: 1000 };
 let pool: ConverterPool;
 let tiny: Buffer;
 /** 1×1 → 7000×7000 AVIF at effort 6: a minute or more of one core, and over a GiB. */

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { ConversionInputError, convertImage } from '../../src/convert/pipeline.js';
 import { parseConversionOptions, type ConversionOptions } from '../../src/convert/options.js';
 import { identify } from '../support/images.js';
@@ -14,7 +16,7 @@ import { magickDistance, magickFormat } from '../support/magick.js';
  */
 
 const photo = readFileSync('/usr/share/backgrounds/mate/nature/Dune.jpg');
-const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 50_000_000, avifEffort: 2 };
+const limits = { maxInputPixels: 100_000_000, maxOutputPixels: 50_000_000, avifEffort: 2, maxFrames: 1000 };
 
 /** Options as the API parses them from form fields. */
 function options(fields: Record<string, string>): ConversionOptions {
@@ -163,4 +165,79 @@ test('options that do not fit the format or each other are refused, naming the f
   assert.deepEqual(refused({ flip: 'yes' }), ['flip']);
   assert.deepEqual(refused({ extend: '1,2' }), ['extend']);
   assert.deepEqual(refused({ blur: '0.1' }), ['blur']);
+});
+
+/** An image ImageMagick makes (so sharp never grades its own input): `args` as for `convert`. */
+function magickMade(args: string[]): Buffer {
+  return execFileSync('convert', args, { maxBuffer: 64 * 1024 * 1024 });
+}
+
+test('animations stay animated: frames resized one by one, delays kept; first_frame and page take a still', async () => {
+  // Three 64×48 frames, red, green, blue, 0.2 s each.
+  const gif = magickMade(['-delay', '20', '-size', '64x48', 'xc:red', 'xc:green', 'xc:blue', '-loop', '0', 'gif:-']);
+  const frames = async (bytes: Buffer): Promise<string[]> => (await magickFormat(bytes, '%m %wx%h %T|')).split('|').filter(Boolean);
+  for (const output_format of ['gif', 'webp'] as const) {
+    const result = await convertImage(gif, options({ output_format, width: '32' }), limits);
+    assert.deepEqual(await frames(result.bytes), Array(3).fill(`${output_format.toUpperCase()} 32x24 20`), output_format);
+    assert.deepEqual(result.output, { format: output_format, width: 32, height: 24, bytes: result.bytes.length, frames: 3 });
+    assert.equal(result.input.frames, 3);
+  }
+  const still = await convertImage(gif, options({ output_format: 'gif', width: '32', first_frame: 'true' }), limits);
+  assert.equal((await frames(still.bytes)).length, 1);
+  assert.equal(still.output.frames, undefined);
+  const second = await convertImage(gif, options({ output_format: 'png', page: '1' }), limits);
+  assert.match(await magickFormat(second.bytes, '%[pixel:p{5,5}]'), /^(green|srgb\(0,128,0\))$/, 'the green frame');
+  assert.equal((await frames((await convertImage(gif, options({ output_format: 'png' }), limits)).bytes)).length, 1, 'png takes the first frame');
+
+  const refusedWith = async (fields: Record<string, string>, code: string, frameLimit = 1000): Promise<void> => {
+    await assert.rejects(convertImage(gif, options(fields), { ...limits, maxFrames: frameLimit }), (error: unknown) => {
+      assert.ok(error instanceof ConversionInputError, String(error));
+      assert.equal(error.code, code);
+      return true;
+    });
+  };
+  await refusedWith({ output_format: 'gif', rotate: '90' }, 'unsupported_for_animation');
+  await refusedWith({ output_format: 'webp', flip: 'true' }, 'unsupported_for_animation');
+  await refusedWith({ output_format: 'gif' }, 'too_many_frames', 2);
+  await refusedWith({ output_format: 'gif', page: '3' }, 'page_not_found');
+  // Every frame counts into the pixel limit.
+  await assert.rejects(convertImage(gif, options({ output_format: 'gif' }), { ...limits, maxInputPixels: 64 * 48 * 2 }), /9216 pixels \(3 frames of 64x48\)/);
+  assert.ok(await convertImage(gif, options({ output_format: 'gif', first_frame: 'true' }), { ...limits, maxInputPixels: 64 * 48 * 2 }), 'one frame fits');
+});
+
+test('a multi-page TIFF converts the page asked for; an SVG rasterises at the density asked for and fetches nothing', async () => {
+  const tiff = magickMade(['-size', '20x10', 'xc:red', '-size', '30x15', 'xc:blue', 'tiff:-']);
+  assert.deepEqual(await identify((await convertImage(tiff, options({ output_format: 'png', page: '1' }), limits)).bytes), {
+    format: 'png',
+    width: 30,
+    height: 15,
+  });
+  assert.deepEqual(await identify((await convertImage(tiff, options({ output_format: 'png' }), limits)).bytes), { format: 'png', width: 20, height: 10 });
+
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  try {
+    const svg = Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="100" height="50">` +
+        `<rect width="100" height="50" fill="#00f"/><image x="0" y="0" width="50" height="50" href="http://127.0.0.1:${port}/spy.png" xlink:href="http://127.0.0.1:${port}/spy2.png"/>` +
+        `<style>@import url(http://127.0.0.1:${port}/spy.css);</style></svg>`,
+    );
+    for (const [density, size] of [
+      [undefined, [100, 50]],
+      ['144', [200, 100]],
+      ['720', [1000, 500]],
+    ] as const) {
+      const result = await convertImage(svg, options({ output_format: 'png', ...(density ? { density } : {}) }), limits);
+      assert.deepEqual(await identify(result.bytes), { format: 'png', width: size[0], height: size[1] });
+    }
+    // The conversions have ended: had librsvg fetched anything, the server would have seen it by now.
+    assert.equal(connections, 0, 'no external reference was fetched');
+  } finally {
+    server.close();
+  }
 });

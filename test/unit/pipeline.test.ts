@@ -5,7 +5,7 @@ import { ConversionInputError, convertImage, plannedOutputSize } from '../../src
 import { identify, makeImage } from '../support/images.js';
 import { headerOnlyJpeg, onePixelPng, svgFilterBomb } from '../support/hostile.js';
 
-const limits = { maxInputPixels: 1_000_000, maxOutputPixels: 1_000_000, avifEffort: 2 };
+const limits = { maxInputPixels: 1_000_000, maxOutputPixels: 1_000_000, avifEffort: 2, maxFrames: 1000 };
 
 test('resizes with each fit mode as sharp defines it', async () => {
   const input = await makeImage(400, 200);
@@ -39,7 +39,7 @@ test('higher quality gives a larger JPEG', async () => {
   assert.ok(high.bytes.length > low.bytes.length);
 });
 
-const roomy = { maxInputPixels: 200_000_000, maxOutputPixels: 1_000_000, avifEffort: 2 };
+const roomy = { maxInputPixels: 200_000_000, maxOutputPixels: 1_000_000, avifEffort: 2, maxFrames: 1000 };
 
 async function inputError(promise: Promise<unknown>): Promise<string> {
   try {
@@ -73,7 +73,7 @@ test('the encoder size limit applies to the planned output, not only to the opti
   const wide = await makeImage(400, 10, 'png');
   // width=500 is fine for WebP on its own; on a 1:40 input it makes a height past WebP's 16383.
   const tall = await makeImage(10, 400, 'png');
-  const limits = { maxInputPixels: 1_000_000, maxOutputPixels: 10_000_000_000, avifEffort: 2 };
+  const limits = { maxInputPixels: 1_000_000, maxOutputPixels: 10_000_000_000, avifEffort: 2, maxFrames: 1000 };
   assert.equal(await inputError(convertImage(tall, { output_format: 'webp', width: 500, enlarge: true }, limits)), 'output_too_large');
   assert.equal((await convertImage(wide, { output_format: 'webp', width: 500, enlarge: true }, limits)).output.width, 500);
 });

@@ -24,7 +24,7 @@ import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
 import { tempDir } from '../support/temp.js';
 import { identify, makeImage } from '../support/images.js';
 
-const limits = { maxInputPixels: 50_000_000, maxOutputPixels: 50_000_000, avifEffort: 2 };
+const limits = { maxInputPixels: 50_000_000, maxOutputPixels: 50_000_000, avifEffort: 2, maxFrames: 1000 };
 const runSettings = { heartbeatTimeoutSeconds: 10, timeLimitSeconds: 60 };
 const SCHEDULE = [30, 120, 600];
 

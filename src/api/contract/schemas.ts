@@ -55,7 +55,15 @@ export const Conversion = z
       width: z.number().int().nullable(),
       height: z.number().int().nullable(),
     }),
-    output: z.object({ ...fileFacts, format: z.string(), width: z.number().int(), height: z.number().int() }).nullable(),
+    output: z
+      .object({
+        ...fileFacts,
+        format: z.string(),
+        width: z.number().int().describe('Of one frame, for an animation'),
+        height: z.number().int(),
+        frames: z.number().int().optional().describe('Frames of an animated output (absent for a still)'),
+      })
+      .nullable(),
     error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
     attempts: z.number().int(),
     webhook_url: z.string().nullable(),
