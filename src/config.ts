@@ -43,6 +43,8 @@ export interface KilnConfig {
   maxOutputPixels: number;
   /** Activities at once on kiln-convert; sharp work is CPU-bound. */
   convertConcurrency: number;
+  /** Presets one account may keep (KILN_MAX_PRESETS). */
+  maxPresets: number;
   /** Files one job may have (KILN_MAX_JOB_FILES). */
   maxJobFiles: number;
   /** Bytes all the files uploaded with one job may have together (KILN_MAX_JOB_BYTES). */
@@ -184,6 +186,7 @@ const SETTINGS = z
     KILN_MAX_OUTPUT_PIXELS: whole(50_000_000, 1, 2 ** 40),
     KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
     KILN_MAX_JOB_FILES: whole(5000, 1, 100_000),
+    KILN_MAX_PRESETS: whole(100, 1, 10_000),
     KILN_MAX_JOB_BYTES: whole(2 * 1024 ** 3, 1024, 2 ** 40),
     KILN_JOB_CONCURRENCY: whole(0, 1, 1024), // 0: unset
     KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: whole(20, 2, 3600),
@@ -234,6 +237,7 @@ const SETTINGS = z
       maxOutputPixels: env.KILN_MAX_OUTPUT_PIXELS,
       convertConcurrency: env.KILN_CONVERT_CONCURRENCY,
       maxJobFiles: env.KILN_MAX_JOB_FILES,
+      maxPresets: env.KILN_MAX_PRESETS,
       maxJobBytes: env.KILN_MAX_JOB_BYTES,
       // A worker takes two convert tasks per converter: a window of twice the converters keeps one worker's slots full.
       jobConcurrency: env.KILN_JOB_CONCURRENCY || 2 * env.KILN_CONVERT_CONCURRENCY,

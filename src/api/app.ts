@@ -15,6 +15,7 @@ import { eventTypeRoutes } from './routes/event-types.js';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.js';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
 import { requestWebhookRoutes } from './routes/request-webhooks.js';
+import { presetRoutes } from './routes/presets.js';
 
 /** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
 function guarded(guard: Middleware, routes: Router): Router {
@@ -50,6 +51,7 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), jobRoutes(deps)),
+    guarded(requireApiKey(deps.db), presetRoutes(deps)),
     guarded(requireApiKey(deps.db), eventTypeRoutes()),
     guarded(requireApiKey(deps.db), requestWebhookRoutes(deps)),
     guarded(requireApiKey(deps.db), webhookEndpointRoutes(deps)),

@@ -51,7 +51,7 @@ export interface SpoolLimits {
 }
 
 /** Validates the non-file fields; throws an ApiError to refuse the upload. */
-export type FieldParser<T> = (fields: Record<string, string>) => T;
+export type FieldParser<T> = (fields: Record<string, string>) => T | Promise<T>;
 
 const MAX_FIELDS = 32;
 const MAX_FIELD_BYTES = 64 * 1024;
@@ -207,7 +207,7 @@ export async function receiveUpload<T>(ctx: Context, spool: SpoolLimits, parseFi
   const rawFields = { ...fields };
   const filename = safeFilename(fields.filename);
   delete fields.filename;
-  const parsed = parseFields(fields);
+  const parsed = await parseFields(fields);
   const spooled = await spoolTo(ctx.req, spool.dir, maxBytes, spool.hashed).catch((error: unknown) => {
     throw ctx.req.complete || error instanceof ApiError ? error : uploadAborted();
   });
@@ -330,7 +330,7 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
       let parsed: T | undefined;
       if (!failure) {
         try {
-          parsed = parseFields(fields);
+          parsed = await parseFields(fields);
         } catch (error) {
           fail(error);
         }

@@ -137,7 +137,8 @@ const EFFORT_RANGE: Partial<Record<OutputFormat, [number, number]>> = { webp: [0
 const MAX_BYTES_CEILING = 1 << 30;
 const MAX_PADDING = 10_000;
 
-export function conversionOptionsSchema(limits: OptionLimits) {
+/** Each option on its own (for presets, which may leave any of them out). */
+export function conversionOptionFields(limits: OptionLimits) {
   return z
     .object({
       output_format: z.preprocess(
@@ -215,55 +216,59 @@ export function conversionOptionsSchema(limits: OptionLimits) {
         .describe('The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last'),
       density: wholeNumber('density', 1, 2400).optional().describe('DPI an SVG is rasterised at (default 72); bigger means more pixels'),
     })
-    .strict()
-    .superRefine((options, ctx) => {
-      // What can be known before the image is read: the encoder's own size limit, the pixel
-      // count of an exactly-sized output, and options the format does not take. The rest is
-      // checked once the input's size is known.
-      const format = options.output_format;
-      const max = MAX_DIMENSION[format];
-      for (const side of ['width', 'height'] as const) {
-        const value = options[side];
-        if (value !== undefined && value > max) {
-          ctx.addIssue({ code: 'custom', path: [side], message: `${side} must be at most ${max} for ${format}` });
-        }
+    .strict();
+}
+
+/** A conversion's options: each on its own, then together (what the format takes, what goes with what). */
+export function conversionOptionsSchema(limits: OptionLimits) {
+  return conversionOptionFields(limits).superRefine((options, ctx) => {
+    // What can be known before the image is read: the encoder's own size limit, the pixel
+    // count of an exactly-sized output, and options the format does not take. The rest is
+    // checked once the input's size is known.
+    const format = options.output_format;
+    const max = MAX_DIMENSION[format];
+    for (const side of ['width', 'height'] as const) {
+      const value = options[side];
+      if (value !== undefined && value > max) {
+        ctx.addIssue({ code: 'custom', path: [side], message: `${side} must be at most ${max} for ${format}` });
       }
-      const { width, height } = options;
-      if (width !== undefined && height !== undefined && EXACT_FITS.has(options.fit ?? 'cover') && width * height > limits.maxOutputPixels) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['width'],
-          message: `width × height is ${width * height} pixels; the limit is ${limits.maxOutputPixels} (KILN_MAX_OUTPUT_PIXELS)`,
-        });
+    }
+    const { width, height } = options;
+    if (width !== undefined && height !== undefined && EXACT_FITS.has(options.fit ?? 'cover') && width * height > limits.maxOutputPixels) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['width'],
+        message: `width × height is ${width * height} pixels; the limit is ${limits.maxOutputPixels} (KILN_MAX_OUTPUT_PIXELS)`,
+      });
+    }
+    for (const [name, formats] of Object.entries(ENCODER_OPTIONS)) {
+      if ((options as Record<string, unknown>)[name] !== undefined && !formats.includes(format)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `${name} applies to ${formats.join(', ')}, not ${format}` });
       }
-      for (const [name, formats] of Object.entries(ENCODER_OPTIONS)) {
-        if ((options as Record<string, unknown>)[name] !== undefined && !formats.includes(format)) {
-          ctx.addIssue({ code: 'custom', path: [name], message: `${name} applies to ${formats.join(', ')}, not ${format}` });
-        }
-      }
-      const effortRange = EFFORT_RANGE[format];
-      if (options.effort !== undefined && effortRange && (options.effort < effortRange[0] || options.effort > effortRange[1])) {
-        ctx.addIssue({ code: 'custom', path: ['effort'], message: `effort for ${format} is ${effortRange[0]} to ${effortRange[1]}` });
-      }
-      if (options.max_bytes !== undefined && options.lossless) {
-        ctx.addIssue({ code: 'custom', path: ['max_bytes'], message: 'max_bytes searches the quality of a lossy encoding; it cannot apply with lossless' });
-      }
-      const smart = options.position === 'attention' || options.position === 'entropy';
-      if (smart && ((options.fit ?? 'cover') !== 'cover' || width === undefined || height === undefined)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['position'],
-          message: `position ${options.position} is a smart crop: it needs fit=cover with both width and height`,
-        });
-      }
-      if (options.position !== undefined && !smart && !['cover', 'contain'].includes(options.fit ?? 'cover')) {
-        ctx.addIssue({ code: 'custom', path: ['position'], message: 'position applies to fit=cover and fit=contain' });
-      }
-    });
+    }
+    const effortRange = EFFORT_RANGE[format];
+    if (options.effort !== undefined && effortRange && (options.effort < effortRange[0] || options.effort > effortRange[1])) {
+      ctx.addIssue({ code: 'custom', path: ['effort'], message: `effort for ${format} is ${effortRange[0]} to ${effortRange[1]}` });
+    }
+    if (options.max_bytes !== undefined && options.lossless) {
+      ctx.addIssue({ code: 'custom', path: ['max_bytes'], message: 'max_bytes searches the quality of a lossy encoding; it cannot apply with lossless' });
+    }
+    const smart = options.position === 'attention' || options.position === 'entropy';
+    if (smart && ((options.fit ?? 'cover') !== 'cover' || width === undefined || height === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['position'],
+        message: `position ${options.position} is a smart crop: it needs fit=cover with both width and height`,
+      });
+    }
+    if (options.position !== undefined && !smart && !['cover', 'contain'].includes(options.fit ?? 'cover')) {
+      ctx.addIssue({ code: 'custom', path: ['position'], message: 'position applies to fit=cover and fit=contain' });
+    }
+  });
 }
 
 /** Every option's name, as forms, queries and JSON jobs take them. */
-export const OPTION_NAMES = Object.keys(conversionOptionsSchema({ maxOutputDimension: 1, maxOutputPixels: 1 }).shape) as Array<keyof ConversionOptions>;
+export const OPTION_NAMES = Object.keys(conversionOptionFields({ maxOutputDimension: 1, maxOutputPixels: 1 }).shape) as Array<keyof ConversionOptions>;
 
 export function parseConversionOptions(
   raw: Record<string, string>,
@@ -278,4 +283,27 @@ export function parseConversionOptions(
     ok: false,
     problems: fieldProblems(result.error, 'option'),
   };
+}
+
+/** Options as a preset keeps them: any of them (each checked on its own), as text, the way forms send them. */
+export function presetOptionsSchema(limits: OptionLimits) {
+  return conversionOptionFields(limits).partial();
+}
+
+/** The field that names a preset beside the options. */
+export const PRESET_FIELD = 'preset';
+
+/**
+ * Option fields with the named preset under them: the preset's values first, each field
+ * given explicitly over it. Answers the fields without `preset`, or the problem.
+ */
+export function withPreset(
+  fields: Record<string, string>,
+  presets: ReadonlyMap<string, Record<string, string>>,
+): { ok: true; fields: Record<string, string> } | { ok: false; problems: FieldProblem[] } {
+  const { [PRESET_FIELD]: name, ...explicit } = fields;
+  if (name === undefined) return { ok: true, fields: explicit };
+  const preset = presets.get(name);
+  if (!preset) return { ok: false, problems: [{ field: PRESET_FIELD, message: `no preset named ${JSON.stringify(name.slice(0, 64))}; see GET /v1/presets` }] };
+  return { ok: true, fields: { ...preset, ...explicit } };
 }

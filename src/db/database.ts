@@ -16,6 +16,7 @@ import * as webhookEvents from './migrations/0008_webhook_events.js';
 import * as endpointHeaders from './migrations/0009_endpoint_headers.js';
 import * as receiverFormats from './migrations/0010_receiver_formats.js';
 import * as outputFrames from './migrations/0011_output_frames.js';
+import * as presets from './migrations/0012_presets.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   '0009_endpoint_headers': endpointHeaders,
   '0010_receiver_formats': receiverFormats,
   '0011_output_frames': outputFrames,
+  '0012_presets': presets,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -221,6 +221,17 @@ export interface IdempotencyKeysTable {
   expires_at: Timestamp;
 }
 
+export interface PresetsTable {
+  id: string;
+  account_id: string;
+  /** What `preset=` names: 1–64 of a-z, 0-9, . _ - (unique per account). */
+  name: string;
+  /** Option fields as forms send them (text), each valid on its own. */
+  options: Json<Record<string, string>>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -231,6 +242,7 @@ export interface Database {
   delivery_attempts: DeliveryAttemptsTable;
   idempotency_keys: IdempotencyKeysTable;
   jobs: JobsTable;
+  presets: PresetsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -238,6 +250,7 @@ export type ApiKey = Selectable<ApiKeysTable>;
 export type IdempotencyKey = Selectable<IdempotencyKeysTable>;
 export type Conversion = Selectable<ConversionsTable>;
 export type Job = Selectable<JobsTable>;
+export type Preset = Selectable<PresetsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 /** An event as Kiln passes it around (its storage order stays in the database). */

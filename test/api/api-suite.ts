@@ -10,7 +10,7 @@ import { newId } from '../../src/ids.js';
 import { inputKeyFor } from '../../src/conversions/workflow.js';
 import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln.js';
 import { runEnding } from '../support/temporal.js';
-import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
+import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
 import { magickFormat } from '../support/magick.js';
 
@@ -200,6 +200,51 @@ export function apiSuite(kind: DatabaseKind): void {
         assertProblem(refused, 400, 'invalid_options');
         assert.equal(refused.body.errors[0].field, field);
       }
+    });
+
+    test('presets: kept per account, used as preset=<name> on conversions and job files, overridden field by field', async () => {
+      const api = (urlPath: string, method = 'GET', body?: unknown) => jsonRequest(`${kiln.url}${urlPath}`, alice.key, method, body);
+      const avatar = await api('/v1/presets', 'POST', { name: 'avatar', options: { output_format: 'webp', width: 64, height: 64, fit: 'cover', quality: 70 } });
+      assert.equal(avatar.status, 201, JSON.stringify(avatar.body));
+      assert.deepEqual(avatar.body.options, { output_format: 'webp', width: '64', height: '64', fit: 'cover', quality: '70' });
+      assertProblem(await api('/v1/presets', 'POST', { name: 'avatar', options: {} }), 409, 'preset_exists');
+      const invalid = await api('/v1/presets', 'POST', { name: 'broken', options: { width: 'wide' } });
+      assertProblem(invalid, 400, 'invalid_options');
+      assert.equal(invalid.body.errors[0].field, 'options.width');
+      assertProblem(await api('/v1/presets', 'POST', { name: 'Bad Name', options: {} }), 400, 'invalid_body');
+      assert.equal((await api('/v1/presets', 'POST', { name: 'grey', options: { grayscale: true, width: 32 } })).status, 201);
+
+      // Its options under the request's: width overridden, the rest from the preset.
+      const converted = await submit(alice.key, { preset: 'avatar', width: '32' });
+      assert.equal(converted.status, 202, JSON.stringify(converted.body));
+      assert.deepEqual(converted.body.options, { output_format: 'webp', width: 32, height: 64, fit: 'cover', quality: 70 });
+      const done = await waitForConversion(kiln.url, alice.key, converted.body.id);
+      assert.deepEqual([done.output.format, done.output.width, done.output.height], ['webp', 32, 64]);
+      const unknown = await submit(alice.key, { preset: 'nope', output_format: 'png' });
+      assertProblem(unknown, 400, 'invalid_options');
+      assert.equal(unknown.body.errors[0].field, 'preset');
+      // A preset without output_format needs one from the request.
+      assertProblem(await submit(alice.key, { preset: 'grey' }), 400, 'invalid_options');
+      assert.equal((await submit(bob.key, { preset: 'avatar' })).body.errors[0].field, 'preset', "another account's preset is not there");
+
+      // A job: the shared preset, and one file with its own.
+      const first = await waitForConversion(kiln.url, alice.key, (await submit(alice.key, { output_format: 'png' })).body.id);
+      const job = await api('/v1/jobs', 'POST', {
+        preset: 'avatar',
+        inputs: [{ conversion_id: first.id }, { conversion_id: first.id, options: { preset: 'grey', output_format: 'png' } }],
+      });
+      assert.equal(job.status, 202, JSON.stringify(job.body));
+      const files = (await request(`${kiln.url}/v1/jobs/${job.body.id}/conversions`, { key: alice.key })).body.data;
+      assert.deepEqual(files[0].options, { output_format: 'webp', width: 64, height: 64, fit: 'cover', quality: 70 });
+      // The file's preset replaces the job's; the job's explicit fields (none here) and the file's own override either.
+      assert.deepEqual(files[1].options, { output_format: 'png', grayscale: true, width: 32 });
+
+      const replaced = await api('/v1/presets/avatar', 'PUT', { options: { output_format: 'jpeg', width: 48 } });
+      assert.deepEqual(replaced.body.options, { output_format: 'jpeg', width: '48' });
+      assert.deepEqual((await api('/v1/presets')).body.data.map((p: { name: string }) => p.name).sort(), ['avatar', 'grey']);
+      assert.equal((await api('/v1/presets/avatar', 'DELETE')).status, 204);
+      assertProblem(await api('/v1/presets/avatar'), 404, 'preset_not_found');
+      assert.equal((await request(`${kiln.url}/v1/conversions/${converted.body.id}`, { key: alice.key })).body.options.width, 32, 'made with it, kept');
     });
 
     test('missing, empty and oversized files answer 4xx with stable codes', async () => {

@@ -33,6 +33,11 @@ const ROUTES: Array<[string, string]> = [
   ['GET', '/v1/events'],
   ['GET', '/v1/events/{id}'],
   ['GET', '/v1/webhooks/event-types'],
+  ['POST', '/v1/presets'],
+  ['GET', '/v1/presets'],
+  ['GET', '/v1/presets/{name}'],
+  ['PUT', '/v1/presets/{name}'],
+  ['DELETE', '/v1/presets/{name}'],
   ['GET', '/v1/webhooks/secret'],
   ['POST', '/v1/webhooks/endpoints'],
   ['GET', '/v1/webhooks/endpoints'],
@@ -77,6 +82,11 @@ const PARAMS = [
   'concurrency',
   'inputs',
   'last_event_id',
+  'preset',
+  'crop',
+  'rotate',
+  'max_bytes',
+  'enlarge',
 ];
 
 const hostileText = fc.oneof(
@@ -119,6 +129,23 @@ const jsonBody = fc.oneof(
         enabled: fc.oneof(fc.boolean(), hostileText),
         headers: fc.oneof(fc.dictionary(hostileText, hostileText, { maxKeys: 3 }), hostileText),
         secret: hostileText,
+      },
+      { requiredKeys: [] },
+    )
+    .map((o) => JSON.stringify(o)),
+  // Presets: names and options, valid and not.
+  fc
+    .record(
+      {
+        name: fc.oneof(fc.constantFrom('avatar', 'hero', 'a'.repeat(65)), hostileText),
+        options: fc.oneof(
+          fc.dictionary(
+            fc.oneof(fc.constantFrom('output_format', 'width', 'crop', 'max_bytes'), hostileText),
+            fc.oneof(hostileText, fc.integer(), fc.boolean()),
+            { maxKeys: 4 },
+          ),
+          hostileText,
+        ),
       },
       { requiredKeys: [] },
     )
@@ -231,7 +258,7 @@ describe('fuzzing the HTTP surface (fast-check, bounded time)', () => {
     let sent = 0;
     await fc.assert(
       fc.asyncProperty(requestArb, async ({ route: [method, template], id, query, body: spec, admin }) => {
-        const path = template.replace('{id}', encodeURIComponent(id));
+        const path = template.replace('{id}', encodeURIComponent(id)).replace('{name}', encodeURIComponent(id));
         const search = query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
         const headers: Record<string, string> = { Authorization: `Bearer ${admin && template.startsWith('/v1/admin') ? kiln.adminToken : key}` };
         let bytes: Buffer = Buffer.alloc(0);

@@ -11,6 +11,7 @@ import { rotateBody } from '../webhook-fields.js';
 import { endpointBody } from '../routes/webhook-endpoints.js';
 import { requestWebhookSettingsBody } from '../routes/request-webhooks.js';
 import { previewBody } from '../receiver-format.js';
+import { presetBody, presetOptionsBody } from '../routes/presets.js';
 import * as s from './schemas.js';
 
 /**
@@ -19,7 +20,7 @@ import * as s from './schemas.js';
  * Each route lists every problem `code` it can answer.
  */
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** `api_key_or_link`: an API key, or a signed link's `expires` and `signature` in the query instead. */
 type Auth = 'api_key' | 'admin' | 'none' | 'api_key_or_link';
 
@@ -144,6 +145,7 @@ function routes(limits: OptionLimits): Route[] {
           content: {
             'multipart/form-data': {
               schema: uploadFields.extend({
+                preset: z.string().optional().describe('A preset of the account (GET /v1/presets): its options under the ones given here'),
                 file: z.string().describe('The image (binary)'),
                 webhook_url: z.string().optional(),
                 webhook_events: z.string().optional().describe('Event types webhook_url gets, separated by commas (default: all)'),
@@ -215,6 +217,7 @@ function routes(limits: OptionLimits): Route[] {
           content: {
             'multipart/form-data': {
               schema: uploadFields.extend({
+                preset: z.string().optional().describe('A preset of the account (GET /v1/presets): its options under the ones given here'),
                 file: z.array(z.string()).describe('The images (binary), one `file` field each'),
                 inputs: z.string().optional().describe('A JSON array, one object per file in order: `{"options": {...}}` overrides for that file'),
                 concurrency: z.string().optional().describe('Files converting at once: 1 to KILN_JOB_CONCURRENCY (its default)'),
@@ -337,6 +340,52 @@ function routes(limits: OptionLimits): Route[] {
       request: { params: id('evt', 'event') },
       success: { status: 200, description: 'The event', schema: s.Event },
       problems: { 404: ['event_not_found'] },
+    },
+    {
+      method: 'post',
+      path: '/v1/presets',
+      summary: 'Keep a named set of conversion options (use it as preset=<name>)',
+      tag: 'Presets',
+      idempotent: true,
+      request: { body: json(presetBody) },
+      success: { status: 201, description: 'The preset', schema: s.Preset, headers: { Location: 'The preset' } },
+      problems: { 400: ['invalid_body', 'invalid_options'], 409: ['preset_exists', 'preset_limit_reached'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/presets',
+      summary: "The account's presets",
+      tag: 'Presets',
+      request: { query: z.object(pageQuery) },
+      success: { status: 200, description: 'A page of presets', schema: s.page(s.Preset, 'PresetPage') },
+      problems: { 400: ['invalid_parameter'] },
+    },
+    {
+      method: 'get',
+      path: '/v1/presets/{name}',
+      summary: 'One preset',
+      tag: 'Presets',
+      request: { params: z.object({ name: z.string() }) },
+      success: { status: 200, description: 'The preset', schema: s.Preset },
+      problems: { 404: ['preset_not_found'] },
+    },
+    {
+      method: 'put',
+      path: '/v1/presets/{name}',
+      summary: "Replace a preset's options",
+      tag: 'Presets',
+      request: { params: z.object({ name: z.string() }), body: json(presetOptionsBody) },
+      success: { status: 200, description: 'The preset', schema: s.Preset },
+      problems: { 400: ['invalid_options'], 404: ['preset_not_found'] },
+    },
+    {
+      method: 'delete',
+      path: '/v1/presets/{name}',
+      summary: 'Delete a preset (conversions made with it keep their options)',
+      tag: 'Presets',
+      request: { params: z.object({ name: z.string() }) },
+      success: { status: 204, description: 'Deleted' },
+      problems: { 404: ['preset_not_found'] },
     },
     {
       method: 'get',

@@ -120,6 +120,17 @@ export const Job = z
   })
   .meta({ id: 'Job' });
 
+export const Preset = z
+  .object({
+    object: z.literal('preset'),
+    id: z.string(),
+    name: z.string(),
+    options: z.record(z.string(), z.string()).describe('As forms send them: text'),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .meta({ id: 'Preset' });
+
 export const SignatureScheme = z
   .object({
     header: z.string().describe('Lower-case.'),

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseConversionOptions } from '../../convert/options.js';
+import { parseConversionOptions, PRESET_FIELD, withPreset } from '../../convert/options.js';
+import { presetsNamed } from '../../db/presets.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
 import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
@@ -34,9 +35,12 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     const accountId = accountOf(ctx).id;
     // The file's hash only matters to a request that can be replayed.
     const spool = { dir: deps.spoolDir, maxBytes: config.maxUploadBytes, hashed: hasIdempotencyKey(ctx) };
-    const upload = await receiveUpload(ctx, spool, (fields) => {
+    const upload = await receiveUpload(ctx, spool, async (fields) => {
       const optionFields = Object.fromEntries(Object.entries(fields).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
-      const parsed = parseConversionOptions(optionFields, config);
+      const named = optionFields[PRESET_FIELD];
+      const resolved = withPreset(optionFields, await presetsNamed(db, accountId, named === undefined ? [] : [named]));
+      if (!resolved.ok) throw new ApiError(400, 'invalid_options', resolved.problems.map((p) => p.message).join('; '), { errors: resolved.problems });
+      const parsed = parseConversionOptions(resolved.fields, config);
       if (!parsed.ok) {
         throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
       }

@@ -2,7 +2,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { KilnConfig } from '../../config.js';
-import { OPTION_NAMES, parseConversionOptions, type ConversionOptions } from '../../convert/options.js';
+import { OPTION_NAMES, parseConversionOptions, PRESET_FIELD, withPreset, type ConversionOptions } from '../../convert/options.js';
+import { presetsNamed } from '../../db/presets.js';
 import { findConversionsOf } from '../../db/conversions.js';
 import { findJob, findJobById, insertQueuedJob, isJobFinished, jobOutputs, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
 import type { Kysely } from 'kysely';
@@ -68,7 +69,8 @@ export const jobInput = z
 export const jobBody = z
   .object({
     ...Object.fromEntries(OPTION_NAMES.map((name) => [name, optionValue.optional()])),
-    output_format: optionValue,
+    output_format: optionValue.optional().describe('Required, here or in the preset'),
+    preset: z.string().optional().describe('A preset of the account: its options under the ones given here'),
     inputs: z.array(jobInput).min(1, 'inputs must name at least one input'),
     concurrency: z.number().int().optional().describe('Files converting at once, 1 to KILN_JOB_CONCURRENCY (its default)'),
     webhook_url: z.string().optional(),
@@ -96,14 +98,20 @@ function fileOptions(
   overrides: Array<Record<string, string> | undefined>,
   count: number,
   config: KilnConfig,
+  presets: ReadonlyMap<string, Record<string, string>>,
 ): { options: ConversionOptions; perFile: ConversionOptions[] } {
-  const base = parseConversionOptions(shared, config);
+  const parse = (fields: Record<string, string>): ReturnType<typeof parseConversionOptions> => {
+    // A file's own preset replaces the job's; fields given explicitly (the job's, then the file's) override either.
+    const resolved = withPreset(fields, presets);
+    return resolved.ok ? parseConversionOptions(resolved.fields, config) : resolved;
+  };
+  const base = parse(shared);
   if (!base.ok) throw invalid('invalid_options', base.problems);
   const problems: FieldProblem[] = [];
   const perFile = Array.from({ length: count }, (_, index) => {
     const own = overrides[index];
     if (!own || Object.keys(own).length === 0) return base.options;
-    const parsed = parseConversionOptions({ ...shared, ...own }, config);
+    const parsed = parse({ ...shared, ...own });
     if (parsed.ok) return parsed.options;
     problems.push(...parsed.problems.map((p) => ({ ...p, field: `inputs[${index}].options${p.field ? `.${p.field}` : ''}` })));
     return base.options;
@@ -138,6 +146,12 @@ interface JobRequest {
 export function jobRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
+
+  /** The account's presets that the job's shared options or any file's name. */
+  function namedPresets(accountId: string, shared: Record<string, string>, overrides: Array<Record<string, string> | undefined>) {
+    const names = [shared, ...overrides].flatMap((fields) => (fields?.[PRESET_FIELD] === undefined ? [] : [fields[PRESET_FIELD]]));
+    return presetsNamed(db, accountId, [...new Set(names)]);
+  }
 
   /** Stores the job, its files and their `file.uploaded` together, then starts its workflow. */
   async function acceptJob(ctx: Context, request: JobRequest, importedKeys: string[]): Promise<void> {
@@ -216,12 +230,8 @@ export function jobRoutes(deps: ApiDependencies): Router {
       if (inputs.length > files.length) {
         throw invalid('invalid_options', [{ field: 'inputs', message: `inputs has ${inputs.length} entries for ${files.length} files` }]);
       }
-      const { options, perFile } = fileOptions(
-        shared,
-        inputs.map((input) => input.options && asFields(input.options)),
-        files.length,
-        config,
-      );
+      const overrides = inputs.map((input) => input.options && asFields(input.options));
+      const { options, perFile } = fileOptions(shared, overrides, files.length, config, await namedPresets(accountOf(ctx).id, shared, overrides));
       const sameUpload = requestFingerprint(
         JSON.stringify(Object.entries(upload.rawFields).sort()),
         ...files.flatMap((file) => [file.sha256 ?? '', file.filename, file.contentType ?? '']),
@@ -254,12 +264,9 @@ export function jobRoutes(deps: ApiDependencies): Router {
     const request = parsed.data;
     if (request.inputs.length > config.maxJobFiles) throw tooManyFiles(config.maxJobFiles);
     const given = request as Record<string, unknown>;
-    const { options, perFile } = fileOptions(
-      asFields(Object.fromEntries(OPTION_NAMES.map((name) => [name, given[name] as string | number | boolean | undefined]))),
-      request.inputs.map((input) => input.options && asFields(input.options)),
-      request.inputs.length,
-      config,
-    );
+    const shared = asFields(Object.fromEntries([...OPTION_NAMES, PRESET_FIELD].map((name) => [name, given[name] as string | number | boolean | undefined])));
+    const overrides = request.inputs.map((input) => input.options && asFields(input.options));
+    const { options, perFile } = fileOptions(shared, overrides, request.inputs.length, config, await namedPresets(accountOf(ctx).id, shared, overrides));
     const webhook = parseConversionWebhookFields(
       asFields({
         webhook_url: request.webhook_url,
