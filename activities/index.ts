@@ -3,3 +3,4 @@ export { conversionRecorder, createRecordActivities, type RecordActivities, type
 export { createDeliverActivities, type DeliverActivities, type DeliverDependencies } from './deliver.js';
 export { createReconcileActivities, type ReconcileActivities, type ReconcileDependencies } from './reconcile.js';
 export { createJobActivities, type JobActivities, type JobDependencies } from './job.js';
+export { createSourceActivities, type SourceActivities, type SourceDependencies } from './source.js';

@@ -43,6 +43,12 @@ export interface KilnConfig {
   maxOutputPixels: number;
   /** Activities at once on kiln-convert; sharp work is CPU-bound. */
   convertConcurrency: number;
+  /** The largest source a conversion fetches (KILN_SOURCE_MAX_BYTES; default the upload limit). */
+  sourceMaxBytes: number;
+  /** How long one fetch of a source may take, redirects and body included (KILN_SOURCE_TIMEOUT_SECONDS). */
+  sourceTimeoutSeconds: number;
+  /** Redirects a source fetch follows (KILN_SOURCE_MAX_REDIRECTS). */
+  sourceMaxRedirects: number;
   /** Presets one account may keep (KILN_MAX_PRESETS). */
   maxPresets: number;
   /** Files one job may have (KILN_MAX_JOB_FILES). */
@@ -187,6 +193,9 @@ const SETTINGS = z
     KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
     KILN_MAX_JOB_FILES: whole(5000, 1, 100_000),
     KILN_MAX_PRESETS: whole(100, 1, 10_000),
+    KILN_SOURCE_MAX_BYTES: whole(0, 1, 2 ** 40), // 0: unset
+    KILN_SOURCE_TIMEOUT_SECONDS: whole(30, 1, 3600),
+    KILN_SOURCE_MAX_REDIRECTS: whole(5, 0, 20),
     KILN_MAX_JOB_BYTES: whole(2 * 1024 ** 3, 1024, 2 ** 40),
     KILN_JOB_CONCURRENCY: whole(0, 1, 1024), // 0: unset
     KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: whole(20, 2, 3600),
@@ -238,6 +247,9 @@ const SETTINGS = z
       convertConcurrency: env.KILN_CONVERT_CONCURRENCY,
       maxJobFiles: env.KILN_MAX_JOB_FILES,
       maxPresets: env.KILN_MAX_PRESETS,
+      sourceMaxBytes: env.KILN_SOURCE_MAX_BYTES || env.KILN_MAX_UPLOAD_BYTES,
+      sourceTimeoutSeconds: env.KILN_SOURCE_TIMEOUT_SECONDS,
+      sourceMaxRedirects: env.KILN_SOURCE_MAX_REDIRECTS,
       maxJobBytes: env.KILN_MAX_JOB_BYTES,
       // A worker takes two convert tasks per converter: a window of twice the converters keeps one worker's slots full.
       jobConcurrency: env.KILN_JOB_CONCURRENCY || 2 * env.KILN_CONVERT_CONCURRENCY,

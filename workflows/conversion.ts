@@ -12,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { ConvertActivities } from '../activities/convert.js';
 import type { RecordActivities } from '../activities/record.js';
+import type { SourceActivities } from '../activities/source.js';
 import { TASK_QUEUES } from '../src/temporal/names.js';
 import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
 import {
@@ -66,6 +67,12 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
   });
+  // A source fetch waits on the network: retried on the policy below while the source may yet answer
+  // (no answer, a 5xx, a timeout); its other failures are final (non-retryable from the activity).
+  const { fetchConversionSource } = proxyActivities<SourceActivities>({
+    startToCloseTimeout: `${(input.sourceTimeoutSeconds ?? 30) + 30} seconds`,
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4 },
+  });
   let phase: ConversionPhase = 'queued';
   const enter = (next: ConversionPhase): void => {
     phase = next;
@@ -79,6 +86,8 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
     await work.run(async () => {
       if (!convertRecords) await record.recordConversionStarted(input.conversionId);
       enter('running');
+      // Only conversions made from a URL have a source: runs of uploads (and every run started before sources existed) skip this.
+      if (input.sourceUrl) await fetchConversionSource({ conversionId: input.conversionId, sourceUrl: input.sourceUrl, inputKey: input.inputKey });
       const result = await convertImage({
         conversionId: input.conversionId,
         inputKey: input.inputKey,

@@ -17,6 +17,10 @@ export interface ConversionWorkflowInput {
   heartbeatTimeoutSeconds: number;
   /** Seconds the image work may take; absent in workflows started before the limit existed. */
   timeLimitSeconds?: number;
+  /** A URL the original is fetched from first (into inputKey); absent for an upload. */
+  sourceUrl?: string;
+  /** How long one fetch of sourceUrl may take (KILN_SOURCE_TIMEOUT_SECONDS). */
+  sourceTimeoutSeconds?: number;
 }
 
 export type ConversionPhase = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -58,6 +62,8 @@ export interface ConversionRunSettings {
   heartbeatTimeoutSeconds: number;
   /** Seconds the image work may take before it is stopped (KILN_CONVERT_TIME_LIMIT_SECONDS). */
   timeLimitSeconds: number;
+  /** Seconds one fetch of a source URL may take (KILN_SOURCE_TIMEOUT_SECONDS); absent in runs started before sources existed. */
+  sourceTimeoutSeconds?: number;
 }
 
 /** A file of a job as it ended. */

@@ -13,6 +13,7 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     status: row.status,
     options: row.options as ConversionOptions,
     input: inputOf(row),
+    source_url: row.source_url,
     output: outputOf(row),
     error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
     attempts: row.attempts,

@@ -19,7 +19,11 @@ function outputKeyFor(conversionId: string, format: OutputFormat): string {
 export type { ConversionRunSettings } from '../../workflows/definitions.js';
 
 export function conversionRunSettings(config: KilnConfig): ConversionRunSettings {
-  return { heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds, timeLimitSeconds: config.convertTimeLimitSeconds };
+  return {
+    heartbeatTimeoutSeconds: config.convertHeartbeatTimeoutSeconds,
+    timeLimitSeconds: config.convertTimeLimitSeconds,
+    sourceTimeoutSeconds: config.sourceTimeoutSeconds,
+  };
 }
 
 export function workflowInputFor(row: Conversion, settings: ConversionRunSettings): ConversionWorkflowInput {
@@ -32,6 +36,7 @@ export function workflowInputFor(row: Conversion, settings: ConversionRunSetting
     options,
     heartbeatTimeoutSeconds: settings.heartbeatTimeoutSeconds,
     timeLimitSeconds: settings.timeLimitSeconds,
+    ...(row.source_url ? { sourceUrl: row.source_url, sourceTimeoutSeconds: settings.sourceTimeoutSeconds } : {}),
   };
 }
 

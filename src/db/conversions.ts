@@ -19,6 +19,8 @@ export interface AcceptedUpload {
   bytes: number;
   contentType: string | undefined;
   webhook?: RequestWebhook;
+  /** Fetched from here by the workflow (bytes 0 until then), instead of uploaded. */
+  sourceUrl?: string;
 }
 
 /** Where a conversion's (or a job's) own events go besides the account's endpoints, as sent with it. */
@@ -52,6 +54,7 @@ export function queuedConversionRow(upload: AcceptedUpload, job?: { id: string; 
     input_filename: upload.filename,
     input_bytes: upload.bytes,
     input_content_type: upload.contentType ?? null,
+    source_url: upload.sourceUrl ?? null,
     ...requestWebhookColumns(upload.webhook),
     updated_at: new Date(),
     job_id: job?.id ?? null,
@@ -120,6 +123,22 @@ async function finish(db: Kysely<Database>, id: string, values: ConversionUpdate
   if (changed) return { row: changed, changed: true };
   const row = await findConversionById(db, id);
   return row ? { row, changed: false } : undefined;
+}
+
+/** A source fetched into the blob store: its size and type, while the conversion is still open; answers the row when this call changed it. */
+export async function markSourceFetched(
+  db: Kysely<Database>,
+  id: string,
+  fetched: { bytes: number; contentType: string | null },
+): Promise<Conversion | undefined> {
+  return db
+    .updateTable('conversions')
+    .set({ input_bytes: fetched.bytes, input_content_type: fetched.contentType, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', OPEN_STATUSES)
+    .where('input_bytes', '=', 0)
+    .returningAll()
+    .executeTakeFirst();
 }
 
 export function markSucceeded(db: Kysely<Database>, id: string, facts: OutputFacts): Promise<FinishResult> {

@@ -59,6 +59,8 @@ export interface ConversionsTable {
   input_filename: string;
   input_bytes: number;
   input_content_type: string | null;
+  /** Where the original is fetched from, for a conversion made from a URL (null: uploaded). */
+  source_url: ColumnType<string | null, string | null | undefined, string | null>;
   input_format: string | null;
   input_width: number | null;
   input_height: number | null;

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { KilnConfig } from '../config.js';
 import { DownloadSigner } from '../signing/download-url.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
@@ -11,6 +12,7 @@ import { AttemptLog } from '../db/attempt-log.js';
 import { AddressGuard } from '../webhooks/address-guard.js';
 import type { AttemptDependencies } from '../webhooks/attempt.js';
 import { TemplateRenderer } from '../webhooks/template.js';
+import type { SourceLimits } from '../sources/fetch-source.js';
 import { FirstAttempts } from '../webhooks/first-attempts.js';
 import type { ConversionLimits } from '../convert/pipeline.js';
 import { WEBHOOK_USER_AGENT } from '../version.js';
@@ -68,6 +70,19 @@ export function attemptDependencies(config: KilnConfig, db: Kysely<Database>, pu
     templates: templateRenderer(config),
     disableAfterSeconds: config.endpointDisableAfterSeconds,
     userAgent: WEBHOOK_USER_AGENT,
+  };
+}
+
+/** How a worker fetches a conversion's source_url: through the same address guard as webhooks. */
+export function sourceSettings(config: KilnConfig): { limits: SourceLimits; spoolDir: string } {
+  return {
+    limits: {
+      guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+      maxBytes: config.sourceMaxBytes,
+      timeoutMs: config.sourceTimeoutSeconds * 1000,
+      maxRedirects: config.sourceMaxRedirects,
+    },
+    spoolDir: path.join(config.dataDir, 'sources'),
   };
 }
 

@@ -7,7 +7,7 @@ import type { ConverterPool } from '../convert/converter-pool.js';
 import { createWorkers, runWorkers } from '../temporal/worker.js';
 import { conversionRunSettings } from '../conversions/workflow.js';
 import { ensureReconcileSchedule } from '../temporal/reconcile.js';
-import { attemptDependencies, converterPoolFor, deliveryGraceSeconds, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl } from './wiring.js';
+import { attemptDependencies, converterPoolFor, deliveryGraceSeconds, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl, sourceSettings } from './wiring.js';
 import type { FirstAttempts } from '../webhooks/first-attempts.js';
 
 export interface WorkerRole {
@@ -52,6 +52,7 @@ export async function startWorkerRole(
     blobs,
     converter,
     convertConcurrency: config.convertConcurrency,
+    sources: sourceSettings(config),
   }).catch(async (error: unknown) => {
     await converter.close();
     throw error;

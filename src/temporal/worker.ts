@@ -7,7 +7,9 @@ import {
   createReconcileActivities,
   createRecordActivities,
   createJobActivities,
+  createSourceActivities,
   conversionRecorder,
+  type SourceDependencies,
   type DeliverDependencies,
 } from '../../activities/index.js';
 import type { ReconcileOptions } from './reconcile.js';
@@ -48,6 +50,8 @@ export interface WorkerDependencies {
   reconcile: ReconcileOptions;
   /** HTTP deliveries in flight at once; they wait on the network, not the CPU. */
   deliverConcurrency: number;
+  /** How conversions made from a URL fetch it. */
+  sources: Omit<SourceDependencies, 'events' | 'blobs'>;
 }
 
 /**
@@ -69,6 +73,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       activities: {
         ...createRecordActivities(record),
         ...createJobActivities(record),
+        ...createSourceActivities({ events: record, blobs: deps.blobs, ...deps.sources }),
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
       },
     }),

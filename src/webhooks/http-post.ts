@@ -1,8 +1,7 @@
-import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
 import type { AddressGuard } from './address-guard.js';
+import { agentsFor, BLOCKED_ADDRESS, guardedLookup, type Agents } from './guarded-connection.js';
 
 export type AttemptErrorClass = 'timeout' | 'connection' | 'blocked_address' | 'invalid_url';
 
@@ -18,49 +17,6 @@ export interface PostOutcome {
 }
 
 const RESPONSE_PREVIEW_BYTES = 8 * 1024;
-const BLOCKED = 'KILN_BLOCKED_ADDRESS';
-
-class BlockedAddressError extends Error {
-  readonly code = BLOCKED;
-}
-
-/**
- * A DNS lookup that refuses the whole name when any address it resolves to is refused,
- * so a name cannot smuggle a private address in beside a public one. Node calls it only
- * for names; literal IPs are judged before the request (AddressGuard.checkUrlLiteral).
- */
-function guardedLookup(guard: AddressGuard): LookupFunction {
-  return (hostname, options, callback) => {
-    dns.lookup(hostname, { all: true, family: options.family, hints: options.hints }, (error, addresses) => {
-      if (error) return callback(error, '', 0);
-      for (const { address } of addresses) {
-        const verdict = guard.check(address);
-        if (!verdict.allowed) return callback(new BlockedAddressError(`${hostname} resolves to ${address}: ${verdict.reason}`), '', 0);
-      }
-      if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
-      const [first] = addresses;
-      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
-      callback(null, first.address, first.family);
-    });
-  };
-}
-
-type Agents = { 'http:': http.Agent; 'https:': https.Agent };
-const agentsByGuard = new WeakMap<AddressGuard, Agents>();
-
-/**
- * Kept-alive connections are pooled per guard: a socket one guard let through must never
- * be reused for a request judged by a stricter one.
- */
-function agentsFor(guard: AddressGuard): Agents {
-  let agents = agentsByGuard.get(guard);
-  if (!agents) {
-    agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }) };
-    agentsByGuard.set(guard, agents);
-  }
-  return agents;
-}
-
 /**
  * One webhook POST: connects only to addresses the guard allows (checked after DNS),
  * never follows a redirect, and gives up after `timeoutMs` in all (connect, headers and
@@ -118,7 +74,7 @@ export function postWebhook(
     }, options.timeoutMs);
 
     request.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === BLOCKED) return finish(outcome({ error: { class: 'blocked_address', message: error.message } }));
+      if (error.code === BLOCKED_ADDRESS) return finish(outcome({ error: { class: 'blocked_address', message: error.message } }));
       if (error.code === 'KILN_TIMEOUT') return finish(outcome({ error: { class: 'timeout', message: error.message } }));
       finish(outcome({ error: { class: 'connection', message: `${error.code ?? 'error'}: ${error.message}` } }));
     });

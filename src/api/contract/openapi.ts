@@ -141,12 +141,13 @@ function routes(limits: OptionLimits): Route[] {
       request: {
         body: {
           description:
-            'Multipart with the image as `file` and options as fields; or the raw image as the body with the options in the query (then `filename` names it).',
+            'Multipart with the image as `file` and options as fields; or the raw image as the body with the options in the query (then `filename` names it); or, instead of a file, `source_url` (a field, a query parameter, or a JSON body with the options), which the workflow fetches.',
           content: {
             'multipart/form-data': {
               schema: uploadFields.extend({
                 preset: z.string().optional().describe('A preset of the account (GET /v1/presets): its options under the ones given here'),
-                file: z.string().describe('The image (binary)'),
+                file: z.string().optional().describe('The image (binary); or source_url'),
+                source_url: z.string().optional().describe('http(s) URL the original is fetched from instead of a file'),
                 webhook_url: z.string().optional(),
                 webhook_events: z.string().optional().describe('Event types webhook_url gets, separated by commas (default: all)'),
                 webhook_metadata: z.string().optional().describe('A JSON object, at most 16 KiB'),
@@ -154,6 +155,17 @@ function routes(limits: OptionLimits): Route[] {
               }),
             },
             'application/octet-stream': { schema: z.string().describe('The image itself (any image/* type too)') },
+            'application/json': {
+              schema: uploadFields.extend({
+                source_url: z.string().describe('http(s) URL the original is fetched from'),
+                preset: z.string().optional(),
+                filename: z.string().optional(),
+                webhook_url: z.string().optional(),
+                webhook_events: z.array(z.string()).optional(),
+                webhook_metadata: z.record(z.string(), z.unknown()).optional(),
+                tag: z.string().optional(),
+              }),
+            },
           },
         },
       },
@@ -170,8 +182,10 @@ function routes(limits: OptionLimits): Route[] {
           'invalid_metadata',
           'invalid_tag',
           'unknown_event_type',
+          'invalid_json',
+          'invalid_body',
         ],
-        413: ['file_too_large'],
+        413: ['file_too_large', 'body_too_large'],
         415: ['unsupported_input'],
         422: ['blocked_address'],
       },

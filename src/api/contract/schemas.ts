@@ -55,6 +55,7 @@ export const Conversion = z
       width: z.number().int().nullable(),
       height: z.number().int().nullable(),
     }),
+    source_url: z.string().nullable().describe('Where the original was fetched from, for a conversion made from a URL; null for an upload'),
     output: z
       .object({
         ...fileFacts,

@@ -8,6 +8,9 @@ import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { presentConversion } from '../../conversions/present.js';
 import { storeConversionEvent } from '../../conversions/events.js';
+import type { PublishedEvent } from '../../events/publish.js';
+import { checkSourceUrl, SourceFetchError } from '../../sources/fetch-source.js';
+import { readJsonBody } from '../json-body.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
 import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../conversions/workflow.js';
@@ -27,30 +30,134 @@ import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } f
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
 
+/** The field naming a URL to fetch the original from, instead of a file. */
+const SOURCE_FIELD = 'source_url';
+
+/** A JSON body's fields as forms send them: text (objects and arrays as JSON, arrays of event types comma-separated). */
+function jsonFields(body: unknown): Record<string, string> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'invalid_body', 'the body must be a JSON object');
+  return Object.fromEntries(
+    Object.entries(body).map(([name, value]) => [
+      name,
+      typeof value === 'string'
+        ? value
+        : name === 'webhook_events' && Array.isArray(value)
+          ? value.join(',')
+          : typeof value === 'object'
+            ? JSON.stringify(value)
+            : String(value),
+    ]),
+  );
+}
+
+/** The original's name from its URL: the last path segment, or `source`. */
+function sourceFilename(url: string): string {
+  const segment = new URL(url).pathname.split('/').pop() ?? '';
+  let decoded = segment;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    // A malformed escape: the segment as it is.
+  }
+  // eslint-disable-next-line no-control-regex -- control characters are what a filename must lose
+  const last = decoded.replace(/[\u0000-\u001f\u007f/\\]/g, '');
+  return safeSourceName(last || 'source');
+}
+
+function safeSourceName(name: string): string {
+  return name.slice(0, 255) || 'source';
+}
+
 export function conversionRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
 
+  /** A conversion's fields (form fields, query parameters, or a JSON body's, as text): options under any preset, webhook fields, source_url. */
+  async function parseFields(accountId: string, fields: Record<string, string>) {
+    const { [SOURCE_FIELD]: sourceUrl, ...rest } = fields;
+    const optionFields = Object.fromEntries(Object.entries(rest).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
+    const named = optionFields[PRESET_FIELD];
+    const resolved = withPreset(optionFields, await presetsNamed(db, accountId, named === undefined ? [] : [named]));
+    if (!resolved.ok) throw new ApiError(400, 'invalid_options', resolved.problems.map((p) => p.message).join('; '), { errors: resolved.problems });
+    const parsed = parseConversionOptions(resolved.fields, config);
+    if (!parsed.ok) {
+      throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
+    }
+    return {
+      options: parsed.options,
+      webhook: parseConversionWebhookFields(rest, deps.guard),
+      sourceUrl: sourceUrl === undefined ? undefined : checkedSource(sourceUrl),
+    };
+  }
+
+  function checkedSource(raw: string): string {
+    try {
+      return checkSourceUrl(raw, deps.guard).toString();
+    } catch (error) {
+      if (!(error instanceof SourceFetchError)) throw error;
+      if (error.code === 'blocked_address') throw new ApiError(422, 'blocked_address', `source_url ${error.message}`, { field: SOURCE_FIELD });
+      throw new ApiError(400, 'invalid_url', `source_url: ${error.message}`, { field: SOURCE_FIELD });
+    }
+  }
+
+  type Parsed = Awaited<ReturnType<typeof parseFields>>;
+
+  /** Stores the row (and its file.uploaded, for an upload) and starts its workflow; answers 202. */
+  async function accept(ctx: Context, row: Conversion, uploaded: PublishedEvent | undefined): Promise<void> {
+    // Not awaited: the answer never waits on webhooks (a first attempt cut off here is the reconcile schedule's).
+    if (uploaded) void dispatchOrDefer(deps.deliveries, uploaded.deliveries, requestLog(ctx, deps.log));
+    try {
+      await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
+    } catch (error) {
+      // The row is stored and stays queued; the reconcile schedule starts its workflow once Temporal answers.
+      requestLog(ctx, deps.log)(`could not start the workflow of ${row.id} yet; it stays queued`, error);
+    }
+    ctx.status = 202;
+    ctx.set('Location', `/v1/conversions/${row.id}`);
+    ctx.body = presentConversion(row, deps.signer);
+  }
+
+  /** A conversion whose original the workflow fetches from `sourceUrl`: nothing to store now but the row. */
+  async function acceptSource(ctx: Context, accountId: string, fields: Parsed & { sourceUrl: string }, raw: Record<string, string>): Promise<void> {
+    await idempotent(ctx, deps, requestFingerprint(JSON.stringify(Object.entries(raw).sort())), async () => {
+      const id = newId('cnv');
+      const row = await insertQueuedConversion(db, {
+        id,
+        accountId,
+        options: fields.options,
+        inputKey: inputKeyFor(id),
+        filename: raw.filename ? safeSourceName(raw.filename) : sourceFilename(fields.sourceUrl),
+        bytes: 0,
+        contentType: undefined,
+        webhook: fields.webhook,
+        sourceUrl: fields.sourceUrl,
+      });
+      await accept(ctx, row, undefined);
+    });
+  }
+
   router.post('/v1/conversions', async (ctx) => {
     const accountId = accountOf(ctx).id;
+    // A JSON body names a source_url (there is no file to send with it).
+    if (ctx.is('application/json')) {
+      const raw = jsonFields(await readJsonBody(ctx));
+      const fields = await parseFields(accountId, raw);
+      if (fields.sourceUrl === undefined)
+        throw new ApiError(400, 'file_required', 'a JSON body names its image by source_url; send a file as multipart or as the raw body');
+      return acceptSource(ctx, accountId, { ...fields, sourceUrl: fields.sourceUrl }, raw);
+    }
     // The file's hash only matters to a request that can be replayed.
     const spool = { dir: deps.spoolDir, maxBytes: config.maxUploadBytes, hashed: hasIdempotencyKey(ctx) };
-    const upload = await receiveUpload(ctx, spool, async (fields) => {
-      const optionFields = Object.fromEntries(Object.entries(fields).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
-      const named = optionFields[PRESET_FIELD];
-      const resolved = withPreset(optionFields, await presetsNamed(db, accountId, named === undefined ? [] : [named]));
-      if (!resolved.ok) throw new ApiError(400, 'invalid_options', resolved.problems.map((p) => p.message).join('; '), { errors: resolved.problems });
-      const parsed = parseConversionOptions(resolved.fields, config);
-      if (!parsed.ok) {
-        throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
-      }
-      return { options: parsed.options, webhook: parseConversionWebhookFields(fields, deps.guard) };
-    });
-    const { options, webhook } = upload.fields;
+    const upload = await receiveUpload(ctx, spool, (fields) => parseFields(accountId, fields));
+    const { options, webhook, sourceUrl } = upload.fields;
     let accepted = false;
     try {
       const file = upload.file;
-      if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
+      if (sourceUrl !== undefined) {
+        if (file && file.bytes > 0) throw new ApiError(400, 'invalid_options', 'send a file or a source_url, not both', { field: SOURCE_FIELD });
+        return await acceptSource(ctx, accountId, { ...upload.fields, sourceUrl }, { ...upload.rawFields });
+      }
+      if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body, or name it by source_url');
       if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
       refuseNonImages([file]);
       const sameUpload = requestFingerprint(JSON.stringify(Object.entries(upload.rawFields).sort()), file.sha256 ?? '', file.filename, file.contentType ?? '');
@@ -77,17 +184,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
             return { row: inserted, uploaded: event };
           }),
         );
-        // Not awaited: the answer never waits on webhooks (a first attempt cut off here is the reconcile schedule's).
-        void dispatchOrDefer(deps.deliveries, uploaded.deliveries, requestLog(ctx, deps.log));
-        try {
-          await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
-        } catch (error) {
-          // The row is stored and stays queued; the reconcile schedule starts its workflow once Temporal answers.
-          requestLog(ctx, deps.log)(`could not start the workflow of ${id} yet; it stays queued`, error);
-        }
-        ctx.status = 202;
-        ctx.set('Location', `/v1/conversions/${id}`);
-        ctx.body = presentConversion(row, deps.signer);
+        await accept(ctx, row, uploaded);
       });
     } finally {
       if (!accepted) await upload.discard();
