@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify, makeImage } from '../support/images.js';
+import { waitUntil } from '../support/processes.js';
 
 /**
  * Conversions made from a URL: the worker fetches the original through the address guard
@@ -144,6 +145,42 @@ describe('conversions from a source_url', () => {
     assert.equal(origin.hits.filter((hit) => hit === '/silent').length, 4, 'no answer is retried');
     assert.equal(refused.connections, 0, 'nothing ever connected to the refused address');
     assert.ok(Date.now() - started < 60_000, 'all within a minute');
+  });
+
+  test('a JSON job takes inputs by URL beside earlier uploads', async () => {
+    const earlier = await waitForConversion(kiln.url, account.key, (await fromUrl(`${origin.url}/photo.jpg`)).id);
+    const job = await jsonRequest(`${kiln.url}/v1/jobs`, account.key, 'POST', {
+      output_format: 'webp',
+      width: 64,
+      inputs: [{ source_url: `${origin.url}/hop2` }, { conversion_id: earlier.id }, { source_url: `${origin.url}/missing`, filename: 'gone.jpg' }],
+    });
+    assert.equal(job.status, 202, JSON.stringify(job.body));
+    let ended: any;
+    await waitUntil(
+      async () => !['queued', 'running'].includes((ended = (await request(`${kiln.url}/v1/jobs/${job.body.id}`, { key: account.key })).body).status),
+      60_000,
+      'the job to end',
+    );
+    assert.equal(ended.status, 'failed');
+    assert.deepEqual(ended.counts, { total: 3, queued: 0, running: 0, succeeded: 2, failed: 1, cancelled: 0 });
+    const files = (await request(`${kiln.url}/v1/jobs/${job.body.id}/conversions`, { key: account.key })).body.data;
+    assert.deepEqual(
+      files.map((file: any) => [file.input.filename, file.status, file.error?.code ?? null]),
+      [
+        ['hop2', 'succeeded', null],
+        ['photo.jpg', 'succeeded', null],
+        ['gone.jpg', 'failed', 'source_http_error'],
+      ],
+    );
+    assert.equal(files[0].input.bytes, photo.length);
+    for (const inputs of [[{}], [{ conversion_id: earlier.id, source_url: `${origin.url}/photo.jpg` }]]) {
+      assertProblem(await jsonRequest(`${kiln.url}/v1/jobs`, account.key, 'POST', { output_format: 'png', inputs }), 400, 'invalid_body');
+    }
+    assertProblem(
+      await jsonRequest(`${kiln.url}/v1/jobs`, account.key, 'POST', { output_format: 'png', inputs: [{ source_url: 'http://10.0.0.1/a.jpg' }] }),
+      422,
+      'blocked_address',
+    );
   });
 
   test('a source URL is checked when the request arrives', async () => {

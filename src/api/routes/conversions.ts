@@ -9,7 +9,7 @@ import { newId } from '../../ids.js';
 import { presentConversion } from '../../conversions/present.js';
 import { storeConversionEvent } from '../../conversions/events.js';
 import type { PublishedEvent } from '../../events/publish.js';
-import { checkSourceUrl, SourceFetchError } from '../../sources/fetch-source.js';
+import { checkedSourceUrl, safeSourceName, sourceFilename } from '../source-fields.js';
 import { readJsonBody } from '../json-body.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
@@ -50,24 +50,6 @@ function jsonFields(body: unknown): Record<string, string> {
   );
 }
 
-/** The original's name from its URL: the last path segment, or `source`. */
-function sourceFilename(url: string): string {
-  const segment = new URL(url).pathname.split('/').pop() ?? '';
-  let decoded = segment;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch {
-    // A malformed escape: the segment as it is.
-  }
-  // eslint-disable-next-line no-control-regex -- control characters are what a filename must lose
-  const last = decoded.replace(/[\u0000-\u001f\u007f/\\]/g, '');
-  return safeSourceName(last || 'source');
-}
-
-function safeSourceName(name: string): string {
-  return name.slice(0, 255) || 'source';
-}
-
 export function conversionRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
@@ -86,18 +68,8 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     return {
       options: parsed.options,
       webhook: parseConversionWebhookFields(rest, deps.guard),
-      sourceUrl: sourceUrl === undefined ? undefined : checkedSource(sourceUrl),
+      sourceUrl: sourceUrl === undefined ? undefined : checkedSourceUrl(sourceUrl, deps.guard, SOURCE_FIELD),
     };
-  }
-
-  function checkedSource(raw: string): string {
-    try {
-      return checkSourceUrl(raw, deps.guard).toString();
-    } catch (error) {
-      if (!(error instanceof SourceFetchError)) throw error;
-      if (error.code === 'blocked_address') throw new ApiError(422, 'blocked_address', `source_url ${error.message}`, { field: SOURCE_FIELD });
-      throw new ApiError(400, 'invalid_url', `source_url: ${error.message}`, { field: SOURCE_FIELD });
-    }
   }
 
   type Parsed = Awaited<ReturnType<typeof parseFields>>;

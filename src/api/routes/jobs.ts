@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { KilnConfig } from '../../config.js';
 import { OPTION_NAMES, parseConversionOptions, PRESET_FIELD, withPreset, type ConversionOptions } from '../../convert/options.js';
 import { presetsNamed } from '../../db/presets.js';
+import { checkedSourceUrl, sourceFilename } from '../source-fields.js';
 import { findConversionsOf } from '../../db/conversions.js';
 import { findJob, findJobById, insertQueuedJob, isJobFinished, jobOutputs, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
 import type { Kysely } from 'kysely';
@@ -59,11 +60,16 @@ const uploadedInput = z.object({ options: optionOverrides.optional() }).strict()
  */
 export const jobInput = z
   .object({
-    conversion_id: z.string().describe('An earlier conversion of this account (cnv_…): its original file is the input'),
+    conversion_id: z.string().optional().describe('An earlier conversion of this account (cnv_…): its original file is the input'),
+    source_url: z.string().optional().describe('Or an http(s) URL the file’s workflow fetches the input from (as a conversion’s source_url)'),
     filename: z.string().min(1).max(255).optional().describe("The input's name in this job (default: the source's)"),
     options: optionOverrides.optional(),
   })
-  .strict();
+  .strict()
+  .refine(
+    (input) => (input.conversion_id === undefined) !== (input.source_url === undefined),
+    'each input names its source by conversion_id or by source_url, one of them',
+  );
 
 /** A JSON job: shared options at the top level, as the multipart form has them. */
 export const jobBody = z
@@ -160,7 +166,9 @@ export function jobRoutes(deps: ApiDependencies): Router {
     const { job, uploaded } = await deleteBlobsIfStoreFails(deps.blobs, log, importedKeys, () =>
       db.transaction().execute(async (trx) => {
         const stored = await insertQueuedJob(trx, { id, accountId: accountOf(ctx).id, ...request });
-        const events = await storeConversionEvents(trx, stored.conversions, 'file.uploaded', deps.delivery.defaultRetrySchedule);
+        // Files fetched from a URL report file.uploaded once their fetch has stored them.
+        const uploaded = stored.conversions.filter((row) => row.source_url === null);
+        const events = await storeConversionEvents(trx, uploaded, 'file.uploaded', deps.delivery.defaultRetrySchedule);
         return { job: stored.job, uploaded: events };
       }),
     );
@@ -277,17 +285,35 @@ export function jobRoutes(deps: ApiDependencies): Router {
       request.webhook_events,
     );
     const concurrency = parseConcurrency(request.concurrency, config);
-    const sources = new Map(
-      (await findConversionsOf(db, accountOf(ctx).id, [...new Set(request.inputs.map((input) => input.conversion_id))])).map((row) => [row.id, row]),
-    );
+    const earlier = request.inputs.flatMap((input) => (input.conversion_id === undefined ? [] : [input.conversion_id]));
+    const sources = new Map((await findConversionsOf(db, accountOf(ctx).id, [...new Set(earlier)])).map((row) => [row.id, row]));
     const missing = request.inputs.flatMap((input, index) =>
-      sources.has(input.conversion_id) ? [] : [{ field: `inputs[${index}].conversion_id`, message: `no conversion ${input.conversion_id}` }],
+      input.conversion_id === undefined || sources.has(input.conversion_id)
+        ? []
+        : [{ field: `inputs[${index}].conversion_id`, message: `no conversion ${input.conversion_id}` }],
+    );
+    // URLs are checked now (scheme, credentials, literal addresses); the rest when each is fetched.
+    const urls = request.inputs.map((input, index) =>
+      input.source_url === undefined ? undefined : checkedSourceUrl(input.source_url, deps.guard, `inputs[${index}].source_url`),
     );
     if (missing.length > 0) {
       throw new ApiError(422, 'source_not_found', missing.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: missing });
     }
     const files = request.inputs.map((input, index) => {
-      const source = sources.get(input.conversion_id)!;
+      const sourceUrl = urls[index];
+      if (sourceUrl !== undefined) {
+        const id = newId('cnv');
+        return {
+          id,
+          options: perFile[index]!,
+          inputKey: inputKeyFor(id),
+          filename: input.filename ?? sourceFilename(sourceUrl),
+          bytes: 0,
+          contentType: undefined,
+          sourceUrl,
+        };
+      }
+      const source = sources.get(input.conversion_id!)!;
       // The source's original is shared, never copied: originals are never changed or deleted while a conversion refers to them.
       return {
         id: newId('cnv'),
@@ -304,7 +330,11 @@ export function jobRoutes(deps: ApiDependencies): Router {
   router.post('/v1/jobs', async (ctx) => {
     if (ctx.is('multipart/form-data')) return createFromUpload(ctx);
     if (ctx.is('application/json')) return createFromInputs(ctx);
-    throw new ApiError(415, 'unsupported_media_type', 'send the images as multipart/form-data "file" fields, or a JSON body whose inputs name earlier uploads');
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      'send the images as multipart/form-data "file" fields, or a JSON body whose inputs name earlier uploads or URLs',
+    );
   });
 
   router.get('/v1/jobs', async (ctx) => {

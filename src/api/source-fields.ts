@@ -1,0 +1,32 @@
+import { checkSourceUrl, SourceFetchError } from '../sources/fetch-source.js';
+import type { AddressGuard } from '../webhooks/address-guard.js';
+import { ApiError } from './problem.js';
+
+/** A source URL as a request gives it, checked now (scheme, credentials, literal addresses): 400 `invalid_url` or 422 `blocked_address`. */
+export function checkedSourceUrl(raw: string, guard: AddressGuard, field: string): string {
+  try {
+    return checkSourceUrl(raw, guard).toString();
+  } catch (error) {
+    if (!(error instanceof SourceFetchError)) throw error;
+    if (error.code === 'blocked_address') throw new ApiError(422, 'blocked_address', `${field}: ${error.message}`, { field });
+    throw new ApiError(400, 'invalid_url', `${field}: ${error.message}`, { field });
+  }
+}
+
+/** The original's name from its URL: the last path segment, or `source`. */
+export function sourceFilename(url: string): string {
+  const segment = new URL(url).pathname.split('/').pop() ?? '';
+  let decoded = segment;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    // A malformed escape: the segment as it is.
+  }
+  // eslint-disable-next-line no-control-regex -- control characters are what a filename must lose
+  const last = decoded.replace(/[\u0000-\u001f\u007f/\\]/g, '');
+  return safeSourceName(last || 'source');
+}
+
+export function safeSourceName(name: string): string {
+  return name.slice(0, 255) || 'source';
+}
