@@ -68,6 +68,11 @@ const recordActivities = {
     ),
   jobProgress: async () => {},
   jobFinished: async () => {},
+  // Sources (from the first commit that fetches them): a refused URL fails for good, any other is fetched.
+  fetchConversionSource: (input: { conversionId: string }) =>
+    input.conversionId.startsWith('cnv_badsrc')
+      ? Promise.reject(ApplicationFailure.create({ type: 'source_http_error', message: 'example.test answered 404', nonRetryable: true }))
+      : Promise.resolve({ bytes: 1234 }),
 };
 const convertActivities = {
   async convertImage(input: { conversionId: string; outputKey: string }) {
@@ -170,6 +175,18 @@ await save('delivery-redelivered-during-retries', redelivered);
 const cancelled = await waitingForRetry('dlv_failall_cancel_000000000');
 await cancelled.signal('cancel');
 await save('delivery-cancelled', cancelled);
+
+// Conversions from a URL, from the first commit that fetches sources.
+if (existsSync(path.join(sourceDir, 'activities', 'source.ts'))) {
+  const fromSource = (id: string) =>
+    env.client.workflow.start('conversionWorkflow', {
+      workflowId: `conversion-${id}`,
+      taskQueue: 'kiln',
+      args: [{ ...conversionInput(id), sourceUrl: 'https://example.test/photo.jpg', sourceTimeoutSeconds: 30 }],
+    });
+  await save('source-fetched', await fromSource('cnv_ok_source_0000000000000000'));
+  await save('source-failed', await fromSource('cnv_badsrc_00000000000000000000'));
+}
 
 // Jobs, from the first commit whose workflows have them.
 if (existsSync(path.join(sourceDir, 'workflows', 'job.ts'))) {

@@ -23,6 +23,7 @@ const fixtures = readdirSync(dir)
   .sort();
 
 const JOB_SCENARIOS = ['job-cancel-requested', 'job-cancel-signal', 'job-continued-as-new', 'job-failed', 'job-succeeded'];
+const SOURCE_SCENARIOS = ['source-failed', 'source-fetched'];
 
 test('every recorded generation of every scenario is on file', () => {
   const commits = new Set(fixtures.map((name) => name.split('-')[0]));
@@ -31,7 +32,10 @@ test('every recorded generation of every scenario is on file', () => {
   for (const commit of commits) {
     const scenarios = fixtures.filter((name) => name.startsWith(`${commit}-`)).map((name) => name.slice(commit!.length + 1, -'.json'.length));
     const jobs = scenarios.filter((name) => name.startsWith('job-'));
-    assert.equal(scenarios.length - jobs.length, 10, `ten conversion and delivery scenarios from ${commit}`);
+    const sources = scenarios.filter((name) => name.startsWith('source-'));
+    assert.equal(scenarios.length - jobs.length - sources.length, 10, `ten conversion and delivery scenarios from ${commit}`);
+    // Generations from before sources existed have none; the others have both.
+    if (sources.length > 0) assert.deepEqual(sources.sort(), SOURCE_SCENARIOS, `every source scenario from ${commit}`);
     // Generations from before jobs existed have none; the others have all of them.
     if (jobs.length > 0) {
       assert.deepEqual(jobs.sort(), JOB_SCENARIOS, `every job scenario from ${commit}`);
