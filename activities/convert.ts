@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConversionAbortedError, type Converter } from '../src/convert/converter-pool.js';
 import { ConversionInputError } from '../src/convert/pipeline.js';
+import { renditionKey } from '../src/convert/formats.js';
 import type { BlobStore } from '../src/storage/blob-store.js';
 import type { ConversionOptions } from '../src/convert/options.js';
 import type { Conversion } from '../src/db/schema.js';
@@ -24,9 +25,20 @@ export interface ConvertInput {
 export interface ConvertResult {
   input: { format: string; width: number; height: number; bytes: number };
   output: { key: string; format: string; width: number; height: number; bytes: number; frames?: number };
+  /** Every output, the first included, for a conversion that asked for several. */
+  renditions?: RenditionFacts[];
   attempt: number;
   /** True when this activity recorded the conversion's start and success (asked to, by `record`). */
   recorded?: boolean;
+}
+
+export interface RenditionFacts {
+  key: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  frames?: number;
 }
 
 export interface ConvertDependencies {
@@ -82,9 +94,18 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
             throw ApplicationFailure.create({ type: 'cancelled', message: 'the conversion was cancelled before it started', nonRetryable: true });
           }
         }
-        const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey };
+        const keys = [
+          input.outputKey,
+          ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
+        ];
+        const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey, renditionKeys: keys.slice(1) };
         const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 });
-        const result = { input: converted.input, output: { key: input.outputKey, ...converted.output }, attempt: context.info.attempt };
+        const result: ConvertResult = {
+          input: converted.input,
+          output: { key: input.outputKey, ...converted.output },
+          ...(converted.renditions ? { renditions: converted.renditions.map((facts, index) => ({ key: keys[index]!, ...facts })) } : {}),
+          attempt: context.info.attempt,
+        };
         if (!input.record) return result;
         await record.succeeded(input.conversionId, input.record.outputFilename, result);
         return { ...result, recorded: true };

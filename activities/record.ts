@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { renditionFilename, type OutputFormat } from '../src/convert/formats.js';
 import { findConversionById, markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Conversion, Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
@@ -30,7 +31,17 @@ export function conversionRecorder(events: RecordDependencies) {
 
     async succeeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<void> {
       await recordConversionStep(events, 'conversion.completed', async (trx) => {
-        const output = { input: result.input, output: { ...result.output, filename: outputFilename }, attempt: result.attempt };
+        // The first output keeps the conversion's output name; the others are numbered after the original's.
+        const renditions = result.renditions?.map((facts, index) => ({
+          ...facts,
+          filename: index === 0 ? outputFilename : renditionFilename(outputFilename, index, facts.format as OutputFormat),
+        }));
+        const output = {
+          input: result.input,
+          output: { ...result.output, filename: outputFilename },
+          ...(renditions ? { renditions } : {}),
+          attempt: result.attempt,
+        };
         const finished = await markSucceeded(trx, conversionId, output);
         return finished?.row.status === 'succeeded' ? finished.row : undefined;
       });

@@ -49,6 +49,8 @@ export interface KilnConfig {
   sourceTimeoutSeconds: number;
   /** Redirects a source fetch follows (KILN_SOURCE_MAX_REDIRECTS). */
   sourceMaxRedirects: number;
+  /** Outputs (renditions) one conversion may ask for (KILN_MAX_OUTPUTS). */
+  maxOutputs: number;
   /** Presets one account may keep (KILN_MAX_PRESETS). */
   maxPresets: number;
   /** Files one job may have (KILN_MAX_JOB_FILES). */
@@ -193,6 +195,7 @@ const SETTINGS = z
     KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
     KILN_MAX_JOB_FILES: whole(5000, 1, 100_000),
     KILN_MAX_PRESETS: whole(100, 1, 10_000),
+    KILN_MAX_OUTPUTS: whole(10, 1, 100),
     KILN_SOURCE_MAX_BYTES: whole(0, 1, 2 ** 40), // 0: unset
     KILN_SOURCE_TIMEOUT_SECONDS: whole(30, 1, 3600),
     KILN_SOURCE_MAX_REDIRECTS: whole(5, 0, 20),
@@ -247,6 +250,7 @@ const SETTINGS = z
       convertConcurrency: env.KILN_CONVERT_CONCURRENCY,
       maxJobFiles: env.KILN_MAX_JOB_FILES,
       maxPresets: env.KILN_MAX_PRESETS,
+      maxOutputs: env.KILN_MAX_OUTPUTS,
       sourceMaxBytes: env.KILN_SOURCE_MAX_BYTES || env.KILN_MAX_UPLOAD_BYTES,
       sourceTimeoutSeconds: env.KILN_SOURCE_TIMEOUT_SECONDS,
       sourceMaxRedirects: env.KILN_SOURCE_MAX_REDIRECTS,

@@ -35,7 +35,33 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     body.download_url = url;
     body.download_expires_at = expiresAt.toISOString();
   }
+  const outputs = renditionsOf(row);
+  if (outputs) body.outputs = signer ? signRenditions(outputs, row.id, signer, now) : outputs;
   return body;
+}
+
+type Rendition = NonNullable<StoredEventData<'conversion.completed'>['outputs']>[number];
+
+/** Each output of a succeeded conversion that asked for several, as the API and conversion.completed describe it (links apart). */
+export function renditionsOf(row: Conversion): Rendition[] | undefined {
+  if (row.status !== 'succeeded' || !row.outputs) return undefined;
+  return row.outputs.map(({ filename, format, width, height, bytes, frames }, index) => ({
+    index,
+    filename,
+    format,
+    width,
+    height,
+    bytes,
+    ...(frames ? { frames } : {}),
+  }));
+}
+
+/** The outputs with a signed link each, signed at `now` (each read, each webhook attempt). */
+export function signRenditions<T extends { index: number }>(outputs: T[], conversionId: string, signer: DownloadSigner, now: Date) {
+  return outputs.map((output) => {
+    const { url, expiresAt } = signer.signOutput(conversionId, output.index, now);
+    return { ...output, download_url: url, download_expires_at: expiresAt.toISOString() };
+  });
 }
 
 /** The original file as the API and every conversion event describe it. */
@@ -93,7 +119,8 @@ const EVENT_DATA: { [T in ConversionEventType]: (row: Conversion) => StoredEvent
   'conversion.completed': (row) => {
     const output = outputOf(row);
     if (!output) throw new Error(`conversion ${row.id} is ${row.status} without recorded output`);
-    return { ...eventBase(row), status: 'succeeded', output };
+    const outputs = renditionsOf(row);
+    return { ...eventBase(row), status: 'succeeded', output, ...(outputs ? { outputs } : {}) };
   },
   'conversion.failed': (row) => ({ ...eventBase(row), status: 'failed', error: recordedError(row) }),
   'conversion.cancelled': (row) => ({ ...eventBase(row), status: 'cancelled', error: recordedError(row) }),

@@ -29,9 +29,22 @@ function storeAt(location: BlobLocation): BlobStore {
 
 async function convert({ job, options, limits }: ConverterRequest): Promise<ConversionFacts> {
   const blobs = storeAt(job.blobs);
-  const { bytes, ...facts } = await convertImage(await blobs.read(job.inputKey), options, limits);
-  await blobs.write(job.outputKey, bytes);
-  return facts;
+  const input = await blobs.read(job.inputKey);
+  if (!options.outputs) {
+    const { bytes, ...facts } = await convertImage(input, options, limits);
+    await blobs.write(job.outputKey, bytes);
+    return facts;
+  }
+  // Renditions: the original read once, each output made from it in turn.
+  const made: ConversionFacts[] = [];
+  for (const [index, output] of options.outputs.entries()) {
+    const { bytes, ...facts } = await convertImage(input, output, limits);
+    const key = index === 0 ? job.outputKey : job.renditionKeys?.[index - 1];
+    if (!key) throw new Error(`no key for output ${index}`);
+    await blobs.write(key, bytes);
+    made.push(facts);
+  }
+  return { ...made[0]!, renditions: made.map((facts) => facts.output) };
 }
 
 process.on('message', (request: ConverterRequest) => {

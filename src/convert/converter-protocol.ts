@@ -7,6 +7,8 @@ export interface ConversionJob {
   blobs: BlobLocation;
   inputKey: string;
   outputKey: string;
+  /** Where outputs after the first go, when the options ask for several (renditions). */
+  renditionKeys?: string[];
 }
 
 /** What the worker sends a converter process (over IPC: keys and options, never the file's bytes). */

@@ -57,6 +57,11 @@ export interface ConversionOptions {
   first_frame?: boolean;
   page?: number;
   density?: number;
+  /**
+   * Renditions: every output of the upload, each complete (the request's other fields under
+   * each entry's); the conversion's own options are the first's. Absent: one output.
+   */
+  outputs?: ConversionOptions[];
 }
 
 /** Form fields and query parameters arrive as strings; numbers are parsed strictly (no "12px", no "1e3"). */
@@ -113,7 +118,12 @@ const colour = z
 export interface OptionLimits {
   maxOutputDimension: number;
   maxOutputPixels: number;
+  /** Outputs one conversion may ask for (KILN_MAX_OUTPUTS); absent: renditions are not taken. */
+  maxOutputs?: number;
 }
+
+/** The field that asks for several outputs of one upload. */
+export const OUTPUTS_FIELD = 'outputs';
 
 /** Other names people use for the output formats; matched in any case, like the names themselves. */
 const FORMAT_ALIASES: Record<string, OutputFormat> = { jpg: 'jpeg', jpe: 'jpeg', tif: 'tiff' };
@@ -270,19 +280,55 @@ export function conversionOptionsSchema(limits: OptionLimits) {
 /** Every option's name, as forms, queries and JSON jobs take them. */
 export const OPTION_NAMES = Object.keys(conversionOptionFields({ maxOutputDimension: 1, maxOutputPixels: 1 }).shape) as Array<keyof ConversionOptions>;
 
-export function parseConversionOptions(
-  raw: Record<string, string>,
-  limits: OptionLimits,
-): { ok: true; options: ConversionOptions } | { ok: false; problems: FieldProblem[] } {
+function parseOne(raw: Record<string, string>, limits: OptionLimits): { ok: true; options: ConversionOptions } | { ok: false; problems: FieldProblem[] } {
   const result = conversionOptionsSchema(limits).safeParse(raw);
   if (result.success) {
     const options = Object.fromEntries(Object.entries(result.data).filter(([, v]) => v !== undefined));
     return { ok: true, options: options as unknown as ConversionOptions };
   }
-  return {
-    ok: false,
-    problems: fieldProblems(result.error, 'option'),
-  };
+  return { ok: false, problems: fieldProblems(result.error, 'option') };
+}
+
+/**
+ * A conversion's options from its fields (text, as forms send them). With `outputs` (a
+ * JSON array of objects, up to `maxOutputs`), each entry is one output: the other fields
+ * under the entry's own, each output checked on its own and its problems named
+ * `outputs[i].<field>`.
+ */
+export function parseConversionOptions(
+  raw: Record<string, string>,
+  limits: OptionLimits,
+): { ok: true; options: ConversionOptions } | { ok: false; problems: FieldProblem[] } {
+  const { [OUTPUTS_FIELD]: outputsText, ...shared } = raw;
+  if (outputsText === undefined) return parseOne(shared, limits);
+  const refuse = (message: string) => ({ ok: false as const, problems: [{ field: OUTPUTS_FIELD, message }] });
+  const max = limits.maxOutputs ?? 1;
+  let entries: unknown;
+  try {
+    entries = JSON.parse(outputsText);
+  } catch {
+    return refuse('outputs must be a JSON array of objects, one per output');
+  }
+  if (!Array.isArray(entries) || entries.length === 0) return refuse('outputs must be a JSON array of objects, one per output');
+  if (entries.length > max) return refuse(`at most ${max} outputs (KILN_MAX_OUTPUTS)`);
+  const outputs: ConversionOptions[] = [];
+  const problems: FieldProblem[] = [];
+  entries.forEach((entry: unknown, index) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push({ field: `outputs[${index}]`, message: 'each output is a JSON object of options' });
+      return;
+    }
+    const own = Object.fromEntries(Object.entries(entry).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+    if (OUTPUTS_FIELD in own || 'preset' in own) {
+      problems.push({ field: `outputs[${index}]`, message: 'an output takes options, not outputs or a preset (a preset applies to them all)' });
+      return;
+    }
+    const parsed = parseOne({ ...shared, ...own }, limits);
+    if (parsed.ok) outputs.push(parsed.options);
+    else problems.push(...parsed.problems.map((p) => ({ ...p, field: `outputs[${index}]${p.field ? `.${p.field}` : ''}` })));
+  });
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, options: { ...outputs[0]!, outputs } };
 }
 
 /** Options as a preset keeps them: any of them (each checked on its own), as text, the way forms send them. */

@@ -25,6 +25,8 @@ export interface ImageFacts {
 export interface ConversionFacts {
   input: ImageFacts;
   output: ImageFacts & { format: OutputFormat };
+  /** Every output, the first included, when the options asked for several. */
+  renditions?: Array<ImageFacts & { format: OutputFormat }>;
 }
 
 export interface ConversionOutput extends ConversionFacts {

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { EventType } from '../events/catalog.js';
-import type { Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
+import type { StoredRendition, Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
 import type { ConversionOptions } from '../convert/options.js';
 import { conversionWorkflowId } from '../temporal/names.js';
 
@@ -106,6 +106,8 @@ export async function markRunning(db: Kysely<Database>, id: string): Promise<Con
 export interface OutputFacts {
   input: { format: string; width: number; height: number };
   output: { key: string; filename: string; format: string; bytes: number; width: number; height: number; frames?: number };
+  /** Every output, the first included, for a conversion that asked for several. */
+  renditions?: StoredRendition[];
   /** Which attempt of the convert activity produced the output. */
   attempt: number;
 }
@@ -154,6 +156,7 @@ export function markSucceeded(db: Kysely<Database>, id: string, facts: OutputFac
     output_width: facts.output.width,
     output_height: facts.output.height,
     output_frames: facts.output.frames ?? null,
+    outputs: facts.renditions ? JSON.stringify(facts.renditions) : null,
     attempts: facts.attempt,
   });
 }

@@ -18,6 +18,7 @@ import * as receiverFormats from './migrations/0010_receiver_formats.js';
 import * as outputFrames from './migrations/0011_output_frames.js';
 import * as presets from './migrations/0012_presets.js';
 import * as sourceUrl from './migrations/0013_source_url.js';
+import * as renditions from './migrations/0014_renditions.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '0011_output_frames': outputFrames,
   '0012_presets': presets,
   '0013_source_url': sourceUrl,
+  '0014_renditions': renditions,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

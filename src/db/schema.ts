@@ -49,6 +49,17 @@ export interface ConversionOptionsRecord {
   fit?: string;
 }
 
+/** One output of a conversion with several, as stored. */
+export interface StoredRendition {
+  key: string;
+  filename: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  frames?: number;
+}
+
 export interface ConversionsTable {
   id: string;
   account_id: string;
@@ -70,6 +81,8 @@ export interface ConversionsTable {
   output_bytes: number | null;
   output_width: number | null;
   output_height: number | null;
+  /** Every output of a conversion that asked for several (the first is also in output_*); null: one output. */
+  outputs: ColumnType<StoredRendition[] | null, string | null | undefined, string | null>;
   /** Frames of an animated output; null for a still. */
   output_frames: ColumnType<number | null, number | null | undefined, number | null>;
   error_code: string | null;

@@ -90,6 +90,16 @@ export const EVENT_CATALOG = {
       output,
       download_url: z.string().describe('A signed link to the output, signed when this attempt was sent.'),
       download_expires_at: z.string().describe('When download_url stops working (ISO-8601); fetch the conversion for a fresh link.'),
+      outputs: z
+        .array(
+          output.extend({
+            index: z.number().int().describe('Its place in the request’s outputs, from 0 (0 is `output`).'),
+            download_url: z.string().optional().describe('A signed link to this output, signed when this attempt was sent (always sent).'),
+            download_expires_at: z.string().optional(),
+          }),
+        )
+        .optional()
+        .describe('Every output, when the conversion asked for several (renditions).'),
     }),
   },
   'conversion.failed': {

@@ -19,7 +19,15 @@ const failedFile = { conversion_id: 'cnv_sample_3', index: 2, filename: 'notes.t
 const SAMPLE_DATA: { [T in EventType]: StoredEventData<T> } = {
   'file.uploaded': { ...conversion, input: { ...input, format: null, width: null, height: null }, status: 'queued' },
   'conversion.started': { ...conversion, status: 'running' },
-  'conversion.completed': { ...conversion, status: 'succeeded', output },
+  'conversion.completed': {
+    ...conversion,
+    status: 'succeeded',
+    output,
+    outputs: [
+      { index: 0, ...output },
+      { index: 1, filename: 'photo-1.jpg', format: 'jpeg', bytes: 48_211, width: 400, height: 300 },
+    ],
+  },
   'conversion.failed': { ...conversion, status: 'failed', error },
   'conversion.cancelled': { ...conversion, status: 'cancelled', error: { code: 'cancelled', message: 'cancelled by request' } },
   'job.started': { ...job, status: 'running', counts: { ...counts, queued: 3, succeeded: 0, failed: 0 }, progress: 0 },

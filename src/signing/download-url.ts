@@ -50,9 +50,23 @@ export class DownloadSigner {
     return this.link('download', conversionId, now);
   }
 
+  /**
+   * A link to output `index` of a conversion with several (renditions); the first output's
+   * link is `sign`'s. The index is signed with the id, so one output's link opens no other.
+   */
+  signOutput(conversionId: string, index: number, now: Date = new Date()): { url: string; expiresAt: Date } {
+    if (index === 0) return this.sign(conversionId, now);
+    const expires = Math.floor(now.getTime() / 1000) + this.ttlSeconds;
+    const signature = this.signature('download', `${conversionId}/${index}`, expires);
+    return {
+      url: `${this.publicUrl()}${PATHS.download(conversionId)}?output=${index}&expires=${expires}&signature=${signature}`,
+      expiresAt: new Date(expires * 1000),
+    };
+  }
+
   /** `invalid` when anything was tampered with (checked first, so a forged expiry is never "expired"). */
-  verify(conversionId: string, expires: string | undefined, signature: string | undefined, now: Date = new Date()): LinkVerdict {
-    return this.check('download', conversionId, expires, signature, now);
+  verify(conversionId: string, expires: string | undefined, signature: string | undefined, now: Date = new Date(), index = 0): LinkVerdict {
+    return this.check('download', index === 0 ? conversionId : `${conversionId}/${index}`, expires, signature, now);
   }
 
   /** A link to the zip of a job's outputs. */

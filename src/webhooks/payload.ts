@@ -1,6 +1,7 @@
 import type { EventRow } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 import { JOB_FINAL_EVENT_TYPES } from '../events/catalog.js';
+import { signRenditions } from '../conversions/present.js';
 
 /** Whether a job's counts include a succeeded file, whose output its archive holds. */
 function hasOutputs(counts: unknown): boolean {
@@ -23,6 +24,7 @@ export function webhookEnvelope(event: EventRow, signer: DownloadSigner | undefi
     const { url, expiresAt } = signer.sign(data.conversion_id, now);
     data.download_url = url;
     data.download_expires_at = expiresAt.toISOString();
+    if (Array.isArray(data.outputs)) data.outputs = signRenditions(data.outputs as Array<{ index: number }>, data.conversion_id, signer, now);
   }
   if (JOB_FINAL_EVENT_TYPES.has(event.type) && signer && typeof data.job_id === 'string' && hasOutputs(data.counts)) {
     const { url, expiresAt } = signer.signArchive(data.job_id, now);

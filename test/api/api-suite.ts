@@ -247,6 +247,53 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.equal((await request(`${kiln.url}/v1/conversions/${converted.body.id}`, { key: alice.key })).body.options.width, 32, 'made with it, kept');
     });
 
+    test('renditions: one upload, three outputs, each decoded, each with its own signed link', async () => {
+      const outputs = [
+        { output_format: 'webp', width: 400 },
+        { output_format: 'jpeg', width: 200, grayscale: true },
+        { output_format: 'png', crop: '0,0,100,80' },
+      ];
+      const response = await submit(alice.key, { quality: '70', outputs: JSON.stringify(outputs) });
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+      assert.equal(response.body.options.outputs.length, 3);
+      assert.equal(response.body.options.outputs[1].quality, 70, 'the shared fields under each output');
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+      assert.equal(done.outputs.length, 3);
+      const expected = [
+        ['webp', 400, 267],
+        ['jpeg', 200, 133],
+        ['png', 100, 80],
+      ];
+      const fetched: Buffer[] = [];
+      for (const [i, [format, width, height]] of expected.entries()) {
+        const output = done.outputs[i];
+        assert.deepEqual([output.index, output.format, output.width, output.height], [i, format, width, height]);
+        const bytes = Buffer.from(await (await fetch(output.download_url)).arrayBuffer());
+        assert.equal(bytes.length, output.bytes);
+        assert.deepEqual(await identify(bytes), { format, width, height });
+        fetched.push(bytes);
+      }
+      assert.equal(await magickFormat(fetched[1]!, '%[colorspace]'), 'Gray');
+      assert.deepEqual(done.output, { filename: 'photo.webp', format: 'webp', bytes: done.outputs[0].bytes, width: 400, height: 267 }, 'output is the first');
+      assert.deepEqual(
+        done.outputs.map((o: { filename: string }) => o.filename),
+        ['photo.webp', 'photo-1.jpg', 'photo-2.png'],
+      );
+      // One output's link opens no other.
+      const forged = done.outputs[1].download_url.replace('output=1', 'output=2');
+      assertProblem(await request(forged), 403, 'invalid_signature');
+      const completed = await request(`${kiln.url}/v1/events?subject_id=${done.id}&type=conversion.completed`, { key: alice.key });
+      assert.equal(completed.body.data[0].data.outputs.length, 3);
+
+      const tooMany = await submit(alice.key, { outputs: JSON.stringify(Array(11).fill({ output_format: 'png' })) });
+      assertProblem(tooMany, 400, 'invalid_options');
+      assert.equal(tooMany.body.errors[0].field, 'outputs');
+      const badEntry = await submit(alice.key, { outputs: JSON.stringify([{ output_format: 'png' }, { output_format: 'png', width: 'wide' }]) });
+      assertProblem(badEntry, 400, 'invalid_options');
+      assert.equal(badEntry.body.errors[0].field, 'outputs[1].width');
+    });
+
     test('missing, empty and oversized files answer 4xx with stable codes', async () => {
       const noFile = new FormData();
       noFile.set('output_format', 'png');

@@ -32,15 +32,51 @@ const fileFacts = {
   bytes: z.number().int(),
 };
 
+const flag = z.boolean().optional();
+const number = z.number().optional();
+
+const optionsOutShape = {
+  output_format: z.enum(OUTPUT_FORMATS),
+  quality: z.number().int().optional(),
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
+  position: z.string().optional(),
+  enlarge: flag,
+  crop: z.object({ left: z.number().int(), top: z.number().int(), width: z.number().int(), height: z.number().int() }).optional(),
+  trim: number,
+  rotate: number,
+  background: z.string().optional(),
+  flip: flag,
+  flop: flag,
+  extend: z.object({ top: z.number().int(), right: z.number().int(), bottom: z.number().int(), left: z.number().int() }).optional(),
+  blur: number,
+  sharpen: number,
+  brightness: number,
+  saturation: number,
+  hue: number,
+  grayscale: flag,
+  normalize: flag,
+  keep_metadata: flag,
+  keep_icc: flag,
+  lossless: flag,
+  effort: number,
+  progressive: flag,
+  chroma_subsampling: z.enum(['4:2:0', '4:4:4']).optional(),
+  palette: flag,
+  mozjpeg: flag,
+  max_bytes: number,
+  first_frame: flag,
+  page: number,
+  density: number,
+};
+
 const ConversionOptionsOut = z
   .object({
-    output_format: z.enum(OUTPUT_FORMATS),
-    quality: z.number().int().optional(),
-    width: z.number().int().optional(),
-    height: z.number().int().optional(),
-    fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).optional(),
+    ...optionsOutShape,
+    outputs: z.array(z.object(optionsOutShape)).optional().describe('Every output, when several were asked for; the options above are the first’s.'),
   })
-  .meta({ id: 'ConversionOptions', description: 'The options as Kiln understood them (aliases resolved).' });
+  .meta({ id: 'ConversionOptions', description: 'The options as Kiln understood them (aliases resolved, presets applied).' });
 
 export const Conversion = z
   .object({
@@ -65,6 +101,21 @@ export const Conversion = z
         frames: z.number().int().optional().describe('Frames of an animated output (absent for a still)'),
       })
       .nullable(),
+    outputs: z
+      .array(
+        z.object({
+          index: z.number().int(),
+          ...fileFacts,
+          format: z.string(),
+          width: z.number().int(),
+          height: z.number().int(),
+          frames: z.number().int().optional(),
+          download_url: z.string().optional(),
+          download_expires_at: timestamp.optional(),
+        }),
+      )
+      .optional()
+      .describe('Once succeeded, every output of a conversion that asked for several, each with its own signed link (output 0 is `output`).'),
     error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
     attempts: z.number().int(),
     webhook_url: z.string().nullable(),

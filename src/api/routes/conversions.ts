@@ -214,20 +214,26 @@ export function downloadRoutes(deps: ApiDependencies): Router {
     const id = pathId(ctx, 'cnv', invalid);
     const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : undefined;
     const signature = typeof ctx.query.signature === 'string' ? ctx.query.signature : undefined;
-    const verdict = deps.signer.verify(id, expires, signature);
+    // Which output of a conversion with several; the first when absent.
+    const outputParam = typeof ctx.query.output === 'string' ? ctx.query.output : '0';
+    if (!/^\d{1,3}$/.test(outputParam)) throw invalid();
+    const index = Number(outputParam);
+    const verdict = deps.signer.verify(id, expires, signature, new Date(), index);
     if (verdict === 'invalid') throw invalid();
     if (verdict === 'expired') {
       throw new ApiError(410, 'link_expired', 'the download link has expired; fetch the conversion again for a fresh one');
     }
     const row = await findConversionById(deps.db, id);
     if (!row || row.status !== 'succeeded' || !row.output_key) throw new ApiError(404, 'output_not_found', 'no output for this link');
-    const size = await deps.blobs.size(row.output_key);
+    const output = index === 0 ? { key: row.output_key, format: row.output_format, filename: row.output_filename } : row.outputs?.[index];
+    if (!output) throw new ApiError(404, 'output_not_found', 'no output for this link');
+    const size = await deps.blobs.size(output.key);
     if (size === undefined) throw new ApiError(404, 'output_not_found', 'the output file is gone');
-    ctx.type = CONTENT_TYPES[row.output_format as OutputFormat];
+    ctx.type = CONTENT_TYPES[output.format as OutputFormat];
     ctx.length = size;
-    ctx.set('Content-Disposition', contentDisposition(row.output_filename ?? 'output'));
+    ctx.set('Content-Disposition', contentDisposition(output.filename ?? 'output'));
     ctx.set('Cache-Control', 'private, max-age=300');
-    ctx.body = deps.blobs.openReadStream(row.output_key);
+    ctx.body = deps.blobs.openReadStream(output.key);
   });
   return router;
 }

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { KilnConfig } from '../../config.js';
-import { OPTION_NAMES, parseConversionOptions, PRESET_FIELD, withPreset, type ConversionOptions } from '../../convert/options.js';
+import { OPTION_NAMES, OUTPUTS_FIELD, parseConversionOptions, PRESET_FIELD, withPreset, type ConversionOptions } from '../../convert/options.js';
 import { presetsNamed } from '../../db/presets.js';
 import { checkedSourceUrl, sourceFilename } from '../source-fields.js';
 import { findConversionsOf } from '../../db/conversions.js';
@@ -107,6 +107,9 @@ function fileOptions(
   presets: ReadonlyMap<string, Record<string, string>>,
 ): { options: ConversionOptions; perFile: ConversionOptions[] } {
   const parse = (fields: Record<string, string>): ReturnType<typeof parseConversionOptions> => {
+    if (OUTPUTS_FIELD in fields) {
+      return { ok: false, problems: [{ field: OUTPUTS_FIELD, message: 'outputs are for a single conversion; each file of a job has one output' }] };
+    }
     // A file's own preset replaces the job's; fields given explicitly (the job's, then the file's) override either.
     const resolved = withPreset(fields, presets);
     return resolved.ok ? parseConversionOptions(resolved.fields, config) : resolved;
