@@ -49,6 +49,10 @@ export interface KilnConfig {
   sourceTimeoutSeconds: number;
   /** Redirects a source fetch follows (KILN_SOURCE_MAX_REDIRECTS). */
   sourceMaxRedirects: number;
+  /** Assets one account may keep, and the size of each (KILN_MAX_ASSETS, KILN_MAX_ASSET_BYTES, KILN_MAX_ASSET_PIXELS). */
+  maxAssets: number;
+  maxAssetBytes: number;
+  maxAssetPixels: number;
   /** Outputs (renditions) one conversion may ask for (KILN_MAX_OUTPUTS). */
   maxOutputs: number;
   /** Presets one account may keep (KILN_MAX_PRESETS). */
@@ -196,6 +200,9 @@ const SETTINGS = z
     KILN_MAX_JOB_FILES: whole(5000, 1, 100_000),
     KILN_MAX_PRESETS: whole(100, 1, 10_000),
     KILN_MAX_OUTPUTS: whole(10, 1, 100),
+    KILN_MAX_ASSETS: whole(100, 1, 10_000),
+    KILN_MAX_ASSET_BYTES: whole(10 * 1024 * 1024, 1024, 2 ** 30),
+    KILN_MAX_ASSET_PIXELS: whole(25_000_000, 1, 2 ** 40),
     KILN_SOURCE_MAX_BYTES: whole(0, 1, 2 ** 40), // 0: unset
     KILN_SOURCE_TIMEOUT_SECONDS: whole(30, 1, 3600),
     KILN_SOURCE_MAX_REDIRECTS: whole(5, 0, 20),
@@ -251,6 +258,9 @@ const SETTINGS = z
       maxJobFiles: env.KILN_MAX_JOB_FILES,
       maxPresets: env.KILN_MAX_PRESETS,
       maxOutputs: env.KILN_MAX_OUTPUTS,
+      maxAssets: env.KILN_MAX_ASSETS,
+      maxAssetBytes: env.KILN_MAX_ASSET_BYTES,
+      maxAssetPixels: env.KILN_MAX_ASSET_PIXELS,
       sourceMaxBytes: env.KILN_SOURCE_MAX_BYTES || env.KILN_MAX_UPLOAD_BYTES,
       sourceTimeoutSeconds: env.KILN_SOURCE_TIMEOUT_SECONDS,
       sourceMaxRedirects: env.KILN_SOURCE_MAX_REDIRECTS,

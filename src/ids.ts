@@ -14,7 +14,7 @@ export function randomAlnum(length: number): string {
   return out;
 }
 
-export type IdPrefix = 'acc' | 'key' | 'cnv' | 'evt' | 'ep' | 'dlv' | 'job' | 'pst';
+export type IdPrefix = 'acc' | 'key' | 'cnv' | 'evt' | 'ep' | 'dlv' | 'job' | 'pst' | 'ast';
 
 /**
  * `<prefix>_<time><random>`: the time part (milliseconds, base 36, fixed width) makes

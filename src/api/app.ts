@@ -16,6 +16,7 @@ import { webhookDeliveryRoutes } from './routes/webhook-deliveries.js';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
 import { requestWebhookRoutes } from './routes/request-webhooks.js';
 import { presetRoutes } from './routes/presets.js';
+import { assetRoutes } from './routes/assets.js';
 
 /** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
 function guarded(guard: Middleware, routes: Router): Router {
@@ -52,6 +53,7 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), jobRoutes(deps)),
     guarded(requireApiKey(deps.db), presetRoutes(deps)),
+    guarded(requireApiKey(deps.db), assetRoutes(deps)),
     guarded(requireApiKey(deps.db), eventTypeRoutes()),
     guarded(requireApiKey(deps.db), requestWebhookRoutes(deps)),
     guarded(requireApiKey(deps.db), webhookEndpointRoutes(deps)),

@@ -7,7 +7,9 @@
  * limits.
  */
 import sharp from 'sharp';
-import { ConversionInputError, convertImage, type ConversionFacts } from './pipeline.js';
+import { ConversionInputError, convertImage, type ConversionExtras, type ConversionFacts } from './pipeline.js';
+import type { ConversionOptions } from './options.js';
+import { assetKey } from '../db/assets.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
 import type { BlobLocation, BlobStore } from '../storage/blob-store.js';
@@ -27,18 +29,30 @@ function storeAt(location: BlobLocation): BlobStore {
   return store;
 }
 
+/** The watermark assets the outputs name, read once (missing ones left out: the conversion says so). */
+async function extrasFor(blobs: BlobStore, outputs: ConversionOptions[]): Promise<Map<string, ConversionExtras>> {
+  const extras = new Map<string, ConversionExtras>();
+  for (const id of new Set(outputs.flatMap((output) => (output.watermark ? [output.watermark] : [])))) {
+    const bytes = (await blobs.size(assetKey(id))) === undefined ? undefined : await blobs.read(assetKey(id));
+    extras.set(id, bytes ? { watermark: bytes } : {});
+  }
+  return extras;
+}
+
 async function convert({ job, options, limits }: ConverterRequest): Promise<ConversionFacts> {
   const blobs = storeAt(job.blobs);
   const input = await blobs.read(job.inputKey);
+  const extras = await extrasFor(blobs, options.outputs ?? [options]);
+  const extrasOf = (output: ConversionOptions): ConversionExtras => (output.watermark ? (extras.get(output.watermark) ?? {}) : {});
   if (!options.outputs) {
-    const { bytes, ...facts } = await convertImage(input, options, limits);
+    const { bytes, ...facts } = await convertImage(input, options, limits, extrasOf(options));
     await blobs.write(job.outputKey, bytes);
     return facts;
   }
   // Renditions: the original read once, each output made from it in turn.
   const made: ConversionFacts[] = [];
   for (const [index, output] of options.outputs.entries()) {
-    const { bytes, ...facts } = await convertImage(input, output, limits);
+    const { bytes, ...facts } = await convertImage(input, output, limits, extrasOf(output));
     const key = index === 0 ? job.outputKey : job.renditionKeys?.[index - 1];
     if (!key) throw new Error(`no key for output ${index}`);
     await blobs.write(key, bytes);

@@ -7,6 +7,8 @@ export type FitMode = (typeof FIT_MODES)[number];
 /** Where cover crops and contain places: sides, corners, the centre, or a smart crop (cover only). */
 export const POSITIONS = ['center', 'north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', 'northwest', 'attention', 'entropy'] as const;
 export type Position = (typeof POSITIONS)[number];
+/** The sides, corners and centre: where a watermark goes. */
+export const GRAVITIES = ['center', 'north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', 'northwest'] as const;
 
 export const CONTENT_TYPES: Record<OutputFormat, string> = {
   jpeg: 'image/jpeg',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from '../validation.js';
-import { FIT_MODES, MAX_DIMENSION, OUTPUT_FORMATS, POSITIONS, type FitMode, type OutputFormat, type Position } from './formats.js';
+import { FIT_MODES, GRAVITIES, MAX_DIMENSION, OUTPUT_FORMATS, POSITIONS, type FitMode, type OutputFormat, type Position } from './formats.js';
 
 /** A rectangle of the (upright) input, in pixels. */
 export interface CropRect {
@@ -57,6 +57,12 @@ export interface ConversionOptions {
   first_frame?: boolean;
   page?: number;
   density?: number;
+  watermark?: string;
+  watermark_position?: Exclude<Position, 'attention' | 'entropy'>;
+  watermark_margin?: number;
+  watermark_opacity?: number;
+  watermark_size?: number;
+  watermark_tiled?: boolean;
   /**
    * Renditions: every output of the upload, each complete (the request's other fields under
    * each entry's); the conversion's own options are the first's. Absent: one output.
@@ -225,6 +231,22 @@ export function conversionOptionFields(limits: OptionLimits) {
         .optional()
         .describe('The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last'),
       density: wholeNumber('density', 1, 2400).optional().describe('DPI an SVG is rasterised at (default 72); bigger means more pixels'),
+      watermark: z
+        .string()
+        .regex(/^ast_[0-9a-z]{1,40}$/, 'watermark names an asset of the account (ast_…, POST /v1/assets)')
+        .optional()
+        .describe('An asset (POST /v1/assets) laid over the output, last of all operations'),
+      watermark_position: z
+        .preprocess(
+          (value) => (typeof value === 'string' ? value.toLowerCase().replace('centre', 'center') : value),
+          z.enum(GRAVITIES, { message: `watermark_position must be one of ${GRAVITIES.join(', ')}` }),
+        )
+        .optional()
+        .describe('Where the watermark goes (default southeast)'),
+      watermark_margin: wholeNumber('watermark_margin', 0, 1000).optional().describe('Pixels between the watermark and the edges (default 16)'),
+      watermark_opacity: decimal('watermark_opacity', 0.05, 1).optional().describe('0.05–1 (default 0.5)'),
+      watermark_size: decimal('watermark_size', 0.01, 1).optional().describe('Its width as a share of the output’s, 0.01–1 (default 0.25)'),
+      watermark_tiled: flag('watermark_tiled').optional().describe('Repeat it over the whole output'),
     })
     .strict();
 }
@@ -259,6 +281,15 @@ export function conversionOptionsSchema(limits: OptionLimits) {
     const effortRange = EFFORT_RANGE[format];
     if (options.effort !== undefined && effortRange && (options.effort < effortRange[0] || options.effort > effortRange[1])) {
       ctx.addIssue({ code: 'custom', path: ['effort'], message: `effort for ${format} is ${effortRange[0]} to ${effortRange[1]}` });
+    }
+    const watermarkFields = (['watermark_position', 'watermark_margin', 'watermark_opacity', 'watermark_size', 'watermark_tiled'] as const).filter(
+      (name) => options[name] !== undefined,
+    );
+    if (options.watermark === undefined && watermarkFields.length > 0) {
+      ctx.addIssue({ code: 'custom', path: [watermarkFields[0]!], message: `${watermarkFields[0]} applies with watermark` });
+    }
+    if (options.watermark !== undefined && options.keep_metadata) {
+      ctx.addIssue({ code: 'custom', path: ['keep_metadata'], message: 'keep_metadata cannot apply with a watermark (the watermarked image is made anew)' });
     }
     if (options.max_bytes !== undefined && options.lossless) {
       ctx.addIssue({ code: 'custom', path: ['max_bytes'], message: 'max_bytes searches the quality of a lossy encoding; it cannot apply with lossless' });

@@ -41,6 +41,7 @@ export const INPUT_ERROR_CODES = [
   'page_not_found',
   'too_many_frames',
   'unsupported_for_animation',
+  'watermark_not_found',
   'too_many_pixels',
   'output_too_large',
   'unsupported_svg_feature',
@@ -134,7 +135,17 @@ function uprightSize(metadata: Metadata & { width: number; height: number }): { 
  * Anything sharp refuses about the input itself becomes a ConversionInputError; so does an
  * input or a planned output past the limits, before any pixel is decoded.
  */
-export async function convertImage(input: Buffer, options: ConversionOptions, limits: ConversionLimits): Promise<ConversionOutput> {
+/** What a conversion may need beside its input: the watermark asset's bytes, read by the caller. */
+export interface ConversionExtras {
+  watermark?: Buffer;
+}
+
+export async function convertImage(
+  input: Buffer,
+  options: ConversionOptions,
+  limits: ConversionLimits,
+  extras: ConversionExtras = {},
+): Promise<ConversionOutput> {
   let metadata: Metadata;
   try {
     metadata = await sharp(input, { limitInputPixels: false }).metadata();
@@ -187,10 +198,11 @@ export async function convertImage(input: Buffer, options: ConversionOptions, li
     );
   }
 
-  const pipeline = operations(input, options, limits, { animated: animate, svg: metadata.format === 'svg' });
-  const encode = (quality: number | undefined): Sharp => encoder(pipeline.clone(), options, limits, quality);
   let result: { data: Buffer; info: OutputInfo };
   try {
+    let pipeline = operations(input, options, limits, { animated: animate, svg: metadata.format === 'svg' });
+    if (options.watermark) pipeline = await watermarked(pipeline, options, extras.watermark);
+    const encode = (quality: number | undefined): Sharp => encoder(pipeline.clone(), options, limits, quality);
     result = options.max_bytes === undefined ? await encode(options.quality).toBuffer({ resolveWithObject: true }) : await withinBytes(encode, options);
   } catch (error) {
     if (error instanceof ConversionInputError) throw error;
@@ -226,6 +238,7 @@ function checkAnimation(options: ConversionOptions, pages: number, limits: Conve
     options.trim !== undefined && 'trim',
     options.flip && 'flip',
     (options.position === 'attention' || options.position === 'entropy') && `position=${options.position}`,
+    options.watermark !== undefined && 'watermark',
   ].filter((name): name is string => typeof name === 'string');
   if (perFrame.length) {
     throw new ConversionInputError(
@@ -353,4 +366,37 @@ async function withinBytes(encode: (quality: number) => Sharp, options: Conversi
     );
   }
   return best;
+}
+
+const WATERMARK_DEFAULTS = { position: 'southeast', margin: 16, opacity: 0.5, size: 0.25 } as const;
+
+/**
+ * The image with the watermark laid over it, last of all operations. Its size is a share
+ * of the output's width, so the image is made first (as raw pixels), then the watermark is
+ * scaled to it (never past the image, margin included), faded, and composited.
+ */
+async function watermarked(image: Sharp, options: ConversionOptions, asset: Buffer | undefined): Promise<Sharp> {
+  if (!asset) throw new ConversionInputError('watermark_not_found', `the watermark ${options.watermark} is not there (deleted?)`);
+  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  const margin = options.watermark_tiled
+    ? 0
+    : Math.min(options.watermark_margin ?? WATERMARK_DEFAULTS.margin, Math.floor((Math.min(info.width, info.height) - 1) / 2));
+  const room = { width: info.width - 2 * margin, height: info.height - 2 * margin };
+  const width = Math.max(1, Math.min(room.width, Math.round(info.width * (options.watermark_size ?? WATERMARK_DEFAULTS.size))));
+  const opacity = Math.round(255 * (options.watermark_opacity ?? WATERMARK_DEFAULTS.opacity));
+  let mark: Buffer;
+  try {
+    mark = await sharp(asset, { failOn: 'warning' })
+      .resize({ width, height: room.height, fit: 'inside' })
+      .ensureAlpha()
+      // Fades it: every pixel's alpha times the opacity.
+      .composite([{ input: Buffer.from([255, 255, 255, opacity]), raw: { width: 1, height: 1, channels: 4 }, tile: true, blend: 'dest-in' }])
+      .extend({ top: margin, bottom: margin, left: margin, right: margin, background: '#00000000' })
+      .png()
+      .toBuffer();
+  } catch (error) {
+    throw new ConversionInputError('unsupported_input', `the watermark could not be read (${describeSharpError(error)})`);
+  }
+  const base = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+  return base.composite([{ input: mark, gravity: options.watermark_position ?? WATERMARK_DEFAULTS.position, tile: options.watermark_tiled ?? false }]);
 }

@@ -19,6 +19,7 @@ import * as outputFrames from './migrations/0011_output_frames.js';
 import * as presets from './migrations/0012_presets.js';
 import * as sourceUrl from './migrations/0013_source_url.js';
 import * as renditions from './migrations/0014_renditions.js';
+import * as assets from './migrations/0015_assets.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   '0012_presets': presets,
   '0013_source_url': sourceUrl,
   '0014_renditions': renditions,
+  '0015_assets': assets,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -247,6 +247,17 @@ export interface PresetsTable {
   updated_at: UpdatedAt;
 }
 
+export interface AssetsTable {
+  id: string;
+  account_id: string;
+  filename: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -258,6 +269,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   jobs: JobsTable;
   presets: PresetsTable;
+  assets: AssetsTable;
 }
 
 export type Account = Selectable<AccountsTable>;
@@ -266,6 +278,7 @@ export type IdempotencyKey = Selectable<IdempotencyKeysTable>;
 export type Conversion = Selectable<ConversionsTable>;
 export type Job = Selectable<JobsTable>;
 export type Preset = Selectable<PresetsTable>;
+export type Asset = Selectable<AssetsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 /** An event as Kiln passes it around (its storage order stays in the database). */

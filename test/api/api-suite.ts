@@ -294,6 +294,39 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.equal(badEntry.body.errors[0].field, 'outputs[1].width');
     });
 
+    test('assets: a watermark uploaded once, laid over conversions; refused when missing, too large or not raster', async () => {
+      const logo = execFileSync('convert', ['-size', '120x60', 'xc:#00ffff', 'png:-']);
+      const created = await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(logo, 'logo.png', {}) });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.deepEqual([created.body.format, created.body.width, created.body.height], ['png', 120, 60]);
+      const asset = created.body.id as string;
+      assert.equal((await request(`${kiln.url}/v1/assets/${asset}`, { key: alice.key })).body.id, asset);
+      assert.equal((await request(`${kiln.url}/v1/assets/${asset}`, { key: bob.key })).status, 404, "another account's");
+
+      const response = await submit(alice.key, {
+        output_format: 'png',
+        width: '600',
+        watermark: asset,
+        watermark_opacity: '1',
+        watermark_position: 'northeast',
+      });
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+      const output = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
+      // 600 × 0.25 = 150 wide (75 high), 16 px from the top-right corner.
+      assert.match(await magickFormat(output, '%[pixel:p{510,50}]'), /^(cyan|aqua|srgba?\(0,255,255(,1)?\))$/);
+
+      const bomb = execFileSync('convert', ['-size', '6000x5000', 'xc:white', 'png:-']);
+      assertProblem(await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(bomb, 'big.png', {}) }), 422, 'asset_too_large');
+      const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
+      assertProblem(await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(svg, 'a.svg', {}) }), 415, 'unsupported_input');
+      assertProblem(await submit(bob.key, { output_format: 'png', watermark: asset }), 400, 'invalid_options');
+      assertProblem(await submit(alice.key, { output_format: 'png', watermark_opacity: '0.5' }), 400, 'invalid_options');
+      assert.equal((await request(`${kiln.url}/v1/assets/${asset}`, { method: 'DELETE', key: alice.key })).status, 204);
+      assertProblem(await submit(alice.key, { output_format: 'png', watermark: asset }), 400, 'invalid_options');
+    });
+
     test('missing, empty and oversized files answer 4xx with stable codes', async () => {
       const noFile = new FormData();
       noFile.set('output_format', 'png');

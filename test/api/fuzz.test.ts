@@ -33,6 +33,10 @@ const ROUTES: Array<[string, string]> = [
   ['GET', '/v1/events'],
   ['GET', '/v1/events/{id}'],
   ['GET', '/v1/webhooks/event-types'],
+  ['POST', '/v1/assets'],
+  ['GET', '/v1/assets'],
+  ['GET', '/v1/assets/{id}'],
+  ['DELETE', '/v1/assets/{id}'],
   ['POST', '/v1/presets'],
   ['GET', '/v1/presets'],
   ['GET', '/v1/presets/{name}'],
@@ -87,6 +91,9 @@ const PARAMS = [
   'rotate',
   'max_bytes',
   'enlarge',
+  'watermark',
+  'outputs',
+  'source_url',
 ];
 
 const hostileText = fc.oneof(

@@ -241,3 +241,51 @@ test('a multi-page TIFF converts the page asked for; an SVG rasterises at the de
     server.close();
   }
 });
+
+test('a watermark goes where asked, at its size and opacity, tiled when asked, and changes nothing else', async () => {
+  const magenta = magickMade(['-size', '200x100', 'xc:#ff00ff', 'png:-']);
+  const withMark = async (fields: Record<string, string>, asset: Buffer | null = magenta): Promise<Buffer> =>
+    (await convertImage(photo, options({ output_format: 'png', width: '800', watermark: 'ast_test', ...fields }), limits, asset ? { watermark: asset } : {}))
+      .bytes;
+  const plain = await convert({ output_format: 'png', width: '800' });
+  const marked = await withMark({ watermark_opacity: '1' });
+  assert.deepEqual(await identify(marked), { format: 'png', width: 800, height: 500 });
+  // 800 × 0.25 = 200 wide (100 high), 16 px from the bottom-right corner: x 584–783, y 384–483.
+  for (const [x, y] of [
+    [585, 385],
+    [782, 482],
+    [684, 434],
+  ]) {
+    assert.match(await magickFormat(marked, `%[pixel:p{${x},${y}}]`), /^(magenta|fuchsia|srgba?\(255,0,255(,1)?\))$/, `watermark at ${x},${y}`);
+  }
+  assert.doesNotMatch(await magickFormat(marked, '%[pixel:p{579,434}]'), /^(magenta|fuchsia|srgba?\(255,0,255(,1)?\))$/, 'not left of it');
+  assert.doesNotMatch(await magickFormat(marked, '%[pixel:p{790,434}]'), /^(magenta|fuchsia|srgba?\(255,0,255(,1)?\))$/, 'the margin stays clear');
+  assert.ok((await magickDistance(plain, ['-crop', '500x300+0+0'], await crop(marked, '500x300+0+0'))) < 0.001, 'the rest is untouched');
+
+  const faded = await withMark({ watermark_opacity: '0.5', watermark_position: 'northwest', watermark_margin: '0' });
+  const [r, g, b] = (await magickFormat(faded, '%[fx:int(255*p{50,50}.r)],%[fx:int(255*p{50,50}.g)],%[fx:int(255*p{50,50}.b)]')).split(',').map(Number);
+  const [pr, pg, pb] = (await magickFormat(plain, '%[fx:int(255*p{50,50}.r)],%[fx:int(255*p{50,50}.g)],%[fx:int(255*p{50,50}.b)]')).split(',').map(Number);
+  for (const [mixed, under, over] of [
+    [r!, pr!, 255],
+    [g!, pg!, 0],
+    [b!, pb!, 255],
+  ] as Array<[number, number, number]>) {
+    assert.ok(Math.abs(mixed - (under + over) / 2) <= 3, `half of each: ${mixed} from ${under} and ${over}`);
+  }
+
+  const tiled = await withMark({ watermark_opacity: '1', watermark_tiled: 'true', watermark_size: '0.1' });
+  for (const [x, y] of [
+    [5, 5],
+    [400, 260],
+    [795, 495],
+  ]) {
+    assert.match(await magickFormat(tiled, `%[pixel:p{${x},${y}}]`), /^(magenta|fuchsia|srgba?\(255,0,255(,1)?\))$/, `a tile at ${x},${y}`);
+  }
+
+  await assert.rejects(withMark({}, null), (error: unknown) => error instanceof ConversionInputError && error.code === 'watermark_not_found');
+});
+
+/** The region `geometry` of an image, as PNG, cut by ImageMagick. */
+async function crop(bytes: Buffer, geometry: string): Promise<Buffer> {
+  return execFileSync('convert', ['-', '-crop', geometry, '+repage', 'png:-'], { input: bytes, maxBuffer: 64 * 1024 * 1024 });
+}

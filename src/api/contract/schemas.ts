@@ -172,6 +172,19 @@ export const Job = z
   })
   .meta({ id: 'Job' });
 
+export const Asset = z
+  .object({
+    object: z.literal('asset'),
+    id: z.string(),
+    filename: z.string(),
+    format: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    bytes: z.number().int(),
+    created_at: timestamp,
+  })
+  .meta({ id: 'Asset' });
+
 export const Preset = z
   .object({
     object: z.literal('preset'),

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseConversionOptions, PRESET_FIELD, withPreset } from '../../convert/options.js';
 import { presetsNamed } from '../../db/presets.js';
+import { findAsset } from '../../db/assets.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../convert/formats.js';
 import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
 import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
@@ -64,6 +65,14 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     const parsed = parseConversionOptions(resolved.fields, config);
     if (!parsed.ok) {
       throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
+    }
+    // A watermark names an asset of this account; it must be there now (a deletion later fails the conversion).
+    for (const id of new Set((parsed.options.outputs ?? [parsed.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))) {
+      if (!(await findAsset(db, accountId, id))) {
+        throw new ApiError(400, 'invalid_options', `watermark: no asset ${id}; upload one with POST /v1/assets`, {
+          errors: [{ field: 'watermark', message: `no asset ${id}` }],
+        });
+      }
     }
     return {
       options: parsed.options,
