@@ -58,6 +58,8 @@ export interface ConversionOptions {
   page?: number;
   density?: number;
   watermark?: string;
+  watermark_text?: string;
+  watermark_color?: string;
   watermark_position?: Exclude<Position, 'attention' | 'entropy'>;
   watermark_margin?: number;
   watermark_opacity?: number;
@@ -236,6 +238,15 @@ export function conversionOptionFields(limits: OptionLimits) {
         .regex(/^ast_[0-9a-z]{1,40}$/, 'watermark names an asset of the account (ast_…, POST /v1/assets)')
         .optional()
         .describe('An asset (POST /v1/assets) laid over the output, last of all operations'),
+      watermark_text: z
+        .string()
+        .min(1, 'watermark_text is 1–200 characters')
+        .max(200, 'watermark_text is 1–200 characters')
+        // eslint-disable-next-line no-control-regex -- one line of text: no control characters
+        .refine((text) => !/[\u0000-\u001f]/.test(text), 'watermark_text is one line of printable text')
+        .optional()
+        .describe('Text laid over the output as a watermark instead of an asset (DejaVu Sans), sized and placed as one'),
+      watermark_color: colour.optional().describe('The colour of watermark_text (default #ffffff)'),
       watermark_position: z
         .preprocess(
           (value) => (typeof value === 'string' ? value.toLowerCase().replace('centre', 'center') : value),
@@ -282,13 +293,20 @@ export function conversionOptionsSchema(limits: OptionLimits) {
     if (options.effort !== undefined && effortRange && (options.effort < effortRange[0] || options.effort > effortRange[1])) {
       ctx.addIssue({ code: 'custom', path: ['effort'], message: `effort for ${format} is ${effortRange[0]} to ${effortRange[1]}` });
     }
-    const watermarkFields = (['watermark_position', 'watermark_margin', 'watermark_opacity', 'watermark_size', 'watermark_tiled'] as const).filter(
-      (name) => options[name] !== undefined,
-    );
-    if (options.watermark === undefined && watermarkFields.length > 0) {
-      ctx.addIssue({ code: 'custom', path: [watermarkFields[0]!], message: `${watermarkFields[0]} applies with watermark` });
+    const watermarkFields = (
+      ['watermark_position', 'watermark_margin', 'watermark_opacity', 'watermark_size', 'watermark_tiled', 'watermark_color'] as const
+    ).filter((name) => options[name] !== undefined);
+    const marked = options.watermark !== undefined || options.watermark_text !== undefined;
+    if (!marked && watermarkFields.length > 0) {
+      ctx.addIssue({ code: 'custom', path: [watermarkFields[0]!], message: `${watermarkFields[0]} applies with watermark or watermark_text` });
     }
-    if (options.watermark !== undefined && options.keep_metadata) {
+    if (options.watermark !== undefined && options.watermark_text !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['watermark_text'], message: 'a watermark is an asset or a text, not both' });
+    }
+    if (options.watermark_color !== undefined && options.watermark_text === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['watermark_color'], message: 'watermark_color applies with watermark_text' });
+    }
+    if (marked && options.keep_metadata) {
       ctx.addIssue({ code: 'custom', path: ['keep_metadata'], message: 'keep_metadata cannot apply with a watermark (the watermarked image is made anew)' });
     }
     if (options.max_bytes !== undefined && options.lossless) {

@@ -201,7 +201,8 @@ export async function convertImage(
   let result: { data: Buffer; info: OutputInfo };
   try {
     let pipeline = operations(input, options, limits, { animated: animate, svg: metadata.format === 'svg' });
-    if (options.watermark) pipeline = await watermarked(pipeline, options, extras.watermark);
+    if (options.watermark_text !== undefined) pipeline = await watermarked(pipeline, options, await textImage(options.watermark_text, options.watermark_color));
+    else if (options.watermark) pipeline = await watermarked(pipeline, options, extras.watermark);
     const encode = (quality: number | undefined): Sharp => encoder(pipeline.clone(), options, limits, quality);
     result = options.max_bytes === undefined ? await encode(options.quality).toBuffer({ resolveWithObject: true }) : await withinBytes(encode, options);
   } catch (error) {
@@ -238,7 +239,7 @@ function checkAnimation(options: ConversionOptions, pages: number, limits: Conve
     options.trim !== undefined && 'trim',
     options.flip && 'flip',
     (options.position === 'attention' || options.position === 'entropy') && `position=${options.position}`,
-    options.watermark !== undefined && 'watermark',
+    (options.watermark !== undefined || options.watermark_text !== undefined) && 'watermark',
   ].filter((name): name is string => typeof name === 'string');
   if (perFrame.length) {
     throw new ConversionInputError(
@@ -366,6 +367,19 @@ async function withinBytes(encode: (quality: number) => Sharp, options: Conversi
     );
   }
   return best;
+}
+
+/** Pango markup must not be made of what a user writes: only its text is theirs. */
+function escapeMarkup(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+/** A text watermark as an image: rendered large (it is scaled like an asset), transparent around the glyphs. */
+async function textImage(text: string, color: string | undefined): Promise<Buffer> {
+  const markup = `<span foreground="${(color ?? '#ffffff').slice(0, 7)}">${escapeMarkup(text)}</span>`;
+  return sharp({ text: { text: markup, font: 'DejaVu Sans', dpi: 300, rgba: true } })
+    .png()
+    .toBuffer();
 }
 
 const WATERMARK_DEFAULTS = { position: 'southeast', margin: 16, opacity: 0.5, size: 0.25 } as const;

@@ -131,6 +131,10 @@ describe('conversions from a source_url', () => {
       ['/loop', 'source_http_error', /more than 5 redirects/],
     ];
     const started = Date.now();
+    // The worker runs in this process: its memory while an endless source streams at it.
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
     const [flaky, ...failing] = await Promise.all([fromUrl(`${origin.url}/flaky`), ...cases.map(([path]) => fromUrl(`${origin.url}${path}`))]);
     const ended = await Promise.all(failing.map((accepted) => waitForConversion(kiln.url, account.key, accepted.id, 90_000)));
     for (const [i, [path, code, message]] of cases.entries()) {
@@ -145,6 +149,9 @@ describe('conversions from a source_url', () => {
     assert.equal(origin.hits.filter((hit) => hit === '/silent').length, 4, 'no answer is retried');
     assert.equal(refused.connections, 0, 'nothing ever connected to the refused address');
     assert.ok(Date.now() - started < 60_000, 'all within a minute');
+    clearInterval(sampler);
+    // Sources stream to disk and stop at KILN_SOURCE_MAX_BYTES: nothing near the endless body's size is ever held.
+    assert.ok(peak - baseline < 150 * 2 ** 20, `RSS grew ${Math.round((peak - baseline) / 2 ** 20)} MiB`);
   });
 
   test('a JSON job takes inputs by URL beside earlier uploads', async () => {

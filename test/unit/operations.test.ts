@@ -289,3 +289,32 @@ test('a watermark goes where asked, at its size and opacity, tiled when asked, a
 function crop(bytes: Buffer, geometry: string): Buffer {
   return execFileSync('convert', ['-', '-crop', geometry, '+repage', 'png:-'], { input: bytes, maxBuffer: 64 * 1024 * 1024 });
 }
+
+test('a text watermark is drawn in its colour where asked; markup in the text stays text', async () => {
+  const plain = await convert({ output_format: 'png', width: '800' });
+  const marked = (
+    await convertImage(
+      photo,
+      options({
+        output_format: 'png',
+        width: '800',
+        watermark_text: '<b>Kiln & co</b>',
+        watermark_color: '#00ff00',
+        watermark_opacity: '1',
+        watermark_size: '0.5',
+      }),
+      limits,
+    )
+  ).bytes;
+  assert.deepEqual(await identify(marked), { format: 'png', width: 800, height: 500 });
+  // Bottom-right quarter changed (the text is there, green), top-left untouched.
+  assert.ok((await magickDistance(plain, ['-crop', '400x200+0+0'], crop(marked, '400x200+0+0'))) < 0.001);
+  const region = crop(marked, '420x140+364+344');
+  assert.ok((await magickDistance(crop(plain, '420x140+364+344'), [], region)) > 0.02, 'the text changed its corner');
+  assert.ok(Number(await magickFormat(region, '%[fx:maxima.g]')) > 0.99, 'drawn in green');
+  // A bare & is invalid Pango markup: the render above would have failed had the text not been escaped.
+  assert.equal(
+    parseConversionOptions({ output_format: 'png', watermark_text: 'a', watermark: 'ast_x' }, { maxOutputDimension: 100, maxOutputPixels: 10_000 }).ok,
+    false,
+  );
+});

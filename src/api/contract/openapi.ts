@@ -148,6 +148,10 @@ function routes(limits: OptionLimits): Route[] {
                 preset: z.string().optional().describe('A preset of the account (GET /v1/presets): its options under the ones given here'),
                 file: z.string().optional().describe('The image (binary); or source_url'),
                 source_url: z.string().optional().describe('http(s) URL the original is fetched from instead of a file'),
+                outputs: z
+                  .string()
+                  .optional()
+                  .describe('Several outputs of one upload: a JSON array of option objects, each over the other fields (up to KILN_MAX_OUTPUTS)'),
                 webhook_url: z.string().optional(),
                 webhook_events: z.string().optional().describe('Event types webhook_url gets, separated by commas (default: all)'),
                 webhook_metadata: z.string().optional().describe('A JSON object, at most 16 KiB'),
