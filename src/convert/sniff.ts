@@ -14,19 +14,31 @@ export type SniffedFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif' | 
 
 export type Sniffed = { image: true; format: SniffedFormat } | { image: false; looksLike: string };
 
-/** ISO-BMFF brands of the HEIF family libheif reads (AVIF among them). */
+/** ISO-BMFF brands of the HEIF family (AVIF among them). */
 const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1', 'mif2']);
+/** HEIF with HEVC-coded images (iPhone photos): the bundled libheif decodes AV1 (AVIF) only. */
+const HEVC_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx']);
+const AVIF_BRANDS = new Set(['avif', 'avis']);
 
 const startsWith = (head: Buffer, bytes: number[], offset = 0): boolean => bytes.every((byte, i) => head[offset + i] === byte);
 const ascii = (head: Buffer, start: number, end: number): string => head.subarray(start, end).toString('latin1');
 
-function heifBrand(head: Buffer): boolean {
-  if (ascii(head, 4, 8) !== 'ftyp') return false;
+/** The `ftyp` box's brands: the major one first, then the compatible ones. */
+function brands(head: Buffer): string[] {
+  if (ascii(head, 4, 8) !== 'ftyp') return [];
   const size = head.readUInt32BE(0);
   const end = Math.min(size >= 16 ? size : 16, head.length);
-  if (HEIF_BRANDS.has(ascii(head, 8, 12))) return true;
-  for (let at = 16; at + 4 <= end; at += 4) if (HEIF_BRANDS.has(ascii(head, at, at + 4))) return true;
-  return false;
+  const found = [ascii(head, 8, 12)];
+  for (let at = 16; at + 4 <= end; at += 4) found.push(ascii(head, at, at + 4));
+  return found;
+}
+
+/** HEIF Kiln can decode: AVIF, or a generic HEIF not marked as HEVC-coded (the decoder has the last word). */
+function heifKind(head: Buffer): 'decodable' | 'hevc' | undefined {
+  const all = brands(head);
+  if (!all.some((brand) => HEIF_BRANDS.has(brand))) return undefined;
+  if (all.some((brand) => AVIF_BRANDS.has(brand))) return 'decodable';
+  return all.some((brand) => HEVC_BRANDS.has(brand)) ? 'hevc' : 'decodable';
 }
 
 function looksLikeSvg(text: string): boolean {
@@ -70,7 +82,13 @@ export function sniffImage(head: Buffer): Sniffed {
     startsWith(head, [0x4d, 0x4d, 0x00, 0x2b])
   )
     return { image: true, format: 'tiff' };
-  if (head.length >= 12 && heifBrand(head)) return { image: true, format: 'heif' };
+  const heif = head.length >= 12 ? heifKind(head) : undefined;
+  if (heif === 'decodable') return { image: true, format: 'heif' };
+  if (heif === 'hevc')
+    return {
+      image: false,
+      looksLike: 'a HEIC image (HEVC-coded HEIF, as phones take them): the bundled decoder reads AVIF only; convert it to JPEG on the device, or send AVIF',
+    };
   if (startsWith(head, [0x1f, 0x8b])) {
     // SVGZ: inflate what arrived of it (a partial stream is fine) and look again.
     let inflated: Buffer | undefined;

@@ -5,7 +5,7 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { abortedRequest, multipartBody, postHead, rawRequest } from '../support/raw-http.js';
 import { assertNothingLeft, spoolFiles } from '../support/leftovers.js';
 import { waitUntil } from '../support/processes.js';
-import { headerOnlyJpeg, onePixelPng, svgFilterBomb } from '../support/hostile.js';
+import { gifFlood, headerOnlyJpeg, onePixelPng, svgFilterBomb } from '../support/hostile.js';
 import { identify, makeImage } from '../support/images.js';
 
 describe('hostile input: every request answers 4xx or a failed conversion, and leaves nothing behind', () => {
@@ -301,6 +301,10 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       [svgFilterBomb(3000), { output_format: 'png' }, 'unsupported_svg_feature'],
       [svgFilterBomb(4000), { output_format: 'webp', width: '100' }, 'unsupported_svg_feature'],
       [await headerOnlyJpeg(10000, 10000), { output_format: 'png', width: '100' }, 'unsupported_input'],
+      // 5000 frames in 115 KB: refused by count before a frame is decoded; its first frame alone is fine.
+      [gifFlood(5000), { output_format: 'gif' }, 'too_many_frames'],
+      [gifFlood(5000), { output_format: 'webp', width: '100', enlarge: 'true' }, 'too_many_frames'],
+      [gifFlood(5000), { output_format: 'gif', first_frame: 'true' }, 'succeeded'],
     ];
     const started = Date.now();
     const submitted = await Promise.all(
@@ -311,7 +315,7 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       const done = await waitForConversion(kiln.url, key, response.body.id, 30_000);
       if (cases[i]![2] === 'succeeded') {
         assert.equal(done.status, 'succeeded', JSON.stringify(done));
-        assert.deepEqual([done.output.width, done.output.height], [1, 1]);
+        assert.deepEqual([done.output.width, done.output.height, done.output.frames], [1, 1, undefined]);
         continue;
       }
       assert.equal(done.status, 'failed', JSON.stringify(done));

@@ -33,3 +33,42 @@ export async function headerOnlyJpeg(width: number, height: number): Promise<Buf
   const sosLength = full.readUInt16BE(sos + 2);
   return Buffer.concat([full.subarray(0, sos + 2 + sosLength), Buffer.from([0xff, 0xd9])]);
 }
+
+/**
+ * An animated GIF of `frames` 1×1 frames, written byte by byte (a few bytes a frame, so a
+ * flood of thousands is tiny): what a frame-count limit must refuse before decoding.
+ */
+export function gifFlood(frames: number): Buffer {
+  const header = Buffer.concat([
+    Buffer.from('GIF89a', 'latin1'),
+    Buffer.from([1, 0, 1, 0, 0x80, 0, 0]), // 1×1 screen, a global table of two colours
+    Buffer.from([0xff, 0, 0, 0, 0, 0]),
+    Buffer.from([0x21, 0xff, 0x0b, ...Buffer.from('NETSCAPE2.0', 'latin1'), 0x03, 0x01, 0, 0, 0]), // loop forever
+  ]);
+  const frame = Buffer.from([
+    0x21,
+    0xf9,
+    0x04,
+    0x00,
+    0x0a,
+    0x00,
+    0x00,
+    0x00, // 0.1 s
+    0x2c,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    1,
+    0,
+    0x00, // a 1×1 image at 0,0
+    0x02,
+    0x02,
+    0x44,
+    0x01,
+    0x00, // its one pixel, LZW-coded
+  ]);
+  return Buffer.concat([header, ...Array.from({ length: frames }, () => frame), Buffer.from([0x3b])]);
+}
