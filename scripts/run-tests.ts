@@ -9,6 +9,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { findOrBuildTemporalCli, findOrBuildTestServer } from '../tools/temporal-toolchain.js';
 import { findOrBuildReceiverPython } from '../tools/receiver-python.js';
+import { findOrBuildVersitygw } from '../tools/s3-server.js';
 import { projectRoot } from '../src/paths.js';
 
 function testFiles(dir: string): string[] {
@@ -26,6 +27,7 @@ log(`Temporal CLI: ${cli ?? 'none here; tests fall back to the SDK download'}`);
 log(`Temporal test server: ${testServer ?? 'none here; tests fall back to the SDK download'}`);
 // Built here, before test files run in parallel, so none of them races another to build it.
 log(`Python for the reference receivers: ${await findOrBuildReceiverPython(log)}`);
+log(`S3 server for the S3 tests: ${(await findOrBuildVersitygw(log)) ?? 'none (no Go here)'}`);
 
 const filter = process.argv.slice(2);
 const files = testFiles(path.join(projectRoot, 'test'))

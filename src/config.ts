@@ -49,6 +49,8 @@ export interface KilnConfig {
   sourceTimeoutSeconds: number;
   /** Redirects a source fetch follows (KILN_SOURCE_MAX_REDIRECTS). */
   sourceMaxRedirects: number;
+  /** An S3-compatible bucket for blobs (KILN_S3_*); undefined: the local directory KILN_BLOB_DIR. */
+  s3: { bucket: string; region: string; endpoint: string | undefined; forcePathStyle: boolean; prefix: string } | undefined;
   /** Assets one account may keep, and the size of each (KILN_MAX_ASSETS, KILN_MAX_ASSET_BYTES, KILN_MAX_ASSET_PIXELS). */
   maxAssets: number;
   maxAssetBytes: number;
@@ -201,6 +203,11 @@ const SETTINGS = z
     KILN_MAX_PRESETS: whole(100, 1, 10_000),
     KILN_MAX_OUTPUTS: whole(10, 1, 100),
     KILN_MAX_ASSETS: whole(100, 1, 10_000),
+    KILN_S3_BUCKET: text(),
+    KILN_S3_REGION: text(),
+    KILN_S3_ENDPOINT: text(),
+    KILN_S3_FORCE_PATH_STYLE: choice(['auto', 'true', 'false'], 'auto'),
+    KILN_S3_PREFIX: text(),
     KILN_MAX_ASSET_BYTES: whole(10 * 1024 * 1024, 1024, 2 ** 30),
     KILN_MAX_ASSET_PIXELS: whole(25_000_000, 1, 2 ** 40),
     KILN_SOURCE_MAX_BYTES: whole(0, 1, 2 ** 40), // 0: unset
@@ -259,6 +266,16 @@ const SETTINGS = z
       maxPresets: env.KILN_MAX_PRESETS,
       maxOutputs: env.KILN_MAX_OUTPUTS,
       maxAssets: env.KILN_MAX_ASSETS,
+      s3: env.KILN_S3_BUCKET
+        ? {
+            bucket: env.KILN_S3_BUCKET,
+            region: env.KILN_S3_REGION ?? 'us-east-1',
+            endpoint: env.KILN_S3_ENDPOINT,
+            // Servers other than AWS address buckets by path; AWS by host.
+            forcePathStyle: env.KILN_S3_FORCE_PATH_STYLE === 'auto' ? env.KILN_S3_ENDPOINT !== undefined : env.KILN_S3_FORCE_PATH_STYLE === 'true',
+            prefix: env.KILN_S3_PREFIX ?? '',
+          }
+        : undefined,
       maxAssetBytes: env.KILN_MAX_ASSET_BYTES,
       maxAssetPixels: env.KILN_MAX_ASSET_PIXELS,
       sourceMaxBytes: env.KILN_SOURCE_MAX_BYTES || env.KILN_MAX_UPLOAD_BYTES,

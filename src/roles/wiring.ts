@@ -21,7 +21,7 @@ import { log } from '../log.js';
 /** The parts both roles build from the settings the same way. */
 
 export function blobStoreFor(config: KilnConfig): BlobStore {
-  return openBlobStore({ kind: 'local', root: config.blobDir });
+  return openBlobStore(config.s3 ? { kind: 's3', ...config.s3 } : { kind: 'local', root: config.blobDir });
 }
 
 function requireSigningKey(config: KilnConfig): string {

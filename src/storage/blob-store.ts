@@ -4,7 +4,19 @@ import type { Readable } from 'node:stream';
  * Where a store's blobs live, as plain data: enough for another process (a converter) to
  * open the same store and read and write blobs itself.
  */
-export type BlobLocation = { kind: 'local'; root: string };
+export type BlobLocation = { kind: 'local'; root: string } | S3Location;
+
+/** An S3-compatible bucket (credentials from the environment, never in the location). */
+export interface S3Location {
+  kind: 's3';
+  bucket: string;
+  region: string;
+  /** A non-AWS server's URL (MinIO, versitygw, s3proxy…); absent: AWS. */
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  /** Put before every key, e.g. `kiln/`; may be empty. */
+  prefix: string;
+}
 
 /**
  * Where file bytes live. Temporal payloads carry only keys, never bytes.
