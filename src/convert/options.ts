@@ -262,8 +262,20 @@ export function conversionOptionFields(limits: OptionLimits) {
     .strict();
 }
 
-/** A conversion's options: each on its own, then together (what the format takes, what goes with what). */
+const schemas = new WeakMap<OptionLimits, ReturnType<typeof buildOptionsSchema>>();
+
+/**
+ * A conversion's options: each on its own, then together (what the format takes, what goes
+ * with what). Built once per limits object (the settings): building the schema costs far
+ * more than parsing with it, on every upload.
+ */
 export function conversionOptionsSchema(limits: OptionLimits) {
+  let schema = schemas.get(limits);
+  if (!schema) schemas.set(limits, (schema = buildOptionsSchema(limits)));
+  return schema;
+}
+
+function buildOptionsSchema(limits: OptionLimits) {
   return conversionOptionFields(limits).superRefine((options, ctx) => {
     // What can be known before the image is read: the encoder's own size limit, the pixel
     // count of an exactly-sized output, and options the format does not take. The rest is
