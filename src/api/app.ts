@@ -4,6 +4,7 @@ import { requireAdminToken, requireApiKey } from './auth.js';
 import type { ApiDependencies } from './context.js';
 import { problemMiddleware } from './problem.js';
 import { requestLog, requestLogMiddleware } from './request-log.js';
+import { metricsMiddleware, metricsRoutes } from './routes/metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { conversionRoutes, conversionStreamRoutes, downloadRoutes } from './routes/conversions.js';
@@ -36,6 +37,7 @@ export function createApp(deps: ApiDependencies): Koa {
     if (!clientGone) requestLog(ctx, deps.log)(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
   app.use(requestLogMiddleware(deps.logger));
+  if (deps.metrics) app.use(metricsMiddleware(deps.metrics));
   app.use(problemMiddleware(deps.log));
   for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());
   return app;
@@ -50,6 +52,7 @@ export function apiRouters(deps: ApiDependencies): Router[] {
     jobLinkRoutes(deps),
     conversionStreamRoutes(deps),
     guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
+    ...(deps.metrics ? [guarded(requireAdminToken(deps.config.adminToken), metricsRoutes(deps.metrics))] : []),
     guarded(requireApiKey(deps.db), conversionRoutes(deps)),
     guarded(requireApiKey(deps.db), jobRoutes(deps)),
     guarded(requireApiKey(deps.db), presetRoutes(deps)),

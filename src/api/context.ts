@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { LogFunction, Logger } from '../log.js';
 import type { Kysely } from 'kysely';
 import type { TemplateRenderer } from '../webhooks/template.js';
+import type { KilnMetrics } from '../metrics.js';
 import type { KilnConfig } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
@@ -18,6 +19,8 @@ export interface ApiDependencies {
   signer: DownloadSigner;
   /** Judges webhook URLs with literal addresses at creation (names are judged at delivery). */
   guard: AddressGuard;
+  /** Prometheus metrics of this process (served at /metrics); absent where nothing scrapes (route-only tests). */
+  metrics?: KilnMetrics;
   /** Renders payload templates (validation at save, previews). */
   templates: TemplateRenderer;
   delivery: DeliverySettings;

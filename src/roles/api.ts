@@ -15,6 +15,7 @@ import { log, logger } from '../log.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
 import { attemptDependencies, deliverySettings, downloadSigner, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl } from './wiring.js';
 import { TemplateRenderer } from '../webhooks/template.js';
+import { KilnMetrics } from '../metrics.js';
 import type { FirstAttempts } from '../webhooks/first-attempts.js';
 
 export interface ApiRole {
@@ -65,6 +66,7 @@ export async function startApiRole(
     guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
     // Its own renderer: templates being saved or previewed never queue before deliveries' renders.
     templates: new TemplateRenderer(config.templateLimits),
+    metrics: new KilnMetrics(database.db),
     delivery: deliverySettings(config),
     deliveries,
     spoolDir: path.join(config.dataDir, 'spool'),

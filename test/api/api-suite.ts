@@ -327,6 +327,28 @@ export function apiSuite(kind: DatabaseKind): void {
       assertProblem(await submit(alice.key, { output_format: 'png', watermark: asset }), 400, 'invalid_options');
     });
 
+    test('GET /metrics: Prometheus text behind the admin token, with HTTP traffic by route pattern and the work by status', async () => {
+      const converted = await submit(alice.key, { output_format: 'webp', width: '50' });
+      assert.equal((await waitForConversion(kiln.url, alice.key, converted.body.id)).status, 'succeeded');
+      assert.equal((await request(`${kiln.url}/metrics`)).status, 401);
+      const scraped = await fetch(`${kiln.url}/metrics`, { headers: { authorization: `Bearer ${kiln.adminToken}` } });
+      assert.equal(scraped.status, 200);
+      assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      const text = await scraped.text();
+      const value = (series: string): number =>
+        Number(
+          text
+            .split('\n')
+            .find((line) => line.startsWith(`${series} `))
+            ?.slice(series.length + 1) ?? NaN,
+        );
+      assert.ok(value('kiln_http_requests_total{method="POST",route="/v1/conversions",status="202"}') >= 1, 'uploads counted by their route pattern');
+      assert.ok(value('kiln_conversions{status="succeeded",format="webp"}') >= 1, 'conversions by status and format');
+      assert.ok(!text.includes(converted.body.id), 'no id becomes a label');
+      assert.ok(value('kiln_process_resident_memory_bytes') > 0);
+      assert.match(text, /^kiln_deliveries|^kiln_jobs/m);
+    });
+
     test('missing, empty and oversized files answer 4xx with stable codes', async () => {
       const noFile = new FormData();
       noFile.set('output_format', 'png');

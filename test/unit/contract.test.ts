@@ -20,8 +20,9 @@ test('the OpenAPI document is valid OpenAPI 3.1 (an independent validator)', asy
 
 test('every route Kiln serves is in the document, and nothing else is', () => {
   // Routers are only built here, never run: no database or Temporal is touched.
-  const deps = { config: loadConfig({}), delivery: { defaultRetrySchedule: [30], requestTimeoutSeconds: 10 } } as unknown as ApiDependencies;
-  const META = new Set(['/openapi.json', '/docs', '/docs/assets/init.js', '/docs/assets/:name']);
+  const deps = { config: loadConfig({}), delivery: { defaultRetrySchedule: [30], requestTimeoutSeconds: 10 }, metrics: {} } as unknown as ApiDependencies;
+  // The document, its page, and Prometheus's text format: about the API, not part of it.
+  const META = new Set(['/openapi.json', '/docs', '/docs/assets/init.js', '/docs/assets/:name', '/metrics']);
   const served = apiRouters(deps)
     .flatMap((router) => router.stack)
     .filter((layer) => layer.methods.length > 0 && !META.has(String(layer.path)))

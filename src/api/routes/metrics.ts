@@ -1,0 +1,27 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { KilnMetrics } from '../../metrics.js';
+
+/** Prometheus's text format at `/metrics` (behind the admin token: it speaks of every account's work). */
+export function metricsRoutes(metrics: KilnMetrics): Router {
+  const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+  return router;
+}
+
+/** Counts and times every request by its route pattern (never its raw path: ids would make a series each). */
+export function metricsMiddleware(metrics: KilnMetrics) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const stop = metrics.httpDuration.startTimer();
+    try {
+      await next();
+    } finally {
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      stop({ method: ctx.method, route });
+      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+    }
+  };
+}
