@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from './db/schema.js';
+import { countByStatus, countConversionsByStatusAndFormat } from './db/stats.js';
 
 /**
  * What a Prometheus server scrapes from `GET /metrics`: this process's HTTP traffic and
@@ -29,49 +29,34 @@ export class KilnMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
+    this.countGauge(
+      'kiln_conversions',
+      'Conversions in the database, by status and output format (queued and running: the work waiting and under way)',
+      ['status', 'format'],
+      () => countConversionsByStatusAndFormat(db),
+    );
+    this.countGauge('kiln_jobs', 'Jobs in the database, by status', ['status'], () => countByStatus(db, 'jobs'));
+    this.countGauge('kiln_deliveries', 'Webhook deliveries in the database, by status (pending: waiting for an attempt or a retry)', ['status'], () =>
+      countByStatus(db, 'deliveries'),
+    );
+  }
+
+  /** A gauge set afresh at each scrape from `read`: a series per row it answers, none left over from the last scrape. */
+  private countGauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    read: () => Promise<Array<{ labels: Record<L, string>; count: number }>>,
+  ): void {
     new Gauge({
-      name: 'kiln_conversions',
-      help: 'Conversions in the database, by status and output format (queued and running: the work waiting and under way)',
-      labelNames: ['status', 'format'],
+      name,
+      help,
+      labelNames,
       registers: [this.registry],
       async collect() {
+        const rows = await read();
         this.reset();
-        const rows = await db
-          .selectFrom('conversions')
-          .select(['status', sql<string>`options->>'output_format'`.as('format'), (eb) => eb.fn.countAll<string>().as('n')])
-          .groupBy(['status', sql`options->>'output_format'`])
-          .execute();
-        for (const row of rows) this.set({ status: row.status, format: row.format }, Number(row.n));
-      },
-    });
-    new Gauge({
-      name: 'kiln_jobs',
-      help: 'Jobs in the database, by status',
-      labelNames: ['status'],
-      registers: [this.registry],
-      async collect() {
-        this.reset();
-        const rows = await db
-          .selectFrom('jobs')
-          .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-          .groupBy('status')
-          .execute();
-        for (const row of rows) this.set({ status: row.status }, Number(row.n));
-      },
-    });
-    new Gauge({
-      name: 'kiln_deliveries',
-      help: 'Webhook deliveries in the database, by status (pending: waiting for an attempt or a retry)',
-      labelNames: ['status'],
-      registers: [this.registry],
-      async collect() {
-        this.reset();
-        const rows = await db
-          .selectFrom('deliveries')
-          .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-          .groupBy('status')
-          .execute();
-        for (const row of rows) this.set({ status: row.status }, Number(row.n));
+        for (const row of rows) this.set(row.labels, row.count);
       },
     });
   }

@@ -61,8 +61,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     const optionFields = Object.fromEntries(Object.entries(rest).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
     const named = optionFields[PRESET_FIELD];
     const resolved = withPreset(optionFields, await presetsNamed(db, accountId, named === undefined ? [] : [named]));
-    if (!resolved.ok) throw new ApiError(400, 'invalid_options', resolved.problems.map((p) => p.message).join('; '), { errors: resolved.problems });
-    const parsed = parseConversionOptions(resolved.fields, config);
+    const parsed = resolved.ok ? parseConversionOptions(resolved.fields, config) : resolved;
     if (!parsed.ok) {
       throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
     }

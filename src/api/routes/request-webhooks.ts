@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { Account } from '../../db/schema.js';
+import { updateRequestWebhookSettings } from '../../db/accounts.js';
 import { accountSecrets, rotateAccountSecret } from '../../db/webhook-endpoints.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
@@ -71,11 +72,7 @@ export function requestWebhookRoutes(deps: ApiDependencies): Router {
     if (input.signature !== undefined) values.webhook_signature = signature ? JSON.stringify(signature) : null;
     if (input.headers !== undefined) values.webhook_headers = JSON.stringify(headers);
     if (input.template !== undefined) values.webhook_template = await checkTemplate(deps, input.template, REQUEST_EVENT_TYPES);
-    const updated =
-      Object.keys(values).length === 0
-        ? account
-        : await db.updateTable('accounts').set(values).where('id', '=', account.id).returningAll().executeTakeFirstOrThrow();
-    ctx.body = presentSettings(updated);
+    ctx.body = presentSettings(await updateRequestWebhookSettings(db, account, values));
   });
 
   router.post('/v1/webhooks/settings/preview', async (ctx) => {
