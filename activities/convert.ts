@@ -6,6 +6,7 @@ import { renditionKey } from '../src/convert/formats.js';
 import type { BlobStore } from '../src/storage/blob-store.js';
 import type { ConversionOptions } from '../src/convert/options.js';
 import type { Conversion } from '../src/db/schema.js';
+import { conversionDuration } from '../src/process-metrics.js';
 import type { ConversionRecorder } from './record.js';
 
 export interface ConvertInput {
@@ -99,7 +100,17 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
           ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
         ];
         const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey, renditionKeys: keys.slice(1) };
-        const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 });
+        const timer = conversionDuration.startTimer({ format: input.options.output_format });
+        const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }).then(
+          (done) => {
+            timer({ outcome: 'succeeded' });
+            return done;
+          },
+          (error: unknown) => {
+            timer({ outcome: error instanceof ConversionInputError ? 'refused' : error instanceof ConversionAbortedError ? 'cancelled' : 'failed' });
+            throw error;
+          },
+        );
         const result: ConvertResult = {
           input: converted.input,
           output: { key: input.outputKey, ...converted.output },

@@ -1,5 +1,6 @@
 /**
- * `npm test`: makes sure the Temporal servers and the reference receivers' Python are built
+ * `npm test`: makes sure the Temporal servers (dev, test, and the real one with its UI for the
+ * topology), versitygw and the reference receivers' Python are built
  * (once, cached under ~/.cache/kiln),
  * then runs every test file under test/ with Node's test runner, each file in its own
  * process (Temporal's native runtime is process-wide).
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { findOrBuildTemporalCli, findOrBuildTestServer } from '../tools/temporal-toolchain.js';
 import { findOrBuildReceiverPython } from '../tools/receiver-python.js';
 import { findOrBuildVersitygw } from '../tools/s3-server.js';
+import { findOrBuildTemporalServer, findOrBuildTemporalUi } from '../tools/temporal-server.js';
 import { projectRoot } from '../src/paths.js';
 
 function testFiles(dir: string): string[] {
@@ -28,6 +30,8 @@ log(`Temporal test server: ${testServer ?? 'none here; tests fall back to the SD
 // Built here, before test files run in parallel, so none of them races another to build it.
 log(`Python for the reference receivers: ${await findOrBuildReceiverPython(log)}`);
 log(`S3 server for the S3 tests: ${(await findOrBuildVersitygw(log)) ?? 'none (no Go here)'}`);
+log(`Temporal server for the topology tests: ${(await findOrBuildTemporalServer(log))?.server ?? 'none (no Go here)'}`);
+log(`Temporal Web UI server: ${(await findOrBuildTemporalUi(log)) ?? 'none (no Go here)'}`);
 
 const filter = process.argv.slice(2);
 const files = testFiles(path.join(projectRoot, 'test'))

@@ -96,10 +96,31 @@ export interface KilnConfig {
   temporalTestServerPath: string | undefined;
   /** Directories searched for executables (PATH). */
   searchPath: string[];
+  /** `kiln worker`: the port of its /metrics, /livez and /readyz on HOST (KILN_METRICS_PORT); 0: none. */
+  metricsPort: number;
+  /** `kiln worker`: its name in the Temporal worker identity the Web UI shows (KILN_WORKER_NAME; default the host name). */
+  workerName: string;
+  /** How long a stopping worker lets running activities finish before cancelling them (KILN_SHUTDOWN_GRACE_SECONDS). */
+  shutdownGraceSeconds: number;
+  /** Seconds each kind of stored data is kept before the retention schedule purges it. */
+  retention: RetentionPeriods;
   /** Kiln's own log (KILN_LOG_LEVEL). */
   logLevel: LogLevelName;
   /** The Temporal SDK's native runtime, logged through Kiln's log (KILN_TEMPORAL_LOG_LEVEL). */
   temporalLogLevel: (typeof TEMPORAL_LOG_LEVELS)[number];
+}
+
+export interface RetentionPeriods {
+  /** Uploaded originals and fetched sources (KILN_RETENTION_ORIGINALS). */
+  originals: number;
+  /** Conversion outputs and renditions (KILN_RETENTION_OUTPUTS). */
+  outputs: number;
+  /** Job archives (KILN_RETENTION_ARCHIVES). */
+  archives: number;
+  /** Event payloads; the event row and its delivery log stay (KILN_RETENTION_EVENTS). */
+  eventPayloads: number;
+  /** The response body previews of delivery attempts (KILN_RETENTION_ATTEMPTS). */
+  attemptPreviews: number;
 }
 
 export class ConfigError extends Error {}
@@ -229,6 +250,14 @@ const SETTINGS = z
     KILN_TEMPLATE_TIMEOUT_MS: whole(250, 10, 10_000),
     KILN_TEMPLATE_MAX_BYTES: whole(256 * 1024, 1024, 16 * 1024 * 1024),
     KILN_TEMPLATE_MEMORY_MB: whole(64, 16, 1024),
+    KILN_METRICS_PORT: whole(0, 0, 65535),
+    KILN_WORKER_NAME: text(),
+    KILN_SHUTDOWN_GRACE_SECONDS: whole(60, 0, 3600),
+    KILN_RETENTION_ORIGINALS: duration('7d'),
+    KILN_RETENTION_OUTPUTS: duration('30d'),
+    KILN_RETENTION_ARCHIVES: duration('7d'),
+    KILN_RETENTION_EVENTS: duration('30d'),
+    KILN_RETENTION_ATTEMPTS: duration('30d'),
     KILN_CACHE_DIR: text(),
     XDG_CACHE_HOME: text(),
     TEMPORAL_CLI_PATH: text(),
@@ -300,6 +329,16 @@ const SETTINGS = z
       temporalCliPath: env.TEMPORAL_CLI_PATH,
       temporalTestServerPath: env.TEMPORAL_TEST_SERVER_PATH,
       searchPath: (env.PATH ?? '').split(path.delimiter).filter(Boolean),
+      metricsPort: env.KILN_METRICS_PORT,
+      workerName: env.KILN_WORKER_NAME ?? os.hostname(),
+      shutdownGraceSeconds: env.KILN_SHUTDOWN_GRACE_SECONDS,
+      retention: {
+        originals: env.KILN_RETENTION_ORIGINALS,
+        outputs: env.KILN_RETENTION_OUTPUTS,
+        archives: env.KILN_RETENTION_ARCHIVES,
+        eventPayloads: env.KILN_RETENTION_EVENTS,
+        attemptPreviews: env.KILN_RETENTION_ATTEMPTS,
+      },
       logLevel: env.KILN_LOG_LEVEL,
       temporalLogLevel: env.KILN_TEMPORAL_LOG_LEVEL,
     };

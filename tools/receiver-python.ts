@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../src/paths.js';
-import { cacheDir, run } from './temporal-toolchain.js';
+import { cacheDir, run } from './build-support.js';
 
 /**
  * Tooling for the receiver-compatibility tests: a Python virtualenv with what the receivers

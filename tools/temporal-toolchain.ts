@@ -7,6 +7,10 @@ import type { EphemeralServerExecutable } from '@temporalio/testing';
 import { projectRoot } from '../src/paths.js';
 import { loadConfig } from '../src/config.js';
 import { cachedTemporalCliPath, locateTemporalCli, onPath, TEMPORAL_CLI_VERSION } from '../src/temporal/temporal-binaries.js';
+import { goInstallOnce } from './go-install.js';
+import { cacheDir, run } from './build-support.js';
+
+export { cacheDir } from './build-support.js';
 
 /**
  * Tooling, not the service: finds or builds the two Temporal servers Kiln runs locally:
@@ -24,59 +28,20 @@ type Log = (line: string) => void;
 
 const settings = loadConfig();
 
-export function cacheDir(): string {
-  mkdirSync(settings.cacheDir, { recursive: true });
-  return settings.cacheDir;
-}
-
-export function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; log: Log; label: string }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let tail = '';
-    const onData = (chunk: Buffer): void => {
-      const text = chunk.toString();
-      tail = (tail + text).slice(-4000);
-      // eslint-disable-next-line no-control-regex
-      for (const line of text.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) if (line.trim()) options.log(`  ${options.label}: ${line.trim()}`);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${tail}`));
-    });
-  });
-}
-
 /** Path of a usable `temporal` CLI, building it when needed; undefined when none can be had here. */
 export async function findOrBuildTemporalCli(log: Log = console.error): Promise<string | undefined> {
   const found = locateTemporalCli(settings);
   if (found) return found;
   const cached = cachedTemporalCliPath(cacheDir());
-  const binDir = path.dirname(cached);
-
-  const go = onPath('go', settings.searchPath);
-  if (!go) return undefined;
-  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy into ${binDir} (once; several minutes on 2 cores)...`);
-  const staging = `${binDir}.partial-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  await run(go, ['install', '-v', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
-    env: { GOBIN: staging, GOFLAGS: '-buildvcs=false' },
+  const dir = await goInstallOnce(
+    {
+      name: path.basename(path.dirname(cached)),
+      what: `the Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+      packages: [`github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`],
+    },
     log,
-    label: 'go',
-  });
-  // Rename last, so an interrupted build never leaves a half-written binary that looks cached.
-  mkdirSync(path.dirname(binDir), { recursive: true });
-  rmSync(binDir, { recursive: true, force: true });
-  renameSync(staging, binDir);
-  log(`Temporal CLI ready: ${cached}`);
-  return cached;
+  );
+  return dir && cached;
 }
 
 const testServerPom = path.join(projectRoot, 'tools', 'temporal-test-server', 'pom.xml');

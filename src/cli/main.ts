@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
 import { EmbeddedDatabaseInUseError } from '../db/embedded-lock.js';
@@ -7,6 +8,7 @@ import { issueApiKeyForAccountName } from '../db/accounts.js';
 import { blobStoreFor, logWebhookAllowList } from '../roles/wiring.js';
 import { startApiRole } from '../roles/api.js';
 import { startWorkerRole } from '../roles/worker.js';
+import { serveWorkerEndpoints } from '../roles/worker-endpoints.js';
 import { connectTemporal, installTemporalRuntime } from '../temporal/connection.js';
 import { log, setLogLevel } from '../log.js';
 import { runDev } from './dev.js';
@@ -26,11 +28,11 @@ Commands:
 Configuration is read from the environment; see README.md.`;
 
 /** Postgres and Temporal for the split `api` and `worker` processes, which share nothing in memory. */
-async function connectBackends(config: KilnConfig, command: string) {
+async function connectBackends(config: KilnConfig, command: string, sdkMetricsAddress?: string) {
   if (!config.databaseUrl) {
     throw new ConfigError(`kiln ${command} needs DATABASE_URL (the embedded database belongs to one process: use kiln dev for that)`);
   }
-  installTemporalRuntime(config.temporalLogLevel);
+  installTemporalRuntime(config.temporalLogLevel, sdkMetricsAddress);
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
   const close = async (): Promise<void> => {
@@ -52,16 +54,37 @@ async function runApi(config: KilnConfig): Promise<void> {
 }
 
 async function runWorker(config: KilnConfig): Promise<void> {
-  const backends = await connectBackends(config, 'worker');
+  // The SDK serves its metrics on a loopback port of its own; the worker's /metrics passes them on.
+  const sdkMetricsAddress = config.metricsPort ? `127.0.0.1:${await freeLoopbackPort()}` : undefined;
+  const backends = await connectBackends(config, 'worker', sdkMetricsAddress);
   const role = await startWorkerRole(config, backends.database, backends.temporal, blobStoreFor(config));
-  log(`worker polling kiln, kiln-convert (concurrency ${config.convertConcurrency}), kiln-deliver (concurrency ${config.deliverConcurrency})`);
+  const endpoints = config.metricsPort
+    ? await serveWorkerEndpoints({ host: config.host, port: config.metricsPort, ready: role.ready, sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics` })
+    : undefined;
+  log(
+    `worker ${config.workerName} polling kiln, kiln-convert (concurrency ${config.convertConcurrency}), kiln-deliver (concurrency ${config.deliverConcurrency})` +
+      (endpoints ? `; /metrics, /livez, /readyz on ${endpoints.url}` : ''),
+  );
   logWebhookAllowList(config);
   onShutdown(async () => {
+    // Not ready at once (Temporal stops handing it tasks); running activities get KILN_SHUTDOWN_GRACE_SECONDS to finish.
     role.stop();
     await role.done;
+    await endpoints?.close();
     await backends.close();
   });
   await role.done;
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 async function runMigrate(config: KilnConfig): Promise<void> {

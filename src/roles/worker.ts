@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { KilnConfig } from '../config.js';
@@ -13,6 +14,8 @@ import type { FirstAttempts } from '../webhooks/first-attempts.js';
 export interface WorkerRole {
   done: Promise<void>;
   stop: () => void;
+  /** Every Temporal worker is polling, and none is stopping. */
+  ready: () => boolean;
   converter: ConverterPool;
   /** Takes charge of the deliveries of events this process publishes: first attempts here, retries as workflows. */
   deliveries: FirstAttempts;
@@ -53,6 +56,8 @@ export async function startWorkerRole(
     converter,
     convertConcurrency: config.convertConcurrency,
     sources: sourceSettings(config),
+    identity: `${config.workerName}/${process.pid}@${os.hostname()}`,
+    shutdownGraceSeconds: config.shutdownGraceSeconds,
   }).catch(async (error: unknown) => {
     await converter.close();
     throw error;
@@ -62,5 +67,11 @@ export async function startWorkerRole(
     await deliveries.close(FIRST_ATTEMPT_DRAIN_MS);
     await converter.close();
   });
-  return { done, stop: () => abort.abort(), converter, deliveries };
+  return {
+    done,
+    stop: () => abort.abort(),
+    ready: () => !abort.signal.aborted && workers.every((worker) => worker.getState() === 'RUNNING'),
+    converter,
+    deliveries,
+  };
 }

@@ -8,9 +8,11 @@ let runtimeInstalled = false;
 
 /**
  * Temporal's native runtime is process-wide; Kiln installs it once, logging through
- * Kiln's own structured log at `level`, and without signal handlers of its own.
+ * Kiln's own structured log at `level`, and without signal handlers of its own. With
+ * `metricsAddress`, the SDK's own metrics (polls, task latencies, slots) are served there
+ * in Prometheus's format, for the worker's /metrics to pass on.
  */
-export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
+export function installTemporalRuntime(level: LogLevel = 'WARN', metricsAddress?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const temporal = logger.child({ component: 'temporal' });
@@ -25,6 +27,7 @@ export function installTemporalRuntime(level: LogLevel = 'WARN'): void {
     logger: new DefaultLogger(level, (entry) => write[entry.level](entry.meta ?? {}, entry.message)),
     // Kiln handles SIGINT/SIGTERM itself so the API, workers and dev servers stop in order.
     shutdownSignals: [],
+    ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress, useSecondsForDurations: true } } } } : {}),
   });
 }
 

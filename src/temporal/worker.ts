@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { DefaultLogger, type NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
@@ -21,15 +22,25 @@ import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Converter } from '../convert/converter-pool.js';
 import { codeRoot, moduleExtension } from '../paths.js';
+import { KILN_VERSION } from '../version.js';
 
 const workflowsPath = path.join(codeRoot, 'workflows', `index${moduleExtension}`);
 
-let bundle: Promise<WorkflowBundleOption> | undefined;
+let bundle: Promise<{ code: string }> | undefined;
 
 /** Workflow code bundled once per process; every worker created here reuses it. */
-export function workflowBundle(): Promise<WorkflowBundleOption> {
+export function workflowBundle(): Promise<WorkflowBundleOption & { code: string }> {
   bundle ??= bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') }).then(({ code }) => ({ code }));
   return bundle;
+}
+
+/**
+ * The build id the Web UI shows beside each poller: Kiln's version and a digest of the
+ * workflow code, so two workers with the same id run the same workflow code.
+ */
+export async function workerBuildId(): Promise<string> {
+  const { code } = await workflowBundle();
+  return `kiln@${KILN_VERSION}+${createHash('sha256').update(code).digest('hex').slice(0, 12)}`;
 }
 
 export interface WorkerDependencies {
@@ -52,6 +63,10 @@ export interface WorkerDependencies {
   deliverConcurrency: number;
   /** How conversions made from a URL fetch it. */
   sources: Omit<SourceDependencies, 'events' | 'blobs'>;
+  /** This process in the Web UI's list of pollers. */
+  identity: string;
+  /** How long a stopping worker lets running activities finish before cancelling them. */
+  shutdownGraceSeconds: number;
 }
 
 /**
@@ -63,7 +78,13 @@ export interface WorkerDependencies {
 export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]> {
   // Kiln's workflows set these; a namespace without them would fail every workflow task.
   await registerSearchAttributes(deps.client.connection, deps.namespace);
-  const common = { connection: deps.connection, namespace: deps.namespace };
+  const common = {
+    connection: deps.connection,
+    namespace: deps.namespace,
+    identity: deps.identity,
+    buildId: await workerBuildId(),
+    shutdownGraceTime: `${deps.shutdownGraceSeconds} seconds`,
+  };
   const record = { db: deps.db, deliveries: deps.deliveries, defaultRetrySchedule: deps.defaultRetrySchedule };
   return Promise.all([
     Worker.create({

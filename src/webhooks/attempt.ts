@@ -9,6 +9,7 @@ import { judgeAttempt, type AttemptError, type AttemptOutcome, type AttemptVerdi
 import { postWebhook } from './http-post.js';
 import { webhookEnvelope } from './payload.js';
 import { activeSecrets, signDelivery } from './signing.js';
+import { webhookAttempts } from '../process-metrics.js';
 import type { TemplateRenderer } from './template.js';
 
 /** A target an attempt can be sent to (not refused). */
@@ -109,6 +110,7 @@ export async function makeAttempt(deps: AttemptDependencies, { delivery, event, 
       failureMessage: message,
       disableEndpoint: false,
     };
+    webhookAttempts.inc({ outcome: 'failed', error_class: target.refusal.class });
     return { verdict, attempt: logged.attempt, statusCode: null, deliveryStatus: logged.status };
   }
 
@@ -131,6 +133,7 @@ export async function makeAttempt(deps: AttemptDependencies, { delivery, event, 
     nextAttemptAt: verdict.kind === 'manual_failed' ? 'unchanged' : verdict.kind === 'retry' ? new Date(Date.now() + verdict.delaySeconds * 1000) : null,
     succeeded: error === null,
   });
+  webhookAttempts.inc({ outcome: error === null ? 'delivered' : verdict.kind === 'retry' ? 'retry' : 'failed', error_class: error?.class ?? '' });
   // A success only needs writing to the endpoint when it ends a failure streak.
   if (target.endpointId && error?.class !== 'blocked_address' && (error !== null || target.failing)) {
     await noteEndpointOutcome(db, target.endpointId, error === null, deps.disableAfterSeconds);

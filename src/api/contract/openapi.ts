@@ -110,8 +110,24 @@ function routes(limits: OptionLimits): Route[] {
   return [
     {
       method: 'get',
+      path: '/livez',
+      summary: 'Liveness: the process answers (restart it when this fails)',
+      tag: 'Health',
+      auth: 'none',
+      success: { status: 200, description: 'The process is alive', schema: s.Liveness },
+    },
+    {
+      method: 'get',
+      path: '/readyz',
+      summary: 'Readiness: Postgres and Temporal both answer (send traffic only when this succeeds)',
+      tag: 'Health',
+      auth: 'none',
+      success: { status: 200, description: 'Ready (503 with the same body when not)', schema: s.Health },
+    },
+    {
+      method: 'get',
       path: '/healthz',
-      summary: 'Health of Kiln, Postgres and Temporal',
+      summary: 'Health of Kiln, Postgres and Temporal (the same as /readyz)',
       tag: 'Health',
       auth: 'none',
       success: { status: 200, description: 'All is well (503 with the same body when not)', schema: s.Health },

@@ -312,6 +312,8 @@ export const EventType = z
   .object({ type: z.enum(EVENT_TYPES), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of the event data') })
   .meta({ id: 'EventType' });
 
+export const Liveness = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness' });
+
 export const Health = z
   .object({
     status: z.enum(['ok', 'degraded']),

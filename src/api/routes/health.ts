@@ -17,9 +17,16 @@ async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; erro
   }
 }
 
+/**
+ * `/livez`: the process answers (restart it if not). `/readyz` (and `/healthz`, its older
+ * name): it can serve requests, its database and Temporal both answering (send it traffic).
+ */
 export function healthRoutes(deps: ApiDependencies): Router {
   const router = new Router();
-  router.get('/healthz', async (ctx) => {
+  router.get('/livez', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get(['/readyz', '/healthz'], async (ctx) => {
     const [postgres, temporal] = await Promise.all([
       check(() => pingDatabase(deps.db)),
       check(() => deps.temporal.connection.workflowService.getSystemInfo({})),

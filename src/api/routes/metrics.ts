@@ -1,13 +1,16 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import { Registry } from 'prom-client';
 import type { KilnMetrics } from '../../metrics.js';
+import { processMetrics } from '../../process-metrics.js';
 
 /** Prometheus's text format at `/metrics` (behind the admin token: it speaks of every account's work). */
 export function metricsRoutes(metrics: KilnMetrics): Router {
   const router = new Router();
   router.get('/metrics', async (ctx) => {
-    ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
+    const registry = Registry.merge([metrics.registry, processMetrics]);
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
   });
   return router;
 }

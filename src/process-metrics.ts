@@ -1,0 +1,30 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/**
+ * What this process did, whichever role it plays (API, worker, or both in `kiln dev`):
+ * image work, webhook attempts and retention purges, counted where they happen. Each
+ * process exposes it: the API at `/metrics`, a worker at its own metrics port.
+ */
+export const processMetrics = new Registry();
+
+export const conversionDuration = new Histogram({
+  name: 'kiln_conversion_duration_seconds',
+  help: 'Time a converter spent on one conversion attempt (read, decode, operations, encode, write), by output format and outcome',
+  labelNames: ['format', 'outcome'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  registers: [processMetrics],
+});
+
+export const webhookAttempts = new Counter({
+  name: 'kiln_webhook_attempts_total',
+  help: 'Webhook delivery attempts made by this process, by outcome (delivered, retry, failed) and error class',
+  labelNames: ['outcome', 'error_class'] as const,
+  registers: [processMetrics],
+});
+
+export const retentionPurged = new Counter({
+  name: 'kiln_retention_purged_total',
+  help: 'What the retention schedule removed in this process, by kind (original, output, archive, event_payload, attempt_preview)',
+  labelNames: ['kind'] as const,
+  registers: [processMetrics],
+});
