@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ConversionAbortedError, type Converter } from '../src/convert/converter-pool.js';
 import { ConversionInputError } from '../src/convert/pipeline.js';
 import { renditionKey } from '../src/convert/formats.js';
-import type { BlobStore } from '../src/storage/blob-store.js';
+import { StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { ConversionOptions } from '../src/convert/options.js';
 import type { Conversion } from '../src/db/schema.js';
 import { conversionDuration } from '../src/process-metrics.js';
@@ -68,6 +68,28 @@ function recordedResult(row: Conversion): ConvertResult | undefined {
   };
 }
 
+/** Longest wait between tries while the blob store is away. */
+const STORAGE_RETRY_MAX_MS = 15_000;
+
+/**
+ * Runs `work` again, after a growing wait, each time it fails because the blob store is away
+ * (StorageUnavailableError), until it succeeds, fails otherwise, or the activity is
+ * cancelled (a cancel, or Temporal timing this attempt out). A store outage thus waits in
+ * the attempt, heartbeating, instead of spending the retry policy's attempts, which are
+ * for failures of the work itself.
+ */
+async function whileStorageIsAway<T>(context: Context, work: () => Promise<T>): Promise<T> {
+  for (let waitMs = 1000; ; waitMs = Math.min(2 * waitMs, STORAGE_RETRY_MAX_MS)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof StorageUnavailableError)) throw error;
+      context.log.warn('blob storage is away; the conversion waits for it', { error: error.message, retryInMs: waitMs });
+      await context.sleep(waitMs);
+    }
+  }
+}
+
 export function createConvertActivities({ blobs, converter, record }: ConvertDependencies) {
   return {
     /**
@@ -101,7 +123,9 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
         ];
         const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey, renditionKeys: keys.slice(1) };
         const timer = conversionDuration.startTimer({ format: input.options.output_format });
-        const converted = await converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }).then(
+        const converted = await whileStorageIsAway(context, () =>
+          converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }),
+        ).then(
           (done) => {
             timer({ outcome: 'succeeded' });
             return done;

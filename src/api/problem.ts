@@ -1,6 +1,7 @@
 import type { LogFunction } from '../log.js';
 import { requestLog } from './request-log.js';
 import type { Context, Next } from 'koa';
+import { StorageUnavailableError } from '../storage/blob-store.js';
 
 /**
  * An API error, answered as RFC 9457 `application/problem+json`. `code` is stable and
@@ -45,6 +46,9 @@ export function problemBody(error: ApiError): Record<string, unknown> {
   return { ...error.extra, type: 'about:blank', title: problemTitle(error.status), status: error.status, code: error.code, detail: error.detail };
 }
 
+/** What a client is told to wait when the blob store is away. */
+const STORAGE_RETRY_AFTER_SECONDS = 30;
+
 function sendProblem(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
   ctx.type = 'application/problem+json';
@@ -66,6 +70,11 @@ export function problemMiddleware(log: LogFunction) {
       if (ctx.status === 501) throw new ApiError(501, 'not_implemented', `Kiln does not implement ${ctx.method}`);
     } catch (error) {
       if (error instanceof ApiError) return sendProblem(ctx, error);
+      if (error instanceof StorageUnavailableError) {
+        requestLog(ctx, log)(`${ctx.method} ${ctx.path}: blob storage is away`, error);
+        ctx.set('Retry-After', String(STORAGE_RETRY_AFTER_SECONDS));
+        return sendProblem(ctx, new ApiError(503, 'storage_unavailable', 'file storage is not answering; nothing was accepted, try again shortly'));
+      }
       const status = (error as { status?: number; expose?: boolean }).status;
       if (typeof status === 'number' && status >= 400 && status < 500) {
         return sendProblem(ctx, new ApiError(status, 'bad_request', (error as Error).message));

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loaderArgs } from '../loader-args.js';
 import type { ConversionJob, ConverterReply, ConverterRequest } from './converter-protocol.js';
 import type { ConversionOptions } from './options.js';
+import { StorageUnavailableError } from '../storage/blob-store.js';
 import { ConversionInputError, type ConversionFacts, type ConversionLimits } from './pipeline.js';
 
 export type { ConversionJob } from './converter-protocol.js';
@@ -122,7 +123,7 @@ class ConverterProcess {
           const { code, message: text } = message.inputError;
           settle(() => reject(new ConversionInputError(code, text)));
         } else {
-          settle(() => reject(new Error(message.message)));
+          settle(() => reject(message.storageUnavailable ? new StorageUnavailableError(message.message) : new Error(message.message)));
         }
       };
       const onExit = (code: number | null, signal: string | null): void =>

@@ -12,7 +12,7 @@ import type { ConversionOptions } from './options.js';
 import { assetKey } from '../db/assets.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
-import type { BlobLocation, BlobStore } from '../storage/blob-store.js';
+import { isStoreUnavailable, type BlobLocation, type BlobStore } from '../storage/blob-store.js';
 
 // Each image is new: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -69,6 +69,7 @@ process.on('message', (request: ConverterRequest) => {
         id: request.id,
         ok: false,
         inputError: error instanceof ConversionInputError ? { code: error.code, message: error.message } : undefined,
+        storageUnavailable: isStoreUnavailable(error),
         message: error instanceof Error ? error.message : String(error),
       }),
   );

@@ -22,4 +22,11 @@ export interface ConverterRequest {
 export type ConverterReply =
   | { ready: true }
   | { id: number; ok: true; facts: ConversionFacts }
-  | { id: number; ok: false; inputError: { code: InputErrorCode; message: string } | undefined; message: string };
+  | {
+      id: number;
+      ok: false;
+      inputError: { code: InputErrorCode; message: string } | undefined;
+      /** The blob store was away: the conversion may be tried again once it answers. */
+      storageUnavailable?: boolean;
+      message: string;
+    };

@@ -38,3 +38,39 @@ const SAFE_KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
 export function assertSafeKey(key: string): void {
   if (!SAFE_KEY.test(key) || key.includes('..')) throw new Error(`unsafe blob key: ${key}`);
 }
+
+/**
+ * The store did not answer, or answered that it cannot serve now (a 5xx, a throttle): the
+ * work that needed it can wait and try again, rather than fail as its input would.
+ */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+}
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/** True for an error that says the store is away, not that the request was wrong. */
+export function isStoreUnavailable(error: unknown): boolean {
+  if (error instanceof StorageUnavailableError) return true;
+  const e = error as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; cause?: unknown } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code && UNREACHABLE_CODES.has(e.code)) return true;
+  if (e.name === 'TimeoutError' || e.name === 'RequestTimeout' || e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  return e.cause !== undefined && e.cause !== error && isStoreUnavailable(e.cause);
+}
+
+/** Runs a store operation, turning "the store is away" into StorageUnavailableError. */
+export async function storeCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isStoreUnavailable(error) && !(error instanceof StorageUnavailableError)) {
+      throw new StorageUnavailableError(`blob storage did not answer (${operation}): ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}

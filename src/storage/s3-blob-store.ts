@@ -3,7 +3,7 @@ import { unlink } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, NotFound, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { assertSafeKey, type BlobStore, type S3Location } from './blob-store.js';
+import { assertSafeKey, storeCall, type BlobStore, type S3Location } from './blob-store.js';
 
 /**
  * Blobs as objects in an S3-compatible bucket, under `prefix`, with the same keys as the
@@ -29,23 +29,27 @@ export class S3BlobStore implements BlobStore {
   }
 
   async importFile(key: string, localPath: string): Promise<void> {
-    await new Upload({ client: this.client, params: { Bucket: this.location.bucket, Key: this.objectKey(key), Body: createReadStream(localPath) } }).done();
+    await storeCall('upload', () =>
+      new Upload({ client: this.client, params: { Bucket: this.location.bucket, Key: this.objectKey(key), Body: createReadStream(localPath) } }).done(),
+    );
     await unlink(localPath);
   }
 
   async write(key: string, bytes: Buffer): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key), Body: bytes }));
+    await storeCall('put', () => this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key), Body: bytes })));
   }
 
   async read(key: string): Promise<Buffer> {
-    const object = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
-    return Buffer.from(await object.Body!.transformToByteArray());
+    return storeCall('get', async () => {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
+      return Buffer.from(await object.Body!.transformToByteArray());
+    });
   }
 
   openReadStream(key: string): Readable {
     // The stream exists at once (as the local store's does); the object's bytes follow when S3 answers.
     const out = new PassThrough();
-    this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) })).then(
+    storeCall('get', () => this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }))).then(
       (object) => {
         const body = object.Body as Readable;
         body.on('error', (error) => out.destroy(error));
@@ -58,7 +62,7 @@ export class S3BlobStore implements BlobStore {
 
   async size(key: string): Promise<number | undefined> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
+      const head = await storeCall('head', () => this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) })));
       return head.ContentLength;
     } catch (error) {
       if (error instanceof NotFound || error instanceof NoSuchKey || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
@@ -69,6 +73,6 @@ export class S3BlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) }));
+    await storeCall('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.objectKey(key) })));
   }
 }

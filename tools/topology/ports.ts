@@ -11,3 +11,15 @@ export function freePort(wanted?: number): Promise<number> {
     });
   });
 }
+
+/**
+ * A free loopback port in [low, high): the Temporal server keeps membership ports in a
+ * smallint column, so they must sit below 32768, under the kernel's ephemeral range.
+ */
+export async function freePortBetween(low: number, high: number): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const candidate = low + Math.floor(Math.random() * (high - low));
+    if ((await freePort(candidate)) === candidate) return candidate;
+  }
+  throw new Error(`no free port between ${low} and ${high}`);
+}

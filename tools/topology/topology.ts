@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { codeRoot, moduleExtension } from '../../src/paths.js';
 import { readOrCreateSecret } from '../../src/cli/secrets.js';
-import { freePort } from './ports.js';
+import { freePort, freePortBetween } from './ports.js';
 import { ManagedProcess, type ProcessSpec } from './managed-process.js';
 import { ensureDatabases, postgresProcess, postgresUrl } from './postgres.js';
 import { DEFAULT_TEMPORAL_PORTS, ensureNamespace, prepareTemporalSchema, temporalServerProcess, temporalUiProcess, type TemporalPorts } from './temporal.js';
@@ -99,7 +99,8 @@ export interface Topology {
 
 async function choosePorts(wanted: TopologyOptions['ports'], workers: number): Promise<TopologyPorts> {
   if (wanted !== 'free') return { ...DEFAULT_PORTS, ...wanted, temporal: { ...DEFAULT_PORTS.temporal, ...wanted?.temporal } };
-  const temporal = Object.fromEntries(await Promise.all(Object.keys(DEFAULT_TEMPORAL_PORTS).map(async (key) => [key, await freePort()]))) as TemporalPorts;
+  const temporal = {} as TemporalPorts;
+  for (const key of Object.keys(DEFAULT_TEMPORAL_PORTS) as Array<keyof TemporalPorts>) temporal[key] = await freePortBetween(20_000, 32_000);
   // Worker metrics ports are consecutive: take a free one and check the ones above it.
   let workerMetrics = await freePort();
   for (let i = 1; i < workers + 4; i++) if (!(await freePort(workerMetrics + i))) workerMetrics = await freePort();
