@@ -6,7 +6,7 @@ import { renditionKey } from '../src/convert/formats.js';
 import { StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { ConversionOptions } from '../src/convert/options.js';
 import type { Conversion } from '../src/db/schema.js';
-import { conversionDuration } from '../src/process-metrics.js';
+import { conversionDuration, conversionsInProgress } from '../src/process-metrics.js';
 import type { ConversionRecorder } from './record.js';
 
 export interface ConvertInput {
@@ -123,14 +123,17 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
         ];
         const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey, renditionKeys: keys.slice(1) };
         const timer = conversionDuration.startTimer({ format: input.options.output_format });
+        conversionsInProgress.inc();
         const converted = await whileStorageIsAway(context, () =>
           converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }),
         ).then(
           (done) => {
+            conversionsInProgress.dec();
             timer({ outcome: 'succeeded' });
             return done;
           },
           (error: unknown) => {
+            conversionsInProgress.dec();
             timer({ outcome: error instanceof ConversionInputError ? 'refused' : error instanceof ConversionAbortedError ? 'cancelled' : 'failed' });
             throw error;
           },

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * What this process did, whichever role it plays (API, worker, or both in `kiln dev`):
@@ -12,6 +12,12 @@ export const conversionDuration = new Histogram({
   help: 'Time a converter spent on one conversion attempt (read, decode, operations, encode, write), by output format and outcome',
   labelNames: ['format', 'outcome'] as const,
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+  registers: [processMetrics],
+});
+
+export const conversionsInProgress = new Gauge({
+  name: 'kiln_conversions_in_progress',
+  help: 'Conversions a converter of this process is working on now',
   registers: [processMetrics],
 });
 

@@ -30,13 +30,15 @@ export function presentConversion(row: Conversion, signer?: DownloadSigner, now:
     completed_at: row.completed_at?.toISOString() ?? null,
   };
   if (signer) body.stream_url = signer.signStream('conversion-events', row.id, now).url;
-  if (row.status === 'succeeded' && signer) {
+  if (row.input_purged_at) body.original_purged_at = row.input_purged_at.toISOString();
+  if (row.output_purged_at) body.output_purged_at = row.output_purged_at.toISOString();
+  if (row.status === 'succeeded' && signer && !row.output_purged_at) {
     const { url, expiresAt } = signer.sign(row.id, now);
     body.download_url = url;
     body.download_expires_at = expiresAt.toISOString();
   }
   const outputs = renditionsOf(row);
-  if (outputs) body.outputs = signer ? signRenditions(outputs, row.id, signer, now) : outputs;
+  if (outputs) body.outputs = signer && !row.output_purged_at ? signRenditions(outputs, row.id, signer, now) : outputs;
   return body;
 }
 

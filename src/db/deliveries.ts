@@ -392,20 +392,30 @@ export async function deliveriesToRecover(
   since: Date,
   statuses: ReadonlyArray<'failed' | 'pending'>,
 ): Promise<Delivery[]> {
-  return db
-    .selectFrom('deliveries')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('endpoint_id', '=', endpointId)
-    .where('created_at', '>=', since)
-    .where((eb) =>
-      eb.or([
-        ...(statuses.includes('failed') ? [eb('status', '=', 'failed')] : []),
-        ...(statuses.includes('pending') ? [eb.and([eb('status', '=', 'pending'), eb('dispatched_at', 'is not', null)])] : []),
-      ]),
-    )
-    .orderBy('id')
-    .execute();
+  return (
+    db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('endpoint_id', '=', endpointId)
+      .where('created_at', '>=', since)
+      // An event whose payload retention removed has nothing left to send.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb.selectFrom('events').select('events.id').whereRef('events.id', '=', 'deliveries.event_id').where('events.payload_purged_at', 'is not', null),
+          ),
+        ),
+      )
+      .where((eb) =>
+        eb.or([
+          ...(statuses.includes('failed') ? [eb('status', '=', 'failed')] : []),
+          ...(statuses.includes('pending') ? [eb.and([eb('status', '=', 'pending'), eb('dispatched_at', 'is not', null)])] : []),
+        ]),
+      )
+      .orderBy('id')
+      .execute()
+  );
 }
 
 /** Points an endpoint's pending deliveries at its new URL (each attempt keeps the URL it was sent to). */
@@ -416,4 +426,10 @@ export async function retargetPendingDeliveries(db: Kysely<Database>, endpointId
     .where('endpoint_id', '=', endpointId)
     .where('status', '=', 'pending')
     .execute();
+}
+
+/** True once the retention schedule emptied the payload of the delivery's event. */
+export async function isEventPurged(db: Kysely<Database>, eventId: string): Promise<boolean> {
+  const row = await db.selectFrom('events').select('payload_purged_at').where('id', '=', eventId).executeTakeFirst();
+  return row?.payload_purged_at != null;
 }

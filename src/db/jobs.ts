@@ -172,7 +172,7 @@ export function listJobConversions(
 export function jobOutputs(db: Kysely<Database>, jobId: string) {
   return db
     .selectFrom('conversions')
-    .select(['id', 'job_index', 'output_key', 'output_filename', 'output_bytes'])
+    .select(['id', 'job_index', 'output_key', 'output_filename', 'output_bytes', 'output_purged_at'])
     .where('job_id', '=', jobId)
     .where('status', '=', 'succeeded')
     .orderBy('job_index')

@@ -101,6 +101,10 @@ export interface ConversionsTable {
   job_id: ColumnType<string | null, string | null | undefined, never>;
   /** Its place in the job, from 0. */
   job_index: ColumnType<number | null, number | null | undefined, never>;
+  /** When the retention schedule deleted the original (KILN_RETENTION_ORIGINALS). */
+  input_purged_at: ColumnType<Date | null, never, Date | null>;
+  /** When the retention schedule deleted the outputs (KILN_RETENTION_OUTPUTS): the download is expired. */
+  output_purged_at: ColumnType<Date | null, never, Date | null>;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -145,6 +149,8 @@ export interface EventsTable {
   created_at: CreatedAt;
   /** Storage order: rows of one insert in the order given, later inserts after them. */
   seq: Generated<number>;
+  /** When the retention schedule emptied `data` (KILN_RETENTION_EVENTS). */
+  payload_purged_at: ColumnType<Date | null, never, Date | null>;
 }
 
 export interface WebhookEndpointsTable {
@@ -282,7 +288,7 @@ export type Asset = Selectable<AssetsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 /** An event as Kiln passes it around (its storage order stays in the database). */
-export type EventRow = Omit<Selectable<EventsTable>, 'seq'>;
+export type EventRow = Omit<Selectable<EventsTable>, 'seq' | 'payload_purged_at'>;
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;

@@ -8,6 +8,7 @@ import type { ConverterPool } from '../convert/converter-pool.js';
 import { createWorkers, runWorkers } from '../temporal/worker.js';
 import { conversionRunSettings } from '../conversions/workflow.js';
 import { ensureReconcileSchedule } from '../temporal/reconcile.js';
+import { ensureRetentionSchedule } from '../temporal/retention.js';
 import { attemptDependencies, converterPoolFor, deliveryGraceSeconds, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl, sourceSettings } from './wiring.js';
 import type { FirstAttempts } from '../webhooks/first-attempts.js';
 
@@ -34,6 +35,7 @@ export async function startWorkerRole(
 ): Promise<WorkerRole> {
   // Its runs wait on the `kiln` queue until the workers below poll it.
   await ensureReconcileSchedule(temporal.client);
+  await ensureRetentionSchedule(temporal.client);
   const converter = converterPoolFor(config);
   const deliver = attemptDependencies(config, database.db, publicUrl);
   const deliveries = firstAttemptsFor(config, deliver, temporal.client);
@@ -58,6 +60,7 @@ export async function startWorkerRole(
     sources: sourceSettings(config),
     identity: `${config.workerName}/${process.pid}@${os.hostname()}`,
     shutdownGraceSeconds: config.shutdownGraceSeconds,
+    retention: config.retention,
   }).catch(async (error: unknown) => {
     await converter.close();
     throw error;

@@ -25,3 +25,6 @@ export const deliveryWorkflowId = (eventId: string, target: string): string => `
 
 /** The one schedule per deployment that starts work whose start was lost (see temporal/reconcile.ts). */
 export const RECONCILE_SCHEDULE_ID = 'kiln-reconcile';
+
+/** The one schedule per deployment that purges what is past its retention (see temporal/retention.ts). */
+export const RETENTION_SCHEDULE_ID = 'kiln-retention';

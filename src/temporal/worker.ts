@@ -9,6 +9,7 @@ import {
   createRecordActivities,
   createJobActivities,
   createSourceActivities,
+  createRetentionActivities,
   conversionRecorder,
   type SourceDependencies,
   type DeliverDependencies,
@@ -20,6 +21,7 @@ import { TASK_QUEUES } from './names.js';
 import { registerSearchAttributes } from './register-search-attributes.js';
 import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { RetentionPeriods } from '../config.js';
 import type { Converter } from '../convert/converter-pool.js';
 import { codeRoot, moduleExtension } from '../paths.js';
 import { KILN_VERSION } from '../version.js';
@@ -63,6 +65,8 @@ export interface WorkerDependencies {
   deliverConcurrency: number;
   /** How conversions made from a URL fetch it. */
   sources: Omit<SourceDependencies, 'events' | 'blobs'>;
+  /** How long each kind of stored data is kept (the retention schedule's activity). */
+  retention: RetentionPeriods;
   /** This process in the Web UI's list of pollers. */
   identity: string;
   /** How long a stopping worker lets running activities finish before cancelling them. */
@@ -96,6 +100,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
         ...createJobActivities(record),
         ...createSourceActivities({ events: record, blobs: deps.blobs, ...deps.sources }),
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
+        ...createRetentionActivities({ db: deps.db, blobs: deps.blobs, periods: deps.retention }),
       },
     }),
     Worker.create({

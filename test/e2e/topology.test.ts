@@ -276,6 +276,23 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
     await topology.workers[0]!.start();
   });
 
+  test('a worker asked to stop mid-batch finishes the conversions it is running before it exits', async () => {
+    const jobId = await submitBatch(8, 5);
+    const worker = topology.workers[1]!;
+    // It is asked to stop while its converter is on a file.
+    await waitUntil(async () => sum(samples(await workerMetrics(1), 'kiln_conversions_in_progress')) > 0, 60_000, 'worker-2 to be converting', 25);
+    await worker.stop();
+    assert.equal(worker.exitCode, 0, 'a clean exit');
+    await assertBatchComplete(jobId, 8);
+    const conversions = (await api(`/v1/jobs/${jobId}/conversions?limit=100`)).data as any[];
+    // Nothing it held was cut off and run again elsewhere.
+    assert.deepEqual(
+      conversions.map((file) => file.attempts),
+      conversions.map(() => 1),
+    );
+    await worker.start();
+  });
+
   test('the Temporal server restarts mid-batch', async () => {
     await batchThrough(() => topology.temporal.restart(), 8, 4);
   });
@@ -289,6 +306,14 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
       async () => {
         await topology.s3.stop();
         const away = Date.now();
+        // Meanwhile an upload is refused plainly, nothing accepted.
+        const refused = await request(`${topology.apiUrl}/v1/conversions`, {
+          method: 'POST',
+          key: account.key,
+          body: uploadForm(readFileSync(PHOTOS[0]!), 'during.jpg', { output_format: 'webp' }),
+        });
+        assert.equal(refused.status, 503, JSON.stringify(refused.body));
+        assert.equal(refused.body.code, 'storage_unavailable');
         await new Promise((resolve) => setTimeout(resolve, 60_000));
         assert.ok(Date.now() - away >= 60_000);
         await topology.s3.start();

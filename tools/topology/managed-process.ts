@@ -44,6 +44,11 @@ export class ManagedProcess {
     return this.running ? this.child?.pid : undefined;
   }
 
+  /** How the last run ended: its exit code, or null while running or when a signal ended it. */
+  get exitCode(): number | null {
+    return this.child?.exitCode ?? null;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }

@@ -208,6 +208,7 @@ function routes(limits: OptionLimits): Route[] {
         413: ['file_too_large', 'body_too_large'],
         415: ['unsupported_input'],
         422: ['blocked_address'],
+        503: ['storage_unavailable'],
       },
     },
     {
@@ -285,6 +286,7 @@ function routes(limits: OptionLimits): Route[] {
         413: ['file_too_large', 'upload_too_large', 'body_too_large'],
         415: ['unsupported_media_type', 'unsupported_input'],
         422: ['blocked_address', 'source_not_found'],
+        503: ['storage_unavailable'],
       },
     },
     {
@@ -343,7 +345,7 @@ function routes(limits: OptionLimits): Route[] {
         schema: z.string().describe('binary'),
         contentType: 'application/zip',
       },
-      problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired'] },
+      problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired', 'output_expired'] },
     },
     eventStreamRoute('/v1/jobs/{id}/events', 'Jobs', id('job', 'job'), jobNotFound),
     eventStreamRoute('/v1/conversions/{id}/events', 'Conversions', id('cnv', 'conversion'), conversionNotFound),
@@ -355,7 +357,7 @@ function routes(limits: OptionLimits): Route[] {
       auth: 'none',
       request: { params: id('cnv', 'conversion'), query: z.object({ expires: z.string(), signature: z.string() }) },
       success: { status: 200, description: 'The output image', schema: z.string().describe('binary'), contentType: 'image/*' },
-      problems: { 403: ['invalid_signature'], 404: ['output_not_found'], 410: ['link_expired'] },
+      problems: { 403: ['invalid_signature'], 404: ['output_not_found'], 410: ['link_expired', 'output_expired'] },
     },
     {
       method: 'get',
@@ -396,6 +398,7 @@ function routes(limits: OptionLimits): Route[] {
         413: ['file_too_large'],
         415: ['unsupported_input'],
         422: ['asset_too_large'],
+        503: ['storage_unavailable'],
       },
     },
     {
@@ -669,7 +672,7 @@ function routes(limits: OptionLimits): Route[] {
       idempotent: true,
       request: { params: id('dlv', 'delivery') },
       success: { status: 202, description: 'Retrying', schema: s.Delivery },
-      problems: { ...deliveryNotFound, 409: ['endpoint_disabled', 'endpoint_deleted'] },
+      problems: { ...deliveryNotFound, 409: ['endpoint_disabled', 'endpoint_deleted', 'event_purged'] },
     },
     {
       method: 'post',

@@ -129,7 +129,13 @@ export const Conversion = z
     updated_at: timestamp,
     started_at: nullableTimestamp,
     completed_at: nullableTimestamp,
-    download_url: z.string().optional().describe('On success: a signed link, signed afresh on every read.'),
+    download_url: z.string().optional().describe('On success: a signed link, signed afresh on every read (absent once the outputs are purged).'),
+    original_purged_at: timestamp.optional().describe('When retention deleted the original (KILN_RETENTION_ORIGINALS); absent while it is kept.'),
+    output_purged_at: timestamp
+      .optional()
+      .describe(
+        'When retention deleted the outputs (KILN_RETENTION_OUTPUTS): the download is expired, its links answer 410 output_expired; absent while kept.',
+      ),
     stream_url: z
       .string()
       .optional()

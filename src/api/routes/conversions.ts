@@ -233,6 +233,9 @@ export function downloadRoutes(deps: ApiDependencies): Router {
     }
     const row = await findConversionById(deps.db, id);
     if (!row || row.status !== 'succeeded' || !row.output_key) throw new ApiError(404, 'output_not_found', 'no output for this link');
+    if (row.output_purged_at) {
+      throw new ApiError(410, 'output_expired', `the output was deleted on ${row.output_purged_at.toISOString()}, past its retention (KILN_RETENTION_OUTPUTS)`);
+    }
     const output = index === 0 ? { key: row.output_key, format: row.output_format, filename: row.output_filename } : row.outputs?.[index];
     if (!output) throw new ApiError(404, 'output_not_found', 'no output for this link');
     const size = await deps.blobs.size(output.key);

@@ -290,11 +290,17 @@ export function jobRoutes(deps: ApiDependencies): Router {
     const concurrency = parseConcurrency(request.concurrency, config);
     const earlier = request.inputs.flatMap((input) => (input.conversion_id === undefined ? [] : [input.conversion_id]));
     const sources = new Map((await findConversionsOf(db, accountOf(ctx).id, [...new Set(earlier)])).map((row) => [row.id, row]));
-    const missing = request.inputs.flatMap((input, index) =>
-      input.conversion_id === undefined || sources.has(input.conversion_id)
-        ? []
-        : [{ field: `inputs[${index}].conversion_id`, message: `no conversion ${input.conversion_id}` }],
-    );
+    const missing = request.inputs.flatMap((input, index) => {
+      if (input.conversion_id === undefined) return [];
+      const source = sources.get(input.conversion_id);
+      if (!source) return [{ field: `inputs[${index}].conversion_id`, message: `no conversion ${input.conversion_id}` }];
+      if (source.input_purged_at) {
+        return [
+          { field: `inputs[${index}].conversion_id`, message: `the original of ${input.conversion_id} is past its retention (KILN_RETENTION_ORIGINALS)` },
+        ];
+      }
+      return [];
+    });
     // URLs are checked now (scheme, credentials, literal addresses); the rest when each is fetched.
     const urls = request.inputs.map((input, index) =>
       input.source_url === undefined ? undefined : checkedSourceUrl(input.source_url, deps.guard, `inputs[${index}].source_url`),
@@ -411,6 +417,14 @@ export function jobLinkRoutes(deps: ApiDependencies): Router {
       throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
     }
     const outputs = await jobOutputs(db, job.id);
+    const purged = outputs.find((row) => row.output_purged_at);
+    if (purged) {
+      throw new ApiError(
+        410,
+        'output_expired',
+        `the job's outputs were deleted on ${purged.output_purged_at!.toISOString()}, past their retention (KILN_RETENTION_OUTPUTS)`,
+      );
+    }
     const names = entryNames(outputs.map((row) => row.output_filename ?? `${row.id}`));
     const entries = outputs.flatMap((row, index) =>
       row.output_key && row.output_bytes !== null ? [{ name: names[index]!, key: row.output_key, bytes: row.output_bytes }] : [],

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { deliveriesToRecover, findDelivery, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
+import { deliveriesToRecover, findDelivery, isEventPurged, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
 import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type WebhookEndpoint } from '../../db/schema.js';
 import { eventOfDelivery } from '../../db/events.js';
 import { findEndpoint } from '../../db/webhook-endpoints.js';
@@ -121,6 +121,13 @@ export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
     '/v1/webhooks/deliveries/:id/retry',
     idempotentAction(deps, async (ctx) => {
       const delivery = await deliveryOr404(ctx);
+      if (await isEventPurged(db, delivery.event_id)) {
+        throw new ApiError(
+          409,
+          'event_purged',
+          `the payload of event ${delivery.event_id} is past its retention (KILN_RETENTION_EVENTS): there is nothing left to send`,
+        );
+      }
       if (delivery.endpoint_id) {
         const endpoint = await findEndpoint(db, accountOf(ctx).id, delivery.endpoint_id);
         if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
