@@ -7,7 +7,12 @@ import type { Job } from '../db/schema.js';
 import { percentDone } from '../../workflows/definitions.js';
 
 /** The public JSON shape of a job. */
-export function presentJob(job: Job, signer?: DownloadSigner, now: Date = new Date()): z.input<typeof contract.Job> {
+/** True once an ended job is older than the archive retention (KILN_RETENTION_ARCHIVES): its archive is no longer served. */
+export function isArchiveExpired(job: Job, archiveRetentionSeconds: number, now: Date = new Date()): boolean {
+  return job.completed_at !== null && now.getTime() - job.completed_at.getTime() > archiveRetentionSeconds * 1000;
+}
+
+export function presentJob(job: Job, signer?: DownloadSigner, archiveRetentionSeconds = Infinity, now: Date = new Date()): z.input<typeof contract.Job> {
   const counts = fileCounts(job);
   const body: z.input<typeof contract.Job> = {
     id: job.id,
@@ -28,7 +33,8 @@ export function presentJob(job: Job, signer?: DownloadSigner, now: Date = new Da
     completed_at: job.completed_at?.toISOString() ?? null,
   };
   if (signer) body.stream_url = signer.signStream('job-events', job.id, now).url;
-  if (signer && isJobFinished(job.status) && counts.succeeded > 0) {
+  if (isArchiveExpired(job, archiveRetentionSeconds, now)) body.archive_expired = true;
+  else if (signer && isJobFinished(job.status) && counts.succeeded > 0) {
     const { url, expiresAt } = signer.signArchive(job.id, now);
     body.archive_url = url;
     body.archive_expires_at = expiresAt.toISOString();

@@ -24,6 +24,7 @@ for (const kind of ['embedded', 'postgres'] as DatabaseKind[]) {
         KILN_RETENTION_OUTPUTS: '1s',
         KILN_RETENTION_EVENTS: '1s',
         KILN_RETENTION_ATTEMPTS: '1s',
+        KILN_RETENTION_ARCHIVES: '1s',
         KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
       });
       receiver = await startReceiver([{ status: 200, body: 'thanks, received' }]);
@@ -72,6 +73,12 @@ for (const kind of ['embedded', 'postgres'] as DatabaseKind[]) {
       const row = await kiln.database.db.selectFrom('conversions').selectAll().where('id', '=', done.id).executeTakeFirstOrThrow();
       const keys = [row.input_key, row.output_key!, ...(row.outputs ?? []).map((output) => output.key)];
       for (const key of keys) assert.notEqual(await kiln.blobs.size(key), undefined, `${key} is stored`);
+      const form = new FormData();
+      form.set('output_format', 'png');
+      form.append('file', new Blob([await makeImage(60, 40)]), 'one.jpg');
+      const job = await request(`${kiln.url}/v1/jobs`, { method: 'POST', key: account.key, body: form });
+      assert.equal(job.status, 202, JSON.stringify(job.body));
+      await waitUntil(async () => (await request(`${kiln.url}/v1/jobs/${job.body.id}`, { key: account.key })).body.status === 'succeeded', 30_000, 'the job');
       await waitUntil(
         async () =>
           (await kiln.database.db.selectFrom('deliveries').select('status').where('account_id', '=', account.id).execute()).every(
@@ -83,7 +90,7 @@ for (const kind of ['embedded', 'postgres'] as DatabaseKind[]) {
       // Past every period (one second), then the schedule's run, now.
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const purged = await runRetentionNow();
-      assert.ok(purged.originals! >= 1 && purged.outputs! >= 1 && purged.event_payloads! >= 3 && purged.attempt_previews! >= 3, JSON.stringify(purged));
+      assert.ok(purged.originals! >= 2 && purged.outputs! >= 2 && purged.event_payloads! >= 3 && purged.attempt_previews! >= 3, JSON.stringify(purged));
 
       for (const key of keys) assert.equal(await kiln.blobs.size(key), undefined, `${key} is deleted`);
       const read = await request(`${kiln.url}/v1/conversions/${done.id}`, { key: account.key });
@@ -96,9 +103,14 @@ for (const kind of ['embedded', 'postgres'] as DatabaseKind[]) {
       assertProblem(await request(oldLink), 410, 'output_expired');
 
       // A job may no longer name its original.
-      const job = await jsonRequest(`${kiln.url}/v1/jobs`, account.key, 'POST', { output_format: 'png', inputs: [{ conversion_id: done.id }] });
-      assertProblem(job, 422, 'source_not_found');
-      assert.match(job.body.detail, /retention/);
+      const naming = await jsonRequest(`${kiln.url}/v1/jobs`, account.key, 'POST', { output_format: 'png', inputs: [{ conversion_id: done.id }] });
+      assertProblem(naming, 422, 'source_not_found');
+      assert.match(naming.body.detail, /retention/);
+      // The ended job's archive is past KILN_RETENTION_ARCHIVES.
+      const ended = await request(`${kiln.url}/v1/jobs/${job.body.id}`, { key: account.key });
+      assert.equal(ended.body.archive_expired, true);
+      assert.equal(ended.body.archive_url, undefined);
+      assertProblem(await request(`${kiln.url}/v1/jobs/${job.body.id}/archive`, { key: account.key }), 410, 'archive_expired');
 
       // Events keep their row and type; the payload is gone, so its deliveries cannot be sent again.
       const events = await kiln.database.db.selectFrom('events').selectAll().where('account_id', '=', account.id).execute();

@@ -345,7 +345,7 @@ function routes(limits: OptionLimits): Route[] {
         schema: z.string().describe('binary'),
         contentType: 'application/zip',
       },
-      problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired', 'output_expired'] },
+      problems: { ...jobNotFound, 403: ['invalid_signature'], 409: ['job_not_finished'], 410: ['link_expired', 'output_expired', 'archive_expired'] },
     },
     eventStreamRoute('/v1/jobs/{id}/events', 'Jobs', id('job', 'job'), jobNotFound),
     eventStreamRoute('/v1/conversions/{id}/events', 'Conversions', id('cnv', 'conversion'), conversionNotFound),

@@ -175,6 +175,10 @@ export const Job = z
       .optional()
       .describe('Once the job has ended with any file succeeded: a signed link to the zip of its outputs, signed afresh on every read.'),
     archive_expires_at: timestamp.optional(),
+    archive_expired: z
+      .literal(true)
+      .optional()
+      .describe('Present once the job ended longer ago than KILN_RETENTION_ARCHIVES: its archive is no longer served (410 archive_expired).'),
   })
   .meta({ id: 'Job' });
 

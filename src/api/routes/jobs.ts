@@ -14,7 +14,7 @@ import { presentConversion } from '../../conversions/present.js';
 import { storeConversionEvents } from '../../conversions/events.js';
 import { conversionRunSettings, inputKeyFor } from '../../conversions/workflow.js';
 import { storeJobEnd } from '../../jobs/events.js';
-import { presentJob } from '../../jobs/present.js';
+import { isArchiveExpired, presentJob } from '../../jobs/present.js';
 import { cancelJobWorkflow, startJobWorkflow } from '../../jobs/workflow.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { fieldProblems, type FieldProblem } from '../../validation.js';
@@ -189,7 +189,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
     }
     ctx.status = 202;
     ctx.set('Location', `/v1/jobs/${id}`);
-    ctx.body = presentJob(job, deps.signer);
+    ctx.body = presentJob(job, deps.signer, deps.config.retention.archives);
   }
 
   /** Several files in one multipart body (each a `file` field), options and webhook fields shared. */
@@ -350,13 +350,13 @@ export function jobRoutes(deps: ApiDependencies): Router {
     const page = readPage(ctx.query);
     const status = queryChoice(ctx.query, 'status', JOB_STATUSES);
     const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
-    ctx.body = pageEnvelope(rows, page.limit, (job) => presentJob(job, deps.signer));
+    ctx.body = pageEnvelope(rows, page.limit, (job) => presentJob(job, deps.signer, deps.config.retention.archives));
   });
 
   const jobOr404 = (ctx: Context): Promise<Job> => jobForReader(db, { id: pathId(ctx, 'job', jobNotFound), accountId: accountOf(ctx).id });
 
   router.get('/v1/jobs/:id', async (ctx) => {
-    ctx.body = presentJob(await jobOr404(ctx), deps.signer);
+    ctx.body = presentJob(await jobOr404(ctx), deps.signer, deps.config.retention.archives);
   });
 
   router.get('/v1/jobs/:id/conversions', async (ctx) => {
@@ -388,7 +388,7 @@ export function jobRoutes(deps: ApiDependencies): Router {
         );
       }
       ctx.status = 202;
-      ctx.body = presentJob((await findJob(db, job.account_id, job.id)) ?? job, deps.signer);
+      ctx.body = presentJob((await findJob(db, job.account_id, job.id)) ?? job, deps.signer, deps.config.retention.archives);
     }),
   );
 
@@ -415,6 +415,13 @@ export function jobLinkRoutes(deps: ApiDependencies): Router {
     const job = await jobForReader(db, await reader(ctx));
     if (!isJobFinished(job.status)) {
       throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
+    }
+    if (isArchiveExpired(job, deps.config.retention.archives)) {
+      throw new ApiError(
+        410,
+        'archive_expired',
+        `the job ended over ${deps.config.retention.archives} s ago; its archive is past its retention (KILN_RETENTION_ARCHIVES)`,
+      );
     }
     const outputs = await jobOutputs(db, job.id);
     const purged = outputs.find((row) => row.output_purged_at);
