@@ -344,6 +344,9 @@ const SETTINGS = z
     };
   });
 
+/** Every environment variable Kiln reads itself (the AWS SDK reads its own AWS_* besides). */
+export const SETTING_NAMES: readonly string[] = Object.keys(SETTINGS.in.shape);
+
 /** Parses the settings; every problem is named by its variable, all of them at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
   const parsed = SETTINGS.safeParse(env);

@@ -28,6 +28,8 @@ function chownToServerUser(dir: string): void {
   chownSync(dir, uid, gid);
 }
 
+export const POSTGRES_MAX_CONNECTIONS = 300;
+
 export interface PostgresOptions {
   /** Holds `data/` (the cluster, kept across runs) and `socket/`. */
   dir: string;
@@ -65,7 +67,7 @@ export function postgresProcess(options: PostgresOptions): Omit<ProcessSpec, 'na
     'listen_addresses=127.0.0.1',
     // Temporal's four services and every Kiln process keep pools.
     '-c',
-    'max_connections=300',
+    `max_connections=${POSTGRES_MAX_CONNECTIONS}`,
   ]);
   return {
     command,

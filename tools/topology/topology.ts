@@ -57,9 +57,13 @@ export const KILN_ADDRESS_SETTINGS = [
 ] as const;
 
 export const KILN_DATABASE = 'kiln';
-const S3_ACCESS_KEY = 'kiln-topology';
+export const S3_ACCESS_KEY = 'kiln-topology';
 /** Days Temporal keeps a closed workflow's history in the namespace. */
-const NAMESPACE_RETENTION_DAYS = 7;
+export const NAMESPACE_RETENTION_DAYS = 7;
+/** The parts, by the names their processes and logs (and docker-compose.yml's services) have; `worker` is `worker-<n>` here. */
+export const TOPOLOGY_PARTS = ['postgres', 'temporal', 'temporal-ui', 's3', 'api', 'worker'] as const;
+/** Longer than a worker's KILN_SHUTDOWN_GRACE_SECONDS default (60), so a stop lets running conversions finish. */
+export const WORKER_STOP_TIMEOUT_MS = 75_000;
 
 export interface TopologyOptions {
   /** State (Postgres cluster, bucket, secrets, each process's data dir) and `logs/`; kept across runs. */
@@ -200,6 +204,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       env: { ...kilnEnv, KILN_DATA_DIR: path.join(dir, 'kiln', name), ...env },
       ready,
       readyTimeoutMs: 120_000,
+      stopTimeoutMs: WORKER_STOP_TIMEOUT_MS,
     });
     const api = await launch(
       'api',
