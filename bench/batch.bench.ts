@@ -20,49 +20,16 @@ import { Client, Connection } from '@temporalio/client';
 import sharp from 'sharp';
 import { request } from '../test/support/http.js';
 import { freePort } from '../test/support/postgres.js';
-import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
+import { startKilnDev, stopGracefully } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
-import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
+import { ensurePhotos, PHOTO_DIR } from './photos.js';
+import { jobBody, post, sharpLoopRate, waitForJob, type NamedFile } from './job-client.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
 
 const WIDTH = 1600;
 const FILES = Number(process.env.BENCH_FILES ?? 208);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? os.availableParallelism());
-
-interface NamedFile {
-  name: string;
-  bytes: Buffer;
-}
-
-/** One multipart body with every file as a `file` field after the shared fields, as a client sends a job. */
-function jobBody(files: NamedFile[], fields: Record<string, string>): { body: Buffer; contentType: string } {
-  const boundary = `kiln-bench-${Math.random().toString(36).slice(2)}`;
-  const parts: Buffer[] = Object.entries(fields).map(([name, value]) =>
-    Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`),
-  );
-  for (const file of files) {
-    parts.push(
-      Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`),
-    );
-    parts.push(file.bytes, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
-}
-
-function post(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** Reads a whole response body and drops it, counting bytes. */
 function drain(url: string, key: string): Promise<{ status: number; bytes: number }> {
@@ -79,11 +46,7 @@ function drain(url: string, key: string): Promise<{ status: number; bytes: numbe
 }
 
 async function sharpLoop(files: NamedFile[]): Promise<number> {
-  const started = performance.now();
-  await mapLimit(files, concurrency, async (file) => {
-    await sharp(file.bytes).rotate().resize({ width: WIDTH }).webp().toBuffer();
-  });
-  return files.length / ((performance.now() - started) / 1000);
+  return sharpLoopRate(files, WIDTH, concurrency);
 }
 
 /** Every item of a paged list route. */
@@ -99,20 +62,6 @@ async function everyItem(api: string, key: string, route: string): Promise<any[]
     cursor = page.next_cursor;
   } while (cursor);
   return items;
-}
-
-async function waitForJob(api: string, key: string, id: string): Promise<any> {
-  let job: any;
-  await waitUntil(
-    async () => {
-      job = (await request(`${api}/v1/jobs/${id}`, { key })).body;
-      return !['queued', 'running'].includes(job.status);
-    },
-    3_600_000,
-    `job ${id}`,
-    1000,
-  );
-  return job;
 }
 
 async function main(): Promise<void> {

@@ -61,3 +61,19 @@ export function cpuByRole(before: ProcessUsage[], after: ProcessUsage[], roleOf:
 export function formatRoles(roles: Map<string, number>, per: number, unit: string): string {
   return [...roles.entries()].map(([role, seconds]) => `${role} ${(seconds / per).toFixed(3)} s`).join(', ') + ` per ${unit}`;
 }
+
+/** A process and all its descendants (Postgres's backends each start a session of their own, so its group is not enough). */
+export function processTreeUsage(rootPid: number): ProcessUsage[] {
+  const all = allProcesses();
+  const inTree = new Set([rootPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const usage of all) {
+      if (!inTree.has(usage.pid) && inTree.has(usage.parent)) {
+        inTree.add(usage.pid);
+        grew = true;
+      }
+    }
+  }
+  return all.filter((usage) => inTree.has(usage.pid));
+}
