@@ -122,6 +122,13 @@ console.log(
   `this machine's ${cores} cores bound the whole topology at ${(cores / totalCpu).toFixed(2)} images/s; best measured: ${Math.max(...results.map((r) => r.rate)).toFixed(2)} images/s`,
 );
 console.log(`projection, each worker on a ${cores}-core machine of its own and the shared parts on another ${cores}-core machine:`);
+const perPart = [...one.cpu.entries()]
+  .filter(([part]) => part !== 'worker')
+  .map(([part, seconds]) => ({ part, bound: cores / seconds }))
+  .sort((a, b) => a.bound - b.bound);
+console.log(
+  `  each shared part on a ${cores}-core machine of its own instead: ${perPart.map(({ part, bound }) => `${part} ${bound.toFixed(1)}`).join(', ')} images/s; ${perPart[0]!.part} runs out first`,
+);
 for (const machines of [1, 2, 4, 8, 16]) {
   const byWorkers = (machines * cores) / workerCpu;
   const byShared = cores / sharedCpu;

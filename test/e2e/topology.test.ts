@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { chromium } from 'playwright-core';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { startTopology, type Topology } from '../../tools/topology/topology.js';
 import { TASK_QUEUES } from '../../src/temporal/names.js';
@@ -20,6 +21,9 @@ import { tempDir } from '../support/temp.js';
  * with webhooks on, each ending with every file converted exactly once and every delivery
  * made.
  */
+
+/** Debian's chromium (installed by scripts/install-system-deps.sh), as the docs test uses it. */
+const CHROMIUM = process.env.KILN_CHROMIUM ?? '/usr/bin/chromium';
 
 const PHOTOS = readdirSync('/usr/share/backgrounds/mate/nature')
   .filter((name) => name.endsWith('.jpg'))
@@ -241,6 +245,26 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
     const listed = (await ui.json()) as { executions?: Array<{ execution: { workflowId: string } }> };
     assert.equal(listed.executions?.[0]?.execution.workflowId, done.workflow_id);
     assert.equal((await fetch(`${topology.uiUrl}/`)).status, 200);
+    // And in a real browser (Debian's Chromium): the convert queue's page lists both workers by identity, with their build id.
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${topology.uiUrl}/namespaces/default/task-queues/${TASK_QUEUES.convert}`);
+      await page
+        .getByText(/worker-1\/\d+@/)
+        .first()
+        .waitFor({ timeout: 30_000 });
+      await page
+        .getByText(/worker-2\/\d+@/)
+        .first()
+        .waitFor({ timeout: 30_000 });
+      await page
+        .getByText(/kiln@\d+\.\d+\.\d+\+[0-9a-f]{12}/)
+        .first()
+        .waitFor({ timeout: 30_000 });
+    } finally {
+      await browser.close();
+    }
 
     // Each worker polls as itself, with the build id of its workflow code (what the Web UI's Workers tab lists).
     const connection = await Connection.connect({ address: topology.temporalAddress });
