@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
 import { EmbeddedDatabaseInUseError } from '../db/embedded-lock.js';
@@ -9,6 +8,7 @@ import { blobStoreFor, logWebhookAllowList } from '../roles/wiring.js';
 import { startApiRole } from '../roles/api.js';
 import { startWorkerRole } from '../roles/worker.js';
 import { serveWorkerEndpoints } from '../roles/worker-endpoints.js';
+import { freePort } from '../free-port.js';
 import { connectTemporal, installTemporalRuntime } from '../temporal/connection.js';
 import { log, setLogLevel } from '../log.js';
 import { runDev } from './dev.js';
@@ -55,7 +55,7 @@ async function runApi(config: KilnConfig): Promise<void> {
 
 async function runWorker(config: KilnConfig): Promise<void> {
   // The SDK serves its metrics on a loopback port of its own; the worker's /metrics passes them on.
-  const sdkMetricsAddress = config.metricsPort ? `127.0.0.1:${await freeLoopbackPort()}` : undefined;
+  const sdkMetricsAddress = config.metricsPort ? `127.0.0.1:${await freePort()}` : undefined;
   const backends = await connectBackends(config, 'worker', sdkMetricsAddress);
   const role = await startWorkerRole(config, backends.database, backends.temporal, blobStoreFor(config));
   const endpoints = config.metricsPort
@@ -74,17 +74,6 @@ async function runWorker(config: KilnConfig): Promise<void> {
     await backends.close();
   });
   await role.done;
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function runMigrate(config: KilnConfig): Promise<void> {

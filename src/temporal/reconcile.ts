@@ -1,4 +1,4 @@
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
@@ -7,7 +7,8 @@ import { listUndispatched } from '../db/deliveries.js';
 import { listStaleQueuedJobs } from '../db/jobs.js';
 import { startJobWorkflow } from '../jobs/workflow.js';
 import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
-import { RECONCILE_SCHEDULE_ID, TASK_QUEUES, type WorkflowName } from './names.js';
+import { RECONCILE_SCHEDULE_ID } from './names.js';
+import { ensureIntervalSchedule } from './schedules.js';
 
 export interface ReconcileOptions {
   /** How long a conversion (or a job) may stay queued before its workflow counts as never started. */
@@ -48,20 +49,7 @@ export async function startStrandedWork(db: Kysely<Database>, client: Client, op
 /** How often the schedule looks for stranded work; the grace above keeps it off work still being started. */
 const RECONCILE_EVERY = '1 minute';
 
-/**
- * Creates the `kiln-reconcile` schedule unless it exists. Every worker calls this at start;
- * the schedule id makes it one per deployment. An existing schedule is left as it is, so
- * an operator may pause it in the Web UI.
- */
-export async function ensureReconcileSchedule(client: Client): Promise<void> {
-  try {
-    await client.schedule.create({
-      scheduleId: RECONCILE_SCHEDULE_ID,
-      spec: { intervals: [{ every: RECONCILE_EVERY }] },
-      action: { type: 'startWorkflow', workflowType: 'reconcileWorkflow' satisfies WorkflowName, taskQueue: TASK_QUEUES.workflows, args: [] },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP },
-    });
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
+/** The `kiln-reconcile` schedule: `reconcileWorkflow` every minute. */
+export function ensureReconcileSchedule(client: Client): Promise<void> {
+  return ensureIntervalSchedule(client, RECONCILE_SCHEDULE_ID, 'reconcileWorkflow', RECONCILE_EVERY);
 }

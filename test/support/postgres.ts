@@ -1,8 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, chownSync, mkdirSync } from 'node:fs';
-import net from 'node:net';
+import { readFileSync, chownSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './temp.js';
+import { freePort } from '../../src/free-port.js';
+import { postgresBin } from '../../tools/topology/postgres.js';
 
 /**
  * A throwaway real PostgreSQL server (Debian's `postgresql` package, installed by .ci/run)
@@ -16,30 +17,11 @@ export interface TestPostgres {
   stop(): void;
 }
 
-function findBin(name: string): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const version of versions) {
-    const candidate = path.join(root, version, 'bin', name);
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`PostgreSQL's ${name} was not found under ${root}: install Debian's postgresql package (.ci/run does)`);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../src/free-port.js';
 
 export async function startTestPostgres(): Promise<TestPostgres> {
-  const initdb = findBin('initdb');
-  const pgCtl = findBin('pg_ctl');
+  const initdb = postgresBin('initdb');
+  const pgCtl = postgresBin('pg_ctl');
   const dir = tempDir('pg');
   const dataDir = path.join(dir.path, 'data');
   const socketDir = path.join(dir.path, 'sock');

@@ -42,7 +42,8 @@ test('every route documents its errors as problems, and the webhooks section has
       for (const status of statuses.filter((s) => Number(s) >= 400)) {
         assert.ok(operation.responses[status]?.content?.['application/problem+json'], `${method} ${path} ${status} is a problem`);
       }
-      if (!['/healthz', '/livez', '/readyz', '/v1/downloads/{id}'].includes(path)) assert.ok(statuses.includes('401'), `${method} ${path} says it needs a credential`);
+      if (!['/healthz', '/livez', '/readyz', '/v1/downloads/{id}'].includes(path))
+        assert.ok(statuses.includes('401'), `${method} ${path} says it needs a credential`);
     }
   }
   assert.deepEqual(Object.keys(contract.webhooks).sort(), [...EVENT_TYPES].sort());

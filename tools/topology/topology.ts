@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { codeRoot, moduleExtension } from '../../src/paths.js';
 import { readOrCreateSecret } from '../../src/cli/secrets.js';
-import { freePort, freePortBetween } from './ports.js';
+import { freePort, freePortBetween } from '../../src/free-port.js';
 import { ManagedProcess, type ProcessSpec } from './managed-process.js';
 import { ensureDatabases, postgresProcess, postgresUrl } from './postgres.js';
 import { DEFAULT_TEMPORAL_PORTS, ensureNamespace, prepareTemporalSchema, temporalServerProcess, temporalUiProcess, type TemporalPorts } from './temporal.js';
