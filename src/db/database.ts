@@ -6,6 +6,7 @@ import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { lockEmbeddedDatabase } from './embedded-lock.js';
 import { log } from '../log.js';
+import { DEFAULT_CONNECT_PATIENCE_MS, patientPool } from './patient-pool.js';
 import * as initial from './migrations/0001_initial.js';
 import * as webhooks from './migrations/0002_webhooks.js';
 import * as apiKeyNames from './migrations/0003_api_key_names.js';
@@ -63,12 +64,12 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   }
 }
 
-export function connectPostgres(databaseUrl: string, maxConnections = 10): DatabaseHandle {
+export function connectPostgres(databaseUrl: string, maxConnections = 10, connectPatienceMs = DEFAULT_CONNECT_PATIENCE_MS): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections });
   // An idle connection the server ends (a restart, a failover) emits an error; unheard, it
   // would crash the process. The pool drops that connection and opens another when asked.
   pool.on('error', (error) => log(`a pooled database connection ended: ${error.message}`));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: patientPool(pool, connectPatienceMs) }) });
   return { db, kind: 'postgres', close: () => db.destroy() };
 }
 
