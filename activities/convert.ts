@@ -90,6 +90,22 @@ async function whileStorageIsAway<T>(context: Context, work: () => Promise<T>): 
   }
 }
 
+/** Runs `work` counted in kiln_conversions_in_progress, and times it into kiln_conversion_duration_seconds by outcome. */
+async function measured<T>(format: string, work: () => Promise<T>): Promise<T> {
+  const timer = conversionDuration.startTimer({ format });
+  conversionsInProgress.inc();
+  let outcome = 'succeeded';
+  try {
+    return await work();
+  } catch (error) {
+    outcome = error instanceof ConversionInputError ? 'refused' : error instanceof ConversionAbortedError ? 'cancelled' : 'failed';
+    throw error;
+  } finally {
+    conversionsInProgress.dec();
+    timer({ outcome });
+  }
+}
+
 export function createConvertActivities({ blobs, converter, record }: ConvertDependencies) {
   return {
     /**
@@ -122,21 +138,10 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
           ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
         ];
         const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey, renditionKeys: keys.slice(1) };
-        const timer = conversionDuration.startTimer({ format: input.options.output_format });
-        conversionsInProgress.inc();
-        const converted = await whileStorageIsAway(context, () =>
-          converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }),
-        ).then(
-          (done) => {
-            conversionsInProgress.dec();
-            timer({ outcome: 'succeeded' });
-            return done;
-          },
-          (error: unknown) => {
-            conversionsInProgress.dec();
-            timer({ outcome: error instanceof ConversionInputError ? 'refused' : error instanceof ConversionAbortedError ? 'cancelled' : 'failed' });
-            throw error;
-          },
+        const converted = await measured(input.options.output_format, () =>
+          whileStorageIsAway(context, () =>
+            converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }),
+          ),
         );
         const result: ConvertResult = {
           input: converted.input,

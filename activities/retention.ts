@@ -36,12 +36,12 @@ const before = (now: Date, seconds: number): Date => new Date(now.getTime() - se
 
 export function createRetentionActivities({ db, blobs, periods }: RetentionDependencies) {
   /** Runs `batch` until it handles fewer than BATCH, counting what it handled. */
-  async function drain(kind: keyof PurgeCounts, label: string, batch: () => Promise<number>): Promise<number> {
+  async function drain(kind: string, batch: () => Promise<number>): Promise<number> {
     let total = 0;
     for (;;) {
       const handled = await batch();
       total += handled;
-      retentionPurged.inc({ kind: label }, handled);
+      retentionPurged.inc({ kind }, handled);
       Context.current().heartbeat({ kind, total });
       if (handled < BATCH || total >= MOST_PER_RUN) return total;
     }
@@ -57,7 +57,7 @@ export function createRetentionActivities({ db, blobs, periods }: RetentionDepen
      */
     async purgeExpired(): Promise<PurgeCounts> {
       const now = new Date();
-      const originals = await drain('originals', 'original', async () => {
+      const originals = await drain('original', async () => {
         const found = await originalsPastRetention(db, before(now, periods.originals), BATCH);
         for (const original of found) {
           await blobs.delete(original.key);
@@ -65,7 +65,7 @@ export function createRetentionActivities({ db, blobs, periods }: RetentionDepen
         }
         return found.length;
       });
-      const outputs = await drain('outputs', 'output', async () => {
+      const outputs = await drain('output', async () => {
         const found = await outputsPastRetention(db, before(now, periods.outputs), BATCH);
         for (const conversion of found) {
           const keys = new Set([conversion.output_key, ...(conversion.outputs ?? []).map((output) => output.key)]);
@@ -78,8 +78,8 @@ export function createRetentionActivities({ db, blobs, periods }: RetentionDepen
         );
         return found.length;
       });
-      const eventPayloads = await drain('event_payloads', 'event_payload', () => purgeEventPayloads(db, before(now, periods.eventPayloads), BATCH, now));
-      const attemptPreviews = await drain('attempt_previews', 'attempt_preview', () => purgeAttemptPreviews(db, before(now, periods.attemptPreviews), BATCH));
+      const eventPayloads = await drain('event_payload', () => purgeEventPayloads(db, before(now, periods.eventPayloads), BATCH, now));
+      const attemptPreviews = await drain('attempt_preview', () => purgeAttemptPreviews(db, before(now, periods.attemptPreviews), BATCH));
       return { originals, outputs, event_payloads: eventPayloads, attempt_previews: attemptPreviews };
     },
   };

@@ -10,8 +10,6 @@ import { cachedTemporalCliPath, locateTemporalCli, onPath, TEMPORAL_CLI_VERSION 
 import { goInstallOnce } from './go-install.js';
 import { cacheDir, run } from './build-support.js';
 
-export { cacheDir } from './build-support.js';
-
 /**
  * Tooling, not the service: finds or builds the two Temporal servers Kiln runs locally:
  * - the Temporal CLI (dev server with the Web UI), for `kiln dev` and API tests;

@@ -1,12 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
-import { findOrBuildVersitygw } from '../../tools/s3-server.js';
+import { ensureBucket, findOrBuildVersitygw, versitygwProcess } from '../../tools/s3-server.js';
+import { ManagedProcess } from '../../tools/topology/managed-process.js';
+import { freePort } from '../../src/free-port.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify, makeImage } from '../support/images.js';
@@ -34,39 +33,30 @@ function filesUnder(dir: string): string[] {
 
 describe('blobs in an S3-compatible bucket', () => {
   const root = tempDir('s3');
-  let server: ChildProcess;
+  const logs = tempDir('s3-logs');
+  let server: ManagedProcess;
   let endpoint: string;
   let kiln: TestKiln;
 
   before(async () => {
     const binary = await findOrBuildVersitygw();
     assert.ok(binary, 'versitygw builds here (Go and the module proxy)');
-    const probe = net.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as net.AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
+    const port = await freePort();
     endpoint = `http://127.0.0.1:${port}`;
-    server = spawn(binary, ['--port', `127.0.0.1:${port}`, '--access', ACCESS, '--secret', SECRET, 'posix', root.path], { stdio: 'ignore' });
+    const credentials = { accessKey: ACCESS, secretKey: SECRET };
+    server = new ManagedProcess({ name: 's3', ...versitygwProcess({ binary, dir: root.path, port, ...credentials }) }, logs.path);
+    await server.start();
+    await ensureBucket(endpoint, credentials, BUCKET);
     // The SDK (in this process, which runs the API and the worker, and in the converters it forks) reads these.
     process.env.AWS_ACCESS_KEY_ID = ACCESS;
     process.env.AWS_SECRET_ACCESS_KEY = SECRET;
-    const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true });
-    await waitUntil(
-      () =>
-        client.send(new CreateBucketCommand({ Bucket: BUCKET })).then(
-          () => true,
-          () => false,
-        ),
-      30_000,
-      'versitygw to answer',
-      200,
-    );
   });
 
   after(async () => {
     await kiln?.stop();
-    server?.kill('SIGTERM');
+    await server?.stop();
     root.remove();
+    logs.remove();
   });
 
   test('the store writes, streams in and out, sizes and deletes objects under its prefix', async () => {

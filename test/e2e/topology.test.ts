@@ -104,7 +104,7 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
   }
 
   async function workerMetrics(index: number): Promise<string> {
-    return (await fetch(`http://127.0.0.1:${topology.ports.workerMetrics + index}/metrics`)).text();
+    return (await fetch(`${topology.workerMetricsUrls[index]}/metrics`)).text();
   }
 
   async function submitBatch(files: number, offset: number): Promise<string> {
@@ -286,7 +286,7 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
     // The API is ready; a worker answers its own probes.
     assert.equal((await fetch(`${topology.apiUrl}/readyz`)).status, 200);
     assert.equal((await fetch(`${topology.apiUrl}/livez`)).status, 200);
-    assert.equal((await fetch(`http://127.0.0.1:${topology.ports.workerMetrics}/readyz`)).status, 200);
+    assert.equal((await fetch(`${topology.workerMetricsUrls[0]}/readyz`)).status, 200);
   });
 
   test('SIGKILL one of the two workers mid-batch: the other finishes its work', async () => {

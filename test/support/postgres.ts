@@ -17,7 +17,7 @@ export interface TestPostgres {
   stop(): void;
 }
 
-export { freePort } from '../../src/free-port.js';
+export { freePort };
 
 export async function startTestPostgres(): Promise<TestPostgres> {
   const initdb = postgresBin('initdb');

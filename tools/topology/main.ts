@@ -49,7 +49,7 @@ Kiln's production topology is running (state and logs under ${topology.dir}).
   Web UI        ${topology.uiUrl ?? '(not started: --no-ui)'}
   S3 (versitygw) ${topology.s3Endpoint}   bucket ${topology.kilnEnv.KILN_S3_BUCKET}
   Postgres      ${topology.databaseUrl}
-${topology.workers.map((w, i) => `  ${w.name.padEnd(13)} pid ${w.pid}, metrics http://127.0.0.1:${p.workerMetrics + i}/metrics`).join('\n')}
+${topology.workers.map((w, i) => `  ${w.name.padEnd(13)} pid ${w.pid}, metrics ${topology.workerMetricsUrls[i]}/metrics`).join('\n')}
 
 Try:  curl -F file=@photo.jpg -F output_format=webp -H "Authorization: Bearer ${apiKey}" ${topology.apiUrl}/v1/conversions
 Press Ctrl-C to stop everything.`);

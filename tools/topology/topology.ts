@@ -18,7 +18,7 @@ export interface TopologyPorts {
   ui: number;
   s3: number;
   api: number;
-  /** Worker i (from 1) serves its /metrics, /livez and /readyz on `workerMetrics + i - 1`. */
+  /** Worker i (from 1) serves its /metrics, /livez and /readyz on `workerMetrics + i - 1`; 0: each on any free port. */
   workerMetrics: number;
 }
 
@@ -95,20 +95,19 @@ export interface Topology {
   s3: ManagedProcess;
   api: ManagedProcess;
   workers: ManagedProcess[];
+  /** Where each worker (same order) serves /metrics, /livez and /readyz. */
+  workerMetricsUrls: string[];
   /** Adds one more `kiln worker` process and starts it. */
   addWorker: () => Promise<ManagedProcess>;
   /** Everything, newest first: workers and API drain, then the UI, Temporal, S3, Postgres. */
   stop: () => Promise<void>;
 }
 
-async function choosePorts(wanted: TopologyOptions['ports'], workers: number): Promise<TopologyPorts> {
+async function choosePorts(wanted: TopologyOptions['ports']): Promise<TopologyPorts> {
   if (wanted !== 'free') return { ...DEFAULT_PORTS, ...wanted, temporal: { ...DEFAULT_PORTS.temporal, ...wanted?.temporal } };
   const temporal = {} as TemporalPorts;
   for (const key of Object.keys(DEFAULT_TEMPORAL_PORTS) as Array<keyof TemporalPorts>) temporal[key] = await freePortBetween(20_000, 32_000);
-  // Worker metrics ports are consecutive: take a free one and check the ones above it.
-  let workerMetrics = await freePort();
-  for (let i = 1; i < workers + 4; i++) if (!(await freePort(workerMetrics + i))) workerMetrics = await freePort();
-  return { postgres: await freePort(), temporal, ui: await freePort(), s3: await freePort(), api: await freePort(), workerMetrics };
+  return { postgres: await freePort(), temporal, ui: await freePort(), s3: await freePort(), api: await freePort(), workerMetrics: 0 };
 }
 
 /** How this module runs Kiln: compiled (dist/) or from source under tsx, as the topology itself runs. */
@@ -132,7 +131,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
   const dir = path.resolve(options.dir);
   const logDir = path.join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const ports = await choosePorts(options.ports, options.workers);
+  const ports = await choosePorts(options.ports);
   const started: ManagedProcess[] = [];
   const stop = async (): Promise<void> => {
     for (const part of started.reverse()) {
@@ -153,11 +152,9 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
   };
 
   try {
-    const [temporalBuild, uiServer, versitygw] = [
-      await findOrBuildTemporalServer(log),
-      options.ui === false ? undefined : await findOrBuildTemporalUi(log),
-      await findOrBuildVersitygw(log),
-    ];
+    const temporalBuild = await findOrBuildTemporalServer(log);
+    const uiServer = options.ui === false ? undefined : await findOrBuildTemporalUi(log);
+    const versitygw = await findOrBuildVersitygw(log);
     if (!temporalBuild || !versitygw || (options.ui !== false && !uiServer))
       throw new Error('the topology needs Go to build the Temporal server, its UI and versitygw (once)');
 
@@ -211,9 +208,10 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       kiln('api', 'api', { HOST: '127.0.0.1', PORT: String(ports.api) }, () => httpOk(`${apiUrl}/readyz`)),
     );
     const workers: ManagedProcess[] = [];
+    const workerMetricsUrls: string[] = [];
     const addWorker = async (): Promise<ManagedProcess> => {
       const n = workers.length + 1;
-      const metricsPort = ports.workerMetrics + n - 1;
+      const metricsPort = ports.workerMetrics ? ports.workerMetrics + n - 1 : await freePort();
       const worker = await launch(
         `worker-${n}`,
         kiln('worker', `worker-${n}`, { KILN_WORKER_NAME: `worker-${n}`, KILN_METRICS_PORT: String(metricsPort) }, () =>
@@ -221,6 +219,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
         ),
       );
       workers.push(worker);
+      workerMetricsUrls.push(`http://127.0.0.1:${metricsPort}`);
       return worker;
     };
     for (let i = 0; i < options.workers; i++) await addWorker();
@@ -241,6 +240,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       s3,
       api,
       workers,
+      workerMetricsUrls,
       addWorker,
       stop,
     };

@@ -7,8 +7,8 @@ import { processMetrics } from '../../process-metrics.js';
 /** Prometheus's text format at `/metrics` (behind the admin token: it speaks of every account's work). */
 export function metricsRoutes(metrics: KilnMetrics): Router {
   const router = new Router();
+  const registry = Registry.merge([metrics.registry, processMetrics]);
   router.get('/metrics', async (ctx) => {
-    const registry = Registry.merge([metrics.registry, processMetrics]);
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
