@@ -7,8 +7,10 @@ import { processMetrics } from '../../process-metrics.js';
 /** Prometheus's text format at `/metrics` (behind the admin token: it speaks of every account's work). */
 export function metricsRoutes(metrics: KilnMetrics): Router {
   const router = new Router();
-  const registry = Registry.merge([metrics.registry, processMetrics]);
+  // Merged at the first scrape: the metrics all exist by then, and a router listed without serving never builds it.
+  let registry: Registry | undefined;
   router.get('/metrics', async (ctx) => {
+    registry ??= Registry.merge([metrics.registry, processMetrics]);
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
