@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../src/free-port.js';
 import { projectRoot } from '../../src/paths.js';
 import { findOrBuildReceiverPython } from '../../tools/receiver-python.js';
 import { waitUntil } from './processes.js';
@@ -18,14 +19,6 @@ export interface PythonReceiver {
   /** Everything it printed (stdout and stderr), in order. */
   output(): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { codeRoot, moduleExtension } from '../../src/paths.js';
 import { readOrCreateSecret } from '../../src/cli/secrets.js';
-import { freePort, freePortBetween } from '../../src/free-port.js';
+import { freePort } from '../../src/free-port.js';
 import { ManagedProcess, type ProcessSpec } from './managed-process.js';
 import { ensureDatabases, postgresProcess, postgresUrl } from './postgres.js';
 import { DEFAULT_TEMPORAL_PORTS, ensureNamespace, prepareTemporalSchema, temporalServerProcess, temporalUiProcess, type TemporalPorts } from './temporal.js';
@@ -106,7 +106,7 @@ export interface Topology {
 async function choosePorts(wanted: TopologyOptions['ports']): Promise<TopologyPorts> {
   if (wanted !== 'free') return { ...DEFAULT_PORTS, ...wanted, temporal: { ...DEFAULT_PORTS.temporal, ...wanted?.temporal } };
   const temporal = {} as TemporalPorts;
-  for (const key of Object.keys(DEFAULT_TEMPORAL_PORTS) as Array<keyof TemporalPorts>) temporal[key] = await freePortBetween(20_000, 32_000);
+  for (const key of Object.keys(DEFAULT_TEMPORAL_PORTS) as Array<keyof TemporalPorts>) temporal[key] = await freePort();
   return { postgres: await freePort(), temporal, ui: await freePort(), s3: await freePort(), api: await freePort(), workerMetrics: 0 };
 }
 
