@@ -2,45 +2,12 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConversionAbortedError, type Converter } from '../src/convert/converter-pool.js';
 import { ConversionInputError } from '../src/convert/pipeline.js';
-import { renditionKey } from '../src/convert/formats.js';
+import { renditionKey } from '../src/model/formats.js';
 import { StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
-import type { ConversionOptions } from '../src/convert/options.js';
 import type { Conversion } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress } from '../src/process-metrics.js';
 import type { ConversionRecorder } from './record.js';
-
-export interface ConvertInput {
-  conversionId: string;
-  inputKey: string;
-  outputKey: string;
-  options: ConversionOptions;
-  /** How long the image work may take before it is stopped as time_limit_exceeded. */
-  timeLimitSeconds: number;
-  /**
-   * Present when this activity records the conversion's start and success itself (with
-   * their events); absent for runs whose workflow records them around it.
-   */
-  record?: { outputFilename: string };
-}
-
-export interface ConvertResult {
-  input: { format: string; width: number; height: number; bytes: number };
-  output: { key: string; format: string; width: number; height: number; bytes: number; frames?: number };
-  /** Every output, the first included, for a conversion that asked for several. */
-  renditions?: RenditionFacts[];
-  attempt: number;
-  /** True when this activity recorded the conversion's start and success (asked to, by `record`). */
-  recorded?: boolean;
-}
-
-export interface RenditionFacts {
-  key: string;
-  format: string;
-  width: number;
-  height: number;
-  bytes: number;
-  frames?: number;
-}
+import type { ConvertInput, ConvertResult } from '../workflows/definitions.js';
 
 export interface ConvertDependencies {
   blobs: BlobStore;

@@ -5,7 +5,8 @@ import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
 import type { PublishedEvent } from '../src/events/publish.js';
 import { storeJobEnd, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
-import type { ConversionRunSettings, ConversionWorkflowInput, FileOutcome, JobCounts } from '../workflows/definitions.js';
+import type { ConversionRunSettings, ConversionWorkflowInput } from '../workflows/definitions.js';
+import type { FileOutcome, JobCounts } from '../src/model/job-counts.js';
 
 export interface JobDependencies {
   db: Kysely<Database>;

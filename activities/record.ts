@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
-import { renditionFilename, type OutputFormat } from '../src/convert/formats.js';
+import { renditionFilename, type OutputFormat } from '../src/model/formats.js';
 import { findConversionById, markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Conversion, Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
-import type { ConvertResult } from './convert.js';
+import type { ConvertResult } from '../workflows/definitions.js';
 
 export interface RecordDependencies {
   db: Kysely<Database>;

@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
 import type { RetentionPeriods } from '../src/config.js';
 import type { Database } from '../src/db/schema.js';
+import type { PurgeCounts } from '../workflows/definitions.js';
 import {
   markOriginalsPurged,
   markOutputsPurged,
@@ -20,13 +21,6 @@ export interface RetentionDependencies {
 }
 
 /** What one run removed, by kind. */
-export interface PurgeCounts {
-  originals: number;
-  outputs: number;
-  event_payloads: number;
-  attempt_previews: number;
-}
-
 /** Rows handled per query; a run goes on until a query finds fewer. */
 const BATCH = 200;
 /** A run stops after this many of a kind; the next run (an hour later) goes on. */

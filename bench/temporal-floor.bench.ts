@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { installTemporalRuntime } from '../src/temporal/connection.js';
 import { registerSearchAttributes } from '../src/temporal/register-search-attributes.js';
-import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
 import { tempDir } from '../test/support/temp.js';
 import { benchDevServer } from './dev-server.js';
 import { floorActivities } from './floor/activities.js';

@@ -1,10 +1,9 @@
 import path from 'node:path';
 import os from 'node:os';
 import { z } from 'zod';
-import { AddressGuard } from './webhooks/address-guard.js';
-import { parseDuration, parseSchedule } from './webhooks/schedule.js';
-import { LOG_LEVELS, type LogLevelName } from './log.js';
-import { TEMPORAL_LOG_LEVELS } from './temporal/connection.js';
+import { AddressGuard } from './net/address-guard.js';
+import { parseDuration, parseSchedule } from './durations.js';
+import { LOG_LEVELS, TEMPORAL_LOG_LEVELS, type LogLevelName } from './log.js';
 
 /**
  * Every setting Kiln runs with, parsed from the environment by `SETTINGS` below: the only

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { pino, type Logger } from 'pino';
+import type { LogLevel } from '@temporalio/worker';
 
 export type { Logger };
 
@@ -33,3 +34,6 @@ export function logTo(target: Logger): LogFunction {
 }
 
 export const log: LogFunction = logTo(logger);
+
+/** The levels of the Temporal SDK's native runtime, whose log goes through Kiln's (KILN_TEMPORAL_LOG_LEVEL). */
+export const TEMPORAL_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const satisfies readonly LogLevel[];

@@ -13,8 +13,8 @@ import {
 import type { ConvertActivities } from '../activities/convert.js';
 import type { RecordActivities } from '../activities/record.js';
 import type { SourceActivities } from '../activities/source.js';
-import { TASK_QUEUES } from '../src/temporal/names.js';
-import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
+import { TASK_QUEUES } from '../src/names.js';
+import { SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
 import {
   cancelSignal,
   statusQuery,

@@ -1,5 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ConversionOptions } from '../src/convert/options.js';
+import type { ConversionOptions } from '../src/model/conversion-options.js';
+import type { FileOutcome, JobCounts } from '../src/model/job-counts.js';
+import type { WorkflowName } from '../src/names.js';
 
 /** Database writes must not fail a workflow because Postgres blinked: retried without limit. */
 export const BOOKKEEPING_ACTIVITY_OPTIONS = {
@@ -66,25 +68,6 @@ export interface ConversionRunSettings {
   sourceTimeoutSeconds?: number;
 }
 
-/** A file of a job as it ended. */
-export interface FileOutcome {
-  conversionId: string;
-  index: number;
-  filename: string;
-  status: 'succeeded' | 'failed' | 'cancelled';
-  error: { code: string; message: string } | null;
-}
-
-/** How many of a job's files stand where, as the job counts them. */
-export interface JobCounts {
-  total: number;
-  queued: number;
-  running: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
-}
-
 /** A job so far: what its workflow carries across continue-as-new. */
 export interface JobProgress {
   /** Files started (or found finished) so far: the index of the next file. */
@@ -120,11 +103,63 @@ export interface JobSnapshot {
   progress: number;
 }
 
-/** Finished files as a whole percentage of all files (100 only once every file has finished). */
-export function percentDone(counts: JobCounts): number {
-  const finished = counts.succeeded + counts.failed + counts.cancelled;
-  return counts.total === 0 ? 100 : Math.floor((finished * 100) / counts.total);
-}
-
 /** Answers the job's status and counts, as its workflow sees them now. */
 export const jobProgressQuery = defineQuery<JobSnapshot>('progress');
+
+/** What the convert activity is asked to do (keys, never bytes). */
+export interface ConvertInput {
+  conversionId: string;
+  inputKey: string;
+  outputKey: string;
+  options: ConversionOptions;
+  /** How long the image work may take before it is stopped as time_limit_exceeded. */
+  timeLimitSeconds: number;
+  /**
+   * Present when this activity records the conversion's start and success itself (with
+   * their events); absent for runs whose workflow records them around it.
+   */
+  record?: { outputFilename: string };
+}
+
+export interface ConvertResult {
+  input: { format: string; width: number; height: number; bytes: number };
+  output: { key: string; format: string; width: number; height: number; bytes: number; frames?: number };
+  /** Every output, the first included, for a conversion that asked for several. */
+  renditions?: RenditionFacts[];
+  attempt: number;
+  /** True when this activity recorded the conversion's start and success (asked to, by `record`). */
+  recorded?: boolean;
+}
+
+export interface RenditionFacts {
+  key: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  frames?: number;
+}
+
+/** What a retention run removed, by kind. */
+export interface PurgeCounts {
+  originals: number;
+  outputs: number;
+  event_payloads: number;
+  attempt_previews: number;
+}
+
+/**
+ * Each workflow's signature as its clients start it. Clients type their starts with this,
+ * not with the workflow functions (so they need no workflow code); workflows/index.ts checks
+ * that the workflows it exports are exactly these.
+ */
+export interface WorkflowSignatures {
+  conversionWorkflow(input: ConversionWorkflowInput): Promise<ConversionWorkflowResult>;
+  jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>;
+  deliveryWorkflow(input: DeliveryWorkflowInput): Promise<DeliveryOutcome>;
+  reconcileWorkflow(): Promise<number>;
+  retentionWorkflow(): Promise<PurgeCounts>;
+}
+
+/** The type a client starts `name` with. */
+export type WorkflowOf<Name extends WorkflowName> = WorkflowSignatures[Name];

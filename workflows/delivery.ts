@@ -12,7 +12,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { DeliverActivities } from '../activities/deliver.js';
-import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
 import {
   cancelSignal,
   deliveryStatusQuery,

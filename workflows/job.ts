@@ -14,21 +14,19 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { JobActivities, JobFile } from '../activities/job.js';
-import { conversionWorkflowId, TASK_QUEUES } from '../src/temporal/names.js';
-import { conversionStartAttributes, SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes.js';
+import { conversionWorkflowId, TASK_QUEUES } from '../src/names.js';
+import { conversionStartAttributes, SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
 import { conversionWorkflow } from './conversion.js';
 import {
   BOOKKEEPING_ACTIVITY_OPTIONS,
   cancelSignal,
   jobProgressQuery,
-  percentDone,
-  type FileOutcome,
-  type JobCounts,
   type JobPhase,
   type JobProgress,
   type JobSnapshot,
   type JobWorkflowInput,
 } from './definitions.js';
+import { percentDone, type FileOutcome, type JobCounts } from '../src/model/job-counts.js';
 
 const record = proxyLocalActivities<JobActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { PurgeCounts, RetentionActivities } from '../activities/retention.js';
+import type { RetentionActivities } from '../activities/retention.js';
+import type { PurgeCounts } from './definitions.js';
 
 const { purgeExpired } = proxyActivities<RetentionActivities>({
   startToCloseTimeout: '30 minutes',

@@ -1,6 +1,6 @@
 import { proxyActivities, proxyLocalActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { FloorActivities } from './activities.js';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 
 export interface ShapeInput {
   localActivities: number;

@@ -7,7 +7,7 @@ import type { KilnConfig } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { AddressGuard } from '../webhooks/address-guard.js';
+import type { AddressGuard } from '../net/address-guard.js';
 import type { DeliveryDispatch, DeliverySettings } from '../webhooks/dispatch.js';
 
 /** What the API's routes work with; built once by whoever starts the API. */

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import { subjectEventsAfter, typeOfSubjectEvent } from '../db/events.js';
 import type { Database, EventRow } from '../db/schema.js';
-import type { EventType } from '../events/catalog.js';
+import type { EventType } from '../model/event-catalog.js';
 import { isId } from '../ids.js';
 import type { LogFunction } from '../log.js';
 import type { DownloadSigner } from '../signing/download-url.js';

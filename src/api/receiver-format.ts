@@ -1,8 +1,8 @@
 import { parseBody } from './json-body.js';
 import { z } from 'zod';
 import type { ReceiverFormat } from '../db/deliveries.js';
-import type { RotatingSecret, SignatureScheme } from '../webhooks/signing.js';
-import { EVENT_TYPES, isEventType, type EventType } from '../events/catalog.js';
+import type { RotatingSecret, SignatureScheme } from '../signing/webhook-signature.js';
+import { EVENT_TYPES, isEventType, type EventType } from '../model/event-catalog.js';
 import { sampleEvent } from '../events/samples.js';
 import type { Kysely } from 'kysely';
 import type { Database, EventRow } from '../db/schema.js';

@@ -1,5 +1,5 @@
 import { checkSourceUrl, SourceFetchError } from '../sources/fetch-source.js';
-import type { AddressGuard } from '../webhooks/address-guard.js';
+import type { AddressGuard } from '../net/address-guard.js';
 import { ApiError } from './problem.js';
 
 /** A source URL as a request gives it, checked now (scheme, credentials, literal addresses): 400 `invalid_url` or 422 `blocked_address`. */

@@ -1,8 +1,8 @@
 import { parseBody } from './json-body.js';
-import type { AddressGuard } from '../webhooks/address-guard.js';
-import { EVENT_TYPES, type EventType } from '../events/catalog.js';
+import type { AddressGuard } from '../net/address-guard.js';
+import { EVENT_TYPES, type EventType } from '../model/event-catalog.js';
 import { z } from 'zod';
-import { isWellFormedSecret, type SignatureScheme } from '../webhooks/signing.js';
+import { isWellFormedSecret, type SignatureScheme } from '../signing/webhook-signature.js';
 import type { RequestWebhook } from '../db/conversions.js';
 import { ApiError } from './problem.js';
 import { unstorableJson } from './safe-input.js';

@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import { undispatchedDeliveriesOfEvent } from '../db/deliveries.js';
 import type { Conversion, Database } from '../db/schema.js';
-import type { ConversionEventType } from '../events/catalog.js';
+import type { ConversionEventType } from '../model/event-catalog.js';
 import { publishEvent, publishEvents, type PublishedEvent } from '../events/publish.js';
 import type { DeliveryDispatch } from '../webhooks/dispatch.js';
-import { conversionEventData } from './present.js';
+import { conversionEventData } from './event-data.js';
 
 export interface ConversionEventDependencies {
   db: Kysely<Database>;

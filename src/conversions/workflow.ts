@@ -1,12 +1,11 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
-import type { ConversionOptions } from '../convert/options.js';
-import { outputFilename, EXTENSIONS, type OutputFormat } from '../convert/formats.js';
-import type { ConversionRunSettings, ConversionWorkflowInput } from '../../workflows/definitions.js';
-import type { conversionWorkflow } from '../../workflows/conversion.js';
-import { conversionWorkflowId, TASK_QUEUES, type WorkflowName } from '../temporal/names.js';
-import { conversionStartAttributes } from '../temporal/search-attributes.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
+import { outputFilename, EXTENSIONS, type OutputFormat } from '../model/formats.js';
+import type { ConversionRunSettings, ConversionWorkflowInput, WorkflowOf } from '../../workflows/definitions.js';
+import { conversionWorkflowId, TASK_QUEUES } from '../names.js';
+import { conversionStartAttributes } from '../search-attributes.js';
 
 export function inputKeyFor(conversionId: string): string {
   return `conversions/${conversionId}/input`;
@@ -15,8 +14,6 @@ export function inputKeyFor(conversionId: string): string {
 function outputKeyFor(conversionId: string, format: OutputFormat): string {
   return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
 }
-
-export type { ConversionRunSettings } from '../../workflows/definitions.js';
 
 export function conversionRunSettings(config: KilnConfig): ConversionRunSettings {
   return {
@@ -44,7 +41,7 @@ export function workflowInputFor(row: Conversion, settings: ConversionRunSetting
 export async function startConversionWorkflow(client: Client, row: Conversion, settings: ConversionRunSettings): Promise<void> {
   try {
     const input = workflowInputFor(row, settings);
-    await client.workflow.start<typeof conversionWorkflow>('conversionWorkflow' satisfies WorkflowName, {
+    await client.workflow.start<WorkflowOf<'conversionWorkflow'>>('conversionWorkflow', {
       workflowId: conversionWorkflowId(row.id),
       taskQueue: TASK_QUEUES.workflows,
       args: [input],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loaderArgs } from '../loader-args.js';
 import type { ConversionJob, ConverterReply, ConverterRequest } from './converter-protocol.js';
-import type { ConversionOptions } from './options.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
 import { StorageUnavailableError } from '../storage/blob-store.js';
 import { ConversionInputError, type ConversionFacts, type ConversionLimits } from './pipeline.js';
 

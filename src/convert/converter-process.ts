@@ -8,7 +8,7 @@
  */
 import sharp from 'sharp';
 import { ConversionInputError, convertImage, type ConversionExtras, type ConversionFacts } from './pipeline.js';
-import type { ConversionOptions } from './options.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
 import { assetKey } from '../db/assets.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
 import { openBlobStore } from '../storage/open-blob-store.js';

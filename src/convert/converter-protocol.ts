@@ -1,6 +1,6 @@
 import type { BlobLocation } from '../storage/blob-store.js';
 import type { ConversionFacts, ConversionLimits, InputErrorCode } from './pipeline.js';
-import type { ConversionOptions } from './options.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
 
 /** One conversion, as blob keys: the converter reads the original and writes the output itself. */
 export interface ConversionJob {

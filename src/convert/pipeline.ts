@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
-import { MAX_DIMENSION, type OutputFormat } from './formats.js';
-import type { ConversionOptions } from './options.js';
+import { MAX_DIMENSION, type OutputFormat } from '../model/formats.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
 
 export interface ConversionLimits {
   maxInputPixels: number;

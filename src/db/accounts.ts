@@ -1,4 +1,4 @@
-import { generateWebhookSecret } from '../webhooks/signing.js';
+import { generateWebhookSecret } from '../signing/webhook-signature.js';
 import type { Kysely } from 'kysely';
 import { newId } from '../ids.js';
 import { issueApiKey, type IssuedApiKey } from './api-keys.js';

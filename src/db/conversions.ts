@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { EventType } from '../events/catalog.js';
+import type { EventType } from '../model/event-catalog.js';
 import type { StoredRendition, Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
-import type { ConversionOptions } from '../convert/options.js';
-import { conversionWorkflowId } from '../temporal/names.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
+import { conversionWorkflowId } from '../names.js';
 
 const OPEN_STATUSES: ConversionStatus[] = ['queued', 'running'];
 

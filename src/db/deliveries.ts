@@ -1,6 +1,6 @@
-import type { EventType } from '../events/catalog.js';
+import type { EventType } from '../model/event-catalog.js';
 import { sql, type Kysely } from 'kysely';
-import type { RotatingSecret, SignatureScheme } from '../webhooks/signing.js';
+import type { RotatingSecret, SignatureScheme } from '../signing/webhook-signature.js';
 import type { Account, AttemptTrigger, Database, Delivery, DeliveryAttempt, DeliveryStatus, EventRow, WebhookEndpoint } from './schema.js';
 
 export interface NewDelivery {

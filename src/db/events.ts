@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { EventType } from '../events/catalog.js';
+import type { EventType } from '../model/event-catalog.js';
 import type { Database, EventRow } from './schema.js';
 
 /** The account's events, newest first (`after`: the id the previous page ended at). */

@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
-import type { ConversionOptions } from '../convert/options.js';
-import { jobWorkflowId } from '../temporal/names.js';
+import type { ConversionOptions } from '../model/conversion-options.js';
+import { jobWorkflowId } from '../names.js';
 import { queuedConversionRow, requestWebhookColumns, type AcceptedUpload, type RequestWebhook } from './conversions.js';
 import type { Conversion, Database, Job, JobStatus } from './schema.js';
-import type { JobCounts } from '../../workflows/definitions.js';
+import type { JobCounts } from '../model/job-counts.js';
 
 const OPEN_STATUSES: JobStatus[] = ['queued', 'running'];
 /** Rows one insert statement carries at most: a job of thousands of files is stored in a few. */

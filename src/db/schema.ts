@@ -1,6 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
-import type { EventType } from '../events/catalog.js';
-import type { SignatureScheme } from '../webhooks/signing.js';
+import type { EventType } from '../model/event-catalog.js';
+import type { SignatureScheme } from '../signing/webhook-signature.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;

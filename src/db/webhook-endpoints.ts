@@ -1,7 +1,7 @@
-import type { EventType } from '../events/catalog.js';
+import type { EventType } from '../model/event-catalog.js';
 import { sql, type Kysely } from 'kysely';
 import { newId } from '../ids.js';
-import { generateWebhookSecret, rotateSecret, type RotatingSecret, type SignatureScheme } from '../webhooks/signing.js';
+import { generateWebhookSecret, rotateSecret, type RotatingSecret, type SignatureScheme } from '../signing/webhook-signature.js';
 import type { Account, Database, WebhookEndpoint } from './schema.js';
 
 export interface EndpointFields {

@@ -5,8 +5,8 @@ import { endpointTarget, insertDeliveries, pendingDeliveriesOfEvent, requestTarg
 import { findAccountById } from '../db/accounts.js';
 import { insertEventsOnce } from '../db/events.js';
 import { subscribedEndpoints } from '../db/webhook-endpoints.js';
-import { deliveryWorkflowId } from '../temporal/names.js';
-import type { EventType, StoredEventData } from './catalog.js';
+import { deliveryWorkflowId } from '../names.js';
+import type { EventType, StoredEventData } from '../model/event-catalog.js';
 
 /** Who hears about an event: the account's subscribed endpoints (and a per-request URL), or one endpoint (tests). */
 export type EventRouting =

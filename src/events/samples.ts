@@ -1,5 +1,5 @@
 import type { EventRow } from '../db/schema.js';
-import type { EventType, StoredEventData } from './catalog.js';
+import type { EventType, StoredEventData } from '../model/event-catalog.js';
 
 /**
  * A made-up event of each type, as Kiln stores it, for template checks at save time and for

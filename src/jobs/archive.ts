@@ -1,5 +1,6 @@
 import yazl from 'yazl';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { Job } from '../db/schema.js';
 
 export interface ArchiveEntry {
   /** Its name inside the zip: safe and unique (see entryNames). */
@@ -59,4 +60,9 @@ export function zipOfBlobs(blobs: BlobStore, entries: ArchiveEntry[], mtime: Dat
     if (calculated >= 0) bytes = calculated;
   });
   return { stream: zip.outputStream, bytes };
+}
+
+/** True once an ended job is older than the archive retention (KILN_RETENTION_ARCHIVES): its archive is no longer served. */
+export function isArchiveExpired(job: Job, archiveRetentionSeconds: number, now: Date = new Date()): boolean {
+  return job.completed_at !== null && now.getTime() - job.completed_at.getTime() > archiveRetentionSeconds * 1000;
 }

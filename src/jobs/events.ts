@@ -2,9 +2,9 @@ import type { Kysely } from 'kysely';
 import type { Database, Job } from '../db/schema.js';
 import { cancelQueuedFiles, finishJob, requireJob, storeJobCounts } from '../db/jobs.js';
 import { storeConversionEvents } from '../conversions/events.js';
-import type { JobEventType, StoredEventData } from '../events/catalog.js';
+import type { JobEventType, StoredEventData } from '../model/event-catalog.js';
 import { publishEvents, type PublishedEvent } from '../events/publish.js';
-import { percentDone, type FileOutcome, type JobCounts } from '../../workflows/definitions.js';
+import { percentDone, type FileOutcome, type JobCounts } from '../model/job-counts.js';
 
 /** Names a job's event once, whoever records it (a retried activity finds the stored one). */
 const eventKey = (jobId: string, type: JobEventType, index?: number): string => `${jobId}:${type}${index === undefined ? '' : `:${index}`}`;

@@ -1,14 +1,14 @@
+import type { WorkflowOf } from '../../workflows/definitions.js';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Job } from '../db/schema.js';
-import type { ConversionRunSettings } from '../conversions/workflow.js';
-import type { jobWorkflow } from '../../workflows/job.js';
-import { jobWorkflowId, TASK_QUEUES, type WorkflowName } from '../temporal/names.js';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
+import type { ConversionRunSettings } from '../../workflows/definitions.js';
+import { jobWorkflowId, TASK_QUEUES } from '../names.js';
+import { SEARCH_ATTRIBUTES } from '../search-attributes.js';
 
 /** Starts the job's workflow; starting one that already exists is a no-op, so callers may retry. */
 export async function startJobWorkflow(client: Client, job: Job, run: ConversionRunSettings): Promise<void> {
   try {
-    await client.workflow.start<typeof jobWorkflow>('jobWorkflow' satisfies WorkflowName, {
+    await client.workflow.start<WorkflowOf<'jobWorkflow'>>('jobWorkflow', {
       workflowId: jobWorkflowId(job.id),
       taskQueue: TASK_QUEUES.workflows,
       args: [{ jobId: job.id, accountId: job.account_id, total: job.total, concurrency: job.concurrency, run }],

@@ -10,7 +10,7 @@ import type { ApiDependencies } from '../api/context.js';
 import { REQUEST_TIMEOUT_MS } from '../api/request-timeout.js';
 import { startApiServer, type RunningApi } from '../api/server.js';
 import { sweepSpool } from '../api/upload.js';
-import { AddressGuard } from '../webhooks/address-guard.js';
+import { AddressGuard } from '../net/address-guard.js';
 import { log, logger } from '../log.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
 import { attemptDependencies, deliverySettings, downloadSigner, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl } from './wiring.js';

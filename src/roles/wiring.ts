@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AttemptLog } from '../db/attempt-log.js';
-import { AddressGuard } from '../webhooks/address-guard.js';
+import { AddressGuard } from '../net/address-guard.js';
 import type { AttemptDependencies } from '../webhooks/attempt.js';
 import { TemplateRenderer } from '../webhooks/template.js';
 import type { SourceLimits } from '../sources/fetch-source.js';

@@ -5,7 +5,7 @@ import type { KilnConfig } from '../config.js';
 import type { DatabaseHandle } from '../db/database.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { ConverterPool } from '../convert/converter-pool.js';
-import { createWorkers, runWorkers } from '../temporal/worker.js';
+import { createWorkers, runWorkers } from '../worker/temporal-worker.js';
 import { conversionRunSettings } from '../conversions/workflow.js';
 import { ensureReconcileSchedule } from '../temporal/reconcile.js';
 import { ensureRetentionSchedule } from '../temporal/retention.js';

@@ -2,8 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressGuard } from '../webhooks/address-guard.js';
-import { agentsFor, BLOCKED_ADDRESS, guardedLookup, type Agents } from '../webhooks/guarded-connection.js';
+import type { AddressGuard } from '../net/address-guard.js';
+import { agentsFor, BLOCKED_ADDRESS, guardedLookup, type Agents } from '../net/guarded-connection.js';
 import { SNIFF_BYTES } from '../convert/sniff.js';
 
 /**

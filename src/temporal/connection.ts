@@ -2,8 +2,6 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
 import { logger } from '../log.js';
 
-export const TEMPORAL_LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const satisfies readonly LogLevel[];
-
 let runtimeInstalled = false;
 
 /**

@@ -2,12 +2,13 @@ import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
 import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
-import { startConversionWorkflow, type ConversionRunSettings } from '../conversions/workflow.js';
+import { startConversionWorkflow } from '../conversions/workflow.js';
+import { type ConversionRunSettings } from '../../workflows/definitions.js';
 import { listUndispatched } from '../db/deliveries.js';
 import { listStaleQueuedJobs } from '../db/jobs.js';
 import { startJobWorkflow } from '../jobs/workflow.js';
 import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
-import { RECONCILE_SCHEDULE_ID } from './names.js';
+import { RECONCILE_SCHEDULE_ID } from '../names.js';
 import { ensureIntervalSchedule } from './schedules.js';
 
 export interface ReconcileOptions {

@@ -1,7 +1,7 @@
 import type { SearchAttributeType } from '@temporalio/common';
 import type { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../search-attributes.js';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 

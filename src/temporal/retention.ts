@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { RETENTION_SCHEDULE_ID } from './names.js';
+import { RETENTION_SCHEDULE_ID } from '../names.js';
 import { ensureIntervalSchedule } from './schedules.js';
 
 /** How often the schedule purges; periods are days, so an hour late is nothing. */

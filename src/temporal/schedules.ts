@@ -1,5 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { TASK_QUEUES, type WorkflowName } from './names.js';
+import { TASK_QUEUES, type WorkflowName } from '../names.js';
 
 /**
  * Creates a schedule that starts `workflowType` every `every` on the `kiln` queue, unless it

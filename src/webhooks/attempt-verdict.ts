@@ -1,5 +1,5 @@
 import type { PostOutcome } from './http-post.js';
-import { parseRetryAfter, retryDelaySeconds } from './schedule.js';
+import { parseRetryAfter, retryDelaySeconds } from '../durations.js';
 
 /** Why an attempt did not deliver, as the delivery log and the run's failure type name it. */
 export interface AttemptError {

@@ -4,11 +4,11 @@ import type { AttemptTarget, DeliveryForAttempt } from '../db/deliveries.js';
 import type { AttemptTrigger, Database, DeliveryStatus, EventRow } from '../db/schema.js';
 import { disableEndpoint, noteEndpointOutcome } from '../db/webhook-endpoints.js';
 import type { DownloadSigner } from '../signing/download-url.js';
-import type { AddressGuard } from './address-guard.js';
+import type { AddressGuard } from '../net/address-guard.js';
 import { judgeAttempt, type AttemptError, type AttemptOutcome, type AttemptVerdict } from './attempt-verdict.js';
 import { postWebhook } from './http-post.js';
 import { webhookEnvelope } from './payload.js';
-import { activeSecrets, signDelivery } from './signing.js';
+import { activeSecrets, signDelivery } from '../signing/webhook-signature.js';
 import { webhookAttempts } from '../process-metrics.js';
 import type { TemplateRenderer } from './template.js';
 

@@ -2,10 +2,9 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNo
 import type { Kysely } from 'kysely';
 import { markDispatched } from '../db/deliveries.js';
 import type { Database, Delivery } from '../db/schema.js';
-import { redeliverSignal, type DeliveryWorkflowInput } from '../../workflows/definitions.js';
-import type { deliveryWorkflow } from '../../workflows/delivery.js';
-import { TASK_QUEUES, type WorkflowName } from '../temporal/names.js';
-import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
+import { redeliverSignal, type DeliveryWorkflowInput, type WorkflowOf } from '../../workflows/definitions.js';
+import { TASK_QUEUES } from '../names.js';
+import { SEARCH_ATTRIBUTES } from '../search-attributes.js';
 
 function searchAttributes(delivery: Delivery) {
   return [
@@ -49,7 +48,7 @@ export async function startDeliveryWorkflows(
   await Promise.all(
     deliveries.map(async (delivery) => {
       try {
-        await client.workflow.start<typeof deliveryWorkflow>('deliveryWorkflow' satisfies WorkflowName, {
+        await client.workflow.start<WorkflowOf<'deliveryWorkflow'>>('deliveryWorkflow', {
           workflowId: delivery.workflow_id,
           taskQueue: TASK_QUEUES.deliver,
           args: [scheduledRunInput(delivery, requestTimeoutSeconds, now)],
@@ -70,7 +69,7 @@ export async function startDeliveryWorkflows(
  * one for a delivery that never needed a workflow) under the same id.
  */
 export async function redeliver(client: Client, db: Kysely<Database>, delivery: Delivery, requestTimeoutSeconds: number): Promise<void> {
-  await client.workflow.signalWithStart<typeof deliveryWorkflow, []>('deliveryWorkflow' satisfies WorkflowName, {
+  await client.workflow.signalWithStart<WorkflowOf<'deliveryWorkflow'>, []>('deliveryWorkflow', {
     workflowId: delivery.workflow_id,
     taskQueue: TASK_QUEUES.deliver,
     args: [workflowInput(delivery, requestTimeoutSeconds, false)],

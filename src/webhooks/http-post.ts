@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressGuard } from './address-guard.js';
-import { agentsFor, BLOCKED_ADDRESS, guardedLookup, type Agents } from './guarded-connection.js';
+import type { AddressGuard } from '../net/address-guard.js';
+import { agentsFor, BLOCKED_ADDRESS, guardedLookup, type Agents } from '../net/guarded-connection.js';
 
 export type AttemptErrorClass = 'timeout' | 'connection' | 'blocked_address' | 'invalid_url';
 

@@ -1,7 +1,7 @@
 import type { EventRow } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
-import { JOB_FINAL_EVENT_TYPES } from '../events/catalog.js';
-import { signRenditions } from '../conversions/present.js';
+import { JOB_FINAL_EVENT_TYPES } from '../model/event-catalog.js';
+import { signRenditions } from '../conversions/event-data.js';
 
 /** Whether a job's counts include a succeeded file, whose output its archive holds. */
 function hasOutputs(counts: unknown): boolean {

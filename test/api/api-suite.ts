@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DownloadSigner } from '../../src/signing/download-url.js';
-import { conversionWorkflowId } from '../../src/temporal/names.js';
+import { conversionWorkflowId } from '../../src/names.js';
 import { insertQueuedConversion } from '../../src/db/conversions.js';
 import { newId } from '../../src/ids.js';
 import { inputKeyFor } from '../../src/conversions/workflow.js';

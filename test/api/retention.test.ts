@@ -5,7 +5,7 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { makeImage } from '../support/images.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { waitUntil } from '../support/processes.js';
-import { RETENTION_SCHEDULE_ID } from '../../src/temporal/names.js';
+import { RETENTION_SCHEDULE_ID } from '../../src/names.js';
 
 /**
  * Retention: the `kiln-retention` schedule, triggered now, with every period at one second,

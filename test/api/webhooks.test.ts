@@ -8,7 +8,7 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { identify, makeImage } from '../support/images.js';
 import { waitUntil } from '../support/processes.js';
-import { EVENT_CATALOG, type EventType } from '../../src/events/catalog.js';
+import { EVENT_CATALOG, type EventType } from '../../src/model/event-catalog.js';
 import { publishEvent } from '../../src/events/publish.js';
 import { findEndpointById } from '../../src/db/webhook-endpoints.js';
 import { recordAttempts } from '../../src/db/deliveries.js';

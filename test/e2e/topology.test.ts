@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { startTopology, type Topology } from '../../tools/topology/topology.js';
-import { TASK_QUEUES } from '../../src/temporal/names.js';
+import { TASK_QUEUES } from '../../src/names.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify } from '../support/images.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';

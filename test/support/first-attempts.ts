@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { AttemptLog } from '../../src/db/attempt-log.js';
 import type { Database } from '../../src/db/schema.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';
-import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { AddressGuard } from '../../src/net/address-guard.js';
 import { TemplateRenderer } from '../../src/webhooks/template.js';
 import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
 

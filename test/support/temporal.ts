@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { setLogLevel } from '../../src/log.js';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 
 /** Logging and Temporal's runtime at the levels the test run asks for (KILN_LOG_LEVEL, KILN_TEMPORAL_LOG_LEVEL; see scripts/run-tests.ts). */

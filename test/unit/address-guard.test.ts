@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AddressGuard, ipv6Bytes } from '../../src/webhooks/address-guard.js';
+import { AddressGuard, ipv6Bytes } from '../../src/net/address-guard.js';
 
 const guard = new AddressGuard();
 

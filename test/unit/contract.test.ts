@@ -4,7 +4,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { apiRouters } from '../../src/api/app.js';
 import type { ApiDependencies } from '../../src/api/context.js';
 import { loadConfig } from '../../src/config.js';
-import { EVENT_TYPES } from '../../src/events/catalog.js';
+import { EVENT_TYPES } from '../../src/model/event-catalog.js';
 import { contract } from '../support/contract.js';
 
 // What real answers and deliveries look like is checked against this document in every

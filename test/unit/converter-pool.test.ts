@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConversionAbortedError, ConverterPool, residentBytes, type ConversionJob } from '../../src/convert/converter-pool.js';
-import type { ConversionOptions } from '../../src/convert/options.js';
+import type { ConversionOptions } from '../../src/model/conversion-options.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { tempDir } from '../support/temp.js';
 import { ConversionInputError } from '../../src/convert/pipeline.js';

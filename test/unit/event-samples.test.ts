@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EVENT_CATALOG, EVENT_TYPES } from '../../src/events/catalog.js';
+import { EVENT_CATALOG, EVENT_TYPES } from '../../src/model/event-catalog.js';
 import { sampleEvent } from '../../src/events/samples.js';
 import { webhookEnvelope } from '../../src/webhooks/payload.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';

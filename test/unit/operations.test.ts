@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { ConversionInputError, convertImage } from '../../src/convert/pipeline.js';
-import { parseConversionOptions, type ConversionOptions } from '../../src/convert/options.js';
+import { parseConversionOptions } from '../../src/convert/options.js';
+import { type ConversionOptions } from '../../src/model/conversion-options.js';
 import { identify } from '../support/images.js';
 import { magickDistance, magickFormat } from '../support/magick.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConversionOptions } from '../../src/convert/options.js';
-import { outputFilename } from '../../src/convert/formats.js';
+import { outputFilename } from '../../src/model/formats.js';
 
 const limits = { maxOutputDimension: 1000, maxOutputPixels: 500_000 };
 

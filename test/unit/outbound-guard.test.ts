@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AddressGuard } from '../../src/webhooks/address-guard.js';
+import { AddressGuard } from '../../src/net/address-guard.js';
 import { postWebhook } from '../../src/webhooks/http-post.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, parseDuration, parseRetryAfter, parseSchedule, retryDelaySeconds } from '../../src/webhooks/schedule.js';
+import { formatDuration, parseDuration, parseRetryAfter, parseSchedule, retryDelaySeconds } from '../../src/durations.js';
 import { loadConfig, ConfigError } from '../../src/config.js';
 
 test('durations read as written and print back the same', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { activeSecrets, generateWebhookSecret, rotateSecret, signDelivery, type SignatureScheme } from '../../src/webhooks/signing.js';
+import { activeSecrets, generateWebhookSecret, rotateSecret, signDelivery, type SignatureScheme } from '../../src/signing/webhook-signature.js';
 
 const body = JSON.stringify({ id: 'evt_1', type: 'conversion.completed', timestamp: '2026-11-22T00:00:00Z', data: { ok: true } });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { workflowBundle } from '../../src/temporal/worker.js';
+import { workflowBundle } from '../../src/worker/temporal-worker.js';
 import { projectRoot } from '../../src/paths.js';
 import { installTestRuntime } from '../support/temporal.js';
 

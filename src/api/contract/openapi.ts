@@ -2,7 +2,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteaso
 import { z } from 'zod';
 import { conversionOptionsSchema, type OptionLimits } from '../../convert/options.js';
 import { CONVERSION_STATUSES, DELIVERY_STATUSES, JOB_STATUSES } from '../../db/schema.js';
-import { EVENT_CATALOG, EVENT_TYPES } from '../../events/catalog.js';
+import { EVENT_CATALOG, EVENT_TYPES } from '../../model/event-catalog.js';
 import { accountBody } from '../routes/admin.js';
 import { jobBody } from '../routes/jobs.js';
 import { apiKeyBody } from '../routes/api-keys.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONVERSION_STATUSES, DELIVERY_STATUSES, JOB_STATUSES } from '../../db/schema.js';
-import { EVENT_TYPES, JOB_COUNTS, JOB_PROGRESS } from '../../events/catalog.js';
-import { OUTPUT_FORMATS } from '../../convert/formats.js';
+import { EVENT_TYPES, JOB_COUNTS, JOB_PROGRESS } from '../../model/event-catalog.js';
+import { OUTPUT_FORMATS } from '../../model/formats.js';
 
 /**
  * The shapes of Kiln's answers, as zod schemas. The OpenAPI document is generated from

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { describeEventTypes } from '../../events/catalog.js';
+import { describeEventTypes } from '../../model/event-catalog.js';
 
 /** The event catalog: every type Kiln publishes, with the JSON Schema of its data. */
 export function eventTypeRoutes(): Router {

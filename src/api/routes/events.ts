@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { findEvent, listEvents } from '../../db/events.js';
 import type { EventRow } from '../../db/schema.js';
-import { EVENT_TYPES } from '../../events/catalog.js';
+import { EVENT_TYPES } from '../../model/event-catalog.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';

@@ -5,11 +5,11 @@ import { deliveriesToRecover, findDelivery, isEventPurged, finishDelivery, listA
 import { DELIVERY_STATUSES, type Delivery, type DeliveryAttempt, type WebhookEndpoint } from '../../db/schema.js';
 import { eventOfDelivery } from '../../db/events.js';
 import { findEndpoint } from '../../db/webhook-endpoints.js';
-import { EVENT_TYPES } from '../../events/catalog.js';
+import { EVENT_TYPES } from '../../model/event-catalog.js';
 import { hasPrefix } from '../../ids.js';
 import { cancelDeliveryRetries, redeliver } from '../../webhooks/delivery-workflow.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
-import { formatDuration } from '../../webhooks/schedule.js';
+import { formatDuration } from '../../durations.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';

@@ -13,12 +13,12 @@ import {
   updateEndpoint,
   type EndpointFields,
 } from '../../db/webhook-endpoints.js';
-import { EVENT_TYPES, isEventType } from '../../events/catalog.js';
+import { EVENT_TYPES, isEventType } from '../../model/event-catalog.js';
 import { publishEvent } from '../../events/publish.js';
 import { randomAlnum } from '../../ids.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { requestLog } from '../request-log.js';
-import { formatDuration, parseSchedule } from '../../webhooks/schedule.js';
+import { formatDuration, parseSchedule } from '../../durations.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';

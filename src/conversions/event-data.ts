@@ -1,46 +1,6 @@
-import type { z } from 'zod';
-import type * as contract from '../api/contract/schemas.js';
-import type { ConversionOptions } from '../convert/options.js';
 import type { Conversion } from '../db/schema.js';
 import type { DownloadSigner } from '../signing/download-url.js';
-import type { ConversionEventType, StoredEventData } from '../events/catalog.js';
-
-/** The public JSON shape of a conversion, shared by the API and event payloads. */
-export function presentConversion(row: Conversion, signer?: DownloadSigner, now: Date = new Date()): z.input<typeof contract.Conversion> {
-  const body: z.input<typeof contract.Conversion> = {
-    id: row.id,
-    object: 'conversion',
-    status: row.status,
-    options: row.options as ConversionOptions,
-    input: inputOf(row),
-    source_url: row.source_url,
-    output: outputOf(row),
-    error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
-    attempts: row.attempts,
-    webhook_url: row.webhook_url,
-    webhook_events: row.webhook_events,
-    webhook_metadata: row.webhook_metadata,
-    tag: row.tag,
-    workflow_id: row.workflow_id,
-    job_id: row.job_id,
-    job_index: row.job_index,
-    created_at: row.created_at.toISOString(),
-    updated_at: row.updated_at.toISOString(),
-    started_at: row.started_at?.toISOString() ?? null,
-    completed_at: row.completed_at?.toISOString() ?? null,
-  };
-  if (signer) body.stream_url = signer.signStream('conversion-events', row.id, now).url;
-  if (row.input_purged_at) body.original_purged_at = row.input_purged_at.toISOString();
-  if (row.output_purged_at) body.output_purged_at = row.output_purged_at.toISOString();
-  if (row.status === 'succeeded' && signer && !row.output_purged_at) {
-    const { url, expiresAt } = signer.sign(row.id, now);
-    body.download_url = url;
-    body.download_expires_at = expiresAt.toISOString();
-  }
-  const outputs = renditionsOf(row);
-  if (outputs) body.outputs = signer && !row.output_purged_at ? signRenditions(outputs, row.id, signer, now) : outputs;
-  return body;
-}
+import type { ConversionEventType, StoredEventData } from '../model/event-catalog.js';
 
 type Rendition = NonNullable<StoredEventData<'conversion.completed'>['outputs']>[number];
 
@@ -67,7 +27,7 @@ export function signRenditions<T extends { index: number }>(outputs: T[], conver
 }
 
 /** The original file as the API and every conversion event describe it. */
-function inputOf(row: Conversion): EventInput {
+export function inputOf(row: Conversion): EventInput {
   return {
     filename: row.input_filename,
     bytes: row.input_bytes,
@@ -79,7 +39,7 @@ function inputOf(row: Conversion): EventInput {
 }
 
 /** The output facts of a succeeded conversion (all recorded in the same write), else null. */
-function outputOf(row: Conversion): z.input<typeof contract.Conversion>['output'] {
+export function outputOf(row: Conversion): StoredEventData<'conversion.completed'>['output'] | null {
   const {
     status,
     output_filename: filename,

@@ -1,13 +1,12 @@
-import type * as workflows from '../../workflows/index.js';
-
 /**
- * Names Kiln's Temporal runs are known by: task queues, workflow ids and the schedule.
- * Plain strings with no Temporal imports, so database and event code can name a run
- * without loading workflow code.
+ * Names Kiln's Temporal runs are known by: workflow types, task queues, workflow ids and
+ * the schedules. Plain strings importing nothing, so every layer (database, events, API,
+ * workflows) can name a run without loading workflow code.
  */
 
-/** A workflow's type name, checked against what workflows/index.ts exports (a type-only reference: no workflow code loads). */
-export type WorkflowName = keyof typeof workflows;
+/** Every workflow type Kiln runs; workflows/index.ts checks that it exports exactly these. */
+export const WORKFLOW_NAMES = ['conversionWorkflow', 'deliveryWorkflow', 'jobWorkflow', 'reconcileWorkflow', 'retentionWorkflow'] as const;
+export type WorkflowName = (typeof WORKFLOW_NAMES)[number];
 
 /** Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queue. */
 export const TASK_QUEUES = {

@@ -14,11 +14,11 @@ import {
   type SourceDependencies,
   type DeliverDependencies,
 } from '../../activities/index.js';
-import type { ReconcileOptions } from './reconcile.js';
+import type { ReconcileOptions } from '../temporal/reconcile.js';
 import type { Client } from '@temporalio/client';
 import type { DeliveryDispatch } from '../webhooks/dispatch.js';
-import { TASK_QUEUES } from './names.js';
-import { registerSearchAttributes } from './register-search-attributes.js';
+import { TASK_QUEUES } from '../names.js';
+import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
 import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RetentionPeriods } from '../config.js';
