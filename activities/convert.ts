@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConversionAbortedError, type Converter } from '../src/convert/converter-pool.js';
 import { ConversionInputError } from '../src/convert/pipeline.js';
-import { renditionKey } from '../src/model/formats.js';
+import { renditionKey } from '../src/storage/keys.js';
 import { StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { Conversion } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress } from '../src/process-metrics.js';
@@ -13,6 +13,8 @@ export interface ConvertDependencies {
   blobs: BlobStore;
   converter: Converter;
   record: Pick<ConversionRecorder, 'started' | 'succeeded'>;
+  /** The blob keys of the watermark assets `ids` that belong to the conversion's own account (others are not found). */
+  watermarkKeys: (conversionId: string, ids: string[]) => Promise<Map<string, string>>;
 }
 
 /** The result a finished conversion recorded, for an attempt that finds it already done. */
@@ -73,7 +75,7 @@ async function measured<T>(format: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createConvertActivities({ blobs, converter, record }: ConvertDependencies) {
+export function createConvertActivities({ blobs, converter, record, watermarkKeys }: ConvertDependencies) {
   return {
     /**
      * Has a converter process read the original from the blob store, convert it and write
@@ -104,7 +106,14 @@ export function createConvertActivities({ blobs, converter, record }: ConvertDep
           input.outputKey,
           ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
         ];
-        const job = { blobs: blobs.location, inputKey: input.inputKey, outputKey: input.outputKey, renditionKeys: keys.slice(1) };
+        const marks = [...new Set((input.options.outputs ?? [input.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))];
+        const job = {
+          blobs: blobs.location,
+          inputKey: input.inputKey,
+          outputKey: input.outputKey,
+          renditionKeys: keys.slice(1),
+          watermarkKeys: Object.fromEntries(await watermarkKeys(input.conversionId, marks)),
+        };
         const converted = await measured(input.options.output_format, () =>
           whileStorageIsAway(context, () =>
             converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }),

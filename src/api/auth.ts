@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
 import { accountForApiKey } from '../db/api-keys.js';
 import type { Account, Database } from '../db/schema.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
 
 export interface AuthState {
   account: Account;

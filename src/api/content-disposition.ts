@@ -1,3 +1,5 @@
+import { wellFormed } from '../filenames.js';
+
 /**
  * `Content-Disposition` for any filename (RFC 6266): an ASCII `filename` for old clients
  * and, when the name is not plain ASCII, `filename*` with its UTF-8 bytes percent-encoded
@@ -13,11 +15,4 @@ export function contentDisposition(filename: string, disposition: 'inline' | 'at
 /** Percent-encodes everything outside RFC 8187's attr-char set. */
 function encodeRfc8187(value: string): string {
   return encodeURIComponent(wellFormed(value)).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** `text` with each lone surrogate (which encodeURIComponent and UTF-8 cannot carry) replaced by U+FFFD. */
-export function wellFormed(text: string): string {
-  return text.replace(LONE_SURROGATE, '\uFFFD');
 }

@@ -9,7 +9,7 @@ import type { LogFunction } from '../log.js';
 import type { DownloadSigner } from '../signing/download-url.js';
 import { webhookEnvelope } from '../webhooks/payload.js';
 import { queryParameter } from './params.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
 import type { ApiDependencies } from './context.js';
 
 /** How often an open stream looks for new events: they may be stored by another process (a worker). */

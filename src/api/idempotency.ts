@@ -5,7 +5,7 @@ import type { IdempotencyKey } from '../db/schema.js';
 import { accountOf } from './auth.js';
 import { hasBody, readJsonBody } from './json-body.js';
 import type { ApiDependencies } from './context.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
 import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { fieldProblems } from '../validation.js';
-import { ApiError } from './problem.js';
-import { unstorableJson } from './safe-input.js';
+import { ApiError } from '../problem.js';
+import { unstorableJson } from '../safe-input.js';
 
 const MAX_JSON_BYTES = 1024 * 1024;
 

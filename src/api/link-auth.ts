@@ -5,7 +5,7 @@ import type { Database } from '../db/schema.js';
 import type { DownloadSigner, LinkKind } from '../signing/download-url.js';
 import { accountOf, requireApiKey } from './auth.js';
 import { pathId, queryParameter } from './params.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
 
 /** Who may read the object of a route that takes an API key or a signed link. */
 export interface KeyOrLink {

@@ -1,5 +1,5 @@
 import { isId } from '../ids.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
 
 export interface Page {
   limit: number;

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { hasPrefix, type IdPrefix } from '../ids.js';
-import { ApiError } from './problem.js';
-import { hasNul } from './safe-input.js';
+import { ApiError } from '../problem.js';
+import { hasNul } from '../safe-input.js';
 
 /** A query parameter given at most once and free of NUL; 400 invalid_parameter otherwise. */
 export function queryParameter(query: Record<string, unknown>, name: string): string | undefined {

@@ -2,22 +2,7 @@ import type { LogFunction } from '../log.js';
 import { requestLog } from './request-log.js';
 import type { Context, Next } from 'koa';
 import { StorageUnavailableError } from '../storage/blob-store.js';
-
-/**
- * An API error, answered as RFC 9457 `application/problem+json`. `code` is stable and
- * documented in the README; `detail` is for humans and may change.
- */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly detail: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(detail);
-    this.name = 'ApiError';
-  }
-}
+import { ApiError } from '../problem.js';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',

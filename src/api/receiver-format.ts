@@ -10,7 +10,7 @@ import { findEvent } from '../db/events.js';
 import { formRequest } from '../webhooks/attempt.js';
 import { templateSyntaxError } from '../webhooks/template.js';
 import type { ApiDependencies } from './context.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
 import type * as contract from './contract/schemas.js';
 import { WEBHOOK_USER_AGENT } from '../version.js';
 import { checkHeaderName } from './webhook-fields.js';

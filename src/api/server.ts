@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createApp } from './app.js';
 import { REQUEST_TIMEOUT_MS } from './request-timeout.js';
-import { ApiError, problemBody, problemTitle } from './problem.js';
+import { problemBody, problemTitle } from './problem.js';
+import { ApiError } from '../problem.js';
 import type { ApiDependencies } from './context.js';
 
 /**

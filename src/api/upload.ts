@@ -8,21 +8,16 @@ import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import type { Context } from 'koa';
 import { randomAlnum } from '../ids.js';
-import { ApiError } from './problem.js';
-import { SNIFF_BYTES, sniffImage } from '../convert/sniff.js';
-import { wellFormed } from './content-disposition.js';
-import { hasNul } from './safe-input.js';
+import { ApiError } from '../problem.js';
+import { SNIFF_BYTES } from '../convert/sniff.js';
+import { safeFilename } from '../filenames.js';
+import type { IncomingFile } from '../intake/files.js';
+import { hasNul } from '../safe-input.js';
 
-export interface SpooledFile {
-  /** Local temp file; the caller imports it into the blob store or calls `discard`. */
-  path: string;
-  filename: string;
-  bytes: number;
+/** A file spooled to local disk; the caller has it accepted (imported into the blob store) or calls `discard`. */
+export interface SpooledFile extends IncomingFile {
   /** SHA-256 of the file, hex: what makes two uploads the same file (hashed only when asked: an Idempotency-Key needs it). */
   sha256: string | undefined;
-  contentType: string | undefined;
-  /** The file's first bytes (up to SNIFF_BYTES), for a look at its format before it is accepted. */
-  head: Buffer;
 }
 
 export interface ReceivedUpload<T> {
@@ -104,17 +99,6 @@ function byteLimiter(maxBytes: number, total: TotalBudget | undefined, hash: Has
       callback(null, chunk);
     },
   });
-}
-
-// eslint-disable-next-line no-control-regex -- control characters are exactly what filenames lose
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
-
-function safeFilename(raw: string | undefined): string {
-  const base = path
-    .basename(wellFormed(raw ?? '').replace(/\\/g, '/'))
-    .replace(CONTROL_CHARACTERS, '')
-    .trim();
-  return Array.from(base).slice(0, 255).join('') || 'upload';
 }
 
 /** A content type as the client declared it, when it is a plausible one; it is only echoed back. */
@@ -205,7 +189,7 @@ export async function receiveUpload<T>(ctx: Context, spool: SpoolLimits, parseFi
     fields[key] = value;
   }
   const rawFields = { ...fields };
-  const filename = safeFilename(fields.filename);
+  const filename = safeFilename(fields.filename, 'upload');
   delete fields.filename;
   const parsed = await parseFields(fields);
   const spooled = await spoolTo(ctx.req, spool.dir, maxBytes, spool.hashed).catch((error: unknown) => {
@@ -288,7 +272,7 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
       pending.push(
         spoolTo(stream, spoolDir, maxBytes, hashed, total).then(
           (spooled) => {
-            files[position] = { ...spooled, filename: safeFilename(info.filename), contentType: safeContentType(info.mimeType) };
+            files[position] = { ...spooled, filename: safeFilename(info.filename, 'upload'), contentType: safeContentType(info.mimeType) };
           },
           (error) => {
             // The limiter stopped reading; keep draining so busboy reaches the end of the body.
@@ -345,23 +329,5 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
     }
 
     ctx.req.pipe(parser);
-  });
-}
-
-/**
- * Refuses, before anything is stored, files whose first bytes are no image format Kiln
- * reads: 415 `unsupported_input` naming what the file looks like (and which file, of several).
- */
-export function refuseNonImages(files: SpooledFile[]): void {
-  files.forEach((file, index) => {
-    const sniffed = sniffImage(file.head);
-    if (sniffed.image) return;
-    const which = files.length > 1 ? `file ${index} (${file.filename})` : 'the file';
-    throw new ApiError(
-      415,
-      'unsupported_input',
-      `${which} looks like ${sniffed.looksLike}; Kiln reads JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF and SVG`,
-      files.length > 1 ? { index, filename: file.filename } : { filename: file.filename },
-    );
   });
 }

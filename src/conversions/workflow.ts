@@ -2,18 +2,11 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
-import { outputFilename, EXTENSIONS, type OutputFormat } from '../model/formats.js';
+import { outputFilename } from '../model/formats.js';
+import { conversionOutputKey } from '../storage/keys.js';
 import type { ConversionRunSettings, ConversionWorkflowInput, WorkflowOf } from '../../workflows/definitions.js';
 import { conversionWorkflowId, TASK_QUEUES } from '../names.js';
 import { conversionStartAttributes } from '../search-attributes.js';
-
-export function inputKeyFor(conversionId: string): string {
-  return `conversions/${conversionId}/input`;
-}
-
-function outputKeyFor(conversionId: string, format: OutputFormat): string {
-  return `conversions/${conversionId}/output.${EXTENSIONS[format]}`;
-}
 
 export function conversionRunSettings(config: KilnConfig): ConversionRunSettings {
   return {
@@ -28,7 +21,7 @@ export function workflowInputFor(row: Conversion, settings: ConversionRunSetting
   return {
     conversionId: row.id,
     inputKey: row.input_key,
-    outputKey: outputKeyFor(row.id, options.output_format),
+    outputKey: conversionOutputKey(row.account_id, row.id, options.output_format),
     outputFilename: outputFilename(row.input_filename, options.output_format),
     options,
     heartbeatTimeoutSeconds: settings.heartbeatTimeoutSeconds,

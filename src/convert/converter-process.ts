@@ -9,7 +9,6 @@
 import sharp from 'sharp';
 import { ConversionInputError, convertImage, type ConversionExtras, type ConversionFacts } from './pipeline.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
-import { assetKey } from '../db/assets.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
 import { isStoreUnavailable, type BlobLocation, type BlobStore } from '../storage/blob-store.js';
@@ -29,11 +28,16 @@ function storeAt(location: BlobLocation): BlobStore {
   return store;
 }
 
-/** The watermark assets the outputs name, read once (missing ones left out: the conversion says so). */
-async function extrasFor(blobs: BlobStore, outputs: ConversionOptions[]): Promise<Map<string, ConversionExtras>> {
+/**
+ * The watermark assets the outputs name, read once from the keys the job gives (found
+ * through the conversion's account); one without a key, or gone from the store, is left
+ * out, and the conversion says so (watermark_not_found).
+ */
+async function extrasFor(blobs: BlobStore, outputs: ConversionOptions[], keys: Record<string, string>): Promise<Map<string, ConversionExtras>> {
   const extras = new Map<string, ConversionExtras>();
   for (const id of new Set(outputs.flatMap((output) => (output.watermark ? [output.watermark] : [])))) {
-    const bytes = (await blobs.size(assetKey(id))) === undefined ? undefined : await blobs.read(assetKey(id));
+    const key = Object.hasOwn(keys, id) ? keys[id] : undefined;
+    const bytes = key === undefined || (await blobs.size(key)) === undefined ? undefined : await blobs.read(key);
     extras.set(id, bytes ? { watermark: bytes } : {});
   }
   return extras;
@@ -42,7 +46,7 @@ async function extrasFor(blobs: BlobStore, outputs: ConversionOptions[]): Promis
 async function convert({ job, options, limits }: ConverterRequest): Promise<ConversionFacts> {
   const blobs = storeAt(job.blobs);
   const input = await blobs.read(job.inputKey);
-  const extras = await extrasFor(blobs, options.outputs ?? [options]);
+  const extras = await extrasFor(blobs, options.outputs ?? [options], job.watermarkKeys ?? {});
   const extrasOf = (output: ConversionOptions): ConversionExtras => (output.watermark ? (extras.get(output.watermark) ?? {}) : {});
   if (!options.outputs) {
     const { bytes, ...facts } = await convertImage(input, options, limits, extrasOf(options));

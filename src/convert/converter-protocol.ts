@@ -9,6 +9,11 @@ export interface ConversionJob {
   outputKey: string;
   /** Where outputs after the first go, when the options ask for several (renditions). */
   renditionKeys?: string[];
+  /**
+   * The blob key of each watermark asset the options name, found through the account that
+   * owns the conversion; an asset missing here is not one of that account's.
+   */
+  watermarkKeys?: Record<string, string>;
 }
 
 /** What the worker sends a converter process (over IPC: keys and options, never the file's bytes). */

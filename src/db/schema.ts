@@ -261,6 +261,8 @@ export interface AssetsTable {
   width: number;
   height: number;
   bytes: number;
+  /** Where its bytes are kept (under its account; see storage/keys.ts). */
+  blob_key: string;
   created_at: CreatedAt;
 }
 

@@ -1,4 +1,5 @@
 import yazl from 'yazl';
+import { withoutBidiControls } from '../filenames.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Job } from '../db/schema.js';
 
@@ -15,7 +16,7 @@ const MAX_NAME_CHARACTERS = 200;
 
 /** A name that is one plain file in any unzip tool: no directories, no control characters, never `.` or `..`. */
 function safeName(raw: string): string {
-  const cleaned = Array.from(raw.replace(UNSAFE, '_').trim()).slice(-MAX_NAME_CHARACTERS).join('');
+  const cleaned = Array.from(withoutBidiControls(raw).replace(UNSAFE, '_').trim()).slice(-MAX_NAME_CHARACTERS).join('');
   return cleaned === '' || /^\.+$/.test(cleaned) ? 'file' : cleaned;
 }
 

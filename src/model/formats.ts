@@ -43,11 +43,6 @@ export const MAX_DIMENSION: Record<OutputFormat, number> = {
   tiff: 1 << 30,
 };
 
-/** Where output `index` (from 1) of a conversion with several goes, beside its first output's key. */
-export function renditionKey(outputKey: string, index: number, format: OutputFormat): string {
-  return `${outputKey.replace(/\/[^/]*$/, '')}/output-${index}.${EXTENSIONS[format]}`;
-}
-
 /** The name of output `index` (from 1) of a conversion with several: the original's name, numbered. */
 export function renditionFilename(inputFilename: string, index: number, format: OutputFormat): string {
   const base = inputFilename.replace(/\.[^./\\]*$/, '') || 'image';

@@ -23,6 +23,7 @@ import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RetentionPeriods } from '../config.js';
 import type { Converter } from '../convert/converter-pool.js';
+import { assetKeysForConversion } from '../db/assets.js';
 import { codeRoot, moduleExtension } from '../paths.js';
 import { KILN_VERSION } from '../version.js';
 
@@ -113,7 +114,12 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
     Worker.create({
       ...common,
       taskQueue: TASK_QUEUES.convert,
-      activities: createConvertActivities({ blobs: deps.blobs, converter: deps.converter, record: conversionRecorder(record) }),
+      activities: createConvertActivities({
+        blobs: deps.blobs,
+        converter: deps.converter,
+        record: conversionRecorder(record),
+        watermarkKeys: (conversionId, ids) => assetKeysForConversion(deps.db, conversionId, ids),
+      }),
       // One conversion waiting per converter: its reading, writing and recording overlap another's image work,
       // and a converter never waits on Temporal for its next task.
       maxConcurrentActivityTaskExecutions: deps.convertConcurrency * 2,

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { conversionWorkflowId } from '../../src/names.js';
 import { insertQueuedConversion } from '../../src/db/conversions.js';
+import { conversionInputKey } from '../../src/storage/keys.js';
 import { newId } from '../../src/ids.js';
-import { inputKeyFor } from '../../src/conversions/workflow.js';
 import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln.js';
 import { runEnding } from '../support/temporal.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
@@ -454,12 +454,12 @@ export function apiSuite(kind: DatabaseKind): void {
     test('cancel of a conversion whose workflow never started: the API records it and publishes conversion.cancelled', async () => {
       // As after Temporal was down at submit time: the row exists, no workflow does.
       const id = newId('cnv');
-      await kiln.blobs.write(inputKeyFor(id), photo);
+      await kiln.blobs.write(conversionInputKey(alice.id, id), photo);
       await insertQueuedConversion(kiln.database.db, {
         id,
         accountId: alice.id,
         options: { output_format: 'png' },
-        inputKey: inputKeyFor(id),
+        inputKey: conversionInputKey(alice.id, id),
         filename: 'p.jpg',
         bytes: photo.length,
         contentType: 'image/jpeg',

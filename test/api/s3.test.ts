@@ -89,7 +89,8 @@ describe('blobs in an S3-compatible bucket', () => {
       KILN_S3_PREFIX: 'kiln/',
       KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
     });
-    const { key } = await createAccount(kiln.url, kiln.adminToken, 's3');
+    const account = await createAccount(kiln.url, kiln.adminToken, 's3');
+    const { key } = account;
     const photo = await makeImage(800, 600);
 
     const asset = await request(`${kiln.url}/v1/assets`, { method: 'POST', key, body: uploadForm(await makeImage(100, 50, 'png'), 'logo.png', {}) });
@@ -121,11 +122,12 @@ describe('blobs in an S3-compatible bucket', () => {
     assert.equal(archive.subarray(0, 2).toString(), 'PK');
 
     const objects = filesUnder(path.join(root.path, BUCKET, 'kiln'));
+    // Every key starts with the account that owns the blob.
     for (const expected of [
-      `conversions/${done.id}/input`,
-      `conversions/${done.id}/output.webp`,
-      `assets/${asset.body.id}`,
-      `conversions/${fetched.id}/input`,
+      `${account.id}/conversions/${done.id}/input`,
+      `${account.id}/conversions/${done.id}/output.webp`,
+      `${account.id}/assets/${asset.body.id}`,
+      `${account.id}/conversions/${fetched.id}/input`,
     ]) {
       assert.ok(objects.includes(expected), `${expected} is in the bucket`);
     }

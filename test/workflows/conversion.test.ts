@@ -11,13 +11,15 @@ import { TASK_QUEUES } from '../../src/names.js';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
+import { assetKeysForConversion } from '../../src/db/assets.js';
 import { insertQueuedConversion, findConversionById } from '../../src/db/conversions.js';
 import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { cancelConversionWorkflow, inputKeyFor, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
+import { cancelConversionWorkflow, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
 import { workflowBundle } from '../../src/worker/temporal-worker.js';
 import type { FirstAttempts } from '../../src/webhooks/first-attempts.js';
 import { testFirstAttempts } from '../support/first-attempts.js';
+import { conversionInputKey } from '../../src/storage/keys.js';
 import { newId } from '../../src/ids.js';
 import type { ConversionOptions } from '../../src/model/conversion-options.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
@@ -58,7 +60,7 @@ describe('conversion workflow (time-skipping test server)', () => {
 
   async function newConversion(bytes: Buffer, options: ConversionOptions) {
     const id = newId('cnv');
-    const inputKey = inputKeyFor(id);
+    const inputKey = conversionInputKey(accountId, id);
     await blobs.write(inputKey, bytes);
     return insertQueuedConversion(database.db, { id, accountId, options, inputKey, filename: 'photo.jpg', bytes: bytes.length, contentType: 'image/jpeg' });
   }
@@ -71,7 +73,12 @@ describe('conversion workflow (time-skipping test server)', () => {
 
   /** The real convert activity, recording into this test's database. */
   function convertActivities(): ConvertActivities {
-    return createConvertActivities({ blobs, converter, record: conversionRecorder(recording()) });
+    return createConvertActivities({
+      blobs,
+      converter,
+      record: conversionRecorder(recording()),
+      watermarkKeys: (conversionId, ids) => assetKeysForConversion(database.db, conversionId, ids),
+    });
   }
 
   async function withWorkers<T>(body: () => Promise<T>, convert = convertActivities()): Promise<T> {

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { AccountExistsError, createAccountWithKey } from '../../db/accounts.js';
 import type { ApiDependencies } from '../context.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { readJsonBody } from '../json-body.js';
 
 export const accountBody = z.object({

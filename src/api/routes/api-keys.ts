@@ -7,7 +7,7 @@ import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { readJsonBody, parseBody } from '../json-body.js';
 
 export const apiKeyBody = z

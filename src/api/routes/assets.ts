@@ -3,18 +3,20 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import sharp from 'sharp';
 import type { z } from 'zod';
-import { assetKey, countAssets, deleteAsset, findAsset, insertAsset, listAssets } from '../../db/assets.js';
+import { countAssets, deleteAsset, findAsset, insertAsset, listAssets } from '../../db/assets.js';
+import { assetKey } from '../../storage/keys.js';
+import { checkIncomingFiles } from '../../intake/files.js';
 import type { Asset } from '../../db/schema.js';
 import { newId } from '../../ids.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
-import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
+import { deleteBlobsIfStoreFails } from '../../storage/orphan-blobs.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { requestLog } from '../request-log.js';
-import { receiveUpload, refuseNonImages } from '../upload.js';
+import { receiveUpload } from '../upload.js';
 
 /** Assets: images an account uploads once and names in conversions (a watermark). */
 
@@ -41,10 +43,8 @@ export function assetRoutes(deps: ApiDependencies): Router {
       return fields;
     });
     try {
-      const file = upload.file;
-      if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body');
-      if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
-      refuseNonImages([file]);
+      checkIncomingFiles(upload.files, 'send the image as the multipart field "file", or as the raw request body');
+      const file = upload.files[0]!;
       const bytes = await readFile(file.path);
       const metadata = await sharp(bytes, { limitInputPixels: false })
         .metadata()
@@ -61,8 +61,9 @@ export function assetRoutes(deps: ApiDependencies): Router {
         throw new ApiError(409, 'asset_limit_reached', `an account keeps at most ${config.maxAssets} assets (KILN_MAX_ASSETS)`);
       }
       const id = newId('ast');
-      await deps.blobs.write(assetKey(id), bytes);
-      const asset = await deleteBlobsIfStoreFails(deps.blobs, requestLog(ctx, deps.log), [assetKey(id)], () =>
+      const key = assetKey(accountId, id);
+      await deps.blobs.write(key, bytes);
+      const asset = await deleteBlobsIfStoreFails(deps.blobs, requestLog(ctx, deps.log), [key], () =>
         insertAsset(db, {
           id,
           account_id: accountId,
@@ -71,6 +72,7 @@ export function assetRoutes(deps: ApiDependencies): Router {
           width: metadata.width,
           height: metadata.height,
           bytes: file.bytes,
+          blob_key: key,
         }),
       );
       ctx.status = 201;
@@ -96,8 +98,9 @@ export function assetRoutes(deps: ApiDependencies): Router {
 
   router.delete('/v1/assets/:id', async (ctx) => {
     const id = idOf(ctx);
-    if (!(await deleteAsset(db, accountOf(ctx).id, id))) throw assetNotFound(id);
-    await deps.blobs.delete(assetKey(id));
+    const deleted = await deleteAsset(db, accountOf(ctx).id, id);
+    if (!deleted) throw assetNotFound(id);
+    await deps.blobs.delete(deleted.blob_key);
     ctx.status = 204;
   });
 

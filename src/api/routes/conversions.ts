@@ -1,38 +1,29 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseConversionOptions, PRESET_FIELD, withPreset } from '../../convert/options.js';
-import { presetsNamed } from '../../db/presets.js';
-import { findAsset } from '../../db/assets.js';
 import { CONTENT_TYPES, type OutputFormat } from '../../model/formats.js';
-import { findConversion, findConversionById, insertQueuedConversion, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
+import { findConversion, findConversionById, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
 import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
-import { newId } from '../../ids.js';
 import { presentConversion } from '../present.js';
 import { storeConversionEvent } from '../../conversions/events.js';
-import type { PublishedEvent } from '../../events/publish.js';
-import { checkedSourceUrl, safeSourceName, sourceFilename } from '../source-fields.js';
 import { readJsonBody } from '../json-body.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
-import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields } from '../webhook-fields.js';
-import { conversionRunSettings, inputKeyFor, cancelConversionWorkflow, startConversionWorkflow } from '../../conversions/workflow.js';
+import { cancelConversionWorkflow } from '../../conversions/workflow.js';
+import { acceptSource, acceptUpload, readConversionRequest, SOURCE_FIELD, type ConversionRequest } from '../../intake/conversions.js';
+import { checkIncomingFiles } from '../../intake/files.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
-import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
 import { keyOrLink } from '../link-auth.js';
 import { streamEvents, streamSettings } from '../event-stream.js';
 import { CONVERSION_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
-import { ApiError } from '../problem.js';
-import { receiveUpload, refuseNonImages } from '../upload.js';
+import { ApiError } from '../../problem.js';
+import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
 import { pathId, queryChoice } from '../params.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
-
-/** The field naming a URL to fetch the original from, instead of a file. */
-const SOURCE_FIELD = 'source_url';
 
 /** A JSON body's fields as forms send them: text (objects and arrays as JSON, arrays of event types comma-separated). */
 function jsonFields(body: unknown): Record<string, string> {
@@ -55,116 +46,53 @@ export function conversionRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
 
-  /** A conversion's fields (form fields, query parameters, or a JSON body's, as text): options under any preset, webhook fields, source_url. */
-  async function parseFields(accountId: string, fields: Record<string, string>) {
-    const { [SOURCE_FIELD]: sourceUrl, ...rest } = fields;
-    const optionFields = Object.fromEntries(Object.entries(rest).filter(([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name)));
-    const named = optionFields[PRESET_FIELD];
-    const resolved = withPreset(optionFields, await presetsNamed(db, accountId, named === undefined ? [] : [named]));
-    const parsed = resolved.ok ? parseConversionOptions(resolved.fields, config) : resolved;
-    if (!parsed.ok) {
-      throw new ApiError(400, 'invalid_options', parsed.problems.map((p) => p.message).join('; '), { errors: parsed.problems });
-    }
-    // A watermark names an asset of this account; it must be there now (a deletion later fails the conversion).
-    for (const id of new Set((parsed.options.outputs ?? [parsed.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))) {
-      if (!(await findAsset(db, accountId, id))) {
-        throw new ApiError(400, 'invalid_options', `watermark: no asset ${id}; upload one with POST /v1/assets`, {
-          errors: [{ field: 'watermark', message: `no asset ${id}` }],
-        });
-      }
-    }
-    return {
-      options: parsed.options,
-      webhook: parseConversionWebhookFields(rest, deps.guard),
-      sourceUrl: sourceUrl === undefined ? undefined : checkedSourceUrl(sourceUrl, deps.guard, SOURCE_FIELD),
-    };
-  }
-
-  type Parsed = Awaited<ReturnType<typeof parseFields>>;
-
-  /** Stores the row (and its file.uploaded, for an upload) and starts its workflow; answers 202. */
-  async function accept(ctx: Context, row: Conversion, uploaded: PublishedEvent | undefined): Promise<void> {
-    // Not awaited: the answer never waits on webhooks (a first attempt cut off here is the reconcile schedule's).
-    if (uploaded) void dispatchOrDefer(deps.deliveries, uploaded.deliveries, requestLog(ctx, deps.log));
-    try {
-      await startConversionWorkflow(deps.temporal, row, conversionRunSettings(config));
-    } catch (error) {
-      // The row is stored and stays queued; the reconcile schedule starts its workflow once Temporal answers.
-      requestLog(ctx, deps.log)(`could not start the workflow of ${row.id} yet; it stays queued`, error);
-    }
+  /** Answers 202 with the accepted conversion. */
+  function answerAccepted(ctx: Context, row: Conversion): void {
     ctx.status = 202;
     ctx.set('Location', `/v1/conversions/${row.id}`);
     ctx.body = presentConversion(row, deps.signer);
   }
 
-  /** A conversion whose original the workflow fetches from `sourceUrl`: nothing to store now but the row. */
-  async function acceptSource(ctx: Context, accountId: string, fields: Parsed & { sourceUrl: string }, raw: Record<string, string>): Promise<void> {
-    await idempotent(ctx, deps, requestFingerprint(JSON.stringify(Object.entries(raw).sort())), async () => {
-      const id = newId('cnv');
-      const row = await insertQueuedConversion(db, {
-        id,
-        accountId,
-        options: fields.options,
-        inputKey: inputKeyFor(id),
-        filename: raw.filename ? safeSourceName(raw.filename) : sourceFilename(fields.sourceUrl),
-        bytes: 0,
-        contentType: undefined,
-        webhook: fields.webhook,
-        sourceUrl: fields.sourceUrl,
-      });
-      await accept(ctx, row, undefined);
-    });
+  /** A conversion whose original its workflow fetches: nothing to store now but the row. */
+  function fromSource(ctx: Context, request: ConversionRequest & { sourceUrl: string }, raw: Readonly<Record<string, string>>): Promise<void> {
+    return idempotent(ctx, deps, requestFingerprint(JSON.stringify(Object.entries(raw).sort())), async () =>
+      answerAccepted(ctx, await acceptSource(deps, requestLog(ctx, deps.log), accountOf(ctx).id, request, raw.filename)),
+    );
   }
 
   router.post('/v1/conversions', async (ctx) => {
     const accountId = accountOf(ctx).id;
     // A JSON body names a source_url (there is no file to send with it).
     if (ctx.is('application/json')) {
-      const raw = jsonFields(await readJsonBody(ctx));
-      const fields = await parseFields(accountId, raw);
-      if (fields.sourceUrl === undefined)
+      const fields = jsonFields(await readJsonBody(ctx));
+      // `filename` names the original fetched, as the raw style's query parameter names an upload.
+      const { filename: _filename, ...rest } = fields;
+      const request = await readConversionRequest(deps, accountId, rest);
+      if (request.sourceUrl === undefined)
         throw new ApiError(400, 'file_required', 'a JSON body names its image by source_url; send a file as multipart or as the raw body');
-      return acceptSource(ctx, accountId, { ...fields, sourceUrl: fields.sourceUrl }, raw);
+      return fromSource(ctx, { ...request, sourceUrl: request.sourceUrl }, fields);
     }
     // The file's hash only matters to a request that can be replayed.
     const spool = { dir: deps.spoolDir, maxBytes: config.maxUploadBytes, hashed: hasIdempotencyKey(ctx) };
-    const upload = await receiveUpload(ctx, spool, (fields) => parseFields(accountId, fields));
-    const { options, webhook, sourceUrl } = upload.fields;
+    const upload = await receiveUpload(ctx, spool, (fields) => readConversionRequest(deps, accountId, fields));
     let accepted = false;
     try {
-      const file = upload.file;
-      if (sourceUrl !== undefined) {
+      const { file, fields: request } = upload;
+      if (request.sourceUrl !== undefined) {
         if (file && file.bytes > 0) throw new ApiError(400, 'invalid_options', 'send a file or a source_url, not both', { field: SOURCE_FIELD });
-        return await acceptSource(ctx, accountId, { ...upload.fields, sourceUrl }, { ...upload.rawFields });
+        return await fromSource(ctx, { ...request, sourceUrl: request.sourceUrl }, upload.rawFields);
       }
-      if (!file) throw new ApiError(400, 'file_required', 'send the image as the multipart field "file", or as the raw request body, or name it by source_url');
-      if (file.bytes === 0) throw new ApiError(400, 'empty_file', 'the uploaded file is empty');
-      refuseNonImages([file]);
-      const sameUpload = requestFingerprint(JSON.stringify(Object.entries(upload.rawFields).sort()), file.sha256 ?? '', file.filename, file.contentType ?? '');
+      checkIncomingFiles(file ? [file] : [], 'send the image as the multipart field "file", or as the raw request body, or name it by source_url');
+      const sameUpload = requestFingerprint(
+        JSON.stringify(Object.entries(upload.rawFields).sort()),
+        file!.sha256 ?? '',
+        file!.filename,
+        file!.contentType ?? '',
+      );
       await idempotent(ctx, deps, sameUpload, async () => {
-        const id = newId('cnv');
-        const inputKey = inputKeyFor(id);
-        await deps.blobs.importFile(inputKey, file.path);
+        const row = await acceptUpload(deps, requestLog(ctx, deps.log), accountId, request, file!);
         accepted = true;
-        // Everything was checked before the import; should the database refuse the row anyway, no blob outlives it.
-        // The file.uploaded event is stored with the row, and its deliveries handed over once both are.
-        const { row, uploaded } = await deleteBlobsIfStoreFails(deps.blobs, requestLog(ctx, deps.log), [inputKey], () =>
-          db.transaction().execute(async (trx) => {
-            const inserted = await insertQueuedConversion(trx, {
-              id,
-              accountId,
-              options,
-              inputKey,
-              filename: file.filename,
-              bytes: file.bytes,
-              contentType: file.contentType,
-              webhook,
-            });
-            const event = await storeConversionEvent(trx, inserted, 'file.uploaded', deps.delivery.defaultRetrySchedule);
-            return { row: inserted, uploaded: event };
-          }),
-        );
-        await accept(ctx, row, uploaded);
+        answerAccepted(ctx, row);
       });
     } finally {
       if (!accepted) await upload.discard();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { openApiDocument } from '../contract/openapi.js';
 import type { ApiDependencies } from '../context.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { KILN_VERSION } from '../../version.js';
 
 /** swagger-ui-dist, installed from npm: the docs page needs no CDN. */

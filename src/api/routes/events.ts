@@ -6,7 +6,7 @@ import { webhookEnvelope } from '../../webhooks/payload.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { pathId, queryChoice, queryParameter } from '../params.js';
 import { isId } from '../../ids.js';
 

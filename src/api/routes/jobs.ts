@@ -1,39 +1,31 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { KilnConfig } from '../../config.js';
-import { OPTION_NAMES, OUTPUTS_FIELD, parseConversionOptions, PRESET_FIELD, withPreset } from '../../convert/options.js';
-import { type ConversionOptions } from '../../model/conversion-options.js';
-import { presetsNamed } from '../../db/presets.js';
-import { checkedSourceUrl, sourceFilename } from '../source-fields.js';
-import { findConversionsOf } from '../../db/conversions.js';
-import { findJob, findJobById, insertQueuedJob, isJobFinished, jobOutputs, listJobConversions, listJobs, type AcceptedJob } from '../../db/jobs.js';
+import { OPTION_NAMES, PRESET_FIELD } from '../../convert/options.js';
+import { findJob, findJobById, isJobFinished, jobOutputs, listJobConversions, listJobs } from '../../db/jobs.js';
 import type { Kysely } from 'kysely';
 import { CONVERSION_STATUSES, JOB_STATUSES, type Database, type Job } from '../../db/schema.js';
-import { newId } from '../../ids.js';
-import { presentConversion } from '../present.js';
-import { storeConversionEvents } from '../../conversions/events.js';
-import { conversionRunSettings, inputKeyFor } from '../../conversions/workflow.js';
+import { presentConversion, presentJob } from '../present.js';
 import { storeJobEnd } from '../../jobs/events.js';
-import { presentJob } from '../present.js';
-import { isArchiveExpired } from '../../jobs/archive.js';
-import { cancelJobWorkflow, startJobWorkflow } from '../../jobs/workflow.js';
+import { entryNames, isArchiveExpired, zipOfBlobs } from '../../jobs/archive.js';
+import { cancelJobWorkflow } from '../../jobs/workflow.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
-import { fieldProblems, type FieldProblem } from '../../validation.js';
+import { fieldProblems } from '../../validation.js';
+import { checkIncomingFiles } from '../../intake/files.js';
+import { acceptJob, JOB_FIELDS, readJobRequest, readNamedSources } from '../../intake/jobs.js';
+import { invalid } from '../../intake/options.js';
+import { CONVERSION_WEBHOOK_FIELDS } from '../../intake/request-webhook.js';
 import { accountOf } from '../auth.js';
 import { keyOrLink, type KeyOrLink } from '../link-auth.js';
 import { streamEvents, streamSettings } from '../event-stream.js';
 import { JOB_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
-import { entryNames, zipOfBlobs } from '../../jobs/archive.js';
 import { contentDisposition } from '../content-disposition.js';
 import type { ApiDependencies } from '../context.js';
-import { deleteBlobsIfStoreFails } from '../orphan-blobs.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId, queryChoice } from '../params.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { requestLog } from '../request-log.js';
-import { receiveUpload, refuseNonImages } from '../upload.js';
-import { CONVERSION_WEBHOOK_FIELDS, parseConversionWebhookFields, type ConversionWebhookFields } from '../webhook-fields.js';
+import { receiveUpload } from '../upload.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, idempotentJson, requestFingerprint } from '../idempotency.js';
 
 const jobNotFound = (id: string): ApiError => new ApiError(404, 'job_not_found', `no job ${id}`);
@@ -45,15 +37,31 @@ async function jobForReader(db: Kysely<Database>, reader: KeyOrLink): Promise<Jo
   return job;
 }
 
-/** Fields of a job request that are neither options nor webhook fields. */
-const JOB_FIELDS = ['concurrency', 'inputs'] as const;
-
 /** An option's value as JSON may give it: numbers for the numeric options, booleans for the flags. */
 const optionValue = z.union([z.string(), z.number(), z.boolean()]);
 const optionOverrides = z.record(z.string(), optionValue).describe("Options for this file alone, over the job's shared ones");
 
 /** One entry of `inputs` in a multipart job: the file at the same position. */
 const uploadedInput = z.object({ options: optionOverrides.optional() }).strict();
+
+/** A multipart job's `inputs` field: a JSON array, one entry per file in order. */
+function parseUploadedInputs(raw: string | undefined): Array<z.infer<typeof uploadedInput>> {
+  if (raw === undefined) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw invalid('invalid_options', [{ field: 'inputs', message: 'inputs must be a JSON array, one object per file' }]);
+  }
+  const parsed = z.array(uploadedInput).safeParse(json);
+  if (!parsed.success) {
+    throw invalid(
+      'invalid_options',
+      fieldProblems(parsed.error, 'key').map((p) => ({ ...p, field: `inputs${p.field ? `.${p.field}` : ''}` })),
+    );
+  }
+  return parsed.data;
+}
 
 /**
  * One entry of `inputs` in a JSON job. Each names its source by one key: `conversion_id`
@@ -88,114 +96,25 @@ export const jobBody = z
   })
   .strict();
 
-function invalid(code: string, problems: FieldProblem[]): ApiError {
-  return new ApiError(400, code, problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message)).join('; '), { errors: problems });
-}
-
 /** Option values as the option parser reads them (form fields are text). */
 function asFields(values: Record<string, string | number | boolean | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])));
-}
-
-/**
- * The shared options (complete on their own) and each file's: the shared ones with that
- * file's overrides. Every problem of every file is reported at once, named by its place.
- */
-function fileOptions(
-  shared: Record<string, string>,
-  overrides: Array<Record<string, string> | undefined>,
-  count: number,
-  config: KilnConfig,
-  presets: ReadonlyMap<string, Record<string, string>>,
-): { options: ConversionOptions; perFile: ConversionOptions[] } {
-  const parse = (fields: Record<string, string>): ReturnType<typeof parseConversionOptions> => {
-    if (OUTPUTS_FIELD in fields) {
-      return { ok: false, problems: [{ field: OUTPUTS_FIELD, message: 'outputs are for a single conversion; each file of a job has one output' }] };
-    }
-    // A file's own preset replaces the job's; fields given explicitly (the job's, then the file's) override either.
-    const resolved = withPreset(fields, presets);
-    return resolved.ok ? parseConversionOptions(resolved.fields, config) : resolved;
-  };
-  const base = parse(shared);
-  if (!base.ok) throw invalid('invalid_options', base.problems);
-  const problems: FieldProblem[] = [];
-  const perFile = Array.from({ length: count }, (_, index) => {
-    const own = overrides[index];
-    if (!own || Object.keys(own).length === 0) return base.options;
-    const parsed = parse({ ...shared, ...own });
-    if (parsed.ok) return parsed.options;
-    problems.push(...parsed.problems.map((p) => ({ ...p, field: `inputs[${index}].options${p.field ? `.${p.field}` : ''}` })));
-    return base.options;
-  });
-  if (problems.length > 0) throw invalid('invalid_options', problems);
-  return { options: base.options, perFile };
-}
-
-function parseConcurrency(raw: string | number | undefined, config: KilnConfig): number {
-  if (raw === undefined) return config.jobConcurrency;
-  const value = typeof raw === 'number' ? raw : /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(value) || value < 1 || value > config.jobConcurrency) {
-    throw invalid('invalid_options', [
-      { field: 'concurrency', message: `concurrency must be a whole number from 1 to ${config.jobConcurrency} (KILN_JOB_CONCURRENCY)` },
-    ]);
-  }
-  return value;
-}
-
-function tooManyFiles(max: number): ApiError {
-  return new ApiError(400, 'too_many_files', `a job takes at most ${max} files (KILN_MAX_JOB_FILES)`, { limit_files: max });
-}
-
-/** What a job request asks for, however it came. */
-interface JobRequest {
-  options: ConversionOptions;
-  concurrency: number;
-  webhook: ConversionWebhookFields;
-  files: AcceptedJob['files'];
 }
 
 export function jobRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
 
-  /** The account's presets that the job's shared options or any file's name. */
-  function namedPresets(accountId: string, shared: Record<string, string>, overrides: Array<Record<string, string> | undefined>) {
-    const names = [shared, ...overrides].flatMap((fields) => (fields?.[PRESET_FIELD] === undefined ? [] : [fields[PRESET_FIELD]]));
-    return presetsNamed(db, accountId, [...new Set(names)]);
-  }
-
-  /** Stores the job, its files and their `file.uploaded` together, then starts its workflow. */
-  async function acceptJob(ctx: Context, request: JobRequest, importedKeys: string[]): Promise<void> {
-    const log = requestLog(ctx, deps.log);
-    const id = newId('job');
-    const { job, uploaded } = await deleteBlobsIfStoreFails(deps.blobs, log, importedKeys, () =>
-      db.transaction().execute(async (trx) => {
-        const stored = await insertQueuedJob(trx, { id, accountId: accountOf(ctx).id, ...request });
-        // Files fetched from a URL report file.uploaded once their fetch has stored them.
-        const uploaded = stored.conversions.filter((row) => row.source_url === null);
-        const events = await storeConversionEvents(trx, uploaded, 'file.uploaded', deps.delivery.defaultRetrySchedule);
-        return { job: stored.job, uploaded: events };
-      }),
-    );
-    // Not awaited: the answer never waits on webhooks.
-    void dispatchOrDefer(
-      deps.deliveries,
-      uploaded.flatMap((event) => event.deliveries),
-      log,
-    );
-    try {
-      await startJobWorkflow(deps.temporal, job, conversionRunSettings(config));
-    } catch (error) {
-      // The job is stored and stays queued; the reconcile schedule starts its workflow once Temporal answers.
-      log(`could not start the workflow of ${id} yet; it stays queued`, error);
-    }
+  /** Answers 202 with the accepted job. */
+  function answerAccepted(ctx: Context, job: Job): void {
     ctx.status = 202;
-    ctx.set('Location', `/v1/jobs/${id}`);
-    ctx.body = presentJob(job, deps.signer, deps.config.retention.archives);
+    ctx.set('Location', `/v1/jobs/${job.id}`);
+    ctx.body = presentJob(job, deps.signer, config.retention.archives);
   }
 
   /** Several files in one multipart body (each a `file` field), options and webhook fields shared. */
   async function createFromUpload(ctx: Context): Promise<void> {
+    const accountId = accountOf(ctx).id;
     const spool = {
       dir: deps.spoolDir,
       maxBytes: config.maxUploadBytes,
@@ -209,133 +128,62 @@ export function jobRoutes(deps: ApiDependencies): Router {
           ([name]) => !(CONVERSION_WEBHOOK_FIELDS as readonly string[]).includes(name) && !(JOB_FIELDS as readonly string[]).includes(name),
         ),
       );
-      let inputs: z.infer<typeof uploadedInput>[] = [];
-      if (fields.inputs !== undefined) {
-        let raw: unknown;
-        try {
-          raw = JSON.parse(fields.inputs);
-        } catch {
-          throw invalid('invalid_options', [{ field: 'inputs', message: 'inputs must be a JSON array, one object per file' }]);
-        }
-        const parsed = z.array(uploadedInput).safeParse(raw);
-        if (!parsed.success)
-          throw invalid(
-            'invalid_options',
-            fieldProblems(parsed.error, 'key').map((p) => ({ ...p, field: `inputs${p.field ? `.${p.field}` : ''}` })),
-          );
-        inputs = parsed.data;
-      }
-      return {
-        shared,
-        inputs,
-        concurrency: parseConcurrency(fields.concurrency, config),
-        webhook: parseConversionWebhookFields(fields, deps.guard),
-      };
+      return { shared, inputs: parseUploadedInputs(fields.inputs), fields };
     });
     let accepted = false;
     try {
       const { files } = upload;
-      if (files.length === 0) throw new ApiError(400, 'file_required', 'send the images as multipart fields named "file", one per image');
-      const empty = files.findIndex((file) => file.bytes === 0);
-      if (empty >= 0) throw new ApiError(400, 'empty_file', `file ${empty} (${files[empty]!.filename}) is empty`, { index: empty });
-      refuseNonImages(files);
-      const { shared, inputs, concurrency, webhook } = upload.fields;
+      checkIncomingFiles(files, 'send the images as multipart fields named "file", one per image');
+      const { shared, inputs, fields } = upload.fields;
       if (inputs.length > files.length) {
         throw invalid('invalid_options', [{ field: 'inputs', message: `inputs has ${inputs.length} entries for ${files.length} files` }]);
       }
-      const overrides = inputs.map((input) => input.options && asFields(input.options));
-      const { options, perFile } = fileOptions(shared, overrides, files.length, config, await namedPresets(accountOf(ctx).id, shared, overrides));
+      const request = await readJobRequest(deps, accountId, {
+        shared,
+        overrides: inputs.map((input) => input.options && asFields(input.options)),
+        files: files.length,
+        concurrency: fields.concurrency,
+        webhook: fields,
+      });
       const sameUpload = requestFingerprint(
         JSON.stringify(Object.entries(upload.rawFields).sort()),
         ...files.flatMap((file) => [file.sha256 ?? '', file.filename, file.contentType ?? '']),
       );
       await idempotent(ctx, deps, sameUpload, async () => {
-        const jobFiles: AcceptedJob['files'] = [];
-        // Filled as the files are imported, so a failure part-way deletes those already in the store.
-        const imported: string[] = [];
-        await deleteBlobsIfStoreFails(deps.blobs, requestLog(ctx, deps.log), imported, async () => {
-          for (const [index, file] of files.entries()) {
-            const id = newId('cnv');
-            const inputKey = inputKeyFor(id);
-            await deps.blobs.importFile(inputKey, file.path);
-            imported.push(inputKey);
-            jobFiles.push({ id, options: perFile[index]!, inputKey, filename: file.filename, bytes: file.bytes, contentType: file.contentType });
-          }
-        });
+        const sources = files.map((file) => ({ kind: 'upload' as const, file }));
+        const job = await acceptJob(deps, requestLog(ctx, deps.log), accountId, request, sources);
         accepted = true;
-        await acceptJob(ctx, { options, concurrency, webhook, files: jobFiles }, imported);
+        answerAccepted(ctx, job);
       });
     } finally {
       if (!accepted) await upload.discard();
     }
   }
 
-  /** A JSON body whose `inputs` name files Kiln already has. */
+  /** A JSON body whose `inputs` name files Kiln already has, or URLs. */
   const createFromInputs = idempotentJson(deps, async (ctx, body) => {
+    const accountId = accountOf(ctx).id;
     const parsed = jobBody.safeParse(body);
     if (!parsed.success) throw invalid('invalid_body', fieldProblems(parsed.error, 'field'));
-    const request = parsed.data;
-    if (request.inputs.length > config.maxJobFiles) throw tooManyFiles(config.maxJobFiles);
-    const given = request as Record<string, unknown>;
-    const shared = asFields(Object.fromEntries([...OPTION_NAMES, PRESET_FIELD].map((name) => [name, given[name] as string | number | boolean | undefined])));
-    const overrides = request.inputs.map((input) => input.options && asFields(input.options));
-    const { options, perFile } = fileOptions(shared, overrides, request.inputs.length, config, await namedPresets(accountOf(ctx).id, shared, overrides));
-    const webhook = parseConversionWebhookFields(
-      asFields({
-        webhook_url: request.webhook_url,
-        tag: request.tag,
-        webhook_metadata: request.webhook_metadata === undefined ? undefined : JSON.stringify(request.webhook_metadata),
+    const given = parsed.data;
+    const request = await readJobRequest(deps, accountId, {
+      shared: asFields(
+        Object.fromEntries(
+          [...OPTION_NAMES, PRESET_FIELD].map((name) => [name, (given as Record<string, unknown>)[name] as string | number | boolean | undefined]),
+        ),
+      ),
+      overrides: given.inputs.map((input) => input.options && asFields(input.options)),
+      files: given.inputs.length,
+      concurrency: given.concurrency,
+      webhook: asFields({
+        webhook_url: given.webhook_url,
+        tag: given.tag,
+        webhook_metadata: given.webhook_metadata === undefined ? undefined : JSON.stringify(given.webhook_metadata),
       }),
-      deps.guard,
-      request.webhook_events,
-    );
-    const concurrency = parseConcurrency(request.concurrency, config);
-    const earlier = request.inputs.flatMap((input) => (input.conversion_id === undefined ? [] : [input.conversion_id]));
-    const sources = new Map((await findConversionsOf(db, accountOf(ctx).id, [...new Set(earlier)])).map((row) => [row.id, row]));
-    const missing = request.inputs.flatMap((input, index) => {
-      if (input.conversion_id === undefined) return [];
-      const source = sources.get(input.conversion_id);
-      if (!source) return [{ field: `inputs[${index}].conversion_id`, message: `no conversion ${input.conversion_id}` }];
-      if (source.input_purged_at) {
-        return [
-          { field: `inputs[${index}].conversion_id`, message: `the original of ${input.conversion_id} is past its retention (KILN_RETENTION_ORIGINALS)` },
-        ];
-      }
-      return [];
+      webhookEvents: given.webhook_events,
     });
-    // URLs are checked now (scheme, credentials, literal addresses); the rest when each is fetched.
-    const urls = request.inputs.map((input, index) =>
-      input.source_url === undefined ? undefined : checkedSourceUrl(input.source_url, deps.guard, `inputs[${index}].source_url`),
-    );
-    if (missing.length > 0) {
-      throw new ApiError(422, 'source_not_found', missing.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: missing });
-    }
-    const files = request.inputs.map((input, index) => {
-      const sourceUrl = urls[index];
-      if (sourceUrl !== undefined) {
-        const id = newId('cnv');
-        return {
-          id,
-          options: perFile[index]!,
-          inputKey: inputKeyFor(id),
-          filename: input.filename ?? sourceFilename(sourceUrl),
-          bytes: 0,
-          contentType: undefined,
-          sourceUrl,
-        };
-      }
-      const source = sources.get(input.conversion_id!)!;
-      // The source's original is shared, never copied: originals are never changed or deleted while a conversion refers to them.
-      return {
-        id: newId('cnv'),
-        options: perFile[index]!,
-        inputKey: source.input_key,
-        filename: input.filename ?? source.input_filename,
-        bytes: source.input_bytes,
-        contentType: source.input_content_type ?? undefined,
-      };
-    });
-    await acceptJob(ctx, { options, concurrency, webhook, files }, []);
+    const sources = await readNamedSources(deps, accountId, given.inputs);
+    answerAccepted(ctx, await acceptJob(deps, requestLog(ctx, deps.log), accountId, request, sources));
   });
 
   router.post('/v1/jobs', async (ctx) => {

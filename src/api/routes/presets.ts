@@ -5,13 +5,14 @@ import { presetOptionsSchema } from '../../convert/options.js';
 import { countPresets, createPreset, deletePreset, findPreset, listPresets, replacePresetOptions } from '../../db/presets.js';
 import type { Preset } from '../../db/schema.js';
 import { fieldProblems } from '../../validation.js';
+import { checkAssets, invalid } from '../../intake/options.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import type * as contract from '../contract/schemas.js';
 import { idempotentJson } from '../idempotency.js';
 import { parseBody, readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 
 /** Presets: named sets of conversion options an account keeps, used as `preset=<name>`. */
 
@@ -49,14 +50,20 @@ export function presetRoutes(deps: ApiDependencies): Router {
   const { db, config } = deps;
   const router = new Router();
 
-  /** Options as stored: text, as forms send them, each checked on its own (the combination is checked where it is used). */
-  function checkedOptions(options: Record<string, string | number | boolean>): Record<string, string> {
+  /**
+   * Options as stored: text, as forms send them, each checked on its own (the combination is
+   * checked where it is used), a watermark the account's asset.
+   */
+  async function checkedOptions(accountId: string, options: Record<string, string | number | boolean>): Promise<Record<string, string>> {
     const text = Object.fromEntries(Object.entries(options).map(([name, value]) => [name, String(value)]));
     const parsed = presetOptionsSchema(config).safeParse(text);
     if (!parsed.success) {
-      const problems = fieldProblems(parsed.error, 'option').map((p) => ({ ...p, field: `options${p.field ? `.${p.field}` : ''}` }));
-      throw new ApiError(400, 'invalid_options', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { errors: problems });
+      throw invalid(
+        'invalid_options',
+        fieldProblems(parsed.error, 'option').map((p) => ({ ...p, field: `options${p.field ? `.${p.field}` : ''}` })),
+      );
     }
+    if (parsed.data.watermark !== undefined) await checkAssets(db, accountId, [{ field: 'options.watermark', id: parsed.data.watermark }]);
     return text;
   }
 
@@ -70,8 +77,8 @@ export function presetRoutes(deps: ApiDependencies): Router {
     '/v1/presets',
     idempotentJson(deps, async (ctx, body) => {
       const input = parseBody(presetBody, body);
-      const options = checkedOptions(input.options);
       const accountId = accountOf(ctx).id;
+      const options = await checkedOptions(accountId, input.options);
       if ((await countPresets(db, accountId)) >= config.maxPresets) {
         throw new ApiError(409, 'preset_limit_reached', `an account keeps at most ${config.maxPresets} presets (KILN_MAX_PRESETS)`);
       }
@@ -99,7 +106,8 @@ export function presetRoutes(deps: ApiDependencies): Router {
   router.put('/v1/presets/:name', async (ctx) => {
     const name = nameOf(ctx);
     const { options } = parseBody(presetOptionsBody, await readJsonBody(ctx));
-    const preset = await replacePresetOptions(db, accountOf(ctx).id, name, checkedOptions(options));
+    const accountId = accountOf(ctx).id;
+    const preset = await replacePresetOptions(db, accountId, name, await checkedOptions(accountId, options));
     if (!preset) throw presetNotFound(name);
     ctx.body = presentPreset(preset);
   });

@@ -18,7 +18,8 @@ import {
   signatureBody,
   templateField,
 } from '../receiver-format.js';
-import { readRotateBody, checkCustomHeaders, checkHeadersBesideSignature, REQUEST_EVENT_TYPES } from '../webhook-fields.js';
+import { readRotateBody, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
+import { REQUEST_EVENT_TYPES } from '../../intake/request-webhook.js';
 import { liveUntil } from './webhook-endpoints.js';
 
 /**

@@ -16,7 +16,7 @@ import type * as contract from '../contract/schemas.js';
 import { idempotentAction, idempotentJson } from '../idempotency.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId, printable, queryChoice, queryId } from '../params.js';
-import { ApiError } from '../problem.js';
+import { ApiError } from '../../problem.js';
 import { endpointNotFound } from './webhook-endpoints.js';
 
 /** The delivery log: every event sent to every target, its attempts, retries, cancels and recovery. */

@@ -26,8 +26,9 @@ import { idempotentAction, idempotentJson, idempotentOptionalJson } from '../ide
 import { readJsonBody, readOptionalJsonBody, parseBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
-import { ApiError } from '../problem.js';
-import { readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature, checkWebhookUrl, TAG_PATTERN } from '../webhook-fields.js';
+import { ApiError } from '../../problem.js';
+import { readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
+import { checkWebhookUrl, TAG_PATTERN } from '../../intake/request-webhook.js';
 import {
   checkSignature,
   checkTemplate,

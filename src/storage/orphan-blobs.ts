@@ -1,5 +1,5 @@
 import type { LogFunction } from '../log.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import type { BlobStore } from './blob-store.js';
 
 /**
  * Runs `store`; if it throws, the blobs under `keys` (already imported for it) are deleted

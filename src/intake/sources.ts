@@ -1,6 +1,7 @@
 import { checkSourceUrl, SourceFetchError } from '../sources/fetch-source.js';
 import type { AddressGuard } from '../net/address-guard.js';
-import { ApiError } from './problem.js';
+import { ApiError } from '../problem.js';
+import { safeFilename } from '../filenames.js';
 
 /** A source URL as a request gives it, checked now (scheme, credentials, literal addresses): 400 `invalid_url` or 422 `blocked_address`. */
 export function checkedSourceUrl(raw: string, guard: AddressGuard, field: string): string {
@@ -22,11 +23,5 @@ export function sourceFilename(url: string): string {
   } catch {
     // A malformed escape: the segment as it is.
   }
-  // eslint-disable-next-line no-control-regex -- control characters are what a filename must lose
-  const last = decoded.replace(/[\u0000-\u001f\u007f/\\]/g, '');
-  return safeSourceName(last || 'source');
-}
-
-export function safeSourceName(name: string): string {
-  return name.slice(0, 255) || 'source';
+  return safeFilename(decoded, 'source');
 }
