@@ -1,31 +1,26 @@
-import Koa, { type Middleware } from 'koa';
-import Router from '@koa/router';
-import { requireAdminToken, requireApiKey } from './auth.js';
+import Koa from 'koa';
+import type Router from '@koa/router';
 import type { ApiDependencies } from './context.js';
+import { openApiDocument } from './contract/openapi.js';
+import type { Operation } from './operation.js';
 import { problemMiddleware } from './problem.js';
 import { requestLog, requestLogMiddleware } from './request-log.js';
-import { metricsMiddleware, metricsRoutes } from './routes/metrics.js';
-import { adminRoutes } from './routes/admin.js';
-import { apiKeyRoutes } from './routes/api-keys.js';
-import { conversionRoutes, conversionStreamRoutes, downloadRoutes } from './routes/conversions.js';
-import { healthRoutes } from './routes/health.js';
-import { jobLinkRoutes, jobRoutes } from './routes/jobs.js';
-import { docsRoutes } from './routes/docs.js';
-import { eventRoutes } from './routes/events.js';
-import { eventTypeRoutes } from './routes/event-types.js';
-import { webhookDeliveryRoutes } from './routes/webhook-deliveries.js';
-import { webhookEndpointRoutes } from './routes/webhook-endpoints.js';
-import { requestWebhookRoutes } from './routes/request-webhooks.js';
-import { presetRoutes } from './routes/presets.js';
-import { assetRoutes } from './routes/assets.js';
-
-/** Mounts `routes` behind `guard`; the guard runs only for requests one of the routes matches. */
-function guarded(guard: Middleware, routes: Router): Router {
-  const outer = new Router();
-  outer.use(guard as never);
-  outer.use(routes.routes(), routes.allowedMethods());
-  return outer;
-}
+import { routerFor } from './router.js';
+import { metricsMiddleware, metricsOperations } from './routes/metrics.js';
+import { adminOperations } from './routes/admin.js';
+import { apiKeyOperations } from './routes/api-keys.js';
+import { conversionOperations } from './routes/conversions.js';
+import { healthOperations } from './routes/health.js';
+import { jobOperations } from './routes/jobs.js';
+import { addDocsPage, contractOperations } from './routes/docs.js';
+import { eventOperations } from './routes/events.js';
+import { eventTypeOperations } from './routes/event-types.js';
+import { webhookDeliveryOperations } from './routes/webhook-deliveries.js';
+import { webhookEndpointOperations } from './routes/webhook-endpoints.js';
+import { requestWebhookOperations } from './routes/request-webhooks.js';
+import { presetOperations } from './routes/presets.js';
+import { assetOperations } from './routes/assets.js';
+import { KILN_VERSION } from '../version.js';
 
 export function createApp(deps: ApiDependencies): Koa {
   const app = new Koa();
@@ -43,25 +38,34 @@ export function createApp(deps: ApiDependencies): Koa {
   return app;
 }
 
-/** Every router of the API, each behind the credential it needs. */
-export function apiRouters(deps: ApiDependencies): Router[] {
-  return [
-    healthRoutes(deps),
-    docsRoutes(deps),
-    downloadRoutes(deps),
-    jobLinkRoutes(deps),
-    conversionStreamRoutes(deps),
-    guarded(requireAdminToken(deps.config.adminToken), adminRoutes(deps)),
-    ...(deps.metrics ? [guarded(requireAdminToken(deps.config.adminToken), metricsRoutes(deps.metrics))] : []),
-    guarded(requireApiKey(deps.db), conversionRoutes(deps)),
-    guarded(requireApiKey(deps.db), jobRoutes(deps)),
-    guarded(requireApiKey(deps.db), presetRoutes(deps)),
-    guarded(requireApiKey(deps.db), assetRoutes(deps)),
-    guarded(requireApiKey(deps.db), eventTypeRoutes()),
-    guarded(requireApiKey(deps.db), requestWebhookRoutes(deps)),
-    guarded(requireApiKey(deps.db), webhookEndpointRoutes(deps)),
-    guarded(requireApiKey(deps.db), webhookDeliveryRoutes(deps)),
-    guarded(requireApiKey(deps.db), eventRoutes(deps)),
-    guarded(requireApiKey(deps.db), apiKeyRoutes(deps)),
+/** Every operation of the API (each with its contract and handler), the document's own included. */
+export function apiOperations(deps: ApiDependencies): Operation[] {
+  const operations = [
+    ...healthOperations(deps),
+    ...adminOperations(deps),
+    ...conversionOperations(deps),
+    ...jobOperations(deps),
+    ...presetOperations(deps),
+    ...assetOperations(deps),
+    ...eventTypeOperations(),
+    ...requestWebhookOperations(deps),
+    ...webhookEndpointOperations(deps),
+    ...webhookDeliveryOperations(deps),
+    ...eventOperations(deps),
+    ...apiKeyOperations(deps),
+    ...(deps.metrics ? metricsOperations(deps.metrics) : []),
   ];
+  operations.push(...contractOperations(() => openApiDocument(operations, KILN_VERSION)));
+  return operations;
+}
+
+/**
+ * The router of the API: its operations, and the reference page rendered from its document.
+ * One router, so a method no route of a path serves is answered 405 by the router that
+ * knows the path, never 501 by another.
+ */
+export function apiRouters(deps: ApiDependencies): Router[] {
+  const router = routerFor(apiOperations(deps), deps);
+  addDocsPage(router);
+  return [router];
 }

@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { z } from 'zod';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import { subjectEventsAfter, typeOfSubjectEvent } from '../db/events.js';
@@ -135,4 +136,37 @@ export async function streamEvents(ctx: Context, subject: EventStreamSubject, se
       ctx.req.off('close', close);
     }
   })();
+}
+
+/** The contract of an object's event stream, the same for a conversion and a job: all but its id, path and handler. */
+export function eventStreamContract(what: 'conversion' | 'job', notFound: string) {
+  return {
+    summary: `The ${what}'s events as Server-Sent Events, live, until its final event`,
+    tag: what === 'job' ? 'Jobs' : 'Conversions',
+    auth: 'api_key_or_link' as const,
+    query: z.object({
+      expires: z.string().regex(/^\d+$/).optional().describe('From stream_url: with signature, it replaces the API key'),
+      signature: z.string().optional().describe('From stream_url'),
+      last_event_id: z
+        .string()
+        .regex(/^evt_[0-9a-z]{23}$/)
+        .optional()
+        .describe('Resume after this event, as the Last-Event-ID header does'),
+    }),
+    headers: [
+      z
+        .string()
+        .optional()
+        .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
+    ],
+    answers: {
+      200: {
+        description:
+          'Each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
+        content: { 'text/event-stream': z.string() },
+      },
+      204: { description: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
+    },
+    problems: { 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 404: [notFound], 410: ['link_expired'] },
+  };
 }

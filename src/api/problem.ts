@@ -18,7 +18,6 @@ const TITLES: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
   500: 'Internal Server Error',
-  501: 'Not Implemented',
   503: 'Service Unavailable',
 };
 
@@ -52,7 +51,6 @@ export function problemMiddleware(log: LogFunction) {
       if (ctx.status === 405) {
         throw new ApiError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow')}`);
       }
-      if (ctx.status === 501) throw new ApiError(501, 'not_implemented', `Kiln does not implement ${ctx.method}`);
     } catch (error) {
       if (error instanceof ApiError) return sendProblem(ctx, error);
       if (error instanceof StorageUnavailableError) {

@@ -13,7 +13,7 @@ import type { ApiDependencies } from './context.js';
 import { ApiError } from '../problem.js';
 import type * as contract from './contract/schemas.js';
 import { WEBHOOK_USER_AGENT } from '../version.js';
-import { checkHeaderName } from './webhook-fields.js';
+import { checkHeaderName, HEADER_NAME } from './webhook-fields.js';
 
 /**
  * The shape of the requests a receiver written for another service expects, as the API
@@ -21,9 +21,12 @@ import { checkHeaderName } from './webhook-fields.js';
  * account's per-request `webhook_url` settings.
  */
 
+/** An HTTP field name (RFC 9110 token); which names an endpoint may use is checked beyond the pattern. */
+const httpFieldName = z.string().regex(HEADER_NAME, 'a header name is an HTTP token of 1–100 characters');
+
 export const signatureBody = z
   .object({
-    header: z.string().describe('The header to send it in, e.g. X-KoalaPic-Signature (not one of Kiln’s own names)'),
+    header: httpFieldName.describe('The header to send it in, e.g. X-KoalaPic-Signature (not one of Kiln’s own names, x-kiln-…, or the connection’s)'),
     algorithm: z.enum(['sha256', 'sha512', 'sha1']).default('sha256').describe('The HMAC hash'),
     signed_content: z
       .enum(['body', 'timestamp.body'])
@@ -40,7 +43,7 @@ export const signatureBody = z
       .enum(['plain', 'timestamped'])
       .default('plain')
       .describe('plain: the signature alone; timestamped: t=<unix seconds>,v1=<signature> (Stripe’s and Convertly’s shape), one v1 per live secret'),
-    timestamp_header: z.string().nullable().default(null).describe('Also send the unix timestamp in this header (e.g. convertly-timestamp)'),
+    timestamp_header: httpFieldName.nullable().default(null).describe('Also send the unix timestamp in this header (e.g. convertly-timestamp)'),
   })
   .strict()
   .describe(
@@ -111,17 +114,27 @@ function sampleTarget(template: string): ReceiverFormat & { secrets: RotatingSec
 
 export const previewBody = z
   .object({
-    event_type: z.string().optional().describe('Render a sample event of this type (default webhook.test)'),
-    event_id: z.string().optional().describe('Render this stored event of the account instead of a sample'),
+    event_type: z.enum(EVENT_TYPES).optional().describe('Render a sample event of this type (default: the first the target receives, else webhook.test)'),
+    event_id: z
+      .string()
+      .regex(/^evt_[0-9a-z]{23}$/, 'event_id is an event id (evt_…)')
+      .optional()
+      .describe('Render this stored event of the account instead of a sample'),
     template: templateField.optional().describe('Try this template instead of the saved one (null: none)'),
   })
   .strict();
 
-export type PreviewInput = z.output<typeof previewBody>;
+/** As read: the event type is checked by previewEvent, which names an unknown one by its own code (unknown_event_type). */
+const previewInput = previewBody.extend({ event_type: z.string().optional() });
+export type PreviewInput = z.output<typeof previewInput>;
 
+/** A preview's body: none at all renders the default sample; anything sent must be the object (JSON `null` included: 400). */
 export function readPreviewBody(body: unknown): PreviewInput {
-  return parseBody(previewBody, body ?? {});
+  return body === undefined ? {} : parseBody(previewInput, body);
 }
+
+/** What a preview may answer beside the JSON body problems. */
+export const PREVIEW_PROBLEMS = { 400: ['unknown_event_type'], 404: ['event_not_found'], 422: ['template_failed'] } as const;
 
 /** The event a preview renders: the account's stored one, or a sample of the asked type (else of the first type the target receives). */
 export async function previewEvent(db: Kysely<Database>, accountId: string, input: PreviewInput, receives: readonly EventType[]): Promise<EventRow> {

@@ -6,7 +6,7 @@ import { ApiError } from '../problem.js';
 const MAX_CUSTOM_HEADERS = 20;
 const MAX_CUSTOM_HEADER_BYTES = 4096;
 /** An HTTP field name (RFC 9110 token). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 /** Names Kiln sets, or that belong to the connection: an endpoint may not send its own. */
 const RESERVED_HEADERS = new Set([
   'content-type',

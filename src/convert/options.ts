@@ -1,58 +1,139 @@
 import { z } from 'zod';
 import { fieldProblems, type FieldProblem } from '../validation.js';
 import { FIT_MODES, GRAVITIES, MAX_DIMENSION, OUTPUT_FORMATS, POSITIONS, type FitMode, type OutputFormat } from '../model/formats.js';
-import type { ConversionOptions } from '../model/conversion-options.js';
+import type { ConversionOptions, CropRect, Padding } from '../model/conversion-options.js';
 
-/** Form fields and query parameters arrive as strings; numbers are parsed strictly (no "12px", no "1e3"). */
-const wholeNumber = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, `${name} must be a whole number`)
-    .transform(Number)
-    .pipe(z.number().int().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+/**
+ * Every conversion option is declared once below (`optionSpecs`), in both the shapes it
+ * arrives in: as text, from a form field or a query parameter, parsed strictly (no "12px",
+ * no "1e3"); and as a JSON value, typed (a number, a boolean, a string). The text shape
+ * parses; a JSON body is checked against the JSON shape, then read as text by the same
+ * parser, so both ways mean the same. The OpenAPI document shows each shape where it is taken.
+ */
+interface OptionSpec {
+  text: z.ZodType;
+  json: z.ZodType;
+}
 
-const decimal = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^-?\d+(\.\d+)?$/, `${name} must be a number such as 1.5`)
-    .transform(Number)
-    .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+const between = (name: string, min: number, max: number) => [`${name} must be at least ${min}`, `${name} must be at most ${max}`] as const;
 
-const flag = (name: string) =>
-  z
-    .string()
-    .transform((value) => value.toLowerCase())
-    .pipe(z.enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` }))
-    .transform((value) => value === 'true' || value === '1');
+function integer(name: string, min: number, max: number, description?: string) {
+  const [low, high] = between(name, min, max);
+  return describe(
+    {
+      text: z.string().regex(/^\d+$/, `${name} must be a whole number`).transform(Number).pipe(z.number().int().min(min, low).max(max, high)),
+      json: z
+        .number({ message: `${name} must be a whole number` })
+        .int(`${name} must be a whole number`)
+        .min(min, low)
+        .max(max, high),
+    },
+    description,
+  );
+}
+
+function decimal(name: string, min: number, max: number, description?: string) {
+  const [low, high] = between(name, min, max);
+  return describe(
+    {
+      text: z
+        .string()
+        .regex(/^-?\d+(\.\d+)?$/, `${name} must be a number such as 1.5`)
+        .transform(Number)
+        .pipe(z.number().min(min, low).max(max, high)),
+      json: z
+        .number({ message: `${name} must be a number such as 1.5` })
+        .min(min, low)
+        .max(max, high),
+    },
+    description,
+  );
+}
+
+/** true or false (forms also say 1 or 0, in any case). */
+function flag(name: string, description?: string) {
+  return describe(
+    {
+      text: z
+        .string()
+        .transform((value) => value.toLowerCase())
+        .pipe(z.enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` }))
+        .transform((value) => value === 'true' || value === '1'),
+      json: z.boolean({ message: `${name} must be true or false` }),
+    },
+    description,
+  );
+}
 
 /** `true` for a default strength, or a number in range. */
-const flagOrNumber = (name: string, fallback: number, min: number, max: number) =>
-  z.string().transform((value, ctx) => {
-    const lower = value.toLowerCase();
-    if (lower === 'true' || lower === '1') return fallback;
-    const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
-    if (!(number >= min && number <= max)) {
-      ctx.addIssue({ code: 'custom', message: `${name} must be true or a number from ${min} to ${max}` });
-      return z.NEVER;
-    }
-    return number;
-  });
+function flagOrNumber(name: string, fallback: number, min: number, max: number, description?: string) {
+  const message = `${name} must be true or a number from ${min} to ${max}`;
+  return describe(
+    {
+      text: z.string().transform((value, ctx) => {
+        const lower = value.toLowerCase();
+        if (lower === 'true' || lower === '1') return fallback;
+        const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+        if (!(number >= min && number <= max)) {
+          ctx.addIssue({ code: 'custom', message });
+          return z.NEVER;
+        }
+        return number;
+      }),
+      json: z.union([z.literal(true), z.number().min(min).max(max)], { message }),
+    },
+    description,
+  );
+}
 
-const wholeList = (name: string, counts: number[], max: number) =>
-  z.string().transform((value, ctx) => {
-    const parts = value.split(',').map((part) => part.trim());
-    if (!counts.includes(parts.length) || parts.some((part) => !/^\d+$/.test(part) || Number(part) > max)) {
-      ctx.addIssue({ code: 'custom', message: `${name} must be ${counts.join(' or ')} whole numbers from 0 to ${max}, separated by commas` });
-      return z.NEVER;
-    }
-    return parts.map(Number);
-  });
+/** Whole numbers separated by commas, as many as one of `counts`: the same text in a form and in JSON. */
+function numberList<T>(name: string, counts: number[], max: number, read: (values: number[], ctx: z.RefinementCtx) => T, description?: string) {
+  const message = `${name} must be ${counts.join(' or ')} whole numbers from 0 to ${max}, separated by commas`;
+  const alternatives = counts.map((count) => `\\s*\\d+\\s*${count > 1 ? `(,\\s*\\d+\\s*){${count - 1}}` : ''}`).join('|');
+  const shape = z.string().regex(new RegExp(`^(${alternatives})$`), message);
+  return describe(
+    {
+      text: shape.transform((value, ctx) => {
+        const parts = value.split(',').map((part) => part.trim());
+        if (parts.some((part) => Number(part) > max)) {
+          ctx.addIssue({ code: 'custom', message });
+          return z.NEVER;
+        }
+        return read(parts.map(Number), ctx);
+      }),
+      json: shape,
+    },
+    description,
+  );
+}
 
-/** `#rgb`, `#rrggbb` or `#rrggbbaa`. */
-const colour = z
-  .string()
-  .regex(/^#([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i, 'background must be a colour as #rgb, #rrggbb or #rrggbbaa')
-  .transform((value) => value.toLowerCase());
+/** One of `values`, or one of its `aliases`, in any case. */
+function choice<const T extends readonly [string, ...string[]]>(
+  name: string,
+  values: T,
+  { id, aliases = {}, description }: { id: string; aliases?: Record<string, T[number]>; description?: string },
+) {
+  const spellings = [...values, ...Object.keys(aliases)] as [string, ...string[]];
+  const shape = z.preprocess(
+    (value) => (typeof value === 'string' ? value.toLowerCase() : value),
+    z.enum(spellings, { error: (issue) => (issue.input === undefined ? `${name} is required` : `${name} must be one of ${values.join(', ')}`) }).meta({ id }),
+  );
+  return describe({ text: shape.transform((value): T[number] => aliases[value] ?? (value as T[number])), json: shape }, description);
+}
+
+/** `#rgb`, `#rrggbb` or `#rrggbbaa`, in any case. */
+function colour(name: string, description?: string) {
+  const shape = z.string().regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$/, `${name} must be a colour as #rgb, #rrggbb or #rrggbbaa`);
+  return describe({ text: shape.transform((value) => value.toLowerCase()), json: shape }, description);
+}
+
+function text(schema: z.ZodString, description?: string) {
+  return describe({ text: schema, json: schema }, description);
+}
+
+function describe<T extends OptionSpec>(spec: T, description: string | undefined): T {
+  return description ? ({ text: spec.text.describe(description), json: spec.json.describe(description) } as T) : spec;
+}
 
 export interface OptionLimits {
   maxOutputDimension: number;
@@ -86,111 +167,133 @@ const EFFORT_RANGE: Partial<Record<OutputFormat, [number, number]>> = { webp: [0
 const MAX_BYTES_CEILING = 1 << 30;
 const MAX_PADDING = 10_000;
 
-/** Each option on its own (for presets, which may leave any of them out). */
-export function conversionOptionFields(limits: OptionLimits) {
-  return z
-    .object({
-      output_format: z.preprocess(
-        (value) => (typeof value === 'string' ? (FORMAT_ALIASES[value.toLowerCase()] ?? value.toLowerCase()) : value),
-        z.enum(OUTPUT_FORMATS, {
-          error: (issue) => (issue.input === undefined ? 'output_format is required' : `output_format must be one of ${OUTPUT_FORMATS.join(', ')}`),
-        }),
-      ),
-      quality: wholeNumber('quality', 1, 100).optional(),
-      width: wholeNumber('width', 1, limits.maxOutputDimension).optional(),
-      height: wholeNumber('height', 1, limits.maxOutputDimension).optional(),
-      fit: z
-        .preprocess(
-          (value) => (typeof value === 'string' ? value.toLowerCase() : value),
-          z.enum(FIT_MODES, { message: `fit must be one of ${FIT_MODES.join(', ')}` }),
-        )
-        .optional(),
-      position: z
-        .preprocess(
-          (value) => (typeof value === 'string' ? value.toLowerCase().replace('centre', 'center') : value),
-          z.enum(POSITIONS, { message: `position must be one of ${POSITIONS.join(', ')}` }),
-        )
-        .optional()
-        .describe(
-          'Where cover crops (or contain places the image): a side or corner, center, or smart crop: attention (salient detail), entropy (busiest area)',
-        ),
-      enlarge: flag('enlarge').optional().describe('Allow an output larger than the input (default false: never upscale)'),
-      crop: wholeList('crop', [4], limits.maxOutputDimension * 4)
-        .refine((values) => values[2]! > 0 && values[3]! > 0, 'crop width and height must be at least 1')
-        .transform(([left, top, width, height]) => ({ left: left!, top: top!, width: width!, height: height! }))
-        .optional()
-        .describe('left,top,width,height: a rectangle of the upright input, taken before anything else'),
-      trim: flagOrNumber('trim', 10, 1, 255)
-        .optional()
-        .describe('Remove borders of (near) the top-left pixel’s colour; true, or the threshold of difference 1–255 (default 10)'),
-      rotate: decimal('rotate', -360, 360).optional().describe('Degrees clockwise, any angle; the corners are filled with background'),
-      background: colour
-        .optional()
-        .describe(
-          'Fills rotate’s corners and extend’s padding, and replaces transparency for formats without alpha (default white, transparent where the format keeps alpha)',
-        ),
-      flip: flag('flip').optional().describe('Mirror top to bottom'),
-      flop: flag('flop').optional().describe('Mirror left to right'),
-      extend: wholeList('extend', [1, 4], MAX_PADDING)
-        .transform((values) =>
-          values.length === 1
-            ? { top: values[0]!, right: values[0]!, bottom: values[0]!, left: values[0]! }
-            : { top: values[0]!, right: values[1]!, bottom: values[2]!, left: values[3]! },
-        )
-        .optional()
-        .describe('Padding in pixels: one number for all sides, or top,right,bottom,left'),
-      blur: decimal('blur', 0.3, 100).optional().describe('Gaussian blur, sigma 0.3–100'),
-      sharpen: flagOrNumber('sharpen', 1, 0.01, 10).optional().describe('true, or sigma 0.01–10'),
-      brightness: decimal('brightness', 0, 10).optional().describe('Multiplier (1 unchanged)'),
-      saturation: decimal('saturation', 0, 10).optional().describe('Multiplier (0 grey, 1 unchanged)'),
-      hue: decimal('hue', -360, 360).optional().describe('Hue rotation in degrees'),
-      grayscale: flag('grayscale').optional(),
-      normalize: flag('normalize').optional().describe('Stretch the luminance to the full range'),
-      keep_metadata: flag('keep_metadata').optional().describe('Keep EXIF, XMP, IPTC and the ICC profile (default: stripped, colour converted to sRGB)'),
-      keep_icc: flag('keep_icc').optional().describe('Keep the input’s ICC profile (and its colours) instead of converting to sRGB'),
-      lossless: flag('lossless').optional().describe('webp, avif'),
-      effort: wholeNumber('effort', 0, 10).optional().describe('Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10'),
-      progressive: flag('progressive').optional().describe('Progressive JPEG, interlaced PNG'),
-      chroma_subsampling: z.enum(['4:2:0', '4:4:4'], { message: 'chroma_subsampling must be 4:2:0 or 4:4:4' }).optional().describe('jpeg, avif'),
-      palette: flag('palette').optional().describe('Palette-based PNG (smaller, up to 256 colours; quality sets how many)'),
-      mozjpeg: flag('mozjpeg').optional().describe('mozjpeg’s defaults: smaller JPEGs for more CPU'),
-      max_bytes: wholeNumber('max_bytes', 100, MAX_BYTES_CEILING)
-        .optional()
-        .describe(
-          'The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not',
-        ),
-      first_frame: flag('first_frame').optional().describe('Convert an animation’s first frame as a still, even to gif or webp'),
-      page: wholeNumber('page', 0, 9999)
-        .optional()
-        .describe('The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last'),
-      density: wholeNumber('density', 1, 2400).optional().describe('DPI an SVG is rasterised at (default 72); bigger means more pixels'),
-      watermark: z
-        .string()
-        .regex(/^ast_[0-9a-z]{1,40}$/, 'watermark names an asset of the account (ast_…, POST /v1/assets)')
-        .optional()
-        .describe('An asset (POST /v1/assets) laid over the output, last of all operations'),
-      watermark_text: z
+/** Every option, in both its shapes (see OptionSpec). */
+function optionSpecs(limits: OptionLimits) {
+  return {
+    output_format: choice('output_format', OUTPUT_FORMATS, {
+      id: 'OutputFormatName',
+      aliases: FORMAT_ALIASES,
+      description: 'The format to write; required here or in a preset',
+    }),
+    quality: integer('quality', 1, 100),
+    width: integer('width', 1, limits.maxOutputDimension),
+    height: integer('height', 1, limits.maxOutputDimension),
+    fit: choice('fit', FIT_MODES, { id: 'FitMode' }),
+    position: choice('position', POSITIONS, {
+      id: 'Position',
+      aliases: { centre: 'center' },
+      description:
+        'Where cover crops (or contain places the image): a side or corner, center, or smart crop: attention (salient detail), entropy (busiest area)',
+    }),
+    enlarge: flag('enlarge', 'Allow an output larger than the input (default false: never upscale)'),
+    crop: numberList(
+      'crop',
+      [4],
+      limits.maxOutputDimension * 4,
+      ([left, top, width, height], ctx): CropRect => {
+        if (width! === 0 || height! === 0) ctx.addIssue({ code: 'custom', message: 'crop width and height must be at least 1' });
+        return { left: left!, top: top!, width: width!, height: height! };
+      },
+      'left,top,width,height: a rectangle of the upright input, taken before anything else',
+    ),
+    trim: flagOrNumber('trim', 10, 1, 255, 'Remove borders of (near) the top-left pixel’s colour; true, or the threshold of difference 1–255 (default 10)'),
+    rotate: decimal('rotate', -360, 360, 'Degrees clockwise, any angle; the corners are filled with background'),
+    background: colour(
+      'background',
+      'Fills rotate’s corners and extend’s padding, and replaces transparency for formats without alpha (default white, transparent where the format keeps alpha)',
+    ),
+    flip: flag('flip', 'Mirror top to bottom'),
+    flop: flag('flop', 'Mirror left to right'),
+    extend: numberList(
+      'extend',
+      [1, 4],
+      MAX_PADDING,
+      (values): Padding =>
+        values.length === 1
+          ? { top: values[0]!, right: values[0]!, bottom: values[0]!, left: values[0]! }
+          : { top: values[0]!, right: values[1]!, bottom: values[2]!, left: values[3]! },
+      'Padding in pixels: one number for all sides, or top,right,bottom,left',
+    ),
+    blur: decimal('blur', 0.3, 100, 'Gaussian blur, sigma 0.3–100'),
+    sharpen: flagOrNumber('sharpen', 1, 0.01, 10, 'true, or sigma 0.01–10'),
+    brightness: decimal('brightness', 0, 10, 'Multiplier (1 unchanged)'),
+    saturation: decimal('saturation', 0, 10, 'Multiplier (0 grey, 1 unchanged)'),
+    hue: decimal('hue', -360, 360, 'Hue rotation in degrees'),
+    grayscale: flag('grayscale'),
+    normalize: flag('normalize', 'Stretch the luminance to the full range'),
+    keep_metadata: flag('keep_metadata', 'Keep EXIF, XMP, IPTC and the ICC profile (default: stripped, colour converted to sRGB)'),
+    keep_icc: flag('keep_icc', 'Keep the input’s ICC profile (and its colours) instead of converting to sRGB'),
+    lossless: flag('lossless', 'webp, avif'),
+    effort: integer('effort', 0, 10, 'Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10'),
+    progressive: flag('progressive', 'Progressive JPEG, interlaced PNG'),
+    chroma_subsampling: choice('chroma_subsampling', ['4:2:0', '4:4:4'], { id: 'ChromaSubsampling', description: 'jpeg, avif' }),
+    palette: flag('palette', 'Palette-based PNG (smaller, up to 256 colours; quality sets how many)'),
+    mozjpeg: flag('mozjpeg', 'mozjpeg’s defaults: smaller JPEGs for more CPU'),
+    max_bytes: integer(
+      'max_bytes',
+      100,
+      MAX_BYTES_CEILING,
+      'The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not',
+    ),
+    first_frame: flag('first_frame', 'Convert an animation’s first frame as a still, even to gif or webp'),
+    page: integer('page', 0, 9999, 'The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last'),
+    density: integer('density', 1, 2400, 'DPI an SVG is rasterised at (default 72); bigger means more pixels'),
+    watermark: text(
+      z.string().regex(/^ast_[0-9a-z]{1,40}$/, 'watermark names an asset of the account (ast_…, POST /v1/assets)'),
+      'An asset of the account (POST /v1/assets) laid over the output, last of all operations',
+    ),
+    watermark_text: text(
+      z
         .string()
         .min(1, 'watermark_text is 1–200 characters')
         .max(200, 'watermark_text is 1–200 characters')
         // eslint-disable-next-line no-control-regex -- one line of text: no control characters
-        .refine((text) => !/[\u0000-\u001f]/.test(text), 'watermark_text is one line of printable text')
-        .optional()
-        .describe('Text laid over the output as a watermark instead of an asset (DejaVu Sans), sized and placed as one'),
-      watermark_color: colour.optional().describe('The colour of watermark_text (default #ffffff)'),
-      watermark_position: z
-        .preprocess(
-          (value) => (typeof value === 'string' ? value.toLowerCase().replace('centre', 'center') : value),
-          z.enum(GRAVITIES, { message: `watermark_position must be one of ${GRAVITIES.join(', ')}` }),
-        )
-        .optional()
-        .describe('Where the watermark goes (default southeast)'),
-      watermark_margin: wholeNumber('watermark_margin', 0, 1000).optional().describe('Pixels between the watermark and the edges (default 16)'),
-      watermark_opacity: decimal('watermark_opacity', 0.05, 1).optional().describe('0.05–1 (default 0.5)'),
-      watermark_size: decimal('watermark_size', 0.01, 1).optional().describe('Its width as a share of the output’s, 0.01–1 (default 0.25)'),
-      watermark_tiled: flag('watermark_tiled').optional().describe('Repeat it over the whole output'),
-    })
-    .strict();
+        .regex(/^[^\u0000-\u001f]*$/, 'watermark_text is one line of printable text'),
+      'Text laid over the output as a watermark instead of an asset (DejaVu Sans), sized and placed as one',
+    ),
+    watermark_color: colour('watermark_color', 'The colour of watermark_text (default #ffffff)'),
+    watermark_position: choice('watermark_position', GRAVITIES, {
+      id: 'Gravity',
+      aliases: { centre: 'center' },
+      description: 'Where the watermark goes (default southeast)',
+    }),
+    watermark_margin: integer('watermark_margin', 0, 1000, 'Pixels between the watermark and the edges (default 16)'),
+    watermark_opacity: decimal('watermark_opacity', 0.05, 1, '0.05–1 (default 0.5)'),
+    watermark_size: decimal('watermark_size', 0.01, 1, 'Its width as a share of the output’s, 0.01–1 (default 0.25)'),
+    watermark_tiled: flag('watermark_tiled', 'Repeat it over the whole output'),
+  } satisfies Record<Exclude<keyof ConversionOptions, 'outputs'>, OptionSpec>;
+}
+
+type OptionShape<K extends 'text' | 'json'> = { [Name in keyof ReturnType<typeof optionSpecs>]: ReturnType<typeof optionSpecs>[Name][K] };
+
+function shapes<K extends 'text' | 'json'>(limits: OptionLimits, kind: K): OptionShape<K> {
+  return Object.fromEntries(Object.entries(optionSpecs(limits)).map(([name, spec]) => [name, spec[kind]])) as OptionShape<K>;
+}
+
+/** Each option as text (form fields, query parameters), output_format required; the others optional. */
+export function conversionOptionFields(limits: OptionLimits) {
+  const { output_format, ...rest } = shapes(limits, 'text');
+  return z.object({ output_format, ...Object.fromEntries(Object.entries(rest).map(([name, schema]) => [name, schema.optional()])) }).strict() as z.ZodObject<
+    { output_format: OptionShape<'text'>['output_format'] } & { [K in keyof typeof rest]: z.ZodOptional<(typeof rest)[K]> }
+  >;
+}
+
+/** Each option as a JSON value, every one optional (a JSON body's, a preset's, a job file's). */
+export function conversionOptionsJson(limits: OptionLimits) {
+  const all = shapes(limits, 'json');
+  return z
+    .object(
+      Object.fromEntries(Object.entries(all).map(([name, schema]) => [name, schema.optional()])) as { [K in keyof typeof all]: z.ZodOptional<(typeof all)[K]> },
+    )
+    .strict()
+    .meta({ id: 'ConversionOptionsInput', description: 'Conversion options as JSON values, each optional' });
+}
+
+/** JSON option values as the text parser reads them. */
+export function optionsAsText(values: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, typeof value === 'string' ? value : JSON.stringify(value)]])),
+  );
 }
 
 const schemas = new WeakMap<OptionLimits, ReturnType<typeof buildOptionsSchema>>();

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
-import type { Database, EventRow } from './schema.js';
+import type { Database, EventRow, StoredEventRow } from './schema.js';
 
 /** The account's events, newest first (`after`: the id the previous page ended at). */
 export function listEvents(
@@ -8,7 +8,7 @@ export function listEvents(
   accountId: string,
   filter: { type?: EventType; subjectId?: string },
   page: { limit: number; after?: string },
-): Promise<EventRow[]> {
+): Promise<StoredEventRow[]> {
   let query = db.selectFrom('events').selectAll().where('account_id', '=', accountId);
   if (filter.type) query = query.where('type', '=', filter.type);
   if (filter.subjectId) query = query.where('subject_id', '=', filter.subjectId);
@@ -17,12 +17,12 @@ export function listEvents(
 }
 
 /** One of the account's events; another account's id finds nothing. */
-export function findEvent(db: Kysely<Database>, accountId: string, id: string): Promise<EventRow | undefined> {
+export function findEvent(db: Kysely<Database>, accountId: string, id: string): Promise<StoredEventRow | undefined> {
   return db.selectFrom('events').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
 }
 
 /** The event a delivery carries (its row exists as long as the delivery does). */
-export function eventOfDelivery(db: Kysely<Database>, delivery: { event_id: string }): Promise<EventRow> {
+export function eventOfDelivery(db: Kysely<Database>, delivery: { event_id: string }): Promise<StoredEventRow> {
   return db.selectFrom('events').selectAll().where('id', '=', delivery.event_id).executeTakeFirstOrThrow();
 }
 

@@ -291,6 +291,8 @@ export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 /** An event as Kiln passes it around (its storage order stays in the database). */
 export type EventRow = Omit<Selectable<EventsTable>, 'seq' | 'payload_purged_at'>;
+/** An event as read back, with when retention emptied its payload (null while kept). */
+export type StoredEventRow = EventRow & { payload_purged_at: Date | null };
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;

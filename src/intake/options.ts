@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { OptionLimits } from '../convert/options.js';
-import { OUTPUTS_FIELD, parseConversionOptions, PRESET_FIELD, withPreset } from '../convert/options.js';
+import { conversionOptionsJson, optionsAsText, OUTPUTS_FIELD, parseConversionOptions, PRESET_FIELD, withPreset } from '../convert/options.js';
 import { missingAssets } from '../db/assets.js';
 import { presetsNamed } from '../db/presets.js';
 import type { Database } from '../db/schema.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import { ApiError } from '../problem.js';
-import type { FieldProblem } from '../validation.js';
+import { fieldProblems, type FieldProblem } from '../validation.js';
 
 /** One set of option fields to resolve: text, as forms send them. */
 export interface OptionFields {
@@ -23,6 +23,21 @@ export function invalid(code: string, problems: FieldProblem[]): ApiError {
 }
 
 const place = (at: string | undefined, field: string): string => (at ? `${at}${field ? `.${field}` : ''}` : field);
+
+/**
+ * Options given as a JSON object (a preset's, a JSON job's, a file's own), each of its JSON
+ * type (400 invalid_options naming each that is not, under `at`), as the text the option
+ * parser reads.
+ */
+export function jsonOptionsAsText(limits: OptionLimits, value: unknown, at?: string): Record<string, string> {
+  const parsed = conversionOptionsJson(limits).safeParse(value ?? {});
+  if (!parsed.success)
+    throw invalid(
+      'invalid_options',
+      fieldProblems(parsed.error, 'option').map((p) => ({ ...p, field: place(at, p.field) })),
+    );
+  return optionsAsText(parsed.data);
+}
 
 /** The watermark assets the options name, where each is named. */
 function namedAssets(options: ConversionOptions, at: string | undefined): Array<{ field: string; id: string }> {

@@ -9,8 +9,8 @@ import { unstorableJson } from '../safe-input.js';
  * webhook_metadata, tag), and the rule for any webhook target URL a user gives.
  */
 
-const MAX_URL_LENGTH = 2048;
-const MAX_METADATA_BYTES = 16 * 1024;
+export const MAX_URL_LENGTH = 2048;
+export const MAX_METADATA_BYTES = 16 * 1024;
 export const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 /**

@@ -247,6 +247,21 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     await assertNothingLeft(kiln);
   });
 
+  test('a method a known path does not serve answers 405 with Allow, whatever the method; an unknown path 404', async () => {
+    for (const method of ['TRACE', 'QUERY', 'PROPFIND', 'PUT', 'PURGE']) {
+      const response = await rawRequest(
+        kiln.url,
+        `${method} /v1/conversions HTTP/1.1\r\nHost: kiln\r\nAuthorization: Bearer ${key}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.equal(response.status, 405, `${method}: ${response.body}`);
+      assert.equal(JSON.parse(response.body).code, 'method_not_allowed');
+      assert.deepEqual(response.headers.allow?.split(/,\s*/).sort(), ['GET', 'HEAD', 'POST'], method);
+    }
+    const unknown = await rawRequest(kiln.url, `TRACE /v1/nowhere HTTP/1.1\r\nHost: kiln\r\nConnection: close\r\n\r\n`);
+    assert.equal(unknown.status, 404);
+    assert.equal(JSON.parse(unknown.body).code, 'not_found');
+  });
+
   test('any filename downloads, with filename* and an ASCII fallback', async () => {
     const names = ['写真.png', 'naïve résumé.png', 'quote"back\\slash.png', 'emoji 😀.png', 'per%cent.png', '\ud800lone.png'];
     for (const [i, name] of names.entries()) {

@@ -1,7 +1,9 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { ValidateFunction } from 'ajv';
-import { openApiDocument } from '../../src/api/contract/openapi.js';
+import { apiOperations } from '../../src/api/app.js';
+import type { ApiDependencies } from '../../src/api/context.js';
+import { openApiDocument, PROBLEM_CODES_EXTENSION } from '../../src/api/contract/openapi.js';
 import { loadConfig } from '../../src/config.js';
 import { KILN_VERSION } from '../../src/version.js';
 
@@ -12,15 +14,26 @@ import { KILN_VERSION } from '../../src/version.js';
  */
 
 interface Operation {
-  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+  operationId?: string;
+  responses: Record<string, { content?: Record<string, { schema: unknown }>; [PROBLEM_CODES_EXTENSION]?: string[] }>;
 }
 interface Document {
   paths: Record<string, Record<string, Operation>>;
   webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }>;
 }
 
-/** The document as the default configuration builds it (limits only change numbers inside option schemas). */
-export const contract = openApiDocument(loadConfig({}), KILN_VERSION) as Document;
+/**
+ * The operations as the default configuration builds them (limits only change numbers inside
+ * option schemas). Built, never run: no database or Temporal is behind these dependencies.
+ */
+export const contractOperations = apiOperations({
+  config: loadConfig({}),
+  delivery: { defaultRetrySchedule: [30], requestTimeoutSeconds: 10 },
+  metrics: {},
+} as unknown as ApiDependencies);
+
+/** The document those operations make. */
+export const contract = openApiDocument(contractOperations, KILN_VERSION) as Document;
 
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats.default(ajv);
@@ -62,6 +75,10 @@ export function checkAgainstContract(method: string, url: string, status: number
   );
   if (!mediaType) throw new Error(`${method} ${template} ${status} answered ${contentType}; the document says ${Object.keys(response.content).join(', ')}`);
   if (!mediaType.includes('json')) return;
+  const codes = response[PROBLEM_CODES_EXTENSION];
+  if (codes && !codes.includes((body as { code?: string }).code ?? '')) {
+    throw new Error(`${method} ${template} answered ${status} ${(body as { code?: string }).code}, which it does not list (${codes.join(', ')})`);
+  }
   const validate = validatorAt(pointer('paths', template, method.toLowerCase(), 'responses', String(status), 'content', mediaType, 'schema'));
   if (!validate(body)) {
     throw new Error(

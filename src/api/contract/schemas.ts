@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CONVERSION_STATUSES, DELIVERY_STATUSES, JOB_STATUSES } from '../../db/schema.js';
-import { EVENT_TYPES, JOB_COUNTS, JOB_PROGRESS } from '../../model/event-catalog.js';
+import { EVENT_CATALOG, EVENT_TYPES, JOB_COUNTS, JOB_PROGRESS, type EventType as EventTypeName } from '../../model/event-catalog.js';
 import { OUTPUT_FORMATS } from '../../model/formats.js';
 
 /**
@@ -12,20 +12,23 @@ import { OUTPUT_FORMATS } from '../../model/formats.js';
 const timestamp = z.string().describe('ISO-8601 date-time, UTC');
 const nullableTimestamp = timestamp.nullable();
 
-export const Problem = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    code: z.string().describe('Stable; see the error table in the README.'),
-    detail: z.string().describe('For humans; may change.'),
-    errors: z
-      .array(z.object({ field: z.string(), message: z.string() }))
-      .optional()
-      .describe('One entry per invalid field.'),
-  })
-  .catchall(z.unknown())
-  .meta({ id: 'Problem', description: 'An RFC 9457 problem; every error Kiln answers is one.' });
+/** The one problem shape every error of Kiln's has; `codes` are every code the API answers. */
+export function problemSchema(codes: readonly string[]) {
+  return z
+    .object({
+      type: z.string(),
+      title: z.string(),
+      status: z.number().int(),
+      code: z.enum(codes as [string, ...string[]]).describe('Stable; each operation lists the codes it may answer (x-problem-codes).'),
+      detail: z.string().describe('For humans; may change.'),
+      errors: z
+        .array(z.object({ field: z.string(), message: z.string() }))
+        .optional()
+        .describe('One entry per invalid field.'),
+    })
+    .catchall(z.unknown())
+    .meta({ id: 'Problem', description: 'An RFC 9457 problem; every error Kiln answers is one.' });
+}
 
 const fileFacts = {
   filename: z.string(),
@@ -304,13 +307,44 @@ export const Attempt = z
   })
   .meta({ id: 'DeliveryAttempt' });
 
-export const EventEnvelope = z
-  .object({ id: z.string(), type: z.enum(EVENT_TYPES), timestamp, data: z.record(z.string(), z.unknown()) })
-  .meta({ id: 'EventEnvelope', description: 'The body every webhook delivery carries.' });
+const typeId = (type: EventTypeName): string => type.replace('.', '_');
 
-export const DeliveryDetail = Delivery.extend({ payload: EventEnvelope, attempts: z.array(Attempt) }).meta({ id: 'WebhookDeliveryDetail' });
+/** Each event type's data, one component each, which its webhook body and its stored event both refer to. */
+const eventData = Object.fromEntries(EVENT_TYPES.map((type) => [type, EVENT_CATALOG[type].data.meta({ id: `EventData_${typeId(type)}` })])) as unknown as {
+  [T in EventTypeName]: z.ZodObject;
+};
 
-export const Event = EventEnvelope.extend({ object: z.literal('event'), subject_id: z.string() }).meta({ id: 'Event' });
+function envelopeShape(type: EventTypeName) {
+  return { id: z.string().describe('evt_…; the webhook-id of every delivery of it'), type: z.literal(type), timestamp, data: eventData[type] };
+}
+
+/** Each event type's envelope: the body a webhook of that type carries. */
+export const eventEnvelopes = Object.fromEntries(
+  EVENT_TYPES.map((type) => [type, z.object(envelopeShape(type)).meta({ id: `Event_${typeId(type)}`, description: EVENT_CATALOG[type].description })]),
+) as unknown as { [T in EventTypeName]: z.ZodObject };
+
+/** An event as /v1/events answers it (and a delivery's payload): its envelope, and what it is about. */
+export const Event = z
+  .discriminatedUnion(
+    'type',
+    EVENT_TYPES.map((type) =>
+      z
+        .object({
+          ...envelopeShape(type),
+          data: eventData[type].nullable().describe('As an attempt made now sends it (links signed now); null once retention emptied it'),
+          payload_purged_at: timestamp.optional().describe('When retention emptied it (KILN_RETENTION_EVENTS); absent while kept'),
+          object: z.literal('event'),
+          subject_id: z.string().describe('The conversion, job or endpoint it is about'),
+        })
+        .meta({ id: `StoredEvent_${typeId(type)}` }),
+    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  )
+  .meta({ id: 'Event', description: 'An event as stored: its envelope, and what it is about.' });
+
+export const DeliveryDetail = Delivery.extend({
+  payload: Event.describe('The event it delivers, as an attempt made now sends it'),
+  attempts: z.array(Attempt),
+}).meta({ id: 'WebhookDeliveryDetail' });
 
 export const ApiKey = z
   .object({ id: z.string(), object: z.literal('api_key'), name: z.string(), prefix: z.string(), created_at: timestamp, last_used_at: nullableTimestamp })
@@ -320,7 +354,7 @@ export const ApiKeyCreated = ApiKey.extend({ key: z.string().describe('The key i
 
 export const EventType = z
   .object({ type: z.enum(EVENT_TYPES), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of the event data') })
-  .meta({ id: 'EventType' });
+  .meta({ id: 'EventTypeDescription' });
 
 export const Liveness = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness' });
 

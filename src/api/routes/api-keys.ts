@@ -1,6 +1,6 @@
-import Router from '@koa/router';
 import { z } from 'zod';
-import type * as contract from '../contract/schemas.js';
+import * as s from '../contract/schemas.js';
+import { idParam, jsonAnswer, jsonBody, operation, pageQuery, type Operation } from '../operation.js';
 import { issueApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys.js';
 import type { ApiKey } from '../../db/schema.js';
 import { accountOf } from '../auth.js';
@@ -10,14 +10,14 @@ import { pathId } from '../params.js';
 import { ApiError } from '../../problem.js';
 import { readJsonBody, parseBody } from '../json-body.js';
 
-export const apiKeyBody = z
+const apiKeyBody = z
   .object({ name: z.string({ message: 'name is required' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters') })
   .strict();
 
 const apiKeyNotFound = (id: string): ApiError => new ApiError(404, 'api_key_not_found', `no API key ${id}`);
 
 /** A key as lists show it: never the secret, which exists only in the answer that created it. */
-function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'> & { last_used_at?: Date | null }): z.input<typeof contract.ApiKey> {
+function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'> & { last_used_at?: Date | null }): z.input<typeof s.ApiKey> {
   return {
     id: key.id,
     object: 'api_key',
@@ -29,36 +29,68 @@ function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'
 }
 
 /** The account's own API keys: create (shown once), list, revoke. */
-export function apiKeyRoutes(deps: ApiDependencies): Router {
-  const router = new Router();
-
-  router.get('/v1/api-keys', async (ctx) => {
-    const page = readPage(ctx.query);
-    const rows = await listApiKeys(deps.db, accountOf(ctx).id, { ...page, limit: page.limit + 1 });
-    ctx.body = pageEnvelope(rows, page.limit, presentApiKey);
-  });
-
-  router.post('/v1/api-keys', async (ctx) => {
-    // A replay would need the new key stored in plain text for a day; keys are only ever stored hashed.
-    if (ctx.get('idempotency-key')) {
-      throw new ApiError(
-        400,
-        'idempotency_not_supported',
-        'creating an API key cannot be replayed: the key is shown once and stored only as a hash. If the answer was lost, revoke the key by its prefix and create another',
-      );
-    }
-    const { name } = parseBody(apiKeyBody, await readJsonBody(ctx));
-    const issued = await issueApiKey(deps.db, accountOf(ctx).id, name);
-    ctx.status = 201;
-    ctx.set('Location', `/v1/api-keys/${issued.id}`);
-    ctx.body = { ...presentApiKey(issued), key: issued.key };
-  });
-
-  router.delete('/v1/api-keys/:id', async (ctx) => {
-    const id = pathId(ctx, 'key', apiKeyNotFound);
-    if (!(await revokeApiKey(deps.db, accountOf(ctx).id, id))) throw apiKeyNotFound(id);
-    ctx.status = 204;
-  });
-
-  return router;
+export function apiKeyOperations(deps: ApiDependencies): Operation[] {
+  return [
+    operation({
+      operationId: 'listApiKeys',
+      method: 'get',
+      path: '/v1/api-keys',
+      summary: "The account's live API keys",
+      tag: 'API keys',
+      auth: 'api_key',
+      query: z.object(pageQuery),
+      answers: { 200: jsonAnswer('A page of keys (never the keys themselves)', s.page(s.ApiKey, 'ApiKeyPage')) },
+      problems: { 400: ['invalid_parameter'] },
+      handler: async (ctx) => {
+        const page = readPage(ctx.query);
+        const rows = await listApiKeys(deps.db, accountOf(ctx).id, { ...page, limit: page.limit + 1 });
+        ctx.body = pageEnvelope(rows, page.limit, presentApiKey);
+      },
+    }),
+    operation({
+      operationId: 'createApiKey',
+      method: 'post',
+      path: '/v1/api-keys',
+      summary: 'Create an API key (shown once)',
+      description: 'Not replayable by Idempotency-Key: the key exists in plain text only in this answer (400 idempotency_not_supported).',
+      tag: 'API keys',
+      auth: 'api_key',
+      body: jsonBody(apiKeyBody),
+      answers: {
+        201: jsonAnswer('The key, with its secret this once', s.ApiKeyCreated, { headers: { Location: 'The key' } }),
+      },
+      problems: { 400: ['idempotency_not_supported'] },
+      handler: async (ctx) => {
+        // A replay would need the new key stored in plain text for a day; keys are only ever stored hashed.
+        if (ctx.get('idempotency-key')) {
+          throw new ApiError(
+            400,
+            'idempotency_not_supported',
+            'creating an API key cannot be replayed: the key is shown once and stored only as a hash. If the answer was lost, revoke the key by its prefix and create another',
+          );
+        }
+        const { name } = parseBody(apiKeyBody, await readJsonBody(ctx));
+        const issued = await issueApiKey(deps.db, accountOf(ctx).id, name);
+        ctx.status = 201;
+        ctx.set('Location', `/v1/api-keys/${issued.id}`);
+        ctx.body = { ...presentApiKey(issued), key: issued.key };
+      },
+    }),
+    operation({
+      operationId: 'revokeApiKey',
+      method: 'delete',
+      path: '/v1/api-keys/{id}',
+      summary: 'Revoke an API key at once',
+      tag: 'API keys',
+      auth: 'api_key',
+      params: idParam('key', 'API key'),
+      answers: { 204: { description: 'Revoked' } },
+      problems: { 404: ['api_key_not_found'] },
+      handler: async (ctx) => {
+        const id = pathId(ctx, 'key', apiKeyNotFound);
+        if (!(await revokeApiKey(deps.db, accountOf(ctx).id, id))) throw apiKeyNotFound(id);
+        ctx.status = 204;
+      },
+    }),
+  ];
 }

@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import { z } from 'zod';
 import type { Context } from 'koa';
 import { CONTENT_TYPES, type OutputFormat } from '../../model/formats.js';
 import { findConversion, findConversionById, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
@@ -13,7 +13,10 @@ import { checkIncomingFiles } from '../../intake/files.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { keyOrLink } from '../link-auth.js';
-import { streamEvents, streamSettings } from '../event-stream.js';
+import { eventStreamContract, streamEvents, streamSettings } from '../event-stream.js';
+import { conversionBodies, jsonConversionFields } from '../conversion-request.js';
+import * as s from '../contract/schemas.js';
+import { binary, eventsLink, idParam, jsonAnswer, operation, pageQuery, readLink, type Operation } from '../operation.js';
 import { CONVERSION_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -25,26 +28,11 @@ import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } f
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
 
-/** A JSON body's fields as forms send them: text (objects and arrays as JSON, arrays of event types comma-separated). */
-function jsonFields(body: unknown): Record<string, string> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'invalid_body', 'the body must be a JSON object');
-  return Object.fromEntries(
-    Object.entries(body).map(([name, value]) => [
-      name,
-      typeof value === 'string'
-        ? value
-        : name === 'webhook_events' && Array.isArray(value)
-          ? value.join(',')
-          : typeof value === 'object'
-            ? JSON.stringify(value)
-            : String(value),
-    ]),
-  );
-}
-
-export function conversionRoutes(deps: ApiDependencies): Router {
+export function conversionOperations(deps: ApiDependencies): Operation[] {
   const { db, config } = deps;
-  const router = new Router();
+  const bodies = conversionBodies(config);
+  const params = idParam('cnv', 'conversion');
+  const streamReader = keyOrLink(db, deps.signer, 'conversion-events', 'cnv', conversionNotFound);
 
   /** Answers 202 with the accepted conversion. */
   function answerAccepted(ctx: Context, row: Conversion): void {
@@ -60,11 +48,11 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     );
   }
 
-  router.post('/v1/conversions', async (ctx) => {
+  async function create(ctx: Context): Promise<void> {
     const accountId = accountOf(ctx).id;
     // A JSON body names a source_url (there is no file to send with it).
     if (ctx.is('application/json')) {
-      const fields = jsonFields(await readJsonBody(ctx));
+      const fields = jsonConversionFields(config, await readJsonBody(ctx));
       // `filename` names the original fetched, as the raw style's query parameter names an upload.
       const { filename: _filename, ...rest } = fields;
       const request = await readConversionRequest(deps, accountId, rest);
@@ -97,14 +85,7 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     } finally {
       if (!accepted) await upload.discard();
     }
-  });
-
-  router.get('/v1/conversions', async (ctx) => {
-    const page = readPage(ctx.query);
-    const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
-    const rows = await listConversions(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
-    ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
-  });
+  }
 
   async function conversionOr404(ctx: Context): Promise<Conversion> {
     const id = pathId(ctx, 'cnv', conversionNotFound);
@@ -113,79 +94,175 @@ export function conversionRoutes(deps: ApiDependencies): Router {
     return row;
   }
 
-  router.get('/v1/conversions/:id', async (ctx) => {
-    ctx.body = presentConversion(await conversionOr404(ctx), deps.signer);
-  });
-
-  router.post(
-    '/v1/conversions/:id/cancel',
-    idempotentAction(deps, async (ctx) => {
-      const accountId = accountOf(ctx).id;
-      const row = await conversionOr404(ctx);
-      if (isFinished(row.status)) {
-        throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
-      }
-      const requested = await cancelConversionWorkflow(deps.temporal, row.id);
-      if (!requested) {
-        // No workflow to record it (never started): the API records it, event included, as the workflow would.
-        const finished = await markCancelled(db, row.id);
-        if (finished?.row.status === 'cancelled') {
-          const event = await storeConversionEvent(db, finished.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
-          await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
-        }
-      }
-      ctx.status = 202;
-      ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
+  return [
+    operation({
+      operationId: 'createConversion',
+      method: 'post',
+      path: '/v1/conversions',
+      summary: 'Upload an image (or name its URL) and start its conversion',
+      description:
+        'Three ways to send it: multipart with the image as `file` and the options as fields; the raw image as the body with the options as query parameters (`filename` names it); or a JSON body naming `source_url` with the options as JSON values. With `source_url` instead of a file, the workflow fetches the original.',
+      tag: 'Conversions',
+      auth: 'api_key',
+      idempotent: true,
+      query: bodies.query,
+      body: {
+        required: true,
+        content: { 'multipart/form-data': bodies.multipart, 'application/octet-stream': bodies.raw, 'application/json': bodies.json },
+      },
+      answers: {
+        202: jsonAnswer('Accepted: the conversion is queued', s.Conversion, {
+          headers: { Location: 'The conversion' },
+          links: { ...readLink('getConversion', 'conversion'), ...eventsLink('streamConversionEvents', 'conversion') },
+        }),
+      },
+      problems: {
+        400: [
+          'invalid_options',
+          'file_required',
+          'empty_file',
+          'unexpected_file',
+          'invalid_multipart',
+          'upload_aborted',
+          'invalid_url',
+          'invalid_metadata',
+          'invalid_tag',
+          'unknown_event_type',
+        ],
+        413: ['file_too_large'],
+        415: ['unsupported_input'],
+        422: ['blocked_address'],
+        503: ['storage_unavailable'],
+      },
+      handler: create,
     }),
-  );
-
-  return router;
+    operation({
+      operationId: 'listConversions',
+      method: 'get',
+      path: '/v1/conversions',
+      summary: 'List conversions, newest first',
+      tag: 'Conversions',
+      auth: 'api_key',
+      query: z.object({ ...pageQuery, status: z.enum(CONVERSION_STATUSES).optional() }),
+      answers: { 200: jsonAnswer('A page of conversions', s.page(s.Conversion, 'ConversionPage')) },
+      problems: { 400: ['invalid_parameter'] },
+      handler: async (ctx) => {
+        const page = readPage(ctx.query);
+        const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
+        const rows = await listConversions(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
+        ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
+      },
+    }),
+    operation({
+      operationId: 'getConversion',
+      method: 'get',
+      path: '/v1/conversions/{id}',
+      summary: 'One conversion',
+      tag: 'Conversions',
+      auth: 'api_key',
+      params,
+      answers: { 200: jsonAnswer('The conversion', s.Conversion) },
+      problems: { 404: ['conversion_not_found'] },
+      handler: async (ctx) => {
+        ctx.body = presentConversion(await conversionOr404(ctx), deps.signer);
+      },
+    }),
+    operation({
+      operationId: 'cancelConversion',
+      method: 'post',
+      path: '/v1/conversions/{id}/cancel',
+      summary: 'Cancel a conversion; its image work stops',
+      tag: 'Conversions',
+      auth: 'api_key',
+      idempotent: true,
+      params,
+      answers: { 202: jsonAnswer('Cancelling', s.Conversion) },
+      problems: { 404: ['conversion_not_found'], 409: ['conversion_finished'] },
+      handler: idempotentAction(deps, async (ctx) => {
+        const accountId = accountOf(ctx).id;
+        const row = await conversionOr404(ctx);
+        if (isFinished(row.status)) {
+          throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
+        }
+        const requested = await cancelConversionWorkflow(deps.temporal, row.id);
+        if (!requested) {
+          // No workflow to record it (never started): the API records it, event included, as the workflow would.
+          const finished = await markCancelled(db, row.id);
+          if (finished?.row.status === 'cancelled') {
+            const event = await storeConversionEvent(db, finished.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
+            await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
+          }
+        }
+        ctx.status = 202;
+        ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
+      }),
+    }),
+    operation({
+      operationId: 'streamConversionEvents',
+      method: 'get',
+      path: '/v1/conversions/{id}/events',
+      ...eventStreamContract('conversion', 'conversion_not_found'),
+      params,
+      handler: async (ctx) => {
+        const { id, accountId } = await streamReader(ctx);
+        const row = accountId ? await findConversion(db, accountId, id) : await findConversionById(db, id);
+        if (!row) throw conversionNotFound(id);
+        await streamEvents(ctx, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENT_TYPES }, streamSettings(deps));
+      },
+    }),
+    operation({
+      operationId: 'downloadOutput',
+      method: 'get',
+      path: '/v1/downloads/{id}',
+      summary: 'Download an output by its signed link (download_url): the link is the credential',
+      tag: 'Conversions',
+      auth: 'link',
+      params,
+      query: z.object({
+        expires: z.string().regex(/^\d+$/).describe('From download_url'),
+        signature: z.string().describe('From download_url'),
+        output: z.number().int().min(0).max(999).optional().describe('Which output of a conversion with several (from its own link; default 0)'),
+      }),
+      answers: {
+        200: {
+          description: 'The output image, of the type its format has',
+          content: Object.fromEntries(Object.values(CONTENT_TYPES).map((type) => [type, binary('The output', type)])),
+          headers: { 'Content-Disposition': 'inline, with the output’s name', 'X-Content-Type-Options': 'nosniff' },
+        },
+      },
+      problems: { 403: ['invalid_signature'], 404: ['output_not_found'], 410: ['link_expired', 'output_expired'] },
+      handler: (ctx) => download(deps, ctx),
+    }),
+  ];
 }
 
-/** Signed downloads: no API key, the URL's signature is the credential. */
-export function downloadRoutes(deps: ApiDependencies): Router {
-  const router = new Router();
-  router.get('/v1/downloads/:id', async (ctx) => {
-    const invalid = (): ApiError => new ApiError(403, 'invalid_signature', 'the download link is not valid');
-    const id = pathId(ctx, 'cnv', invalid);
-    const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : undefined;
-    const signature = typeof ctx.query.signature === 'string' ? ctx.query.signature : undefined;
-    // Which output of a conversion with several; the first when absent.
-    const outputParam = typeof ctx.query.output === 'string' ? ctx.query.output : '0';
-    if (!/^\d{1,3}$/.test(outputParam)) throw invalid();
-    const index = Number(outputParam);
-    const verdict = deps.signer.verify(id, expires, signature, new Date(), index);
-    if (verdict === 'invalid') throw invalid();
-    if (verdict === 'expired') {
-      throw new ApiError(410, 'link_expired', 'the download link has expired; fetch the conversion again for a fresh one');
-    }
-    const row = await findConversionById(deps.db, id);
-    if (!row || row.status !== 'succeeded' || !row.output_key) throw new ApiError(404, 'output_not_found', 'no output for this link');
-    if (row.output_purged_at) {
-      throw new ApiError(410, 'output_expired', `the output was deleted on ${row.output_purged_at.toISOString()}, past its retention (KILN_RETENTION_OUTPUTS)`);
-    }
-    const output = index === 0 ? { key: row.output_key, format: row.output_format, filename: row.output_filename } : row.outputs?.[index];
-    if (!output) throw new ApiError(404, 'output_not_found', 'no output for this link');
-    const size = await deps.blobs.size(output.key);
-    if (size === undefined) throw new ApiError(404, 'output_not_found', 'the output file is gone');
-    ctx.type = CONTENT_TYPES[output.format as OutputFormat];
-    ctx.length = size;
-    ctx.set('Content-Disposition', contentDisposition(output.filename ?? 'output'));
-    ctx.set('Cache-Control', 'private, max-age=300');
-    ctx.body = deps.blobs.openReadStream(output.key);
-  });
-  return router;
-}
-
-/** A conversion's live event stream, by API key or by its signed `stream_url` (for a browser's EventSource). */
-export function conversionStreamRoutes(deps: ApiDependencies): Router {
-  const router = new Router();
-  const reader = keyOrLink(deps.db, deps.signer, 'conversion-events', 'cnv', conversionNotFound);
-  router.get('/v1/conversions/:id/events', async (ctx) => {
-    const { id, accountId } = await reader(ctx);
-    const row = accountId ? await findConversion(deps.db, accountId, id) : await findConversionById(deps.db, id);
-    if (!row) throw conversionNotFound(id);
-    await streamEvents(ctx, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENT_TYPES }, streamSettings(deps));
-  });
-  return router;
+/** Serves an output by its signed link: no API key, the URL's signature is the credential. */
+async function download(deps: ApiDependencies, ctx: Context): Promise<void> {
+  const invalid = (): ApiError => new ApiError(403, 'invalid_signature', 'the download link is not valid');
+  const id = pathId(ctx, 'cnv', invalid);
+  const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : undefined;
+  const signature = typeof ctx.query.signature === 'string' ? ctx.query.signature : undefined;
+  // Which output of a conversion with several; the first when absent.
+  const outputParam = typeof ctx.query.output === 'string' ? ctx.query.output : '0';
+  if (!/^\d{1,3}$/.test(outputParam)) throw invalid();
+  const index = Number(outputParam);
+  const verdict = deps.signer.verify(id, expires, signature, new Date(), index);
+  if (verdict === 'invalid') throw invalid();
+  if (verdict === 'expired') {
+    throw new ApiError(410, 'link_expired', 'the download link has expired; fetch the conversion again for a fresh one');
+  }
+  const row = await findConversionById(deps.db, id);
+  if (!row || row.status !== 'succeeded' || !row.output_key) throw new ApiError(404, 'output_not_found', 'no output for this link');
+  if (row.output_purged_at) {
+    throw new ApiError(410, 'output_expired', `the output was deleted on ${row.output_purged_at.toISOString()}, past its retention (KILN_RETENTION_OUTPUTS)`);
+  }
+  const output = index === 0 ? { key: row.output_key, format: row.output_format, filename: row.output_filename } : row.outputs?.[index];
+  if (!output) throw new ApiError(404, 'output_not_found', 'no output for this link');
+  const size = await deps.blobs.size(output.key);
+  if (size === undefined) throw new ApiError(404, 'output_not_found', 'the output file is gone');
+  ctx.type = CONTENT_TYPES[output.format as OutputFormat];
+  ctx.length = size;
+  ctx.set('Content-Disposition', contentDisposition(output.filename ?? 'output'));
+  ctx.set('Cache-Control', 'private, max-age=300');
+  ctx.body = deps.blobs.openReadStream(output.key);
 }

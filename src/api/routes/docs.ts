@@ -1,11 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import Router from '@koa/router';
-import { openApiDocument } from '../contract/openapi.js';
-import type { ApiDependencies } from '../context.js';
+import type Router from '@koa/router';
+import { z } from 'zod';
+import { jsonAnswer, operation, type Operation } from '../operation.js';
 import { ApiError } from '../../problem.js';
-import { KILN_VERSION } from '../../version.js';
 
 /** swagger-ui-dist, installed from npm: the docs page needs no CDN. */
 const swaggerUiDir = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -33,12 +32,26 @@ const PAGE = `<!doctype html>
 // Kept out of the page itself so a strict Content-Security-Policy can forbid inline scripts.
 const INIT = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#reference', deepLinking: true });`;
 
-/** The machine-readable contract and a human reference rendered from it. */
-export function docsRoutes(deps: ApiDependencies): Router {
-  const router = new Router();
-  router.get('/openapi.json', (ctx) => {
-    ctx.body = openApiDocument(deps.config, KILN_VERSION);
-  });
+/** The machine-readable contract, itself an operation of the API. */
+export function contractOperations(document: () => unknown): Operation[] {
+  return [
+    operation({
+      operationId: 'getOpenApiDocument',
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This document: the API as OpenAPI 3.1',
+      tag: 'Operations',
+      auth: 'none',
+      answers: { 200: jsonAnswer('The OpenAPI document', z.record(z.string(), z.unknown())) },
+      handler: (ctx) => {
+        ctx.body = document();
+      },
+    }),
+  ];
+}
+
+/** Adds the human reference rendered from the document: a page about the API, not part of it. */
+export function addDocsPage(router: Router): void {
   router.get('/docs', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'");
@@ -56,5 +69,4 @@ export function docsRoutes(deps: ApiDependencies): Router {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = createReadStream(path.join(swaggerUiDir, name));
   });
-  return router;
 }

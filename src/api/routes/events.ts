@@ -1,6 +1,9 @@
-import Router from '@koa/router';
+import { z } from 'zod';
+import * as s from '../contract/schemas.js';
+import { idParam, jsonAnswer, operation, pageQuery, type Operation } from '../operation.js';
 import { findEvent, listEvents } from '../../db/events.js';
-import type { EventRow } from '../../db/schema.js';
+import type { StoredEventRow } from '../../db/schema.js';
+import type { DownloadSigner } from '../../signing/download-url.js';
 import { EVENT_TYPES } from '../../model/event-catalog.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { accountOf } from '../auth.js';
@@ -10,33 +13,66 @@ import { ApiError } from '../../problem.js';
 import { pathId, queryChoice, queryParameter } from '../params.js';
 import { isId } from '../../ids.js';
 
-function presentEvent(event: EventRow): Record<string, unknown> {
-  return { ...webhookEnvelope(event, undefined, new Date()), object: 'event', subject_id: event.subject_id };
+/**
+ * An event as the API shows it: its body as an attempt made now would send it (links signed
+ * now), what it is about, and, once retention emptied it, `data: null` with when.
+ */
+export function presentEvent(event: StoredEventRow, signer: DownloadSigner, now = new Date()): Record<string, unknown> {
+  const envelope = webhookEnvelope(event, signer, now);
+  const purged = event.payload_purged_at ? { data: null, payload_purged_at: event.payload_purged_at.toISOString() } : {};
+  return { ...envelope, ...purged, object: 'event', subject_id: event.subject_id };
 }
 
 const eventNotFound = (id: string): ApiError => new ApiError(404, 'event_not_found', `no event ${id}`);
 
 /** The account's events, newest first: what was (or will be) delivered. */
-export function eventRoutes(deps: ApiDependencies): Router {
-  const router = new Router();
-
-  router.get('/v1/events', async (ctx) => {
-    const page = readPage(ctx.query);
-    const type = queryChoice(ctx.query, 'type', EVENT_TYPES);
-    const subjectId = queryParameter(ctx.query, 'subject_id');
-    if (subjectId !== undefined && !isId(subjectId)) {
-      throw new ApiError(400, 'invalid_parameter', 'subject_id must be the id of a conversion or an endpoint', { parameter: 'subject_id' });
-    }
-    const rows = await listEvents(deps.db, accountOf(ctx).id, { type, subjectId }, { ...page, limit: page.limit + 1 });
-    ctx.body = pageEnvelope(rows, page.limit, presentEvent);
-  });
-
-  router.get('/v1/events/:id', async (ctx) => {
-    const id = pathId(ctx, 'evt', eventNotFound);
-    const event = await findEvent(deps.db, accountOf(ctx).id, id);
-    if (!event) throw eventNotFound(id);
-    ctx.body = presentEvent(event);
-  });
-
-  return router;
+export function eventOperations(deps: ApiDependencies): Operation[] {
+  return [
+    operation({
+      operationId: 'listEvents',
+      method: 'get',
+      path: '/v1/events',
+      summary: "The account's events, newest first",
+      tag: 'Events',
+      auth: 'api_key',
+      query: z.object({
+        ...pageQuery,
+        type: z.enum(EVENT_TYPES).optional(),
+        subject_id: z
+          .string()
+          .regex(/^[a-z]{2,3}_[0-9a-z]{23}$/)
+          .optional()
+          .describe('Only the events of this conversion, job or endpoint'),
+      }),
+      answers: { 200: jsonAnswer('A page of events', s.page(s.Event, 'EventPage')) },
+      problems: { 400: ['invalid_parameter'] },
+      handler: async (ctx) => {
+        const page = readPage(ctx.query);
+        const type = queryChoice(ctx.query, 'type', EVENT_TYPES);
+        const subjectId = queryParameter(ctx.query, 'subject_id');
+        if (subjectId !== undefined && !isId(subjectId)) {
+          throw new ApiError(400, 'invalid_parameter', 'subject_id must be the id of a conversion, a job or an endpoint', { parameter: 'subject_id' });
+        }
+        const rows = await listEvents(deps.db, accountOf(ctx).id, { type, subjectId }, { ...page, limit: page.limit + 1 });
+        ctx.body = pageEnvelope(rows, page.limit, (row) => presentEvent(row, deps.signer));
+      },
+    }),
+    operation({
+      operationId: 'getEvent',
+      method: 'get',
+      path: '/v1/events/{id}',
+      summary: 'One event',
+      tag: 'Events',
+      auth: 'api_key',
+      params: idParam('evt', 'event'),
+      answers: { 200: jsonAnswer('The event', s.Event) },
+      problems: { 404: ['event_not_found'] },
+      handler: async (ctx) => {
+        const id = pathId(ctx, 'evt', eventNotFound);
+        const event = await findEvent(deps.db, accountOf(ctx).id, id);
+        if (!event) throw eventNotFound(id);
+        ctx.body = presentEvent(event, deps.signer);
+      },
+    }),
+  ];
 }

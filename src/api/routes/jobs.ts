@@ -1,7 +1,5 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { OPTION_NAMES, PRESET_FIELD } from '../../convert/options.js';
 import { findJob, findJobById, isJobFinished, jobOutputs, listJobConversions, listJobs } from '../../db/jobs.js';
 import type { Kysely } from 'kysely';
 import { CONVERSION_STATUSES, JOB_STATUSES, type Database, type Job } from '../../db/schema.js';
@@ -17,7 +15,10 @@ import { invalid } from '../../intake/options.js';
 import { CONVERSION_WEBHOOK_FIELDS } from '../../intake/request-webhook.js';
 import { accountOf } from '../auth.js';
 import { keyOrLink, type KeyOrLink } from '../link-auth.js';
-import { streamEvents, streamSettings } from '../event-stream.js';
+import { eventStreamContract, streamEvents, streamSettings } from '../event-stream.js';
+import { jobBodies, readJsonJob } from '../conversion-request.js';
+import * as s from '../contract/schemas.js';
+import { binary, eventsLink, idParam, jsonAnswer, operation, pageQuery, readLink, type Operation } from '../operation.js';
 import { JOB_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { contentDisposition } from '../content-disposition.js';
 import type { ApiDependencies } from '../context.js';
@@ -63,47 +64,19 @@ function parseUploadedInputs(raw: string | undefined): Array<z.infer<typeof uplo
   return parsed.data;
 }
 
-/**
- * One entry of `inputs` in a JSON job. Each names its source by one key: `conversion_id`
- * (an earlier upload of this account, whose original is converted again) today; other
- * source kinds (a URL) are further keys beside it.
- */
-export const jobInput = z
-  .object({
-    conversion_id: z.string().optional().describe('An earlier conversion of this account (cnv_…): its original file is the input'),
-    source_url: z.string().optional().describe('Or an http(s) URL the file’s workflow fetches the input from (as a conversion’s source_url)'),
-    filename: z.string().min(1).max(255).optional().describe("The input's name in this job (default: the source's)"),
-    options: optionOverrides.optional(),
-  })
-  .strict()
-  .refine(
-    (input) => (input.conversion_id === undefined) !== (input.source_url === undefined),
-    'each input names its source by conversion_id or by source_url, one of them',
-  );
-
-/** A JSON job: shared options at the top level, as the multipart form has them. */
-export const jobBody = z
-  .object({
-    ...Object.fromEntries(OPTION_NAMES.map((name) => [name, optionValue.optional()])),
-    output_format: optionValue.optional().describe('Required, here or in the preset'),
-    preset: z.string().optional().describe('A preset of the account: its options under the ones given here'),
-    inputs: z.array(jobInput).min(1, 'inputs must name at least one input'),
-    concurrency: z.number().int().optional().describe('Files converting at once, 1 to KILN_JOB_CONCURRENCY (its default)'),
-    webhook_url: z.string().optional(),
-    webhook_events: z.array(z.string()).optional().describe('The event types webhook_url gets (default: all)'),
-    webhook_metadata: z.record(z.string(), z.unknown()).optional(),
-    tag: z.string().optional(),
-  })
-  .strict();
-
 /** Option values as the option parser reads them (form fields are text). */
 function asFields(values: Record<string, string | number | boolean | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])));
 }
 
-export function jobRoutes(deps: ApiDependencies): Router {
+export function jobOperations(deps: ApiDependencies): Operation[] {
   const { db, config } = deps;
-  const router = new Router();
+  const bodies = jobBodies(config);
+  const params = idParam('job', 'job');
+  const archiveReader = keyOrLink(db, deps.signer, 'archive', 'job', jobNotFound);
+  const streamReader = keyOrLink(db, deps.signer, 'job-events', 'job', jobNotFound);
+  const jobOr404 = (ctx: Context): Promise<Job> => jobForReader(db, { id: pathId(ctx, 'job', jobNotFound), accountId: accountOf(ctx).id });
+  const present = (job: Job) => presentJob(job, deps.signer, config.retention.archives);
 
   /** Answers 202 with the accepted job. */
   function answerAccepted(ctx: Context, job: Job): void {
@@ -163,137 +136,213 @@ export function jobRoutes(deps: ApiDependencies): Router {
   /** A JSON body whose `inputs` name files Kiln already has, or URLs. */
   const createFromInputs = idempotentJson(deps, async (ctx, body) => {
     const accountId = accountOf(ctx).id;
-    const parsed = jobBody.safeParse(body);
-    if (!parsed.success) throw invalid('invalid_body', fieldProblems(parsed.error, 'field'));
-    const given = parsed.data;
-    const request = await readJobRequest(deps, accountId, {
-      shared: asFields(
-        Object.fromEntries(
-          [...OPTION_NAMES, PRESET_FIELD].map((name) => [name, (given as Record<string, unknown>)[name] as string | number | boolean | undefined]),
-        ),
-      ),
-      overrides: given.inputs.map((input) => input.options && asFields(input.options)),
-      files: given.inputs.length,
-      concurrency: given.concurrency,
-      webhook: asFields({
-        webhook_url: given.webhook_url,
-        tag: given.tag,
-        webhook_metadata: given.webhook_metadata === undefined ? undefined : JSON.stringify(given.webhook_metadata),
-      }),
-      webhookEvents: given.webhook_events,
-    });
+    const given = readJsonJob(config, body);
+    const request = await readJobRequest(deps, accountId, { ...given, files: given.inputs.length });
     const sources = await readNamedSources(deps, accountId, given.inputs);
     answerAccepted(ctx, await acceptJob(deps, requestLog(ctx, deps.log), accountId, request, sources));
   });
 
-  router.post('/v1/jobs', async (ctx) => {
-    if (ctx.is('multipart/form-data')) return createFromUpload(ctx);
-    if (ctx.is('application/json')) return createFromInputs(ctx);
-    throw new ApiError(
-      415,
-      'unsupported_media_type',
-      'send the images as multipart/form-data "file" fields, or a JSON body whose inputs name earlier uploads or URLs',
-    );
-  });
-
-  router.get('/v1/jobs', async (ctx) => {
-    const page = readPage(ctx.query);
-    const status = queryChoice(ctx.query, 'status', JOB_STATUSES);
-    const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
-    ctx.body = pageEnvelope(rows, page.limit, (job) => presentJob(job, deps.signer, deps.config.retention.archives));
-  });
-
-  const jobOr404 = (ctx: Context): Promise<Job> => jobForReader(db, { id: pathId(ctx, 'job', jobNotFound), accountId: accountOf(ctx).id });
-
-  router.get('/v1/jobs/:id', async (ctx) => {
-    ctx.body = presentJob(await jobOr404(ctx), deps.signer, deps.config.retention.archives);
-  });
-
-  router.get('/v1/jobs/:id/conversions', async (ctx) => {
-    const job = await jobOr404(ctx);
-    const page = readPage(ctx.query);
-    const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
-    const rows = await listJobConversions(db, job.id, { ...page, limit: page.limit + 1, status });
-    ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
-  });
-
-  router.post(
-    '/v1/jobs/:id/cancel',
-    idempotentAction(deps, async (ctx) => {
-      const job = await jobOr404(ctx);
-      if (isJobFinished(job.status)) {
-        throw new ApiError(409, 'job_finished', `the job already ended as ${job.status}`, { job_status: job.status });
-      }
-      const requested = await cancelJobWorkflow(deps.temporal, job.id);
-      if (!requested) {
-        // No workflow to record it (never started): none of its files started either, so all end cancelled here.
-        const counts = { total: job.total, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: job.total };
-        const published = await db
-          .transaction()
-          .execute((trx) => storeJobEnd(trx, job.id, { status: 'cancelled', counts, failures: [], failuresOmitted: 0 }, deps.delivery.defaultRetrySchedule));
-        await dispatchOrDefer(
-          deps.deliveries,
-          published.flatMap((event) => event.deliveries),
-          requestLog(ctx, deps.log),
+  return [
+    operation({
+      operationId: 'createJob',
+      method: 'post',
+      path: '/v1/jobs',
+      summary: 'Start a job: many files converted with shared options, one workflow watching them',
+      description:
+        'Multipart with each image as a `file` field (in order) and the shared options as fields; or JSON whose `inputs` name earlier conversions (their originals) or URLs. `inputs[i].options` are over the shared options for the i-th file.',
+      tag: 'Jobs',
+      auth: 'api_key',
+      idempotent: true,
+      body: { required: true, content: { 'multipart/form-data': bodies.multipart, 'application/json': bodies.json } },
+      answers: {
+        202: jsonAnswer('Accepted: the job and its files are queued', s.Job, {
+          headers: { Location: 'The job' },
+          links: {
+            ...readLink('getJob', 'job'),
+            ...eventsLink('streamJobEvents', 'job'),
+            listJobConversions: { operationId: 'listJobConversions', parameters: { id: '$response.body#/id' }, description: 'Its files, each a conversion' },
+          },
+        }),
+      },
+      problems: {
+        400: [
+          'invalid_options',
+          'file_required',
+          'empty_file',
+          'unexpected_file',
+          'too_many_files',
+          'invalid_multipart',
+          'upload_aborted',
+          'invalid_url',
+          'invalid_metadata',
+          'invalid_tag',
+          'unknown_event_type',
+        ],
+        413: ['file_too_large', 'upload_too_large'],
+        415: ['unsupported_input'],
+        422: ['blocked_address', 'source_not_found'],
+        503: ['storage_unavailable'],
+      },
+      handler: (ctx) => {
+        if (ctx.is('multipart/form-data')) return createFromUpload(ctx);
+        if (ctx.is('application/json')) return createFromInputs(ctx);
+        throw new ApiError(
+          415,
+          'unsupported_media_type',
+          'send the images as multipart/form-data "file" fields, or a JSON body whose inputs name earlier uploads or URLs',
         );
-      }
-      ctx.status = 202;
-      ctx.body = presentJob((await findJob(db, job.account_id, job.id)) ?? job, deps.signer, deps.config.retention.archives);
+      },
     }),
-  );
-
-  return router;
+    operation({
+      operationId: 'listJobs',
+      method: 'get',
+      path: '/v1/jobs',
+      summary: 'List jobs, newest first',
+      tag: 'Jobs',
+      auth: 'api_key',
+      query: z.object({ ...pageQuery, status: z.enum(JOB_STATUSES).optional() }),
+      answers: { 200: jsonAnswer('A page of jobs', s.page(s.Job, 'JobPage')) },
+      problems: { 400: ['invalid_parameter'] },
+      handler: async (ctx) => {
+        const page = readPage(ctx.query);
+        const status = queryChoice(ctx.query, 'status', JOB_STATUSES);
+        const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
+        ctx.body = pageEnvelope(rows, page.limit, present);
+      },
+    }),
+    operation({
+      operationId: 'getJob',
+      method: 'get',
+      path: '/v1/jobs/{id}',
+      summary: 'One job: its status, counts per file status and progress',
+      tag: 'Jobs',
+      auth: 'api_key',
+      params,
+      answers: { 200: jsonAnswer('The job', s.Job) },
+      problems: { 404: ['job_not_found'] },
+      handler: async (ctx) => {
+        ctx.body = present(await jobOr404(ctx));
+      },
+    }),
+    operation({
+      operationId: 'listJobConversions',
+      method: 'get',
+      path: '/v1/jobs/{id}/conversions',
+      summary: "A job's files, in the job's order, each a conversion",
+      tag: 'Jobs',
+      auth: 'api_key',
+      params,
+      query: z.object({ ...pageQuery, status: z.enum(CONVERSION_STATUSES).optional() }),
+      answers: { 200: jsonAnswer('A page of conversions', s.page(s.Conversion, 'ConversionPage')) },
+      problems: { 400: ['invalid_parameter'], 404: ['job_not_found'] },
+      handler: async (ctx) => {
+        const job = await jobOr404(ctx);
+        const page = readPage(ctx.query);
+        const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
+        const rows = await listJobConversions(db, job.id, { ...page, limit: page.limit + 1, status });
+        ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
+      },
+    }),
+    operation({
+      operationId: 'cancelJob',
+      method: 'post',
+      path: '/v1/jobs/{id}/cancel',
+      summary: 'Cancel a job: files not started never start, those under way are cancelled, finished ones stay',
+      tag: 'Jobs',
+      auth: 'api_key',
+      idempotent: true,
+      params,
+      answers: { 202: jsonAnswer('Cancelling', s.Job) },
+      problems: { 404: ['job_not_found'], 409: ['job_finished'] },
+      handler: idempotentAction(deps, async (ctx) => {
+        const job = await jobOr404(ctx);
+        if (isJobFinished(job.status)) {
+          throw new ApiError(409, 'job_finished', `the job already ended as ${job.status}`, { job_status: job.status });
+        }
+        const requested = await cancelJobWorkflow(deps.temporal, job.id);
+        if (!requested) {
+          // No workflow to record it (never started): none of its files started either, so all end cancelled here.
+          const counts = { total: job.total, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: job.total };
+          const published = await db
+            .transaction()
+            .execute((trx) => storeJobEnd(trx, job.id, { status: 'cancelled', counts, failures: [], failuresOmitted: 0 }, deps.delivery.defaultRetrySchedule));
+          await dispatchOrDefer(
+            deps.deliveries,
+            published.flatMap((event) => event.deliveries),
+            requestLog(ctx, deps.log),
+          );
+        }
+        ctx.status = 202;
+        ctx.body = present((await findJob(db, job.account_id, job.id)) ?? job);
+      }),
+    }),
+    operation({
+      operationId: 'streamJobEvents',
+      method: 'get',
+      path: '/v1/jobs/{id}/events',
+      ...eventStreamContract('job', 'job_not_found'),
+      params,
+      handler: async (ctx) => {
+        const job = await jobForReader(db, await streamReader(ctx));
+        await streamEvents(ctx, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENT_TYPES }, streamSettings(deps));
+      },
+    }),
+    operation({
+      operationId: 'downloadJobArchive',
+      method: 'get',
+      path: '/v1/jobs/{id}/archive',
+      summary: "A zip of an ended job's succeeded outputs, streamed (by API key, or by its signed archive_url)",
+      tag: 'Jobs',
+      auth: 'api_key_or_link',
+      params,
+      query: z.object({
+        expires: z.string().regex(/^\d+$/).optional().describe("From the job's archive_url: with signature, it replaces the API key"),
+        signature: z.string().optional().describe("From the job's archive_url"),
+      }),
+      answers: {
+        200: {
+          description: "One entry per succeeded file, in the job's order, named after its output (made safe and unique); stored, not recompressed",
+          content: { 'application/zip': binary('The zip', 'application/zip') },
+          headers: { 'Content-Disposition': 'attachment; filename="<job id>.zip"', 'X-Content-Type-Options': 'nosniff' },
+        },
+      },
+      problems: { 403: ['invalid_signature'], 404: ['job_not_found'], 409: ['job_not_finished'], 410: ['link_expired', 'output_expired', 'archive_expired'] },
+      handler: async (ctx) => archive(deps, ctx, await jobForReader(db, await archiveReader(ctx))),
+    }),
+  ];
 }
 
-/**
- * What a job's signed links open, also by API key: the zip of its outputs (`archive_url`,
- * which a webhook receiver can fetch) and its live event stream (`stream_url`, for a
- * browser's EventSource, which cannot send a key).
- */
-export function jobLinkRoutes(deps: ApiDependencies): Router {
-  const { db } = deps;
-  const router = new Router();
-  const reader = keyOrLink(db, deps.signer, 'archive', 'job', jobNotFound);
-  const streamReader = keyOrLink(db, deps.signer, 'job-events', 'job', jobNotFound);
-
-  router.get('/v1/jobs/:id/events', async (ctx) => {
-    const job = await jobForReader(db, await streamReader(ctx));
-    await streamEvents(ctx, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENT_TYPES }, streamSettings(deps));
-  });
-
-  router.get('/v1/jobs/:id/archive', async (ctx) => {
-    const job = await jobForReader(db, await reader(ctx));
-    if (!isJobFinished(job.status)) {
-      throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
-    }
-    if (isArchiveExpired(job, deps.config.retention.archives)) {
-      throw new ApiError(
-        410,
-        'archive_expired',
-        `the job ended over ${deps.config.retention.archives} s ago; its archive is past its retention (KILN_RETENTION_ARCHIVES)`,
-      );
-    }
-    const outputs = await jobOutputs(db, job.id);
-    const purged = outputs.find((row) => row.output_purged_at);
-    if (purged) {
-      throw new ApiError(
-        410,
-        'output_expired',
-        `the job's outputs were deleted on ${purged.output_purged_at!.toISOString()}, past their retention (KILN_RETENTION_OUTPUTS)`,
-      );
-    }
-    const names = entryNames(outputs.map((row) => row.output_filename ?? `${row.id}`));
-    const entries = outputs.flatMap((row, index) =>
-      row.output_key && row.output_bytes !== null ? [{ name: names[index]!, key: row.output_key, bytes: row.output_bytes }] : [],
+/** Streams the zip of an ended job's outputs. */
+async function archive(deps: ApiDependencies, ctx: Context, job: Job): Promise<void> {
+  if (!isJobFinished(job.status)) {
+    throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
+  }
+  if (isArchiveExpired(job, deps.config.retention.archives)) {
+    throw new ApiError(
+      410,
+      'archive_expired',
+      `the job ended over ${deps.config.retention.archives} s ago; its archive is past its retention (KILN_RETENTION_ARCHIVES)`,
     );
-    const zip = zipOfBlobs(deps.blobs, entries, job.completed_at ?? job.updated_at);
-    // An output gone from the store ends the response early; the client sees a cut-off zip, not a wrong one.
-    zip.stream.on('error', (error) => requestLog(ctx, deps.log)(`the archive of ${job.id} failed while streaming`, error));
-    ctx.type = 'application/zip';
-    if (zip.bytes !== undefined) ctx.length = zip.bytes;
-    ctx.set('Content-Disposition', contentDisposition(`${job.id}.zip`, 'attachment'));
-    ctx.set('Cache-Control', 'private, no-store');
-    ctx.body = zip.stream;
-  });
-  return router;
+  }
+  const outputs = await jobOutputs(deps.db, job.id);
+  const purged = outputs.find((row) => row.output_purged_at);
+  if (purged) {
+    throw new ApiError(
+      410,
+      'output_expired',
+      `the job's outputs were deleted on ${purged.output_purged_at!.toISOString()}, past their retention (KILN_RETENTION_OUTPUTS)`,
+    );
+  }
+  const names = entryNames(outputs.map((row) => row.output_filename ?? `${row.id}`));
+  const entries = outputs.flatMap((row, index) =>
+    row.output_key && row.output_bytes !== null ? [{ name: names[index]!, key: row.output_key, bytes: row.output_bytes }] : [],
+  );
+  const zip = zipOfBlobs(deps.blobs, entries, job.completed_at ?? job.updated_at);
+  // An output gone from the store ends the response early; the client sees a cut-off zip, not a wrong one.
+  zip.stream.on('error', (error) => requestLog(ctx, deps.log)(`the archive of ${job.id} failed while streaming`, error));
+  ctx.type = 'application/zip';
+  if (zip.bytes !== undefined) ctx.length = zip.bytes;
+  ctx.set('Content-Disposition', contentDisposition(`${job.id}.zip`, 'attachment'));
+  ctx.set('Cache-Control', 'private, no-store');
+  ctx.body = zip.stream;
 }

@@ -1,20 +1,31 @@
-import Router from '@koa/router';
+import { z } from 'zod';
+import { operation, type Operation } from '../operation.js';
 import type { Context, Next } from 'koa';
 import { Registry } from 'prom-client';
 import type { KilnMetrics } from '../../metrics.js';
 import { processMetrics } from '../../process-metrics.js';
 
 /** Prometheus's text format at `/metrics` (behind the admin token: it speaks of every account's work). */
-export function metricsRoutes(metrics: KilnMetrics): Router {
-  const router = new Router();
-  // Merged at the first scrape: the metrics all exist by then, and a router listed without serving never builds it.
+export function metricsOperations(metrics: KilnMetrics): Operation[] {
+  // Merged at the first scrape: the metrics all exist by then, and an operation listed without serving never builds it.
   let registry: Registry | undefined;
-  router.get('/metrics', async (ctx) => {
-    registry ??= Registry.merge([metrics.registry, processMetrics]);
-    ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
-  });
-  return router;
+  return [
+    operation({
+      operationId: 'getMetrics',
+      method: 'get',
+      path: '/metrics',
+      summary: "Prometheus metrics of this process: requests, image work, webhook attempts, and every account's conversions, jobs and deliveries by status",
+      tag: 'Operations',
+      auth: 'admin',
+      answers: { 200: { description: "Prometheus's text exposition format", content: { 'text/plain': z.string() } } },
+      problems: { 503: ['admin_disabled'] },
+      handler: async (ctx) => {
+        registry ??= Registry.merge([metrics.registry, processMetrics]);
+        ctx.type = registry.contentType;
+        ctx.body = await registry.metrics();
+      },
+    }),
+  ];
 }
 
 /** Counts and times every request by its route pattern (never its raw path: ids would make a series each). */

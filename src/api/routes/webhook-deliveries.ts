@@ -1,4 +1,3 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { deliveriesToRecover, findDelivery, isEventPurged, finishDelivery, listAttempts, listDeliveries, reopenDelivery } from '../../db/deliveries.js';
@@ -8,11 +7,13 @@ import { findEndpoint } from '../../db/webhook-endpoints.js';
 import { EVENT_TYPES } from '../../model/event-catalog.js';
 import { hasPrefix } from '../../ids.js';
 import { cancelDeliveryRetries, redeliver } from '../../webhooks/delivery-workflow.js';
-import { webhookEnvelope } from '../../webhooks/payload.js';
+import { presentEvent } from './events.js';
 import { formatDuration } from '../../durations.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
-import type * as contract from '../contract/schemas.js';
+import * as s from '../contract/schemas.js';
+import { parseBody } from '../json-body.js';
+import { idParam, jsonAnswer, jsonBody, operation, pageQuery, readLink, type Operation } from '../operation.js';
 import { idempotentAction, idempotentJson } from '../idempotency.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId, printable, queryChoice, queryId } from '../params.js';
@@ -23,9 +24,9 @@ import { endpointNotFound } from './webhook-endpoints.js';
 
 const deliveryNotFound = (id: string): ApiError => new ApiError(404, 'delivery_not_found', `no delivery ${id}`);
 
-export const recoverBody = z
+const recoverBody = z
   .object({
-    endpoint_id: z.string({ message: 'endpoint_id is required' }),
+    endpoint_id: z.string({ message: 'endpoint_id is required' }).regex(/^ep_[0-9a-z]{23}$/, 'endpoint_id must be an endpoint id (ep_…)'),
     since: z.iso.datetime({ offset: true, message: 'since must be an ISO-8601 date-time' }),
     status: z
       .array(z.enum(['failed', 'pending']), { message: 'status must be a list of failed and pending' })
@@ -35,7 +36,7 @@ export const recoverBody = z
   })
   .strict();
 
-function presentDelivery(delivery: Delivery): z.input<typeof contract.Delivery> {
+function presentDelivery(delivery: Delivery): z.input<typeof s.Delivery> {
   return {
     id: delivery.id,
     object: 'webhook_delivery',
@@ -56,7 +57,7 @@ function presentDelivery(delivery: Delivery): z.input<typeof contract.Delivery> 
   };
 }
 
-function presentAttempt(attempt: DeliveryAttempt): z.input<typeof contract.Attempt> {
+function presentAttempt(attempt: DeliveryAttempt): z.input<typeof s.Attempt> {
   return {
     attempt: attempt.attempt,
     trigger: attempt.trigger,
@@ -70,9 +71,9 @@ function presentAttempt(attempt: DeliveryAttempt): z.input<typeof contract.Attem
   };
 }
 
-export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
+export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
   const { db } = deps;
-  const router = new Router();
+  const params = idParam('dlv', 'delivery');
 
   async function deliveryOr404(ctx: Context): Promise<Delivery> {
     const id = pathId(ctx, 'dlv', deliveryNotFound);
@@ -96,77 +97,135 @@ export function webhookDeliveryRoutes(deps: ApiDependencies): Router {
     await redeliver(deps.temporal, db, delivery, deps.delivery.requestTimeoutSeconds);
   }
 
-  router.get('/v1/webhooks/deliveries', async (ctx) => {
-    const page = readPage(ctx.query);
-    const endpointId = queryId(ctx.query, 'endpoint_id', 'ep');
-    const eventId = queryId(ctx.query, 'event_id', 'evt');
-    const status = queryChoice(ctx.query, 'status', DELIVERY_STATUSES);
-    const eventType = queryChoice(ctx.query, 'event_type', EVENT_TYPES);
-    const rows = await listDeliveries(db, accountOf(ctx).id, { endpointId, eventType, status, eventId }, { ...page, limit: page.limit + 1 });
-    ctx.body = pageEnvelope(rows, page.limit, presentDelivery);
-  });
-
-  router.get('/v1/webhooks/deliveries/:id', async (ctx) => {
-    const delivery = await deliveryOr404(ctx);
-    const event = await eventOfDelivery(db, delivery);
-    ctx.body = {
-      ...presentDelivery(delivery),
-      // The body as stored; a completed conversion's download_url is signed afresh on each attempt.
-      payload: webhookEnvelope(event, undefined, new Date()),
-      attempts: (await listAttempts(db, delivery.id)).map(presentAttempt),
-    };
-  });
-
-  router.post(
-    '/v1/webhooks/deliveries/:id/retry',
-    idempotentAction(deps, async (ctx) => {
-      const delivery = await deliveryOr404(ctx);
-      if (await isEventPurged(db, delivery.event_id)) {
-        throw new ApiError(
-          409,
-          'event_purged',
-          `the payload of event ${delivery.event_id} is past its retention (KILN_RETENTION_EVENTS): there is nothing left to send`,
-        );
-      }
-      if (delivery.endpoint_id) {
-        const endpoint = await findEndpoint(db, accountOf(ctx).id, delivery.endpoint_id);
-        if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
-        requireEnabled(endpoint);
-      }
-      await redeliverNow(delivery);
-      ctx.status = 202;
-      ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
+  return [
+    operation({
+      operationId: 'listDeliveries',
+      method: 'get',
+      path: '/v1/webhooks/deliveries',
+      summary: 'The delivery log, newest first',
+      tag: 'Webhook deliveries',
+      auth: 'api_key',
+      query: z.object({
+        ...pageQuery,
+        endpoint_id: z
+          .string()
+          .regex(/^ep_[0-9a-z]{23}$/)
+          .optional()
+          .describe('Only deliveries to this endpoint'),
+        event_type: z.enum(EVENT_TYPES).optional(),
+        status: z.enum(DELIVERY_STATUSES).optional(),
+        event_id: z
+          .string()
+          .regex(/^evt_[0-9a-z]{23}$/)
+          .optional()
+          .describe('Only deliveries of this event'),
+      }),
+      answers: { 200: jsonAnswer('A page of deliveries', s.page(s.Delivery, 'WebhookDeliveryPage')) },
+      problems: { 400: ['invalid_parameter'] },
+      handler: async (ctx) => {
+        const page = readPage(ctx.query);
+        const endpointId = queryId(ctx.query, 'endpoint_id', 'ep');
+        const eventId = queryId(ctx.query, 'event_id', 'evt');
+        const status = queryChoice(ctx.query, 'status', DELIVERY_STATUSES);
+        const eventType = queryChoice(ctx.query, 'event_type', EVENT_TYPES);
+        const rows = await listDeliveries(db, accountOf(ctx).id, { endpointId, eventType, status, eventId }, { ...page, limit: page.limit + 1 });
+        ctx.body = pageEnvelope(rows, page.limit, presentDelivery);
+      },
     }),
-  );
-
-  router.post(
-    '/v1/webhooks/deliveries/:id/cancel',
-    idempotentAction(deps, async (ctx) => {
-      const delivery = await deliveryOr404(ctx);
-      if (delivery.status !== 'pending') {
-        throw new ApiError(409, 'delivery_finished', `the delivery already ended as ${delivery.status}`, { delivery_status: delivery.status });
-      }
-      if (!(await cancelDeliveryRetries(deps.temporal, delivery))) await finishDelivery(db, delivery.id, 'cancelled');
-      ctx.status = 202;
-      ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
+    operation({
+      operationId: 'getDelivery',
+      method: 'get',
+      path: '/v1/webhooks/deliveries/{id}',
+      summary: 'One delivery with its payload and every attempt',
+      tag: 'Webhook deliveries',
+      auth: 'api_key',
+      params,
+      answers: { 200: jsonAnswer('The delivery', s.DeliveryDetail) },
+      problems: { 404: ['delivery_not_found'] },
+      handler: async (ctx) => {
+        const delivery = await deliveryOr404(ctx);
+        const event = await eventOfDelivery(db, delivery);
+        ctx.body = {
+          ...presentDelivery(delivery),
+          // As an attempt made now would send it: its links are signed afresh for each attempt.
+          payload: presentEvent(event, deps.signer),
+          attempts: (await listAttempts(db, delivery.id)).map(presentAttempt),
+        };
+      },
     }),
-  );
-
-  router.post(
-    '/v1/webhooks/recover',
-    idempotentJson(deps, async (ctx, body) => {
-      const parsed = recoverBody.safeParse(body);
-      if (!parsed.success) throw new ApiError(400, 'invalid_body', parsed.error.issues.map((i) => i.message).join('; '));
-      const accountId = accountOf(ctx).id;
-      const endpoint = hasPrefix(parsed.data.endpoint_id, 'ep') ? await findEndpoint(db, accountId, parsed.data.endpoint_id) : undefined;
-      if (!endpoint) throw endpointNotFound(printable(parsed.data.endpoint_id));
-      const chosen = await deliveriesToRecover(db, accountId, endpoint.id, new Date(parsed.data.since), parsed.data.status ?? ['failed']);
-      if (chosen.length > 0) requireEnabled(endpoint);
-      for (const delivery of chosen) await redeliverNow(delivery);
-      ctx.status = 202;
-      ctx.body = { endpoint_id: endpoint.id, since: parsed.data.since, redelivered: chosen.length, delivery_ids: chosen.map((d) => d.id) };
+    operation({
+      operationId: 'retryDelivery',
+      method: 'post',
+      path: '/v1/webhooks/deliveries/{id}/retry',
+      summary: 'An immediate manual attempt, same webhook-id',
+      tag: 'Webhook deliveries',
+      auth: 'api_key',
+      idempotent: true,
+      params,
+      answers: { 202: jsonAnswer('Retrying', s.Delivery, { links: readLink('getDelivery', 'delivery') }) },
+      problems: { 404: ['delivery_not_found'], 409: ['endpoint_disabled', 'endpoint_deleted', 'event_purged'] },
+      handler: idempotentAction(deps, async (ctx) => {
+        const delivery = await deliveryOr404(ctx);
+        if (await isEventPurged(db, delivery.event_id)) {
+          throw new ApiError(
+            409,
+            'event_purged',
+            `the payload of event ${delivery.event_id} is past its retention (KILN_RETENTION_EVENTS): there is nothing left to send`,
+          );
+        }
+        if (delivery.endpoint_id) {
+          const endpoint = await findEndpoint(db, accountOf(ctx).id, delivery.endpoint_id);
+          if (!endpoint) throw new ApiError(409, 'endpoint_deleted', `endpoint ${delivery.endpoint_id} was deleted`);
+          requireEnabled(endpoint);
+        }
+        await redeliverNow(delivery);
+        ctx.status = 202;
+        ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
+      }),
     }),
-  );
-
-  return router;
+    operation({
+      operationId: 'cancelDelivery',
+      method: 'post',
+      path: '/v1/webhooks/deliveries/{id}/cancel',
+      summary: "Drop a delivery's pending retries",
+      tag: 'Webhook deliveries',
+      auth: 'api_key',
+      idempotent: true,
+      params,
+      answers: { 202: jsonAnswer('Cancelling', s.Delivery) },
+      problems: { 404: ['delivery_not_found'], 409: ['delivery_finished'] },
+      handler: idempotentAction(deps, async (ctx) => {
+        const delivery = await deliveryOr404(ctx);
+        if (delivery.status !== 'pending') {
+          throw new ApiError(409, 'delivery_finished', `the delivery already ended as ${delivery.status}`, { delivery_status: delivery.status });
+        }
+        if (!(await cancelDeliveryRetries(deps.temporal, delivery))) await finishDelivery(db, delivery.id, 'cancelled');
+        ctx.status = 202;
+        ctx.body = presentDelivery((await findDelivery(db, accountOf(ctx).id, delivery.id)) ?? delivery);
+      }),
+    }),
+    operation({
+      operationId: 'recoverDeliveries',
+      method: 'post',
+      path: '/v1/webhooks/recover',
+      summary: "Re-deliver an endpoint's failed (or pending) deliveries since a time",
+      tag: 'Webhook deliveries',
+      auth: 'api_key',
+      idempotent: true,
+      body: jsonBody(recoverBody),
+      answers: { 202: jsonAnswer('Re-delivering', s.Recovered) },
+      problems: { 404: ['endpoint_not_found'], 409: ['endpoint_disabled'] },
+      handler: idempotentJson(deps, async (ctx, body) => {
+        const input = parseBody(recoverBody, body);
+        const accountId = accountOf(ctx).id;
+        const endpoint = hasPrefix(input.endpoint_id, 'ep') ? await findEndpoint(db, accountId, input.endpoint_id) : undefined;
+        if (!endpoint) throw endpointNotFound(printable(input.endpoint_id));
+        const chosen = await deliveriesToRecover(db, accountId, endpoint.id, new Date(input.since), input.status ?? ['failed']);
+        if (chosen.length > 0) requireEnabled(endpoint);
+        for (const delivery of chosen) await redeliverNow(delivery);
+        ctx.status = 202;
+        ctx.body = { endpoint_id: endpoint.id, since: input.since, redelivered: chosen.length, delivery_ids: chosen.map((d) => d.id) };
+      }),
+    }),
+  ];
 }

@@ -1,4 +1,3 @@
-import Router from '@koa/router';
 import { retargetPendingDeliveries } from '../../db/deliveries.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -21,20 +20,23 @@ import { requestLog } from '../request-log.js';
 import { formatDuration, parseSchedule } from '../../durations.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
-import type * as contract from '../contract/schemas.js';
+import * as s from '../contract/schemas.js';
+import { idParam, jsonAnswer, jsonBody, operation, pageQuery, readLink, type Operation } from '../operation.js';
 import { idempotentAction, idempotentJson, idempotentOptionalJson } from '../idempotency.js';
 import { readJsonBody, readOptionalJsonBody, parseBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../../problem.js';
-import { readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
-import { checkWebhookUrl, TAG_PATTERN } from '../../intake/request-webhook.js';
+import { HEADER_NAME, rotateBody, readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
+import { checkWebhookUrl, MAX_URL_LENGTH, TAG_PATTERN } from '../../intake/request-webhook.js';
 import {
   checkSignature,
   checkTemplate,
   presentSignature,
   previewEvent,
   previewRequest,
+  PREVIEW_PROBLEMS,
+  previewBody,
   readPreviewBody,
   signatureBody,
   templateField,
@@ -50,7 +52,7 @@ const endpointIdOf = (ctx: Context): string => pathId(ctx, 'ep', endpointNotFoun
 
 const MAX_TAGS = 20;
 
-export const endpointBody = z
+const endpointBody = z
   .object({
     url: z.string({ message: 'url must be a string' }),
     description: z.string().max(500, 'description must be at most 500 characters'),
@@ -70,6 +72,31 @@ export const endpointBody = z
       .describe("Sent with every delivery to this endpoint, beside Kiln's own (whose names it may not use); PATCH replaces them all"),
   })
   .strict();
+
+/**
+ * The body as documented: each field's shape as the checks below enforce it. They are made
+ * by readEndpointFields, each naming its own code (invalid_url, unknown_event_type,
+ * invalid_retry_schedule, invalid_secret, invalid_headers), where a shape check would say
+ * only invalid_body.
+ */
+const endpointContract = endpointBody.extend({
+  url: z.string().max(MAX_URL_LENGTH).meta({ format: 'uri' }).describe('http or https, without credentials; a literal address must be one webhooks may reach'),
+  event_types: z.array(z.enum(EVENT_TYPES)).max(EVENT_TYPES.length).describe('The event types it gets; empty: all of them'),
+  retry_schedule: z
+    .array(z.string().regex(/^\d+[smhd]$/))
+    .max(20)
+    .nullable()
+    .describe('The waits between attempts, e.g. ["30s","2m","10m"] (each up to 7d); null: KILN_WEBHOOK_RETRY_SCHEDULE'),
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]{32,88}={0,2}$|^[\x21-\x7e]{16,256}$/)
+    .describe(
+      'Create only: a secret the receiver already holds (whsec_ + base64 of 24–64 bytes, or, with signature set, a plain string of 16–256 characters); a new one is made when absent',
+    ),
+  headers: z
+    .record(z.string().regex(HEADER_NAME), z.string().max(4096))
+    .describe("Sent with every delivery to this endpoint, beside Kiln's own (whose names it may not use); PATCH replaces them all"),
+});
 
 /**
  * Validates a create (all of `url`, the rest optional) or a patch of `existing` (anything
@@ -115,7 +142,7 @@ async function readEndpointFields(body: unknown, deps: ApiDependencies, existing
   return fields;
 }
 
-function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): z.input<typeof contract.Endpoint> {
+function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): z.input<typeof s.Endpoint> {
   return {
     id: endpoint.id,
     object: 'webhook_endpoint',
@@ -142,10 +169,10 @@ export function liveUntil(expiresAt: Date | null): string | null {
   return expiresAt && expiresAt.getTime() > Date.now() ? expiresAt.toISOString() : null;
 }
 
-export function webhookEndpointRoutes(deps: ApiDependencies): Router {
+export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
   const { db, config } = deps;
-  const router = new Router();
   const defaultSchedule = deps.delivery.defaultRetrySchedule;
+  const params = idParam('ep', 'endpoint');
 
   async function endpointOr404(ctx: Context): Promise<WebhookEndpoint> {
     const id = endpointIdOf(ctx);
@@ -154,112 +181,207 @@ export function webhookEndpointRoutes(deps: ApiDependencies): Router {
     return endpoint;
   }
 
-  router.post(
-    '/v1/webhooks/endpoints',
-    idempotentJson(deps, async (ctx, body) => {
-      const fields = await readEndpointFields(body, deps, null);
-      const endpoint = await createEndpoint(db, accountOf(ctx).id, {
-        url: fields.url!,
-        description: fields.description ?? '',
-        eventTypes: fields.eventTypes ?? [],
-        tags: fields.tags ?? [],
-        retrySchedule: fields.retrySchedule ?? null,
-        enabled: fields.enabled ?? true,
-        headers: fields.headers ?? {},
-        signature: fields.signature ?? null,
-        template: fields.template ?? null,
-        secret: fields.secret,
-      });
-      ctx.status = 201;
-      ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
-      ctx.body = { ...presentEndpoint(endpoint, defaultSchedule), secret: endpoint.secret };
+  const fieldProblems = ['invalid_url', 'unknown_event_type', 'invalid_retry_schedule', 'invalid_headers', 'invalid_signature', 'invalid_template'];
+
+  return [
+    operation({
+      operationId: 'createEndpoint',
+      method: 'post',
+      path: '/v1/webhooks/endpoints',
+      summary: 'Register a webhook endpoint',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      idempotent: true,
+      body: jsonBody(endpointContract.partial().required({ url: true })),
+      answers: {
+        201: jsonAnswer('The endpoint with its secret', s.EndpointWithSecret, {
+          headers: { Location: 'The endpoint' },
+          links: readLink('getEndpoint', 'endpoint'),
+        }),
+      },
+      problems: { 400: [...fieldProblems, 'invalid_secret'], 422: ['blocked_address'] },
+      handler: idempotentJson(deps, async (ctx, body) => {
+        const fields = await readEndpointFields(body, deps, null);
+        const endpoint = await createEndpoint(db, accountOf(ctx).id, {
+          url: fields.url!,
+          description: fields.description ?? '',
+          eventTypes: fields.eventTypes ?? [],
+          tags: fields.tags ?? [],
+          retrySchedule: fields.retrySchedule ?? null,
+          enabled: fields.enabled ?? true,
+          headers: fields.headers ?? {},
+          signature: fields.signature ?? null,
+          template: fields.template ?? null,
+          secret: fields.secret,
+        });
+        ctx.status = 201;
+        ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
+        ctx.body = { ...presentEndpoint(endpoint, defaultSchedule), secret: endpoint.secret };
+      }),
     }),
-  );
-
-  router.get('/v1/webhooks/endpoints', async (ctx) => {
-    const page = readPage(ctx.query);
-    const rows = await listEndpoints(db, accountOf(ctx).id, { ...page, limit: page.limit + 1 });
-    ctx.body = pageEnvelope(rows, page.limit, (row) => presentEndpoint(row, defaultSchedule));
-  });
-
-  router.get('/v1/webhooks/endpoints/:id', async (ctx) => {
-    ctx.body = presentEndpoint(await endpointOr404(ctx), defaultSchedule);
-  });
-
-  router.patch('/v1/webhooks/endpoints/:id', async (ctx) => {
-    const id = endpointIdOf(ctx);
-    const body = await readJsonBody(ctx);
-    const fields = await readEndpointFields(body, deps, await endpointOr404(ctx));
-    const endpoint = await db.transaction().execute(async (trx) => {
-      const updated = await updateEndpoint(trx, accountOf(ctx).id, id, fields);
-      // Its pending deliveries go to the new URL from their next attempt on, and say so.
-      if (updated && fields.url !== undefined) await retargetPendingDeliveries(trx, updated.id, updated.url);
-      return updated;
-    });
-    if (!endpoint) throw endpointNotFound(id);
-    ctx.body = presentEndpoint(endpoint, defaultSchedule);
-  });
-
-  router.delete('/v1/webhooks/endpoints/:id', async (ctx) => {
-    const id = endpointIdOf(ctx);
-    if (!(await deleteEndpoint(db, accountOf(ctx).id, id))) throw endpointNotFound(id);
-    ctx.status = 204;
-  });
-
-  router.get('/v1/webhooks/endpoints/:id/secret', async (ctx) => {
-    const endpoint = await endpointOr404(ctx);
-    ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
-  });
-
-  router.post(
-    '/v1/webhooks/endpoints/:id/rotate-secret',
-    idempotentOptionalJson(deps, async (ctx, body) => {
-      const { id, signature } = await endpointOr404(ctx);
-      const rotation = readRotateBody(body, signature !== null);
-      const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, rotation.overlapSeconds ?? config.webhookSecretOverlapSeconds, rotation.secret);
-      if (!endpoint) throw endpointNotFound(id);
-      ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
+    operation({
+      operationId: 'listEndpoints',
+      method: 'get',
+      path: '/v1/webhooks/endpoints',
+      summary: 'List endpoints',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      query: z.object(pageQuery),
+      answers: { 200: jsonAnswer('A page of endpoints', s.page(s.Endpoint, 'WebhookEndpointPage')) },
+      problems: { 400: ['invalid_parameter'] },
+      handler: async (ctx) => {
+        const page = readPage(ctx.query);
+        const rows = await listEndpoints(db, accountOf(ctx).id, { ...page, limit: page.limit + 1 });
+        ctx.body = pageEnvelope(rows, page.limit, (row) => presentEndpoint(row, defaultSchedule));
+      },
     }),
-  );
-
-  router.post('/v1/webhooks/endpoints/:id/preview', async (ctx) => {
-    const endpoint = await endpointOr404(ctx);
-    const input = readPreviewBody(await readOptionalJsonBody(ctx));
-    const event = await previewEvent(db, accountOf(ctx).id, input, endpoint.event_types);
-    const template = input.template === undefined ? endpoint.template : input.template;
-    ctx.body = await previewRequest(deps, event, {
-      url: endpoint.url,
-      secrets: endpointSecrets(endpoint),
-      headers: endpoint.headers,
-      signature: endpoint.signature,
-      template,
-    });
-  });
-
-  router.post(
-    '/v1/webhooks/endpoints/:id/test',
-    idempotentAction(deps, async (ctx) => {
-      const endpoint = await endpointOr404(ctx);
-      if (!endpoint.enabled) {
-        throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled`, { disabled_reason: endpoint.disabled_reason });
-      }
-      const event = await publishEvent(
-        db,
-        {
-          accountId: endpoint.account_id,
-          type: 'webhook.test',
-          subjectId: endpoint.id,
-          dedupeKey: `${endpoint.id}:webhook.test:${randomAlnum(20)}`,
-          data: { endpoint_id: endpoint.id, message: 'A test event from Kiln. If you can read this, your endpoint works.' },
-        },
-        { kind: 'endpoint', endpoint },
-        defaultSchedule,
-      );
-      await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
-      ctx.status = 202;
-      ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.delivery.id ?? null };
+    operation({
+      operationId: 'getEndpoint',
+      method: 'get',
+      path: '/v1/webhooks/endpoints/{id}',
+      summary: 'One endpoint',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      params,
+      answers: { 200: jsonAnswer('The endpoint', s.Endpoint) },
+      problems: { 404: ['endpoint_not_found'] },
+      handler: async (ctx) => {
+        ctx.body = presentEndpoint(await endpointOr404(ctx), defaultSchedule);
+      },
     }),
-  );
-
-  return router;
+    operation({
+      operationId: 'updateEndpoint',
+      method: 'patch',
+      path: '/v1/webhooks/endpoints/{id}',
+      summary: 'Change an endpoint (the fields given; headers replaces them all)',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      params,
+      body: jsonBody(endpointContract.omit({ secret: true }).partial()),
+      answers: { 200: jsonAnswer('The endpoint', s.Endpoint) },
+      problems: { 400: fieldProblems, 404: ['endpoint_not_found'], 422: ['blocked_address'] },
+      handler: async (ctx) => {
+        const id = endpointIdOf(ctx);
+        const body = await readJsonBody(ctx);
+        const fields = await readEndpointFields(body, deps, await endpointOr404(ctx));
+        const endpoint = await db.transaction().execute(async (trx) => {
+          const updated = await updateEndpoint(trx, accountOf(ctx).id, id, fields);
+          // Its pending deliveries go to the new URL from their next attempt on, and say so.
+          if (updated && fields.url !== undefined) await retargetPendingDeliveries(trx, updated.id, updated.url);
+          return updated;
+        });
+        if (!endpoint) throw endpointNotFound(id);
+        ctx.body = presentEndpoint(endpoint, defaultSchedule);
+      },
+    }),
+    operation({
+      operationId: 'deleteEndpoint',
+      method: 'delete',
+      path: '/v1/webhooks/endpoints/{id}',
+      summary: 'Delete an endpoint (its delivery log stays)',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      params,
+      answers: { 204: { description: 'Deleted' } },
+      problems: { 404: ['endpoint_not_found'] },
+      handler: async (ctx) => {
+        const id = endpointIdOf(ctx);
+        if (!(await deleteEndpoint(db, accountOf(ctx).id, id))) throw endpointNotFound(id);
+        ctx.status = 204;
+      },
+    }),
+    operation({
+      operationId: 'getEndpointSecret',
+      method: 'get',
+      path: '/v1/webhooks/endpoints/{id}/secret',
+      summary: "An endpoint's signing secret",
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      params,
+      answers: { 200: jsonAnswer('The secret', s.Secret) },
+      problems: { 404: ['endpoint_not_found'] },
+      handler: async (ctx) => {
+        const endpoint = await endpointOr404(ctx);
+        ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
+      },
+    }),
+    operation({
+      operationId: 'rotateEndpointSecret',
+      method: 'post',
+      path: '/v1/webhooks/endpoints/{id}/rotate-secret',
+      summary: "Rotate an endpoint's secret (optionally to one you bring); the old one signs beside it through the overlap",
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      idempotent: true,
+      params,
+      body: jsonBody(rotateBody, false),
+      answers: { 200: jsonAnswer('The new secret', s.Secret) },
+      problems: { 400: ['invalid_secret'], 404: ['endpoint_not_found'] },
+      handler: idempotentOptionalJson(deps, async (ctx, body) => {
+        const { id, signature } = await endpointOr404(ctx);
+        const rotation = readRotateBody(body, signature !== null);
+        const endpoint = await rotateEndpointSecret(db, accountOf(ctx).id, id, rotation.overlapSeconds ?? config.webhookSecretOverlapSeconds, rotation.secret);
+        if (!endpoint) throw endpointNotFound(id);
+        ctx.body = { secret: endpoint.secret, previous_secret_expires_at: liveUntil(endpoint.previous_secret_expires_at) };
+      }),
+    }),
+    operation({
+      operationId: 'previewEndpointDelivery',
+      method: 'post',
+      path: '/v1/webhooks/endpoints/{id}/preview',
+      summary: 'Render a sample or stored event as a delivery to this endpoint would send it, without sending it',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      params,
+      body: jsonBody(previewBody, false),
+      answers: { 200: jsonAnswer('The request', s.DeliveryPreview) },
+      problems: { ...PREVIEW_PROBLEMS, 404: ['endpoint_not_found', ...PREVIEW_PROBLEMS[404]] },
+      handler: async (ctx) => {
+        const endpoint = await endpointOr404(ctx);
+        const input = readPreviewBody(await readOptionalJsonBody(ctx));
+        const event = await previewEvent(db, accountOf(ctx).id, input, endpoint.event_types);
+        const template = input.template === undefined ? endpoint.template : input.template;
+        ctx.body = await previewRequest(deps, event, {
+          url: endpoint.url,
+          secrets: endpointSecrets(endpoint),
+          headers: endpoint.headers,
+          signature: endpoint.signature,
+          template,
+        });
+      },
+    }),
+    operation({
+      operationId: 'testEndpoint',
+      method: 'post',
+      path: '/v1/webhooks/endpoints/{id}/test',
+      summary: 'Send a webhook.test event to this endpoint alone',
+      tag: 'Webhook endpoints',
+      auth: 'api_key',
+      idempotent: true,
+      params,
+      answers: { 202: jsonAnswer('Sent', s.TestSent) },
+      problems: { 404: ['endpoint_not_found'], 409: ['endpoint_disabled'] },
+      handler: idempotentAction(deps, async (ctx) => {
+        const endpoint = await endpointOr404(ctx);
+        if (!endpoint.enabled) {
+          throw new ApiError(409, 'endpoint_disabled', `endpoint ${endpoint.id} is disabled`, { disabled_reason: endpoint.disabled_reason });
+        }
+        const event = await publishEvent(
+          db,
+          {
+            accountId: endpoint.account_id,
+            type: 'webhook.test',
+            subjectId: endpoint.id,
+            dedupeKey: `${endpoint.id}:webhook.test:${randomAlnum(20)}`,
+            data: { endpoint_id: endpoint.id, message: 'A test event from Kiln. If you can read this, your endpoint works.' },
+          },
+          { kind: 'endpoint', endpoint },
+          defaultSchedule,
+        );
+        await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
+        ctx.status = 202;
+        ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.delivery.id ?? null };
+      }),
+    }),
+  ];
 }
