@@ -1,6 +1,6 @@
 /**
  * `npm test`: makes sure the Temporal servers (dev, test, and the real one with its UI for the
- * topology), versitygw and the reference receivers' Python are built
+ * topology), versitygw, and the Python of the reference receivers and of the contract tools are built
  * (once, cached under ~/.cache/kiln),
  * then runs every test file under test/ with Node's test runner, each file in its own
  * process (Temporal's native runtime is process-wide).
@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { findOrBuildTemporalCli, findOrBuildTestServer } from '../tools/temporal-toolchain.js';
-import { findOrBuildReceiverPython } from '../tools/receiver-python.js';
+import { findOrBuildContractToolsPython, findOrBuildReceiverPython } from '../tools/python-venv.js';
 import { findOrBuildVersitygw } from '../tools/s3-server.js';
 import { findOrBuildTemporalServer, findOrBuildTemporalUi } from '../tools/temporal-server.js';
 import { projectRoot } from '../src/paths.js';
@@ -29,6 +29,7 @@ log(`Temporal CLI: ${cli ?? 'none here; tests fall back to the SDK download'}`);
 log(`Temporal test server: ${testServer ?? 'none here; tests fall back to the SDK download'}`);
 // Built here, before test files run in parallel, so none of them races another to build it.
 log(`Python for the reference receivers: ${await findOrBuildReceiverPython(log)}`);
+log(`Python for the contract tools (openapi-python-client, schemathesis): ${await findOrBuildContractToolsPython(log)}`);
 log(`S3 server for the S3 tests: ${(await findOrBuildVersitygw(log)) ?? 'none (no Go here)'}`);
 log(`Temporal server for the topology tests: ${(await findOrBuildTemporalServer(log))?.server ?? 'none (no Go here)'}`);
 log(`Temporal Web UI server: ${(await findOrBuildTemporalUi(log)) ?? 'none (no Go here)'}`);

@@ -11,6 +11,23 @@ const MAX_SCHEDULE_LENGTH = 20;
 /** A single wait longer than this is almost surely a typo (and outlives any download link). */
 const MAX_RETRY_DELAY_SECONDS = 7 * 86_400;
 
+/** A pattern of the whole numbers 1 to `max` (leading zeros taken, as parseDuration takes them). */
+function upTo(max: number): string {
+  const digits = String(max);
+  const shorter = Array.from({ length: digits.length - 1 }, (_, k) => (k === 0 ? '[1-9]' : `[1-9]\\d{${k}}`));
+  const same = [...digits].flatMap((digit, i) => {
+    const low = i === 0 ? 1 : 0;
+    const rest = digits.length - i - 1;
+    return Number(digit) > low ? [`${digits.slice(0, i)}[${low}-${Number(digit) - 1}]${rest ? `\\d{${rest}}` : ''}`] : [];
+  });
+  return `0*(${[...shorter, ...same, digits].join('|')})`;
+}
+
+/** One wait of a retry schedule as parseSchedule takes it: 1 second to 7 days, in one unit. */
+export const RETRY_WAIT_PATTERN = `^(${(Object.entries(UNIT_SECONDS) as Array<[string, number]>)
+  .map(([unit, seconds]) => `(${upTo(Math.floor(MAX_RETRY_DELAY_SECONDS / seconds))})${unit}`)
+  .join('|')})$`;
+
 /** "30s", "2m", "1h", "5d" → seconds; undefined when not of that form. */
 export function parseDuration(text: string): number | undefined {
   const match = DURATION.exec(text.trim());

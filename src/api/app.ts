@@ -32,6 +32,11 @@ export function createApp(deps: ApiDependencies): Koa {
     if (!clientGone) requestLog(ctx, deps.log)(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
   app.use(requestLogMiddleware(deps.logger));
+  // Every answer, user bytes above all (downloads, archives): a browser takes it as the type it is sent as, never sniffs another.
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    await next();
+  });
   if (deps.metrics) app.use(metricsMiddleware(deps.metrics));
   app.use(problemMiddleware(deps.log));
   for (const router of apiRouters(deps)) app.use(router.routes()).use(router.allowedMethods());

@@ -73,13 +73,21 @@ export function conversionFormFields(limits: OptionLimits) {
 
 export function conversionBodies(limits: OptionLimits) {
   const form = conversionFormFields(limits);
+  const { [SOURCE_FIELD]: _source, ...withoutSource } = form;
   const image = binary('The image (as the raw body, its own image/* type is taken too)');
   return {
+    // Exactly one of file and source_url: `dependentSchemas` (a file, then no URL) and an
+    // `anyOf` inside `allOf` (one of the two). Generators give up on a multipart object with a
+    // `oneOf` or `anyOf` of its own, and schemathesis cannot judge bytes under `if`/`then`.
     multipart: z
       .object({ file: image.optional(), ...form })
       .strict()
-      .meta({ oneOf: [{ required: ['file'] }, { required: [SOURCE_FIELD] }] } as never)
-      .describe('The image as `file`, or `source_url` instead; the options as fields'),
+      .meta({
+        id: 'ConversionForm',
+        description: 'The image as `file`, or `source_url` instead (one of the two); the options as fields',
+        dependentSchemas: { file: { properties: { [SOURCE_FIELD]: false } } },
+        allOf: [{ anyOf: [{ required: ['file'] }, { required: [SOURCE_FIELD] }] }],
+      } as never),
     raw: image,
     json: z
       .object({
@@ -98,8 +106,8 @@ export function conversionBodies(limits: OptionLimits) {
       .strict()
       .describe('An image Kiln fetches from source_url, with the options'),
     query: z
-      .object({ filename: z.string().max(1024).optional().describe('With the raw image as the body: its name'), ...form })
-      .describe('With the raw image as the body (or with none, naming source_url): the options as query parameters'),
+      .object({ filename: z.string().optional().describe('With the raw image as the body: its name (kept to 255 characters)'), ...withoutSource })
+      .describe('With the raw image as the body: the options as query parameters'),
   };
 }
 

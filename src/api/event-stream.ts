@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import { subjectEventsAfter, typeOfSubjectEvent } from '../db/events.js';
 import type { Database, EventRow } from '../db/schema.js';
-import type { EventType } from '../model/event-catalog.js';
+import { EVENT_TYPES, type EventType } from '../model/event-catalog.js';
 import { isId } from '../ids.js';
 import type { LogFunction } from '../log.js';
 import type { DownloadSigner } from '../signing/download-url.js';
@@ -53,7 +53,9 @@ function frame(event: EventRow, signer: DownloadSigner): string {
  */
 export async function streamEvents(ctx: Context, subject: EventStreamSubject, settings: EventStreamSettings): Promise<void> {
   const { db, signer } = settings;
-  const lastEventId = ctx.get('last-event-id') || queryParameter(ctx.query, 'last_event_id') || undefined;
+  // An EventSource sends the header; a client that cannot set headers, the query parameter. Either, given, must name an event.
+  const header = ctx.headers['last-event-id'];
+  const lastEventId = header === undefined ? queryParameter(ctx.query, 'last_event_id') : String(header);
   if (lastEventId !== undefined) {
     const seen = isId(lastEventId) ? await typeOfSubjectEvent(db, subject.id, lastEventId) : undefined;
     if (!seen) {
@@ -156,6 +158,7 @@ export function eventStreamContract(what: 'conversion' | 'job', notFound: string
     headers: [
       z
         .string()
+        .regex(/^evt_[0-9a-z]{23}$/)
         .optional()
         .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
     ],
@@ -163,7 +166,18 @@ export function eventStreamContract(what: 'conversion' | 'job', notFound: string
       200: {
         description:
           'Each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
-        content: { 'text/event-stream': z.string() },
+        content: {
+          'text/event-stream': z
+            .object({
+              id: z
+                .string()
+                .regex(/^evt_[0-9a-z]{23}$/)
+                .describe('The event id (resume after it with Last-Event-ID)'),
+              event: z.enum(EVENT_TYPES).describe('Its type'),
+              data: z.string().meta({ contentMediaType: 'application/json' }).describe('The body a webhook of it carries, as JSON'),
+            })
+            .describe('Each event of the stream'),
+        },
       },
       204: { description: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
     },

@@ -35,7 +35,7 @@ function jsonFingerprint(body: unknown): string {
 
 /** Whether the request sent an Idempotency-Key (valid or not: `idempotent` judges it). */
 export function hasIdempotencyKey(ctx: Context): boolean {
-  return ctx.get(HEADER) !== '';
+  return ctx.headers[HEADER] !== undefined;
 }
 
 /**
@@ -43,8 +43,8 @@ export function hasIdempotencyKey(ctx: Context): boolean {
  * stands for the body (already read and checked by the route); method and path are added here.
  */
 export async function idempotent(ctx: Context, deps: ApiDependencies, bodyFingerprint: string, handle: () => Promise<void>): Promise<void> {
+  if (ctx.headers[HEADER] === undefined) return handle();
   const key = ctx.get(HEADER);
-  if (!key) return handle();
   if (!KEY_PATTERN.test(key)) {
     throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1–255 printable ASCII characters', { header: 'Idempotency-Key' });
   }

@@ -107,17 +107,23 @@ export function jsonAnswer(description: string, schema: z.ZodType, extra: Omit<A
   return { description, content: { 'application/json': schema }, ...extra };
 }
 
-/** Bytes, as a body or an answer: a file (OpenAPI 3.1's contentMediaType, and 3.0's `format: binary` that generators still read). */
+/**
+ * Bytes, as a body or an answer: a file (OpenAPI 3.1's contentMediaType, and 3.0's `format:
+ * binary` that generators still read). A file sent is never empty (400 empty_file).
+ */
 export function binary(description: string, mediaType = 'application/octet-stream') {
-  return z.string().meta({ format: 'binary', contentMediaType: mediaType, description });
+  return z.string().min(1).meta({ format: 'binary', contentMediaType: mediaType, description });
 }
 
-/** A link to the operation that reads what an answer created, by the `id` in its body. */
-export function readLink(operationId: string, what: string): Record<string, Link> {
-  return { [operationId]: { operationId, parameters: { id: '$response.body#/id' }, description: `Read the ${what} this created` } };
-}
-
-/** A link to the event stream of what an answer created. */
-export function eventsLink(operationId: string, what: string): Record<string, Link> {
-  return { [operationId]: { operationId, parameters: { id: '$response.body#/id' }, description: `Follow the events of the ${what} this created` } };
+/**
+ * Links from an answer to the operations on what it names, each taking `parameter` from the
+ * answer's body at `field` (the created object's `id`, unless told).
+ */
+export function linksTo(operationIds: readonly string[], what: string, { parameter = 'id', field = 'id' } = {}): Record<string, Link> {
+  return Object.fromEntries(
+    operationIds.map((operationId) => [
+      operationId,
+      { operationId, parameters: { [parameter]: `$response.body#/${field}` }, description: `On the ${what} it names` },
+    ]),
+  );
 }

@@ -136,16 +136,20 @@ export function readPreviewBody(body: unknown): PreviewInput {
 /** What a preview may answer beside the JSON body problems. */
 export const PREVIEW_PROBLEMS = { 400: ['unknown_event_type'], 404: ['event_not_found'], 422: ['template_failed'] } as const;
 
+function unknownEventType(type: string): ApiError {
+  return new ApiError(400, 'unknown_event_type', `unknown event type ${type.slice(0, 64)}; see GET /v1/webhooks/event-types`, { field: 'event_type' });
+}
+
 /** The event a preview renders: the account's stored one, or a sample of the asked type (else of the first type the target receives). */
 export async function previewEvent(db: Kysely<Database>, accountId: string, input: PreviewInput, receives: readonly EventType[]): Promise<EventRow> {
+  if (input.event_type !== undefined && !isEventType(input.event_type)) throw unknownEventType(input.event_type);
   if (input.event_id !== undefined) {
     const event = await findEvent(db, accountId, input.event_id);
     if (!event) throw new ApiError(404, 'event_not_found', `no event ${input.event_id}`, { field: 'event_id' });
     return event;
   }
   const type = input.event_type ?? receives[0] ?? 'webhook.test';
-  if (!isEventType(type))
-    throw new ApiError(400, 'unknown_event_type', `unknown event type ${type.slice(0, 64)}; see GET /v1/webhooks/event-types`, { field: 'event_type' });
+  if (!isEventType(type)) throw unknownEventType(type);
   return sampleEvent(type, accountId, new Date());
 }
 

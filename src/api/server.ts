@@ -8,8 +8,14 @@ import { ApiError } from '../problem.js';
 import type { ApiDependencies } from './context.js';
 
 /**
- * What Node's HTTP parser refuses before Koa sees it (headers past 16 KiB, a malformed
- * request line) is answered as a problem too, not Node's bare status line.
+ * The request line and headers together: room for a raw upload's query with every option at
+ * its longest (webhook_metadata alone may be 16 KiB), well short of memory that matters.
+ */
+const MAX_HEADER_BYTES = 64 * 1024;
+
+/**
+ * What Node's HTTP parser refuses before Koa sees it (headers past MAX_HEADER_BYTES, a
+ * malformed request line) is answered as a problem too, not Node's bare status line.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -20,7 +26,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   const problem = new ApiError(
     tooLarge ? 431 : 400,
     tooLarge ? 'headers_too_large' : 'malformed_request',
-    tooLarge ? 'the request line and headers together must stay under 16 KiB' : 'the request could not be parsed as HTTP',
+    tooLarge ? `the request line and headers together must stay under ${MAX_HEADER_BYTES / 1024} KiB` : 'the request could not be parsed as HTTP',
   );
   const body = JSON.stringify(problemBody(problem));
   socket.end(
@@ -44,7 +50,7 @@ function urlHost(host: string): string {
 export async function startApiServer(deps: ApiDependencies, port: number, host: string): Promise<RunningApi> {
   const app = createApp(deps);
   const handle = app.callback();
-  const server = http.createServer((req, res) => void handle(req, res));
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void handle(req, res));
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {

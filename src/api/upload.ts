@@ -48,7 +48,8 @@ export interface SpoolLimits {
 /** Validates the non-file fields; throws an ApiError to refuse the upload. */
 export type FieldParser<T> = (fields: Record<string, string>) => T | Promise<T>;
 
-const MAX_FIELDS = 32;
+/** Fields one multipart body may carry: more than any request of Kiln's has (each field may be given once). */
+export const MAX_FIELDS = 64;
 const MAX_FIELD_BYTES = 64 * 1024;
 const MAX_CONTENT_TYPE_LENGTH = 255;
 const SPOOL_PREFIX = 'upload-';

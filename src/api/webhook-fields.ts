@@ -68,6 +68,13 @@ export function checkHeadersBesideSignature(headers: Record<string, string>, sig
 /** A plain-string secret, for a receiver that checks an extra signature header keyed with the string itself. */
 const PLAIN_SECRET = /^[\x21-\x7e]{16,256}$/;
 
+/** `whsec_` and the base64 of 24 to 64 bytes, as the document states it (isWellFormedSecret checks the same). */
+export const WHSEC_PATTERN =
+  '^whsec_(([A-Za-z0-9+/]{4}){8,21}|([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)|([A-Za-z0-9+/]{4}){21}[A-Za-z0-9+/]{2}==)$';
+
+/** A secret a user brings, as documented: a whsec_ one, or (where an extra signature header is set) a plain string. */
+export const broughtSecret = z.string().regex(new RegExp(`${WHSEC_PATTERN}|${PLAIN_SECRET.source}`));
+
 /**
  * A signing secret a user brings (on create or rotate): `whsec_` and base64 of 24–64 bytes,
  * or, where an extra signature header is set (`plainAllowed`), any 16–256 printable
@@ -93,8 +100,7 @@ const MAX_OVERLAP_SECONDS = 30 * 86_400;
 /** The optional body of a rotate route: `{"secret": "whsec_…"}` to bring the next secret, `overlap_seconds` to shorten the overlap. */
 export const rotateBody = z
   .object({
-    secret: z
-      .string()
+    secret: broughtSecret
       .optional()
       .describe(
         'The next secret, when the receiver already has one (whsec_ + base64 of 24–64 bytes, or a plain string where an extra signature header is set); a new one is made when absent',
@@ -119,6 +125,7 @@ export interface RotateRequest {
 /** What a rotate request asks for; a plain-string secret only for a target with an extra signature header. */
 export function readRotateBody(body: unknown, plainAllowed: boolean): RotateRequest {
   if (body === undefined) return { secret: undefined, overlapSeconds: undefined };
-  const { secret, overlap_seconds: overlapSeconds } = parseBody(rotateBody, body);
+  // The secret's shape is checked by checkBroughtSecret, which names its own code (invalid_secret).
+  const { secret, overlap_seconds: overlapSeconds } = parseBody(rotateBody.extend({ secret: z.string().optional() }), body);
   return { secret: secret === undefined ? undefined : checkBroughtSecret(secret, plainAllowed), overlapSeconds };
 }

@@ -86,26 +86,21 @@ function flagOrNumber(name: string, fallback: number, min: number, max: number, 
   );
 }
 
-/** Whole numbers separated by commas, as many as one of `counts`: the same text in a form and in JSON. */
-function numberList<T>(name: string, counts: number[], max: number, read: (values: number[], ctx: z.RefinementCtx) => T, description?: string) {
-  const message = `${name} must be ${counts.join(' or ')} whole numbers from 0 to ${max}, separated by commas`;
-  const alternatives = counts.map((count) => `\\s*\\d+\\s*${count > 1 ? `(,\\s*\\d+\\s*){${count - 1}}` : ''}`).join('|');
-  const shape = z.string().regex(new RegExp(`^(${alternatives})$`), message);
-  return describe(
-    {
-      text: shape.transform((value, ctx) => {
-        const parts = value.split(',').map((part) => part.trim());
-        if (parts.some((part) => Number(part) > max)) {
-          ctx.addIssue({ code: 'custom', message });
-          return z.NEVER;
-        }
-        return read(parts.map(Number), ctx);
-      }),
-      json: shape,
-    },
-    description,
-  );
+/**
+ * Whole numbers separated by commas: the same text in a form and in JSON. `shape` is each
+ * allowed list as regular expressions of its numbers (spaces around them are taken).
+ */
+function numberList<T>(name: string, shapes: string[][], message: string, read: (values: number[]) => T, description?: string) {
+  const alternatives = shapes.map((numbers) => numbers.map((number) => `\\s*(${number})\\s*`).join(','));
+  const shape = z.string().regex(new RegExp(`^(${alternatives.join('|')})$`), `${name} must be ${message}`);
+  return describe({ text: shape.transform((value) => read(value.split(',').map((part) => Number(part.trim())))), json: shape }, description);
 }
+
+/** Up to 99999: a coordinate or size that passes the image's own is refused when the image is read. */
+const COORDINATE = '\\d{1,5}';
+const SIZE = '0*[1-9]\\d{0,4}';
+/** 0 to MAX_PADDING (10000). */
+const PADDING = '0*\\d{1,4}|0*10000';
 
 /** One of `values`, or one of its `aliases`, in any case. */
 function choice<const T extends readonly [string, ...string[]]>(
@@ -188,12 +183,9 @@ function optionSpecs(limits: OptionLimits) {
     enlarge: flag('enlarge', 'Allow an output larger than the input (default false: never upscale)'),
     crop: numberList(
       'crop',
-      [4],
-      limits.maxOutputDimension * 4,
-      ([left, top, width, height], ctx): CropRect => {
-        if (width! === 0 || height! === 0) ctx.addIssue({ code: 'custom', message: 'crop width and height must be at least 1' });
-        return { left: left!, top: top!, width: width!, height: height! };
-      },
+      [[COORDINATE, COORDINATE, SIZE, SIZE]],
+      'left,top,width,height: whole numbers up to 99999, width and height at least 1',
+      ([left, top, width, height]): CropRect => ({ left: left!, top: top!, width: width!, height: height! }),
       'left,top,width,height: a rectangle of the upright input, taken before anything else',
     ),
     trim: flagOrNumber('trim', 10, 1, 255, 'Remove borders of (near) the top-left pixel’s colour; true, or the threshold of difference 1–255 (default 10)'),
@@ -206,8 +198,8 @@ function optionSpecs(limits: OptionLimits) {
     flop: flag('flop', 'Mirror left to right'),
     extend: numberList(
       'extend',
-      [1, 4],
-      MAX_PADDING,
+      [[PADDING], [PADDING, PADDING, PADDING, PADDING]],
+      `one whole number from 0 to ${MAX_PADDING} for every side, or four separated by commas: top,right,bottom,left`,
       (values): Padding =>
         values.length === 1
           ? { top: values[0]!, right: values[0]!, bottom: values[0]!, left: values[0]! }

@@ -1,5 +1,5 @@
 import type { EventRow } from '../db/schema.js';
-import type { EventType, StoredEventData } from '../model/event-catalog.js';
+import { EVENT_TYPES, type EventType, type StoredEventData } from '../model/event-catalog.js';
 
 /**
  * A made-up event of each type, as Kiln stores it, for template checks at save time and for
@@ -47,7 +47,8 @@ const SAMPLE_DATA: { [T in EventType]: StoredEventData<T> } = {
 /** A sample event of `type` for `accountId`, stamped `now`. */
 export function sampleEvent(type: EventType, accountId: string, now: Date): EventRow {
   return {
-    id: `evt_sample_${type.replace('.', '_')}`,
+    // Shaped as every event id is (so it fits wherever one is taken), and plainly not a stored one.
+    id: `evt_sample${String(EVENT_TYPES.indexOf(type)).padStart(17, '0')}`,
     account_id: accountId,
     type,
     subject_id: 'sample',

@@ -117,6 +117,7 @@ export function apiSuite(kind: DatabaseKind): void {
         const download = await fetch(done.download_url);
         assert.equal(download.status, 200);
         assert.equal(download.headers.get('content-type'), CONTENT_TYPES[format]);
+        assert.equal(download.headers.get('x-content-type-options'), 'nosniff', 'a browser never takes the bytes for another type');
         const bytes = Buffer.from(await download.arrayBuffer());
         assert.equal(bytes.length, done.output.bytes);
         assert.deepEqual(await identify(bytes), { format: MAGICK_FORMAT[format], width: 300, height: 200 });

@@ -33,6 +33,7 @@ describe('the API reference at /docs, in a real headless Chromium', () => {
 
     const response = await page.goto(`${kiln.url}/docs`);
     assert.equal(response?.status(), 200);
+    assert.equal(response?.headers()['x-content-type-options'], 'nosniff');
     await page.waitForSelector('.opblock-summary-path', { timeout: 30_000 });
     const shown = await page.$$eval('.opblock-summary-path', (nodes) => nodes.map((n) => n.getAttribute('data-path') ?? n.textContent?.trim() ?? ''));
     const operations = Object.values(contract.paths).reduce((n, methods) => n + Object.keys(methods).length, 0);

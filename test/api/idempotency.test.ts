@@ -132,10 +132,10 @@ describe('Idempotency-Key on every creating POST', () => {
     assert.equal(afterExpiry.status, 202, 'an expired key is a new key');
     assert.equal(afterExpiry.headers.get('idempotent-replayed'), null);
 
+    // A blank header is a key sent wrong, not no key: refused like any other malformed one.
     for (const bad of ['x'.repeat(256), 'tab\there', ' ']) {
       const response = await send(`${kiln.url}/v1/webhooks/secret/rotate`, { method: 'POST', key: alice.key, idempotencyKey: bad });
-      if (bad.trim() === '') assert.equal(response.status, 200, 'a blank header is no key');
-      else assertProblem({ status: response.status, headers: response.headers, body: JSON.parse(response.text) }, 400, 'invalid_idempotency_key');
+      assertProblem({ status: response.status, headers: response.headers, body: JSON.parse(response.text) }, 400, 'invalid_idempotency_key');
     }
     const apiKey = await send(`${kiln.url}/v1/api-keys`, { key: alice.key, idempotencyKey: 'k-1', ...json({ name: 'x' }) });
     assert.equal(codeOf(apiKey), 'idempotency_not_supported');

@@ -207,6 +207,7 @@ describe('jobs API on a Temporal dev server', () => {
     const signed = await fetchBytes(completed.data.archive_url);
     assert.equal(signed.status, 200);
     assert.equal(signed.headers.get('content-type'), 'application/zip');
+    assert.equal(signed.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(Number(signed.headers.get('content-length')), signed.bytes.length, 'the size is known before streaming');
     assert.match(signed.headers.get('content-disposition') ?? '', new RegExp(`attachment; filename="${id}.zip"`));
     const entries = openZip(signed.bytes, 'first');

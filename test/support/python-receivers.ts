@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { freePort } from '../../src/free-port.js';
 import { projectRoot } from '../../src/paths.js';
-import { findOrBuildReceiverPython } from '../../tools/receiver-python.js';
+import { findOrBuildReceiverPython } from '../../tools/python-venv.js';
 import { waitUntil } from './processes.js';
 
 /**

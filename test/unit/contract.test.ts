@@ -17,6 +17,7 @@ import { requestWebhookOperations } from '../../src/api/routes/request-webhooks.
 import { webhookDeliveryOperations } from '../../src/api/routes/webhook-deliveries.js';
 import { webhookEndpointOperations } from '../../src/api/routes/webhook-endpoints.js';
 import { projectRoot } from '../../src/paths.js';
+import { MAX_FIELDS } from '../../src/api/upload.js';
 import type { ApiDependencies } from '../../src/api/context.js';
 import { loadConfig } from '../../src/config.js';
 import { EVENT_TYPES } from '../../src/model/event-catalog.js';
@@ -105,4 +106,21 @@ test('every problem code a route module throws itself is listed by one of its op
     const listed = new Set(operations.flatMap((op) => Object.values(problemsOf(op)).flat()));
     for (const code of thrown) assert.ok(listed.has(code), `routes/${name}.ts throws ${code}, which none of its operations lists`);
   }
+});
+
+test('every multipart form of the document fits in the fields one body may carry', () => {
+  const schemas = (contract as unknown as { components: { schemas: Record<string, { properties?: object }> } }).components.schemas;
+  let forms = 0;
+  for (const operations of Object.values(contract.paths)) {
+    for (const operation of Object.values(operations) as Array<{
+      requestBody?: { content: Record<string, { schema: { $ref?: string; properties?: object } }> };
+    }>) {
+      const form = operation.requestBody?.content['multipart/form-data']?.schema;
+      if (!form) continue;
+      const resolved = form.$ref ? schemas[form.$ref.split('/').pop()!]! : form;
+      assert.ok(Object.keys(resolved.properties ?? {}).length < MAX_FIELDS, `${Object.keys(resolved.properties ?? {}).length} fields`);
+      forms++;
+    }
+  }
+  assert.equal(forms, 3, 'conversions, jobs and assets take multipart');
 });

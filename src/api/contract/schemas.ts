@@ -233,7 +233,7 @@ export const RequestWebhookSettings = z
 
 export const DeliveryPreview = z
   .object({
-    event_id: z.string().describe('The stored event rendered, or a sample’s made-up id (evt_sample_…).'),
+    event_id: z.string().describe('The stored event rendered, or a sample’s made-up id (evt_sample…).'),
     event_type: z.string(),
     url: z.string().nullable().describe('Where it would go; null for webhook_url settings (each conversion or job has its own).'),
     headers: z.record(z.string(), z.string()).describe('As an attempt made now would send them, signatures included.'),

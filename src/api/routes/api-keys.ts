@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import * as s from '../contract/schemas.js';
-import { idParam, jsonAnswer, jsonBody, operation, pageQuery, type Operation } from '../operation.js';
+import { idParam, jsonAnswer, jsonBody, linksTo, operation, pageQuery, type Operation } from '../operation.js';
 import { issueApiKey, listApiKeys, revokeApiKey } from '../../db/api-keys.js';
 import type { ApiKey } from '../../db/schema.js';
 import { accountOf } from '../auth.js';
@@ -57,7 +57,10 @@ export function apiKeyOperations(deps: ApiDependencies): Operation[] {
       auth: 'api_key',
       body: jsonBody(apiKeyBody),
       answers: {
-        201: jsonAnswer('The key, with its secret this once', s.ApiKeyCreated, { headers: { Location: 'The key' } }),
+        201: jsonAnswer('The key, with its secret this once', s.ApiKeyCreated, {
+          headers: { Location: 'The key' },
+          links: linksTo(['revokeApiKey'], 'API key'),
+        }),
       },
       problems: { 400: ['idempotency_not_supported'] },
       handler: async (ctx) => {

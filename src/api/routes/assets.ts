@@ -10,7 +10,7 @@ import { newId } from '../../ids.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
-import { binary, idParam, jsonAnswer, operation, pageQuery, readLink, type Operation } from '../operation.js';
+import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { deleteBlobsIfStoreFails } from '../../storage/orphan-blobs.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
@@ -44,7 +44,7 @@ export function assetOperations(deps: ApiDependencies): Operation[] {
       summary: 'Upload an image to use in conversions (a watermark)',
       tag: 'Assets',
       auth: 'api_key',
-      query: z.object({ filename: z.string().max(1024).optional().describe('With the raw image as the body: its name') }),
+      query: z.object({ filename: z.string().optional().describe('With the raw image as the body: its name (kept to 255 characters)') }),
       body: {
         required: true,
         description: 'Multipart with the image as `file`, or the raw image as the body (then `filename` in the query names it).',
@@ -53,7 +53,7 @@ export function assetOperations(deps: ApiDependencies): Operation[] {
           'application/octet-stream': image,
         },
       },
-      answers: { 201: jsonAnswer('The asset', s.Asset, { headers: { Location: 'The asset' }, links: readLink('getAsset', 'asset') }) },
+      answers: { 201: jsonAnswer('The asset', s.Asset, { headers: { Location: 'The asset' }, links: linksTo(['getAsset', 'deleteAsset'], 'asset') }) },
       problems: {
         400: ['invalid_options', 'file_required', 'empty_file', 'unexpected_file', 'invalid_multipart', 'upload_aborted'],
         409: ['asset_limit_reached'],

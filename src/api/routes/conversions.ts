@@ -16,7 +16,7 @@ import { keyOrLink } from '../link-auth.js';
 import { eventStreamContract, streamEvents, streamSettings } from '../event-stream.js';
 import { conversionBodies, jsonConversionFields } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
-import { binary, eventsLink, idParam, jsonAnswer, operation, pageQuery, readLink, type Operation } from '../operation.js';
+import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { CONVERSION_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -113,7 +113,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       answers: {
         202: jsonAnswer('Accepted: the conversion is queued', s.Conversion, {
           headers: { Location: 'The conversion' },
-          links: { ...readLink('getConversion', 'conversion'), ...eventsLink('streamConversionEvents', 'conversion') },
+          links: linksTo(['getConversion', 'streamConversionEvents', 'cancelConversion'], 'conversion'),
         }),
       },
       problems: {

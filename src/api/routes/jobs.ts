@@ -18,7 +18,7 @@ import { keyOrLink, type KeyOrLink } from '../link-auth.js';
 import { eventStreamContract, streamEvents, streamSettings } from '../event-stream.js';
 import { jobBodies, readJsonJob } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
-import { binary, eventsLink, idParam, jsonAnswer, operation, pageQuery, readLink, type Operation } from '../operation.js';
+import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { JOB_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { contentDisposition } from '../content-disposition.js';
 import type { ApiDependencies } from '../context.js';
@@ -157,11 +157,7 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
       answers: {
         202: jsonAnswer('Accepted: the job and its files are queued', s.Job, {
           headers: { Location: 'The job' },
-          links: {
-            ...readLink('getJob', 'job'),
-            ...eventsLink('streamJobEvents', 'job'),
-            listJobConversions: { operationId: 'listJobConversions', parameters: { id: '$response.body#/id' }, description: 'Its files, each a conversion' },
-          },
+          links: linksTo(['getJob', 'listJobConversions', 'streamJobEvents', 'cancelJob', 'downloadJobArchive'], 'job'),
         }),
       },
       problems: {
@@ -306,7 +302,13 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
           headers: { 'Content-Disposition': 'attachment; filename="<job id>.zip"', 'X-Content-Type-Options': 'nosniff' },
         },
       },
-      problems: { 403: ['invalid_signature'], 404: ['job_not_found'], 409: ['job_not_finished'], 410: ['link_expired', 'output_expired', 'archive_expired'] },
+      problems: {
+        400: ['invalid_parameter'],
+        403: ['invalid_signature'],
+        404: ['job_not_found'],
+        409: ['job_not_finished'],
+        410: ['link_expired', 'output_expired', 'archive_expired'],
+      },
       handler: async (ctx) => archive(deps, ctx, await jobForReader(db, await archiveReader(ctx))),
     }),
   ];

@@ -8,7 +8,7 @@ import { checkAssets, invalid, jsonOptionsAsText } from '../../intake/options.js
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
-import { jsonAnswer, jsonBody, operation, pageQuery, type Operation } from '../operation.js';
+import { jsonAnswer, jsonBody, linksTo, operation, pageQuery, type Operation } from '../operation.js';
 import { idempotentJson } from '../idempotency.js';
 import { parseBody, readJsonBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
@@ -86,7 +86,12 @@ export function presetOperations(deps: ApiDependencies): Operation[] {
       auth: 'api_key',
       idempotent: true,
       body: jsonBody(bodies.create),
-      answers: { 201: jsonAnswer('The preset', s.Preset, { headers: { Location: 'The preset' }, links: nameLink }) },
+      answers: {
+        201: jsonAnswer('The preset', s.Preset, {
+          headers: { Location: 'The preset' },
+          links: linksTo(['getPreset', 'replacePreset', 'deletePreset'], 'preset', { parameter: 'name', field: 'name' }),
+        }),
+      },
       problems: { 400: ['invalid_options'], 409: ['preset_exists', 'preset_limit_reached'] },
       handler: idempotentJson(deps, async (ctx, body) => {
         const input = parseBody(presetEnvelope, body);
@@ -173,8 +178,3 @@ export function presetOperations(deps: ApiDependencies): Operation[] {
     }),
   ];
 }
-
-/** Where a created preset is read: by its name. */
-const nameLink = {
-  getPreset: { operationId: 'getPreset', parameters: { name: '$response.body#/name' }, description: 'Read the preset this created' },
-};

@@ -41,7 +41,8 @@ const requestWebhookSettingsBody = z
 /** As documented: header names as checkCustomHeaders enforces them (naming its own code, invalid_headers). */
 const requestWebhookSettingsContract = requestWebhookSettingsBody.extend({
   headers: z
-    .record(z.string().regex(HEADER_NAME), z.string().max(4096))
+    .record(z.string(), z.string().max(4096))
+    .meta({ propertyNames: { pattern: HEADER_NAME.source } })
     .optional()
     .describe("Sent with every delivery to a webhook_url, beside Kiln's own (whose names it may not use)"),
 });

@@ -13,7 +13,7 @@ import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
 import { parseBody } from '../json-body.js';
-import { idParam, jsonAnswer, jsonBody, operation, pageQuery, readLink, type Operation } from '../operation.js';
+import { idParam, jsonAnswer, jsonBody, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { idempotentAction, idempotentJson } from '../idempotency.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId, printable, queryChoice, queryId } from '../params.js';
@@ -162,7 +162,7 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
       auth: 'api_key',
       idempotent: true,
       params,
-      answers: { 202: jsonAnswer('Retrying', s.Delivery, { links: readLink('getDelivery', 'delivery') }) },
+      answers: { 202: jsonAnswer('Retrying', s.Delivery, { links: linksTo(['getDelivery'], 'delivery') }) },
       problems: { 404: ['delivery_not_found'], 409: ['endpoint_disabled', 'endpoint_deleted', 'event_purged'] },
       handler: idempotentAction(deps, async (ctx) => {
         const delivery = await deliveryOr404(ctx);

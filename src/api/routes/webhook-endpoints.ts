@@ -17,17 +17,26 @@ import { publishEvent } from '../../events/publish.js';
 import { randomAlnum } from '../../ids.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { requestLog } from '../request-log.js';
-import { formatDuration, parseSchedule } from '../../durations.js';
+import { formatDuration, parseSchedule, RETRY_WAIT_PATTERN } from '../../durations.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
-import { idParam, jsonAnswer, jsonBody, operation, pageQuery, readLink, type Operation } from '../operation.js';
+import { idParam, jsonAnswer, jsonBody, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { idempotentAction, idempotentJson, idempotentOptionalJson } from '../idempotency.js';
 import { readJsonBody, readOptionalJsonBody, parseBody } from '../json-body.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../../problem.js';
-import { HEADER_NAME, rotateBody, readRotateBody, checkBroughtSecret, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
+import {
+  broughtSecret,
+  HEADER_NAME,
+  rotateBody,
+  WHSEC_PATTERN,
+  readRotateBody,
+  checkBroughtSecret,
+  checkCustomHeaders,
+  checkHeadersBesideSignature,
+} from '../webhook-fields.js';
 import { checkWebhookUrl, MAX_URL_LENGTH, TAG_PATTERN } from '../../intake/request-webhook.js';
 import {
   checkSignature,
@@ -83,18 +92,16 @@ const endpointContract = endpointBody.extend({
   url: z.string().max(MAX_URL_LENGTH).meta({ format: 'uri' }).describe('http or https, without credentials; a literal address must be one webhooks may reach'),
   event_types: z.array(z.enum(EVENT_TYPES)).max(EVENT_TYPES.length).describe('The event types it gets; empty: all of them'),
   retry_schedule: z
-    .array(z.string().regex(/^\d+[smhd]$/))
+    .array(z.string().regex(new RegExp(RETRY_WAIT_PATTERN)))
     .max(20)
     .nullable()
     .describe('The waits between attempts, e.g. ["30s","2m","10m"] (each up to 7d); null: KILN_WEBHOOK_RETRY_SCHEDULE'),
-  secret: z
-    .string()
-    .regex(/^whsec_[A-Za-z0-9+/]{32,88}={0,2}$|^[\x21-\x7e]{16,256}$/)
-    .describe(
-      'Create only: a secret the receiver already holds (whsec_ + base64 of 24–64 bytes, or, with signature set, a plain string of 16–256 characters); a new one is made when absent',
-    ),
+  secret: broughtSecret.describe(
+    'Create only: a secret the receiver already holds (whsec_ + base64 of 24–64 bytes, or, with signature set, a plain string of 16–256 characters); a new one is made when absent',
+  ),
   headers: z
-    .record(z.string().regex(HEADER_NAME), z.string().max(4096))
+    .record(z.string(), z.string().max(4096))
+    .meta({ propertyNames: { pattern: HEADER_NAME.source } })
     .describe("Sent with every delivery to this endpoint, beside Kiln's own (whose names it may not use); PATCH replaces them all"),
 });
 
@@ -192,11 +199,23 @@ export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
       tag: 'Webhook endpoints',
       auth: 'api_key',
       idempotent: true,
-      body: jsonBody(endpointContract.partial().required({ url: true })),
+      // A plain-string secret is taken only beside an extra signature header.
+      body: jsonBody(
+        endpointContract
+          .partial()
+          .required({ url: true })
+          .meta({
+            if: { required: ['signature'], properties: { signature: { type: 'object' } } },
+            else: { properties: { secret: { pattern: WHSEC_PATTERN } } },
+          } as never),
+      ),
       answers: {
         201: jsonAnswer('The endpoint with its secret', s.EndpointWithSecret, {
           headers: { Location: 'The endpoint' },
-          links: readLink('getEndpoint', 'endpoint'),
+          links: linksTo(
+            ['getEndpoint', 'updateEndpoint', 'getEndpointSecret', 'rotateEndpointSecret', 'previewEndpointDelivery', 'testEndpoint', 'deleteEndpoint'],
+            'endpoint',
+          ),
         }),
       },
       problems: { 400: [...fieldProblems, 'invalid_secret'], 422: ['blocked_address'] },
@@ -359,7 +378,14 @@ export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
       auth: 'api_key',
       idempotent: true,
       params,
-      answers: { 202: jsonAnswer('Sent', s.TestSent) },
+      answers: {
+        202: jsonAnswer('Sent', s.TestSent, {
+          links: {
+            ...linksTo(['getDelivery', 'retryDelivery', 'cancelDelivery'], 'delivery', { field: 'delivery_id' }),
+            ...linksTo(['getEvent'], 'event', { field: 'event_id' }),
+          },
+        }),
+      },
       problems: { 404: ['endpoint_not_found'], 409: ['endpoint_disabled'] },
       handler: idempotentAction(deps, async (ctx) => {
         const endpoint = await endpointOr404(ctx);
