@@ -126,8 +126,8 @@ export function createConvertActivities({ blobs, converter, record, watermarkKey
           attempt: context.info.attempt,
         };
         if (!input.record) return result;
-        await record.succeeded(input.conversionId, input.record.outputFilename, result);
-        return { ...result, recorded: true };
+        const ended = await record.succeeded(input.conversionId, input.record.outputFilename, result);
+        return { ...result, recorded: true, ended };
       } catch (error) {
         if (error instanceof ConversionInputError) {
           throw ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: true });

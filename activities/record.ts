@@ -4,6 +4,12 @@ import { findConversionById, markCancelled, markFailed, markRunning, markSucceed
 import type { Conversion, Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
+import type { BlobStore } from '../src/storage/blob-store.js';
+
+/** Deletes what a cancelled conversion wrote (a key never written is already gone). */
+async function deleteOutputs(blobs: BlobStore, keys: readonly string[]): Promise<void> {
+  await Promise.all(keys.map((key) => blobs.delete(key)));
+}
 import type { ConvertResult } from '../workflows/definitions.js';
 
 export interface RecordDependencies {
@@ -12,7 +18,12 @@ export interface RecordDependencies {
   deliveries: DeliveryDispatch;
   /** The schedule of targets that do not set their own. */
   defaultRetrySchedule: number[];
+  /** Where outputs are kept: a cancelled conversion's are deleted. */
+  blobs: BlobStore;
 }
+
+/** How a conversion ended, as its row says once a step was recorded. */
+export type RecordedEnd = 'succeeded' | 'failed' | 'cancelled';
 
 /**
  * A conversion's steps as the database records them, each with the event it publishes.
@@ -29,7 +40,12 @@ export function conversionRecorder(events: RecordDependencies) {
       return running ?? findConversionById(events.db, conversionId);
     },
 
-    async succeeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<void> {
+    /**
+     * Records the output, unless the conversion ended first: one that was cancelled meanwhile
+     * (its cancellation claimed the row) keeps no output, so what this attempt wrote is deleted.
+     */
+    async succeeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<RecordedEnd> {
+      const ended = { as: 'succeeded' as RecordedEnd };
       await recordConversionStep(events, 'conversion.completed', async (trx) => {
         // The first output keeps the conversion's output name; the others are numbered after the original's.
         const renditions = result.renditions?.map((facts, index) => ({
@@ -43,22 +59,39 @@ export function conversionRecorder(events: RecordDependencies) {
           attempt: result.attempt,
         };
         const finished = await markSucceeded(trx, conversionId, output);
-        return finished?.row.status === 'succeeded' ? finished.row : undefined;
+        ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'succeeded';
+        // Also when unchanged: a retried attempt publishes again what a crashed one stored (once, by its key).
+        return ended.as === 'succeeded' ? finished?.row : undefined;
       });
+      if (ended.as === 'cancelled') await deleteOutputs(events.blobs, [result.output.key, ...(result.renditions ?? []).map((r) => r.key)]);
+      return ended.as;
     },
 
-    async failed(conversionId: string, error: { code: string; message: string }): Promise<void> {
+    /** Records the failure unless the conversion ended first; answers how it ended. */
+    async failed(conversionId: string, error: { code: string; message: string }): Promise<RecordedEnd> {
+      const ended = { as: 'failed' as RecordedEnd };
       await recordConversionStep(events, 'conversion.failed', async (trx) => {
         const finished = await markFailed(trx, conversionId, error);
-        return finished?.row.status === 'failed' ? finished.row : undefined;
+        ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'failed';
+        return ended.as === 'failed' ? finished?.row : undefined;
       });
+      return ended.as;
     },
 
-    async cancelled(conversionId: string): Promise<void> {
+    /**
+     * Cancels the conversion unless it already ended: one compare-and-set on its row, the
+     * same the success record makes, so exactly one of them wins. Answers how it ended; when
+     * cancelled, deletes `outputKeys` (whatever an attempt wrote before it was stopped).
+     */
+    async cancelled(conversionId: string, outputKeys: readonly string[] = []): Promise<RecordedEnd> {
+      const ended = { as: 'cancelled' as RecordedEnd };
       await recordConversionStep(events, 'conversion.cancelled', async (trx) => {
         const finished = await markCancelled(trx, conversionId);
-        return finished?.row.status === 'cancelled' ? finished.row : undefined;
+        ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'cancelled';
+        return ended.as === 'cancelled' ? finished?.row : undefined;
       });
+      if (ended.as === 'cancelled') await deleteOutputs(events.blobs, outputKeys);
+      return ended.as;
     },
   };
 }
@@ -80,7 +113,7 @@ export function createRecordActivities(events: RecordDependencies) {
     },
     recordConversionSucceeded: (conversionId: string, outputFilename: string, result: ConvertResult) => record.succeeded(conversionId, outputFilename, result),
     recordConversionFailed: (conversionId: string, error: { code: string; message: string }) => record.failed(conversionId, error),
-    recordConversionCancelled: (conversionId: string) => record.cancelled(conversionId),
+    recordConversionCancelled: (conversionId: string, outputKeys?: string[]) => record.cancelled(conversionId, outputKeys),
   };
 }
 

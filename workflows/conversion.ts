@@ -1,12 +1,16 @@
 import {
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
+  condition,
   isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   TimeoutFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -15,8 +19,11 @@ import type { RecordActivities } from '../activities/record.js';
 import type { SourceActivities } from '../activities/source.js';
 import { TASK_QUEUES } from '../src/names.js';
 import { SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
+import { renditionKey } from '../src/storage/keys.js';
 import {
   cancelSignal,
+  cancelUpdate,
+  CANCEL_REFUSED,
   statusQuery,
   type ConversionPhase,
   type ConversionWorkflowInput,
@@ -35,6 +42,9 @@ const remoteRecord = proxyActivities<RecordActivities>(BOOKKEEPING_ACTIVITY_OPTI
 
 /** What conversions had before the limit was configurable: the old activity timeout. */
 const LEGACY_TIME_LIMIT_SECONDS = 15 * 60;
+
+/** How long a run cancelled by the `cancel` update waits for the API's cancellation request, to end Canceled. */
+const CANCEL_REQUEST_WAIT = '30 seconds';
 
 /** A conversion's failure as Kiln reports it: the activity's own error code, or a generic one. */
 function describeFailure(error: unknown): { code: string; message: string } {
@@ -58,6 +68,8 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
   const record = patched('local-bookkeeping') ? localRecord : remoteRecord;
   // A conversion costs two workflow tasks and one activity, with no local activity on the way to success.
   const convertRecords = patched('convert-records-itself');
+  // Cancelling by the `cancel` update, whose answer the API gives (runs started before it take the cancel request alone).
+  const cancelByUpdate = patched('cancel-by-update');
   // An activity may wait for a converter while another conversion runs (a worker takes two per converter).
   const longestWaitSeconds = convertRecords ? timeLimitSeconds : 0;
   const { convertImage } = proxyActivities<ConvertActivities>({
@@ -82,8 +94,36 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
   setHandler(cancelSignal, () => work.cancel());
   setHandler(statusQuery, () => phase);
 
+  // Every key an attempt may have written: a cancelled conversion keeps none of them.
+  const outputKeys = [
+    input.outputKey,
+    ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
+  ];
+  let claimedByUpdate = false;
+  if (cancelByUpdate) {
+    setHandler(
+      cancelUpdate,
+      async () => {
+        // The same compare-and-set on the row the convert activity's success record makes: exactly one wins.
+        const end = await record.recordConversionCancelled(input.conversionId, outputKeys);
+        if (end === 'cancelled') {
+          claimedByUpdate = true;
+          work.cancel();
+        }
+        return end ?? 'cancelled';
+      },
+      {
+        validator: () => {
+          if (phase === 'succeeded' || phase === 'failed' || phase === 'cancelled') {
+            throw ApplicationFailure.create({ type: CANCEL_REFUSED, message: `the conversion already ended as ${phase}` });
+          }
+        },
+      },
+    );
+  }
+
   try {
-    await work.run(async () => {
+    const recorded = await work.run(async () => {
       if (!convertRecords) await record.recordConversionStarted(input.conversionId);
       enter('running');
       // Only conversions made from a URL have a source: runs of uploads (and every run started before sources existed) skip this.
@@ -98,22 +138,38 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
       });
       // A convert worker older than the workflow (mid-upgrade) records nothing: then the workflow does.
       if (convertRecords && !result.recorded) await record.recordConversionStarted(input.conversionId);
-      if (!convertRecords || !result.recorded) await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result);
+      // How the record ended it (runs from before records answered have none).
+      return !convertRecords || !result.recorded ? await record.recordConversionSucceeded(input.conversionId, input.outputFilename, result) : result.ended;
     });
+    // A cancellation claimed the row while the output was being recorded: it wins, and the output is gone.
+    if (recorded === 'cancelled') return await cancelled(new CancelledFailure('the conversion was cancelled as its output was recorded'));
     enter('succeeded');
     return { status: 'succeeded' };
   } catch (error) {
-    if (isCancellation(error)) {
-      await CancellationScope.nonCancellable(() => record.recordConversionCancelled(input.conversionId));
-      enter('cancelled');
-      // A cancellation request ends the run Canceled; the `cancel` signal alone cannot, so it completes.
-      if (truthful && CancellationScope.current().consideredCancelled) throw error;
-      return { status: 'cancelled' };
-    }
+    if (isCancellation(error) || claimedByUpdate) return await cancelled(error);
     const failure = describeFailure(error);
-    await record.recordConversionFailed(input.conversionId, failure);
+    // A cancellation that claimed the row first wins over the failure (runs before the update record no answer here).
+    if ((await record.recordConversionFailed(input.conversionId, failure)) === 'cancelled') return await cancelled(error);
     enter('failed');
     if (truthful) throw ApplicationFailure.nonRetryable(failure.message, failure.code);
     return { status: 'failed', error: failure };
+  } finally {
+    // A `cancel` update still running (its record under way) answers before the run ends; not
+    // cancellable, so a cancellation request changes nothing about how the run ends here.
+    await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  }
+
+  /** Records the cancellation (its outputs deleted) and ends the run the way it was asked to. */
+  async function cancelled(error: unknown): Promise<ConversionWorkflowResult> {
+    await CancellationScope.nonCancellable(() =>
+      cancelByUpdate ? record.recordConversionCancelled(input.conversionId, outputKeys) : record.recordConversionCancelled(input.conversionId),
+    );
+    enter('cancelled');
+    // A cancellation request ends the run Canceled; the `cancel` signal alone cannot, so it completes.
+    if (truthful && CancellationScope.current().consideredCancelled) throw isCancellation(error) ? error : new CancelledFailure('the conversion was cancelled');
+    // Cancelled by the update: the API requests the run's cancellation next, which ends it Canceled.
+    if (cancelByUpdate) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+    if (claimedByUpdate) await CancellationScope.cancellable(() => sleep(CANCEL_REQUEST_WAIT));
+    return { status: 'cancelled' };
   }
 }

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ConversionOptions } from '../src/model/conversion-options.js';
 import type { FileOutcome, JobCounts } from '../src/model/job-counts.js';
 import type { WorkflowName } from '../src/names.js';
@@ -34,6 +34,17 @@ export interface ConversionWorkflowResult {
 
 export const cancelSignal = defineSignal('cancel');
 export const statusQuery = defineQuery<ConversionPhase>('status');
+
+/**
+ * Asks the run to cancel and answers how it ends: `cancelled` when it will end cancelled (its
+ * work stops, no output is kept), or the end it already had (`succeeded`, `failed`). Refused
+ * (the validator) once the run has decided how it ends. The API answers 202 or 409 from this,
+ * so its answer is the run's, never a guess.
+ */
+export const cancelUpdate = defineUpdate<'cancelled' | 'succeeded' | 'failed'>('cancel');
+
+/** The failure type with which a `cancel` update's validator refuses: the run had already decided how it ends. */
+export const CANCEL_REFUSED = 'already_ended';
 
 export interface DeliveryWorkflowInput {
   deliveryId: string;
@@ -106,6 +117,13 @@ export interface JobSnapshot {
 /** Answers the job's status and counts, as its workflow sees them now. */
 export const jobProgressQuery = defineQuery<JobSnapshot>('progress');
 
+/**
+ * Asks the job to cancel: accepted while the job has not decided how it ends, and then it ends
+ * cancelled (files not started never start, those under way are cancelled, finished ones
+ * stay); refused by the validator once it has. The API answers 202 or 409 from this.
+ */
+export const cancelJobUpdate = defineUpdate<'cancelled'>('cancel');
+
 /** What the convert activity is asked to do (keys, never bytes). */
 export interface ConvertInput {
   conversionId: string;
@@ -129,6 +147,8 @@ export interface ConvertResult {
   attempt: number;
   /** True when this activity recorded the conversion's start and success (asked to, by `record`). */
   recorded?: boolean;
+  /** With `recorded`: how the record ended the conversion (`cancelled` when a cancellation claimed it first: the output is deleted). */
+  ended?: 'succeeded' | 'failed' | 'cancelled';
 }
 
 export interface RenditionFacts {

@@ -1,4 +1,5 @@
 import {
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
@@ -6,8 +7,10 @@ import {
   continueAsNew,
   executeChild,
   isCancellation,
+  patched,
   proxyLocalActivities,
   setHandler,
+  sleep,
   TerminatedFailure,
   TimeoutFailure,
   upsertSearchAttributes,
@@ -19,6 +22,8 @@ import { conversionStartAttributes, SEARCH_ATTRIBUTES } from '../src/search-attr
 import { conversionWorkflow } from './conversion.js';
 import {
   BOOKKEEPING_ACTIVITY_OPTIONS,
+  cancelJobUpdate,
+  CANCEL_REFUSED,
   cancelSignal,
   jobProgressQuery,
   type JobPhase,
@@ -36,6 +41,8 @@ const FILES_PER_RUN = 500;
 const PAGE = 100;
 /** Files that did not succeed (failed, or cancelled on their own) `job.failed` lists; the rest are counted. */
 const FAILURES_LISTED = 100;
+/** How long a job cancelled by the `cancel` update waits for the API's cancellation request, to end Canceled. */
+const CANCEL_REQUEST_WAIT = '30 seconds';
 
 /** How a file's conversion ended, from its child run's result or failure. */
 function outcomeOf(file: JobFile, result: unknown): FileOutcome {
@@ -103,6 +110,26 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
   };
   setHandler(cancelSignal, requestCancel);
   setHandler(jobProgressQuery, snapshot);
+  // Cancelling by the `cancel` update, whose answer the API gives (runs started before it take the cancel request alone).
+  const cancelByUpdate = patched('cancel-by-update');
+  /** Set once the job has decided how it ends: a cancel asked after that is refused. */
+  let decided = false;
+  let cancelledByUpdate = false;
+  if (cancelByUpdate) {
+    setHandler(
+      cancelJobUpdate,
+      () => {
+        cancelledByUpdate = true;
+        requestCancel();
+        return 'cancelled' as const;
+      },
+      {
+        validator: () => {
+          if (decided || phase !== 'running') throw ApplicationFailure.create({ type: CANCEL_REFUSED, message: `the job already ended as ${phase}` });
+        },
+      },
+    );
+  }
 
   if (!input.carried) {
     // Not cancellable: a cancellation request this early must still end the job through the path below.
@@ -186,6 +213,7 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
     return continueAsNew<typeof jobWorkflow>({ ...input, carried: progress });
   }
 
+  decided = true;
   const final = counts();
   if (progress.cancelRequested) {
     // Files the job never started never will.
@@ -205,6 +233,9 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
   );
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]);
   if (requested !== undefined) throw requested;
+  if (cancelByUpdate) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  // Cancelled by the update: the API requests the run's cancellation next, which ends it Canceled.
+  if (cancelledByUpdate) await CancellationScope.cancellable(() => sleep(CANCEL_REQUEST_WAIT));
   return snapshot();
 
   /** Counts the files that ended and publishes a `job.progress` for each. */

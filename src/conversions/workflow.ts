@@ -1,10 +1,11 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { cancelRun, type CancelAnswer } from '../temporal/cancel-run.js';
 import type { KilnConfig } from '../config.js';
 import type { Conversion } from '../db/schema.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import { outputFilename } from '../model/formats.js';
 import { conversionOutputKey } from '../storage/keys.js';
-import type { ConversionRunSettings, ConversionWorkflowInput, WorkflowOf } from '../../workflows/definitions.js';
+import { cancelUpdate, type ConversionRunSettings, type ConversionWorkflowInput, type WorkflowOf } from '../../workflows/definitions.js';
 import { conversionWorkflowId, TASK_QUEUES } from '../names.js';
 import { conversionStartAttributes } from '../search-attributes.js';
 
@@ -45,16 +46,7 @@ export async function startConversionWorkflow(client: Client, row: Conversion, s
   }
 }
 
-/**
- * Requests the run's cancellation (so it ends Canceled, as the Web UI's cancel does);
- * false when no workflow runs under that id (never started, or already closed).
- */
-export async function cancelConversionWorkflow(client: Client, conversionId: string): Promise<boolean> {
-  try {
-    await client.workflow.getHandle(conversionWorkflowId(conversionId)).cancel();
-    return true;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
-    throw error;
-  }
+/** Asks the conversion's run to cancel; answers what it said (see cancelRun). */
+export function cancelConversionRun(client: Client, conversionId: string): Promise<CancelAnswer> {
+  return cancelRun(client, conversionWorkflowId(conversionId), cancelUpdate);
 }

@@ -75,7 +75,8 @@ export interface JobEnd {
 /**
  * Ends a job with its final counts and event. A cancelled one first cancels its files that
  * never started, each with its `conversion.cancelled`. Safe to repeat: a job already ended
- * keeps its status, and every event is stored once.
+ * keeps its status and counts, every event is stored once, and a job that ended otherwise
+ * gets no event of this end.
  */
 export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: JobEnd, defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
   const { counts } = end;
@@ -84,8 +85,10 @@ export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: Job
     const never = await cancelQueuedFiles(trx, jobId);
     published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
   }
-  await storeJobCounts(trx, jobId, counts);
-  const job = (await finishJob(trx, jobId, end.status)) ?? (await requireJob(trx, jobId));
+  const finished = await finishJob(trx, jobId, end.status);
+  const job = finished ?? (await requireJob(trx, jobId));
+  if (job.status !== end.status) return published;
+  if (finished) await storeJobCounts(trx, jobId, counts);
   const event: JobEvent =
     end.status === 'succeeded'
       ? { type: 'job.completed', counts }

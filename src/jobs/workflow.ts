@@ -1,5 +1,6 @@
-import type { WorkflowOf } from '../../workflows/definitions.js';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { cancelJobUpdate, type WorkflowOf } from '../../workflows/definitions.js';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { cancelRun, type CancelAnswer } from '../temporal/cancel-run.js';
 import type { Job } from '../db/schema.js';
 import type { ConversionRunSettings } from '../../workflows/definitions.js';
 import { jobWorkflowId, TASK_QUEUES } from '../names.js';
@@ -23,16 +24,7 @@ export async function startJobWorkflow(client: Client, job: Job, run: Conversion
   }
 }
 
-/**
- * Requests the job run's cancellation (so it ends Canceled, as the Web UI's cancel does);
- * false when no workflow runs under that id (never started, or already closed).
- */
-export async function cancelJobWorkflow(client: Client, jobId: string): Promise<boolean> {
-  try {
-    await client.workflow.getHandle(jobWorkflowId(jobId)).cancel();
-    return true;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
-    throw error;
-  }
+/** Asks the job's run to cancel; answers what it said (see cancelRun). */
+export function cancelJobRun(client: Client, jobId: string): Promise<CancelAnswer> {
+  return cancelRun(client, jobWorkflowId(jobId), cancelJobUpdate);
 }

@@ -97,7 +97,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       taskQueue: TASK_QUEUES.workflows,
       workflowBundle: await workflowBundle(),
       activities: {
-        ...createRecordActivities(record),
+        ...createRecordActivities({ ...record, blobs: deps.blobs }),
         ...createJobActivities(record),
         ...createSourceActivities({ events: record, blobs: deps.blobs, ...deps.sources }),
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
@@ -117,7 +117,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       activities: createConvertActivities({
         blobs: deps.blobs,
         converter: deps.converter,
-        record: conversionRecorder(record),
+        record: conversionRecorder({ ...record, blobs: deps.blobs }),
         watermarkKeys: (conversionId, ids) => assetKeysForConversion(deps.db, conversionId, ids),
       }),
       // One conversion waiting per converter: its reading, writing and recording overlap another's image work,

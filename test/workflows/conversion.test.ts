@@ -15,7 +15,7 @@ import { assetKeysForConversion } from '../../src/db/assets.js';
 import { insertQueuedConversion, findConversionById } from '../../src/db/conversions.js';
 import { ConverterPool } from '../../src/convert/converter-pool.js';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
-import { cancelConversionWorkflow, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
+import { cancelConversionRun, startConversionWorkflow, workflowInputFor } from '../../src/conversions/workflow.js';
 import { workflowBundle } from '../../src/worker/temporal-worker.js';
 import type { FirstAttempts } from '../../src/webhooks/first-attempts.js';
 import { testFirstAttempts } from '../support/first-attempts.js';
@@ -68,7 +68,7 @@ describe('conversion workflow (time-skipping test server)', () => {
   /** Runs `body` with Kiln's workers; `convert` replaces the real convert activity where a test injects a fault. */
   /** What the workers record with: this test's database, deliveries as workflows (no endpoint subscribes here). */
   function recording() {
-    return { db: database.db, deliveries, defaultRetrySchedule: SCHEDULE };
+    return { db: database.db, deliveries, defaultRetrySchedule: SCHEDULE, blobs };
   }
 
   /** The real convert activity, recording into this test's database. */
@@ -239,17 +239,40 @@ describe('conversion workflow (time-skipping test server)', () => {
     assert.deepEqual(await eventTypes(row.id), ['conversion.started', 'conversion.cancelled']);
   });
 
-  test("cancelling the run (the API's cancel, the Web UI's) ends it Canceled and records the cancellation", async () => {
+  test("the API's cancel is the run's answer: claimed, the work stops and the run ends Canceled", async () => {
     const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
     const slow = await slowConvert();
     const run = await withWorkers(async () => {
       await startConversionWorkflow(env.client, row, runSettings);
       await slow.activityStarted;
-      assert.equal(await cancelConversionWorkflow(env.client, row.id), true);
+      assert.deepEqual(await cancelConversionRun(env.client, row.id), { kind: 'cancelled' });
       return runEnding(env.client.workflow.getHandle(row.workflow_id));
     }, slow.activities);
     assert.deepEqual([run.state, run.status], ['CANCELLED', 'cancelled']);
     assert.equal((await findConversionById(database.db, row.id))?.status, 'cancelled');
     assert.deepEqual(await eventTypes(row.id), ['conversion.started', 'conversion.cancelled']);
+  });
+
+  test("the Web UI's cancellation request alone ends the run Canceled and records the cancellation", async () => {
+    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+    const slow = await slowConvert();
+    const run = await withWorkers(async () => {
+      await startConversionWorkflow(env.client, row, runSettings);
+      await slow.activityStarted;
+      await env.client.workflow.getHandle(row.workflow_id).cancel();
+      return runEnding(env.client.workflow.getHandle(row.workflow_id));
+    }, slow.activities);
+    assert.deepEqual([run.state, run.status], ['CANCELLED', 'cancelled']);
+    assert.equal((await findConversionById(database.db, row.id))?.status, 'cancelled');
+    assert.deepEqual(await eventTypes(row.id), ['conversion.started', 'conversion.cancelled']);
+  });
+
+  test('a cancel that finds the conversion succeeded is answered so, and changes nothing', async () => {
+    const row = await newConversion(await makeImage(200, 100), { output_format: 'png' });
+    await runToEnd(row, convertActivities());
+    assert.deepEqual(await cancelConversionRun(env.client, row.id), { kind: 'no-run' }, 'a closed run takes no update');
+    const done = await findConversionById(database.db, row.id);
+    assert.equal(done?.status, 'succeeded');
+    assert.ok(await blobs.size(done.output_key!), 'the output is kept');
   });
 });

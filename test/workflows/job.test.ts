@@ -12,6 +12,7 @@ import { cancelSignal, jobProgressQuery, type JobWorkflowInput } from '../../wor
 import { TASK_QUEUES } from '../../src/names.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { findJobById, insertQueuedJob } from '../../src/db/jobs.js';
 import type { Job } from '../../src/db/schema.js';
 import { newId } from '../../src/ids.js';
@@ -52,7 +53,7 @@ describe('job workflow (time-skipping test server)', () => {
     dir.remove();
   });
 
-  const recording = () => ({ db: database.db, deliveries, defaultRetrySchedule: SCHEDULE });
+  const recording = () => ({ db: database.db, deliveries, defaultRetrySchedule: SCHEDULE, blobs: new LocalBlobStore(path.join(dir.path, 'blobs')) });
 
   async function newJob(files: number, concurrency: number): Promise<Job> {
     const { job } = await insertQueuedJob(database.db, {

@@ -7,7 +7,7 @@ import { presentConversion } from '../present.js';
 import { storeConversionEvent } from '../../conversions/events.js';
 import { readJsonBody } from '../json-body.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
-import { cancelConversionWorkflow } from '../../conversions/workflow.js';
+import { cancelConversionRun } from '../../conversions/workflow.js';
 import { acceptSource, acceptUpload, readConversionRequest, SOURCE_FIELD, type ConversionRequest } from '../../intake/conversions.js';
 import { checkIncomingFiles } from '../../intake/files.js';
 import { accountOf } from '../auth.js';
@@ -171,7 +171,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       operationId: 'cancelConversion',
       method: 'post',
       path: '/v1/conversions/{id}/cancel',
-      summary: 'Cancel a conversion; its image work stops',
+      summary: 'Cancel a conversion: 202 means it ends cancelled (its work stops, no output is kept); 409 that it ended first',
       tag: 'Conversions',
       auth: 'api_key',
       idempotent: true,
@@ -181,20 +181,23 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       handler: idempotentAction(deps, async (ctx) => {
         const accountId = accountOf(ctx).id;
         const row = await conversionOr404(ctx);
-        if (isFinished(row.status)) {
-          throw new ApiError(409, 'conversion_finished', `the conversion already ended as ${row.status}`, { conversion_status: row.status });
+        const finished = (status: string): ApiError =>
+          new ApiError(409, 'conversion_finished', `the conversion already ended as ${status}`, { conversion_status: status });
+        if (isFinished(row.status)) throw finished(row.status);
+        // The run answers: it claims the cancellation against its own success record, one of them wins.
+        const answer = await cancelConversionRun(deps.temporal, row.id);
+        if (answer.kind === 'no-run' || answer.kind === 'unanswered') {
+          // No run to ask (never started, or closed since), or none answering (no worker takes it): the same
+          // claim on the row the run would make, made here, with its event; the run finds it when it goes on.
+          const claimed = await markCancelled(db, row.id);
+          if (!claimed || claimed.row.status !== 'cancelled') throw finished(claimed?.row.status ?? row.status);
+          const event = await storeConversionEvent(db, claimed.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
+          await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
         }
-        const requested = await cancelConversionWorkflow(deps.temporal, row.id);
-        if (!requested) {
-          // No workflow to record it (never started): the API records it, event included, as the workflow would.
-          const finished = await markCancelled(db, row.id);
-          if (finished?.row.status === 'cancelled') {
-            const event = await storeConversionEvent(db, finished.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
-            await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
-          }
-        }
+        const now = (await findConversion(db, accountId, row.id)) ?? row;
+        if (answer.kind === 'ended') throw finished(answer.as ?? now.status);
         ctx.status = 202;
-        ctx.body = presentConversion((await findConversion(db, accountId, row.id)) ?? row, deps.signer);
+        ctx.body = presentConversion(now, deps.signer);
       }),
     }),
     operation({

@@ -6,7 +6,7 @@ import { CONVERSION_STATUSES, JOB_STATUSES, type Database, type Job } from '../.
 import { presentConversion, presentJob } from '../present.js';
 import { storeJobEnd } from '../../jobs/events.js';
 import { entryNames, isArchiveExpired, zipOfBlobs } from '../../jobs/archive.js';
-import { cancelJobWorkflow } from '../../jobs/workflow.js';
+import { cancelJobRun } from '../../jobs/workflow.js';
 import { dispatchOrDefer } from '../../webhooks/dispatch.js';
 import { fieldProblems } from '../../validation.js';
 import { checkIncomingFiles } from '../../intake/files.js';
@@ -252,11 +252,13 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
       problems: { 404: ['job_not_found'], 409: ['job_finished'] },
       handler: idempotentAction(deps, async (ctx) => {
         const job = await jobOr404(ctx);
-        if (isJobFinished(job.status)) {
-          throw new ApiError(409, 'job_finished', `the job already ended as ${job.status}`, { job_status: job.status });
-        }
-        const requested = await cancelJobWorkflow(deps.temporal, job.id);
-        if (!requested) {
+        const finished = (status: string): ApiError => new ApiError(409, 'job_finished', `the job already ended as ${status}`, { job_status: status });
+        if (isJobFinished(job.status)) throw finished(job.status);
+        // The run answers: it accepts the cancel only while it has not decided how it ends. One that does
+        // not answer in time (no worker takes it) has the cancellation request, which it takes up first.
+        const answer = await cancelJobRun(deps.temporal, job.id);
+        if (answer.kind === 'ended') throw finished((await findJob(db, job.account_id, job.id))?.status ?? job.status);
+        if (answer.kind === 'no-run') {
           // No workflow to record it (never started): none of its files started either, so all end cancelled here.
           const counts = { total: job.total, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: job.total };
           const published = await db
@@ -268,8 +270,11 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
             requestLog(ctx, deps.log),
           );
         }
+        const now = (await findJob(db, job.account_id, job.id)) ?? job;
+        // A run that closed since the first look (no run to ask): it ended as it says.
+        if (answer.kind === 'no-run' && now.status !== 'cancelled') throw finished(now.status);
         ctx.status = 202;
-        ctx.body = present((await findJob(db, job.account_id, job.id)) ?? job);
+        ctx.body = present(now);
       }),
     }),
     operation({
