@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { Transform, type Readable } from 'node:stream';
@@ -143,30 +143,6 @@ async function spoolTo(
     throw error;
   }
   return { path: target, bytes, sha256: hash?.digest('hex'), head: Buffer.concat(head) };
-}
-
-/**
- * Removes spooled uploads older than `maxAgeMs`: what a process that died mid-request left
- * behind (a live request never holds its spool file that long: the server times it out first).
- */
-export async function sweepSpool(dir: string, maxAgeMs: number, now = Date.now()): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw error;
-  }
-  let removed = 0;
-  for (const name of names.filter((n) => n.startsWith(SPOOL_PREFIX))) {
-    const file = path.join(dir, name);
-    const info = await stat(file).catch(() => undefined);
-    if (info && now - info.mtimeMs > maxAgeMs) {
-      await rm(file, { force: true });
-      removed += 1;
-    }
-  }
-  return removed;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Kysely } from 'kysely';
@@ -9,7 +10,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { ApiDependencies } from '../api/context.js';
 import { REQUEST_TIMEOUT_MS } from '../api/request-timeout.js';
 import { startApiServer, type RunningApi } from '../api/server.js';
-import { sweepSpool } from '../api/upload.js';
+import { processSpoolDir, sweepSpool } from '../api/spool.js';
 import { AddressGuard } from '../net/address-guard.js';
 import { log, logger } from '../log.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
@@ -26,8 +27,9 @@ export interface ApiRole {
 const HOUSEKEEPING_INTERVAL_MS = 10 * 60 * 1000;
 
 /**
- * Now and every `intervalMs`: removes spooled uploads older than any live request can be,
- * and forgets expired Idempotency-Keys. Local to each API process: the spool is its own.
+ * Now and every `intervalMs`: removes spooled uploads that processes gone left (at once for
+ * this host's, past any live request's age for others'; see sweepSpool), and forgets expired
+ * Idempotency-Keys.
  */
 function keepHouse(dir: string, db: Kysely<Database>, intervalMs: number): () => void {
   const sweep = (): void => {
@@ -57,6 +59,7 @@ export async function startApiRole(
   firstAttempts?: FirstAttempts,
 ): Promise<ApiRole> {
   const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.db, publicUrl), client);
+  const spoolRoot = path.join(config.dataDir, 'spool');
   const deps: ApiDependencies = {
     config,
     db: database.db,
@@ -69,7 +72,7 @@ export async function startApiRole(
     metrics: new KilnMetrics(database.db),
     delivery: deliverySettings(config),
     deliveries,
-    spoolDir: path.join(config.dataDir, 'spool'),
+    spoolDir: processSpoolDir(spoolRoot),
     log,
     logger,
   };
@@ -77,12 +80,14 @@ export async function startApiRole(
   await registerSearchAttributes(client.connection, config.temporalNamespace);
   const api = await startApiServer(deps, config.port, config.host);
   publicUrl.apiListening(api.url);
-  const stopHousekeeping = keepHouse(deps.spoolDir, database.db, HOUSEKEEPING_INTERVAL_MS);
+  const stopHousekeeping = keepHouse(spoolRoot, database.db, HOUSEKEEPING_INTERVAL_MS);
   return {
     api,
     stop: async () => {
       stopHousekeeping();
       await api.close();
+      // Every request has ended: this process's spool holds nothing it will read again.
+      await rm(deps.spoolDir, { recursive: true, force: true });
       deps.templates.close();
       // Another role's first attempts are that role's to drain.
       if (!firstAttempts) await deliveries.close(FIRST_ATTEMPT_DRAIN_MS);

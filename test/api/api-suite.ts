@@ -1,8 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
-import path from 'node:path';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { conversionWorkflowId } from '../../src/names.js';
 import { insertQueuedConversion } from '../../src/db/conversions.js';
@@ -12,6 +10,7 @@ import { startTestKiln, type DatabaseKind, type TestKiln } from '../support/kiln
 import { runEnding } from '../support/temporal.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
+import { spoolFiles } from '../support/leftovers.js';
 import { magickFormat } from '../support/magick.js';
 
 /** Written out here rather than imported, so a wrong table in src/ cannot pass its own test. */
@@ -167,8 +166,7 @@ export function apiSuite(kind: DatabaseKind): void {
       const raw = await request(`${kiln.url}/v1/conversions?output_format=heic`, { method: 'POST', key: alice.key, body: photo });
       assertProblem(raw, 400, 'invalid_options');
       assert.equal(await conversionCount(), before);
-      const spool = path.join(kiln.config.dataDir, 'spool');
-      assert.deepEqual(existsSync(spool) ? readdirSync(spool) : [], [], 'rejected uploads leave no spooled file');
+      assert.deepEqual(spoolFiles(kiln), [], 'rejected uploads leave no spooled file');
     });
 
     test('operations through the API: crop, rotate, grayscale and no upscaling, stored with the conversion and decoded by ImageMagick', async () => {

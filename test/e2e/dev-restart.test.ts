@@ -1,6 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { openEmbeddedPostgres } from '../../src/db/database.js';
@@ -11,6 +12,13 @@ import { makeImage } from '../support/images.js';
 import { killHard, killSpawned, startKilnDev, stopGracefully, waitUntil } from '../support/processes.js';
 
 const dir = tempDir('dev-restart');
+const spoolRoot = path.join(dir.path, 'spool');
+const spooledFiles = (): string[] =>
+  existsSync(spoolRoot)
+    ? readdirSync(spoolRoot, { withFileTypes: true, recursive: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => entry.name)
+    : [];
 after(async () => {
   await killSpawned();
   dir.remove();
@@ -47,7 +55,16 @@ test('kiln dev killed with conversions queued and running: after a restart every
   // what matters is that the kill lands with conversions running and others not started.
   const statuses = await statusesNow();
   assert.ok(statuses.includes('running') && statuses.includes('queued'), `conversions running and queued when the kill lands: ${statuses.join(', ')}`);
+  // An upload half sent when the kill lands leaves its spool file behind.
+  const halfSent = http.request(`${apiUrl}/v1/conversions?output_format=png`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'image/jpeg', 'content-length': String(image.length) },
+  });
+  halfSent.on('error', () => {}); // the kill cuts it off
+  halfSent.write(image.subarray(0, image.length >> 1));
+  await waitUntil(() => spooledFiles().length > 0, 30_000, 'the half-sent upload to be spooled');
   await killHard(first);
+  halfSent.destroy();
 
   const second = await startDev({ KILN_AVIF_EFFORT: '2' });
   try {
@@ -68,6 +85,8 @@ test('kiln dev killed with conversions queued and running: after a restart every
     } finally {
       await connection.close();
     }
+    // The dead process's spool went when the new one started, not an hour later.
+    assert.deepEqual(spooledFiles(), [], 'the killed upload spool file is gone after the restart');
   } finally {
     assert.equal(await stopGracefully(second, 60_000), 0, second.output());
   }

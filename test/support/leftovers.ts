@@ -17,9 +17,14 @@ function spoolDirOf(kiln: TestKiln): string {
   return path.join(kiln.config.dataDir, 'spool');
 }
 
+/** The files under the spool (each API process spools in a directory of its own). */
 export function spoolFiles(kiln: TestKiln): string[] {
   const dir = spoolDirOf(kiln);
-  return existsSync(dir) ? readdirSync(dir) : [];
+  return existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true, recursive: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => entry.name)
+    : [];
 }
 
 /** Descriptors this process holds open on files under `dir` (Kiln runs in the test's process). */
