@@ -4,4 +4,4 @@ export { createDeliverActivities, type DeliverActivities, type DeliverDependenci
 export { createReconcileActivities, type ReconcileActivities, type ReconcileDependencies } from './reconcile.js';
 export { createJobActivities, type JobActivities, type JobDependencies } from './job.js';
 export { createSourceActivities, type SourceActivities, type SourceDependencies } from './source.js';
-export { createRetentionActivities, type RetentionActivities, type RetentionDependencies } from './retention.js';
+export { createRetentionActivities, type RetentionActivities, type RetentionDependencies, type RetentionPeriods } from './retention.js';

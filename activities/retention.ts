@@ -1,6 +1,5 @@
 import { Context } from '@temporalio/activity';
 import type { Kysely } from 'kysely';
-import type { RetentionPeriods } from '../src/config.js';
 import type { Database } from '../src/db/schema.js';
 import type { PurgeCounts } from '../workflows/definitions.js';
 import {
@@ -14,13 +13,26 @@ import {
 import type { BlobStore } from '../src/storage/blob-store.js';
 import { retentionPurged } from '../src/process-metrics.js';
 
+/** Seconds each kind of stored data is kept before the retention schedule purges it. */
+export interface RetentionPeriods {
+  /** Uploaded originals and fetched sources (KILN_RETENTION_ORIGINALS). */
+  originals: number;
+  /** Conversion outputs and renditions (KILN_RETENTION_OUTPUTS). */
+  outputs: number;
+  /** Job archives (KILN_RETENTION_ARCHIVES). */
+  archives: number;
+  /** Event payloads; the event row and its delivery log stay (KILN_RETENTION_EVENTS). */
+  eventPayloads: number;
+  /** The response body previews of delivery attempts (KILN_RETENTION_ATTEMPTS). */
+  attemptPreviews: number;
+}
+
 export interface RetentionDependencies {
   db: Kysely<Database>;
   blobs: BlobStore;
   periods: RetentionPeriods;
 }
 
-/** What one run removed, by kind. */
 /** Rows handled per query; a run goes on until a query finds fewer. */
 const BATCH = 200;
 /** A run stops after this many of a kind; the next run (an hour later) goes on. */

@@ -3,171 +3,105 @@ import os from 'node:os';
 import { z } from 'zod';
 import { AddressGuard } from './net/address-guard.js';
 import { parseDuration, parseSchedule } from './durations.js';
-import { LOG_LEVELS, TEMPORAL_LOG_LEVELS, type LogLevelName } from './log.js';
+import { LOG_LEVELS, TEMPORAL_LOG_LEVELS } from './log.js';
 
 /**
- * Every setting Kiln runs with, parsed from the environment by `SETTINGS` below: the only
- * code in Kiln that reads the environment. The README's configuration table documents
- * each variable; keep the two in step.
+ * Every setting Kiln runs with, declared once in `SETTINGS` below: the variable, the
+ * KilnConfig property it sets, how its text parses, its default and what it means. The type,
+ * the parser and docs/configuration.md (`npm run docs:config`) all come from that table; this
+ * is the only code in Kiln that reads the environment.
  */
-export interface KilnConfig {
-  dataDir: string;
-  /** Where the local blob store keeps originals and outputs. */
-  blobDir: string;
-  port: number;
-  host: string;
-  /** Base URL clients reach the API at, for download links; the listening address when unset. */
-  publicUrl: string | undefined;
-  databaseUrl: string | undefined;
-  temporalAddress: string | undefined;
-  temporalNamespace: string;
-  temporalPort: number;
-  temporalUiPort: number;
-  /** `PRAGMA=VALUE` settings for the dev server's SQLite file. */
-  temporalSqlitePragmas: string[];
-  adminToken: string | undefined;
-  /** HMAC key for signed download URLs. */
-  signingKey: string | undefined;
-  downloadTtlSeconds: number;
-  /** Lifetime of signed event-stream links (KILN_STREAM_LINK_TTL_SECONDS). */
-  streamLinkTtlSeconds: number;
-  /** Seconds between keep-alive comments on an idle event stream (KILN_STREAM_KEEPALIVE_SECONDS). */
-  streamKeepAliveSeconds: number;
-  maxUploadBytes: number;
-  maxInputPixels: number;
-  /** Frames an animation may have (KILN_MAX_FRAMES). */
-  maxFrames: number;
-  maxOutputDimension: number;
-  /** Largest output width × height, checked at submit when both are given and before encoding otherwise. */
-  maxOutputPixels: number;
-  /** Activities at once on kiln-convert; sharp work is CPU-bound. */
-  convertConcurrency: number;
-  /** The largest source a conversion fetches (KILN_SOURCE_MAX_BYTES; default the upload limit). */
-  sourceMaxBytes: number;
-  /** How long one fetch of a source may take, redirects and body included (KILN_SOURCE_TIMEOUT_SECONDS). */
-  sourceTimeoutSeconds: number;
-  /** Redirects a source fetch follows (KILN_SOURCE_MAX_REDIRECTS). */
-  sourceMaxRedirects: number;
-  /** An S3-compatible bucket for blobs (KILN_S3_*); undefined: the local directory KILN_BLOB_DIR. */
-  s3: { bucket: string; region: string; endpoint: string | undefined; forcePathStyle: boolean; prefix: string } | undefined;
-  /** Assets one account may keep, and the size of each (KILN_MAX_ASSETS, KILN_MAX_ASSET_BYTES, KILN_MAX_ASSET_PIXELS). */
-  maxAssets: number;
-  maxAssetBytes: number;
-  maxAssetPixels: number;
-  /** Outputs (renditions) one conversion may ask for (KILN_MAX_OUTPUTS). */
-  maxOutputs: number;
-  /** Presets one account may keep (KILN_MAX_PRESETS). */
-  maxPresets: number;
-  /** Files one job may have (KILN_MAX_JOB_FILES). */
-  maxJobFiles: number;
-  /** Bytes all the files uploaded with one job may have together (KILN_MAX_JOB_BYTES). */
-  maxJobBytes: number;
-  /** Files of one job converting at once: the default and the most a job may ask for (KILN_JOB_CONCURRENCY). */
-  jobConcurrency: number;
-  /** Seconds without a heartbeat before a conversion attempt counts as lost. */
-  convertHeartbeatTimeoutSeconds: number;
-  /** Seconds one conversion's image work may take before its process is killed. */
-  convertTimeLimitSeconds: number;
-  /** Resident memory (MiB) one converter process may reach before it is killed. */
-  convertMemoryLimitMb: number;
-  avifEffort: number;
-  /** Default waits between webhook attempts, in seconds (KILN_WEBHOOK_RETRY_SCHEDULE). */
-  webhookRetrySchedule: number[];
-  /** How long one webhook attempt may take before it counts as failed. */
-  webhookTimeoutSeconds: number;
-  /** An endpoint whose deliveries have all failed for this long is disabled. */
-  endpointDisableAfterSeconds: number;
-  /** How long a rotated-out signing secret keeps signing alongside the new one. */
-  webhookSecretOverlapSeconds: number;
-  /** How long an Idempotency-Key is remembered (KILN_IDEMPOTENCY_TTL). */
-  idempotencyTtlSeconds: number;
-  /** Address ranges webhooks may reach although they are not public; undefined = the role's default. */
-  webhookAllowedCidrs: string[] | undefined;
-  /** HTTP deliveries in flight at once per worker (kiln-deliver). */
-  deliverConcurrency: number;
-  /** Bounds of one payload template render (KILN_TEMPLATE_TIMEOUT_MS, KILN_TEMPLATE_MAX_BYTES, KILN_TEMPLATE_MEMORY_MB). */
-  templateLimits: { timeoutMs: number; maxOutputBytes: number; memoryMb: number };
-  /** Where built Temporal binaries are cached (KILN_CACHE_DIR; XDG_CACHE_HOME/kiln or ~/.cache/kiln). */
-  cacheDir: string;
-  /** A `temporal` binary for `kiln dev` (TEMPORAL_CLI_PATH); else PATH, else the cache. */
-  temporalCliPath: string | undefined;
-  /** The time-skipping test server launcher the tests use (TEMPORAL_TEST_SERVER_PATH). */
-  temporalTestServerPath: string | undefined;
-  /** Directories searched for executables (PATH). */
-  searchPath: string[];
-  /** `kiln worker`: the port of its /metrics, /livez and /readyz on HOST (KILN_METRICS_PORT); 0: none. */
-  metricsPort: number;
-  /** `kiln worker`: its name in the Temporal worker identity the Web UI shows (KILN_WORKER_NAME; default the host name). */
-  workerName: string;
-  /** How long a stopping worker lets running activities finish before cancelling them (KILN_SHUTDOWN_GRACE_SECONDS). */
-  shutdownGraceSeconds: number;
-  /** Seconds each kind of stored data is kept before the retention schedule purges it. */
-  retention: RetentionPeriods;
-  /** Kiln's own log (KILN_LOG_LEVEL). */
-  logLevel: LogLevelName;
-  /** The Temporal SDK's native runtime, logged through Kiln's log (KILN_TEMPORAL_LOG_LEVEL). */
-  temporalLogLevel: (typeof TEMPORAL_LOG_LEVELS)[number];
-}
-
-export interface RetentionPeriods {
-  /** Uploaded originals and fetched sources (KILN_RETENTION_ORIGINALS). */
-  originals: number;
-  /** Conversion outputs and renditions (KILN_RETENTION_OUTPUTS). */
-  outputs: number;
-  /** Job archives (KILN_RETENTION_ARCHIVES). */
-  archives: number;
-  /** Event payloads; the event row and its delivery log stay (KILN_RETENTION_EVENTS). */
-  eventPayloads: number;
-  /** The response body previews of delivery attempts (KILN_RETENTION_ATTEMPTS). */
-  attemptPreviews: number;
-}
 
 export class ConfigError extends Error {}
 
-/** An environment variable as text; empty counts as unset. */
-const text = () =>
+type TextSchema<T = unknown> = z.ZodType<T, string>;
+
+interface Setting<S extends TextSchema = TextSchema> {
+  /** The KilnConfig property the variable sets. */
+  key: string;
+  /** Parses the variable's text; its description says what it accepts (shown in the reference). */
+  schema: S;
+  /** The text parsed when the variable is unset (or empty); without one the value is undefined. */
+  default?: string;
+  /** The default as the reference shows it, where it is not `default` itself (derived, or per role). */
+  shown?: string;
+  /** Empty text is a value of its own (an empty list), not "unset". */
+  emptyIsValue?: true;
+  /** What the setting means, one line of Markdown for the reference. */
+  doc: string;
+}
+
+type ValueOf<S extends Setting> = S extends { default: string } ? z.output<S['schema']> : z.output<S['schema']> | undefined;
+type SettingsOf<T extends Record<string, Setting>> = { [N in keyof T as T[N]['key']]: ValueOf<T[N]> };
+
+function defineSettings<const T extends Record<string, Setting>>(table: T): T {
+  return table;
+}
+
+const text = (): TextSchema<string> => z.string().describe('text');
+
+const whole = (min: number, max: number): TextSchema<number> =>
   z
     .string()
-    .optional()
-    .transform((raw) => (raw === '' ? undefined : raw));
+    .transform((raw, ctx) => {
+      const value = Number(raw);
+      if (raw.trim() !== '' && Number.isInteger(value) && value >= min && value <= max) return value;
+      ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${raw}"` });
+      return z.NEVER;
+    })
+    .describe(`whole number, ${min}–${max}`);
 
-const whole = (fallback: number, min: number, max: number) =>
-  text().transform((raw, ctx) => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (Number.isInteger(value) && value >= min && value <= max) return value;
-    ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${raw}"` });
-    return z.NEVER;
-  });
+const BYTE_UNITS = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 } as const;
+
+/** A size in bytes, plain or with a binary unit: `52428800`, `50MiB`, `2GiB`. */
+const bytes = (min: number, max: number): TextSchema<number> =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const match = /^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(raw.trim());
+      const value = match ? Number(match[1]) * BYTE_UNITS[(match[2] ?? '') as keyof typeof BYTE_UNITS] : NaN;
+      if (Number.isSafeInteger(value) && value >= min && value <= max) return value;
+      ctx.addIssue({ code: 'custom', message: `must be a size from ${formatBytes(min)} to ${formatBytes(max)} like 52428800 or 50MiB, got "${raw}"` });
+      return z.NEVER;
+    })
+    .describe(`bytes (\`KiB\`, \`MiB\`, \`GiB\`, \`TiB\` allowed), ${formatBytes(min)}–${formatBytes(max)}`);
+
+function formatBytes(value: number): string {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    if (value >= BYTE_UNITS[unit] && value % BYTE_UNITS[unit] === 0) return `${value / BYTE_UNITS[unit]}${unit}`;
+  }
+  return `${value}`;
+}
 
 /** Seconds, from a duration like 30s, 2m, 1h or 5d. */
-const duration = (fallback: string) =>
-  text().transform((raw, ctx) => {
-    const seconds = parseDuration(raw ?? fallback);
-    if (seconds !== undefined && seconds >= 1) return seconds;
-    ctx.addIssue({ code: 'custom', message: `must be a duration like 30s, 2m, 1h or 5d, got "${raw}"` });
-    return z.NEVER;
-  });
-
-/** Comma-separated waits (an empty value is an empty schedule, not the default). */
-const schedule = (fallback: string) =>
+const duration = (): TextSchema<number> =>
   z
     .string()
-    .optional()
     .transform((raw, ctx) => {
-      const parsed = parseSchedule(list(raw ?? fallback));
+      const seconds = parseDuration(raw);
+      if (seconds !== undefined && seconds >= 1) return seconds;
+      ctx.addIssue({ code: 'custom', message: `must be a duration like 30s, 2m, 1h or 5d, got "${raw}"` });
+      return z.NEVER;
+    })
+    .describe('duration (`30s`, `2m`, `1h`, `5d`)');
+
+/** Comma-separated waits between webhook attempts. */
+const schedule = (): TextSchema<number[]> =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const parsed = parseSchedule(list(raw));
       if (parsed.ok) return parsed.seconds;
       ctx.addIssue({ code: 'custom', message: parsed.message });
       return z.NEVER;
-    });
+    })
+    .describe('comma-separated durations');
 
-/** Comma-separated CIDR ranges; unset leaves the role's default, empty allows none. */
-const cidrs = () =>
+/** Comma-separated CIDR ranges. */
+const cidrs = (): TextSchema<string[]> =>
   z
     .string()
-    .optional()
     .transform((raw, ctx) => {
-      if (raw === undefined) return undefined;
       const ranges = list(raw);
       try {
         new AddressGuard(ranges);
@@ -176,179 +110,386 @@ const cidrs = () =>
         ctx.addIssue({ code: 'custom', message: (error as Error).message });
         return z.NEVER;
       }
-    });
+    })
+    .describe('comma-separated CIDR ranges');
 
-const choice = <const T extends string>(choices: readonly T[], fallback: T) =>
-  text().transform((raw, ctx) => {
-    if (raw === undefined) return fallback;
-    const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
-    if (found) return found;
-    ctx.addIssue({ code: 'custom', message: `must be one of ${choices.join(', ')}, got "${raw}"` });
-    return z.NEVER;
-  });
+const choice = <const T extends string>(choices: readonly T[]): TextSchema<T> =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const found = choices.find((c) => c.toLowerCase() === raw.toLowerCase());
+      if (found) return found;
+      ctx.addIssue({ code: 'custom', message: `must be one of ${choices.join(', ')}, got "${raw}"` });
+      return z.NEVER;
+    })
+    .describe(`one of ${choices.map((c) => `\`${c}\``).join(', ')}`);
 
-function list(raw: string): string[] {
+/** A directory, resolved against the working directory. */
+const directory = (): TextSchema<string> =>
+  z
+    .string()
+    .transform((raw) => path.resolve(raw))
+    .describe('path');
+
+/** An http(s) URL without its trailing slashes. */
+const baseUrl = (): TextSchema<string> =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      const ok = URL.canParse(raw) && ['http:', 'https:'].includes(new URL(raw).protocol);
+      if (ok) return raw.replace(/\/+$/, '');
+      ctx.addIssue({ code: 'custom', message: `must be an http or https URL, got "${raw}"` });
+      return z.NEVER;
+    })
+    .describe('http(s) URL');
+
+const separated = (separator: string, what: string): TextSchema<string[]> =>
+  z
+    .string()
+    .transform((raw) => list(raw, separator))
+    .describe(what);
+
+function list(raw: string, separator = ','): string[] {
   return raw
-    .split(',')
+    .split(separator)
     .map((item) => item.trim())
     .filter(Boolean);
 }
 
-/** The environment Kiln reads, variable by variable, and the settings it makes of it. */
-const SETTINGS = z
-  .object({
-    PORT: whole(3000, 0, 65535),
-    HOST: text(),
-    KILN_DATA_DIR: text(),
-    KILN_BLOB_DIR: text(),
-    KILN_PUBLIC_URL: text(),
-    DATABASE_URL: text(),
-    TEMPORAL_ADDRESS: text(),
-    TEMPORAL_NAMESPACE: text(),
-    TEMPORAL_PORT: whole(7233, 1, 65535),
-    TEMPORAL_UI_PORT: whole(8233, 1, 65535),
-    KILN_TEMPORAL_SQLITE_PRAGMAS: text(),
-    KILN_ADMIN_TOKEN: text(),
-    KILN_SIGNING_KEY: text(),
-    KILN_DOWNLOAD_TTL_SECONDS: whole(3600, 60, 7 * 24 * 3600),
-    KILN_STREAM_LINK_TTL_SECONDS: whole(900, 10, 24 * 3600),
-    KILN_STREAM_KEEPALIVE_SECONDS: whole(15, 1, 300),
-    KILN_MAX_UPLOAD_BYTES: whole(50 * 1024 * 1024, 1024, 2 ** 40),
-    KILN_MAX_INPUT_PIXELS: whole(100_000_000, 1, 2 ** 40),
-    KILN_MAX_FRAMES: whole(1000, 1, 100_000),
-    KILN_MAX_OUTPUT_DIMENSION: whole(16384, 1, 65535),
-    KILN_MAX_OUTPUT_PIXELS: whole(50_000_000, 1, 2 ** 40),
-    KILN_CONVERT_CONCURRENCY: whole(os.availableParallelism(), 1, 1024),
-    KILN_MAX_JOB_FILES: whole(5000, 1, 100_000),
-    KILN_MAX_PRESETS: whole(100, 1, 10_000),
-    KILN_MAX_OUTPUTS: whole(10, 1, 100),
-    KILN_MAX_ASSETS: whole(100, 1, 10_000),
-    KILN_S3_BUCKET: text(),
-    KILN_S3_REGION: text(),
-    KILN_S3_ENDPOINT: text(),
-    KILN_S3_FORCE_PATH_STYLE: choice(['auto', 'true', 'false'], 'auto'),
-    KILN_S3_PREFIX: text(),
-    KILN_MAX_ASSET_BYTES: whole(10 * 1024 * 1024, 1024, 2 ** 30),
-    KILN_MAX_ASSET_PIXELS: whole(25_000_000, 1, 2 ** 40),
-    KILN_SOURCE_MAX_BYTES: whole(0, 1, 2 ** 40), // 0: unset
-    KILN_SOURCE_TIMEOUT_SECONDS: whole(30, 1, 3600),
-    KILN_SOURCE_MAX_REDIRECTS: whole(5, 0, 20),
-    KILN_MAX_JOB_BYTES: whole(2 * 1024 ** 3, 1024, 2 ** 40),
-    KILN_JOB_CONCURRENCY: whole(0, 1, 1024), // 0: unset
-    KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: whole(20, 2, 3600),
-    KILN_CONVERT_TIME_LIMIT_SECONDS: whole(120, 1, 3600),
-    KILN_CONVERT_MEMORY_LIMIT_MB: whole(1536, 64, 1 << 20),
-    KILN_AVIF_EFFORT: whole(2, 0, 9),
-    KILN_WEBHOOK_RETRY_SCHEDULE: schedule('30s,2m,10m'),
-    KILN_WEBHOOK_TIMEOUT_SECONDS: whole(10, 1, 120),
-    KILN_ENDPOINT_DISABLE_AFTER: duration('5d'),
-    KILN_WEBHOOK_SECRET_OVERLAP: duration('24h'),
-    KILN_WEBHOOK_ALLOWED_CIDRS: cidrs(),
-    KILN_IDEMPOTENCY_TTL: duration('24h'),
-    KILN_DELIVER_CONCURRENCY: whole(100, 1, 10_000),
-    KILN_TEMPLATE_TIMEOUT_MS: whole(250, 10, 10_000),
-    KILN_TEMPLATE_MAX_BYTES: whole(256 * 1024, 1024, 16 * 1024 * 1024),
-    KILN_TEMPLATE_MEMORY_MB: whole(64, 16, 1024),
-    KILN_METRICS_PORT: whole(0, 0, 65535),
-    KILN_WORKER_NAME: text(),
-    KILN_SHUTDOWN_GRACE_SECONDS: whole(60, 0, 3600),
-    KILN_RETENTION_ORIGINALS: duration('7d'),
-    KILN_RETENTION_OUTPUTS: duration('30d'),
-    KILN_RETENTION_ARCHIVES: duration('7d'),
-    KILN_RETENTION_EVENTS: duration('30d'),
-    KILN_RETENTION_ATTEMPTS: duration('30d'),
-    KILN_CACHE_DIR: text(),
-    XDG_CACHE_HOME: text(),
-    TEMPORAL_CLI_PATH: text(),
-    TEMPORAL_TEST_SERVER_PATH: text(),
-    PATH: text(),
-    KILN_LOG_LEVEL: choice(LOG_LEVELS, 'info'),
-    KILN_TEMPORAL_LOG_LEVEL: choice(TEMPORAL_LOG_LEVELS, 'WARN'),
-  })
-  .transform((env): KilnConfig => {
-    const dataDir = path.resolve(env.KILN_DATA_DIR ?? './data');
-    return {
-      dataDir,
-      blobDir: path.resolve(env.KILN_BLOB_DIR ?? path.join(dataDir, 'blobs')),
-      port: env.PORT,
-      host: env.HOST ?? '127.0.0.1',
-      publicUrl: env.KILN_PUBLIC_URL?.replace(/\/+$/, ''),
-      databaseUrl: env.DATABASE_URL,
-      temporalAddress: env.TEMPORAL_ADDRESS,
-      temporalNamespace: env.TEMPORAL_NAMESPACE ?? 'default',
-      temporalPort: env.TEMPORAL_PORT,
-      temporalUiPort: env.TEMPORAL_UI_PORT,
-      temporalSqlitePragmas: list(env.KILN_TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=WAL,synchronous=NORMAL'),
-      adminToken: env.KILN_ADMIN_TOKEN,
-      signingKey: env.KILN_SIGNING_KEY,
-      downloadTtlSeconds: env.KILN_DOWNLOAD_TTL_SECONDS,
-      streamLinkTtlSeconds: env.KILN_STREAM_LINK_TTL_SECONDS,
-      streamKeepAliveSeconds: env.KILN_STREAM_KEEPALIVE_SECONDS,
-      maxUploadBytes: env.KILN_MAX_UPLOAD_BYTES,
-      maxInputPixels: env.KILN_MAX_INPUT_PIXELS,
-      maxFrames: env.KILN_MAX_FRAMES,
-      maxOutputDimension: env.KILN_MAX_OUTPUT_DIMENSION,
-      maxOutputPixels: env.KILN_MAX_OUTPUT_PIXELS,
-      convertConcurrency: env.KILN_CONVERT_CONCURRENCY,
-      maxJobFiles: env.KILN_MAX_JOB_FILES,
-      maxPresets: env.KILN_MAX_PRESETS,
-      maxOutputs: env.KILN_MAX_OUTPUTS,
-      maxAssets: env.KILN_MAX_ASSETS,
-      s3: env.KILN_S3_BUCKET
-        ? {
-            bucket: env.KILN_S3_BUCKET,
-            region: env.KILN_S3_REGION ?? 'us-east-1',
-            endpoint: env.KILN_S3_ENDPOINT,
-            // Servers other than AWS address buckets by path; AWS by host.
-            forcePathStyle: env.KILN_S3_FORCE_PATH_STYLE === 'auto' ? env.KILN_S3_ENDPOINT !== undefined : env.KILN_S3_FORCE_PATH_STYLE === 'true',
-            prefix: env.KILN_S3_PREFIX ?? '',
-          }
-        : undefined,
-      maxAssetBytes: env.KILN_MAX_ASSET_BYTES,
-      maxAssetPixels: env.KILN_MAX_ASSET_PIXELS,
-      sourceMaxBytes: env.KILN_SOURCE_MAX_BYTES || env.KILN_MAX_UPLOAD_BYTES,
-      sourceTimeoutSeconds: env.KILN_SOURCE_TIMEOUT_SECONDS,
-      sourceMaxRedirects: env.KILN_SOURCE_MAX_REDIRECTS,
-      maxJobBytes: env.KILN_MAX_JOB_BYTES,
-      // A worker takes two convert tasks per converter: a window of twice the converters keeps one worker's slots full.
-      jobConcurrency: env.KILN_JOB_CONCURRENCY || 2 * env.KILN_CONVERT_CONCURRENCY,
-      convertHeartbeatTimeoutSeconds: env.KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS,
-      convertTimeLimitSeconds: env.KILN_CONVERT_TIME_LIMIT_SECONDS,
-      convertMemoryLimitMb: env.KILN_CONVERT_MEMORY_LIMIT_MB,
-      avifEffort: env.KILN_AVIF_EFFORT,
-      webhookRetrySchedule: env.KILN_WEBHOOK_RETRY_SCHEDULE,
-      webhookTimeoutSeconds: env.KILN_WEBHOOK_TIMEOUT_SECONDS,
-      endpointDisableAfterSeconds: env.KILN_ENDPOINT_DISABLE_AFTER,
-      webhookSecretOverlapSeconds: env.KILN_WEBHOOK_SECRET_OVERLAP,
-      webhookAllowedCidrs: env.KILN_WEBHOOK_ALLOWED_CIDRS,
-      idempotencyTtlSeconds: env.KILN_IDEMPOTENCY_TTL,
-      deliverConcurrency: env.KILN_DELIVER_CONCURRENCY,
-      templateLimits: { timeoutMs: env.KILN_TEMPLATE_TIMEOUT_MS, maxOutputBytes: env.KILN_TEMPLATE_MAX_BYTES, memoryMb: env.KILN_TEMPLATE_MEMORY_MB },
-      cacheDir: path.resolve(env.KILN_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln')),
-      temporalCliPath: env.TEMPORAL_CLI_PATH,
-      temporalTestServerPath: env.TEMPORAL_TEST_SERVER_PATH,
-      searchPath: (env.PATH ?? '').split(path.delimiter).filter(Boolean),
-      metricsPort: env.KILN_METRICS_PORT,
-      workerName: env.KILN_WORKER_NAME ?? os.hostname(),
-      shutdownGraceSeconds: env.KILN_SHUTDOWN_GRACE_SECONDS,
-      retention: {
-        originals: env.KILN_RETENTION_ORIGINALS,
-        outputs: env.KILN_RETENTION_OUTPUTS,
-        archives: env.KILN_RETENTION_ARCHIVES,
-        eventPayloads: env.KILN_RETENTION_EVENTS,
-        attemptPreviews: env.KILN_RETENTION_ATTEMPTS,
-      },
-      logLevel: env.KILN_LOG_LEVEL,
-      temporalLogLevel: env.KILN_TEMPORAL_LOG_LEVEL,
-    };
-  });
+/** The environment Kiln reads, variable by variable, in the order the reference lists them. */
+export const SETTINGS = defineSettings({
+  KILN_DATA_DIR: {
+    key: 'dataDir',
+    schema: directory(),
+    default: './data',
+    doc: 'embedded Postgres, Temporal’s SQLite file, blobs, upload spool, dev secrets',
+  },
+  PORT: { key: 'port', schema: whole(0, 65535), default: '3000', doc: 'API port' },
+  HOST: { key: 'host', schema: text(), default: '127.0.0.1', doc: 'API bind address (`0.0.0.0` in containers)' },
+  KILN_PUBLIC_URL: {
+    key: 'publicUrl',
+    schema: baseUrl(),
+    shown: 'the API’s own address (`kiln worker`: `http://HOST:PORT`)',
+    doc: 'base URL put in download links, including those in webhooks',
+  },
+  DATABASE_URL: { key: 'databaseUrl', schema: text(), shown: 'embedded PGlite', doc: 'a real Postgres, e.g. `postgres://user:pw@host/db`' },
+  TEMPORAL_ADDRESS: {
+    key: 'temporalAddress',
+    schema: text(),
+    shown: '`kiln dev` starts a dev server; others use `127.0.0.1:7233`',
+    doc: 'an existing Temporal server (`host:port`); `kiln dev` then starts none',
+  },
+  TEMPORAL_NAMESPACE: { key: 'temporalNamespace', schema: text(), default: 'default', doc: 'the Temporal namespace Kiln’s workflows run in' },
+  TEMPORAL_PORT: { key: 'temporalPort', schema: whole(1, 65535), default: '7233', doc: 'port of the dev server `kiln dev` starts' },
+  TEMPORAL_UI_PORT: { key: 'temporalUiPort', schema: whole(1, 65535), default: '8233', doc: 'port of the dev server’s Web UI' },
+  KILN_TEMPORAL_SQLITE_PRAGMAS: {
+    key: 'temporalSqlitePragmas',
+    schema: separated(',', 'comma-separated `PRAGMA=VALUE`'),
+    default: 'journal_mode=WAL,synchronous=NORMAL',
+    emptyIsValue: true,
+    doc: 'pragmas for the dev server’s SQLite file (empty for SQLite’s defaults); WAL survives a killed process, and `npm run bench` showed no throughput change either way',
+  },
+  KILN_ADMIN_TOKEN: {
+    key: 'adminToken',
+    schema: text(),
+    shown: '`kiln dev`: generated into `<data dir>/admin-token`; others: unset (admin routes off)',
+    doc: 'bearer token for `/v1/admin`',
+  },
+  KILN_SIGNING_KEY: {
+    key: 'signingKey',
+    schema: text(),
+    shown: '`kiln dev`: generated into `<data dir>/signing-key`; required by `kiln api` and `kiln worker`',
+    doc: 'HMAC key of download links',
+  },
+  KILN_DOWNLOAD_TTL_SECONDS: { key: 'downloadTtlSeconds', schema: whole(60, 7 * 24 * 3600), default: '3600', doc: 'lifetime of download and archive links' },
+  KILN_STREAM_LINK_TTL_SECONDS: {
+    key: 'streamLinkTtlSeconds',
+    schema: whole(10, 24 * 3600),
+    default: '900',
+    doc: 'lifetime of `stream_url` links to event streams; a stream already open is not cut',
+  },
+  KILN_STREAM_KEEPALIVE_SECONDS: {
+    key: 'streamKeepAliveSeconds',
+    schema: whole(1, 300),
+    default: '15',
+    doc: 'seconds between `: keep-alive` comments on an idle event stream',
+  },
+  KILN_MAX_JOB_FILES: { key: 'maxJobFiles', schema: whole(1, 100_000), default: '5000', doc: 'files one job may have (400 `too_many_files` past it)' },
+  KILN_MAX_JOB_BYTES: {
+    key: 'maxJobBytes',
+    schema: bytes(1024, 2 ** 40),
+    default: '2GiB',
+    doc: 'bytes all the files uploaded with one job may have together (413 `upload_too_large`)',
+  },
+  KILN_JOB_CONCURRENCY: {
+    key: 'jobConcurrency',
+    schema: whole(1, 1024),
+    shown: 'twice `KILN_CONVERT_CONCURRENCY`',
+    doc: 'files of one job converting at once: the default and the most a job may ask for; a worker takes two convert tasks per converter, so this keeps one worker full; raise it with more workers',
+  },
+  KILN_MAX_UPLOAD_BYTES: { key: 'maxUploadBytes', schema: bytes(1024, 2 ** 40), default: '50MiB', doc: 'larger uploads answer 413 `file_too_large`' },
+  KILN_MAX_INPUT_PIXELS: {
+    key: 'maxInputPixels',
+    schema: whole(1, 2 ** 40),
+    default: '100000000',
+    doc: 'larger images fail with `too_many_pixels`',
+  },
+  KILN_SOURCE_MAX_BYTES: {
+    key: 'sourceMaxBytes',
+    schema: bytes(1, 2 ** 40),
+    shown: '`KILN_MAX_UPLOAD_BYTES`',
+    doc: 'the largest original a `source_url` may deliver (`source_too_large` past it)',
+  },
+  KILN_SOURCE_TIMEOUT_SECONDS: {
+    key: 'sourceTimeoutSeconds',
+    schema: whole(1, 3600),
+    default: '30',
+    doc: 'one fetch of a `source_url`, redirects and body included',
+  },
+  KILN_SOURCE_MAX_REDIRECTS: { key: 'sourceMaxRedirects', schema: whole(0, 20), default: '5', doc: 'redirects a source fetch follows' },
+  KILN_MAX_ASSETS: { key: 'maxAssets', schema: whole(1, 10_000), default: '100', doc: 'assets (watermarks) one account may keep' },
+  KILN_MAX_ASSET_BYTES: { key: 'maxAssetBytes', schema: bytes(1024, 2 ** 30), default: '10MiB', doc: 'the largest asset upload (413 `file_too_large`)' },
+  KILN_MAX_ASSET_PIXELS: {
+    key: 'maxAssetPixels',
+    schema: whole(1, 2 ** 40),
+    default: '25000000',
+    doc: 'the most pixels an asset may have (422 `asset_too_large`)',
+  },
+  KILN_MAX_OUTPUTS: { key: 'maxOutputs', schema: whole(1, 100), default: '10', doc: 'outputs (renditions) one conversion may ask for' },
+  KILN_MAX_PRESETS: { key: 'maxPresets', schema: whole(1, 10_000), default: '100', doc: 'presets one account may keep (409 `preset_limit_reached` beyond)' },
+  KILN_MAX_FRAMES: {
+    key: 'maxFrames',
+    schema: whole(1, 100_000),
+    default: '1000',
+    doc: 'animations with more frames fail with `too_many_frames` (every frame also counts into the pixel limits)',
+  },
+  KILN_MAX_OUTPUT_DIMENSION: { key: 'maxOutputDimension', schema: whole(1, 65535), default: '16384', doc: 'largest `width`/`height` accepted' },
+  KILN_MAX_OUTPUT_PIXELS: {
+    key: 'maxOutputPixels',
+    schema: whole(1, 2 ** 40),
+    default: '50000000',
+    doc: 'largest output `width × height`; larger fail with `output_too_large` (or 400 when known at submit)',
+  },
+  KILN_CONVERT_CONCURRENCY: {
+    key: 'convertConcurrency',
+    schema: whole(1, 1024),
+    default: String(os.availableParallelism()),
+    shown: 'number of cores',
+    doc: 'converter processes per worker: conversions it runs at once (it takes twice as many `convertImage` tasks, so one waits ready beside each running one)',
+  },
+  KILN_CONVERT_TIME_LIMIT_SECONDS: {
+    key: 'convertTimeLimitSeconds',
+    schema: whole(1, 3600),
+    default: '120',
+    doc: 'how long one conversion’s image work may take before its process is killed; set by the API when the conversion is submitted',
+  },
+  KILN_CONVERT_MEMORY_LIMIT_MB: {
+    key: 'convertMemoryLimitMb',
+    schema: whole(64, 1 << 20),
+    default: '1536',
+    doc: 'resident memory (MiB) one converter process may reach before it is killed',
+  },
+  KILN_CONVERT_HEARTBEAT_TIMEOUT_SECONDS: {
+    key: 'convertHeartbeatTimeoutSeconds',
+    schema: whole(2, 3600),
+    default: '20',
+    doc: 'how soon an attempt on a dead worker is retried elsewhere',
+  },
+  KILN_AVIF_EFFORT: {
+    key: 'avifEffort',
+    schema: whole(0, 9),
+    default: '2',
+    doc: 'AVIF encoder effort; sharp’s default 4 is ~8× slower for a few % smaller files',
+  },
+  KILN_WEBHOOK_RETRY_SCHEDULE: {
+    key: 'webhookRetrySchedule',
+    schema: schedule(),
+    default: '30s,2m,10m',
+    emptyIsValue: true,
+    doc: 'default waits between webhook attempts (at most 20, each up to `7d`); empty for a single attempt',
+  },
+  KILN_WEBHOOK_TIMEOUT_SECONDS: { key: 'webhookTimeoutSeconds', schema: whole(1, 120), default: '10', doc: 'how long one attempt may take' },
+  KILN_ENDPOINT_DISABLE_AFTER: {
+    key: 'endpointDisableAfterSeconds',
+    schema: duration(),
+    default: '5d',
+    doc: 'an endpoint whose attempts have all failed this long is disabled',
+  },
+  KILN_WEBHOOK_SECRET_OVERLAP: {
+    key: 'webhookSecretOverlapSeconds',
+    schema: duration(),
+    default: '24h',
+    doc: 'how long a rotated-out secret keeps signing beside the new one',
+  },
+  KILN_WEBHOOK_ALLOWED_CIDRS: {
+    key: 'webhookAllowedCidrs',
+    schema: cidrs(),
+    emptyIsValue: true,
+    shown: '`kiln dev`: `127.0.0.0/8,::1/128`; others: none (set it alike for `kiln api` and `kiln worker`: both make first attempts)',
+    doc: 'ranges webhooks may reach although they are not public, e.g. `10.0.0.0/8` for receivers inside your network; set it empty to allow none under `kiln dev`',
+  },
+  KILN_TEMPLATE_TIMEOUT_MS: {
+    key: 'templateTimeoutMs',
+    schema: whole(10, 10_000),
+    default: '250',
+    doc: 'how long one payload template may run per attempt (or per sample when saved); past it the render fails with error class `template`',
+  },
+  KILN_TEMPLATE_MAX_BYTES: { key: 'templateMaxBytes', schema: bytes(1024, 16 * 1024 ** 2), default: '256KiB', doc: 'the largest body a template may produce' },
+  KILN_TEMPLATE_MEMORY_MB: {
+    key: 'templateMemoryMb',
+    schema: whole(16, 1024),
+    default: '64',
+    doc: 'the heap (MiB) of the process that renders templates (one per Kiln process, started when first needed)',
+  },
+  KILN_DELIVER_CONCURRENCY: {
+    key: 'deliverConcurrency',
+    schema: whole(1, 10_000),
+    default: '100',
+    doc: 'webhook attempts a process makes at once: first attempts (in the worker and in the API), and retries on `kiln-deliver` (in the worker)',
+  },
+  KILN_IDEMPOTENCY_TTL: {
+    key: 'idempotencyTtlSeconds',
+    schema: duration(),
+    default: '24h',
+    doc: 'how long an Idempotency-Key and its first response are kept',
+  },
+  KILN_BLOB_DIR: { key: 'blobDir', schema: directory(), shown: '`<data dir>/blobs`', doc: 'where blobs live (shared by API and workers)' },
+  KILN_S3_BUCKET: {
+    key: 's3Bucket',
+    schema: text(),
+    shown: 'unset (blobs in `KILN_BLOB_DIR`)',
+    doc: 'keep blobs in this S3-compatible bucket instead: uploads, outputs, renditions, assets; archives are built from it',
+  },
+  KILN_S3_REGION: { key: 's3Region', schema: text(), default: 'us-east-1', doc: 'the bucket’s region' },
+  KILN_S3_ENDPOINT: { key: 's3Endpoint', schema: baseUrl(), shown: 'AWS', doc: 'a non-AWS S3 server’s URL (MinIO, versitygw, s3proxy, …)' },
+  KILN_S3_FORCE_PATH_STYLE: {
+    key: 's3PathStyle',
+    schema: choice(['auto', 'true', 'false']),
+    default: 'auto',
+    shown: '`auto` (path style when `KILN_S3_ENDPOINT` is set)',
+    doc: 'address the bucket by path (`true`) or by host (`false`)',
+  },
+  KILN_S3_PREFIX: { key: 's3Prefix', schema: text(), default: '', shown: 'empty', doc: 'put before every key, e.g. `kiln/`' },
+  KILN_METRICS_PORT: {
+    key: 'metricsPort',
+    schema: whole(0, 65535),
+    default: '0',
+    shown: '`0` (none)',
+    doc: '`kiln worker`: the port of its `/metrics`, `/livez` and `/readyz` (on `HOST`); the API serves its own on `PORT`',
+  },
+  KILN_WORKER_NAME: {
+    key: 'workerName',
+    schema: text(),
+    default: os.hostname(),
+    shown: 'the host name',
+    doc: '`kiln worker`: its name in the Temporal worker identity (`<name>/<pid>@<host>`) the Web UI lists beside each poller',
+  },
+  KILN_SHUTDOWN_GRACE_SECONDS: {
+    key: 'shutdownGraceSeconds',
+    schema: whole(0, 3600),
+    default: '60',
+    doc: 'on SIGTERM a worker stops taking tasks at once and gives running conversions and deliveries this long to finish before cancelling them; give your orchestrator’s stop timeout a little more',
+  },
+  KILN_RETENTION_ORIGINALS: {
+    key: 'retentionOriginals',
+    schema: duration(),
+    default: '7d',
+    doc: 'uploaded and fetched originals are deleted this long after every conversion reading them ended (a job can then no longer name them)',
+  },
+  KILN_RETENTION_OUTPUTS: {
+    key: 'retentionOutputs',
+    schema: duration(),
+    default: '30d',
+    doc: 'outputs and renditions are deleted this long after their conversion ended; it still reads, with `output_purged_at`, and its links answer 410 `output_expired`',
+  },
+  KILN_RETENTION_ARCHIVES: {
+    key: 'retentionArchives',
+    schema: duration(),
+    default: '7d',
+    doc: 'how long after a job ends its archive is served (archives are zipped from the outputs on each download; past this, 410 `archive_expired`)',
+  },
+  KILN_RETENTION_EVENTS: {
+    key: 'retentionEvents',
+    schema: duration(),
+    default: '30d',
+    doc: 'event payloads are emptied this long after the event (the row, its type and its delivery log stay; a retry answers 409 `event_purged`); never while a delivery of it is pending',
+  },
+  KILN_RETENTION_ATTEMPTS: {
+    key: 'retentionAttempts',
+    schema: duration(),
+    default: '30d',
+    doc: 'the response body previews of delivery attempts are removed this long after the attempt',
+  },
+  KILN_LOG_LEVEL: { key: 'logLevel', schema: choice(LOG_LEVELS), default: 'info', doc: 'Kiln’s JSON log on stderr' },
+  KILN_TEMPORAL_LOG_LEVEL: {
+    key: 'temporalLogLevel',
+    schema: choice(TEMPORAL_LOG_LEVELS),
+    default: 'WARN',
+    doc: 'the Temporal SDK’s native runtime, logged through Kiln’s log',
+  },
+  TEMPORAL_CLI_PATH: { key: 'temporalCliPath', schema: text(), doc: 'a `temporal` binary for `kiln dev` instead of one on `PATH` or the cached build' },
+  TEMPORAL_TEST_SERVER_PATH: {
+    key: 'temporalTestServerPath',
+    schema: text(),
+    doc: 'a time-skipping test server launcher for the tests instead of building one',
+  },
+  KILN_CACHE_DIR: {
+    key: 'cacheDir',
+    schema: directory(),
+    shown: '`$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`',
+    doc: 'where the Temporal servers and the tests’ tools are built and cached',
+  },
+  XDG_CACHE_HOME: { key: 'xdgCacheHome', schema: directory(), shown: 'unset', doc: 'the user’s cache directory, under which `KILN_CACHE_DIR` defaults' },
+  PATH: {
+    key: 'searchPath',
+    schema: separated(path.delimiter, 'directories'),
+    default: '',
+    shown: 'the system’s',
+    doc: 'where `kiln dev` and the tools look for `temporal` and `go`',
+  },
+});
+
+type Settings = SettingsOf<typeof SETTINGS>;
+
+/** Values whose defaults come from other settings. */
+type Derived = 'blobDir' | 'sourceMaxBytes' | 'jobConcurrency' | 'cacheDir';
+
+/** Every setting Kiln runs with, by its SETTINGS key. */
+export type KilnConfig = Omit<Settings, Derived> & { [K in Derived]: NonNullable<Settings[K]> };
 
 /** Every environment variable Kiln reads itself (the AWS SDK reads its own AWS_* besides). */
-export const SETTING_NAMES: readonly string[] = Object.keys(SETTINGS.in.shape);
+export const SETTING_NAMES: readonly string[] = Object.keys(SETTINGS);
 
 /** Parses the settings; every problem is named by its variable, all of them at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
-  const parsed = SETTINGS.safeParse(env);
-  if (parsed.success) return parsed.data;
-  throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '));
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, setting] of Object.entries(SETTINGS) as Array<[string, Setting]>) {
+    const raw = env[name];
+    const given = raw === undefined || (raw === '' && !setting.emptyIsValue) ? setting.default : raw;
+    if (given === undefined) continue;
+    const parsed = setting.schema.safeParse(given);
+    if (parsed.success) values[setting.key] = parsed.data;
+    else problems.push(`${name}: ${parsed.error.issues.map((issue) => issue.message).join('; ')}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  const settings = values as Settings;
+  return {
+    ...settings,
+    blobDir: settings.blobDir ?? path.join(settings.dataDir, 'blobs'),
+    sourceMaxBytes: settings.sourceMaxBytes ?? settings.maxUploadBytes,
+    // A worker takes two convert tasks per converter: a window of twice the converters keeps one worker's slots full.
+    jobConcurrency: settings.jobConcurrency ?? 2 * settings.convertConcurrency,
+    cacheDir: settings.cacheDir ?? path.join(settings.xdgCacheHome ?? path.join(os.homedir(), '.cache'), 'kiln'),
+  };
+}
+
+/** docs/configuration.md's table of every setting, as `npm run docs:config` writes it. */
+export function settingsReference(): string {
+  const cell = (value: string): string => value.replaceAll('|', '\\|');
+  const rows = (Object.entries(SETTINGS) as Array<[string, Setting]>).map(([name, setting]) => {
+    const shown = setting.shown ?? (setting.default === undefined ? 'unset' : `\`${setting.default}\``);
+    return `| \`${name}\` | ${cell(shown)} | ${cell(setting.schema.description ?? '')} | ${cell(setting.doc)} |`;
+  });
+  return ['| variable | default | accepts | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

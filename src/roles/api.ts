@@ -14,7 +14,7 @@ import { processSpoolDir, sweepSpool } from '../api/spool.js';
 import { AddressGuard } from '../net/address-guard.js';
 import { log, logger } from '../log.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
-import { attemptDependencies, deliverySettings, downloadSigner, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl } from './wiring.js';
+import { attemptDependencies, deliverySettings, downloadSigner, FIRST_ATTEMPT_DRAIN_MS, firstAttemptsFor, PublicUrl, templateLimits } from './wiring.js';
 import { TemplateRenderer } from '../webhooks/template.js';
 import { KilnMetrics } from '../metrics.js';
 import type { FirstAttempts } from '../webhooks/first-attempts.js';
@@ -68,7 +68,7 @@ export async function startApiRole(
     signer: downloadSigner(config, publicUrl),
     guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
     // Its own renderer: templates being saved or previewed never queue before deliveries' renders.
-    templates: new TemplateRenderer(config.templateLimits),
+    templates: new TemplateRenderer(templateLimits(config)),
     metrics: new KilnMetrics(database.db),
     delivery: deliverySettings(config),
     deliveries,

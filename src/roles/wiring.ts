@@ -11,7 +11,7 @@ import type { Database } from '../db/schema.js';
 import { AttemptLog } from '../db/attempt-log.js';
 import { AddressGuard } from '../net/address-guard.js';
 import type { AttemptDependencies } from '../webhooks/attempt.js';
-import { TemplateRenderer } from '../webhooks/template.js';
+import { TemplateRenderer, type TemplateLimits } from '../webhooks/template.js';
 import type { SourceLimits } from '../sources/fetch-source.js';
 import { FirstAttempts } from '../webhooks/first-attempts.js';
 import type { ConversionLimits } from '../convert/pipeline.js';
@@ -21,7 +21,16 @@ import { log } from '../log.js';
 /** The parts both roles build from the settings the same way. */
 
 export function blobStoreFor(config: KilnConfig): BlobStore {
-  return openBlobStore(config.s3 ? { kind: 's3', ...config.s3 } : { kind: 'local', root: config.blobDir });
+  if (!config.s3Bucket) return openBlobStore({ kind: 'local', root: config.blobDir });
+  return openBlobStore({
+    kind: 's3',
+    bucket: config.s3Bucket,
+    region: config.s3Region,
+    endpoint: config.s3Endpoint,
+    // Servers other than AWS address buckets by path; AWS by host.
+    forcePathStyle: config.s3PathStyle === 'auto' ? config.s3Endpoint !== undefined : config.s3PathStyle === 'true',
+    prefix: config.s3Prefix,
+  });
 }
 
 function requireSigningKey(config: KilnConfig): string {
@@ -52,11 +61,16 @@ export function deliverySettings(config: KilnConfig): DeliverySettings {
   return { defaultRetrySchedule: config.webhookRetrySchedule, requestTimeoutSeconds: config.webhookTimeoutSeconds };
 }
 
+/** The bounds of one payload template render. */
+export function templateLimits(config: KilnConfig): TemplateLimits {
+  return { timeoutMs: config.templateTimeoutMs, maxOutputBytes: config.templateMaxBytes, memoryMb: config.templateMemoryMb };
+}
+
 let templates: TemplateRenderer | undefined;
 
 /** The process's template renderer: one child process, started when a template is first rendered, whichever role asks. */
 export function templateRenderer(config: KilnConfig): TemplateRenderer {
-  templates ??= new TemplateRenderer(config.templateLimits);
+  templates ??= new TemplateRenderer(templateLimits(config));
   return templates;
 }
 

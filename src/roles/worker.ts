@@ -60,7 +60,13 @@ export async function startWorkerRole(
     sources: sourceSettings(config),
     identity: `${config.workerName}/${process.pid}@${os.hostname()}`,
     shutdownGraceSeconds: config.shutdownGraceSeconds,
-    retention: config.retention,
+    retention: {
+      originals: config.retentionOriginals,
+      outputs: config.retentionOutputs,
+      archives: config.retentionArchives,
+      eventPayloads: config.retentionEvents,
+      attemptPreviews: config.retentionAttempts,
+    },
   }).catch(async (error: unknown) => {
     await converter.close();
     throw error;

@@ -13,6 +13,7 @@ import {
   conversionRecorder,
   type SourceDependencies,
   type DeliverDependencies,
+  type RetentionPeriods,
 } from '../../activities/index.js';
 import type { ReconcileOptions } from '../temporal/reconcile.js';
 import type { Client } from '@temporalio/client';
@@ -21,7 +22,6 @@ import { TASK_QUEUES } from '../names.js';
 import { registerSearchAttributes } from '../temporal/register-search-attributes.js';
 import type { Database } from '../db/schema.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { RetentionPeriods } from '../config.js';
 import type { Converter } from '../convert/converter-pool.js';
 import { assetKeysForConversion } from '../db/assets.js';
 import { codeRoot, moduleExtension } from '../paths.js';

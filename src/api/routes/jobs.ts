@@ -76,13 +76,13 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
   const archiveReader = keyOrLink(db, deps.signer, 'archive', 'job', jobNotFound);
   const streamReader = keyOrLink(db, deps.signer, 'job-events', 'job', jobNotFound);
   const jobOr404 = (ctx: Context): Promise<Job> => jobForReader(db, { id: pathId(ctx, 'job', jobNotFound), accountId: accountOf(ctx).id });
-  const present = (job: Job) => presentJob(job, deps.signer, config.retention.archives);
+  const present = (job: Job) => presentJob(job, deps.signer, config.retentionArchives);
 
   /** Answers 202 with the accepted job. */
   function answerAccepted(ctx: Context, job: Job): void {
     ctx.status = 202;
     ctx.set('Location', `/v1/jobs/${job.id}`);
-    ctx.body = presentJob(job, deps.signer, config.retention.archives);
+    ctx.body = presentJob(job, deps.signer, config.retentionArchives);
   }
 
   /** Several files in one multipart body (each a `file` field), options and webhook fields shared. */
@@ -324,11 +324,11 @@ async function archive(deps: ApiDependencies, ctx: Context, job: Job): Promise<v
   if (!isJobFinished(job.status)) {
     throw new ApiError(409, 'job_not_finished', `the job is ${job.status}; its archive is ready once it ends`, { job_status: job.status });
   }
-  if (isArchiveExpired(job, deps.config.retention.archives)) {
+  if (isArchiveExpired(job, deps.config.retentionArchives)) {
     throw new ApiError(
       410,
       'archive_expired',
-      `the job ended over ${deps.config.retention.archives} s ago; its archive is past its retention (KILN_RETENTION_ARCHIVES)`,
+      `the job ended over ${deps.config.retentionArchives} s ago; its archive is past its retention (KILN_RETENTION_ARCHIVES)`,
     );
   }
   const outputs = await jobOutputs(deps.db, job.id);
