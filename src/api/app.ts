@@ -4,6 +4,7 @@ import type { ApiDependencies } from './context.js';
 import { openApiDocument } from './contract/openapi.js';
 import type { Operation } from './operation.js';
 import { problemMiddleware } from './problem.js';
+import { discardUnreadBody } from './request-body.js';
 import { requestLog, requestLogMiddleware } from './request-log.js';
 import { routerFor } from './router.js';
 import { metricsMiddleware, metricsOperations } from './routes/metrics.js';
@@ -32,6 +33,14 @@ export function createApp(deps: ApiDependencies): Koa {
     if (!clientGone) requestLog(ctx, deps.log)(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
   app.use(requestLogMiddleware(deps.logger));
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      // Answered before the end of its body (a refusal): the client still gets the answer.
+      discardUnreadBody(ctx.req);
+    }
+  });
   // Every answer, user bytes above all (downloads, archives): a browser takes it as the type it is sent as, never sniffs another.
   app.use(async (ctx, next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');

@@ -14,6 +14,14 @@ import type { ApiDependencies } from './context.js';
 const MAX_HEADER_BYTES = 64 * 1024;
 
 /**
+ * How long an idle connection stays open: longer than the idle timeouts of what sits in front
+ * of Kiln (60 s on AWS load balancers and nginx's upstream keep-alive). Whoever closes an idle
+ * connection first races the other's next request on it, which then fails: a 502 behind a
+ * proxy, `fetch failed` for a client whose event loop was busy past Node's default 5 s.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/**
  * What Node's HTTP parser refuses before Koa sees it (headers past MAX_HEADER_BYTES, a
  * malformed request line) is answered as a problem too, not Node's bare status line.
  */
@@ -52,6 +60,7 @@ export async function startApiServer(deps: ApiDependencies, port: number, host: 
   const handle = app.callback();
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void handle(req, res));
   server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

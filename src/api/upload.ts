@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
-import { Transform, type Readable } from 'node:stream';
+import { finished, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import type { Context } from 'koa';
@@ -129,18 +129,24 @@ async function spoolTo(
   const head: Buffer[] = [];
   const hash = hashed ? createHash('sha256') : undefined;
   const sink = createWriteStream(target);
+  const limiter = byteLimiter(maxBytes, total, hash, (n) => (bytes = n), head);
+  // Not pipeline(source, …): that would destroy the source on a refusal, and with it the
+  // connection the refusal has to travel back on. The caller discards what is left of it.
+  const stopWatching = finished(source, { writable: false }, (error) => {
+    if (error) limiter.destroy(error);
+  });
+  source.pipe(limiter);
   try {
-    await pipeline(
-      source,
-      byteLimiter(maxBytes, total, hash, (n) => (bytes = n), head),
-      sink,
-    );
+    await pipeline(limiter, sink);
   } catch (error) {
+    source.unpipe(limiter);
     // The file is opened asynchronously: removing it before the stream has closed could
     // run before the open and leave an empty file (and a handle) behind.
     if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await rm(target, { force: true });
     throw error;
+  } finally {
+    stopWatching();
   }
   return { path: target, bytes, sha256: hash?.digest('hex'), head: Buffer.concat(head) };
 }
@@ -186,14 +192,25 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
     // By position in the body, whatever order their spooling ends in.
     const files: Array<SpooledFile | undefined> = [];
     let failure: Error | undefined;
+    let finishing = false;
     const pending: Promise<void>[] = [];
     const fileStreams: Readable[] = [];
     const discard = async (): Promise<void> => {
       await Promise.all(files.flatMap((file) => (file ? [rm(file.path, { force: true })] : [])));
     };
+    /**
+     * The first refusal ends the reading: the answer goes out at once, whatever is left of the
+     * body is the app's to discard (discardUnreadBody), and the parts still spooling are ended,
+     * which closes and removes their files.
+     */
     const fail = (error: unknown): void => {
+      if (failure) return;
       // Everything that reaches here is an Error (ApiError, stream and fs errors); the check keeps it honest.
-      failure ??= error instanceof Error ? error : new Error(inspect(error));
+      failure = error instanceof Error ? error : new Error(inspect(error));
+      if (finishing) return;
+      ctx.req.unpipe(parser);
+      for (const stream of fileStreams) stream.destroy(failure);
+      void finish();
     };
 
     let parser: busboy.Busboy;
@@ -202,8 +219,7 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
         headers: ctx.req.headers,
         // Filenames in plain `filename="…"` parameters are UTF-8 in every current browser and HTTP client.
         defParamCharset: 'utf8',
-        // One byte past the limit lets the limiter in spoolTo() tell "exactly at" from "over" the limit,
-        // while busboy keeps draining the body so the client still gets an answer.
+        // One byte past the limit lets the limiter in spoolTo() tell "exactly at" from "over" the limit.
         limits: { files: maxFiles, fileSize: maxBytes + 1, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, parts: MAX_FIELDS + maxFiles },
       });
     } catch (error) {
@@ -227,7 +243,7 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
     parser.on('file', (name: string | undefined, stream, info) => {
       // busboy can still hand over parts it had parsed after an error ended the upload: nobody
       // would discard what they spooled, so they are drained, never written.
-      if (finished) {
+      if (finishing) {
         stream.resume();
         return;
       }
@@ -237,12 +253,10 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
       fileStreams.push(stream);
       if (name !== 'file') {
         fail(name ? new ApiError(400, 'unexpected_file', `unexpected file field "${name}"; send the image as "file"`) : unnamed());
-        stream.resume();
         return;
       }
       if (pending.length >= maxFiles) {
         fail(tooManyFiles(maxFiles));
-        stream.resume();
         return;
       }
       const position = pending.length;
@@ -252,8 +266,6 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
             files[position] = { ...spooled, filename: safeFilename(info.filename, 'upload'), contentType: safeContentType(info.mimeType) };
           },
           (error) => {
-            // The limiter stopped reading; keep draining so busboy reaches the end of the body.
-            stream.resume();
             if (sourceError !== undefined) fail(sourceError instanceof ApiError ? sourceError : invalidMultipart(sourceError));
             else fail(error);
           },
@@ -263,30 +275,16 @@ function receiveMultipart<T>(ctx: Context, spool: SpoolLimits, parseFields: Fiel
     parser.on('filesLimit', () => fail(tooManyFiles(maxFiles)));
     parser.on('fieldsLimit', () => fail(new ApiError(400, 'invalid_options', `too many fields (at most ${MAX_FIELDS})`)));
     parser.on('partsLimit', () => fail(new ApiError(400, 'invalid_options', 'too many parts in the multipart body')));
-    parser.on('error', (error) => {
-      fail(invalidMultipart(error));
-      ctx.req.unpipe(parser);
-      ctx.req.resume();
-      void finish();
-    });
+    parser.on('error', (error) => fail(invalidMultipart(error)));
     parser.on('close', () => void finish());
+    // A client that goes away mid-body: busboy is never told.
+    ctx.req.once('close', () => {
+      if (!ctx.req.complete) fail(uploadAborted());
+    });
 
-    // A client that goes away mid-body: busboy is never told, so end its file streams here,
-    // which closes and removes their spool files.
-    const onClientGone = (): void => {
-      if (ctx.req.complete) return;
-      const gone = uploadAborted();
-      fail(gone);
-      for (const stream of fileStreams) stream.destroy(gone);
-      ctx.req.unpipe(parser);
-      void finish();
-    };
-    ctx.req.once('close', onClientGone);
-
-    let finished = false;
     async function finish(): Promise<void> {
-      if (finished) return;
-      finished = true;
+      if (finishing) return;
+      finishing = true;
       await Promise.allSettled(pending);
       let parsed: T | undefined;
       if (!failure) {

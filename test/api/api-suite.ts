@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { conversionWorkflowId } from '../../src/names.js';
 import { insertQueuedConversion } from '../../src/db/conversions.js';
@@ -11,7 +10,7 @@ import { runEnding } from '../support/temporal.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
 import { spoolFiles } from '../support/leftovers.js';
-import { magickFormat } from '../support/magick.js';
+import { magickFormat, magickImage } from '../support/magick.js';
 
 /** Written out here rather than imported, so a wrong table in src/ cannot pass its own test. */
 const CONTENT_TYPES: Record<string, string> = {
@@ -186,7 +185,7 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.deepEqual(await identify(output), { format: 'png', width: 400, height: 600 });
       assert.equal(await magickFormat(output, '%[colorspace]'), 'Gray');
       // An animation keeps its frames, and the conversion says how many.
-      const gif = execFileSync('convert', ['-delay', '10', '-size', '40x30', 'xc:red', 'xc:lime', '-loop', '0', 'gif:-']);
+      const gif = await magickImage(['-delay', '10', '-size', '40x30', 'xc:red', 'xc:lime', '-loop', '0', 'gif:-']);
       const animated = await submit(alice.key, { output_format: 'webp', width: '20' }, gif, 'blink.gif');
       const ended = await waitForConversion(kiln.url, alice.key, animated.body.id);
       assert.deepEqual(ended.output, { filename: 'blink.webp', format: 'webp', bytes: ended.output.bytes, width: 20, height: 15, frames: 2 });
@@ -294,7 +293,7 @@ export function apiSuite(kind: DatabaseKind): void {
     });
 
     test('assets: a watermark uploaded once, laid over conversions; refused when missing, too large or not raster', async () => {
-      const logo = execFileSync('convert', ['-size', '120x60', 'xc:#00ffff', 'png:-']);
+      const logo = await magickImage(['-size', '120x60', 'xc:#00ffff', 'png:-']);
       const created = await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(logo, 'logo.png', {}) });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       assert.deepEqual([created.body.format, created.body.width, created.body.height], ['png', 120, 60]);
@@ -316,7 +315,7 @@ export function apiSuite(kind: DatabaseKind): void {
       // 600 × 0.25 = 150 wide (75 high), 16 px from the top-right corner.
       assert.match(await magickFormat(output, '%[pixel:p{510,50}]'), /^(cyan|aqua|srgba?\(0,255,255(,1)?\))$/);
 
-      const bomb = execFileSync('convert', ['-size', '6000x5000', 'xc:white', 'png:-']);
+      const bomb = await magickImage(['-size', '6000x5000', 'xc:white', 'png:-']);
       assertProblem(await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(bomb, 'big.png', {}) }), 422, 'asset_too_large');
       const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
       assertProblem(await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(svg, 'a.svg', {}) }), 415, 'unsupported_input');

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitForConversion } from '../support/http.js';
 import { abortedRequest, multipartBody, postHead, rawRequest } from '../support/raw-http.js';
@@ -74,6 +75,59 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
     await abortedRequest(kiln.url, rawHead, big.subarray(0, 1024 * 1024), () =>
       waitUntil(() => spoolFiles(kiln).length > 0, 10_000, 'the raw upload to be spooled', 5),
     );
+    await assertNothingLeft(kiln);
+  });
+
+  test('a refusal before the end of a large body reaches the client still sending it', async () => {
+    // Bodies ten times the 4 MiB test limit, sent as fast as loopback takes them: the answer is
+    // ready long before the last byte, and must not be lost to a connection closed under the client.
+    const streamed = (bytes: number, fill = 0): Readable =>
+      Readable.from(
+        (function* () {
+          for (let sent = 0; sent < bytes; sent += 64 * 1024) yield Buffer.alloc(64 * 1024, fill);
+        })(),
+      );
+    const send = (path: string, contentType: string | undefined, body: Readable | FormData) =>
+      fetch(`${kiln.url}${path}`, {
+        method: 'POST',
+        body: body instanceof FormData ? body : (Readable.toWeb(body) as ReadableStream),
+        duplex: 'half',
+        headers: { authorization: `Bearer ${key}`, ...(contentType ? { 'content-type': contentType } : {}) },
+        signal: AbortSignal.timeout(60_000),
+      });
+    const bigFile = Buffer.alloc(40 * 1024 * 1024, 7);
+    const overLimit = new FormData();
+    overLimit.set('output_format', 'png');
+    overLimit.set('file', new Blob([bigFile]), 'big.png');
+    const badOption = new FormData();
+    badOption.set('file', new Blob([bigFile]), 'big.png');
+    badOption.set('output_format', 'nope');
+    const cases: Array<[string, () => Promise<Response>, number, string]> = [
+      ['multipart file past the limit', () => send('/v1/conversions', undefined, overLimit), 413, 'file_too_large'],
+      ['multipart with a bad option after the file', () => send('/v1/conversions', undefined, badOption), 413, 'file_too_large'],
+      [
+        'raw body past the limit, no length declared',
+        () => send('/v1/conversions?output_format=png', 'image/png', streamed(bigFile.length)),
+        413,
+        'file_too_large',
+      ],
+      ['raw body with a bad option', () => send('/v1/conversions?output_format=nope', 'image/png', streamed(bigFile.length)), 400, 'invalid_options'],
+      ['JSON body past 1 MiB', () => send('/v1/presets', 'application/json', streamed(20 * 1024 * 1024, 32)), 413, 'body_too_large'],
+    ];
+    for (const [name, attempt, status, code] of cases) {
+      const response = await attempt().catch((error: Error) => assert.fail(`${name}: ${error.message} (${String((error.cause as Error)?.message)})`));
+      assert.equal(response.status, status, name);
+      assert.equal(((await response.json()) as { code: string }).code, code, name);
+      await assertNothingLeft(kiln);
+    }
+    // Past what the API reads after answering (256 MiB), it may close the connection instead; either way the request ends.
+    await send('/v1/conversions?output_format=png', 'image/png', streamed(400 * 1024 * 1024)).then(
+      (response) => assert.equal(response.status, 413),
+      (error: Error) => assert.notEqual(error.name, 'TimeoutError', 'the request hung'),
+    );
+    const after = await request(`${kiln.url}/v1/conversions`, { method: 'POST', key, body: uploadForm(png, 'a.png', { output_format: 'webp' }) });
+    assert.equal(after.status, 202);
+    await waitForConversion(kiln.url, key, after.body.id);
     await assertNothingLeft(kiln);
   });
 

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../support/temp.js';
@@ -10,6 +11,8 @@ import { identify, makeImage } from '../support/images.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { EventSource } from 'eventsource';
 import { runEnding } from '../support/temporal.js';
+
+const execFileAsync = promisify(execFile);
 
 const PHOTOS = [
   '/usr/share/backgrounds/mate/nature/FreshFlower.jpg',
@@ -53,7 +56,7 @@ describe('jobs API on a Temporal dev server', () => {
    * Opens a zip with Python's zipfile (a reader independent of the writer): checks every
    * entry's CRC, then extracts it; answers the names in order and each entry's bytes.
    */
-  function openZip(bytes: Buffer, label: string): Array<{ name: string; bytes: Buffer }> {
+  async function openZip(bytes: Buffer, label: string): Promise<Array<{ name: string; bytes: Buffer }>> {
     const dir = path.join(scratch.path, label);
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'archive.zip');
@@ -69,7 +72,8 @@ describe('jobs API on a Temporal dev server', () => {
     ].join('\n');
     const out = path.join(dir, 'entries');
     mkdirSync(out);
-    const names = JSON.parse(execFileSync('python3', ['-c', script, file, out], { encoding: 'utf8' })) as string[];
+    // Not execFileSync: Kiln runs in this process, and a blocked event loop outlasts its keep-alive.
+    const names = JSON.parse((await execFileAsync('python3', ['-c', script, file, out], { encoding: 'utf8' })).stdout) as string[];
     assert.equal(readdirSync(out).length, names.length);
     return names.map((name, index) => ({ name, bytes: readFileSync(path.join(out, String(index))) }));
   }
@@ -211,7 +215,7 @@ describe('jobs API on a Temporal dev server', () => {
     assert.equal(signed.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(Number(signed.headers.get('content-length')), signed.bytes.length, 'the size is known before streaming');
     assert.match(signed.headers.get('content-disposition') ?? '', new RegExp(`attachment; filename="${id}.zip"`));
-    const entries = openZip(signed.bytes, 'first');
+    const entries = await openZip(signed.bytes, 'first');
     assert.deepEqual(
       entries.map((entry) => entry.name),
       files.map((file) => file.output.filename),
@@ -337,7 +341,7 @@ describe('jobs API on a Temporal dev server', () => {
     // Its archive holds what did finish, and nothing else.
     const archive = await fetchBytes(`${kiln.url}/v1/jobs/${job.id}/archive`, { headers: { authorization: `Bearer ${alice.key}` } });
     assert.equal(archive.status, 200);
-    assert.equal(openZip(archive.bytes, 'cancelled').length, job.counts.succeeded);
+    assert.equal((await openZip(archive.bytes, 'cancelled')).length, job.counts.succeeded);
   });
 
   test('a job streams its events over SSE; a client that drops mid-job resumes with Last-Event-ID and gets each event exactly once', async () => {

@@ -354,7 +354,9 @@ describe('receivers written for other services, unchanged', () => {
     };
     for (const [conversion, why] of [
       [looping, /ran longer than \d+ ms/],
-      [huge, /larger than \d+ bytes/],
+      // Building the megabyte can outlast the time bound on a busy machine before the size bound
+      // sees it; either stops it (test/unit/template-limits.test.ts holds each bound on its own).
+      [huge, /larger than \d+ bytes|ran longer than \d+ ms/],
     ] as const) {
       const deliveries = await bySubject(conversion.id);
       assert.equal(deliveries.length, 2);
