@@ -35,6 +35,7 @@ export const LAYERS: ReadonlyArray<{ name: string; files: readonly string[] }> =
       'src/problem.ts',
       'src/safe-input.ts',
       'src/filenames.ts',
+      'src/process-alive.ts',
     ],
   },
   { name: 'db: Kysely schema, migrations and queries', files: ['src/db/'] },

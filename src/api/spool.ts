@@ -1,6 +1,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { processAlive } from '../process-alive.js';
 
 /**
  * Where uploads wait on disk until they are accepted: each API process spools under a
@@ -10,16 +11,6 @@ import path from 'node:path';
  */
 export function processSpoolDir(root: string, host = os.hostname(), pid = process.pid): string {
   return path.join(root, `${host}-${pid}`);
-}
-
-/** Whether a process of this host runs under `pid` (one owned by another user counts). */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -39,7 +30,7 @@ export async function sweepSpool(root: string, maxAgeMs: number, now = Date.now(
   for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
     const full = path.join(root, entry.name);
     const owner = /^(.+)-(\d+)$/.exec(entry.name);
-    if (entry.isDirectory() && owner?.[1] === host && Number(owner[2]) !== process.pid && !running(Number(owner[2]))) {
+    if (entry.isDirectory() && owner?.[1] === host && Number(owner[2]) !== process.pid && !processAlive(Number(owner[2]))) {
       removed += (await filesUnder(full)).length;
       await rm(full, { recursive: true, force: true });
       continue;

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { processAlive } from '../process-alive.js';
 
 /** The embedded database is in use by another live process. */
 export class EmbeddedDatabaseInUseError extends Error {
@@ -12,16 +13,6 @@ export class EmbeddedDatabaseInUseError extends Error {
         'and what another process writes to it is lost. Stop that process first, use its API (POST /v1/api-keys with the dev key, ' +
         'or POST /v1/admin/accounts with the admin token), or point DATABASE_URL at a real Postgres',
     );
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -41,7 +32,7 @@ export function lockEmbeddedDatabase(dir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 0) throw error;
     }
     const holder = Number(readFileSync(file, 'utf8').trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) throw new EmbeddedDatabaseInUseError(dir, holder);
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processAlive(holder)) throw new EmbeddedDatabaseInUseError(dir, holder);
     // Its holder is gone: the lock is stale.
     rmSync(file, { force: true });
   }
