@@ -36,6 +36,7 @@ export const LAYERS: ReadonlyArray<{ name: string; files: readonly string[] }> =
       'src/safe-input.ts',
       'src/filenames.ts',
       'src/process-alive.ts',
+      'src/fairness.ts',
     ],
   },
   { name: 'db: Kysely schema, migrations and queries', files: ['src/db/'] },

@@ -8,6 +8,7 @@ import { conversionOutputKey } from '../storage/keys.js';
 import { cancelUpdate, type ConversionRunSettings, type ConversionWorkflowInput, type WorkflowOf } from '../../workflows/definitions.js';
 import { conversionWorkflowId, TASK_QUEUES } from '../names.js';
 import { conversionStartAttributes } from '../search-attributes.js';
+import { accountPriority } from '../fairness.js';
 
 export function conversionRunSettings(config: KilnConfig): ConversionRunSettings {
   return {
@@ -40,6 +41,7 @@ export async function startConversionWorkflow(client: Client, row: Conversion, s
       taskQueue: TASK_QUEUES.workflows,
       args: [input],
       typedSearchAttributes: conversionStartAttributes(row.account_id, row.id, input.options.output_format),
+      priority: accountPriority(row.account_id),
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

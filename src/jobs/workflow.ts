@@ -5,6 +5,7 @@ import type { Job } from '../db/schema.js';
 import type { ConversionRunSettings } from '../../workflows/definitions.js';
 import { jobWorkflowId, TASK_QUEUES } from '../names.js';
 import { SEARCH_ATTRIBUTES } from '../search-attributes.js';
+import { accountPriority } from '../fairness.js';
 
 /** Starts the job's workflow; starting one that already exists is a no-op, so callers may retry. */
 export async function startJobWorkflow(client: Client, job: Job, run: ConversionRunSettings): Promise<void> {
@@ -18,6 +19,7 @@ export async function startJobWorkflow(client: Client, job: Job, run: Conversion
         { key: SEARCH_ATTRIBUTES.jobId, value: job.id },
         { key: SEARCH_ATTRIBUTES.status, value: 'queued' },
       ],
+      priority: accountPriority(job.account_id, 'bulk'),
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

@@ -55,6 +55,16 @@ async function refuseTakenPorts(options: DevServerOptions): Promise<void> {
 }
 
 /**
+ * Task queue fairness (src/fairness.ts): each account's waiting work is dispatched in turn,
+ * not in order of arrival. Tasks are written to one partition, the root, so every poll
+ * (a child partition forwards it) is served from one fair backlog; with the default four,
+ * fairness holds per partition only and a quiet account's task waited 10.7 s behind another's
+ * backlog instead of 1.1–1.5 s. Reads keep every partition, so tasks an
+ * earlier dev server wrote to the others are still taken.
+ */
+export const FAIRNESS_DYNAMIC_CONFIG = ['matching.enableFairness=true', 'matching.numTaskqueueWritePartitions=1'];
+
+/**
  * Starts the Temporal dev server (with its Web UI) for `kiln dev` and waits until it answers.
  * It is spawned under `setpriv --pdeathsig`, so the kernel stops it when Kiln's process
  * ends in any way, SIGKILL and crashes included: no orphan keeps the ports for the next start.
@@ -79,6 +89,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     '--log-level',
     'warn',
     ...options.sqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
+    ...FAIRNESS_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
   ];
   const { cli } = options;
   if (!cli) return startThroughSdk(options);
@@ -114,7 +125,10 @@ async function startThroughSdk(options: DevServerOptions): Promise<RunningDevSer
         uiPort: options.uiPort,
         dbFilename: options.dbFilename,
         namespace: options.namespace,
-        extraArgs: options.sqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
+        extraArgs: [
+          ...options.sqlitePragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
+          ...FAIRNESS_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
+        ],
       },
     }),
   );

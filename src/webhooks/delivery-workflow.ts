@@ -5,6 +5,7 @@ import type { Database, Delivery } from '../db/schema.js';
 import { redeliverSignal, type DeliveryWorkflowInput, type WorkflowOf } from '../../workflows/definitions.js';
 import { TASK_QUEUES } from '../names.js';
 import { SEARCH_ATTRIBUTES } from '../search-attributes.js';
+import { accountPriority } from '../fairness.js';
 
 function searchAttributes(delivery: Delivery) {
   return [
@@ -53,6 +54,7 @@ export async function startDeliveryWorkflows(
           taskQueue: TASK_QUEUES.deliver,
           args: [scheduledRunInput(delivery, requestTimeoutSeconds, now)],
           typedSearchAttributes: searchAttributes(delivery),
+          priority: accountPriority(delivery.account_id),
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         });
       } catch (error) {
@@ -74,6 +76,7 @@ export async function redeliver(client: Client, db: Kysely<Database>, delivery: 
     taskQueue: TASK_QUEUES.deliver,
     args: [workflowInput(delivery, requestTimeoutSeconds, false)],
     typedSearchAttributes: searchAttributes(delivery),
+    priority: accountPriority(delivery.account_id),
     signal: redeliverSignal,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
   });

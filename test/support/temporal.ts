@@ -8,6 +8,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
+import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
 
 /** Logging and Temporal's runtime at the levels the test run asks for (KILN_LOG_LEVEL, KILN_TEMPORAL_LOG_LEVEL; see scripts/run-tests.ts). */
 export function installTestRuntime(): void {
@@ -25,12 +26,13 @@ export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment
   return env;
 }
 
-/** A real Temporal dev server (the Temporal CLI) on a free port, in memory. */
+/** A real Temporal dev server (the Temporal CLI) on a free port, in memory, configured as `kiln dev` runs it. */
 export async function devServerEnvironment(): Promise<TestWorkflowEnvironment> {
   installTestRuntime();
   const executable = await devServerExecutable();
+  const extraArgs = FAIRNESS_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]);
   // Kiln's workers register its search attributes themselves, as in production.
-  return withExplainedDownload('Temporal CLI', executable, () => TestWorkflowEnvironment.createLocal({ server: { executable, ip: '127.0.0.1' } }));
+  return withExplainedDownload('Temporal CLI', executable, () => TestWorkflowEnvironment.createLocal({ server: { executable, ip: '127.0.0.1', extraArgs } }));
 }
 
 export interface RunEnding {

@@ -16,6 +16,8 @@ import {
 import { POSTGRES_MAX_CONNECTIONS } from '../../tools/topology/postgres.js';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../tools/temporal-server.js';
 import { VERSITYGW_VERSION } from '../../tools/s3-server.js';
+import { DYNAMIC_CONFIG } from '../../tools/topology/temporal.js';
+import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
 
 /**
  * docker-compose.yml describes the topology `npm run topology` runs (and the topology
@@ -55,6 +57,20 @@ test('the Temporal schema and namespace are prepared as the topology prepares th
   for (const step of ['create-database', 'setup-schema -v 0.0', 'v12/temporal/versioned', 'v12/visibility/versioned']) assert.ok(schema.includes(step), step);
   const namespace = text(services['temporal-namespace']!.command);
   assert.ok(namespace.includes(`-n ${SHARED_KILN_SETTINGS.TEMPORAL_NAMESPACE} --retention ${NAMESPACE_RETENTION_DAYS}d`), namespace);
+});
+
+test("the Temporal server runs with the topology's dynamic config, which carries what kiln dev gives its dev server", () => {
+  const mounted = (services.temporal as Service & { volumes?: string[] }).volumes ?? [];
+  const target = `/etc/temporal/${services.temporal!.environment?.DYNAMIC_CONFIG_FILE_PATH}`;
+  assert.ok(
+    mounted.some((volume) => volume.startsWith(`./${path.relative(projectRoot, DYNAMIC_CONFIG)}:${target}`)),
+    `${path.relative(projectRoot, DYNAMIC_CONFIG)} mounted at ${target}: ${mounted.join(', ')}`,
+  );
+  const dynamic = parse(readFileSync(DYNAMIC_CONFIG, 'utf8')) as Record<string, Array<{ value: unknown }>>;
+  for (const setting of FAIRNESS_DYNAMIC_CONFIG) {
+    const [key, value] = setting.split('=') as [string, string];
+    assert.deepEqual(dynamic[key], [{ value: parse(value) }], key);
+  }
 });
 
 test('the API and the workers get the same settings as in the topology', () => {

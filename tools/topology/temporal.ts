@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
@@ -6,6 +6,7 @@ import pg from 'pg';
 import { run } from '../build-support.js';
 import type { TemporalServerBuild } from '../temporal-server.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
+import { projectRoot } from '../../src/paths.js';
 import { ensureDatabases, postgresUrl } from './postgres.js';
 import type { ProcessSpec } from './managed-process.js';
 
@@ -135,14 +136,13 @@ dynamicConfigClient:
 }
 
 /** Search attributes added by a worker are visible to the next start at once, not after a cache refresh. */
-const DYNAMIC_CONFIG = `system.forceSearchAttributesCacheRefreshOnRead:
-  - value: true
-`;
+/** The server's dynamic config, shared with docker-compose.yml. */
+export const DYNAMIC_CONFIG = path.join(projectRoot, 'tools', 'topology', 'temporal-dynamicconfig.yaml');
 
 export function temporalServerProcess(build: TemporalServerBuild, dir: string, ports: TemporalPorts, postgresPort: number): Omit<ProcessSpec, 'name'> {
   mkdirSync(path.join(dir, 'config'), { recursive: true });
   writeFileSync(path.join(dir, 'config', 'kiln.yaml'), serverConfig(ports, postgresPort));
-  writeFileSync(path.join(dir, 'config', 'dynamicconfig.yaml'), DYNAMIC_CONFIG);
+  copyFileSync(DYNAMIC_CONFIG, path.join(dir, 'config', 'dynamicconfig.yaml'));
   return {
     command: build.server,
     args: ['--root', dir, '--config', 'config', '--env', 'kiln', 'start'],
