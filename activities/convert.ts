@@ -3,9 +3,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ConversionAbortedError, type Converter } from '../src/convert/converter-pool.js';
 import { ConversionInputError } from '../src/convert/pipeline.js';
 import { renditionKey } from '../src/storage/keys.js';
-import { StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
+import { StorageFullError, StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { Conversion } from '../src/db/schema.js';
-import { conversionDuration, conversionsInProgress } from '../src/process-metrics.js';
+import { conversionDuration, conversionsInProgress, storageWaits } from '../src/process-metrics.js';
 import type { ConversionRecorder } from './record.js';
 import type { ConvertInput, ConvertResult } from '../workflows/definitions.js';
 
@@ -40,20 +40,34 @@ function recordedResult(row: Conversion): ConvertResult | undefined {
 /** Longest wait between tries while the blob store is away. */
 const STORAGE_RETRY_MAX_MS = 15_000;
 
+/** How long before Temporal would time an attempt out it ends itself, so its failure says why. */
+const ATTEMPT_END_MARGIN_MS = 10_000;
+
 /**
  * Runs `work` again, after a growing wait, each time it fails because the blob store is away
- * (StorageUnavailableError), until it succeeds, fails otherwise, or the activity is
- * cancelled (a cancel, or Temporal timing this attempt out). A store outage thus waits in
- * the attempt, heartbeating, instead of spending the retry policy's attempts, which are
- * for failures of the work itself.
+ * or full (StorageUnavailableError, StorageFullError), until it succeeds, fails otherwise,
+ * or the activity is cancelled. A store outage thus waits in the attempt, heartbeating,
+ * instead of spending the retry policy's attempts, which are for failures of the work
+ * itself. Shortly before Temporal would time the attempt out, it fails retryably as
+ * `storage_unavailable` or `storage_full`, so that a conversion whose every attempt found
+ * the store away ends with that code rather than `timeout`.
  */
 async function whileStorageIsAway<T>(context: Context, work: () => Promise<T>): Promise<T> {
+  const endBy = Date.now() + context.info.startToCloseTimeoutMs - ATTEMPT_END_MARGIN_MS;
   for (let waitMs = 1000; ; waitMs = Math.min(2 * waitMs, STORAGE_RETRY_MAX_MS)) {
     try {
       return await work();
     } catch (error) {
       if (!(error instanceof StorageUnavailableError)) throw error;
-      context.log.warn('blob storage is away; the conversion waits for it', { error: error.message, retryInMs: waitMs });
+      const full = error instanceof StorageFullError;
+      if (Date.now() + waitMs > endBy) {
+        throw ApplicationFailure.retryable(error.message, full ? 'storage_full' : 'storage_unavailable');
+      }
+      storageWaits.inc({ reason: full ? 'full' : 'away' });
+      context.log.warn(full ? 'blob storage is full; the conversion waits for space' : 'blob storage is away; the conversion waits for it', {
+        error: error.message,
+        retryInMs: waitMs,
+      });
       await context.sleep(waitMs);
     }
   }

@@ -34,3 +34,17 @@ export const retentionPurged = new Counter({
   labelNames: ['kind'] as const,
   registers: [processMetrics],
 });
+
+export const storageWaits = new Counter({
+  name: 'kiln_storage_waits_total',
+  help: 'Times a conversion found the blob store away or out of space and waited to try again, by reason (away, full)',
+  labelNames: ['reason'] as const,
+  registers: [processMetrics],
+});
+
+export const storageRefusals = new Counter({
+  name: 'kiln_storage_refusals_total',
+  help: 'Requests refused because the blob store or the upload spool was away (503) or out of space (507), by reason (away, full)',
+  labelNames: ['reason'] as const,
+  registers: [processMetrics],
+});

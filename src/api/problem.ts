@@ -1,8 +1,9 @@
 import type { LogFunction } from '../log.js';
 import { requestLog } from './request-log.js';
 import type { Context, Next } from 'koa';
-import { StorageUnavailableError } from '../storage/blob-store.js';
+import { StorageFullError, StorageUnavailableError } from '../storage/blob-store.js';
 import { ApiError } from '../problem.js';
+import { storageRefusals } from '../process-metrics.js';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -17,8 +18,10 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type',
   431: 'Request Header Fields Too Large',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 export function problemTitle(status: number): string {
@@ -32,6 +35,8 @@ export function problemBody(error: ApiError): Record<string, unknown> {
 
 /** What a client is told to wait when the blob store is away. */
 const STORAGE_RETRY_AFTER_SECONDS = 30;
+/** …and when it is full: space comes back when an operator (or the retention schedule) frees it. */
+const STORAGE_FULL_RETRY_AFTER_SECONDS = 300;
 
 function sendProblem(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
@@ -53,8 +58,15 @@ export function problemMiddleware(log: LogFunction) {
       }
     } catch (error) {
       if (error instanceof ApiError) return sendProblem(ctx, error);
+      if (error instanceof StorageFullError) {
+        requestLog(ctx, log)(`${ctx.method} ${ctx.path}: storage is out of space`, error);
+        storageRefusals.inc({ reason: 'full' });
+        ctx.set('Retry-After', String(STORAGE_FULL_RETRY_AFTER_SECONDS));
+        return sendProblem(ctx, new ApiError(507, 'insufficient_storage', 'Kiln is out of storage space; nothing was accepted, try again later'));
+      }
       if (error instanceof StorageUnavailableError) {
         requestLog(ctx, log)(`${ctx.method} ${ctx.path}: blob storage is away`, error);
+        storageRefusals.inc({ reason: 'away' });
         ctx.set('Retry-After', String(STORAGE_RETRY_AFTER_SECONDS));
         return sendProblem(ctx, new ApiError(503, 'storage_unavailable', 'file storage is not answering; nothing was accepted, try again shortly'));
       }

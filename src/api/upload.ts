@@ -9,6 +9,7 @@ import busboy from 'busboy';
 import type { Context } from 'koa';
 import { randomAlnum } from '../ids.js';
 import { ApiError } from '../problem.js';
+import { isStoreFull, StorageFullError, StorageUnavailableError } from '../storage/blob-store.js';
 import { SNIFF_BYTES } from '../convert/sniff.js';
 import { safeFilename } from '../filenames.js';
 import type { IncomingFile } from '../intake/files.js';
@@ -144,6 +145,7 @@ async function spoolTo(
     // run before the open and leave an empty file (and a handle) behind.
     if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await rm(target, { force: true });
+    if (isStoreFull(error)) throw new StorageFullError(`the upload spool is out of space: ${(error as Error).message}`, { cause: error });
     throw error;
   } finally {
     stopWatching();
@@ -176,7 +178,8 @@ export async function receiveUpload<T>(ctx: Context, spool: SpoolLimits, parseFi
   delete fields.filename;
   const parsed = await parseFields(fields);
   const spooled = await spoolTo(ctx.req, spool.dir, maxBytes, spool.hashed).catch((error: unknown) => {
-    throw ctx.req.complete || error instanceof ApiError ? error : uploadAborted();
+    // Kiln's own refusals stand; anything else cut short was the client going away.
+    throw ctx.req.complete || error instanceof ApiError || error instanceof StorageUnavailableError ? error : uploadAborted();
   });
   const file: SpooledFile = { ...spooled, filename, contentType: safeContentType(ctx.get('content-type')) };
   return { fields: parsed, rawFields, file, files: [file], discard: () => rm(file.path, { force: true }) };

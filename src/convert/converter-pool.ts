@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loaderArgs } from '../loader-args.js';
 import type { ConversionJob, ConverterReply, ConverterRequest } from './converter-protocol.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
-import { StorageUnavailableError } from '../storage/blob-store.js';
+import { StorageFullError, StorageUnavailableError } from '../storage/blob-store.js';
 import { ConversionInputError, type ConversionFacts, type ConversionLimits } from './pipeline.js';
 
 export type { ConversionJob } from './converter-protocol.js';
@@ -123,7 +123,12 @@ class ConverterProcess {
           const { code, message: text } = message.inputError;
           settle(() => reject(new ConversionInputError(code, text)));
         } else {
-          settle(() => reject(message.storageUnavailable ? new StorageUnavailableError(message.message) : new Error(message.message)));
+          const error = message.storageFull
+            ? new StorageFullError(message.message)
+            : message.storageUnavailable
+              ? new StorageUnavailableError(message.message)
+              : new Error(message.message);
+          settle(() => reject(error));
         }
       };
       const onExit = (code: number | null, signal: string | null): void =>

@@ -11,7 +11,7 @@ import { ConversionInputError, convertImage, type ConversionExtras, type Convers
 import type { ConversionOptions } from '../model/conversion-options.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
-import { isStoreUnavailable, type BlobLocation, type BlobStore } from '../storage/blob-store.js';
+import { isStoreFull, isStoreUnavailable, type BlobLocation, type BlobStore } from '../storage/blob-store.js';
 
 // Each image is new: libvips' operation cache would only hold memory.
 sharp.cache(false);
@@ -74,6 +74,7 @@ process.on('message', (request: ConverterRequest) => {
         ok: false,
         inputError: error instanceof ConversionInputError ? { code: error.code, message: error.message } : undefined,
         storageUnavailable: isStoreUnavailable(error),
+        storageFull: isStoreFull(error),
         message: error instanceof Error ? error.message : String(error),
       }),
   );

@@ -33,5 +33,7 @@ export type ConverterReply =
       inputError: { code: InputErrorCode; message: string } | undefined;
       /** The blob store was away: the conversion may be tried again once it answers. */
       storageUnavailable?: boolean;
+      /** …because it is out of space. */
+      storageFull?: boolean;
       message: string;
     };

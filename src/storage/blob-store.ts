@@ -44,14 +44,33 @@ export function assertSafeKey(key: string): void {
  * work that needed it can wait and try again, rather than fail as its input would.
  */
 export class StorageUnavailableError extends Error {
-  override readonly name = 'StorageUnavailableError';
+  override readonly name: string = 'StorageUnavailableError';
+}
+
+/**
+ * The store has no room (a full disk, a quota): like an outage, the work can wait until
+ * space is freed, but it is the operator's to fix, and is told apart wherever it is reported.
+ */
+export class StorageFullError extends StorageUnavailableError {
+  override readonly name: string = 'StorageFullError';
+}
+
+const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** True for an error that says the store (or the local disk under it) is out of space. */
+export function isStoreFull(error: unknown): boolean {
+  if (error instanceof StorageFullError) return true;
+  const e = error as { code?: string; cause?: unknown } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code && FULL_CODES.has(e.code)) return true;
+  return e.cause !== undefined && e.cause !== error && isStoreFull(e.cause);
 }
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /** True for an error that says the store is away, not that the request was wrong. */
 export function isStoreUnavailable(error: unknown): boolean {
-  if (error instanceof StorageUnavailableError) return true;
+  if (error instanceof StorageUnavailableError || isStoreFull(error)) return true;
   const e = error as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; cause?: unknown } | undefined;
   if (!e || typeof e !== 'object') return false;
   if (e.code && UNREACHABLE_CODES.has(e.code)) return true;
@@ -66,6 +85,9 @@ export async function storeCall<T>(operation: string, call: () => Promise<T>): P
   try {
     return await call();
   } catch (error) {
+    if (isStoreFull(error) && !(error instanceof StorageFullError)) {
+      throw new StorageFullError(`blob storage is out of space (${operation}): ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     if (isStoreUnavailable(error) && !(error instanceof StorageUnavailableError)) {
       throw new StorageUnavailableError(`blob storage did not answer (${operation}): ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,

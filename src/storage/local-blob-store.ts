@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertSafeKey, type BlobLocation, type BlobStore } from './blob-store.js';
+import { assertSafeKey, storeCall, type BlobLocation, type BlobStore } from './blob-store.js';
 
 /** Blobs as files under one directory; writes go through a temp name and a rename, so readers never see half a file. */
 export class LocalBlobStore implements BlobStore {
@@ -17,26 +17,38 @@ export class LocalBlobStore implements BlobStore {
     return path.join(this.root, key);
   }
 
-  async importFile(key: string, localPath: string): Promise<void> {
+  importFile(key: string, localPath: string): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
-    try {
-      await rename(localPath, target);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-      const temp = `${target}.tmp-${process.pid}`;
-      await copyFile(localPath, temp);
-      await rename(temp, target);
-      await unlink(localPath);
-    }
+    return storeCall('importFile', async () => {
+      await mkdir(path.dirname(target), { recursive: true });
+      try {
+        await rename(localPath, target);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+        await this.throughTemp(target, (temp) => copyFile(localPath, temp));
+        await unlink(localPath);
+      }
+    });
   }
 
-  async write(key: string, bytes: Buffer): Promise<void> {
+  write(key: string, bytes: Buffer): Promise<void> {
     const target = this.pathOf(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    return storeCall('write', async () => {
+      await mkdir(path.dirname(target), { recursive: true });
+      await this.throughTemp(target, (temp) => writeFile(temp, bytes));
+    });
+  }
+
+  /** Writes `target` under a temp name first; a write that fails (a full disk) leaves no part of it behind. */
+  private async throughTemp(target: string, writeTemp: (temp: string) => Promise<void>): Promise<void> {
     const temp = `${target}.tmp-${process.pid}-${Date.now()}`;
-    await writeFile(temp, bytes);
-    await rename(temp, target);
+    try {
+      await writeTemp(temp);
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
   }
 
   read(key: string): Promise<Buffer> {

@@ -61,6 +61,7 @@ export function assetOperations(deps: ApiDependencies): Operation[] {
         415: ['unsupported_input'],
         422: ['asset_too_large'],
         503: ['storage_unavailable'],
+        507: ['insufficient_storage'],
       },
       handler: async (ctx) => {
         const accountId = accountOf(ctx).id;

@@ -133,6 +133,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
         415: ['unsupported_input'],
         422: ['blocked_address'],
         503: ['storage_unavailable'],
+        507: ['insufficient_storage'],
       },
       handler: create,
     }),

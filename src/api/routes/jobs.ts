@@ -178,6 +178,7 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
         415: ['unsupported_input'],
         422: ['blocked_address', 'source_not_found'],
         503: ['storage_unavailable'],
+        507: ['insufficient_storage'],
       },
       handler: (ctx) => {
         if (ctx.is('multipart/form-data')) return createFromUpload(ctx);
