@@ -50,6 +50,7 @@ export const LAYERS: ReadonlyArray<{ name: string; files: readonly string[] }> =
       'src/sources/',
       'src/conversions/',
       'src/jobs/',
+      'src/limits/',
       'src/temporal/',
       'src/metrics.ts',
       'src/process-metrics.ts',

@@ -97,6 +97,41 @@ const schedule = (): TextSchema<number[]> =>
     })
     .describe('comma-separated durations');
 
+/** A rate, `N/duration` (`600/1m`: 600 requests a minute, taken in bursts of up to 600), or `off`. */
+export interface Rate {
+  requests: number;
+  windowSeconds: number;
+}
+
+const rate = (): TextSchema<Rate | null> =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      if (raw.trim().toLowerCase() === 'off') return null;
+      const match = /^(\d+)\s*\/\s*(\S+)$/.exec(raw.trim());
+      const requests = match ? Number(match[1]) : NaN;
+      const windowSeconds = match ? parseDuration(match[2]!) : undefined;
+      if (Number.isSafeInteger(requests) && requests >= 1 && requests <= 1_000_000 && windowSeconds !== undefined && windowSeconds <= 86_400) {
+        return { requests, windowSeconds };
+      }
+      ctx.addIssue({ code: 'custom', message: `must be requests per duration like 600/1m (at most 1000000 per up to 1d), or off, got "${raw}"` });
+      return z.NEVER;
+    })
+    .describe('`N/duration` (`600/1m`), or `off`');
+
+/** A limit, or `off` for none. */
+const limit = (inner: TextSchema<number>): TextSchema<number | null> =>
+  z
+    .string()
+    .transform((raw, ctx) => {
+      if (raw.trim().toLowerCase() === 'off') return null;
+      const parsed = inner.safeParse(raw);
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+      return z.NEVER;
+    })
+    .describe(`${inner.description ?? ''}, or \`off\``);
+
 /** Comma-separated CIDR ranges. */
 const cidrs = (): TextSchema<string[]> =>
   z
@@ -269,6 +304,54 @@ export const SETTINGS = defineSettings({
     schema: whole(1, 2 ** 40),
     default: '50000000',
     doc: 'largest output `width × height`; larger fail with `output_too_large` (or 400 when known at submit)',
+  },
+  KILN_RATE_LIMIT_WORK: {
+    key: 'rateLimitWork',
+    schema: rate(),
+    default: '600/1m',
+    doc: 'requests per account that create work (`POST /v1/conversions`, `POST /v1/jobs`): 429 `rate_limited` past it; an account’s own, set through the admin API, comes first',
+  },
+  KILN_RATE_LIMIT_WEBHOOKS: {
+    key: 'rateLimitWebhooks',
+    schema: rate(),
+    default: '120/1m',
+    doc: 'requests per account that send webhooks on demand (endpoint tests, delivery retries, recovery)',
+  },
+  KILN_QUOTA_CONVERSIONS_ACTIVE: {
+    key: 'quotaConversionsActive',
+    schema: limit(whole(1, 10_000_000)),
+    default: '20000',
+    doc: 'conversions (single or a job’s files) one account may have queued or converting at once: 429 `quota_exceeded` past it',
+  },
+  KILN_QUOTA_CONVERSIONS_PER_DAY: {
+    key: 'quotaConversionsPerDay',
+    schema: limit(whole(1, 1_000_000_000)),
+    default: 'off',
+    doc: 'conversions one account may start per UTC day',
+  },
+  KILN_QUOTA_STORED_BYTES: {
+    key: 'quotaStoredBytes',
+    schema: limit(bytes(1024, 2 ** 50)),
+    default: 'off',
+    doc: 'bytes one account may keep: originals, outputs and assets not yet past their retention',
+  },
+  KILN_QUOTA_ENDPOINTS: {
+    key: 'quotaEndpoints',
+    schema: limit(whole(1, 1_000_000)),
+    default: '1000',
+    doc: 'webhook endpoints one account may have',
+  },
+  KILN_OVERLOAD_DRAIN_SECONDS: {
+    key: 'overloadDrainSeconds',
+    schema: limit(duration()),
+    default: '15m',
+    doc: 'backpressure: when the queued conversions would take longer than this to drain at the rate they were finished over the last 5 minutes, new conversions answer 503 `overloaded` (see docs/operations.md)',
+  },
+  KILN_OVERLOAD_MIN_QUEUED: {
+    key: 'overloadMinQueued',
+    schema: whole(0, 10_000_000),
+    default: '1000',
+    doc: 'backpressure never refuses while fewer conversions than this are queued (a cold start has no drain rate yet)',
   },
   KILN_CONVERT_CONCURRENCY: {
     key: 'convertConcurrency',

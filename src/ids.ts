@@ -24,6 +24,11 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${now.toString(36).padStart(9, '0')}${randomAlnum(14)}`;
 }
 
+/** The least id of `prefix` made at or after `time`: ids from it on were made from then on. */
+export function idFloor(prefix: IdPrefix, time: number): string {
+  return `${prefix}_${time.toString(36).padStart(9, '0')}${'0'.repeat(14)}`;
+}
+
 const ID_PATTERN = /^([a-z]{2,3})_[0-9a-z]{23}$/;
 
 /** True for anything shaped like a Kiln id, whatever its prefix. */

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from './db/schema.js';
 import { countByStatus, countConversionsByStatusAndFormat } from './db/stats.js';
+import { activeConversionsByAccount } from './db/usage.js';
 
 /**
  * What a Prometheus server scrapes from `GET /metrics`: this process's HTTP traffic and
@@ -34,6 +35,12 @@ export class KilnMetrics {
       'Conversions in the database, by status and output format (queued and running: the work waiting and under way)',
       ['status', 'format'],
       () => countConversionsByStatusAndFormat(db),
+    );
+    this.countGauge(
+      'kiln_account_conversions_active',
+      'Conversions queued or converting, by account: the queue depth each account holds (its conversions_active quota counts the same)',
+      ['account'],
+      () => activeConversionsByAccount(db),
     );
     this.countGauge('kiln_jobs', 'Jobs in the database, by status', ['status'], () => countByStatus(db, 'jobs'));
     this.countGauge('kiln_deliveries', 'Webhook deliveries in the database, by status (pending: waiting for an attempt or a retry)', ['status'], () =>

@@ -48,3 +48,10 @@ export const storageRefusals = new Counter({
   labelNames: ['reason'] as const,
   registers: [processMetrics],
 });
+
+export const limitRefusals = new Counter({
+  name: 'kiln_limit_refusals_total',
+  help: 'Requests refused by a limit, by reason (rate_limited, quota_exceeded, overloaded) and the limit (a rate policy, a quota, or convert_backlog)',
+  labelNames: ['reason', 'limit'] as const,
+  registers: [processMetrics],
+});

@@ -10,6 +10,7 @@ import { routerFor } from './router.js';
 import { metricsMiddleware, metricsOperations } from './routes/metrics.js';
 import { adminOperations } from './routes/admin.js';
 import { apiKeyOperations } from './routes/api-keys.js';
+import { usageOperations } from './routes/usage.js';
 import { conversionOperations } from './routes/conversions.js';
 import { healthOperations } from './routes/health.js';
 import { jobOperations } from './routes/jobs.js';
@@ -67,6 +68,7 @@ export function apiOperations(deps: ApiDependencies): Operation[] {
     ...webhookDeliveryOperations(deps),
     ...eventOperations(deps),
     ...apiKeyOperations(deps),
+    ...usageOperations(deps),
     ...(deps.metrics ? metricsOperations(deps.metrics) : []),
   ];
   operations.push(...contractOperations(() => openApiDocument(operations, KILN_VERSION)));

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { IdPrefix } from '../ids.js';
+import type { RatePolicy } from '../model/limits.js';
 
 /**
  * One operation of the API: its contract (path, parameters, body, answers, the problem
@@ -58,6 +59,10 @@ export interface Operation {
   description?: string;
   tag: string;
   auth: Auth;
+  /** The rate policy its requests count against, once authenticated: every answer carries the RateLimit headers, and past it 429 `rate_limited`. */
+  rateLimit?: RatePolicy;
+  /** Starts conversions: under the account's quotas (429 `quota_exceeded`), and refused with 503 `overloaded` while the deployment's backlog is past its bound. */
+  createsWork?: true;
   /** Takes an Idempotency-Key (and answers its problems). */
   idempotent?: boolean;
   params?: z.ZodObject;

@@ -40,6 +40,7 @@ const STORAGE_FULL_RETRY_AFTER_SECONDS = 300;
 
 function sendProblem(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
+  for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
   ctx.type = 'application/problem+json';
   ctx.body = problemBody(error);
 }

@@ -24,6 +24,7 @@ import * as renditions from './migrations/0014_renditions.js';
 import * as assets from './migrations/0015_assets.js';
 import * as retention from './migrations/0016_retention.js';
 import * as assetKeys from './migrations/0017_asset_keys.js';
+import * as limits from './migrations/0018_limits.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -46,6 +47,7 @@ const migrations: Record<string, Migration> = {
   '0015_assets': assets,
   '0016_retention': retention,
   '0017_asset_keys': assetKeys,
+  '0018_limits': limits,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -1,6 +1,7 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
 import type { SignatureScheme } from '../signing/webhook-signature.js';
+import type { AccountLimits } from '../model/limits.js';
 
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -22,6 +23,8 @@ export interface AccountsTable {
   webhook_signature: ColumnType<SignatureScheme | null, string | null | undefined, string | null>;
   webhook_template: ColumnType<string | null, string | null | undefined, string | null>;
   webhook_headers: ColumnType<Record<string, string>, string | undefined, string>;
+  /** The operator's limits for this account, over the configured defaults. */
+  limits: ColumnType<AccountLimits, string | undefined, string>;
 }
 
 export interface ApiKeysTable {
@@ -278,6 +281,13 @@ export interface Database {
   jobs: JobsTable;
   presets: PresetsTable;
   assets: AssetsTable;
+  rate_limits: RateLimitsTable;
+}
+
+/** One rate limit's state: the theoretical arrival time of the next request (GCRA). */
+export interface RateLimitsTable {
+  key: string;
+  tat: Timestamp;
 }
 
 export type Account = Selectable<AccountsTable>;

@@ -1,6 +1,7 @@
 import { storeConversionEvent } from '../conversions/events.js';
 import { conversionRunSettings, startConversionWorkflow } from '../conversions/workflow.js';
 import { insertQueuedConversion, type RequestWebhook } from '../db/conversions.js';
+import { admitConversions } from '../limits/quotas.js';
 import type { Conversion } from '../db/schema.js';
 import { safeFilename } from '../filenames.js';
 import { newId } from '../ids.js';
@@ -63,6 +64,7 @@ export async function acceptUpload(
   await deps.blobs.importFile(inputKey, file.path);
   const { row, uploaded } = await deleteBlobsIfStoreFails(deps.blobs, log, [inputKey], () =>
     deps.db.transaction().execute(async (trx) => {
+      await admitConversions(trx, deps.config, accountId, { conversions: 1, bytes: file.bytes });
       const inserted = await insertQueuedConversion(trx, {
         id,
         accountId,
@@ -93,16 +95,20 @@ export async function acceptSource(
   filename: string | undefined,
 ): Promise<Conversion> {
   const id = newId('cnv');
-  const row = await insertQueuedConversion(deps.db, {
-    id,
-    accountId,
-    options: request.options,
-    inputKey: conversionInputKey(accountId, id),
-    filename: filename === undefined ? sourceFilename(request.sourceUrl) : safeFilename(filename, 'source'),
-    bytes: 0,
-    contentType: undefined,
-    webhook: request.webhook,
-    sourceUrl: request.sourceUrl,
+  const row = await deps.db.transaction().execute(async (trx) => {
+    // A fetched original's bytes count once stored; the conversion counts now.
+    await admitConversions(trx, deps.config, accountId, { conversions: 1, bytes: 0 });
+    return insertQueuedConversion(trx, {
+      id,
+      accountId,
+      options: request.options,
+      inputKey: conversionInputKey(accountId, id),
+      filename: filename === undefined ? sourceFilename(request.sourceUrl) : safeFilename(filename, 'source'),
+      bytes: 0,
+      contentType: undefined,
+      webhook: request.webhook,
+      sourceUrl: request.sourceUrl,
+    });
   });
   await startAccepted(deps, log, row.id, [], () => startConversionWorkflow(deps.temporal, row, conversionRunSettings(deps.config)));
   return row;

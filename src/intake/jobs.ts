@@ -9,6 +9,7 @@ import { startJobWorkflow } from '../jobs/workflow.js';
 import type { LogFunction } from '../log.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import { ApiError } from '../problem.js';
+import { admitConversions, jobFilesLimit } from '../limits/quotas.js';
 import { conversionInputKey } from '../storage/keys.js';
 import { deleteBlobsIfStoreFails } from '../storage/orphan-blobs.js';
 import type { FieldProblem } from '../validation.js';
@@ -60,9 +61,13 @@ function parseConcurrency(raw: string | number | undefined, max: number): number
  * every file reported at once, named by its place (`inputs[i].options.<field>`).
  */
 export async function readJobRequest(deps: IntakeDependencies, accountId: string, fields: JobFields): Promise<JobRequest> {
-  if (fields.files > deps.config.maxJobFiles) {
-    throw new ApiError(400, 'too_many_files', `a job takes at most ${deps.config.maxJobFiles} files (KILN_MAX_JOB_FILES)`, {
-      limit_files: deps.config.maxJobFiles,
+  const maxFiles = await jobFilesLimit(deps.db, deps.config, accountId);
+  if (fields.files > maxFiles) {
+    // 400, not 429: the same job never passes later; a smaller one does.
+    throw new ApiError(400, 'too_many_files', `a job of this account takes at most ${maxFiles} files (its job_files quota)`, {
+      quota: 'job_files',
+      limit: maxFiles,
+      limit_files: maxFiles,
     });
   }
   const webhook = parseConversionWebhookFields(fields.webhook, deps.guard, fields.webhookEvents);
@@ -119,6 +124,11 @@ export async function readNamedSources(deps: IntakeDependencies, accountId: stri
   return sources as JobSource[];
 }
 
+/** Bytes a job's uploads add to what the account stores (earlier originals are shared, URLs are fetched later). */
+function uploadedBytes(sources: readonly JobSource[]): number {
+  return sources.reduce((sum, source) => sum + (source.kind === 'upload' ? source.file.bytes : 0), 0);
+}
+
 /**
  * Accepts a job: each uploaded original stored under the account (all deleted again if
  * any step fails), the job, its files and their `file.uploaded` events stored together
@@ -154,6 +164,7 @@ export async function acceptJob(
       }
     }
     return deps.db.transaction().execute(async (trx) => {
+      await admitConversions(trx, deps.config, accountId, { conversions: files.length, bytes: uploadedBytes(sources) });
       const stored = await insertQueuedJob(trx, {
         id: newId('job'),
         accountId,

@@ -1,3 +1,4 @@
+import { forgetFullRateLimits } from '../db/rate-limits.js';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -38,6 +39,7 @@ function keepHouse(dir: string, db: Kysely<Database>, intervalMs: number): () =>
       (error: unknown) => log(`could not sweep ${dir}`, error),
     );
     deleteExpiredIdempotencyKeys(db).catch((error: unknown) => log('could not delete expired idempotency keys', error));
+    forgetFullRateLimits(db).catch((error: unknown) => log('could not forget whole rate allowances', error));
   };
   sweep();
   const timer = setInterval(sweep, intervalMs);

@@ -21,6 +21,8 @@ export interface TestKiln {
   config: KilnConfig;
   adminToken: string;
   database: DatabaseHandle;
+  /** The real PostgreSQL server's URL (kind `postgres`), for more API processes on the same database. */
+  databaseUrl: string | undefined;
   blobs: BlobStore;
   env: TestWorkflowEnvironment;
   startWorkers(): Promise<void>;
@@ -71,6 +73,7 @@ export async function startTestKiln(kind: DatabaseKind, env: Record<string, stri
     config,
     adminToken,
     database,
+    databaseUrl: postgres?.url,
     blobs,
     env: temporal,
     startWorkers,

@@ -17,6 +17,16 @@ const CREDENTIAL_PROBLEMS = { api_key: ['unauthorized', 'invalid_api_key'], admi
 const IDEMPOTENCY_PROBLEMS = { 400: ['invalid_idempotency_key'], 409: ['idempotency_key_in_flight'], 422: ['idempotency_key_reused'] };
 const JSON_BODY_PROBLEMS = { 400: ['invalid_json', 'invalid_body'], 413: ['body_too_large'], 415: ['unsupported_media_type'] };
 const ANY_REQUEST_PROBLEMS = { 405: ['method_not_allowed'], 431: ['headers_too_large'] };
+const RATE_PROBLEMS = { 429: ['rate_limited'] };
+const WORK_PROBLEMS = { 429: ['quota_exceeded'], 503: ['overloaded'] };
+
+/** Headers of every answer of a rate-limited operation (draft-ietf-httpapi-ratelimit-headers). */
+const RATE_LIMIT_HEADERS = {
+  'RateLimit-Policy': 'The account\'s rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>`',
+  RateLimit: 'What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>`',
+};
+/** Statuses whose problems tell the client when to try again. */
+const RETRY_AFTER_STATUSES = new Set([429, 503, 507]);
 
 /** The extension listing the problem codes of one answer. */
 export const PROBLEM_CODES_EXTENSION = 'x-problem-codes';
@@ -37,8 +47,15 @@ export function problemsOf(op: Operation): Record<number, string[]> {
     credentials.length ? { 401: credentials } : undefined,
     op.idempotent ? IDEMPOTENCY_PROBLEMS : undefined,
     op.body?.content['application/json'] ? JSON_BODY_PROBLEMS : undefined,
+    op.rateLimit ? RATE_PROBLEMS : undefined,
+    op.createsWork ? WORK_PROBLEMS : undefined,
     ANY_REQUEST_PROBLEMS,
   );
+}
+
+function headersOf(headers: Record<string, string>): Pick<ResponseConfig, 'headers'> {
+  if (Object.keys(headers).length === 0) return {};
+  return { headers: Object.fromEntries(Object.entries(headers).map(([name, description]) => [name, { description, schema: { type: 'string' as const } }])) };
 }
 
 function responses(op: Operation, problem: z.ZodType): RouteConfig['responses'] {
@@ -47,13 +64,7 @@ function responses(op: Operation, problem: z.ZodType): RouteConfig['responses'] 
     answers[status] = {
       description: answer.description,
       ...(answer.content ? { content: Object.fromEntries(Object.entries(answer.content).map(([type, schema]) => [type, { schema }])) } : {}),
-      ...(answer.headers
-        ? {
-            headers: Object.fromEntries(
-              Object.entries(answer.headers).map(([name, description]) => [name, { description, schema: { type: 'string' as const } }]),
-            ),
-          }
-        : {}),
+      ...headersOf({ ...answer.headers, ...(op.rateLimit ? RATE_LIMIT_HEADERS : {}) }),
       ...(answer.links ? { links: answer.links } : {}),
     };
   }
@@ -61,6 +72,12 @@ function responses(op: Operation, problem: z.ZodType): RouteConfig['responses'] 
     answers[status] = {
       description: `A problem: ${codes.map((c) => `\`${c}\``).join(', ')}`,
       content: { 'application/problem+json': { schema: problem } },
+      ...headersOf({
+        ...(op.rateLimit ? RATE_LIMIT_HEADERS : {}),
+        ...(RETRY_AFTER_STATUSES.has(Number(status))
+          ? { 'Retry-After': 'Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems)' }
+          : {}),
+      }),
       [PROBLEM_CODES_EXTENSION]: codes,
     } as ResponseConfig;
   }

@@ -377,6 +377,65 @@ export const AccountCreated = z
   })
   .meta({ id: 'AccountCreated' });
 
+const limitValue = z
+  .number()
+  .int()
+  .min(1)
+  .max(2 ** 50)
+  .nullable();
+
+/** An account's own limits, as the operator sets them: absent follows the configured default, null is none. */
+export const AccountLimits = z
+  .object({
+    rate_work: limitValue.optional().describe('Requests per KILN_RATE_LIMIT_WORK window that create work'),
+    rate_webhooks: limitValue.optional().describe('Requests per KILN_RATE_LIMIT_WEBHOOKS window that send webhooks on demand'),
+    conversions_active: limitValue.optional().describe('Conversions queued or converting at once'),
+    conversions_per_day: limitValue.optional().describe('Conversions started per UTC day'),
+    stored_bytes: limitValue.optional().describe('Bytes of originals, outputs and assets kept'),
+    endpoints: limitValue.optional().describe('Webhook endpoints'),
+    job_files: limitValue.optional().describe('Files one job may have (never more than KILN_MAX_JOB_FILES)'),
+  })
+  .strict()
+  .meta({ id: 'AccountLimits' });
+
+export const AccountLimitsAnswer = z
+  .object({
+    object: z.literal('account_limits'),
+    account_id: z.string(),
+    own: AccountLimits.describe('What the operator set for this account'),
+    effective: z.record(z.string(), z.number().int().nullable()).describe('Each limit as it applies: the own one, else the default; null: none'),
+  })
+  .meta({ id: 'AccountLimitsAnswer' });
+
+export const Usage = z
+  .object({
+    object: z.literal('usage'),
+    quotas: z
+      .record(
+        z.string(),
+        z.object({
+          used: z.number().int().nullable().describe('Counted as a request is admitted; null for job_files, a bound on each job'),
+          limit: z.number().int().nullable().describe('null: no limit'),
+          resets_at: timestamp.nullable().describe('When the count starts again (the daily quota); null: it frees as work ends or is deleted'),
+        }),
+      )
+      .describe('By quota: conversions_active, conversions_per_day, stored_bytes, endpoints, job_files'),
+    rates: z
+      .record(
+        z.string(),
+        z
+          .object({
+            limit: z.number().int(),
+            window_seconds: z.number().int(),
+            remaining: z.number().int().describe('Requests that would pass now'),
+            reset_seconds: z.number().int().describe('Seconds until the whole allowance is back'),
+          })
+          .nullable(),
+      )
+      .describe('By rate policy (work, webhooks); null: not limited'),
+  })
+  .meta({ id: 'Usage' });
+
 export const TestSent = z.object({ event_id: z.string(), delivery_id: z.string().nullable() }).meta({ id: 'TestEventSent' });
 
 export const Recovered = z

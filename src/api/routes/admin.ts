@@ -3,7 +3,12 @@ import { AccountExistsError, createAccountWithKey } from '../../db/accounts.js';
 import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
 import { parseBody, readJsonBody } from '../json-body.js';
-import { jsonAnswer, jsonBody, operation, type Operation } from '../operation.js';
+import { idParam, jsonAnswer, jsonBody, operation, type Operation } from '../operation.js';
+import { pathId } from '../params.js';
+import { findAccountLimits, setAccountLimits } from '../../db/usage.js';
+import { quotaLimit } from '../../limits/quotas.js';
+import { rateFor } from '../../limits/rates.js';
+import { QUOTAS, RATE_POLICIES, type AccountLimits, type LimitName } from '../../model/limits.js';
 import { ApiError } from '../../problem.js';
 
 const accountBody = z
@@ -12,7 +17,29 @@ const accountBody = z
   })
   .strict();
 
-/** What the holder of the admin token may do: make accounts. */
+const accountParam = idParam('acc', 'account');
+
+/** Each limit as it applies to an account with `own` limits. */
+function effectiveLimits(deps: ApiDependencies, own: AccountLimits): Record<LimitName, number | null> {
+  const quotas = Object.fromEntries(
+    QUOTAS.map((quota) => [
+      quota,
+      quota === 'job_files'
+        ? Math.min(quotaLimit(deps.config, own, quota) ?? deps.config.maxJobFiles, deps.config.maxJobFiles)
+        : quotaLimit(deps.config, own, quota),
+    ]),
+  );
+  const rates = Object.fromEntries(RATE_POLICIES.map((policy) => [`rate_${policy}`, rateFor(deps.config, own, policy)?.requests ?? null]));
+  return { ...rates, ...quotas } as Record<LimitName, number | null>;
+}
+
+const accountNotFound = (id: string) => new ApiError(404, 'account_not_found', `no account ${id}`);
+
+function presentLimits(deps: ApiDependencies, accountId: string, own: AccountLimits) {
+  return { object: 'account_limits', account_id: accountId, own, effective: effectiveLimits(deps, own) };
+}
+
+/** What the holder of the admin token may do: make accounts, set their limits. */
 export function adminOperations(deps: ApiDependencies): Operation[] {
   return [
     operation({
@@ -43,6 +70,44 @@ export function adminOperations(deps: ApiDependencies): Operation[] {
           if (error instanceof AccountExistsError) throw new ApiError(409, 'account_exists', error.message);
           throw error;
         }
+      },
+    }),
+    operation({
+      operationId: 'getAccountLimits',
+      method: 'get',
+      path: '/v1/admin/accounts/{id}/limits',
+      summary: 'Read an account’s own limits and those that apply',
+      tag: 'Admin',
+      auth: 'admin',
+      params: accountParam,
+      answers: { 200: jsonAnswer('The account’s own limits and the effective ones', s.AccountLimitsAnswer) },
+      problems: { 404: ['account_not_found'], 503: ['admin_disabled'] },
+      handler: async (ctx) => {
+        const id = pathId(ctx, 'acc', accountNotFound);
+        const own = await findAccountLimits(deps.db, id);
+        if (!own) throw accountNotFound(id);
+        ctx.body = presentLimits(deps, id, own);
+      },
+    }),
+    operation({
+      operationId: 'setAccountLimits',
+      method: 'put',
+      path: '/v1/admin/accounts/{id}/limits',
+      summary: 'Set an account’s own limits',
+      description:
+        'Replaces them all: a limit left out follows the configured default (KILN_RATE_LIMIT_*, KILN_QUOTA_*), `null` lifts it. Applies to the next request; nothing already accepted is undone.',
+      tag: 'Admin',
+      auth: 'admin',
+      params: accountParam,
+      body: jsonBody(s.AccountLimits),
+      answers: { 200: jsonAnswer('The account’s own limits and the effective ones', s.AccountLimitsAnswer) },
+      problems: { 404: ['account_not_found'], 503: ['admin_disabled'] },
+      handler: async (ctx) => {
+        const id = pathId(ctx, 'acc', accountNotFound);
+        const limits = parseBody(s.AccountLimits, await readJsonBody(ctx)) as AccountLimits;
+        const own = await setAccountLimits(deps.db, id, limits);
+        if (!own) throw accountNotFound(id);
+        ctx.body = presentLimits(deps, id, own);
       },
     }),
   ];

@@ -104,6 +104,8 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
         'Three ways to send it: multipart with the image as `file` and the options as fields; the raw image as the body with the options as query parameters (`filename` names it); or a JSON body naming `source_url` with the options as JSON values. With `source_url` instead of a file, the workflow fetches the original.',
       tag: 'Conversions',
       auth: 'api_key',
+      rateLimit: 'work',
+      createsWork: true,
       idempotent: true,
       query: bodies.query,
       body: {

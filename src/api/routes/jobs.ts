@@ -152,6 +152,8 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
         'Multipart with each image as a `file` field (in order) and the shared options as fields; or JSON whose `inputs` name earlier conversions (their originals) or URLs. `inputs[i].options` are over the shared options for the i-th file.',
       tag: 'Jobs',
       auth: 'api_key',
+      rateLimit: 'work',
+      createsWork: true,
       idempotent: true,
       body: { required: true, content: { 'multipart/form-data': bodies.multipart, 'application/json': bodies.json } },
       answers: {

@@ -1,3 +1,4 @@
+import { admitEndpoint } from '../../limits/quotas.js';
 import { retargetPendingDeliveries } from '../../db/deliveries.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -218,20 +219,24 @@ export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
           ),
         }),
       },
-      problems: { 400: [...fieldProblems, 'invalid_secret'], 422: ['blocked_address'] },
+      problems: { 400: [...fieldProblems, 'invalid_secret'], 422: ['blocked_address'], 429: ['quota_exceeded'] },
       handler: idempotentJson(deps, async (ctx, body) => {
         const fields = await readEndpointFields(body, deps, null);
-        const endpoint = await createEndpoint(db, accountOf(ctx).id, {
-          url: fields.url!,
-          description: fields.description ?? '',
-          eventTypes: fields.eventTypes ?? [],
-          tags: fields.tags ?? [],
-          retrySchedule: fields.retrySchedule ?? null,
-          enabled: fields.enabled ?? true,
-          headers: fields.headers ?? {},
-          signature: fields.signature ?? null,
-          template: fields.template ?? null,
-          secret: fields.secret,
+        const accountId = accountOf(ctx).id;
+        const endpoint = await db.transaction().execute(async (trx) => {
+          await admitEndpoint(trx, deps.config, accountId);
+          return createEndpoint(trx, accountId, {
+            url: fields.url!,
+            description: fields.description ?? '',
+            eventTypes: fields.eventTypes ?? [],
+            tags: fields.tags ?? [],
+            retrySchedule: fields.retrySchedule ?? null,
+            enabled: fields.enabled ?? true,
+            headers: fields.headers ?? {},
+            signature: fields.signature ?? null,
+            template: fields.template ?? null,
+            secret: fields.secret,
+          });
         });
         ctx.status = 201;
         ctx.set('Location', `/v1/webhooks/endpoints/${endpoint.id}`);
@@ -376,6 +381,7 @@ export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
       summary: 'Send a webhook.test event to this endpoint alone',
       tag: 'Webhook endpoints',
       auth: 'api_key',
+      rateLimit: 'webhooks',
       idempotent: true,
       params,
       answers: {
