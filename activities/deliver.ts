@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findDeliveriesForAttempt, finishDelivery } from '../src/db/deliveries.js';
 import type { AttemptTrigger } from '../src/db/schema.js';
 import { makeAttempt, type AttemptDependencies } from '../src/webhooks/attempt.js';
+import { takeTurn, waitFor } from '../src/webhooks/throttle.js';
 import type { DeliveryOutcome } from '../workflows/definitions.js';
 
 export type DeliverDependencies = AttemptDependencies;
@@ -19,9 +20,15 @@ export interface DeliverInput {
    * the wait Temporal would otherwise apply).
    */
   answerRetries?: boolean;
+  /** The first attempt's throttle turn was taken before (it waited for it): take no other. */
+  turnTaken?: boolean;
 }
 
-export type DeliverResult = { delivered: true; attempt: number; statusCode: number | null } | { delivered: false; retryInSeconds: number; error: string };
+export type DeliverResult =
+  | { delivered: true; attempt: number; statusCode: number | null }
+  | { delivered: false; retryInSeconds: number; error: string }
+  /** Not attempted: its target's throttle gave the first attempt a turn this far off (with `answerRetries` only). */
+  | { delivered: false; throttledForSeconds: number };
 
 export function createDeliverActivities(deps: DeliverDependencies) {
   return {
@@ -33,6 +40,11 @@ export function createDeliverActivities(deps: DeliverDependencies) {
       const info = Context.current().info;
       const [found] = await findDeliveriesForAttempt(deps.db, [input.deliveryId]);
       if (!found) throw ApplicationFailure.nonRetryable(`no delivery ${input.deliveryId}`, 'delivery_not_found');
+      const first = input.trigger === 'scheduled' && (input.attemptOffset ?? 0) === 0 && info.attempt === 1;
+      if (first && input.answerRetries && !input.turnTaken) {
+        const wait = waitFor(await takeTurn(deps.db, found, new Date()));
+        if (wait > 0) return { delivered: false, throttledForSeconds: wait / 1000 };
+      }
       const { verdict, attempt, statusCode } = await makeAttempt(deps, found, {
         trigger: input.trigger,
         number: info.attempt + (input.attemptOffset ?? 0),

@@ -55,3 +55,9 @@ export const limitRefusals = new Counter({
   labelNames: ['reason', 'limit'] as const,
   registers: [processMetrics],
 });
+
+export const webhookThrottled = new Counter({
+  name: 'kiln_webhook_throttled_total',
+  help: 'Webhook attempts a receiver throttle gave a later turn than they were due (they wait for it; none is a failure)',
+  registers: [processMetrics],
+});

@@ -60,6 +60,11 @@ export interface DeliveryWorkflowInput {
   attemptsMade?: number;
   /** With `attemptsMade`: seconds until the next scheduled attempt is due. */
   nextAttemptInSeconds?: number;
+  /**
+   * Without `attemptsMade`: seconds until the first attempt's turn, which its target's
+   * throttle gave it before the workflow started (the attempt then takes no other turn).
+   */
+  firstAttemptInSeconds?: number;
 }
 
 export type DeliveryOutcome = 'succeeded' | 'failed' | 'cancelled';

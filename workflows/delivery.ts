@@ -70,8 +70,17 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     let made = resumed ? input.attemptsMade! : 0;
     let waitSeconds = resumed ? (input.nextAttemptInSeconds ?? 0) : 0;
     if (made === 0) {
-      const first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true });
+      // A throttled target's turn, given before the run started or by the first try: wait for it on a durable timer.
+      let turnTaken = (input.firstAttemptInSeconds ?? 0) > 0;
+      if (turnTaken) await sleep(`${input.firstAttemptInSeconds} seconds`);
+      let first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true, ...(turnTaken ? { turnTaken } : {}) });
+      if ('throttledForSeconds' in first) {
+        await sleep(`${first.throttledForSeconds} seconds`);
+        turnTaken = true;
+        first = await firstAttempt.deliverWebhook({ ...attempt, trigger: 'scheduled', answerRetries: true, turnTaken });
+      }
       if (first.delivered) return first;
+      if ('throttledForSeconds' in first) throw ApplicationFailure.nonRetryable('a throttle turn was given twice', 'delivery_failed');
       made = 1;
       waitSeconds = first.retryInSeconds;
     }

@@ -39,12 +39,15 @@ export async function findAccountById(db: Kysely<Database>, id: string): Promise
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
+export interface RequestWebhookSettingValues {
+  webhook_signature?: string | null;
+  webhook_template?: string | null;
+  webhook_headers?: string;
+  webhook_rate_limit?: number | null;
+}
+
 /** The account's webhook_url delivery settings that are given (JSON text for the jsonb ones); answers the account as it stands after. */
-export async function updateRequestWebhookSettings(
-  db: Kysely<Database>,
-  account: Account,
-  values: { webhook_signature?: string | null; webhook_template?: string | null; webhook_headers?: string },
-): Promise<Account> {
+export async function updateRequestWebhookSettings(db: Kysely<Database>, account: Account, values: RequestWebhookSettingValues): Promise<Account> {
   if (Object.keys(values).length === 0) return account;
   return db.updateTable('accounts').set(values).where('id', '=', account.id).returningAll().executeTakeFirstOrThrow();
 }

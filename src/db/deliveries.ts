@@ -137,8 +137,14 @@ export async function recordAttempts(
 }
 
 /** Where an attempt goes and what it signs with, as the delivery's target stands right now. */
+/** A receiver's throttle: at most `perSecond` deliveries a second to whatever `key` names. */
+export interface Throttle {
+  key: string;
+  perSecond: number;
+}
+
 export type AttemptTarget =
-  | ({ url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean } & ReceiverFormat)
+  | ({ url: string; secrets: RotatingSecret; endpointId: string | null; failing: boolean; throttle: Throttle | null } & ReceiverFormat)
   | { refusal: { class: 'endpoint_deleted' | 'endpoint_disabled'; message: string } };
 
 /** The shape a receiver expects beside Kiln's defaults: custom headers, an extra signature header, a payload template. */
@@ -168,6 +174,7 @@ type EndpointForTarget = Pick<
   | 'headers'
   | 'signature'
   | 'template'
+  | 'rate_limit'
 >;
 
 /** An endpoint delivery's target: the endpoint as it stands (undefined: deleted). */
@@ -186,6 +193,7 @@ export function endpointTarget(endpoint: EndpointForTarget | undefined): Attempt
     headers: endpoint.headers,
     signature: endpoint.signature,
     template: endpoint.template,
+    throttle: endpoint.rate_limit === null ? null : { key: `throttle:${endpoint.id}`, perSecond: endpoint.rate_limit },
   };
 }
 
@@ -194,7 +202,14 @@ export function requestTarget(
   url: string,
   account: Pick<
     Account,
-    'webhook_secret' | 'previous_webhook_secret' | 'previous_webhook_secret_expires_at' | 'webhook_headers' | 'webhook_signature' | 'webhook_template'
+    | 'id'
+    | 'webhook_secret'
+    | 'previous_webhook_secret'
+    | 'previous_webhook_secret_expires_at'
+    | 'webhook_headers'
+    | 'webhook_signature'
+    | 'webhook_template'
+    | 'webhook_rate_limit'
   >,
 ): AttemptTarget {
   const secrets = {
@@ -210,6 +225,8 @@ export function requestTarget(
     headers: account.webhook_headers,
     signature: account.webhook_signature,
     template: account.webhook_template,
+    // Each webhook_url of the account is a receiver of its own.
+    throttle: account.webhook_rate_limit === null ? null : { key: `throttle:${account.id}:${url}`, perSecond: account.webhook_rate_limit },
   };
 }
 
@@ -239,6 +256,7 @@ async function deliveriesForAttempt(
       'a.webhook_headers',
       'a.webhook_signature',
       'a.webhook_template',
+      'a.webhook_rate_limit',
       'w.id as endpoint_found',
       'w.url as endpoint_url',
       'w.enabled as endpoint_enabled',
@@ -250,6 +268,7 @@ async function deliveriesForAttempt(
       'w.headers as endpoint_headers',
       'w.signature as endpoint_signature',
       'w.template as endpoint_template',
+      'w.rate_limit as endpoint_rate_limit',
     ]);
   if ('ids' in filter) query = query.where('d.id', 'in', filter.ids);
   else if ('pendingOfEvent' in filter) query = query.where('d.event_id', '=', filter.pendingOfEvent).where('d.status', '=', 'pending');
@@ -267,6 +286,7 @@ async function deliveriesForAttempt(
       webhook_headers,
       webhook_signature,
       webhook_template,
+      webhook_rate_limit,
       endpoint_found,
       endpoint_url,
       endpoint_enabled,
@@ -278,6 +298,7 @@ async function deliveriesForAttempt(
       endpoint_headers,
       endpoint_signature,
       endpoint_template,
+      endpoint_rate_limit,
       ...delivery
     } = row;
     const event: EventRow = {
@@ -303,11 +324,14 @@ async function deliveriesForAttempt(
             headers: endpoint_headers ?? {},
             signature: endpoint_signature,
             template: endpoint_template,
+            rate_limit: endpoint_rate_limit,
           }
         : undefined;
     const target =
       delivery.endpoint_id === null
         ? requestTarget(delivery.url, {
+            id: delivery.account_id,
+            webhook_rate_limit,
             webhook_secret,
             previous_webhook_secret,
             previous_webhook_secret_expires_at,
@@ -432,4 +456,13 @@ export async function retargetPendingDeliveries(db: Kysely<Database>, endpointId
 export async function isEventPurged(db: Kysely<Database>, eventId: string): Promise<boolean> {
   const row = await db.selectFrom('events').select('payload_purged_at').where('id', '=', eventId).executeTakeFirst();
   return row?.payload_purged_at != null;
+}
+
+/** Notes that the delivery's target throttle gave an attempt the later turn `until`. */
+export async function noteThrottled(db: Kysely<Database>, deliveryId: string, until: Date): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set((eb) => ({ throttled_count: eb('throttled_count', '+', 1), throttled_until: until }))
+    .where('id', '=', deliveryId)
+    .execute();
 }

@@ -45,3 +45,21 @@ export async function readRateToken(db: Kysely<Database>, key: string): Promise<
   const row = result.rows[0]!;
   return { tat: row.tat === null ? null : new Date(row.tat), now: new Date(row.now) };
 }
+
+/**
+ * Reserves the next turn of `key` at or after `notBefore` (now, when earlier), where turns
+ * come `intervalMs` apart and at most `burstMs / intervalMs` fall within any `burstMs`: the
+ * same cell rate algorithm, but a request over the rate is given a later turn instead of
+ * refused. One statement, so turns given to concurrent callers never overlap.
+ */
+export async function reserveTurn(db: Kysely<Database>, key: string, intervalMs: number, burstMs: number, notBefore: Date): Promise<{ turn: Date; now: Date }> {
+  const interval = sql`make_interval(secs => ${intervalMs / 1000}::double precision)`;
+  const start = sql`greatest(now(), ${notBefore.toISOString()}::timestamptz)`;
+  const reserved = await sql<{ tat: Date; start: Date; now: Date }>`
+    insert into rate_limits as r (key, tat) values (${key}, ${start} + ${interval})
+    on conflict (key) do update set tat = greatest(r.tat, ${start}) + ${interval}
+    returning tat, ${start} as start, now() as now`.execute(db);
+  const row = reserved.rows[0]!;
+  const earliest = new Date(row.tat).getTime() - burstMs;
+  return { turn: new Date(Math.max(new Date(row.start).getTime(), earliest)), now: new Date(row.now) };
+}

@@ -25,6 +25,8 @@ export interface AccountsTable {
   webhook_headers: ColumnType<Record<string, string>, string | undefined, string>;
   /** The operator's limits for this account, over the configured defaults. */
   limits: ColumnType<AccountLimits, string | undefined, string>;
+  /** Deliveries per second to each of the account's `webhook_url`s; null: as fast as they come. */
+  webhook_rate_limit: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface ApiKeysTable {
@@ -182,6 +184,8 @@ export interface WebhookEndpointsTable {
   signature: ColumnType<SignatureScheme | null, string | null | undefined, string | null>;
   /** A JSONata template the body is rendered with; null: Kiln's envelope as it is. */
   template: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Deliveries per second it takes; null: as fast as they come. */
+  rate_limit: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
@@ -208,6 +212,9 @@ export interface DeliveriesTable {
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   completed_at: NullableTimestamp;
+  /** Times its target's throttle gave an attempt a later turn; and the latest turn given. */
+  throttled_count: Generated<number>;
+  throttled_until: NullableTimestamp;
 }
 
 export type AttemptTrigger = 'scheduled' | 'manual';

@@ -10,6 +10,8 @@ export interface EndpointFields {
   eventTypes: EventType[];
   tags: string[];
   retrySchedule: number[] | null;
+  /** Deliveries per second; null (or absent): unthrottled. */
+  rateLimit?: number | null;
   enabled: boolean;
   headers: Record<string, string>;
   /** An extra signature header (none when absent). */
@@ -31,6 +33,7 @@ export async function createEndpoint(db: Kysely<Database>, accountId: string, fi
       event_types: JSON.stringify(fields.eventTypes),
       tags: JSON.stringify(fields.tags),
       retry_schedule: fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null,
+      rate_limit: fields.rateLimit ?? null,
       enabled: fields.enabled,
       headers: JSON.stringify(fields.headers),
       signature: fields.signature ? JSON.stringify(fields.signature) : null,
@@ -71,6 +74,7 @@ export async function updateEndpoint(
   if (fields.headers !== undefined) values.headers = JSON.stringify(fields.headers);
   if (fields.signature !== undefined) values.signature = fields.signature ? JSON.stringify(fields.signature) : null;
   if (fields.template !== undefined) values.template = fields.template;
+  if (fields.rateLimit !== undefined) values.rate_limit = fields.rateLimit;
   if (fields.retrySchedule !== undefined) values.retry_schedule = fields.retrySchedule ? JSON.stringify(fields.retrySchedule) : null;
   if (fields.enabled !== undefined) {
     values.enabled = fields.enabled;

@@ -11,6 +11,7 @@ import { webhookEnvelope } from './payload.js';
 import { activeSecrets, signDelivery } from '../signing/webhook-signature.js';
 import { webhookAttempts } from '../process-metrics.js';
 import type { TemplateRenderer } from './template.js';
+import { takeTurn, waitFor } from './throttle.js';
 
 /** A target an attempt can be sent to (not refused). */
 type DeliveryTarget = Exclude<AttemptTarget, { refusal: unknown }>;
@@ -87,7 +88,8 @@ export interface AttemptResult {
  * endpoint's failure streak, and disables the endpoint on 410. What happens next (a retry,
  * giving up) is the caller's to carry out, from the verdict.
  */
-export async function makeAttempt(deps: AttemptDependencies, { delivery, event, target }: DeliveryForAttempt, request: AttemptRequest): Promise<AttemptResult> {
+export async function makeAttempt(deps: AttemptDependencies, one: DeliveryForAttempt, request: AttemptRequest): Promise<AttemptResult> {
+  const { delivery, event, target } = one;
   const { db } = deps;
   const now = new Date();
   if ('refusal' in target) {
@@ -119,7 +121,11 @@ export async function makeAttempt(deps: AttemptDependencies, { delivery, event, 
     'error' in formed
       ? { startedAt: now, durationMs: 0, statusCode: null, retryAfter: undefined, bodyPreview: null, error: formed.error }
       : await postWebhook(target.url, formed.headers, formed.body, { guard: deps.guard, timeoutMs: request.requestTimeoutSeconds * 1000 });
-  const verdict = judgeAttempt(outcome, { trigger: request.trigger, number: request.number, retrySchedule: delivery.retry_schedule, now: new Date() });
+  const verdict = await throttled(
+    db,
+    one,
+    judgeAttempt(outcome, { trigger: request.trigger, number: request.number, retrySchedule: delivery.retry_schedule, now: new Date() }),
+  );
   const error = verdict.kind === 'delivered' ? null : verdict.error;
   const logged = await deps.attemptLog.record(delivery.id, {
     trigger: request.trigger,
@@ -142,4 +148,11 @@ export async function makeAttempt(deps: AttemptDependencies, { delivery, event, 
     await disableEndpoint(db, target.endpointId, `the endpoint answered 410 Gone on ${new Date().toISOString()}`);
   }
   return { verdict, attempt: logged.attempt, statusCode: outcome.statusCode, deliveryStatus: logged.status };
+}
+
+/** A retry's wait, moved on to its turn when the target is throttled (see ./throttle.ts). */
+async function throttled(db: Kysely<Database>, one: DeliveryForAttempt, verdict: AttemptVerdict): Promise<AttemptVerdict> {
+  if (verdict.kind !== 'retry') return verdict;
+  const turn = await takeTurn(db, one, new Date(Date.now() + verdict.delaySeconds * 1000));
+  return { ...verdict, delaySeconds: Math.max(verdict.delaySeconds, Math.ceil(waitFor(turn)) / 1000) };
 }

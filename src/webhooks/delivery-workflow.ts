@@ -27,8 +27,9 @@ function workflowInput(delivery: Delivery, requestTimeoutSeconds: number, runSch
  */
 function scheduledRunInput(delivery: Delivery, requestTimeoutSeconds: number, now: Date): DeliveryWorkflowInput {
   const input = workflowInput(delivery, requestTimeoutSeconds, true);
-  if (delivery.attempt_count === 0) return input;
-  const wait = delivery.next_attempt_at ? Math.max(0, Math.round((delivery.next_attempt_at.getTime() - now.getTime()) / 1000)) : 0;
+  // To the millisecond: a throttled target's turn may fall between two seconds.
+  const wait = delivery.next_attempt_at ? Math.max(0, delivery.next_attempt_at.getTime() - now.getTime()) / 1000 : 0;
+  if (delivery.attempt_count === 0) return wait > 0 ? { ...input, firstAttemptInSeconds: wait } : input;
   return { ...input, attemptsMade: delivery.attempt_count, nextAttemptInSeconds: wait };
 }
 

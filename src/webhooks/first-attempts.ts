@@ -4,6 +4,10 @@ import type { LogFunction } from '../log.js';
 import { makeAttempt, type AttemptDependencies } from './attempt.js';
 import { startDeliveryWorkflows } from './delivery-workflow.js';
 import type { DeliveryDispatch, DeliverySettings } from './dispatch.js';
+import { takeTurn, waitFor } from './throttle.js';
+
+/** Deliveries waiting in all, as a multiple of one account's bound: past it, every account's go to workflows. */
+const MAX_WAITING_ACCOUNTS = 4;
 
 export interface FirstAttemptOptions {
   attempt: AttemptDependencies;
@@ -11,7 +15,7 @@ export interface FirstAttemptOptions {
   settings: DeliverySettings;
   /** First attempts in flight at once. */
   concurrency: number;
-  /** Deliveries waiting for a slot; past this, new ones go to workflows at once. */
+  /** Deliveries of one account waiting for a slot; past this, its new ones go to workflows at once. */
   maxWaiting: number;
   /**
    * How long a delivery may wait for a slot before it goes to a workflow instead. With the
@@ -23,8 +27,8 @@ export interface FirstAttemptOptions {
 }
 
 interface Waiting {
-  deliveries: DeliveryForAttempt[];
-  /** When the deliveries were handed over: the first attempt's scheduled time in the log. */
+  one: DeliveryForAttempt;
+  /** When the delivery was handed over: the first attempt's scheduled time in the log. */
   dispatchedAt: Date;
   since: number;
 }
@@ -37,14 +41,21 @@ interface Waiting {
  * retries left starts the delivery's workflow at its first wait, so every retry is a
  * Temporal retry, visible in the Web UI, exactly on the schedule.
  *
+ * Fair between accounts: each account's deliveries wait in a queue of its own, and free
+ * slots take from the queues in turn, one delivery at a time, so an account that publishes
+ * to hundreds of endpoints delays another's first attempt by one attempt per slot at most.
+ * An account with more than `maxWaiting` deliveries waiting sends its next ones to
+ * workflows (fair on the Temporal task queue too, see src/fairness.ts).
+ *
  * Nothing depends on this process surviving: a delivery is stored pending before it is
  * handed over here, and one this process never ends (it died, or the database or Temporal
  * failed under it) is started as a workflow by the reconcile schedule from where its log
- * says it stands (temporal/reconcile.ts). A burst beyond `maxWaiting`, or a delivery that
- * waited past `windowMs`, goes to a workflow instead.
+ * says it stands (temporal/reconcile.ts). A delivery that waited past `windowMs`, or whose
+ * throttled target gave it a later turn, goes to a workflow instead.
  */
 export class FirstAttempts implements DeliveryDispatch {
-  private readonly waiting: Waiting[] = [];
+  /** By account, in the order slots serve them: an account served moves to the back. */
+  private readonly queues = new Map<string, Waiting[]>();
   private waitingCount = 0;
   private inFlight = 0;
   /** Deliveries waiting or under way here, so a publisher retried by Temporal does not send one twice. */
@@ -57,27 +68,32 @@ export class FirstAttempts implements DeliveryDispatch {
   async dispatch(deliveries: DeliveryForAttempt[]): Promise<void> {
     const fresh = deliveries.filter(({ delivery: d }) => d.status === 'pending' && d.dispatched_at === null && !this.held.has(d.id));
     if (fresh.length === 0) return;
-    if (this.closed || this.waitingCount + fresh.length > this.options.maxWaiting) {
-      await this.toWorkflows(fresh);
-      return;
+    const overflow: DeliveryForAttempt[] = [];
+    const dispatchedAt = new Date();
+    const since = performance.now();
+    for (const one of fresh) {
+      const queue = this.queues.get(one.delivery.account_id) ?? [];
+      if (this.closed || queue.length >= this.options.maxWaiting || this.waitingCount >= MAX_WAITING_ACCOUNTS * this.options.maxWaiting) {
+        overflow.push(one);
+        continue;
+      }
+      if (queue.length === 0) this.queues.set(one.delivery.account_id, queue);
+      queue.push({ one, dispatchedAt, since });
+      this.held.add(one.delivery.id);
+      this.waitingCount += 1;
     }
-    for (const { delivery } of fresh) this.held.add(delivery.id);
-    this.waiting.push({ deliveries: fresh, dispatchedAt: new Date(), since: performance.now() });
-    this.waitingCount += fresh.length;
     this.pump();
+    if (overflow.length > 0) await this.toWorkflows(overflow);
   }
 
   /** Hands what still waits to workflows, and waits (at most `timeoutMs`) for the attempts under way. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
-    const handedOver = this.waiting.splice(0);
+    const handedOver = [...this.queues.values()].flat();
+    this.queues.clear();
     this.waitingCount = 0;
-    await Promise.all(
-      handedOver.map(async (group) => {
-        await this.toWorkflowsOrLeave(group.deliveries);
-        this.release(group);
-      }),
-    );
+    await this.toWorkflowsOrLeave(handedOver.map((waiting) => waiting.one));
+    for (const waiting of handedOver) this.release(waiting);
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
@@ -88,34 +104,51 @@ export class FirstAttempts implements DeliveryDispatch {
     });
   }
 
+  /** The next delivery in turn: the first of the account served longest ago. */
+  private next(): Waiting | undefined {
+    for (const [account, queue] of this.queues) {
+      this.queues.delete(account);
+      const waiting = queue.shift();
+      if (queue.length > 0) this.queues.set(account, queue);
+      if (waiting) return waiting;
+    }
+    return undefined;
+  }
+
   private pump(): void {
-    while (this.waiting.length > 0 && this.inFlight < this.options.concurrency) {
-      const group = this.waiting.shift()!;
-      const size = group.deliveries.length;
-      this.waitingCount -= size;
-      this.inFlight += size;
-      void this.attemptGroup(group).finally(() => {
-        this.inFlight -= size;
-        this.release(group);
+    while (this.waitingCount > 0 && this.inFlight < this.options.concurrency) {
+      const waiting = this.next();
+      if (!waiting) break;
+      this.waitingCount -= 1;
+      this.inFlight += 1;
+      void this.attemptWaiting(waiting).finally(() => {
+        this.inFlight -= 1;
+        this.release(waiting);
         this.pump();
       });
     }
   }
 
-  private release(group: Waiting): void {
-    for (const { delivery } of group.deliveries) this.held.delete(delivery.id);
-    if (this.inFlight === 0 && this.waiting.length === 0) this.idle.splice(0).forEach((resolve) => resolve());
+  private release(waiting: Waiting): void {
+    this.held.delete(waiting.one.delivery.id);
+    if (this.inFlight === 0 && this.waitingCount === 0) this.idle.splice(0).forEach((resolve) => resolve());
   }
 
-  private async attemptGroup(group: Waiting): Promise<void> {
-    if (this.closed || performance.now() - group.since > this.options.windowMs) return this.toWorkflowsOrLeave(group.deliveries);
-    await Promise.all(group.deliveries.map((one) => this.attemptFirst(one, group.dispatchedAt)));
+  private async attemptWaiting(waiting: Waiting): Promise<void> {
+    if (this.closed || performance.now() - waiting.since > this.options.windowMs) return this.toWorkflowsOrLeave([waiting.one]);
+    await this.attemptFirst(waiting.one, waiting.dispatchedAt);
   }
 
   private async attemptFirst(one: DeliveryForAttempt, dispatchedAt: Date): Promise<void> {
     const { delivery } = one;
     try {
       const { requestTimeoutSeconds } = this.options.settings;
+      const turn = await takeTurn(this.options.attempt.db, one, new Date());
+      if (waitFor(turn) > 0) {
+        // Its target is throttled: the workflow waits for the turn on a durable timer.
+        await startDeliveryWorkflows(this.options.client, this.options.attempt.db, [{ ...delivery, next_attempt_at: turn }], requestTimeoutSeconds);
+        return;
+      }
       const result = await makeAttempt(this.options.attempt, one, { trigger: 'scheduled', number: 1, requestTimeoutSeconds, scheduledAt: dispatchedAt });
       if (result.deliveryStatus !== 'pending') return;
       const { verdict } = result;
@@ -147,6 +180,7 @@ export class FirstAttempts implements DeliveryDispatch {
   }
 
   private async toWorkflowsOrLeave(deliveries: DeliveryForAttempt[]): Promise<void> {
+    if (deliveries.length === 0) return;
     try {
       await this.toWorkflows(deliveries);
     } catch (error) {

@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/database.js';
 import { startApiRole, type ApiRole } from '../../src/roles/api.js';
 import { startTestKiln, type TestKiln } from '../support/kiln.js';
@@ -200,6 +202,14 @@ describe('rate limits, quotas and backpressure (embedded Postgres, workers stopp
       assert.ok(retryAfter >= 5 && retryAfter <= 300, `Retry-After ${retryAfter}`);
       assert.ok(overloaded!.body.queued >= 12);
       for (const id of accepted) assert.equal((await request(`${kiln.url}/v1/conversions/${id}`, { key: account.key })).body.status, 'queued');
+      // The flood goes on: every further upload is refused, and none of them is kept anywhere.
+      for (let i = 0; i < 5; i++) assertProblem(await upload(account), 503, 'overloaded');
+      const kept = readdirSync(path.join(kiln.config.blobDir, account.id, 'conversions')).sort();
+      assert.deepEqual(kept, [...accepted].sort());
+      assert.deepEqual(
+        readdirSync(path.join(kiln.config.dataDir, 'spool')).flatMap((dir) => readdirSync(path.join(kiln.config.dataDir, 'spool', dir))),
+        [],
+      );
 
       await kiln.startWorkers();
       try {

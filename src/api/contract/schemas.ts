@@ -222,11 +222,22 @@ export const SignatureScheme = z
   .describe('The extra signature header sent beside the Standard Webhooks ones; null: none.')
   .meta({ id: 'SignatureScheme' });
 
+/** A receiver's throttle. */
+export const MAX_RATE_LIMIT = 10_000;
+const rateLimitField = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_RATE_LIMIT)
+  .nullable()
+  .describe('Deliveries per second it takes at most (over it they wait their turn, in order, without failing); null: as fast as they come');
+
 export const RequestWebhookSettings = z
   .object({
     signature: SignatureScheme.nullable(),
     template: z.string().nullable(),
     headers: z.record(z.string(), z.string()),
+    rate_limit: rateLimitField.describe('Deliveries per second to each webhook_url; null: as fast as they come'),
   })
   .describe('How deliveries to a conversion’s or job’s own webhook_url are formed; signed with the account secret.')
   .meta({ id: 'RequestWebhookSettings' });
@@ -254,6 +265,7 @@ export const Endpoint = z
     template: z.string().nullable().describe('The JSONata template deliveries are rendered with; null: Kiln’s envelope as it is.'),
     retry_schedule: z.array(z.string()),
     retry_schedule_is_default: z.boolean(),
+    rate_limit: rateLimitField,
     enabled: z.boolean(),
     disabled_reason: z.string().nullable(),
     failing_since: nullableTimestamp,
@@ -283,6 +295,8 @@ export const Delivery = z
     last_error: z.string().nullable(),
     next_attempt_at: nullableTimestamp,
     retry_schedule: z.array(z.string()),
+    throttled_count: z.number().int().describe("Times its target's rate_limit gave an attempt a later turn than it was due (a wait, not a failure)"),
+    throttled_until: nullableTimestamp.describe('The latest such turn; null: never throttled'),
     workflow_id: z.string().nullable().meta({
       description:
         'The Temporal workflow that carries the retries, re-deliveries or cancellation of this delivery; null while none was needed (most deliveries succeed, or fail for good, on the first attempt, which the worker makes without a workflow).',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Account } from '../../db/schema.js';
-import { updateRequestWebhookSettings } from '../../db/accounts.js';
+import { updateRequestWebhookSettings, type RequestWebhookSettingValues } from '../../db/accounts.js';
 import { accountSecrets, rotateAccountSecret } from '../../db/webhook-endpoints.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
@@ -34,6 +34,13 @@ const requestWebhookSettingsBody = z
     signature: signatureBody.nullable(),
     template: templateField,
     headers: z.record(z.string(), z.string()).describe("Sent with every delivery to a webhook_url, beside Kiln's own (whose names it may not use)"),
+    rate_limit: z
+      .number({ message: 'rate_limit must be a number' })
+      .int('rate_limit must be a whole number')
+      .min(1, 'rate_limit must be at least 1')
+      .max(s.MAX_RATE_LIMIT, `rate_limit must be at most ${s.MAX_RATE_LIMIT}`)
+      .nullable()
+      .describe('Deliveries per second to each webhook_url at most (over it they wait their turn without failing); null: as fast as they come'),
   })
   .partial()
   .strict();
@@ -48,7 +55,12 @@ const requestWebhookSettingsContract = requestWebhookSettingsBody.extend({
 });
 
 function presentSettings(account: Account): z.input<typeof s.RequestWebhookSettings> {
-  return { signature: presentSignature(account.webhook_signature), template: account.webhook_template, headers: account.webhook_headers };
+  return {
+    signature: presentSignature(account.webhook_signature),
+    template: account.webhook_template,
+    headers: account.webhook_headers,
+    rate_limit: account.webhook_rate_limit,
+  };
 }
 
 export function requestWebhookOperations(deps: ApiDependencies): Operation[] {
@@ -110,12 +122,13 @@ export function requestWebhookOperations(deps: ApiDependencies): Operation[] {
       handler: async (ctx) => {
         const account = accountOf(ctx);
         const input = parseBody(requestWebhookSettingsBody, await readJsonBody(ctx));
-        const values: { webhook_signature?: string | null; webhook_template?: string | null; webhook_headers?: string } = {};
+        const values: RequestWebhookSettingValues = {};
         const signature = input.signature === undefined ? account.webhook_signature : checkSignature(input.signature);
         const headers = input.headers === undefined ? account.webhook_headers : checkCustomHeaders(input.headers);
         checkHeadersBesideSignature(headers, signature);
         if (input.signature !== undefined) values.webhook_signature = signature ? JSON.stringify(signature) : null;
         if (input.headers !== undefined) values.webhook_headers = JSON.stringify(headers);
+        if (input.rate_limit !== undefined) values.webhook_rate_limit = input.rate_limit;
         if (input.template !== undefined) values.webhook_template = await checkTemplate(deps, input.template, REQUEST_EVENT_TYPES);
         ctx.body = presentSettings(await updateRequestWebhookSettings(db, account, values));
       },

@@ -50,6 +50,8 @@ function presentDelivery(delivery: Delivery): z.input<typeof s.Delivery> {
     last_error: delivery.last_error,
     next_attempt_at: delivery.next_attempt_at?.toISOString() ?? null,
     retry_schedule: delivery.retry_schedule.map(formatDuration),
+    throttled_count: delivery.throttled_count,
+    throttled_until: delivery.throttled_until?.toISOString() ?? null,
     workflow_id: delivery.dispatched_at === null ? null : delivery.workflow_id,
     created_at: delivery.created_at.toISOString(),
     updated_at: delivery.updated_at.toISOString(),

@@ -70,6 +70,13 @@ const endpointBody = z
     tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
     enabled: z.boolean({ message: 'enabled must be true or false' }),
     retry_schedule: z.array(z.string()).nullable(),
+    rate_limit: z
+      .number({ message: 'rate_limit must be a number' })
+      .int('rate_limit must be a whole number')
+      .min(1, 'rate_limit must be at least 1')
+      .max(s.MAX_RATE_LIMIT, `rate_limit must be at most ${s.MAX_RATE_LIMIT}`)
+      .nullable()
+      .describe('Deliveries per second it takes at most (over it they wait their turn, in order, without failing); null: as fast as they come'),
     secret: z
       .string()
       .describe(
@@ -139,6 +146,7 @@ async function readEndpointFields(body: unknown, deps: ApiDependencies, existing
   // New event types meet the saved template: it must render their samples too.
   else if (fields.eventTypes !== undefined && existing?.template) await checkTemplate(deps, existing.template, fields.eventTypes);
   if (input.enabled !== undefined) fields.enabled = input.enabled;
+  if (input.rate_limit !== undefined) fields.rateLimit = input.rate_limit;
   if (input.retry_schedule !== undefined) {
     if (input.retry_schedule === null) fields.retrySchedule = null;
     else {
@@ -163,6 +171,7 @@ function presentEndpoint(endpoint: WebhookEndpoint, defaultSchedule: number[]): 
     template: endpoint.template,
     retry_schedule: (endpoint.retry_schedule ?? defaultSchedule).map(formatDuration),
     retry_schedule_is_default: endpoint.retry_schedule === null,
+    rate_limit: endpoint.rate_limit,
     enabled: endpoint.enabled,
     disabled_reason: endpoint.disabled_reason,
     failing_since: endpoint.failing_since?.toISOString() ?? null,
@@ -231,6 +240,7 @@ export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
             eventTypes: fields.eventTypes ?? [],
             tags: fields.tags ?? [],
             retrySchedule: fields.retrySchedule ?? null,
+            rateLimit: fields.rateLimit ?? null,
             enabled: fields.enabled ?? true,
             headers: fields.headers ?? {},
             signature: fields.signature ?? null,
