@@ -130,7 +130,11 @@ export function createConvertActivities({ blobs, converter, record, watermarkKey
         };
         const converted = await measured(input.options.output_format, () =>
           whileStorageIsAway(context, () =>
-            converter.convert(job, input.options, { signal: context.cancellationSignal, timeLimitMs: input.timeLimitSeconds * 1000 }),
+            converter.convert(job, input.options, {
+              signal: context.cancellationSignal,
+              timeLimitMs: input.timeLimitSeconds * 1000,
+              fairnessKey: context.info.priority?.fairnessKey,
+            }),
           ),
         );
         const result: ConvertResult = {

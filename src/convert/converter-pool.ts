@@ -15,7 +15,14 @@ export type { ConversionJob } from './converter-protocol.js';
  * `signal` aborts it (the work stops, not just the wait).
  */
 export interface Converter {
-  convert(job: ConversionJob, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionFacts>;
+  convert(job: ConversionJob, options: ConversionOptions, run: ConversionRun): Promise<ConversionFacts>;
+}
+
+export interface ConversionRun {
+  signal?: AbortSignal;
+  timeLimitMs: number;
+  /** Whose work it is (the task's fairness key): conversions waiting for a converter are served by key in turn. */
+  fairnessKey?: string;
 }
 
 export interface ConverterPoolOptions {
@@ -175,7 +182,15 @@ class ConverterProcess {
  */
 export class ConverterPool implements Converter {
   private readonly idle: ConverterProcess[] = [];
-  private readonly waiting: Array<(process: ConverterProcess) => void> = [];
+  /**
+   * Conversions waiting for a converter, by fairness key, served in turn: the worker takes
+   * more tasks than it has converters (one waits beside each running one), and a quiet
+   * account's task must not wait here behind a busy one's, as it did not on the queue.
+   */
+  private readonly waiting = new Map<string, Array<(process: ConverterProcess) => void>>();
+  /** When each key was last served, as a count of conversions served (kept only for keys still waiting or recently served). */
+  private readonly servedAt = new Map<string, number>();
+  private served = 0;
   private readonly live = new Set<ConverterProcess>();
   private closed = false;
 
@@ -196,10 +211,38 @@ export class ConverterPool implements Converter {
     return [...this.live].flatMap((p) => (p.child.pid === undefined ? [] : [p.child.pid]));
   }
 
-  private acquire(): Promise<ConverterProcess> {
+  private acquire(key: string): Promise<ConverterProcess> {
     const process = this.idle.pop();
-    if (process) return Promise.resolve(process);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    if (process) {
+      this.servedAt.set(key, ++this.served);
+      this.forgetIdleKeys();
+      return Promise.resolve(process);
+    }
+    return new Promise((resolve) => {
+      const queue = this.waiting.get(key) ?? [];
+      if (queue.length === 0) this.waiting.set(key, queue);
+      queue.push(resolve);
+    });
+  }
+
+  /** Keeps servedAt from growing with every key ever seen: only the most recent matter. */
+  private forgetIdleKeys(): void {
+    if (this.servedAt.size <= 1024) return;
+    for (const key of this.servedAt.keys()) if (!this.waiting.has(key) && this.servedAt.size > 512) this.servedAt.delete(key);
+  }
+
+  /** The next waiter in turn: the first of the key served longest ago (a key never served comes first). */
+  private nextWaiter(): ((process: ConverterProcess) => void) | undefined {
+    let chosen: string | undefined;
+    for (const key of this.waiting.keys()) {
+      if (chosen === undefined || (this.servedAt.get(key) ?? -1) < (this.servedAt.get(chosen) ?? -1)) chosen = key;
+    }
+    if (chosen === undefined) return undefined;
+    const queue = this.waiting.get(chosen)!;
+    const waiter = queue.shift();
+    if (queue.length === 0) this.waiting.delete(chosen);
+    this.servedAt.set(chosen, ++this.served);
+    return waiter;
   }
 
   private release(process: ConverterProcess): void {
@@ -209,14 +252,14 @@ export class ConverterPool implements Converter {
       this.live.delete(process);
       next = this.spawn();
     }
-    const waiter = this.waiting.shift();
+    const waiter = this.nextWaiter();
     if (waiter) waiter(next);
     else this.idle.push(next);
   }
 
-  async convert(job: ConversionJob, options: ConversionOptions, run: { signal?: AbortSignal; timeLimitMs: number }): Promise<ConversionFacts> {
+  async convert(job: ConversionJob, options: ConversionOptions, run: ConversionRun): Promise<ConversionFacts> {
     if (this.closed) throw new Error('the converter pool is closed');
-    let process = await this.acquire();
+    let process = await this.acquire(run.fairnessKey ?? '');
     try {
       // One that died while idle, or while starting (say, at the OOM killer's hand), is replaced once.
       if (

@@ -132,3 +132,24 @@ test('a converter process that dies is replaced; the conversion fails retryably'
   const output = await convert(await makeImage(20, 10), { output_format: 'png' }, { timeLimitMs: 30_000 });
   assert.equal(output.output.width, 20);
 });
+
+test('conversions waiting for a converter are served by fairness key in turn, not in arrival order', { timeout: 120_000 }, async () => {
+  const small = await makeImage(64, 48, 'png');
+  const order: string[] = [];
+  // Both converters busy with conversions that end only when aborted: everything after them waits.
+  const holds = [new AbortController(), new AbortController()];
+  const held = holds.map(async (control) => codeOf(pool.convert(await jobFor(tiny), heavy, { signal: control.signal, timeLimitMs: 120_000 })));
+  await waitUntil(() => pool.pids().length === 2, 10_000, 'two converters');
+  const jobs = await Promise.all(Array.from({ length: 5 }, () => jobFor(small)));
+  const queued = (key: string, label: string, job: ConversionJob) =>
+    pool.convert(job, { output_format: 'webp' }, { timeLimitMs: 30_000, fairnessKey: key }).then(() => order.push(label));
+  // The quiet key's is sent after all of the busy key's: in arrival order it would be served last.
+  const busy = ['busy-1', 'busy-2', 'busy-3', 'busy-4'].map((label, i) => queued('busy', label, jobs[i]!));
+  const quiet = queued('quiet', 'quiet', jobs[4]!);
+  // Let one converter go: it serves the waiters one at a time, taking the keys in turn.
+  holds[0]!.abort();
+  await Promise.all([...busy, quiet]);
+  holds[1]!.abort();
+  await Promise.all(held);
+  assert.deepEqual(order.slice(0, 2).sort(), ['busy-1', 'quiet'], `served in the order ${order.join(', ')}`);
+});
