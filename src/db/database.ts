@@ -26,6 +26,7 @@ import * as retention from './migrations/0016_retention.js';
 import * as assetKeys from './migrations/0017_asset_keys.js';
 import * as limits from './migrations/0018_limits.js';
 import * as throttle from './migrations/0019_throttle.js';
+import * as deliveryClaims from './migrations/0020_delivery_claims.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -50,6 +51,7 @@ const migrations: Record<string, Migration> = {
   '0017_asset_keys': assetKeys,
   '0018_limits': limits,
   '0019_throttle': throttle,
+  '0020_delivery_claims': deliveryClaims,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -387,21 +387,39 @@ export async function markDispatched(db: Kysely<Database>, ids: string[]): Promi
     .execute();
 }
 
+/** Not yet in anyone's hands: no workflow, and no claim still running (the creating process's is implicit: `grace` from creation). */
+const unclaimed = sql<boolean>`dispatched_at is null and status = 'pending' and (claimed_until is null or claimed_until < now())`;
+
 /**
  * Pending deliveries nobody has taken charge of: no workflow was started for them, and the
  * process that was to make their first attempt died before it ended them (or before it
- * began). The reconcile schedule starts their workflows.
+ * began). Claimed for `leaseSeconds` (so no process takes them back meanwhile); the
+ * reconcile schedule starts their workflows.
  */
-export async function listUndispatched(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<Delivery[]> {
-  return db
-    .selectFrom('deliveries')
-    .selectAll()
-    .where('dispatched_at', 'is', null)
-    .where('status', '=', 'pending')
-    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
-    .orderBy('created_at')
-    .limit(limit)
-    .execute();
+export async function claimUndispatched(db: Kysely<Database>, olderThanSeconds: number, limit: number, leaseSeconds: number): Promise<Delivery[]> {
+  const claimed = await sql<Delivery>`
+    update deliveries set claimed_until = now() + make_interval(secs => ${leaseSeconds})
+    where id in (
+      select id from deliveries
+      where ${unclaimed} and created_at < now() - make_interval(secs => ${olderThanSeconds})
+      order by created_at limit ${limit} for update skip locked)
+    and ${unclaimed}
+    returning *`.execute(db);
+  return claimed.rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+}
+
+/**
+ * Takes back deliveries this process left in the database when it had too many in hand:
+ * claims those still unclaimed for `leaseSeconds`, answers their ids (the others the
+ * reconcile schedule has taken, or they have ended).
+ */
+export async function claimForFirstAttempt(db: Kysely<Database>, ids: string[], leaseSeconds: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const claimed = await sql<{ id: string }>`
+    update deliveries set claimed_until = now() + make_interval(secs => ${leaseSeconds})
+    where id in (${sql.join(ids)}) and ${unclaimed}
+    returning id`.execute(db);
+  return claimed.rows.map((row) => row.id);
 }
 
 /**

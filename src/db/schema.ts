@@ -215,6 +215,8 @@ export interface DeliveriesTable {
   /** Times its target's throttle gave an attempt a later turn; and the latest turn given. */
   throttled_count: Generated<number>;
   throttled_until: NullableTimestamp;
+  /** Until when a process has it in hand for its first attempt (or the reconcile schedule, to start its workflow). */
+  claimed_until: ColumnType<Date | null, never, Date | null>;
 }
 
 export type AttemptTrigger = 'scheduled' | 'manual';

@@ -100,8 +100,8 @@ export function sourceSettings(config: KilnConfig): { limits: SourceLimits; spoo
   };
 }
 
-/** Deliveries that may wait per first-attempt slot; a larger burst goes to workflows. */
-const FIRST_ATTEMPT_MAX_WAITING_PER_SLOT = 50;
+/** Deliveries of one account held in memory per first-attempt slot; a larger burst waits in the database, its ids noted. */
+const FIRST_ATTEMPT_MAX_WAITING_PER_SLOT = 4;
 /** Seconds a delivery may wait for a first-attempt slot before it goes to a workflow instead. */
 const FIRST_ATTEMPT_WINDOW_SECONDS = 15;
 /** Room for logging an attempt after its request ended, before the reconcile schedule may take the delivery over. */
@@ -125,6 +125,7 @@ export function firstAttemptsFor(config: KilnConfig, attempt: AttemptDependencie
     concurrency: config.deliverConcurrency,
     maxWaiting: FIRST_ATTEMPT_MAX_WAITING_PER_SLOT * config.deliverConcurrency,
     windowMs: FIRST_ATTEMPT_WINDOW_SECONDS * 1000,
+    claimSeconds: deliveryGraceSeconds(config),
     log,
   });
 }

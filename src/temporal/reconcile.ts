@@ -4,7 +4,7 @@ import { listStaleQueued } from '../db/conversions.js';
 import type { Database } from '../db/schema.js';
 import { startConversionWorkflow } from '../conversions/workflow.js';
 import { type ConversionRunSettings } from '../../workflows/definitions.js';
-import { listUndispatched } from '../db/deliveries.js';
+import { claimUndispatched } from '../db/deliveries.js';
 import { listStaleQueuedJobs } from '../db/jobs.js';
 import { startJobWorkflow } from '../jobs/workflow.js';
 import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
@@ -42,7 +42,7 @@ export async function startStrandedWork(db: Kysely<Database>, client: Client, op
     await startJobWorkflow(client, job, options.conversion);
     started++;
   }
-  const deliveries = await listUndispatched(db, options.deliveryGraceSeconds, 500);
+  const deliveries = await claimUndispatched(db, options.deliveryGraceSeconds, 500, options.deliveryGraceSeconds);
   await startDeliveryWorkflows(client, db, deliveries, options.requestTimeoutSeconds);
   return started + deliveries.length;
 }

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { finishDelivery, type DeliveryForAttempt } from '../db/deliveries.js';
+import { claimForFirstAttempt, findDeliveriesForAttempt, finishDelivery, type DeliveryForAttempt } from '../db/deliveries.js';
 import type { LogFunction } from '../log.js';
 import { makeAttempt, type AttemptDependencies } from './attempt.js';
 import { startDeliveryWorkflows } from './delivery-workflow.js';
@@ -15,7 +15,7 @@ export interface FirstAttemptOptions {
   settings: DeliverySettings;
   /** First attempts in flight at once. */
   concurrency: number;
-  /** Deliveries of one account waiting for a slot; past this, its new ones go to workflows at once. */
+  /** Deliveries of one account held in memory waiting for a slot; past this, its new ones wait in the database. */
   maxWaiting: number;
   /**
    * How long a delivery may wait for a slot before it goes to a workflow instead. With the
@@ -23,6 +23,8 @@ export interface FirstAttemptOptions {
    * schedule never starts a workflow for a first attempt still under way.
    */
   windowMs: number;
+  /** How long taking back a delivery left in the database keeps the reconcile schedule off it (its grace). */
+  claimSeconds: number;
   log: LogFunction;
 }
 
@@ -44,8 +46,12 @@ interface Waiting {
  * Fair between accounts: each account's deliveries wait in a queue of its own, and free
  * slots take from the queues in turn, one delivery at a time, so an account that publishes
  * to hundreds of endpoints delays another's first attempt by one attempt per slot at most.
- * An account with more than `maxWaiting` deliveries waiting sends its next ones to
- * workflows (fair on the Temporal task queue too, see src/fairness.ts).
+ * An account's deliveries beyond `maxWaiting` stay in the database (stored pending, as
+ * every delivery is before it is handed over), their ids noted here, and are taken back in
+ * turns as the account's queue drains: a burst of thousands costs memory for ids only and
+ * nothing on the Temporal server. Taking one back claims it for `claimSeconds`, so the
+ * reconcile schedule leaves it alone meanwhile; one this process never takes back (it
+ * stopped or died) the reconcile schedule starts as a workflow after its grace.
  *
  * Nothing depends on this process surviving: a delivery is stored pending before it is
  * handed over here, and one this process never ends (it died, or the database or Temporal
@@ -60,6 +66,9 @@ export class FirstAttempts implements DeliveryDispatch {
   private inFlight = 0;
   /** Deliveries waiting or under way here, so a publisher retried by Temporal does not send one twice. */
   private readonly held = new Set<string>();
+  /** By account: ids of deliveries left in the database while its queue was full, oldest first. */
+  private readonly leftInDatabase = new Map<string, string[]>();
+  private readonly refilling = new Set<string>();
   private closed = false;
   private idle: Array<() => void> = [];
 
@@ -68,27 +77,68 @@ export class FirstAttempts implements DeliveryDispatch {
   async dispatch(deliveries: DeliveryForAttempt[]): Promise<void> {
     const fresh = deliveries.filter(({ delivery: d }) => d.status === 'pending' && d.dispatched_at === null && !this.held.has(d.id));
     if (fresh.length === 0) return;
-    const overflow: DeliveryForAttempt[] = [];
+    if (this.closed) return this.toWorkflows(fresh);
     const dispatchedAt = new Date();
     const since = performance.now();
-    for (const one of fresh) {
-      const queue = this.queues.get(one.delivery.account_id) ?? [];
-      if (this.closed || queue.length >= this.options.maxWaiting || this.waitingCount >= MAX_WAITING_ACCOUNTS * this.options.maxWaiting) {
-        overflow.push(one);
-        continue;
-      }
-      if (queue.length === 0) this.queues.set(one.delivery.account_id, queue);
-      queue.push({ one, dispatchedAt, since });
-      this.held.add(one.delivery.id);
-      this.waitingCount += 1;
-    }
+    for (const one of fresh) this.enqueue(one, dispatchedAt, since);
     this.pump();
-    if (overflow.length > 0) await this.toWorkflows(overflow);
+  }
+
+  /**
+   * Into the account's queue, or, when it (or this process) holds enough, left in the
+   * database for later; one `takenBack` from there goes into the queue (it was taken to fit).
+   */
+  private enqueue(one: DeliveryForAttempt, dispatchedAt: Date, since: number, takenBack = false): void {
+    const account = one.delivery.account_id;
+    const queue = this.queues.get(account) ?? [];
+    const left = this.leftInDatabase.get(account);
+    // Behind those already left there: an account's deliveries keep their order.
+    const full = queue.length >= this.options.maxWaiting || this.waitingCount >= MAX_WAITING_ACCOUNTS * this.options.maxWaiting;
+    if (!takenBack && (left || full)) {
+      if (left) left.push(one.delivery.id);
+      else this.leftInDatabase.set(account, [one.delivery.id]);
+      return;
+    }
+    if (queue.length === 0) this.queues.set(account, queue);
+    queue.push({ one, dispatchedAt, since });
+    this.held.add(one.delivery.id);
+    this.waitingCount += 1;
+  }
+
+  /** Takes back, once the account's queue is down to half, as many of the account's deliveries left in the database as fit. */
+  private refillWhereDrained(): void {
+    for (const [account, ids] of this.leftInDatabase) {
+      const waiting = this.queues.get(account)?.length ?? 0;
+      if (this.closed || this.refilling.has(account) || waiting > this.options.maxWaiting / 2) continue;
+      const taken = ids.splice(0, this.options.maxWaiting - waiting);
+      if (ids.length === 0) this.leftInDatabase.delete(account);
+      this.refilling.add(account);
+      void this.refill(taken).finally(() => {
+        this.refilling.delete(account);
+        this.pump();
+      });
+    }
+  }
+
+  private async refill(ids: string[]): Promise<void> {
+    const { db } = this.options.attempt;
+    try {
+      const claimed = await claimForFirstAttempt(db, ids, this.options.claimSeconds);
+      const since = performance.now();
+      for (const one of await findDeliveriesForAttempt(db, claimed)) {
+        // Its first attempt was due when it was stored.
+        if (one.delivery.status === 'pending' && !this.held.has(one.delivery.id)) this.enqueue(one, one.delivery.created_at, since, true);
+      }
+    } catch (error) {
+      this.options.log(`could not take back ${ids.length} deliveries left waiting; the reconcile schedule will start them`, error);
+    }
   }
 
   /** Hands what still waits to workflows, and waits (at most `timeoutMs`) for the attempts under way. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
+    // Those left in the database stay there: the reconcile schedule starts them after their grace.
+    this.leftInDatabase.clear();
     const handedOver = [...this.queues.values()].flat();
     this.queues.clear();
     this.waitingCount = 0;
@@ -127,6 +177,7 @@ export class FirstAttempts implements DeliveryDispatch {
         this.pump();
       });
     }
+    this.refillWhereDrained();
   }
 
   private release(waiting: Waiting): void {

@@ -28,6 +28,7 @@ export function testFirstAttempts(db: Kysely<Database>, client: Client, defaultR
     concurrency: 10,
     maxWaiting: 100,
     windowMs: 15_000,
+    claimSeconds: 60,
     log: () => {},
   });
 }

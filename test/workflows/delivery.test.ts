@@ -188,6 +188,7 @@ describe('delivery workflow (time-skipping test server)', () => {
       concurrency: 10,
       maxWaiting: 100,
       windowMs: 15_000,
+      claimSeconds: 60,
       log: () => {},
     });
   }
