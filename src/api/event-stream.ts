@@ -28,6 +28,28 @@ export interface EventStreamSubject {
   finalTypes: ReadonlySet<EventType>;
 }
 
+/** What a stream sends: its events in order, after a given one. */
+export interface EventStreamSource {
+  /** Names the stream in the log. */
+  name: string;
+  /** The type of `eventId` when the stream has it (a client resuming after it); undefined otherwise. */
+  typeOf(eventId: string): Promise<EventType | undefined>;
+  /** Events after `afterId` (from the start when undefined), in the stream's order. */
+  read(afterId: string | undefined, limit: number): Promise<EventRow[]>;
+  /** The events after which nothing more comes; empty for a stream that never ends. */
+  finalTypes: ReadonlySet<EventType>;
+}
+
+/** One conversion's or job's events, in the order stored, ending after its final event. */
+export function subjectStream(db: Kysely<Database>, subject: EventStreamSubject): EventStreamSource {
+  return {
+    name: subject.id,
+    typeOf: (eventId) => typeOfSubjectEvent(db, subject.id, eventId),
+    read: (afterId, limit) => subjectEventsAfter(db, subject.accountId, subject.id, afterId, limit),
+    finalTypes: subject.finalTypes,
+  };
+}
+
 export interface EventStreamSettings {
   db: Kysely<Database>;
   signer: DownloadSigner;
@@ -51,24 +73,24 @@ function frame(event: EventRow, signer: DownloadSigner): string {
  * nothing happens. It ends after the subject's final event; a client that reconnects
  * after that gets 204, which tells an EventSource to stop.
  */
-export async function streamEvents(ctx: Context, subject: EventStreamSubject, settings: EventStreamSettings): Promise<void> {
-  const { db, signer } = settings;
+export async function streamEvents(ctx: Context, source: EventStreamSource, settings: EventStreamSettings): Promise<void> {
+  const { signer } = settings;
   // An EventSource sends the header; a client that cannot set headers, the query parameter. Either, given, must name an event.
   const header = ctx.headers['last-event-id'];
   const lastEventId = header === undefined ? queryParameter(ctx.query, 'last_event_id') : String(header);
   if (lastEventId !== undefined) {
-    const seen = isId(lastEventId) ? await typeOfSubjectEvent(db, subject.id, lastEventId) : undefined;
+    const seen = isId(lastEventId) ? await source.typeOf(lastEventId) : undefined;
     if (!seen) {
       throw new ApiError(400, 'invalid_last_event_id', 'Last-Event-ID must be the id of an event of this stream', { last_event_id: lastEventId.slice(0, 64) });
     }
-    if (subject.finalTypes.has(seen)) {
+    if (source.finalTypes.has(seen)) {
       // The client has had everything: 204 is how a server tells an EventSource not to reconnect.
       ctx.status = 204;
       return;
     }
   }
   let cursor = lastEventId;
-  let pending = await subjectEventsAfter(db, subject.accountId, subject.id, cursor, BATCH);
+  let pending = await source.read(cursor, BATCH);
 
   const stream = new PassThrough();
   ctx.status = 200;
@@ -114,7 +136,7 @@ export async function streamEvents(ctx: Context, subject: EventStreamSubject, se
           await send(frame(event, signer));
           lastWrite = Date.now();
           cursor = event.id;
-          if (subject.finalTypes.has(event.type)) {
+          if (source.finalTypes.has(event.type)) {
             stream.end();
             return;
           }
@@ -129,10 +151,10 @@ export async function streamEvents(ctx: Context, subject: EventStreamSubject, se
             setTimeout(resolve, Math.min(POLL_MS, settings.keepAliveMs));
           });
         }
-        if (open) pending = await subjectEventsAfter(db, subject.accountId, subject.id, cursor, BATCH);
+        if (open) pending = await source.read(cursor, BATCH);
       }
     } catch (error) {
-      settings.log(`the event stream of ${subject.id} failed`, error);
+      settings.log(`the event stream of ${source.name} failed`, error);
       stream.destroy(error as Error);
     } finally {
       ctx.req.off('close', close);
@@ -163,24 +185,28 @@ export function eventStreamContract(what: 'conversion' | 'job', notFound: string
         .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
     ],
     answers: {
-      200: {
-        description:
-          'Each event as `id:` (the event id), `event:` (its type) and `data:` (the body a webhook gets), in the order stored; `: keep-alive` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; the stream ends after the final event',
-        content: {
-          'text/event-stream': z
-            .object({
-              id: z
-                .string()
-                .regex(/^evt_[0-9a-z]{23}$/)
-                .describe('The event id (resume after it with Last-Event-ID)'),
-              event: z.enum(EVENT_TYPES).describe('Its type'),
-              data: z.string().meta({ contentMediaType: 'application/json' }).describe('The body a webhook of it carries, as JSON'),
-            })
-            .describe('Each event of the stream'),
-        },
-      },
+      200: eventStreamAnswer('the stream ends after the final event'),
       204: { description: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },
     },
     problems: { 400: ['invalid_last_event_id', 'invalid_parameter'], 403: ['invalid_signature'], 404: [notFound], 410: ['link_expired'] },
+  };
+}
+
+/** The 200 answer of an event stream: each event as `id:`, `event:` and `data:`. */
+export function eventStreamAnswer(ending: string) {
+  return {
+    description: `Each event as \`id:\` (the event id), \`event:\` (its type) and \`data:\` (the body a webhook gets), in order; \`: keep-alive\` comments every KILN_STREAM_KEEPALIVE_SECONDS while idle; ${ending}`,
+    content: {
+      'text/event-stream': z
+        .object({
+          id: z
+            .string()
+            .regex(/^evt_[0-9a-z]{23}$/)
+            .describe('The event id (resume after it with Last-Event-ID)'),
+          event: z.enum(EVENT_TYPES).describe('Its type'),
+          data: z.string().meta({ contentMediaType: 'application/json' }).describe('The body a webhook of it carries, as JSON'),
+        })
+        .describe('Each event of the stream'),
+    },
   };
 }

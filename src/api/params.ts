@@ -21,6 +21,16 @@ export function queryChoice<T extends string>(query: Record<string, unknown>, na
   return value as T | undefined;
 }
 
+/** A query parameter that must be a whole number from `min` to `max`; anything else is 400. */
+export function queryWhole(query: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+  const value = queryParameter(query, name);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ApiError(400, 'invalid_parameter', `${name} must be a whole number from ${min} to ${max}`, { parameter: name });
+  }
+  return Number(value);
+}
+
 /** A query parameter that must be a Kiln id with `prefix` (a filter); anything else is 400, never a query. */
 export function queryId(query: Record<string, unknown>, name: string, prefix: IdPrefix): string | undefined {
   const value = queryParameter(query, name);

@@ -27,6 +27,7 @@ import * as assetKeys from './migrations/0017_asset_keys.js';
 import * as limits from './migrations/0018_limits.js';
 import * as throttle from './migrations/0019_throttle.js';
 import * as deliveryClaims from './migrations/0020_delivery_claims.js';
+import * as eventCommitOrder from './migrations/0021_event_commit_order.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -52,6 +53,7 @@ const migrations: Record<string, Migration> = {
   '0018_limits': limits,
   '0019_throttle': throttle,
   '0020_delivery_claims': deliveryClaims,
+  '0021_event_commit_order': eventCommitOrder,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

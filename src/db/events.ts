@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
 import type { Database, EventRow, StoredEventRow } from './schema.js';
 
@@ -93,4 +93,41 @@ export function subjectEventsAfter(
 /** The type of event `eventId` when it is an event of `subjectId`. */
 export async function typeOfSubjectEvent(db: Kysely<Database>, subjectId: string, eventId: string): Promise<EventType | undefined> {
   return (await db.selectFrom('events').select('type').where('id', '=', eventId).where('subject_id', '=', subjectId).executeTakeFirst())?.type;
+}
+
+/**
+ * The account's events after `afterId` (its own id; from the start when absent), in the
+ * order their transactions began, then storage order: only events whose transaction, and
+ * every one before it, has ended (below the snapshot's xmin), so no event committed later
+ * can fall behind a reader's cursor. Each event shows up once every transaction older
+ * than it is over: a long transaction anywhere in the database holds the stream back.
+ */
+export async function accountEventsAfter(
+  db: Kysely<Database>,
+  accountId: string,
+  filter: { types?: readonly EventType[]; subjectId?: string },
+  afterId: string | undefined,
+  limit: number,
+): Promise<EventRow[]> {
+  const types = filter.types?.length ? sql`and type in (${sql.join(filter.types)})` : sql``;
+  const subject = filter.subjectId ? sql`and subject_id = ${filter.subjectId}` : sql``;
+  const after = afterId ? sql`and (xid, seq) > (select xid, seq from events where id = ${afterId} and account_id = ${accountId})` : sql``;
+  const rows = await sql<EventRow>`
+    select id, account_id, type, subject_id, dedupe_key, data, created_at from events
+    where account_id = ${accountId} and xid < pg_snapshot_xmin(pg_current_snapshot()) ${types} ${subject} ${after}
+    order by xid, seq limit ${limit}`.execute(db);
+  return rows.rows;
+}
+
+/** The type of `eventId` when it is one of the account's events. */
+export async function typeOfAccountEvent(db: Kysely<Database>, accountId: string, eventId: string): Promise<EventType | undefined> {
+  return (await db.selectFrom('events').select('type').where('id', '=', eventId).where('account_id', '=', accountId).executeTakeFirst())?.type;
+}
+
+/** The account's last event in accountEventsAfter's order, of those settled: a stream that starts after it sends what comes next. */
+export async function latestSettledAccountEvent(db: Kysely<Database>, accountId: string): Promise<string | undefined> {
+  const rows = await sql<{ id: string }>`
+    select id from events where account_id = ${accountId} and xid < pg_snapshot_xmin(pg_current_snapshot())
+    order by xid desc, seq desc limit 1`.execute(db);
+  return rows.rows[0]?.id;
 }

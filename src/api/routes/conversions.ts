@@ -13,7 +13,7 @@ import { checkIncomingFiles } from '../../intake/files.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import { keyOrLink } from '../link-auth.js';
-import { eventStreamContract, streamEvents, streamSettings } from '../event-stream.js';
+import { eventStreamContract, streamEvents, streamSettings, subjectStream } from '../event-stream.js';
 import { conversionBodies, jsonConversionFields } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
 import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
@@ -23,7 +23,8 @@ import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../../problem.js';
 import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
-import { pathId, queryChoice } from '../params.js';
+import { pathId, queryChoice, queryWhole } from '../params.js';
+import { holdUntil, MAX_WAIT_SECONDS, preferHeader, preferredWait } from '../wait.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
 const conversionNotFound = (id: string): ApiError => new ApiError(404, 'conversion_not_found', `no conversion ${id}`);
@@ -87,6 +88,26 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
     }
   }
 
+  /** `Prefer: wait=N`: holds a 202 until the conversion ends (then 200 with it as it ended) or N seconds pass. */
+  async function createAndWait(ctx: Context): Promise<void> {
+    await create(ctx);
+    const seconds = preferredWait(ctx);
+    const id = /^\/v1\/conversions\/(cnv_[0-9a-z]{23})$/.exec(ctx.response.get('Location'))?.[1];
+    if (seconds === undefined || ctx.status !== 202 || !id) return;
+    const accountId = accountOf(ctx).id;
+    const row = await holdUntil(
+      ctx,
+      seconds,
+      async () => (await findConversion(db, accountId, id))!,
+      (r) => isFinished(r.status),
+    );
+    ctx.set('Preference-Applied', `wait=${seconds}`);
+    if (!isFinished(row.status)) return;
+    ctx.status = 200;
+    ctx.type = 'application/json';
+    ctx.body = presentConversion(row, deps.signer);
+  }
+
   async function conversionOr404(ctx: Context): Promise<Conversion> {
     const id = pathId(ctx, 'cnv', conversionNotFound);
     const row = await findConversion(db, accountOf(ctx).id, id);
@@ -112,9 +133,13 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
         required: true,
         content: { 'multipart/form-data': bodies.multipart, 'application/octet-stream': bodies.raw, 'application/json': bodies.json },
       },
+      headers: [preferHeader],
       answers: {
-        202: jsonAnswer('Accepted: the conversion is queued', s.Conversion, {
-          headers: { Location: 'The conversion' },
+        200: jsonAnswer('With `Prefer: wait=N`: the conversion ended within N seconds; this is how it ended', s.Conversion, {
+          headers: { Location: 'The conversion', 'Preference-Applied': '`wait=N`, the wait honoured' },
+        }),
+        202: jsonAnswer('Accepted: the conversion is queued (with `Prefer: wait=N`, still under way after N seconds)', s.Conversion, {
+          headers: { Location: 'The conversion', 'Preference-Applied': 'With `Prefer: wait=N`: `wait=N`, the wait honoured' },
           links: linksTo(['getConversion', 'streamConversionEvents', 'cancelConversion'], 'conversion'),
         }),
       },
@@ -137,7 +162,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
         503: ['storage_unavailable'],
         507: ['insufficient_storage'],
       },
-      handler: create,
+      handler: createAndWait,
     }),
     operation({
       operationId: 'listConversions',
@@ -164,10 +189,31 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       tag: 'Conversions',
       auth: 'api_key',
       params,
+      query: z.object({
+        wait: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_WAIT_SECONDS)
+          .optional()
+          .describe(
+            `Hold the answer until the conversion ends or this many seconds pass (at most ${MAX_WAIT_SECONDS}); it answers the conversion as it then stands`,
+          ),
+      }),
       answers: { 200: jsonAnswer('The conversion', s.Conversion) },
-      problems: { 404: ['conversion_not_found'] },
+      problems: { 400: ['invalid_parameter'], 404: ['conversion_not_found'] },
       handler: async (ctx) => {
-        ctx.body = presentConversion(await conversionOr404(ctx), deps.signer);
+        const row = await conversionOr404(ctx);
+        const seconds = queryWhole(ctx.query, 'wait', 0, MAX_WAIT_SECONDS);
+        const held = seconds
+          ? await holdUntil(
+              ctx,
+              seconds,
+              async () => (await findConversion(db, row.account_id, row.id)) ?? row,
+              (r) => isFinished(r.status),
+            )
+          : row;
+        ctx.body = presentConversion(held, deps.signer);
       },
     }),
     operation({
@@ -213,7 +259,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
         const { id, accountId } = await streamReader(ctx);
         const row = accountId ? await findConversion(db, accountId, id) : await findConversionById(db, id);
         if (!row) throw conversionNotFound(id);
-        await streamEvents(ctx, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENT_TYPES }, streamSettings(deps));
+        await streamEvents(ctx, subjectStream(db, { accountId: row.account_id, id: row.id, finalTypes: CONVERSION_FINAL_EVENT_TYPES }), streamSettings(deps));
       },
     }),
     operation({

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import * as s from '../contract/schemas.js';
 import { idParam, jsonAnswer, operation, pageQuery, type Operation } from '../operation.js';
-import { findEvent, listEvents } from '../../db/events.js';
+import { accountEventsAfter, findEvent, latestSettledAccountEvent, listEvents, typeOfAccountEvent } from '../../db/events.js';
 import type { StoredEventRow } from '../../db/schema.js';
 import type { DownloadSigner } from '../../signing/download-url.js';
-import { EVENT_TYPES } from '../../model/event-catalog.js';
+import { EVENT_TYPES, type EventType } from '../../model/event-catalog.js';
+import { eventStreamAnswer, streamEvents, streamSettings } from '../event-stream.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
@@ -21,6 +22,17 @@ export function presentEvent(event: StoredEventRow, signer: DownloadSigner, now 
   const envelope = webhookEnvelope(event, signer, now);
   const purged = event.payload_purged_at ? { data: null, payload_purged_at: event.payload_purged_at.toISOString() } : {};
   return { ...envelope, ...purged, object: 'event', subject_id: event.subject_id };
+}
+
+/** `type=a,b`: each a known event type (400 otherwise). */
+function readTypes(raw: string | undefined): EventType[] | undefined {
+  if (raw === undefined) return undefined;
+  const types = raw.split(',').map((type) => type.trim());
+  const unknown = types.filter((type) => !(EVENT_TYPES as readonly string[]).includes(type));
+  if (unknown.length > 0 || types.length === 0) {
+    throw new ApiError(400, 'invalid_parameter', `type must list event types, comma-separated: ${EVENT_TYPES.join(', ')}`, { parameter: 'type' });
+  }
+  return types as EventType[];
 }
 
 const eventNotFound = (id: string): ApiError => new ApiError(404, 'event_not_found', `no event ${id}`);
@@ -55,6 +67,62 @@ export function eventOperations(deps: ApiDependencies): Operation[] {
         }
         const rows = await listEvents(deps.db, accountOf(ctx).id, { type, subjectId }, { ...page, limit: page.limit + 1 });
         ctx.body = pageEnvelope(rows, page.limit, (row) => presentEvent(row, deps.signer));
+      },
+    }),
+    operation({
+      operationId: 'streamAccountEvents',
+      method: 'get',
+      path: '/v1/events/stream',
+      summary: "The account's events as Server-Sent Events, live",
+      description:
+        'Every event of the account from now on (or after `Last-Event-ID`), as each is stored, with `: keep-alive` comments while idle; it never ends by itself. An event shows once every database transaction older than it has ended, so none that commits later can slip behind a resumed stream.',
+      tag: 'Events',
+      auth: 'api_key',
+      query: z.object({
+        type: z
+          .string()
+          .optional()
+          .describe(`Only these types, comma-separated: ${EVENT_TYPES.join(', ')}`),
+        subject_id: z
+          .string()
+          .regex(/^[a-z]{2,3}_[0-9a-z]{23}$/)
+          .optional()
+          .describe('Only the events of this conversion, job or endpoint'),
+        last_event_id: z
+          .string()
+          .regex(/^evt_[0-9a-z]{23}$/)
+          .optional()
+          .describe('Resume after this event, as the Last-Event-ID header does'),
+      }),
+      headers: [
+        z
+          .string()
+          .regex(/^evt_[0-9a-z]{23}$/)
+          .optional()
+          .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
+      ],
+      answers: { 200: eventStreamAnswer('the stream never ends by itself') },
+      problems: { 400: ['invalid_last_event_id', 'invalid_parameter'] },
+      handler: async (ctx) => {
+        const accountId = accountOf(ctx).id;
+        const types = readTypes(queryParameter(ctx.query, 'type'));
+        const subjectId = queryParameter(ctx.query, 'subject_id');
+        if (subjectId !== undefined && !isId(subjectId)) {
+          throw new ApiError(400, 'invalid_parameter', 'subject_id must be the id of a conversion, a job or an endpoint', { parameter: 'subject_id' });
+        }
+        const resumed = ctx.headers['last-event-id'] !== undefined || ctx.query.last_event_id !== undefined;
+        // A new stream starts now: from the account's latest settled event, so it sends what comes next.
+        const start = resumed ? undefined : await latestSettledAccountEvent(deps.db, accountId);
+        await streamEvents(
+          ctx,
+          {
+            name: `account ${accountId}`,
+            typeOf: (eventId) => typeOfAccountEvent(deps.db, accountId, eventId),
+            read: (afterId, limit) => accountEventsAfter(deps.db, accountId, { types, ...(subjectId ? { subjectId } : {}) }, afterId ?? start, limit),
+            finalTypes: new Set(),
+          },
+          streamSettings(deps),
+        );
       },
     }),
     operation({

@@ -15,7 +15,7 @@ import { invalid } from '../../intake/options.js';
 import { CONVERSION_WEBHOOK_FIELDS } from '../../intake/request-webhook.js';
 import { accountOf } from '../auth.js';
 import { keyOrLink, type KeyOrLink } from '../link-auth.js';
-import { eventStreamContract, streamEvents, streamSettings } from '../event-stream.js';
+import { eventStreamContract, streamEvents, streamSettings, subjectStream } from '../event-stream.js';
 import { jobBodies, readJsonJob } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
 import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
@@ -288,7 +288,7 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
       params,
       handler: async (ctx) => {
         const job = await jobForReader(db, await streamReader(ctx));
-        await streamEvents(ctx, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENT_TYPES }, streamSettings(deps));
+        await streamEvents(ctx, subjectStream(deps.db, { accountId: job.account_id, id: job.id, finalTypes: JOB_FINAL_EVENT_TYPES }), streamSettings(deps));
       },
     }),
     operation({
