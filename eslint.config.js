@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // test/clients/ is type-checked by its test against the types generated from the live document.
-  { ignores: ['dist/**', 'node_modules/**', 'scratch/**', 'data/**', '.test-clients/**', 'test/clients/**'] },
+  { ignores: ['dist/**', 'sdk/dist/**', 'node_modules/**', 'scratch/**', 'data/**', '.test-clients/**', 'test/clients/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

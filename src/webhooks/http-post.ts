@@ -17,17 +17,17 @@ export interface PostOutcome {
 }
 
 const RESPONSE_PREVIEW_BYTES = 8 * 1024;
+interface PostOptions {
+  guard: AddressGuard;
+  timeoutMs: number;
+}
+
 /**
  * One webhook POST: connects only to addresses the guard allows (checked after DNS),
  * never follows a redirect, and gives up after `timeoutMs` in all (connect, headers and
  * the body preview).
  */
-export function postWebhook(
-  target: string,
-  headers: Record<string, string>,
-  body: string,
-  options: { guard: AddressGuard; timeoutMs: number },
-): Promise<PostOutcome> {
+export function postWebhook(target: string, headers: Record<string, string>, body: string, options: PostOptions): Promise<PostOutcome> {
   const startedAt = new Date();
   const started = performance.now();
   const outcome = (fields: Partial<PostOutcome>): PostOutcome => ({
@@ -54,9 +54,29 @@ export function postWebhook(
     return Promise.resolve(outcome({ error: { class: 'blocked_address', message: literal.reason } }));
   }
 
+  const sent = post(url, headers, body, options);
+  // A kept-alive socket the receiver closed as this request went out fails before any answer:
+  // that request never reached it, so it goes again once on a fresh connection (the race
+  // Node's documentation describes for `request.reusedSocket`).
+  return sent.then((result) => (result.staleSocket ? post(url, headers, body, options) : result)).then(({ staleSocket: _stale, ...result }) => result);
+}
+
+function post(url: URL, headers: Record<string, string>, body: string, options: PostOptions): Promise<PostOutcome & { staleSocket?: boolean }> {
+  const startedAt = new Date();
+  const began = performance.now();
+  const outcome = (fields: Partial<PostOutcome>): PostOutcome => ({
+    startedAt,
+    durationMs: Math.round(performance.now() - began),
+    statusCode: null,
+    retryAfter: undefined,
+    bodyPreview: null,
+    error: null,
+    ...fields,
+  });
   return new Promise((resolve) => {
     let settled = false;
-    const finish = (result: PostOutcome): void => {
+    let answered = false;
+    const finish = (result: PostOutcome & { staleSocket?: boolean }): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -76,10 +96,15 @@ export function postWebhook(
     request.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === BLOCKED_ADDRESS) return finish(outcome({ error: { class: 'blocked_address', message: error.message } }));
       if (error.code === 'KILN_TIMEOUT') return finish(outcome({ error: { class: 'timeout', message: error.message } }));
-      finish(outcome({ error: { class: 'connection', message: `${error.code ?? 'error'}: ${error.message}` } }));
+      const stale = request.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      finish({
+        ...outcome({ error: { class: 'connection', message: `${error.code ?? 'error'}: ${error.message}` } }),
+        ...(stale ? { staleSocket: true } : {}),
+      });
     });
 
     request.on('response', (response) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
       const done = (): void => {

@@ -56,9 +56,6 @@ describe('webhook deliveries: throttle and fairness', () => {
     const spanMs = times.at(-1)! - times[0]!;
     console.log(`${COUNT} deliveries at ${RATE}/s arrived over ${spanMs} ms (floor ${floorMs} ms)`);
     assert.ok(spanMs >= floorMs - 100, `arrived over ${spanMs} ms, faster than ${RATE}/s`);
-    for (let i = 0; i + 2 * RATE < times.length; i++) {
-      assert.ok(times[i + 2 * RATE]! - times[i]! >= 1000 - 100, `more than ${2 * RATE} deliveries within a second at ${i}`);
-    }
 
     const deliveries = await Promise.all(
       sent.map(async (eventId) => {
@@ -78,7 +75,15 @@ describe('webhook deliveries: throttle and fairness', () => {
     for (const delivery of deliveries) assert.equal(delivery.attempt_count, 1, JSON.stringify(delivery));
     const throttled = deliveries.filter((d) => d.throttled_count > 0);
     assert.ok(throttled.length >= COUNT - RATE - 1, `${throttled.length} deliveries say they were throttled`);
-    for (const delivery of throttled) assert.ok(Date.parse(delivery.throttled_until) > Date.parse(delivery.created_at));
+    // The turns the throttle gave are at most RATE within any second, and no delivery arrived before its turn
+    // (one sent late may arrive beside a later one: the turns, not the arrivals, are what a loaded machine cannot bunch).
+    const turns = throttled.map((d) => Date.parse(d.throttled_until)).sort((a, b) => a - b);
+    for (let i = 0; i + RATE < turns.length; i++) assert.ok(turns[i + RATE]! - turns[i]! >= 1000 - 5, `more than ${RATE} turns within a second at ${i}`);
+    const arrivals = new Map(requests.map((r) => [JSON.parse(r.body).id as string, r.receivedAt]));
+    for (const delivery of throttled) {
+      assert.ok(Date.parse(delivery.throttled_until) > Date.parse(delivery.created_at));
+      assert.ok(arrivals.get(delivery.event_id)! >= Date.parse(delivery.throttled_until) - 5, `${delivery.id} arrived before its turn`);
+    }
     assert.deepEqual(new Set(requests.map((r) => JSON.parse(r.body).id)), new Set(sent));
     assert.equal(target.requests.length, COUNT);
   });

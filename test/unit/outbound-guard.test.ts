@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { AddressGuard } from '../../src/net/address-guard.js';
 import { postWebhook } from '../../src/webhooks/http-post.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
@@ -92,4 +93,33 @@ test('the response preview keeps the first 8 KiB as text, without NUL bytes', as
   assert.ok(!outcome.bodyPreview!.includes('\u0000'));
   assert.ok(Buffer.byteLength(outcome.bodyPreview!) <= 8 * 1024 + 2);
   await binary.close();
+});
+
+test('a kept-alive socket the receiver closed as the next delivery went out: sent again on a fresh connection', async () => {
+  // A receiver that answers once per connection and keeps it open, then drops the connection when a second request
+  // arrives on it, unanswered: the race between a receiver's idle timeout and a reused socket, made certain.
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    let requests = 0;
+    socket.on('data', (chunk) => {
+      if (!chunk.toString().startsWith('POST')) return;
+      if (++requests > 1) return socket.destroy();
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/hook`;
+  const guard = new AddressGuard(['127.0.0.0/8']);
+  try {
+    const first = await postWebhook(url, {}, '{}', { guard, timeoutMs: 5000 });
+    const second = await postWebhook(url, {}, '{}', { guard, timeoutMs: 5000 });
+    assert.deepEqual([first.statusCode, second.statusCode, second.error], [200, 200, null]);
+    assert.equal(connections, 2, 'the second went out on the kept socket, then on a new one');
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -81,6 +81,7 @@ export function eventOperations(deps: ApiDependencies): Operation[] {
       query: z.object({
         type: z
           .string()
+          .regex(new RegExp(`^(${EVENT_TYPES.join('|')})(,(${EVENT_TYPES.join('|')}))*$`))
           .optional()
           .describe(`Only these types, comma-separated: ${EVENT_TYPES.join(', ')}`),
         subject_id: z
