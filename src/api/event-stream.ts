@@ -162,6 +162,20 @@ export async function streamEvents(ctx: Context, source: EventStreamSource, sett
   })();
 }
 
+/** Resuming a stream: the `last_event_id` query parameter, for clients that cannot set the header. */
+export const lastEventIdQuery = z
+  .string()
+  .regex(/^evt_[0-9a-z]{23}$/)
+  .optional()
+  .describe('Resume after this event, as the Last-Event-ID header does');
+
+/** Resuming a stream: the header an EventSource sends when it reconnects. */
+export const lastEventIdHeader = z
+  .string()
+  .regex(/^evt_[0-9a-z]{23}$/)
+  .optional()
+  .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } });
+
 /** The contract of an object's event stream, the same for a conversion and a job: all but its id, path and handler. */
 export function eventStreamContract(what: 'conversion' | 'job', notFound: string) {
   return {
@@ -171,19 +185,9 @@ export function eventStreamContract(what: 'conversion' | 'job', notFound: string
     query: z.object({
       expires: z.string().regex(/^\d+$/).optional().describe('From stream_url: with signature, it replaces the API key'),
       signature: z.string().optional().describe('From stream_url'),
-      last_event_id: z
-        .string()
-        .regex(/^evt_[0-9a-z]{23}$/)
-        .optional()
-        .describe('Resume after this event, as the Last-Event-ID header does'),
+      last_event_id: lastEventIdQuery,
     }),
-    headers: [
-      z
-        .string()
-        .regex(/^evt_[0-9a-z]{23}$/)
-        .optional()
-        .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
-    ],
+    headers: [lastEventIdHeader],
     answers: {
       200: eventStreamAnswer('the stream ends after the final event'),
       204: { description: 'Last-Event-ID was the final event: nothing more will come (an EventSource stops reconnecting)' },

@@ -1,3 +1,4 @@
+import { MAX_RATE_LIMIT } from './contract/schemas.js';
 import { parseBody } from './json-body.js';
 import { z } from 'zod';
 import { isWellFormedSecret, type SignatureScheme } from '../signing/webhook-signature.js';
@@ -129,3 +130,12 @@ export function readRotateBody(body: unknown, plainAllowed: boolean): RotateRequ
   const { secret, overlap_seconds: overlapSeconds } = parseBody(rotateBody.extend({ secret: z.string().optional() }), body);
   return { secret: secret === undefined ? undefined : checkBroughtSecret(secret, plainAllowed), overlapSeconds };
 }
+
+/** A receiver's throttle as an endpoint or the webhook_url settings take it: deliveries per second, or null for none. */
+export const rateLimitBody = z
+  .number({ message: 'rate_limit must be a number' })
+  .int('rate_limit must be a whole number')
+  .min(1, 'rate_limit must be at least 1')
+  .max(MAX_RATE_LIMIT, `rate_limit must be at most ${MAX_RATE_LIMIT}`)
+  .nullable()
+  .describe('Deliveries per second it takes at most (over it they wait their turn, in order, without failing); null: as fast as they come');

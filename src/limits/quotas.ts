@@ -89,9 +89,14 @@ export async function admitEndpoint(trx: Transaction<Database>, config: KilnConf
   if (used + 1 > limit) throw exceeded('endpoints', limit, used, Date.now(), 'one more endpoint');
 }
 
-/** Files one job of the account may have: its own quota may lower KILN_MAX_JOB_FILES, which bounds what the API reads. */
+/** Files one job may have under `limits`: an account's own quota may lower KILN_MAX_JOB_FILES, which bounds what the API reads. */
+export function jobFilesQuota(config: KilnConfig, limits: AccountLimits): number {
+  return Math.min(quotaLimit(config, limits, 'job_files') ?? config.maxJobFiles, config.maxJobFiles);
+}
+
+/** Files one job of the account may have. */
 export async function jobFilesLimit(db: Kysely<Database>, config: KilnConfig, accountId: string): Promise<number> {
-  return Math.min(quotaLimit(config, await readAccountLimits(db, accountId), 'job_files') ?? config.maxJobFiles, config.maxJobFiles);
+  return jobFilesQuota(config, await readAccountLimits(db, accountId));
 }
 
 export interface QuotaUsage {

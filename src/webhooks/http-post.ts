@@ -17,6 +17,21 @@ export interface PostOutcome {
 }
 
 const RESPONSE_PREVIEW_BYTES = 8 * 1024;
+/** Builds a request's outcome, timed from now: anything not given is empty. */
+function outcomeFromNow(): (fields: Partial<PostOutcome>) => PostOutcome {
+  const startedAt = new Date();
+  const began = performance.now();
+  return (fields) => ({
+    startedAt,
+    durationMs: Math.round(performance.now() - began),
+    statusCode: null,
+    retryAfter: undefined,
+    bodyPreview: null,
+    error: null,
+    ...fields,
+  });
+}
+
 interface PostOptions {
   guard: AddressGuard;
   timeoutMs: number;
@@ -28,17 +43,7 @@ interface PostOptions {
  * the body preview).
  */
 export function postWebhook(target: string, headers: Record<string, string>, body: string, options: PostOptions): Promise<PostOutcome> {
-  const startedAt = new Date();
-  const started = performance.now();
-  const outcome = (fields: Partial<PostOutcome>): PostOutcome => ({
-    startedAt,
-    durationMs: Math.round(performance.now() - started),
-    statusCode: null,
-    retryAfter: undefined,
-    bodyPreview: null,
-    error: null,
-    ...fields,
-  });
+  const outcome = outcomeFromNow();
 
   let url: URL;
   try {
@@ -62,17 +67,7 @@ export function postWebhook(target: string, headers: Record<string, string>, bod
 }
 
 function post(url: URL, headers: Record<string, string>, body: string, options: PostOptions): Promise<PostOutcome & { staleSocket?: boolean }> {
-  const startedAt = new Date();
-  const began = performance.now();
-  const outcome = (fields: Partial<PostOutcome>): PostOutcome => ({
-    startedAt,
-    durationMs: Math.round(performance.now() - began),
-    statusCode: null,
-    retryAfter: undefined,
-    bodyPreview: null,
-    error: null,
-    ...fields,
-  });
+  const outcome = outcomeFromNow();
   return new Promise((resolve) => {
     let settled = false;
     let answered = false;

@@ -6,7 +6,7 @@ import { parseBody, readJsonBody } from '../json-body.js';
 import { idParam, jsonAnswer, jsonBody, operation, type Operation } from '../operation.js';
 import { pathId } from '../params.js';
 import { findAccountLimits, setAccountLimits } from '../../db/usage.js';
-import { quotaLimit } from '../../limits/quotas.js';
+import { jobFilesQuota, quotaLimit } from '../../limits/quotas.js';
 import { rateFor } from '../../limits/rates.js';
 import { QUOTAS, RATE_POLICIES, type AccountLimits, type LimitName } from '../../model/limits.js';
 import { ApiError } from '../../problem.js';
@@ -22,12 +22,7 @@ const accountParam = idParam('acc', 'account');
 /** Each limit as it applies to an account with `own` limits. */
 function effectiveLimits(deps: ApiDependencies, own: AccountLimits): Record<LimitName, number | null> {
   const quotas = Object.fromEntries(
-    QUOTAS.map((quota) => [
-      quota,
-      quota === 'job_files'
-        ? Math.min(quotaLimit(deps.config, own, quota) ?? deps.config.maxJobFiles, deps.config.maxJobFiles)
-        : quotaLimit(deps.config, own, quota),
-    ]),
+    QUOTAS.map((quota) => [quota, quota === 'job_files' ? jobFilesQuota(deps.config, own) : quotaLimit(deps.config, own, quota)]),
   );
   const rates = Object.fromEntries(RATE_POLICIES.map((policy) => [`rate_${policy}`, rateFor(deps.config, own, policy)?.requests ?? null]));
   return { ...rates, ...quotas } as Record<LimitName, number | null>;

@@ -5,7 +5,7 @@ import { accountEventsAfter, findEvent, latestSettledAccountEvent, listEvents, t
 import type { StoredEventRow } from '../../db/schema.js';
 import type { DownloadSigner } from '../../signing/download-url.js';
 import { EVENT_TYPES, type EventType } from '../../model/event-catalog.js';
-import { eventStreamAnswer, streamEvents, streamSettings } from '../event-stream.js';
+import { eventStreamAnswer, lastEventIdHeader, lastEventIdQuery, streamEvents, streamSettings } from '../event-stream.js';
 import { webhookEnvelope } from '../../webhooks/payload.js';
 import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
@@ -35,6 +35,12 @@ function readTypes(raw: string | undefined): EventType[] | undefined {
   return types as EventType[];
 }
 
+const subjectIdQuery = z
+  .string()
+  .regex(/^[a-z]{2,3}_[0-9a-z]{23}$/)
+  .optional()
+  .describe('Only the events of this conversion, job or endpoint');
+
 const eventNotFound = (id: string): ApiError => new ApiError(404, 'event_not_found', `no event ${id}`);
 
 /** The account's events, newest first: what was (or will be) delivered. */
@@ -50,11 +56,7 @@ export function eventOperations(deps: ApiDependencies): Operation[] {
       query: z.object({
         ...pageQuery,
         type: z.enum(EVENT_TYPES).optional(),
-        subject_id: z
-          .string()
-          .regex(/^[a-z]{2,3}_[0-9a-z]{23}$/)
-          .optional()
-          .describe('Only the events of this conversion, job or endpoint'),
+        subject_id: subjectIdQuery,
       }),
       answers: { 200: jsonAnswer('A page of events', s.page(s.Event, 'EventPage')) },
       problems: { 400: ['invalid_parameter'] },
@@ -84,24 +86,10 @@ export function eventOperations(deps: ApiDependencies): Operation[] {
           .regex(new RegExp(`^(${EVENT_TYPES.join('|')})(,(${EVENT_TYPES.join('|')}))*$`))
           .optional()
           .describe(`Only these types, comma-separated: ${EVENT_TYPES.join(', ')}`),
-        subject_id: z
-          .string()
-          .regex(/^[a-z]{2,3}_[0-9a-z]{23}$/)
-          .optional()
-          .describe('Only the events of this conversion, job or endpoint'),
-        last_event_id: z
-          .string()
-          .regex(/^evt_[0-9a-z]{23}$/)
-          .optional()
-          .describe('Resume after this event, as the Last-Event-ID header does'),
+        subject_id: subjectIdQuery,
+        last_event_id: lastEventIdQuery,
       }),
-      headers: [
-        z
-          .string()
-          .regex(/^evt_[0-9a-z]{23}$/)
-          .optional()
-          .meta({ param: { name: 'Last-Event-ID', in: 'header', description: 'Resume after this event (an EventSource sends it when it reconnects)' } }),
-      ],
+      headers: [lastEventIdHeader],
       answers: { 200: eventStreamAnswer('the stream never ends by itself') },
       problems: { 400: ['invalid_last_event_id', 'invalid_parameter'] },
       handler: async (ctx) => {

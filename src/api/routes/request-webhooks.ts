@@ -20,7 +20,7 @@ import {
   signatureBody,
   templateField,
 } from '../receiver-format.js';
-import { HEADER_NAME, rotateBody, readRotateBody, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
+import { HEADER_NAME, rateLimitBody, rotateBody, readRotateBody, checkCustomHeaders, checkHeadersBesideSignature } from '../webhook-fields.js';
 import { REQUEST_EVENT_TYPES } from '../../intake/request-webhook.js';
 import { liveUntil } from './webhook-endpoints.js';
 
@@ -34,13 +34,9 @@ const requestWebhookSettingsBody = z
     signature: signatureBody.nullable(),
     template: templateField,
     headers: z.record(z.string(), z.string()).describe("Sent with every delivery to a webhook_url, beside Kiln's own (whose names it may not use)"),
-    rate_limit: z
-      .number({ message: 'rate_limit must be a number' })
-      .int('rate_limit must be a whole number')
-      .min(1, 'rate_limit must be at least 1')
-      .max(s.MAX_RATE_LIMIT, `rate_limit must be at most ${s.MAX_RATE_LIMIT}`)
-      .nullable()
-      .describe('Deliveries per second to each webhook_url at most (over it they wait their turn without failing); null: as fast as they come'),
+    rate_limit: rateLimitBody.describe(
+      'Deliveries per second to each webhook_url at most (over it they wait their turn without failing); null: as fast as they come',
+    ),
   })
   .partial()
   .strict();

@@ -37,6 +37,7 @@ import {
   checkBroughtSecret,
   checkCustomHeaders,
   checkHeadersBesideSignature,
+  rateLimitBody,
 } from '../webhook-fields.js';
 import { checkWebhookUrl, MAX_URL_LENGTH, TAG_PATTERN } from '../../intake/request-webhook.js';
 import {
@@ -70,13 +71,7 @@ const endpointBody = z
     tags: z.array(z.string().regex(TAG_PATTERN, 'each tag is 1–64 letters, digits, or . _ : -')).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
     enabled: z.boolean({ message: 'enabled must be true or false' }),
     retry_schedule: z.array(z.string()).nullable(),
-    rate_limit: z
-      .number({ message: 'rate_limit must be a number' })
-      .int('rate_limit must be a whole number')
-      .min(1, 'rate_limit must be at least 1')
-      .max(s.MAX_RATE_LIMIT, `rate_limit must be at most ${s.MAX_RATE_LIMIT}`)
-      .nullable()
-      .describe('Deliveries per second it takes at most (over it they wait their turn, in order, without failing); null: as fast as they come'),
+    rate_limit: rateLimitBody,
     secret: z
       .string()
       .describe(
