@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { findDeliveriesForAttempt, finishDelivery } from '../src/db/deliveries.js';
+import { findDeliveriesForAttempt, finishDelivery, scheduledAttemptsMade } from '../src/db/deliveries.js';
 import type { AttemptTrigger } from '../src/db/schema.js';
 import { makeAttempt, type AttemptDependencies } from '../src/webhooks/attempt.js';
 import { takeTurn, waitFor } from '../src/webhooks/throttle.js';
@@ -12,7 +12,7 @@ export interface DeliverInput {
   retrySchedule: number[];
   requestTimeoutSeconds: number;
   trigger: AttemptTrigger;
-  /** Scheduled attempts made before this activity's first (the first attempt, made elsewhere). */
+  /** Scheduled attempts made before this activity's first (the first attempt, made elsewhere); its place in the schedule is read from the log. */
   attemptOffset?: number;
   /**
    * Answer a failure that has retries left with its wait instead of throwing it: the
@@ -34,7 +34,8 @@ export function createDeliverActivities(deps: DeliverDependencies) {
   return {
     /**
      * One attempt. Throws on failure so Temporal retries it, with `nextRetryDelay` taken
-     * from the delivery's schedule (stretched by Retry-After within [delay, 2×delay]).
+     * from the delivery's schedule (stretched by Retry-After within [delay, 2×delay]). A
+     * scheduled attempt's place in the schedule is the count of scheduled attempts logged.
      */
     async deliverWebhook(input: DeliverInput): Promise<DeliverResult> {
       const info = Context.current().info;
@@ -47,7 +48,7 @@ export function createDeliverActivities(deps: DeliverDependencies) {
       }
       const { verdict, attempt, statusCode } = await makeAttempt(deps, found, {
         trigger: input.trigger,
-        number: info.attempt + (input.attemptOffset ?? 0),
+        number: input.trigger === 'scheduled' ? (await scheduledAttemptsMade(deps.db, input.deliveryId)) + 1 : info.attempt,
         requestTimeoutSeconds: input.requestTimeoutSeconds,
         scheduledAt: new Date(info.currentAttemptScheduledTimestampMs),
       });

@@ -25,6 +25,9 @@ import {
 
 const record = proxyActivities<DeliverActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
+/** Scheduled attempts that may die without answering (their worker lost) before a delivery gives up. */
+const LOST_ATTEMPTS_TOLERATED = 3;
+
 /**
  * Delivers one event to one target. The first scheduled attempt is a local activity; if
  * it fails with retries left, a durable timer waits the first entry of the schedule, and
@@ -51,7 +54,9 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
         initialInterval: `${input.retrySchedule[made] ?? input.retrySchedule[0] ?? 1} seconds`,
         backoffCoefficient: 1,
         maximumInterval: `${2 * longestWait} seconds`,
-        maximumAttempts: input.retrySchedule.length + 1 - made,
+        // The activity gives up when the log shows the schedule spent; the room above that is
+        // for attempts lost with their worker, which take no place in the schedule.
+        maximumAttempts: input.retrySchedule.length + 1 - made + LOST_ATTEMPTS_TOLERATED,
       },
     });
   const manual = proxyActivities<DeliverActivities>({ startToCloseTimeout, retry: { maximumAttempts: 1 } });

@@ -358,6 +358,21 @@ export function undispatchedDeliveriesOfEvent(db: Kysely<Database>, dedupeKey: s
   return deliveriesForAttempt(db, { undispatchedOfDedupeKey: dedupeKey });
 }
 
+/**
+ * The scheduled attempts on the delivery's log: its place in the retry schedule. Counted
+ * here, not from Temporal's attempt number, so an attempt lost with its worker (it never
+ * answered, or never logged) does not use up a place in the schedule.
+ */
+export async function scheduledAttemptsMade(db: Kysely<Database>, deliveryId: string): Promise<number> {
+  const row = await db
+    .selectFrom('delivery_attempts')
+    .select((eb) => eb.fn.countAll<string>().as('made'))
+    .where('delivery_id', '=', deliveryId)
+    .where('trigger', '=', 'scheduled')
+    .executeTakeFirstOrThrow();
+  return Number(row.made);
+}
+
 /** Ends a pending delivery (an ended one keeps the state it ended in). */
 export async function finishDelivery(db: Kysely<Database>, id: string, status: Exclude<DeliveryStatus, 'pending'>): Promise<void> {
   await db

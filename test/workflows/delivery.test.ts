@@ -39,6 +39,8 @@ describe('delivery workflow (time-skipping test server)', () => {
   let deliverDeps: DeliverDependencies;
   const dir = tempDir('delivery');
   const receivers: Receiver[] = [];
+  /** Deliveries whose next retry dies with its worker, once. */
+  const loseNextRetryOf = new Set<string>();
 
   before(async () => {
     env = await timeSkippingEnvironment();
@@ -54,11 +56,18 @@ describe('delivery workflow (time-skipping test server)', () => {
       disableAfterSeconds: 5 * 86_400,
       userAgent: 'Kiln-Webhooks/test',
     };
+    const activities = createDeliverActivities(deliverDeps);
+    // A stand-in for a worker lost mid-attempt (no process can be killed under the
+    // time-skipping server): the attempt ends without answering, nothing sent or logged.
+    const deliverOrLose: typeof activities.deliverWebhook = async (input) => {
+      if ((input.attemptOffset ?? 0) > 0 && loseNextRetryOf.delete(input.deliveryId)) throw new Error('the worker was lost mid-attempt');
+      return activities.deliverWebhook(input);
+    };
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.deliver,
       workflowBundle: await workflowBundle(),
-      activities: createDeliverActivities(deliverDeps),
+      activities: { ...activities, deliverWebhook: deliverOrLose },
     });
     running = worker.run();
   });
@@ -260,6 +269,24 @@ describe('delivery workflow (time-skipping test server)', () => {
     const { delivery } = await eventFor(sink.url, [5, 60]);
     assert.equal(await ended(await start(delivery)), 'failed');
     assertWaits(sink, [5, 60]);
+  });
+
+  test('a retry lost with its worker takes no place in the schedule: the last retry is still made', async () => {
+    const sink = await receiver({ status: 500 }, { status: 204 });
+    const { delivery } = await eventFor(sink.url, [5]);
+    loseNextRetryOf.add(delivery.id);
+    assert.equal(await ended(await start(delivery)), 'succeeded');
+    assert.equal(loseNextRetryOf.size, 0, 'the retry was lost once');
+    // The lost try waits the schedule's entry again before the retry it stood for.
+    assertWaits(sink, [10]);
+    const logged = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(
+      logged.map((a) => [a.attempt, a.trigger, a.status_code]),
+      [
+        [1, 'scheduled', 500],
+        [2, 'scheduled', 204],
+      ],
+    );
   });
 
   test('Retry-After is honoured within [scheduled, 2 × scheduled]', async () => {
