@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
  * matches (a pattern ending in `/` matches the directory, any other the file itself).
  */
 export const LAYERS: ReadonlyArray<{ name: string; files: readonly string[] }> = [
+  { name: 'sdk: the client package (its own npm package), which knows the server only through the API', files: ['sdk/src/'] },
   {
     name: 'leaves: words and plumbing every layer shares, importing only each other',
     files: [
@@ -148,7 +149,7 @@ export function importCircles(graph: ReadonlyMap<string, readonly string[]>): st
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  const graph = importGraph(root, ['src', 'workflows', 'activities', 'tools']);
+  const graph = importGraph(root, ['sdk/src', 'src', 'workflows', 'activities', 'tools']);
   const upward = upwardImports(graph);
   const circles = importCircles(graph);
   for (const line of upward) console.error(`layers: ${line}`);

@@ -1,7 +1,7 @@
 import createClient, { type Client } from 'openapi-fetch';
 import type { components, paths } from './kiln-api.js';
 import { KilnError } from './errors.js';
-import { readEventStream } from './sse.js';
+import { readEventStream, type StreamedEvent } from './sse.js';
 
 export type Conversion = components['schemas']['Conversion'];
 export type Job = components['schemas']['Job'];
@@ -70,10 +70,17 @@ export class Kiln {
   async request(
     method: string,
     path: string,
-    init: { body?: RequestBody | (() => RequestBody); headers?: Record<string, string>; signal?: AbortSignal } = {},
+    init: {
+      body?: RequestBody | (() => RequestBody);
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+      /** False for the few POSTs Kiln does not replay (creating an API key): sent without an Idempotency-Key, and never again after a lost answer. */
+      idempotent?: boolean;
+    } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.options.apiKey}`, ...init.headers };
-    if (method === 'POST' && !headers['idempotency-key']) headers['idempotency-key'] = crypto.randomUUID();
+    const idempotent = method === 'POST' && init.idempotent !== false;
+    if (idempotent && !headers['idempotency-key']) headers['idempotency-key'] = crypto.randomUUID();
     const tries = this.options.maxTries ?? 5;
     for (let attempt = 1; ; attempt++) {
       let response: Response;
@@ -81,7 +88,9 @@ export class Kiln {
         const body = typeof init.body === 'function' ? init.body() : init.body;
         response = await this.fetch(`${this.base}${path}`, { method, headers, body, signal: init.signal });
       } catch (error) {
-        if (init.signal?.aborted || attempt >= tries) throw new KilnError(0, 'network_error', `${method} ${path}: ${(error as Error).message}`);
+        // A POST without a key may have been handled: sending it again could make a second one.
+        const unsafe = method === 'POST' && !idempotent;
+        if (init.signal?.aborted || attempt >= tries || unsafe) throw new KilnError(0, 'network_error', `${method} ${path}: ${(error as Error).message}`);
         await sleep(Math.min(250 * 2 ** attempt, 5000), init.signal);
         continue;
       }
@@ -180,6 +189,39 @@ export class Kiln {
     } catch (error) {
       if (signal?.aborted && !options.signal?.aborted) throw new KilnError(0, 'timeout', `${id} did not end within ${options.timeout} ms`);
       throw error;
+    }
+  }
+
+  /**
+   * The account's events as they are stored, from now on (or after `lastEventId`), for as
+   * long as the caller reads or until `signal` aborts. A dropped connection is opened again
+   * after the last event seen, so none is missed or repeated. Each comes as sent: `data` is
+   * the exact JSON text a webhook of it carries.
+   */
+  async *streamEvents(
+    options: { types?: readonly string[]; subjectId?: string; lastEventId?: string; signal?: AbortSignal } = {},
+  ): AsyncGenerator<StreamedEvent> {
+    const query = new URLSearchParams();
+    if (options.types?.length) query.set('type', options.types.join(','));
+    if (options.subjectId) query.set('subject_id', options.subjectId);
+    let lastEventId = options.lastEventId;
+    for (let drops = 0; ;) {
+      try {
+        const response = await this.request('GET', `/v1/events/stream${query.size ? `?${query.toString()}` : ''}`, {
+          signal: options.signal,
+          headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        });
+        if (!response.body) throw new KilnError(0, 'network_error', 'the event stream had no body');
+        for await (const event of readEventStream(response.body)) {
+          lastEventId = event.id;
+          drops = 0;
+          yield event;
+        }
+      } catch (error) {
+        if (options.signal?.aborted || (error instanceof KilnError && error.status >= 400 && error.status !== 503)) throw error;
+      }
+      drops++;
+      await sleep(Math.min(250 * 2 ** drops, 5000), options.signal);
     }
   }
 

@@ -12,6 +12,6 @@ export {
   type Page,
 } from './client.js';
 export { KilnError, WebhookVerificationError } from './errors.js';
-export { verifyWebhook, type WebhookEvent, type VerifyOptions } from './webhooks.js';
+export { verifyWebhook, signWebhook, type WebhookEvent, type VerifyOptions } from './webhooks.js';
 export { readEventStream, type StreamedEvent } from './sse.js';
 export type { paths, components } from './kiln-api.js';

@@ -3033,6 +3033,8 @@ export interface components {
       endpoint_id: string;
       /** @description ISO-8601 date-time, UTC */
       since: string;
+      /** @description True when nothing was sent: `redelivered` and `delivery_ids` say what would have been */
+      dry_run: boolean;
       redelivered: number;
       delivery_ids: string[];
     };
@@ -8079,6 +8081,8 @@ export interface operations {
           since: string;
           /** @description Which deliveries to send again now: failed ones (the default), pending ones waiting for a retry, or both */
           status?: ('failed' | 'pending')[];
+          /** @description Only say which deliveries would be sent again (`redelivered` counts them), sending none */
+          dry_run?: boolean;
         };
       };
     };

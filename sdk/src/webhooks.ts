@@ -4,7 +4,8 @@ import { WebhookVerificationError } from './errors.js';
 export interface WebhookEvent {
   id: string;
   type: string;
-  created_at: string;
+  /** When the event happened (ISO-8601). */
+  timestamp: string;
   data: Record<string, unknown>;
 }
 
@@ -85,6 +86,29 @@ export async function verifyWebhook(
     if (same(kiln, `sha256=${hex(await hmac(encoder.encode(secret), body))}`)) return parse(body);
   }
   throw new WebhookVerificationError('no_matching_signature');
+}
+
+/**
+ * The signature headers Kiln puts on a delivery of `body` (Standard Webhooks, one `v1,`
+ * entry per secret, and `X-Kiln-Signature` with the last, the oldest live one), for a
+ * forwarder such as `kiln listen` that sends an event on as Kiln would.
+ */
+export async function signWebhook(
+  body: string,
+  messageId: string,
+  secrets: string | readonly string[],
+  timestamp: Date = new Date(),
+): Promise<Record<string, string>> {
+  const list = typeof secrets === 'string' ? [secrets] : [...secrets];
+  if (list.length === 0) throw new Error('signWebhook needs at least one secret');
+  const seconds = Math.floor(timestamp.getTime() / 1000).toString();
+  const signatures = await Promise.all(list.map(async (secret) => `v1,${base64(await hmac(standardKey(secret), `${messageId}.${seconds}.${body}`))}`));
+  return {
+    'webhook-id': messageId,
+    'webhook-timestamp': seconds,
+    'webhook-signature': signatures.join(' '),
+    'x-kiln-signature': `sha256=${hex(await hmac(encoder.encode(list[list.length - 1]), body))}`,
+  };
 }
 
 function parse(body: string): WebhookEvent {

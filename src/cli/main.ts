@@ -1,131 +1,39 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
+import { ConfigError } from '../config.js';
 import { EmbeddedDatabaseInUseError } from '../db/embedded-lock.js';
-import { openDatabase } from '../db/database.js';
-import { issueApiKeyForAccountName } from '../db/accounts.js';
-import { blobStoreFor, logWebhookAllowList } from '../roles/wiring.js';
-import { startApiRole } from '../roles/api.js';
-import { startWorkerRole } from '../roles/worker.js';
-import { serveWorkerEndpoints } from '../roles/worker-endpoints.js';
-import { freePort } from '../free-port.js';
-import { connectTemporal, installTemporalRuntime } from '../temporal/connection.js';
-import { log, setLogLevel } from '../log.js';
-import { runDev } from './dev.js';
-import { onShutdown } from './shutdown.js';
+import { log } from '../log.js';
 
-const USAGE = `Usage: kiln <command>
+/** What this package's `kiln` adds to the client commands: running Kiln itself. */
+const SERVER_COMMANDS = [
+  { name: 'dev', summary: 'Run everything in one process on embedded defaults (what npm start runs)' },
+  { name: 'api', summary: 'Run the HTTP API (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY)' },
+  { name: 'worker', summary: 'Run the Temporal workers (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY, KILN_PUBLIC_URL)' },
+  { name: 'migrate', summary: 'Apply database migrations and exit' },
+  { name: 'keys create --account', summary: 'Operators: make the account if needed and print a new API key, in the database directly' },
+] as const;
 
-Commands:
-  dev                          everything in one process on embedded defaults (what npm start runs)
-  api                          the HTTP API (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY)
-  worker                       the Temporal workers (needs DATABASE_URL, TEMPORAL_ADDRESS, KILN_SIGNING_KEY
-                               and KILN_PUBLIC_URL, for the download links in webhooks)
-  migrate                      apply database migrations and exit
-  keys create --account NAME [--name KEY_NAME]
-                               create the account if needed and print a new API key
-
-Configuration is read from the environment; see README.md.`;
-
-/** Postgres and Temporal for the split `api` and `worker` processes, which share nothing in memory. */
-async function connectBackends(config: KilnConfig, command: string, sdkMetricsAddress?: string) {
-  if (!config.databaseUrl) {
-    throw new ConfigError(`kiln ${command} needs DATABASE_URL (the embedded database belongs to one process: use kiln dev for that)`);
-  }
-  installTemporalRuntime(config.temporalLogLevel, sdkMetricsAddress);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const temporal = await connectTemporal(config.temporalAddress ?? '127.0.0.1:7233', config.temporalNamespace);
-  const close = async (): Promise<void> => {
-    await temporal.close();
-    await database.close();
-  };
-  return { database, temporal, close };
-}
-
-async function runApi(config: KilnConfig): Promise<void> {
-  const backends = await connectBackends(config, 'api');
-  const role = await startApiRole(config, backends.database, backends.temporal.client, blobStoreFor(config));
-  log(`API listening on ${role.api.url}`);
-  logWebhookAllowList(config);
-  onShutdown(async () => {
-    await role.stop();
-    await backends.close();
-  });
-}
-
-async function runWorker(config: KilnConfig): Promise<void> {
-  // The SDK serves its metrics on a loopback port of its own; the worker's /metrics passes them on.
-  const sdkMetricsAddress = config.metricsPort ? `127.0.0.1:${await freePort()}` : undefined;
-  const backends = await connectBackends(config, 'worker', sdkMetricsAddress);
-  const role = await startWorkerRole(config, backends.database, backends.temporal, blobStoreFor(config));
-  const endpoints = config.metricsPort
-    ? await serveWorkerEndpoints({ host: config.host, port: config.metricsPort, ready: role.ready, sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics` })
-    : undefined;
-  log(
-    `worker ${config.workerName} polling kiln, kiln-convert (concurrency ${config.convertConcurrency}), kiln-deliver (concurrency ${config.deliverConcurrency})` +
-      (endpoints ? `; /metrics, /livez, /readyz on ${endpoints.url}` : ''),
-  );
-  logWebhookAllowList(config);
-  onShutdown(async () => {
-    // Not ready at once (Temporal stops handing it tasks); running activities get KILN_SHUTDOWN_GRACE_SECONDS to finish.
-    role.stop();
-    await role.done;
-    await endpoints?.close();
-    await backends.close();
-  });
-  await role.done;
-}
-
-async function runMigrate(config: KilnConfig): Promise<void> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  await database.close();
-  log('migrations applied');
-}
-
-async function runKeysCreate(config: KilnConfig, args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { account: { type: 'string' }, name: { type: 'string' } } });
-  if (!values.account) throw new ConfigError('kiln keys create needs --account NAME');
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  try {
-    const issued = await issueApiKeyForAccountName(database.db, values.account, values.name ?? 'cli');
-    console.log(
-      JSON.stringify({
-        account_id: issued.account.id,
-        account: issued.account.name,
-        api_key: issued.apiKey.key,
-        created_account: issued.createdAccount,
-      }),
-    );
-  } finally {
-    await database.close();
-  }
-}
-
-async function main(argv: string[]): Promise<void> {
+/** `keys create --account NAME` writes to the database; other `keys` commands are the API's. */
+function serverCommand(argv: readonly string[]): 'dev' | 'api' | 'worker' | 'migrate' | 'keys' | undefined {
   const [command, ...rest] = argv;
-  const config = loadConfig();
-  setLogLevel(config.logLevel);
-  switch (command) {
-    case 'dev':
-      return runDev(config);
-    case 'api':
-      return runApi(config);
-    case 'worker':
-      return runWorker(config);
-    case 'migrate':
-      return runMigrate(config);
-    case 'keys':
-      if (rest[0] === 'create') return runKeysCreate(config, rest.slice(1));
-      break;
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return;
+  if (command === 'dev' || command === 'api' || command === 'worker' || command === 'migrate') return command;
+  if (command === 'keys' && rest[0] === 'create' && rest.some((arg) => arg === '--account' || arg.startsWith('--account='))) return 'keys';
+  return undefined;
+}
+
+/**
+ * The `kiln` of this package: the commands that run Kiln, loaded only for them, and every
+ * client command, the same code as the SDK package's `kiln` (docs/cli.md).
+ */
+async function main(argv: string[]): Promise<void> {
+  const server = serverCommand(argv);
+  if (server) {
+    const { runServerCommand } = await import('./server-commands.js');
+    return runServerCommand(server, argv.slice(1));
   }
-  console.error(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
-  process.exitCode = 2;
+  const { runCli } = await import('../../sdk/src/cli/main.js');
+  const code = await runCli(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, SERVER_COMMANDS);
+  // Not waiting for idle keep-alive connections to close (Linux writes stdout synchronously, so nothing is lost).
+  process.exit(code);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -337,14 +337,22 @@ describe('webhooks through the API', () => {
       ],
     );
 
+    const attemptsOf = async (id: string) => (await api(`/v1/webhooks/deliveries/${id}`, account.key)).body.attempts.length;
+    const attemptsBefore = await attemptsOf(second.delivery_id);
+    const dryRun = await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since, dry_run: true });
+    assert.equal(dryRun.status, 202);
+    assert.deepEqual([dryRun.body.dry_run, dryRun.body.redelivered, dryRun.body.delivery_ids], [true, 1, [second.delivery_id]]);
     const recovered = await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since });
     assert.equal(recovered.status, 202);
+    assert.equal(recovered.body.dry_run, false);
     assert.deepEqual(recovered.body.delivery_ids, [second.delivery_id]);
     await waitUntil(
       async () => (await api(`/v1/webhooks/deliveries/${second.delivery_id}`, account.key)).body.status === 'succeeded',
       30_000,
       'the recovered delivery',
     );
+    // The dry run sent nothing: the only attempt after it is the recovery's.
+    assert.equal(await attemptsOf(second.delivery_id), attemptsBefore + 1);
     assertProblem(await api('/v1/webhooks/recover', account.key, 'POST', { endpoint_id: endpoint.id, since: 'yesterday' }), 400, 'invalid_body');
 
     // A slow schedule leaves time to cancel between attempts.

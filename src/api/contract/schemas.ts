@@ -453,7 +453,13 @@ export const Usage = z
 export const TestSent = z.object({ event_id: z.string(), delivery_id: z.string().nullable() }).meta({ id: 'TestEventSent' });
 
 export const Recovered = z
-  .object({ endpoint_id: z.string(), since: timestamp, redelivered: z.number().int(), delivery_ids: z.array(z.string()) })
+  .object({
+    endpoint_id: z.string(),
+    since: timestamp,
+    dry_run: z.boolean().describe('True when nothing was sent: `redelivered` and `delivery_ids` say what would have been'),
+    redelivered: z.number().int(),
+    delivery_ids: z.array(z.string()),
+  })
   .meta({ id: 'RecoverResult' });
 
 /** The list envelope every list route answers with. */

@@ -33,6 +33,10 @@ const recoverBody = z
       .min(1, 'status must name failed, pending or both')
       .optional()
       .describe('Which deliveries to send again now: failed ones (the default), pending ones waiting for a retry, or both'),
+    dry_run: z
+      .boolean({ message: 'dry_run must be true or false' })
+      .optional()
+      .describe('Only say which deliveries would be sent again (`redelivered` counts them), sending none'),
   })
   .strict();
 
@@ -226,9 +230,15 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
         if (!endpoint) throw endpointNotFound(printable(input.endpoint_id));
         const chosen = await deliveriesToRecover(db, accountId, endpoint.id, new Date(input.since), input.status ?? ['failed']);
         if (chosen.length > 0) requireEnabled(endpoint);
-        for (const delivery of chosen) await redeliverNow(delivery);
+        if (!input.dry_run) for (const delivery of chosen) await redeliverNow(delivery);
         ctx.status = 202;
-        ctx.body = { endpoint_id: endpoint.id, since: input.since, redelivered: chosen.length, delivery_ids: chosen.map((d) => d.id) };
+        ctx.body = {
+          endpoint_id: endpoint.id,
+          since: input.since,
+          dry_run: input.dry_run ?? false,
+          redelivered: chosen.length,
+          delivery_ids: chosen.map((d) => d.id),
+        };
       }),
     }),
   ];
