@@ -8,6 +8,7 @@
 #   python3-venv - a virtualenv for the receivers other services publish (Flask, FastAPI),
 #                  which the receiver-compatibility tests run; their packages come from PyPI
 #   fonts-dejavu-core - the font of text watermarks (Kiln needs it at run time too)
+#   tmux        - a real terminal for the command line's progress display test
 # Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
 # the Temporal SDK's own download is used).
 set -euo pipefail
@@ -21,6 +22,7 @@ command -v chromium >/dev/null || packages+=(chromium)
 [ -d /usr/share/backgrounds/mate ] || packages+=(mate-backgrounds)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 [ -d /usr/share/fonts/truetype/dejavu ] || packages+=(fonts-dejavu-core)
+command -v tmux >/dev/null || packages+=(tmux)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

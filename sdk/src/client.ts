@@ -199,7 +199,14 @@ export class Kiln {
    * the exact JSON text a webhook of it carries.
    */
   async *streamEvents(
-    options: { types?: readonly string[]; subjectId?: string; lastEventId?: string; signal?: AbortSignal } = {},
+    options: {
+      types?: readonly string[];
+      subjectId?: string;
+      lastEventId?: string;
+      signal?: AbortSignal;
+      /** Called each time the stream is open: from then on, no event is missed. */
+      onOpen?: () => void;
+    } = {},
   ): AsyncGenerator<StreamedEvent> {
     const query = new URLSearchParams();
     if (options.types?.length) query.set('type', options.types.join(','));
@@ -212,6 +219,7 @@ export class Kiln {
           headers: lastEventId ? { 'last-event-id': lastEventId } : {},
         });
         if (!response.body) throw new KilnError(0, 'network_error', 'the event stream had no body');
+        options.onOpen?.();
         for await (const event of readEventStream(response.body)) {
           lastEventId = event.id;
           drops = 0;

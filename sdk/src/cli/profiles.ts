@@ -81,7 +81,7 @@ export function listProfiles(env: NodeJS.ProcessEnv): Array<{ name: string; url:
  */
 export function resolveProfile(env: NodeJS.ProcessEnv, named: string | undefined): Profile & { name: string } {
   const contents = read(env);
-  const name = named ?? env.KILN_PROFILE ?? contents.current;
+  const name = named ?? (env.KILN_PROFILE || contents.current);
   const stored = contents.profiles[name];
   if (named && !stored) throw new UsageError(`no profile ${named}; kiln login --profile ${named} --url … --key … makes it`);
   const url = env.KILN_URL || stored?.url;

@@ -26,12 +26,16 @@ async function readLive(
   ctx: Context,
   types: string[] | undefined,
   maxEvents: number | undefined,
+  opened: string,
   each: (event: StreamedEvent) => void | Promise<void>,
 ): Promise<void> {
   const stop = stopper();
   let seen = 0;
+  let opens = 0;
+  // Said on stderr once the stream is open (a script may wait for it), and after each reconnection.
+  const onOpen = (): void => ctx.err(opens++ === 0 ? opened : `reconnected to ${ctx.profile().url}; resuming after the last event`);
   try {
-    for await (const event of ctx.client().streamEvents({ ...(types ? { types } : {}), signal: stop.signal })) {
+    for await (const event of ctx.client().streamEvents({ ...(types ? { types } : {}), signal: stop.signal, onOpen })) {
       await each(event);
       if (maxEvents !== undefined && ++seen >= maxEvents) break;
     }
@@ -65,7 +69,8 @@ export const WEBHOOK_COMMANDS: Command[] = [
       const types = ctx.flags.list('type');
       const maxEvents = ctx.flags.number('max-events');
       ctx.flags.noneLeft();
-      await readLive(ctx, types, maxEvents, (event) => {
+      const opened = `tailing ${types ? types.join(', ') : 'every event'} of ${ctx.profile().url}; Ctrl-C stops`;
+      await readLive(ctx, types, maxEvents, opened, (event) => {
         if (ctx.json) ctx.out(event.data);
         else {
           const body = JSON.parse(event.data) as { data: Record<string, unknown> };
@@ -95,10 +100,8 @@ export const WEBHOOK_COMMANDS: Command[] = [
       const target = ctx.args[0];
       if (!target || ctx.args.length > 1 || !/^https?:\/\//i.test(target)) throw new UsageError('name one receiver URL, e.g. http://localhost:4000/webhooks');
       const { secrets, source } = await listenSecret(ctx, given, endpoint);
-      ctx.err(
-        `forwarding ${types ? types.join(', ') : 'every event'} of ${ctx.profile().url} to ${target}, signed with ${source} (${secrets[0]}); Ctrl-C stops`,
-      );
-      await readLive(ctx, types, maxEvents, async (event) => {
+      const opened = `forwarding ${types ? types.join(', ') : 'every event'} of ${ctx.profile().url} to ${target}, signed with ${source} (${secrets[0]}); Ctrl-C stops`;
+      await readLive(ctx, types, maxEvents, opened, async (event) => {
         const started = performance.now();
         let status: number | null = null;
         let error: string | null = null;
