@@ -3,7 +3,7 @@ import { KilnError } from '../errors.js';
 import { Flags, parseArgs, UsageError } from './args.js';
 import { makeContext, show, table, type Command, type Io } from './command.js';
 import { CONVERT_COMMANDS } from './convert.js';
-import { listProfiles, removeProfile, saveProfile, useProfile } from './profiles.js';
+import { CLIENT_VARIABLES, listProfiles, removeProfile, saveProfile, useProfile } from './profiles.js';
 import { RESOURCE_COMMANDS } from './resources.js';
 import { WEBHOOK_COMMANDS } from './webhooks.js';
 
@@ -151,7 +151,8 @@ export function overallHelp(): string {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Every client command takes --json and --profile NAME. A Kiln and its key come from',
-    '`kiln login` (saved per profile, 0600, in ~/.config/kiln), or KILN_URL and KILN_API_KEY.',
+    '`kiln login` (saved per profile, 0600, in ~/.config/kiln), or the environment:',
+    ...Object.entries(CLIENT_VARIABLES).map(([name, description]) => `  ${name.padEnd(width)}  ${description}`),
     'Exit codes: 0 done, 1 it failed (a conversion failed, Kiln said no), 2 the command line was wrong.',
   ].join('\n');
 }

@@ -3,6 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './args.js';
 
+/** The environment variables the command line reads (the server's settings are another list: docs/configuration.md). */
+export const CLIENT_VARIABLES = {
+  KILN_URL: "the Kiln to talk to, in place of the profile's",
+  KILN_API_KEY: "the API key, in place of the profile's",
+  KILN_PROFILE: 'the profile to use when --profile names none',
+  KILN_CONFIG_DIR: 'where profiles.json is kept',
+} as const;
+
 /** Where a Kiln is and the key to it. */
 export interface Profile {
   url: string;
