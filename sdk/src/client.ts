@@ -274,10 +274,13 @@ export class Kiln {
   }
 }
 
-/** The list paths `list` pages through. */
+/** The list paths `list` pages through, with their `{id}` filled in (`/v1/jobs/job_…/conversions`). */
 export type ListPath = {
-  [P in keyof paths]: paths[P] extends { get: { parameters: { query?: { cursor?: string } } } } ? (P extends `${string}{${string}` ? never : P) : never;
+  [P in keyof paths]: paths[P] extends { get: { parameters: { query?: { cursor?: string } } } } ? Filled<P> : never;
 }[keyof paths];
+
+/** A path template with each `{name}` as any text. */
+type Filled<P extends string> = P extends `${infer Head}{${string}}${infer Tail}` ? `${Head}${string}${Filled<Tail>}` : P;
 
 function sourceUrl(input: Input): string | undefined {
   if (input instanceof URL) return input.href;

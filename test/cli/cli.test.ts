@@ -164,6 +164,24 @@ describe('the kiln command line against a real Kiln', () => {
     assert.match(notFound.stderr, /conversion_not_found/);
   });
 
+  test('Ctrl-C stops the wait, not the job: it says how to follow it again, and jobs wait does', async () => {
+    const photos = path.join(dir.path, 'interrupted');
+    mkdirSync(photos);
+    for (const name of ['Blinds.jpg', 'Dune.jpg', 'Storm.jpg']) copyFileSync(path.join(PHOTOS, name), path.join(photos, name));
+    const convert = startKiln(['convert', photos, '--to', 'avif', '--width', '1200', '--concurrency', '1', '--out', path.join(dir.path, 'interrupted-out')], {
+      env,
+    });
+    await waitUntil(() => /accepted {2}job_\w+/.test(convert.stdout()), 60_000, 'the job to be accepted');
+    const jobId = /accepted {2}(job_\w+)/.exec(convert.stdout())![1]!;
+    convert.child.kill('SIGINT');
+    assert.equal(await convert.ended, 130, convert.stderr());
+    assert.match(convert.stderr(), new RegExp(`stopped waiting; ${jobId} goes on in Kiln: kiln jobs wait ${jobId} follows it again`));
+    const waited = await runKiln(['jobs', 'wait', jobId, '--out', path.join(dir.path, 'interrupted-out')], { env });
+    assert.equal(waited.code, 0, waited.stdout + waited.stderr);
+    assert.match(waited.stdout, new RegExp(`${jobId} succeeded: 3 of 3 succeeded`));
+    assert.equal(readdirSync(path.join(dir.path, 'interrupted-out')).length, 3);
+  });
+
   test('recover --dry-run counts what a receiver that was down missed and sends nothing; recover sends it', async () => {
     let up = false;
     const receiver = await startReceiver([], { decide: () => (up ? { status: 204 } : { status: 503 }) });

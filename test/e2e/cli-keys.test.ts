@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { connectPostgres } from '../../src/db/database.js';
 import { accountForApiKey } from '../../src/db/api-keys.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
@@ -20,8 +21,8 @@ after(async () => {
   dir.remove();
 });
 
-function kiln(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawnKiln(args, { DATABASE_URL: postgres.url, KILN_DATA_DIR: dir.path });
+function kiln(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawnKiln(args, { DATABASE_URL: postgres.url, KILN_DATA_DIR: dir.path, ...env });
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, output: child.output() })));
 }
 
@@ -47,10 +48,10 @@ test('kiln keys create makes the account once and a new working key each time', 
   }
 });
 
-test('kiln keys create without --account exits 2 with a message', async () => {
-  const result = await kiln(['keys', 'create']);
+test('kiln keys create without --account is the API client command: logged out, it exits 2 saying how to log in', async () => {
+  const result = await kiln(['keys', 'create'], { KILN_CONFIG_DIR: path.join(dir.path, 'no-config'), KILN_URL: '', KILN_API_KEY: '' });
   assert.equal(result.code, 2);
-  assert.match(result.output, /needs --account NAME/);
+  assert.match(result.output, /not logged in: run kiln login/);
 });
 
 test('kiln api refuses to start without DATABASE_URL', async () => {

@@ -16,15 +16,7 @@ type JobFile = Conversion;
 
 async function jobFiles(client: Kiln, jobId: string): Promise<JobFile[]> {
   const files: JobFile[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: { data: JobFile[]; next_cursor: string | null } = await client.json(
-      'GET',
-      `/v1/jobs/${jobId}/conversions?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
-    );
-    files.push(...page.data);
-    cursor = page.next_cursor;
-  } while (cursor);
+  for await (const file of client.list<JobFile>(`/v1/jobs/${jobId}/conversions`)) files.push(file);
   return files.sort((a, b) => (a.job_index ?? 0) - (b.job_index ?? 0));
 }
 
@@ -87,15 +79,35 @@ async function collect(ctx: Context, ended: Conversion | Job, out: string | unde
 }
 
 /** Follows a conversion or job to its end on its event stream, showing progress; answers it as it ended. */
-async function follow(ctx: Context, accepted: Conversion | Job, names: string[], timeoutSeconds?: number): Promise<Conversion | Job> {
+/**
+ * Follows a conversion or job to its end on its event stream, showing progress; answers it
+ * as it ended, or undefined when Ctrl-C stopped the wait (the work goes on in Kiln).
+ */
+async function follow(ctx: Context, accepted: Conversion | Job, names: string[], timeoutSeconds?: number): Promise<Conversion | Job | undefined> {
   const view = new ProgressView(ctx.io, names, ctx.json);
   view.accepted(accepted.id, names.length);
+  const interrupted = new AbortController();
+  const interrupt = (): void => interrupted.abort();
+  process.once('SIGINT', interrupt);
   try {
-    return await ctx.client().wait(accepted, { onProgress: (event) => view.event(event), ...(timeoutSeconds ? { timeout: timeoutSeconds * 1000 } : {}) });
+    return await ctx.client().wait(accepted, {
+      onProgress: (event) => view.event(event),
+      signal: interrupted.signal,
+      ...(timeoutSeconds ? { timeout: timeoutSeconds * 1000 } : {}),
+    });
+  } catch (error) {
+    if (!interrupted.signal.aborted) throw error;
+    const kind = accepted.id.startsWith('job_') ? 'jobs' : 'conversions';
+    ctx.err(`stopped waiting; ${accepted.id} goes on in Kiln: kiln ${kind} wait ${accepted.id} follows it again, kiln ${kind} cancel ${accepted.id} stops it`);
+    return undefined;
   } finally {
+    process.off('SIGINT', interrupt);
     view.finish();
   }
 }
+
+/** The exit code of a command Ctrl-C ended (128 + SIGINT), as shells report it. */
+const INTERRUPTED = 130;
 
 /** Prints how it ended; answers the exit code: 0 when every file succeeded, 1 otherwise. */
 function report(ctx: Context, ended: Conversion | Job, outcome: Outcome): number {
@@ -163,7 +175,7 @@ export const CONVERT_COMMANDS: Command[] = [
         inputs.map((i) => i.name),
         timeout,
       );
-      return report(ctx, ended, await collect(ctx, ended, out, archive));
+      return ended ? report(ctx, ended, await collect(ctx, ended, out, archive)) : INTERRUPTED;
     },
   },
   ...(['conversions', 'jobs'] as const).flatMap((kind): Command[] => [
@@ -185,7 +197,7 @@ export const CONVERT_COMMANDS: Command[] = [
         const current = kind === 'jobs' ? await client.getJob(id) : await client.getConversion(id);
         const names = kind === 'jobs' ? (await jobFiles(client, id)).map((f) => f.input.filename) : [(current as Conversion).input.filename];
         const ended = await follow(ctx, current, names, timeout);
-        return report(ctx, ended, await collect(ctx, ended, out, false));
+        return ended ? report(ctx, ended, await collect(ctx, ended, out, false)) : INTERRUPTED;
       },
     },
     {

@@ -248,6 +248,12 @@ export const RESOURCE_COMMANDS: Command[] = [
     ],
     examples: ['kiln keys create --name ci'],
     async run(ctx) {
+      if (ctx.flags.has('account')) {
+        // Only the server's kiln reaches here with --account when it cannot handle it (this is the SDK package's).
+        throw new UsageError(
+          "--account makes a key in Kiln's database directly: run it with the server's kiln, where DATABASE_URL (or kiln dev's data directory) is",
+        );
+      }
       const name = ctx.flags.string('name') ?? 'cli';
       ctx.flags.noneLeft();
       // Kiln does not replay this POST: the key exists in plain text only in its answer.
