@@ -13,6 +13,7 @@ import { findOrBuildContractToolsPython, findOrBuildReceiverPython } from '../to
 import { findOrBuildVersitygw } from '../tools/s3-server.js';
 import { findOrBuildTemporalServer, findOrBuildTemporalUi } from '../tools/temporal-server.js';
 import { projectRoot } from '../src/paths.js';
+import { buildWeb } from './build-web.js';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -33,6 +34,7 @@ log(`Python for the contract tools (openapi-python-client, schemathesis): ${awai
 log(`S3 server for the S3 tests: ${(await findOrBuildVersitygw(log)) ?? 'none (no Go here)'}`);
 log(`Temporal server for the topology tests: ${(await findOrBuildTemporalServer(log))?.server ?? 'none (no Go here)'}`);
 log(`Temporal Web UI server: ${(await findOrBuildTemporalUi(log)) ?? 'none (no Go here)'}`);
+log(`Dashboard: ${(await buildWeb()).dir} (built for the browser tests)`);
 
 const filter = process.argv.slice(2);
 const files = testFiles(path.join(projectRoot, 'test'))

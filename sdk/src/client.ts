@@ -290,14 +290,16 @@ function sourceUrl(input: Input): string | undefined {
 /** The input as a file to upload (a path read in Node, a stream gathered). */
 async function fileOf(input: Input): Promise<Blob> {
   if (input instanceof Blob) return input;
-  if (input instanceof Uint8Array) return new File([input], 'image');
+  // The DOM's typing (the dashboard's build) refuses bytes that might sit on a SharedArrayBuffer; Node's does not.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+  if (input instanceof Uint8Array) return new File([input as Uint8Array<ArrayBuffer>], 'image');
   if (typeof input === 'string') {
     const { readFile } = await import('node:fs/promises');
     return new File([await readFile(input)], input.split(/[\\/]/).pop() || 'image');
   }
-  const chunks: Uint8Array[] = [];
+  const chunks: Array<Uint8Array<ArrayBuffer>> = [];
   const iterable = input instanceof ReadableStream ? streamChunks(input) : (input as AsyncIterable<Uint8Array>);
-  for await (const chunk of iterable) chunks.push(chunk);
+  for await (const chunk of iterable) chunks.push(chunk as Uint8Array<ArrayBuffer>);
   return new File(chunks, 'image');
 }
 

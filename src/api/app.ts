@@ -15,6 +15,7 @@ import { conversionOperations } from './routes/conversions.js';
 import { healthOperations } from './routes/health.js';
 import { jobOperations } from './routes/jobs.js';
 import { addDocsPage, contractOperations } from './routes/docs.js';
+import { addDashboard } from './routes/dashboard.js';
 import { eventOperations } from './routes/events.js';
 import { eventTypeOperations } from './routes/event-types.js';
 import { webhookDeliveryOperations } from './routes/webhook-deliveries.js';
@@ -83,5 +84,6 @@ export function apiOperations(deps: ApiDependencies): Operation[] {
 export function apiRouters(deps: ApiDependencies): Router[] {
   const router = routerFor(apiOperations(deps), deps);
   addDocsPage(router);
+  addDashboard(router);
   return [router];
 }

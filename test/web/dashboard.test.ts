@@ -1,0 +1,217 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestKiln, type TestKiln } from '../support/kiln.js';
+import { createAccount, jsonRequest, request, uploadForm } from '../support/http.js';
+import { magickFormat } from '../support/magick.js';
+import { waitUntil } from '../support/processes.js';
+
+/** Debian's chromium (installed by scripts/install-system-deps.sh); the browser builds Playwright downloads cannot be fetched here. */
+const CHROMIUM = process.env.KILN_CHROMIUM ?? '/usr/bin/chromium';
+const PHOTOS = '/usr/share/backgrounds/mate/nature';
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const HOSTILE_NAME = '<img src=x onerror=alert(1)>.png';
+
+describe('the dashboard at /app, in a real headless Chromium', () => {
+  let kiln: TestKiln;
+  let browser: Browser;
+  let account: { id: string; key: string };
+
+  before(async () => {
+    kiln = await startTestKiln('embedded');
+    account = await createAccount(kiln.url, kiln.adminToken, 'dashboard');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await kiln?.stop();
+  });
+
+  /** A fresh tab that records what it asks for, what fails, and any dialog or script error. */
+  async function tab(width = 1280): Promise<{ page: Page; urls: string[]; problems: string[] }> {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    const urls: string[] = [];
+    const problems: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('dialog', (dialog) => {
+      problems.push(`dialog: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !/401|404/.test(message.text())) problems.push(`console: ${message.text()}`);
+    });
+    return { page, urls, problems };
+  }
+
+  async function signIn(page: Page, key: string): Promise<void> {
+    await page.goto(`${kiln.url}/app`);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Conversions' }).waitFor();
+  }
+
+  /** axe-core run in the page (evaluated, as the page's policy refuses injected scripts): its serious and critical violations. */
+  async function accessibilityViolations(page: Page): Promise<string[]> {
+    await page.evaluate(`${AXE};undefined`);
+    // Evaluated as text: this file is compiled without the DOM's types.
+    const violations = await page.evaluate<Array<{ id: string; impact: string; nodes: number }>>(
+      'axe.run().then((result) => result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })))',
+    );
+    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.nodes} nodes)`);
+  }
+
+  async function convert(file: Buffer, filename: string, fields: Record<string, string>): Promise<string> {
+    const accepted = await request(`${kiln.url}/v1/conversions`, { method: 'POST', key: account.key, body: uploadForm(file, filename, fields) });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    return accepted.body.id;
+  }
+
+  test('served by Kiln under a strict policy: no inline script, no framing, JavaScript of a few tens of KB', async () => {
+    const page = await fetch(`${kiln.url}/app/conversions`);
+    assert.equal(page.status, 200);
+    const policy = page.headers.get('content-security-policy') ?? '';
+    assert.match(policy, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval/);
+    assert.match(policy, /frame-ancestors 'none'/);
+    const html = await page.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'every script is a file');
+    const script = await fetch(`${kiln.url}/app/assets/app.js`);
+    assert.equal(script.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    const bytes = (await script.arrayBuffer()).byteLength;
+    assert.ok(bytes < 150 * 1024, `the dashboard's JavaScript is ${bytes} bytes`);
+    assert.equal((await fetch(`${kiln.url}/app/assets/other.js`)).status, 404);
+  });
+
+  test('sign in with an API key kept in the tab, never in a URL; a wrong key says why; sign out', async () => {
+    const { page, urls, problems } = await tab();
+    await page.goto(`${kiln.url}/app`);
+    assert.equal(await page.title(), 'Sign in · Kiln');
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.getByLabel('API key').fill('kiln_wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match((await page.getByRole('alert').textContent()) ?? '', /invalid_api_key|unauthorized/);
+
+    await signIn(page, account.key);
+    assert.equal(await page.evaluate('sessionStorage.getItem("kiln.api_key")'), account.key);
+    assert.equal(await page.evaluate('localStorage.length'), 0, 'nothing outlives the tab');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    assert.equal(await page.evaluate('sessionStorage.getItem("kiln.api_key")'), null);
+    assert.deepEqual(
+      urls.filter((url) => url.includes(account.key) || url.includes('kiln_wrong')),
+      [],
+      'no key in any URL',
+    );
+    assert.deepEqual(problems, []);
+  });
+
+  test('a key revoked while signed in lands on the sign-in page with the reason', async () => {
+    const second = await jsonRequest(`${kiln.url}/v1/api-keys`, account.key, 'POST', { name: 'to revoke' });
+    assert.equal(second.status, 201);
+    const { page } = await tab();
+    await signIn(page, second.body.key);
+    assert.equal((await jsonRequest(`${kiln.url}/v1/api-keys/${second.body.id}`, account.key, 'DELETE')).status, 204);
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    await page.getByLabel('API key').waitFor();
+    assert.match((await page.getByRole('alert').textContent()) ?? '', /revoked|not valid|invalid/i);
+  });
+
+  test('conversions: a hostile filename shows as text; a page with the output beside the input, its events in order, a download', async () => {
+    const photo = readFileSync(path.join(PHOTOS, 'Aqua.jpg'));
+    const id = await convert(photo, HOSTILE_NAME, { output_format: 'png', width: '120' });
+    await waitUntil(
+      async () => (await jsonRequest(`${kiln.url}/v1/conversions/${id}`, account.key, 'GET')).body.status === 'succeeded',
+      60_000,
+      'the conversion',
+    );
+    const { page, problems } = await tab();
+    await signIn(page, account.key);
+    const link = page.getByRole('link', { name: HOSTILE_NAME });
+    await link.waitFor();
+    assert.equal(await page.locator('img[src="x"]').count(), 0, 'the filename is text, never markup');
+    assert.deepEqual(await accessibilityViolations(page), []);
+
+    await link.click();
+    await page.getByRole('heading', { level: 1, name: HOSTILE_NAME }).waitFor();
+    const preview = page.getByRole('img', { name: /The output/ });
+    await waitUntil(
+      () =>
+        preview.evaluate(
+          (img) => (img as unknown as { complete: boolean; naturalWidth: number }).complete && (img as unknown as { naturalWidth: number }).naturalWidth > 0,
+        ),
+      10_000,
+      'the output preview',
+    );
+    assert.equal(await preview.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), 120);
+    const events = await page.locator('.events li .code').allTextContents();
+    assert.deepEqual(events, ['file.uploaded', 'conversion.started', 'conversion.completed']);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /^Download / }).click()]);
+    const saved = await download.path();
+    assert.equal(await magickFormat(readFileSync(saved), '%m %w'), 'PNG 120');
+    assert.deepEqual(await accessibilityViolations(page), []);
+
+    // The status filter is in the address, and the server pages the list.
+    await page.goto(`${kiln.url}/app/conversions?status=failed`);
+    await page.getByText('No conversions failed yet.').waitFor();
+    assert.equal(await page.getByLabel('Status').inputValue(), 'failed');
+    assert.deepEqual(problems, []);
+  });
+
+  test("a job's page follows its progress live, row by row, then offers its archive", async () => {
+    const form = new FormData();
+    for (const name of ['Blinds.jpg', 'Dune.jpg', 'Storm.jpg', 'LadyBird.jpg']) form.append('file', new Blob([readFileSync(path.join(PHOTOS, name))]), name);
+    form.set('output_format', 'avif');
+    form.set('width', '1200');
+    form.set('concurrency', '1');
+    const job = await request(`${kiln.url}/v1/jobs`, { method: 'POST', key: account.key, body: form });
+    assert.equal(job.status, 202, JSON.stringify(job.body));
+    const { page, problems } = await tab();
+    await signIn(page, account.key);
+    await page.goto(`${kiln.url}/app/jobs/${job.body.id}`);
+    const progress = page.locator('progress#job-progress');
+    await progress.waitFor();
+    const seen = new Set<number>();
+    await waitUntil(
+      async () => {
+        seen.add(Number(await progress.getAttribute('value')));
+        return (await page.getByRole('link', { name: 'Download the archive' }).count()) > 0;
+      },
+      120_000,
+      'the job to end on its page',
+      50,
+    );
+    assert.ok(
+      [...seen].some((n) => n > 0 && n < 4),
+      `the page showed it part way: ${[...seen].join(', ')}`,
+    );
+    assert.equal(Number(await progress.getAttribute('value')), 4);
+    assert.equal(await page.locator('tbody .status-succeeded').count(), 4, 'every row says succeeded');
+    const href = await page.getByRole('link', { name: 'Download the archive' }).getAttribute('href');
+    const archive = await fetch(new URL(href!, kiln.url));
+    assert.equal(archive.status, 200);
+    assert.equal(archive.headers.get('content-type'), 'application/zip');
+    assert.deepEqual(await accessibilityViolations(page), []);
+    assert.deepEqual(problems, []);
+  });
+
+  test('usable on a 375 px wide screen and by keyboard', async () => {
+    const { page } = await tab(375);
+    await signIn(page, account.key);
+    assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 375'), 'no sideways scrolling');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Conversions');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
+    assert.equal(await page.title(), 'Jobs · Kiln');
+    assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 375'), 'no sideways scrolling');
+    assert.deepEqual(await accessibilityViolations(page), []);
+  });
+});

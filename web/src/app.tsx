@@ -1,0 +1,76 @@
+import { useEffect, useState } from 'preact/hooks';
+import { Link, navigate, useRoute } from './router.js';
+import { signOut, storedKey } from './session.js';
+import { SignIn } from './pages/sign-in.js';
+import { ConversionPage, Conversions } from './pages/conversions.js';
+import { JobPage, Jobs } from './pages/jobs.js';
+
+/** The pages and the paths that show them; the first is where /app lands. */
+const SECTIONS = [
+  { path: '/conversions', label: 'Conversions' },
+  { path: '/jobs', label: 'Jobs' },
+] as const;
+
+function Page(props: { path: string }) {
+  const { path } = props;
+  const conversion = /^\/conversions\/(cnv_[0-9a-z]+)$/.exec(path);
+  if (conversion) return <ConversionPage id={conversion[1]!} />;
+  const job = /^\/jobs\/(job_[0-9a-z]+)$/.exec(path);
+  if (job) return <JobPage id={job[1]!} />;
+  if (path === '/conversions') return <Conversions />;
+  if (path === '/jobs') return <Jobs />;
+  return (
+    <>
+      <h1>Not found</h1>
+      <p>
+        Nothing here: <Link href={SECTIONS[0].path}>{SECTIONS[0].label}</Link>.
+      </p>
+    </>
+  );
+}
+
+export function App() {
+  const { path } = useRoute();
+  const [signedIn, setSignedIn] = useState(storedKey() !== null);
+  useEffect(() => {
+    const update = () => setSignedIn(storedKey() !== null);
+    window.addEventListener('kiln:session', update);
+    return () => window.removeEventListener('kiln:session', update);
+  }, []);
+  useEffect(() => {
+    if (signedIn && path === '/') navigate(SECTIONS[0].path);
+  }, [signedIn, path]);
+  // The page's title says where the reader is, for tabs, history and screen readers alike.
+  useEffect(() => {
+    const section = SECTIONS.find((s) => path.startsWith(s.path));
+    document.title = signedIn ? `${section?.label ?? 'Kiln'} · Kiln` : 'Sign in · Kiln';
+  }, [path, signedIn]);
+  if (!signedIn) return <SignIn onSignedIn={() => setSignedIn(true)} />;
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header>
+        <span class="brand">Kiln</span>
+        <nav aria-label="Sections">
+          <ul>
+            {SECTIONS.map((section) => (
+              <li key={section.path}>
+                <Link href={section.path} aria-current={path.startsWith(section.path) ? 'page' : undefined}>
+                  {section.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <button type="button" class="sign-out" onClick={() => signOut()}>
+          Sign out
+        </button>
+      </header>
+      <main id="main">
+        <Page path={path} />
+      </main>
+    </>
+  );
+}

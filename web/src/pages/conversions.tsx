@@ -1,0 +1,201 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { Conversion } from '../../../sdk/src/index.js';
+import { dimensions, size, when } from '../format.js';
+import { Pager, useServerPage } from '../paging.js';
+import { Link, navigate, useRoute } from '../router.js';
+import { describeError, kiln } from '../session.js';
+
+const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+/** Conversions, newest first, a server page at a time; the filter lives in the address. */
+export function Conversions() {
+  const { query } = useRoute();
+  const status = query.get('status') ?? '';
+  const page = useServerPage<Conversion>('/v1/conversions', { status });
+  return (
+    <>
+      <h1>Conversions</h1>
+      <form class="filters" role="search" onSubmit={(event) => event.preventDefault()}>
+        <label for="status-filter">Status</label>
+        <select id="status-filter" value={status} onChange={(event) => navigate(`/conversions${filterQuery((event.target as HTMLSelectElement).value)}`)}>
+          <option value="">any</option>
+          {STATUSES.map((s) => (
+            <option value={s}>{s}</option>
+          ))}
+        </select>
+      </form>
+      {page.error && (
+        <p class="error" role="alert">
+          {page.error}
+        </p>
+      )}
+      <table>
+        <caption class="visually-hidden">Conversions{status ? `, ${status}` : ''}</caption>
+        <thead>
+          <tr>
+            <th scope="col">File</th>
+            <th scope="col">Status</th>
+            <th scope="col">Output</th>
+            <th scope="col">Created</th>
+          </tr>
+        </thead>
+        <tbody>
+          {page.items.map((c) => (
+            <tr key={c.id}>
+              <td>
+                <Link href={`/conversions/${c.id}`}>{c.input.filename}</Link>
+              </td>
+              <td>
+                <span class={`status status-${c.status}`}>{c.status}</span>
+                {c.error && <span class="code"> {c.error.code}</span>}
+              </td>
+              <td>{c.output ? `${c.output.format} ${dimensions(c.output.width, c.output.height)}, ${size(c.output.bytes)}` : '–'}</td>
+              <td>{when(c.created_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!page.loading && page.items.length === 0 && !page.error && <p>No conversions{status ? ` ${status}` : ''} yet.</p>}
+      <Pager page={page} />
+    </>
+  );
+}
+
+const filterQuery = (status: string) => (status ? `?status=${encodeURIComponent(status)}` : '');
+
+/** One conversion: input beside output, its options, its events in order, cancel and download. */
+export function ConversionPage(props: { id: string }) {
+  const [conversion, setConversion] = useState<Conversion | undefined>();
+  const [events, setEvents] = useState<Array<{ id: string; type: string; timestamp: string }>>([]);
+  const [error, setError] = useState<string | undefined>();
+  const load = async () => {
+    try {
+      const client = kiln();
+      setConversion(await client.getConversion(props.id));
+      const page = await client.json<{ data: Array<{ id: string; type: string; timestamp: string }> }>('GET', `/v1/events?subject_id=${props.id}&limit=100`);
+      setEvents([...page.data].reverse());
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, [props.id]);
+  // While it runs, follow it to its end, then show it as it ended.
+  useEffect(() => {
+    if (!conversion || ['succeeded', 'failed', 'cancelled'].includes(conversion.status)) return;
+    const stop = new AbortController();
+    kiln()
+      .wait(conversion, {
+        signal: stop.signal,
+        onProgress: (event) =>
+          setEvents((seen) =>
+            seen.some((e) => e.id === event.id) ? seen : [...seen, { id: event.id, type: event.type, timestamp: new Date().toISOString() }],
+          ),
+      })
+      .then(
+        () => load(),
+        () => undefined,
+      );
+    return () => stop.abort();
+  }, [conversion?.id, conversion?.status]);
+  const cancel = async () => {
+    try {
+      await kiln().request('POST', `/v1/conversions/${props.id}/cancel`);
+      await load();
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  if (error)
+    return (
+      <p class="error" role="alert">
+        {error}
+      </p>
+    );
+  if (!conversion) return <p aria-busy="true">Loading…</p>;
+  const c = conversion;
+  return (
+    <>
+      <h1>{c.input.filename}</h1>
+      <p>
+        <span class={`status status-${c.status}`}>{c.status}</span>{' '}
+        {c.error && (
+          <span class="code">
+            {c.error.code}: {c.error.message}
+          </span>
+        )}
+      </p>
+      <div class="actions">
+        {c.download_url && (
+          <a class="button" href={c.download_url} download={c.output?.filename}>
+            Download {c.output?.filename}
+          </a>
+        )}
+        {(c.status === 'queued' || c.status === 'running') && (
+          <button type="button" onClick={() => void cancel()}>
+            Cancel
+          </button>
+        )}
+      </div>
+      <div class="side-by-side">
+        <section aria-labelledby="input-heading">
+          <h2 id="input-heading">Input</h2>
+          <dl>
+            <dt>File</dt>
+            <dd>{c.input.filename}</dd>
+            <dt>Format</dt>
+            <dd>{c.input.format ?? '–'}</dd>
+            <dt>Dimensions</dt>
+            <dd>{dimensions(c.input.width, c.input.height)}</dd>
+            <dt>Size</dt>
+            <dd>{size(c.input.bytes)}</dd>
+            {c.source_url && (
+              <>
+                <dt>From</dt>
+                <dd>{c.source_url}</dd>
+              </>
+            )}
+          </dl>
+        </section>
+        <section aria-labelledby="output-heading">
+          <h2 id="output-heading">Output</h2>
+          {c.output ? (
+            <>
+              {c.download_url && <img class="preview" src={c.download_url} alt={`The output, ${c.output.filename}`} />}
+              <dl>
+                <dt>File</dt>
+                <dd>{c.output.filename}</dd>
+                <dt>Format</dt>
+                <dd>{c.output.format}</dd>
+                <dt>Dimensions</dt>
+                <dd>{dimensions(c.output.width, c.output.height)}</dd>
+                <dt>Size</dt>
+                <dd>{size(c.output.bytes)}</dd>
+              </dl>
+            </>
+          ) : (
+            <p>None yet.</p>
+          )}
+        </section>
+      </div>
+      <section aria-labelledby="options-heading">
+        <h2 id="options-heading">Options</h2>
+        <pre>{JSON.stringify(c.options, null, 2)}</pre>
+      </section>
+      <section aria-labelledby="events-heading">
+        <h2 id="events-heading">Events</h2>
+        <ol class="events">
+          {events.map((event) => (
+            <li key={event.id}>
+              <span class="code">{event.type}</span> <time dateTime={event.timestamp}>{when(event.timestamp)}</time>
+            </li>
+          ))}
+        </ol>
+      </section>
+      <p>
+        {c.job_id && <Link href={`/jobs/${c.job_id}`}>Its job</Link>} <span class="code">{c.workflow_id}</span>
+      </p>
+    </>
+  );
+}
