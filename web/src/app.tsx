@@ -4,11 +4,13 @@ import { signOut, storedKey } from './session.js';
 import { SignIn } from './pages/sign-in.js';
 import { ConversionPage, Conversions } from './pages/conversions.js';
 import { JobPage, Jobs } from './pages/jobs.js';
+import { Convert } from './pages/convert.js';
 
 /** The pages and the paths that show them; the first is where /app lands. */
 const SECTIONS = [
   { path: '/conversions', label: 'Conversions' },
   { path: '/jobs', label: 'Jobs' },
+  { path: '/convert', label: 'Convert' },
 ] as const;
 
 function Page(props: { path: string }) {
@@ -19,6 +21,7 @@ function Page(props: { path: string }) {
   if (job) return <JobPage id={job[1]!} />;
   if (path === '/conversions') return <Conversions />;
   if (path === '/jobs') return <Jobs />;
+  if (path === '/convert') return <Convert />;
   return (
     <>
       <h1>Not found</h1>

@@ -9,6 +9,8 @@ interface PageState<T> {
   hasPrevious: boolean;
   next(): void;
   previous(): void;
+  /** Reads the page in view again. */
+  refresh(): void;
 }
 
 /**
@@ -18,6 +20,7 @@ interface PageState<T> {
  */
 export function useServerPage<T>(path: string, query: Record<string, string | undefined>, limit = 25): PageState<T> {
   const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
+  const [reads, setReads] = useState(0);
   const [state, setState] = useState<{ items: T[]; next: string | null; loading: boolean; error?: string }>({ items: [], next: null, loading: true });
   const queryKey = JSON.stringify(query);
   useEffect(() => setCursors([undefined]), [path, queryKey]);
@@ -37,7 +40,7 @@ export function useServerPage<T>(path: string, query: Record<string, string | un
     return () => {
       current = false;
     };
-  }, [path, queryKey, cursor, limit]);
+  }, [path, queryKey, cursor, limit, reads]);
   return {
     items: state.items,
     loading: state.loading,
@@ -46,6 +49,7 @@ export function useServerPage<T>(path: string, query: Record<string, string | un
     hasPrevious: cursors.length > 1,
     next: () => state.next && setCursors([...cursors, state.next]),
     previous: () => setCursors(cursors.slice(0, -1)),
+    refresh: () => setReads((n) => n + 1),
   };
 }
 

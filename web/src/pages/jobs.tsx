@@ -103,7 +103,11 @@ export function JobPage(props: { id: string }) {
         },
       })
       .then(
-        () => load(),
+        async () => {
+          // Ended: the rows in view are read again, with their download links.
+          await load();
+          files.refresh();
+        },
         () => undefined,
       );
     return () => stop.abort();
@@ -154,6 +158,7 @@ export function JobPage(props: { id: string }) {
             <th scope="col">#</th>
             <th scope="col">File</th>
             <th scope="col">Status</th>
+            <th scope="col">Output</th>
           </tr>
         </thead>
         <tbody>
@@ -170,6 +175,13 @@ export function JobPage(props: { id: string }) {
                 <td>
                   <span class={`status status-${status}`}>{status}</span>
                   {code && <span class="code"> {code}</span>}
+                </td>
+                <td>
+                  {file.download_url && (
+                    <a href={file.download_url} download={file.output?.filename}>
+                      Download {file.output?.filename}
+                    </a>
+                  )}
                 </td>
               </tr>
             );
