@@ -31,13 +31,20 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
   });
 
   /** A fresh tab that records what it asks for, what fails, and any dialog or script error. */
-  async function tab(width = 1280): Promise<{ page: Page; urls: string[]; problems: string[] }> {
+  async function tab(width = 1280): Promise<{ page: Page; urls: string[]; problems: string[]; confirms: string[] }> {
     const page = await browser.newPage({ viewport: { width, height: 900 } });
     const urls: string[] = [];
     const problems: string[] = [];
+    const confirms: string[] = [];
     page.on('request', (r) => urls.push(r.url()));
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    // A confirm() the page asks is answered yes and kept; any other dialog (an alert a payload raised) is a problem.
     page.on('dialog', (dialog) => {
+      if (dialog.type() === 'confirm') {
+        confirms.push(dialog.message());
+        void dialog.accept();
+        return;
+      }
       problems.push(`dialog: ${dialog.message()}`);
       void dialog.dismiss();
     });
@@ -45,7 +52,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       // A 4xx Kiln answered is the browser's log line, not the page's fault; each test asserts what it expects of those.
       if (message.type() === 'error' && !/the server responded with a status of 4\d\d/.test(message.text())) problems.push(`console: ${message.text()}`);
     });
-    return { page, urls, problems };
+    return { page, urls, problems, confirms };
   }
 
   async function signIn(page: Page, key: string): Promise<void> {
@@ -228,6 +235,31 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.equal(archive.status, 200);
     assert.equal(archive.headers.get('content-type'), 'application/zip');
     assert.deepEqual(await accessibilityViolations(page), []);
+    assert.deepEqual(problems, []);
+  });
+
+  test('settings: a key created is shown once and works; revoked, it no longer does; usage and limits', async () => {
+    const { page, problems, confirms } = await tab();
+    await signIn(page, account.key);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByLabel("New key's name").fill('deploy <b>bot</b>');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const shown = (await page.locator('.notice .secret').textContent()) ?? '';
+    assert.match(shown, /^kiln_/);
+    assert.equal((await jsonRequest(`${kiln.url}/v1/usage`, shown, 'GET')).status, 200, 'the key shown works');
+    assert.equal(await page.locator('b').count(), 0, 'its name is text');
+    const row = page.getByRole('row', { name: /deploy <b>bot<\/b>/ });
+    await row.waitFor();
+    assert.ok((await page.getByRole('cell', { name: 'conversions active' }).count()) > 0, 'the quotas are listed');
+    assert.deepEqual(await accessibilityViolations(page), []);
+
+    await page.reload();
+    await row.waitFor();
+    assert.equal(await page.locator('.notice').count(), 0, 'shown once: not after a reload');
+    await page.getByRole('button', { name: 'Revoke deploy <b>bot</b>' }).click();
+    await waitUntil(async () => (await row.count()) === 0, 10_000, 'the revoked key to leave the list');
+    assert.match(confirms[0] ?? '', /^Revoke the key deploy <b>bot<\/b>/);
+    assert.equal((await jsonRequest(`${kiln.url}/v1/usage`, shown, 'GET')).status, 401, 'revoked');
     assert.deepEqual(problems, []);
   });
 

@@ -5,12 +5,14 @@ import { SignIn } from './pages/sign-in.js';
 import { ConversionPage, Conversions } from './pages/conversions.js';
 import { JobPage, Jobs } from './pages/jobs.js';
 import { Convert } from './pages/convert.js';
+import { Settings } from './pages/settings.js';
 
 /** The pages and the paths that show them; the first is where /app lands. */
 const SECTIONS = [
   { path: '/conversions', label: 'Conversions' },
   { path: '/jobs', label: 'Jobs' },
   { path: '/convert', label: 'Convert' },
+  { path: '/settings', label: 'Settings' },
 ] as const;
 
 function Page(props: { path: string }) {
@@ -22,6 +24,7 @@ function Page(props: { path: string }) {
   if (path === '/conversions') return <Conversions />;
   if (path === '/jobs') return <Jobs />;
   if (path === '/convert') return <Convert />;
+  if (path === '/settings') return <Settings />;
   return (
     <>
       <h1>Not found</h1>
