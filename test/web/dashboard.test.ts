@@ -8,6 +8,8 @@ import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { createAccount, jsonRequest, request, uploadForm } from '../support/http.js';
 import { magickFormat } from '../support/magick.js';
 import { waitUntil } from '../support/processes.js';
+import { startReceiver } from '../support/receiver.js';
+import { Webhook } from 'standardwebhooks';
 
 /** Debian's chromium (installed by scripts/install-system-deps.sh); the browser builds Playwright downloads cannot be fetched here. */
 const CHROMIUM = process.env.KILN_CHROMIUM ?? '/usr/bin/chromium';
@@ -21,7 +23,8 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
   let account: { id: string; key: string };
 
   before(async () => {
-    kiln = await startTestKiln('embedded');
+    // Loopback receivers may be reached; a failed delivery is not retried on its own (resend and recover are what is tested).
+    kiln = await startTestKiln('embedded', { KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', KILN_WEBHOOK_RETRY_SCHEDULE: '' });
     account = await createAccount(kiln.url, kiln.adminToken, 'dashboard');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
@@ -261,6 +264,83 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.match(confirms[0] ?? '', /^Revoke the key deploy <b>bot<\/b>/);
     assert.equal((await jsonRequest(`${kiln.url}/v1/usage`, shown, 'GET')).status, 401, 'revoked');
     assert.deepEqual(problems, []);
+  });
+
+  test('webhooks: add an endpoint, test-send, a failed delivery (its HTML answer as text), resend, recover after a dry-run count, rotate', async () => {
+    let down = false;
+    const receiver = await startReceiver([], {
+      decide: () => (down ? { status: 503, headers: { 'content-type': 'text/html' }, body: '<img src=x onerror=alert(1)>down for now' } : { status: 204 }),
+    });
+    try {
+      const { page, problems, confirms } = await tab();
+      await signIn(page, account.key);
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByRole('button', { name: 'Add an endpoint' }).click();
+      await page.getByLabel('URL').fill(receiver.url);
+      await page.getByLabel('webhook.test').check();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      await page.getByRole('heading', { level: 1, name: receiver.url }).waitFor();
+      assert.deepEqual(await accessibilityViolations(page), []);
+
+      await page.getByRole('button', { name: 'Reveal the secret' }).click();
+      const secret = (await page.locator('code.secret').textContent()) ?? '';
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      const [sent] = await receiver.waitForRequests(1);
+      assert.equal((new Webhook(secret).verify(sent!.body, sent!.headers as Record<string, string>) as { type: string }).type, 'webhook.test');
+      await waitUntil(
+        async () => (await page.locator('tbody .status-succeeded').count()) === 1 || (await page.reload(), false),
+        30_000,
+        'the delivery listed as succeeded',
+        500,
+      );
+
+      // The receiver goes down: a test event fails at once, and its page shows the HTML it answered as text.
+      down = true;
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      await waitUntil(async () => (await page.locator('tbody .status-failed').count()) === 1 || (await page.reload(), false), 30_000, 'a failed delivery', 500);
+      await page
+        .locator('tbody tr', { has: page.locator('.status-failed') })
+        .getByRole('link')
+        .click();
+      await page.getByRole('heading', { level: 1, name: /^webhook\.test to / }).waitFor();
+      assert.equal(await page.locator('pre.preview-text').textContent(), '<img src=x onerror=alert(1)>down for now');
+      assert.equal(await page.locator('img[src="x"]').count(), 0, 'a receiver’s answer is text, never markup');
+      assert.deepEqual(await accessibilityViolations(page), []);
+
+      // Back up: resend from the delivery's page.
+      down = false;
+      await page.getByRole('button', { name: 'Resend now' }).click();
+      await page.locator('h1 + p .status-succeeded').waitFor({ timeout: 30_000 });
+      assert.deepEqual(await page.locator('tbody tr td:nth-child(3)').allTextContents(), ['503', '204']);
+
+      // Another missed while down; recover counts it first, then sends it.
+      down = true;
+      await page.getByRole('link', { name: 'its endpoint' }).click();
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      await waitUntil(
+        async () => (await page.locator('tbody .status-failed').count()) === 1 || (await page.reload(), false),
+        30_000,
+        'the second failure',
+        500,
+      );
+      down = false;
+      const before = receiver.requests.length;
+      await page.getByRole('button', { name: 'Count them' }).click();
+      await page.getByText('1 deliveries would be sent again.').waitFor();
+      assert.equal(receiver.requests.length, before, 'the count sent nothing');
+      await page.getByRole('button', { name: 'Send them again' }).click();
+      await receiver.waitForRequests(before + 1);
+
+      await page.getByRole('button', { name: 'Rotate the secret' }).click();
+      await page.getByText(/^Rotated: the previous secret signs too until/).waitFor();
+      const rotated = (await page.locator('code.secret').textContent()) ?? '';
+      assert.match(rotated, /^whsec_/);
+      assert.notEqual(rotated, secret);
+      assert.match(confirms.at(-1) ?? '', /^Rotate the signing secret\?/);
+      assert.deepEqual(problems, []);
+    } finally {
+      await receiver.close();
+    }
   });
 
   test('usable on a 375 px wide screen and by keyboard', async () => {

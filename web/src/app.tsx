@@ -6,12 +6,14 @@ import { ConversionPage, Conversions } from './pages/conversions.js';
 import { JobPage, Jobs } from './pages/jobs.js';
 import { Convert } from './pages/convert.js';
 import { Settings } from './pages/settings.js';
+import { Deliveries, DeliveryPage, EndpointPage, Webhooks } from './pages/webhooks.js';
 
 /** The pages and the paths that show them; the first is where /app lands. */
 const SECTIONS = [
   { path: '/conversions', label: 'Conversions' },
   { path: '/jobs', label: 'Jobs' },
   { path: '/convert', label: 'Convert' },
+  { path: '/webhooks', label: 'Webhooks' },
   { path: '/settings', label: 'Settings' },
 ] as const;
 
@@ -25,6 +27,12 @@ function Page(props: { path: string }) {
   if (path === '/jobs') return <Jobs />;
   if (path === '/convert') return <Convert />;
   if (path === '/settings') return <Settings />;
+  if (path === '/webhooks') return <Webhooks />;
+  if (path === '/webhooks/deliveries') return <Deliveries />;
+  const endpoint = /^\/webhooks\/endpoints\/(ep_[0-9a-z]+)$/.exec(path);
+  if (endpoint) return <EndpointPage id={endpoint[1]!} />;
+  const delivery = /^\/webhooks\/deliveries\/(dlv_[0-9a-z]+)$/.exec(path);
+  if (delivery) return <DeliveryPage id={delivery[1]!} />;
   return (
     <>
       <h1>Not found</h1>

@@ -1,0 +1,495 @@
+import { useEffect, useState } from 'preact/hooks';
+import { when } from '../format.js';
+import { Pager, useServerPage } from '../paging.js';
+import { Link, navigate, useRoute } from '../router.js';
+import { describeError, kiln } from '../session.js';
+
+interface Endpoint {
+  id: string;
+  url: string;
+  description: string;
+  event_types: string[];
+  enabled: boolean;
+  retry_schedule: string[];
+  retry_schedule_is_default: boolean;
+  rate_limit: number | null;
+  disabled_reason?: string | null;
+}
+
+interface Delivery {
+  id: string;
+  event_id: string;
+  event_type: string;
+  endpoint_id: string | null;
+  url: string;
+  status: string;
+  attempt_count: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+  attempts?: Array<{
+    attempt: number;
+    trigger: string;
+    url: string;
+    started_at: string;
+    duration_ms: number;
+    status_code: number | null;
+    response_body_preview: string | null;
+    error: { class: string; message: string | null } | null;
+  }>;
+}
+
+const jsonBody = (body: unknown) => ({ body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+
+function useEventTypes(): string[] {
+  const [types, setTypes] = useState<string[]>([]);
+  useEffect(() => {
+    void kiln()
+      .json<{ data: Array<{ type: string }> }>('GET', '/v1/webhooks/event-types?limit=100')
+      .then(
+        (page) => setTypes(page.data.map((t) => t.type)),
+        () => undefined,
+      );
+  }, []);
+  return types;
+}
+
+/** The fields an endpoint is made or changed with; event types are picked from Kiln's catalog. */
+function EndpointForm(props: { initial?: Endpoint; submitLabel: string; onSubmit: (body: Record<string, unknown>) => Promise<void> }) {
+  const types = useEventTypes();
+  const { initial } = props;
+  const [url, setUrl] = useState(initial?.url ?? '');
+  const [description, setDescription] = useState(initial?.description ?? '');
+  const [chosen, setChosen] = useState<string[]>(initial?.event_types ?? []);
+  const [schedule, setSchedule] = useState(initial && !initial.retry_schedule_is_default ? initial.retry_schedule.join(', ') : '');
+  const [rate, setRate] = useState(initial?.rate_limit ? String(initial.rate_limit) : '');
+  const [enabled, setEnabled] = useState(initial?.enabled ?? true);
+  const [error, setError] = useState<string | undefined>();
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(undefined);
+    const waits = schedule
+      .split(',')
+      .map((w) => w.trim())
+      .filter(Boolean);
+    try {
+      await props.onSubmit({
+        url,
+        description,
+        event_types: chosen,
+        enabled,
+        retry_schedule: schedule.trim() === '' ? null : waits,
+        rate_limit: rate.trim() === '' ? null : Number(rate),
+      });
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  return (
+    <form class="endpoint-form" onSubmit={(event) => void submit(event)}>
+      <div class="field">
+        <label for="endpoint-url">URL</label>
+        <input id="endpoint-url" type="url" required value={url} onInput={(e) => setUrl((e.target as HTMLInputElement).value)} />
+      </div>
+      <div class="field">
+        <label for="endpoint-description">Description</label>
+        <input id="endpoint-description" value={description} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} />
+      </div>
+      <fieldset>
+        <legend>Event types (none chosen: all of them)</legend>
+        {types.map((type) => (
+          <div class="field field-check" key={type}>
+            <input
+              id={`type-${type}`}
+              type="checkbox"
+              checked={chosen.includes(type)}
+              onChange={(e) => setChosen((e.target as HTMLInputElement).checked ? [...chosen, type] : chosen.filter((t) => t !== type))}
+            />
+            <label for={`type-${type}`}>{type}</label>
+          </div>
+        ))}
+      </fieldset>
+      <div class="field">
+        <label for="endpoint-schedule">Retry schedule</label>
+        <input
+          id="endpoint-schedule"
+          placeholder="30s, 2m, 10m"
+          value={schedule}
+          onInput={(e) => setSchedule((e.target as HTMLInputElement).value)}
+          aria-describedby="endpoint-schedule-help"
+        />
+        <p id="endpoint-schedule-help" class="help">
+          The waits between attempts; empty for Kiln's default.
+        </p>
+      </div>
+      <div class="field">
+        <label for="endpoint-rate">Deliveries per second at most</label>
+        <input id="endpoint-rate" type="number" min={1} step="any" value={rate} onInput={(e) => setRate((e.target as HTMLInputElement).value)} />
+      </div>
+      <div class="field field-check">
+        <input id="endpoint-enabled" type="checkbox" checked={enabled} onChange={(e) => setEnabled((e.target as HTMLInputElement).checked)} />
+        <label for="endpoint-enabled">Enabled</label>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <button type="submit">{props.submitLabel}</button>
+    </form>
+  );
+}
+
+/** Endpoints, and a form to add one. */
+export function Webhooks() {
+  const endpoints = useServerPage<Endpoint>('/v1/webhooks/endpoints', {});
+  const [adding, setAdding] = useState(false);
+  return (
+    <>
+      <h1>Webhooks</h1>
+      <p>
+        <Link href="/webhooks/deliveries">Delivery log</Link>
+      </p>
+      <table>
+        <caption>Endpoints</caption>
+        <thead>
+          <tr>
+            <th scope="col">URL</th>
+            <th scope="col">Enabled</th>
+            <th scope="col">Event types</th>
+          </tr>
+        </thead>
+        <tbody>
+          {endpoints.items.map((endpoint) => (
+            <tr key={endpoint.id}>
+              <td>
+                <Link href={`/webhooks/endpoints/${endpoint.id}`}>{endpoint.url}</Link>
+                {endpoint.description && <div class="help">{endpoint.description}</div>}
+              </td>
+              <td>{endpoint.enabled ? 'yes' : 'no'}</td>
+              <td>{endpoint.event_types.length === 0 ? 'all' : endpoint.event_types.join(', ')}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <Pager page={endpoints} />
+      {adding ? (
+        <section aria-labelledby="add-heading">
+          <h2 id="add-heading">Add an endpoint</h2>
+          <EndpointForm
+            submitLabel="Add endpoint"
+            onSubmit={async (body) => {
+              const created = await kiln().json<Endpoint>('POST', '/v1/webhooks/endpoints', jsonBody(body));
+              navigate(`/webhooks/endpoints/${created.id}`);
+            }}
+          />
+        </section>
+      ) : (
+        <button type="button" onClick={() => setAdding(true)}>
+          Add an endpoint
+        </button>
+      )}
+    </>
+  );
+}
+
+/** The delivery log: filtered by endpoint and status, a server page at a time. */
+function DeliveryTable(props: { endpointId?: string }) {
+  const { query } = useRoute();
+  const status = query.get('status') ?? '';
+  const deliveries = useServerPage<Delivery>('/v1/webhooks/deliveries', { endpoint_id: props.endpointId, status });
+  const here = location.pathname.replace(/^\/app/, '');
+  return (
+    <>
+      <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label for="delivery-status">Status</label>
+        <select
+          id="delivery-status"
+          value={status}
+          onChange={(e) => navigate(`${here}${(e.target as HTMLSelectElement).value ? `?status=${(e.target as HTMLSelectElement).value}` : ''}`)}
+        >
+          <option value="">any</option>
+          {['pending', 'succeeded', 'failed', 'cancelled'].map((s) => (
+            <option value={s}>{s}</option>
+          ))}
+        </select>
+      </form>
+      <table>
+        <caption class="visually-hidden">Deliveries</caption>
+        <thead>
+          <tr>
+            <th scope="col">Event</th>
+            <th scope="col">Status</th>
+            <th scope="col">Attempts</th>
+            <th scope="col">Last answer</th>
+            <th scope="col">Created</th>
+          </tr>
+        </thead>
+        <tbody>
+          {deliveries.items.map((d) => (
+            <tr key={d.id}>
+              <td>
+                <Link href={`/webhooks/deliveries/${d.id}`}>{d.event_type}</Link>
+              </td>
+              <td>
+                <span class={`status status-${d.status}`}>{d.status}</span>
+              </td>
+              <td>{d.attempt_count}</td>
+              <td>{d.last_status_code ?? d.last_error ?? '–'}</td>
+              <td>{when(d.created_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {!deliveries.loading && deliveries.items.length === 0 && <p>No deliveries{status ? ` ${status}` : ''}.</p>}
+      <Pager page={deliveries} />
+    </>
+  );
+}
+
+export function Deliveries() {
+  return (
+    <>
+      <h1>Delivery log</h1>
+      <DeliveryTable />
+    </>
+  );
+}
+
+/** One endpoint: edit it, its secret (shown on demand, rotated with an overlap), a test event, recovery, its deliveries. */
+export function EndpointPage(props: { id: string }) {
+  const [endpoint, setEndpoint] = useState<Endpoint | undefined>();
+  const [secret, setSecret] = useState<string | undefined>();
+  const [message, setMessage] = useState<string | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const [since, setSince] = useState(() => new Date(Date.now() - 86_400_000).toISOString().slice(0, 16));
+  const [pendingToo, setPendingToo] = useState(false);
+  const [counted, setCounted] = useState<number | undefined>();
+  const path = `/v1/webhooks/endpoints/${props.id}`;
+  const load = () =>
+    kiln()
+      .json<Endpoint>('GET', path)
+      .then(setEndpoint, (failure: unknown) => setError(describeError(failure)));
+  useEffect(() => {
+    void load();
+  }, [props.id]);
+  const act = async (what: () => Promise<string>) => {
+    setError(undefined);
+    setMessage(undefined);
+    try {
+      setMessage(await what());
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  const recover = (dryRun: boolean) =>
+    act(async () => {
+      const result = await kiln().json<{ redelivered: number }>(
+        'POST',
+        '/v1/webhooks/recover',
+        jsonBody({ endpoint_id: props.id, since: new Date(since).toISOString(), status: pendingToo ? ['failed', 'pending'] : ['failed'], dry_run: dryRun }),
+      );
+      if (dryRun) setCounted(result.redelivered);
+      return dryRun ? `${result.redelivered} deliveries would be sent again.` : `Sending ${result.redelivered} deliveries again.`;
+    });
+  if (!endpoint)
+    return error ? (
+      <p class="error" role="alert">
+        {error}
+      </p>
+    ) : (
+      <p aria-busy="true">Loading…</p>
+    );
+  return (
+    <>
+      <h1>{endpoint.url}</h1>
+      {!endpoint.enabled && <p>Disabled{endpoint.disabled_reason ? `: ${endpoint.disabled_reason}` : ''}.</p>}
+      <div class="actions">
+        <button
+          type="button"
+          onClick={() =>
+            void act(async () => {
+              await kiln().request('POST', `${path}/test`);
+              return 'A webhook.test event is on its way.';
+            })
+          }
+        >
+          Send a test event
+        </button>
+        <button
+          type="button"
+          onClick={() =>
+            void act(async () => {
+              setSecret((await kiln().json<{ secret: string }>('GET', `${path}/secret`)).secret);
+              return 'The signing secret is shown below.';
+            })
+          }
+        >
+          Reveal the secret
+        </button>
+        <button
+          type="button"
+          onClick={() =>
+            void act(async () => {
+              if (!confirm('Rotate the signing secret? The current one keeps signing beside the new one until the overlap ends.')) return 'Not rotated.';
+              const rotated = await kiln().json<{ secret: string; previous_secret_expires_at: string | null }>('POST', `${path}/rotate-secret`);
+              setSecret(rotated.secret);
+              return `Rotated: the previous secret signs too until ${when(rotated.previous_secret_expires_at)}.`;
+            })
+          }
+        >
+          Rotate the secret
+        </button>
+      </div>
+      {message && (
+        <p class="notice" role="status">
+          {message}
+        </p>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {secret && (
+        <p>
+          Signing secret: <code class="secret">{secret}</code>
+        </p>
+      )}
+      <section aria-labelledby="recover-heading">
+        <h2 id="recover-heading">Send missed deliveries again</h2>
+        <div class="inline-form">
+          <label for="recover-since">Since</label>
+          <input id="recover-since" type="datetime-local" value={since} onInput={(e) => setSince((e.target as HTMLInputElement).value)} />
+          <input id="recover-pending" type="checkbox" checked={pendingToo} onChange={(e) => setPendingToo((e.target as HTMLInputElement).checked)} />
+          <label for="recover-pending">pending ones too</label>
+          <button type="button" onClick={() => void recover(true)}>
+            Count them
+          </button>
+          <button type="button" disabled={counted === undefined || counted === 0} onClick={() => void recover(false)}>
+            Send them again
+          </button>
+        </div>
+      </section>
+      <section aria-labelledby="deliveries-heading">
+        <h2 id="deliveries-heading">Deliveries</h2>
+        <DeliveryTable endpointId={props.id} />
+      </section>
+      <section aria-labelledby="edit-heading">
+        <h2 id="edit-heading">Edit</h2>
+        <EndpointForm
+          key={endpoint.id}
+          initial={endpoint}
+          submitLabel="Save"
+          onSubmit={async (body) => {
+            setEndpoint(await kiln().json<Endpoint>('PATCH', path, jsonBody(body)));
+            setMessage('Saved.');
+          }}
+        />
+        <button
+          type="button"
+          class="danger"
+          onClick={() =>
+            void act(async () => {
+              if (!confirm(`Delete the endpoint ${endpoint.url}? Its delivery log stays.`)) return 'Not deleted.';
+              await kiln().request('DELETE', path);
+              navigate('/webhooks');
+              return 'Deleted.';
+            })
+          }
+        >
+          Delete this endpoint
+        </button>
+      </section>
+    </>
+  );
+}
+
+/** One delivery with every attempt: what the receiver answered, shown as text. */
+export function DeliveryPage(props: { id: string }) {
+  const [delivery, setDelivery] = useState<Delivery | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const path = `/v1/webhooks/deliveries/${props.id}`;
+  const load = () =>
+    kiln()
+      .json<Delivery>('GET', path)
+      .then(setDelivery, (failure: unknown) => setError(describeError(failure)));
+  useEffect(() => {
+    void load();
+  }, [props.id]);
+  // While it is pending (a resend under way, or retries to come), read it again every two seconds.
+  useEffect(() => {
+    if (delivery?.status !== 'pending') return;
+    const timer = setInterval(() => void load(), 2000);
+    return () => clearInterval(timer);
+  }, [delivery?.status]);
+  const resend = async () => {
+    setError(undefined);
+    try {
+      setDelivery(await kiln().json<Delivery>('POST', `${path}/retry`));
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  if (!delivery)
+    return error ? (
+      <p class="error" role="alert">
+        {error}
+      </p>
+    ) : (
+      <p aria-busy="true">Loading…</p>
+    );
+  return (
+    <>
+      <h1>
+        {delivery.event_type} to {delivery.url}
+      </h1>
+      <p>
+        <span class={`status status-${delivery.status}`}>{delivery.status}</span>
+        {delivery.next_attempt_at && <> · next attempt {when(delivery.next_attempt_at)}</>}
+        {delivery.endpoint_id && (
+          <>
+            {' '}
+            · <Link href={`/webhooks/endpoints/${delivery.endpoint_id}`}>its endpoint</Link>
+          </>
+        )}
+      </p>
+      <div class="actions">
+        <button type="button" onClick={() => void resend()}>
+          Resend now
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <table>
+        <caption>Attempts</caption>
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">Trigger</th>
+            <th scope="col">Answer</th>
+            <th scope="col">Time</th>
+            <th scope="col">Response body</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(delivery.attempts ?? []).map((a) => (
+            <tr key={a.attempt}>
+              <td>{a.attempt}</td>
+              <td>{a.trigger}</td>
+              <td>{a.status_code ?? (a.error ? `${a.error.class}: ${a.error.message ?? ''}` : '–')}</td>
+              <td>
+                {when(a.started_at)} ({a.duration_ms} ms)
+              </td>
+              <td>{a.response_body_preview ? <pre class="preview-text">{a.response_body_preview}</pre> : '–'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
