@@ -266,7 +266,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.deepEqual(problems, []);
   });
 
-  test('webhooks: add an endpoint, test-send, a failed delivery (its HTML answer as text), resend, recover after a dry-run count, rotate', async () => {
+  test('webhooks: add an endpoint, test-send, a failed delivery (its HTML answer as text), resend, recover after a dry-run count, a template previewed, rotate', async () => {
     let down = false;
     const receiver = await startReceiver([], {
       decide: () => (down ? { status: 503, headers: { 'content-type': 'text/html' }, body: '<img src=x onerror=alert(1)>down for now' } : { status: 204 }),
@@ -330,6 +330,22 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       assert.equal(receiver.requests.length, before, 'the count sent nothing');
       await page.getByRole('button', { name: 'Send them again' }).click();
       await receiver.waitForRequests(before + 1);
+
+      // The payload template, previewed by Kiln as it is typed, then saved and sent.
+      const template = page.getByLabel("JSONata over the event (empty: Kiln's own body)");
+      await template.fill('{');
+      await page.getByRole('alert').waitFor();
+      assert.match((await page.getByRole('alert').textContent()) ?? '', /^template_failed: .*Expected/);
+      await template.fill('{"kind": type, "event": id}');
+      await page.getByLabel('Body').filter({ hasText: '"kind":"webhook.test"' }).waitFor();
+      assert.match((await page.getByLabel('Headers').textContent()) ?? '', /^webhook-id: evt_/m);
+      await page.getByRole('button', { name: 'Save the template' }).click();
+      await page.getByText('Saved.', { exact: true }).waitFor();
+      const beforeTemplate = receiver.requests.length;
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      const templated = (await receiver.waitForRequests(beforeTemplate + 1))[beforeTemplate]!;
+      assert.deepEqual(Object.keys(JSON.parse(templated.body)), ['kind', 'event']);
+      assert.deepEqual(await accessibilityViolations(page), []);
 
       await page.getByRole('button', { name: 'Rotate the secret' }).click();
       await page.getByText(/^Rotated: the previous secret signs too until/).waitFor();

@@ -14,6 +14,7 @@ interface Endpoint {
   retry_schedule_is_default: boolean;
   rate_limit: number | null;
   disabled_reason?: string | null;
+  template: string | null;
 }
 
 interface Delivery {
@@ -376,6 +377,7 @@ export function EndpointPage(props: { id: string }) {
         <h2 id="deliveries-heading">Deliveries</h2>
         <DeliveryTable endpointId={props.id} />
       </section>
+      <TemplateEditor key={endpoint.id} endpoint={endpoint} onSaved={setEndpoint} />
       <section aria-labelledby="edit-heading">
         <h2 id="edit-heading">Edit</h2>
         <EndpointForm
@@ -403,6 +405,92 @@ export function EndpointPage(props: { id: string }) {
         </button>
       </section>
     </>
+  );
+}
+
+/**
+ * The payload template (JSONata over Kiln's envelope), with the request a delivery would
+ * send rendered by Kiln as it is typed, for a sample or stored event of the chosen type.
+ */
+function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoint) => void }) {
+  const path = `/v1/webhooks/endpoints/${props.endpoint.id}`;
+  const types = useEventTypes();
+  const [template, setTemplate] = useState(props.endpoint.template ?? '');
+  const [eventType, setEventType] = useState(props.endpoint.event_types[0] ?? 'conversion.completed');
+  const [preview, setPreview] = useState<{ headers: Record<string, string>; body: string } | undefined>();
+  const [problem, setProblem] = useState<string | undefined>();
+  const [saved, setSaved] = useState(false);
+  useEffect(() => {
+    let current = true;
+    // Rendered a moment after typing stops, not on every key.
+    const timer = setTimeout(() => {
+      kiln()
+        .json<{ headers: Record<string, string>; body: string }>(
+          'POST',
+          `${path}/preview`,
+          jsonBody({ event_type: eventType, template: template.trim() === '' ? null : template }),
+        )
+        .then(
+          (rendered) => {
+            if (!current) return;
+            setPreview(rendered);
+            setProblem(undefined);
+          },
+          (failure: unknown) => current && setProblem(describeError(failure)),
+        );
+    }, 300);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [template, eventType]);
+  const save = async () => {
+    setSaved(false);
+    try {
+      props.onSaved(await kiln().json<Endpoint>('PATCH', path, jsonBody({ template: template.trim() === '' ? null : template })));
+      setSaved(true);
+    } catch (failure) {
+      setProblem(describeError(failure));
+    }
+  };
+  return (
+    <section aria-labelledby="template-heading">
+      <h2 id="template-heading">Payload template</h2>
+      <div class="field">
+        <label for="template">JSONata over the event (empty: Kiln's own body)</label>
+        <textarea id="template" rows={5} spellcheck={false} value={template} onInput={(e) => setTemplate((e.target as HTMLTextAreaElement).value)} />
+      </div>
+      <div class="field">
+        <label for="preview-type">Preview with an event of type</label>
+        <select id="preview-type" value={eventType} onChange={(e) => setEventType((e.target as HTMLSelectElement).value)}>
+          {types.map((type) => (
+            <option value={type}>{type}</option>
+          ))}
+        </select>
+      </div>
+      {problem && (
+        <p class="error" role="alert">
+          {problem}
+        </p>
+      )}
+      {preview && !problem && (
+        <div aria-live="polite">
+          <h3>The request, as it would be sent</h3>
+          <pre class="preview-text" aria-label="Headers">
+            {Object.entries(preview.headers)
+              .map(([name, value]) => `${name}: ${value}`)
+              .join('\n')}
+          </pre>
+          <pre class="preview-text" aria-label="Body">
+            {preview.body}
+          </pre>
+        </div>
+      )}
+      <button type="button" onClick={() => void save()} disabled={problem !== undefined}>
+        Save the template
+      </button>
+      {saved && <span role="status"> Saved.</span>}
+    </section>
   );
 }
 
