@@ -75,6 +75,12 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.nodes} nodes)`);
   }
 
+  /** With KILN_DASHBOARD_SCREENSHOTS=<dir>, the page as it stands, for docs/dashboard.md. */
+  async function screenshot(page: Page, name: string): Promise<void> {
+    const dir = process.env.KILN_DASHBOARD_SCREENSHOTS;
+    if (dir) await page.screenshot({ path: path.join(dir, `dashboard-${name}.png`) });
+  }
+
   async function convert(file: Buffer, filename: string, fields: Record<string, string>): Promise<string> {
     const accepted = await request(`${kiln.url}/v1/conversions`, { method: 'POST', key: account.key, body: uploadForm(file, filename, fields) });
     assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
@@ -102,6 +108,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     await page.goto(`${kiln.url}/app`);
     assert.equal(await page.title(), 'Sign in · Kiln');
     assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'sign-in');
     await page.getByLabel('API key').fill('kiln_wrong');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').waitFor();
@@ -146,6 +153,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     await link.waitFor();
     assert.equal(await page.locator('img[src="x"]').count(), 0, 'the filename is text, never markup');
     assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'conversions');
 
     await link.click();
     await page.getByRole('heading', { level: 1, name: HOSTILE_NAME }).waitFor();
@@ -165,6 +173,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     const saved = await download.path();
     assert.equal(await magickFormat(readFileSync(saved), '%m %w'), 'PNG 120');
     assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'conversion');
 
     // The status filter is in the address, and the server pages the list.
     await page.goto(`${kiln.url}/app/conversions?status=failed`);
@@ -182,6 +191,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     await page.getByText('More options').click();
     assert.equal(await page.getByLabel('Watermark opacity').getAttribute('max'), '1');
     assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'convert');
 
     await page.getByLabel('Images (drop them here, or choose)').setInputFiles([path.join(PHOTOS, 'Garden.jpg'), path.join(PHOTOS, 'GreenMeadow.jpg')]);
     await page.getByLabel('Output format').selectOption('webp');
@@ -238,6 +248,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.equal(archive.status, 200);
     assert.equal(archive.headers.get('content-type'), 'application/zip');
     assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'job');
     assert.deepEqual(problems, []);
   });
 
@@ -306,6 +317,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       assert.equal(await page.locator('pre.preview-text').textContent(), '<img src=x onerror=alert(1)>down for now');
       assert.equal(await page.locator('img[src="x"]').count(), 0, 'a receiver’s answer is text, never markup');
       assert.deepEqual(await accessibilityViolations(page), []);
+      await screenshot(page, 'delivery');
 
       // Back up: resend from the delivery's page.
       down = false;
@@ -346,6 +358,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       const templated = (await receiver.waitForRequests(beforeTemplate + 1))[beforeTemplate]!;
       assert.deepEqual(Object.keys(JSON.parse(templated.body)), ['kind', 'event']);
       assert.deepEqual(await accessibilityViolations(page), []);
+      await screenshot(page, 'endpoint');
 
       await page.getByRole('button', { name: 'Rotate the secret' }).click();
       await page.getByText(/^Rotated: the previous secret signs too until/).waitFor();
@@ -357,6 +370,37 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  test('presets saved from the Convert page and watermark assets uploaded, listed and deleted in the settings', async () => {
+    const { page, problems, confirms } = await tab();
+    await signIn(page, account.key);
+    await page.getByRole('link', { name: 'Convert' }).click();
+    await page.getByLabel('Output format').selectOption('webp');
+    await page.getByLabel('Width', { exact: true }).fill('64');
+    await page.getByLabel('Save these options as the preset').fill('tiny');
+    await page.getByRole('button', { name: 'Save preset' }).click();
+    await page.getByText('Saved the preset tiny.').waitFor();
+    assert.deepEqual((await jsonRequest(`${kiln.url}/v1/presets/tiny`, account.key, 'GET')).body.options, { output_format: 'webp', width: '64' });
+
+    await page.getByRole('link', { name: 'Settings' }).click();
+    const presetRow = page.getByRole('row', { name: /^tiny/ });
+    await presetRow.waitFor();
+    const shownOptions = (await presetRow.getByRole('cell').nth(1).textContent()) ?? '';
+    assert.deepEqual(shownOptions.split(' ').sort(), ['output_format=webp', 'width=64']);
+    const logo = path.join(PHOTOS, 'FreshFlower.jpg');
+    await page.getByLabel('Upload an image to lay over outputs').setInputFiles(logo);
+    const assetRow = page.getByRole('row', { name: /^FreshFlower\.jpg ast_/ });
+    await assetRow.waitFor();
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'settings');
+
+    await page.getByRole('button', { name: 'Delete the preset tiny' }).click();
+    await page.getByRole('button', { name: 'Delete the asset FreshFlower.jpg' }).click();
+    await waitUntil(async () => (await presetRow.count()) + (await assetRow.count()) === 0, 10_000, 'both rows to go');
+    assert.deepEqual(confirms.slice(-2), ['Delete the preset tiny?', 'Delete the asset FreshFlower.jpg?']);
+    assert.equal((await jsonRequest(`${kiln.url}/v1/presets/tiny`, account.key, 'GET')).status, 404);
+    assert.deepEqual(problems, []);
   });
 
   test('usable on a 375 px wide screen and by keyboard', async () => {

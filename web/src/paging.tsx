@@ -7,10 +7,10 @@ interface PageState<T> {
   error: string | undefined;
   hasNext: boolean;
   hasPrevious: boolean;
-  next(): void;
-  previous(): void;
+  next: () => void;
+  previous: () => void;
   /** Reads the page in view again. */
-  refresh(): void;
+  refresh: () => void;
 }
 
 /**

@@ -144,6 +144,34 @@ export function Convert() {
     }
   };
   const set = (name: string) => (value: string) => setValues((current) => ({ ...current, [name]: value }));
+  const [presetName, setPresetName] = useState('');
+  const [presetSaved, setPresetSaved] = useState<string | undefined>();
+  /** The options chosen, kept under a name (replacing a preset of that name). */
+  const savePreset = async (event: Event) => {
+    event.preventDefault();
+    setProblem(undefined);
+    setPresetSaved(undefined);
+    const { preset: _base, ...chosen } = options();
+    const name = presetName.trim();
+    try {
+      const client = kiln();
+      const exists = presets.includes(name);
+      if (exists)
+        await client.json('PUT', `/v1/presets/${encodeURIComponent(name)}`, {
+          body: JSON.stringify({ options: chosen }),
+          headers: { 'content-type': 'application/json' },
+        });
+      else await client.json('POST', '/v1/presets', { body: JSON.stringify({ name, options: chosen }), headers: { 'content-type': 'application/json' } });
+      if (!exists) setPresets([...presets, name]);
+      setPresetSaved(name);
+    } catch (failure) {
+      const errors =
+        failure instanceof KilnError && Array.isArray(failure.problem.errors)
+          ? (failure.problem.errors as Array<{ message?: string }>).map((e) => e.message ?? '')
+          : [];
+      setProblem({ message: describeError(failure), errors });
+    }
+  };
   const common = fields?.filter(([name]) => COMMON.includes(name)) ?? [];
   const more = fields?.filter(([name]) => !COMMON.includes(name)) ?? [];
   return (
@@ -216,6 +244,18 @@ export function Convert() {
         <button type="submit" disabled={busy || (files.length === 0 && url.trim() === '')}>
           {busy ? 'Uploading…' : 'Convert'}
         </button>
+      </form>
+      <form class="inline-form save-preset" onSubmit={(event) => void savePreset(event)}>
+        <label for="preset-name">Save these options as the preset</label>
+        <input
+          id="preset-name"
+          required
+          pattern="[a-z0-9][a-z0-9._\-]{0,63}"
+          value={presetName}
+          onInput={(event) => setPresetName((event.target as HTMLInputElement).value)}
+        />
+        <button type="submit">Save preset</button>
+        {presetSaved && <span role="status">Saved the preset {presetSaved}.</span>}
       </form>
     </>
   );

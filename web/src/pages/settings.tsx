@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { when } from '../format.js';
+import { size, when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { describeError, kiln } from '../session.js';
 
@@ -16,7 +16,144 @@ interface Usage {
   rates: Record<string, { limit: number; window_seconds: number; remaining: number; reset_seconds: number } | null>;
 }
 
-/** API keys (a new one shown once), and what the account uses of its quotas and rates. */
+interface Preset {
+  name: string;
+  options: Record<string, string>;
+  updated_at: string;
+}
+
+interface Asset {
+  id: string;
+  filename: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
+/** Presets (made from the Convert page's options) and watermark assets. */
+function PresetsAndAssets() {
+  const presets = useServerPage<Preset>('/v1/presets', {});
+  const assets = useServerPage<Asset>('/v1/assets', {});
+  const [error, setError] = useState<string | undefined>();
+  const remove = async (what: string, path: string, refresh: () => void) => {
+    if (!confirm(`Delete ${what}?`)) return;
+    try {
+      await kiln().request('DELETE', path);
+      refresh();
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  const upload = async (event: Event) => {
+    const input = event.target as HTMLInputElement;
+    const file = input.files?.[0];
+    if (!file) return;
+    setError(undefined);
+    try {
+      const form = () => {
+        const body = new FormData();
+        body.append('file', file, file.name);
+        return body;
+      };
+      await kiln().json('POST', '/v1/assets', { body: form });
+      input.value = '';
+      assets.refresh();
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  };
+  return (
+    <>
+      <section aria-labelledby="presets-heading">
+        <h2 id="presets-heading">Presets</h2>
+        <p class="help">Saved from the Convert page's options; a conversion names one with its preset field.</p>
+        <table>
+          <caption class="visually-hidden">Presets</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Options</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {presets.items.map((preset) => (
+              <tr key={preset.name}>
+                <td>{preset.name}</td>
+                <td class="code">
+                  {Object.entries(preset.options)
+                    .map(([name, value]) => `${name}=${value}`)
+                    .join(' ')}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    aria-label={`Delete the preset ${preset.name}`}
+                    onClick={() => void remove(`the preset ${preset.name}`, `/v1/presets/${encodeURIComponent(preset.name)}`, presets.refresh)}
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <Pager page={presets} />
+      </section>
+      <section aria-labelledby="assets-heading">
+        <h2 id="assets-heading">Watermark assets</h2>
+        <div class="field">
+          <label for="asset-file">Upload an image to lay over outputs</label>
+          <input id="asset-file" type="file" accept="image/*" onChange={(event) => void upload(event)} />
+        </div>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <table>
+          <caption class="visually-hidden">Assets</caption>
+          <thead>
+            <tr>
+              <th scope="col">File</th>
+              <th scope="col">Id (the watermark option)</th>
+              <th scope="col">Image</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {assets.items.map((asset) => (
+              <tr key={asset.id}>
+                <td>{asset.filename}</td>
+                <td class="code">{asset.id}</td>
+                <td>
+                  {asset.format} {asset.width} × {asset.height}, {size(asset.bytes)}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    aria-label={`Delete the asset ${asset.filename}`}
+                    onClick={() => void remove(`the asset ${asset.filename}`, `/v1/assets/${asset.id}`, assets.refresh)}
+                  >
+                    Delete
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <Pager page={assets} />
+      </section>
+    </>
+  );
+}
+
+/** API keys (a new one shown once), presets and assets, and what the account uses of its quotas and rates. */
 export function Settings() {
   const keys = useServerPage<ApiKey>('/v1/api-keys', {});
   const [name, setName] = useState('');
@@ -113,6 +250,7 @@ export function Settings() {
         </table>
         <Pager page={keys} />
       </section>
+      <PresetsAndAssets />
       <section aria-labelledby="usage-heading">
         <h2 id="usage-heading">Usage and limits</h2>
         {usage && (

@@ -264,7 +264,11 @@ export function EndpointPage(props: { id: string }) {
   const [secret, setSecret] = useState<string | undefined>();
   const [message, setMessage] = useState<string | undefined>();
   const [error, setError] = useState<string | undefined>();
-  const [since, setSince] = useState(() => new Date(Date.now() - 86_400_000).toISOString().slice(0, 16));
+  // A day back, as the reader's own clock shows it (what a datetime-local field holds).
+  const [since, setSince] = useState(() => {
+    const dayAgo = new Date(Date.now() - 86_400_000);
+    return new Date(dayAgo.getTime() - dayAgo.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  });
   const [pendingToo, setPendingToo] = useState(false);
   const [counted, setCounted] = useState<number | undefined>();
   const path = `/v1/webhooks/endpoints/${props.id}`;
