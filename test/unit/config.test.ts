@@ -14,9 +14,12 @@ test('docs/configuration.md lists every setting as src/config.ts declares it (np
 
 test('every Kiln variable the README and the reference name is a setting, or one of the command line', () => {
   // docs/testing.md and benchmarks.md name the test runner's own variables; code samples name a receiver's.
-  const pages = ['README.md', ...readdirSync(path.join(projectRoot, 'docs')).map((name) => `docs/${name}`)].filter(
-    (page) => !['docs/testing.md', 'docs/benchmarks.md'].includes(page),
-  );
+  const pages = [
+    'README.md',
+    ...readdirSync(path.join(projectRoot, 'docs'))
+      .filter((name) => name.endsWith('.md'))
+      .map((name) => `docs/${name}`),
+  ].filter((page) => !['docs/testing.md', 'docs/benchmarks.md'].includes(page));
   for (const page of pages) {
     const text = readFileSync(path.join(projectRoot, page), 'utf8').replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '');
     for (const [name] of text.matchAll(/\bKILN_[A-Z0-9_]*[A-Z0-9]\b/g)) {
