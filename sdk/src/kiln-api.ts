@@ -746,6 +746,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/overview': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The account’s recent work at a glance: conversions, failures, completion times, deliveries, failing endpoints */
+    get: operations['getOverview'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/metrics': {
     parameters: {
       query?: never;
@@ -3110,6 +3127,48 @@ export interface components {
           reset_seconds: number;
         } | null;
       };
+    };
+    Overview: {
+      /** @enum {string} */
+      object: 'overview';
+      /** @description The start of the window: what was created from then on counts */
+      since: string;
+      hours: number;
+      conversions: {
+        /** @description Conversions created in the window, by status now */
+        by_status: {
+          [key: string]: number;
+        };
+        /** @description By the output format asked for */
+        by_format: {
+          [key: string]: number;
+        };
+        /** @description The commonest codes of failed ones, most frequent first (at most 10) */
+        failure_codes: {
+          code: string;
+          count: number;
+        }[];
+        /** @description From upload to completion, over the ones that succeeded; null with none */
+        completion_ms: {
+          p50: number;
+          p95: number;
+          count: number;
+        } | null;
+      };
+      deliveries: {
+        /** @description Deliveries created in the window, by status now */
+        by_status: {
+          [key: string]: number;
+        };
+      };
+      /** @description Endpoints whose attempts have all failed since a time, now (at most 100) */
+      failing_endpoints: {
+        id: string;
+        url: string;
+        /** @description ISO-8601 date-time, UTC */
+        failing_since: string;
+        enabled: boolean;
+      }[];
     };
   };
   responses: never;
@@ -8671,6 +8730,65 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Usage'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getOverview: {
+    parameters: {
+      query?: {
+        /** @description The window, in hours back from now (default 24) */
+        hours?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Counts over the window */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Overview'];
+        };
+      };
+      /** @description A problem: `invalid_parameter` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
         };
       };
       /** @description A problem: `unauthorized`, `invalid_api_key` */

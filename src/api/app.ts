@@ -23,6 +23,7 @@ import { webhookEndpointOperations } from './routes/webhook-endpoints.js';
 import { requestWebhookOperations } from './routes/request-webhooks.js';
 import { presetOperations } from './routes/presets.js';
 import { assetOperations } from './routes/assets.js';
+import { overviewOperations } from './routes/overview.js';
 import { KILN_VERSION } from '../version.js';
 
 export function createApp(deps: ApiDependencies): Koa {
@@ -70,6 +71,7 @@ export function apiOperations(deps: ApiDependencies): Operation[] {
     ...eventOperations(deps),
     ...apiKeyOperations(deps),
     ...usageOperations(deps),
+    ...overviewOperations(deps),
     ...(deps.metrics ? metricsOperations(deps.metrics) : []),
   ];
   operations.push(...contractOperations(() => openApiDocument(operations, KILN_VERSION)));

@@ -62,7 +62,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     await page.goto(`${kiln.url}/app`);
     await page.getByLabel('API key').fill(key);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Conversions' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
   }
 
   /** axe-core run in the page (evaluated, as the page's policy refuses injected scripts): its serious and critical violations. */
@@ -149,6 +149,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     );
     const { page, problems } = await tab();
     await signIn(page, account.key);
+    await page.getByRole('link', { name: 'Conversions' }).click();
     const link = page.getByRole('link', { name: HOSTILE_NAME });
     await link.waitFor();
     assert.equal(await page.locator('img[src="x"]').count(), 0, 'the filename is text, never markup');
@@ -403,12 +404,46 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.deepEqual(problems, []);
   });
 
+  test("the overview charts the last day's work as the API counts it, and links the endpoints failing now", async () => {
+    const counted = (await jsonRequest(`${kiln.url}/v1/overview?hours=24`, account.key, 'GET')).body;
+    const { page, problems } = await tab();
+    await signIn(page, account.key);
+    const chart = (title: string) => page.getByRole('region', { name: title });
+    const rowsOf = async (title: string) =>
+      Object.fromEntries(
+        await Promise.all(
+          (await chart(title).getByRole('listitem').all()).map(async (item) => [
+            await item.locator('.chart-label').textContent(),
+            Number(await item.locator('.chart-count').textContent()),
+          ]),
+        ),
+      );
+    await chart('Conversions by status').waitFor();
+    assert.deepEqual(await rowsOf('Conversions by status'), counted.conversions.by_status);
+    assert.deepEqual(await rowsOf('Conversions by format'), counted.conversions.by_format);
+    assert.deepEqual(await rowsOf('Deliveries by outcome'), counted.deliveries.by_status);
+    assert.match((await chart('From upload to completion').textContent()) ?? '', new RegExp(`Over${counted.conversions.completion_ms.count} succeeded`));
+    // The bars are drawn to scale: the largest fills its track.
+    const widths = await chart('Conversions by status')
+      .locator('.chart-fill')
+      .evaluateAll((fills) => fills.map((f) => (f as unknown as { style: { width: string } }).style.width));
+    assert.ok(widths.includes('100%'), widths.join(' '));
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'overview');
+    await page.getByRole('combobox', { name: 'Work created in' }).selectOption('1');
+    await page.waitForURL(/\/app\/overview\?hours=1$/);
+    await chart('Conversions by status').waitFor();
+    assert.deepEqual(problems, []);
+  });
+
   test('usable on a 375 px wide screen and by keyboard', async () => {
     const { page } = await tab(375);
     await signIn(page, account.key);
     assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 375'), 'no sideways scrolling');
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Overview');
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Conversions');
     await page.keyboard.press('Tab');

@@ -5,11 +5,13 @@ import { SignIn } from './pages/sign-in.js';
 import { ConversionPage, Conversions } from './pages/conversions.js';
 import { JobPage, Jobs } from './pages/jobs.js';
 import { Convert } from './pages/convert.js';
+import { OverviewPage } from './pages/overview.js';
 import { Settings } from './pages/settings.js';
 import { Deliveries, DeliveryPage, EndpointPage, Webhooks } from './pages/webhooks.js';
 
 /** The pages and the paths that show them; the first is where /app lands. */
 const SECTIONS = [
+  { path: '/overview', label: 'Overview' },
   { path: '/conversions', label: 'Conversions' },
   { path: '/jobs', label: 'Jobs' },
   { path: '/convert', label: 'Convert' },
@@ -23,6 +25,7 @@ function Page(props: { path: string }) {
   if (conversion) return <ConversionPage id={conversion[1]!} />;
   const job = /^\/jobs\/(job_[0-9a-z]+)$/.exec(path);
   if (job) return <JobPage id={job[1]!} />;
+  if (path === '/overview') return <OverviewPage />;
   if (path === '/conversions') return <Conversions />;
   if (path === '/jobs') return <Jobs />;
   if (path === '/convert') return <Convert />;

@@ -450,6 +450,31 @@ export const Usage = z
   })
   .meta({ id: 'Usage' });
 
+const counts = z.record(z.string(), z.number().int());
+
+export const Overview = z
+  .object({
+    object: z.literal('overview'),
+    since: timestamp.describe('The start of the window: what was created from then on counts'),
+    hours: z.number().int(),
+    conversions: z.object({
+      by_status: counts.describe('Conversions created in the window, by status now'),
+      by_format: counts.describe('By the output format asked for'),
+      failure_codes: z
+        .array(z.object({ code: z.string(), count: z.number().int() }))
+        .describe('The commonest codes of failed ones, most frequent first (at most 10)'),
+      completion_ms: z
+        .object({ p50: z.number().int(), p95: z.number().int(), count: z.number().int() })
+        .nullable()
+        .describe('From upload to completion, over the ones that succeeded; null with none'),
+    }),
+    deliveries: z.object({ by_status: counts.describe('Deliveries created in the window, by status now') }),
+    failing_endpoints: z
+      .array(z.object({ id: z.string(), url: z.string(), failing_since: timestamp, enabled: z.boolean() }))
+      .describe('Endpoints whose attempts have all failed since a time, now (at most 100)'),
+  })
+  .meta({ id: 'Overview' });
+
 export const TestSent = z.object({ event_id: z.string(), delivery_id: z.string().nullable() }).meta({ id: 'TestEventSent' });
 
 export const Recovered = z
