@@ -181,7 +181,10 @@ export function ConversionPage(props: { id: string }) {
       </div>
       <section aria-labelledby="options-heading">
         <h2 id="options-heading">Options</h2>
-        <pre>{JSON.stringify(c.options, null, 2)}</pre>
+        {/* Focusable, so a keyboard can scroll it when it overflows. */}
+        <pre tabIndex={0} aria-label="Options as JSON">
+          {JSON.stringify(c.options, null, 2)}
+        </pre>
       </section>
       <section aria-labelledby="events-heading">
         <h2 id="events-heading">Events</h2>

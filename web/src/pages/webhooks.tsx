@@ -480,12 +480,13 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
       {preview && !problem && (
         <div aria-live="polite">
           <h3>The request, as it would be sent</h3>
-          <pre class="preview-text" aria-label="Headers">
+          {/* Scrollable blocks are focusable, so a keyboard can scroll them. */}
+          <pre class="preview-text" aria-label="Headers" tabIndex={0}>
             {Object.entries(preview.headers)
               .map(([name, value]) => `${name}: ${value}`)
               .join('\n')}
           </pre>
-          <pre class="preview-text" aria-label="Body">
+          <pre class="preview-text" aria-label="Body" tabIndex={0}>
             {preview.body}
           </pre>
         </div>
@@ -577,7 +578,15 @@ export function DeliveryPage(props: { id: string }) {
               <td>
                 {when(a.started_at)} ({a.duration_ms} ms)
               </td>
-              <td>{a.response_body_preview ? <pre class="preview-text">{a.response_body_preview}</pre> : '–'}</td>
+              <td>
+                {a.response_body_preview ? (
+                  <pre class="preview-text" tabIndex={0} aria-label={`Response body of attempt ${a.attempt}`}>
+                    {a.response_body_preview}
+                  </pre>
+                ) : (
+                  '–'
+                )}
+              </td>
             </tr>
           ))}
         </tbody>
