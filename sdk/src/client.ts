@@ -6,6 +6,7 @@ import { readEventStream, type StreamedEvent } from './sse.js';
 export type Conversion = components['schemas']['Conversion'];
 export type Job = components['schemas']['Job'];
 export type Problem = components['schemas']['Problem'];
+export type Preset = components['schemas']['Preset'];
 /** A conversion's options (and its webhook fields, `preset`), as `POST /v1/conversions` takes them. */
 export type ConversionOptions = Omit<components['schemas']['ConversionForm'], 'file'>;
 /** A job's shared options, webhook fields and `concurrency`. */
@@ -41,8 +42,8 @@ export type Page<T> = { data: T[]; next_cursor: string | null };
 /** What a call sends: JSON text or a form (a function makes a fresh one for each try). */
 type RequestBody = string | FormData;
 
-/** The statuses an object ends in. */
-const FINAL = ['succeeded', 'failed', 'cancelled'];
+/** The statuses a conversion or job ends in. */
+export const FINAL_STATUSES: readonly string[] = ['succeeded', 'failed', 'cancelled'];
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -72,21 +73,27 @@ export class Kiln {
     path: string,
     init: {
       body?: RequestBody | (() => RequestBody);
+      /** A JSON body: sent as text with its content type (in place of `body`). */
+      json?: unknown;
       headers?: Record<string, string>;
       signal?: AbortSignal;
       /** False for the few POSTs Kiln does not replay (creating an API key): sent without an Idempotency-Key, and never again after a lost answer. */
       idempotent?: boolean;
     } = {},
   ): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.options.apiKey}`, ...init.headers };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.options.apiKey}`,
+      ...(init.json === undefined ? {} : { 'content-type': 'application/json' }),
+      ...init.headers,
+    };
+    const body = init.json === undefined ? init.body : JSON.stringify(init.json);
     const idempotent = method === 'POST' && init.idempotent !== false;
     if (idempotent && !headers['idempotency-key']) headers['idempotency-key'] = crypto.randomUUID();
     const tries = this.options.maxTries ?? 5;
     for (let attempt = 1; ; attempt++) {
       let response: Response;
       try {
-        const body = typeof init.body === 'function' ? init.body() : init.body;
-        response = await this.fetch(`${this.base}${path}`, { method, headers, body, signal: init.signal });
+        response = await this.fetch(`${this.base}${path}`, { method, headers, body: typeof body === 'function' ? body() : body, signal: init.signal });
       } catch (error) {
         // A POST without a key may have been handled: sending it again could make a second one.
         const unsafe = method === 'POST' && !idempotent;
@@ -118,11 +125,7 @@ export class Kiln {
   async convert(input: Input, options: ConversionOptions, { wait = false, ...waitOptions }: WaitOptions & { wait?: boolean } = {}): Promise<Conversion> {
     const url = sourceUrl(input);
     const conversion = url
-      ? await this.json<Conversion>('POST', '/v1/conversions', {
-          body: JSON.stringify({ ...options, source_url: url }),
-          headers: { 'content-type': 'application/json' },
-          signal: waitOptions.signal,
-        })
+      ? await this.json<Conversion>('POST', '/v1/conversions', { json: { ...options, source_url: url }, signal: waitOptions.signal })
       : await this.sendForm<Conversion>('/v1/conversions', options, [await fileOf(input)], waitOptions.signal);
     return wait ? this.wait(conversion, waitOptions) : conversion;
   }
@@ -132,16 +135,23 @@ export class Kiln {
     const urls = inputs.map(sourceUrl);
     let job: Job;
     if (urls.every((url) => url !== undefined)) {
-      job = await this.json<Job>('POST', '/v1/jobs', {
-        body: JSON.stringify({ ...options, inputs: urls.map((source_url) => ({ source_url })) }),
-        headers: { 'content-type': 'application/json' },
-        signal: waitOptions.signal,
-      });
+      job = await this.json<Job>('POST', '/v1/jobs', { json: { ...options, inputs: urls.map((source_url) => ({ source_url })) }, signal: waitOptions.signal });
     } else {
       if (urls.some((url) => url !== undefined)) throw new KilnError(0, 'invalid_input', 'a job takes uploads or URLs, not both');
       job = await this.sendForm<Job>('/v1/jobs', options, await Promise.all(inputs.map(fileOf)), waitOptions.signal);
     }
     return wait ? this.wait(job, waitOptions) : job;
+  }
+
+  /** Keeps `options` under `name`: the preset of that name replaced, or a new one made. */
+  async savePreset(name: string, options: Record<string, unknown>): Promise<Preset> {
+    const path = `/v1/presets/${encodeURIComponent(name)}`;
+    try {
+      return await this.json<Preset>('PUT', path, { json: { options } });
+    } catch (error) {
+      if (!(error instanceof KilnError && error.status === 404)) throw error;
+      return this.json<Preset>('POST', '/v1/presets', { json: { name, options } });
+    }
   }
 
   getConversion(id: string): Promise<Conversion> {
@@ -167,7 +177,7 @@ export class Kiln {
       let lastEventId: string | undefined;
       for (let drops = 0; drops < 3;) {
         const current = await read();
-        if (FINAL.includes(current.status)) return current;
+        if (FINAL_STATUSES.includes(current.status)) return current;
         try {
           const response = await this.request('GET', `${path}/events`, { signal, headers: lastEventId ? { 'last-event-id': lastEventId } : {} });
           if (response.status === 204 || !response.body) continue;
@@ -183,7 +193,7 @@ export class Kiln {
       }
       for (;;) {
         const current = await read();
-        if (FINAL.includes(current.status)) return current;
+        if (FINAL_STATUSES.includes(current.status)) return current;
         await sleep(1000, signal);
       }
     } catch (error) {

@@ -1,5 +1,7 @@
 export {
   Kiln,
+  FINAL_STATUSES,
+  type Preset,
   type KilnOptions,
   type Input,
   type WaitOptions,

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KilnConfig } from '../config.js';
 import { openDatabase } from '../db/database.js';
+import { EmbeddedDatabaseInUseError } from '../db/embedded-lock.js';
 import { issueApiKeyForAccountName } from '../db/accounts.js';
 import { blobStoreFor, logWebhookAllowList } from '../roles/wiring.js';
 import { startApiRole } from '../roles/api.js';
@@ -86,21 +87,33 @@ async function runKeysCreate(config: KilnConfig, args: string[]): Promise<void> 
   }
 }
 
-/** Runs `kiln dev|api|worker|migrate|keys create --account`. */
+/**
+ * Runs `kiln dev|api|worker|migrate|keys create --account`. A setting that does not hold, or
+ * an embedded database another process has, exits 2 with its message; anything else, 1.
+ */
 export async function runServerCommand(command: ServerCommand, rest: string[]): Promise<void> {
-  const config = loadConfig();
-  setLogLevel(config.logLevel);
-  switch (command) {
-    case 'dev':
-      return runDev(config);
-    case 'api':
-      return runApi(config);
-    case 'worker':
-      return runWorker(config);
-    case 'migrate':
-      return runMigrate(config);
-    case 'keys':
-      return runKeysCreate(config, rest.slice(1));
+  try {
+    const config = loadConfig();
+    setLogLevel(config.logLevel);
+    switch (command) {
+      case 'dev':
+        return await runDev(config);
+      case 'api':
+        return await runApi(config);
+      case 'worker':
+        return await runWorker(config);
+      case 'migrate':
+        return await runMigrate(config);
+      case 'keys':
+        return await runKeysCreate(config, rest.slice(1));
+    }
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof EmbeddedDatabaseInUseError) {
+      console.error(`kiln: ${error.message}`);
+      process.exit(2);
+    }
+    log('fatal', error);
+    process.exit(1);
   }
 }
 

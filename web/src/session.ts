@@ -46,3 +46,10 @@ export function describeError(error: unknown): string {
   if (error instanceof KilnError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
+
+/** A problem for the page, with each field's error when Kiln lists them (`invalid_options`). */
+export function describeProblem(error: unknown): { message: string; errors: string[] } {
+  const errors =
+    error instanceof KilnError && Array.isArray(error.problem.errors) ? (error.problem.errors as Array<{ message?: string }>).map((e) => e.message ?? '') : [];
+  return { message: describeError(error), errors };
+}

@@ -104,3 +104,10 @@ export function record(value: Record<string, unknown>, indent = ''): string {
 export function show(ctx: Context, value: unknown, human: (value: never) => string = (v) => record(v)): void {
   ctx.out(ctx.json ? JSON.stringify(value, null, 2) : human(value as never));
 }
+
+/** Everything on stdin, as text (a key given as `-`, a payload to verify). */
+export async function readStdin(io: Io): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,7 +1,7 @@
 import { Kiln } from '../client.js';
 import { KilnError } from '../errors.js';
 import { Flags, parseArgs, UsageError } from './args.js';
-import { makeContext, show, table, type Command, type Io } from './command.js';
+import { makeContext, readStdin, show, table, type Command, type Io } from './command.js';
 import { CONVERT_COMMANDS } from './convert.js';
 import { CLIENT_VARIABLES, listProfiles, removeProfile, saveProfile, useProfile } from './profiles.js';
 import { RESOURCE_COMMANDS } from './resources.js';
@@ -13,12 +13,6 @@ const GLOBAL_OPTIONS = [
   ['--profile NAME', 'which saved login to use (default: the current one; KILN_URL and KILN_API_KEY override it)'],
   ['--help', 'this command’s options and examples'],
 ] as const;
-
-async function readKey(io: Io): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8').trim();
-}
 
 const PROFILE_COMMANDS: Command[] = [
   {
@@ -36,7 +30,7 @@ const PROFILE_COMMANDS: Command[] = [
       const url = ctx.flags.required('url', "the Kiln's address");
       let key = ctx.flags.string('key') ?? ctx.io.env.KILN_API_KEY;
       ctx.flags.noneLeft();
-      if (key === '-') key = await readKey(ctx.io);
+      if (key === '-') key = (await readStdin(ctx.io)).trim();
       if (!key) throw new UsageError('--key is required: an API key (kiln_…)');
       if (!/^https?:\/\/[^/]+/i.test(url)) throw new UsageError(`--url must be http(s)://host[:port], not ${JSON.stringify(url)}`);
       // A key that does not work is not saved.
@@ -262,4 +256,20 @@ export function completionScript(shell: 'bash' | 'zsh', commands: readonly Comma
     'complete -o default -F _kiln kiln',
   ].join('\n');
   return shell === 'bash' ? bash : ['autoload -U +X bashcompinit && bashcompinit', bash].join('\n');
+}
+
+/**
+ * `kiln` as a process: runs the command line given, then exits with its code, not waiting
+ * for idle keep-alive connections to close (Linux writes stdout synchronously, so nothing
+ * is lost). `server` names the commands of the server's own `kiln`, for help.
+ */
+export function runCliProcess(server: ReadonlyArray<{ name: string; summary: string }> = []): void {
+  const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  runCli(process.argv.slice(2), io, server).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error('kiln: unexpected error', error);
+      process.exit(1);
+    },
+  );
 }

@@ -37,8 +37,6 @@ export async function bodyFromFlags(flags: Flags, fields: Record<string, 'text' 
   return body;
 }
 
-const jsonInit = (body: unknown) => ({ body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-
 const LIST_OPTIONS = [
   ['--limit N', 'show at most N (default 20)'],
   ['--all', 'every one, page after page'],
@@ -166,7 +164,7 @@ export const RESOURCE_COMMANDS: Command[] = [
       const body = await bodyFromFlags(ctx.flags, ENDPOINT_FIELDS);
       ctx.flags.noneLeft();
       if (!body.url) throw new UsageError('--url is required');
-      show(ctx, await ctx.client().json('POST', '/v1/webhooks/endpoints', jsonInit(body)));
+      show(ctx, await ctx.client().json('POST', '/v1/webhooks/endpoints', { json: body }));
     },
   },
   {
@@ -178,7 +176,7 @@ export const RESOURCE_COMMANDS: Command[] = [
     async run(ctx) {
       const body = await bodyFromFlags(ctx.flags, { ...ENDPOINT_FIELDS, secret: 'text' });
       ctx.flags.noneLeft();
-      show(ctx, await ctx.client().json('PATCH', `/v1/webhooks/endpoints/${only(ctx, 'endpoint id')}`, jsonInit(body)));
+      show(ctx, await ctx.client().json('PATCH', `/v1/webhooks/endpoints/${only(ctx, 'endpoint id')}`, { json: body }));
     },
   },
   actionCommand('endpoints delete', 'Delete a webhook endpoint', 'DELETE', (id) => `/v1/webhooks/endpoints/${id}`),
@@ -222,13 +220,9 @@ export const RESOURCE_COMMANDS: Command[] = [
       const status = ctx.flags.list('status');
       const dryRun = ctx.flags.boolean('dry-run');
       ctx.flags.noneLeft();
-      const result = await ctx
-        .client()
-        .json<{ redelivered: number; delivery_ids: string[] }>(
-          'POST',
-          '/v1/webhooks/recover',
-          jsonInit({ endpoint_id: endpoint, since, ...(status ? { status } : {}), ...(dryRun ? { dry_run: true } : {}) }),
-        );
+      const result = await ctx.client().json<{ redelivered: number; delivery_ids: string[] }>('POST', '/v1/webhooks/recover', {
+        json: { endpoint_id: endpoint, since, ...(status ? { status } : {}), ...(dryRun ? { dry_run: true } : {}) },
+      });
       show(ctx, result, (r: { redelivered: number; delivery_ids: string[] }) =>
         [
           `${dryRun ? 'would send' : 'sending'} ${r.redelivered} deliver${r.redelivered === 1 ? 'y' : 'ies'} again${dryRun ? ' (dry run: none sent)' : ''}`,
@@ -257,7 +251,7 @@ export const RESOURCE_COMMANDS: Command[] = [
       const name = ctx.flags.string('name') ?? 'cli';
       ctx.flags.noneLeft();
       // Kiln does not replay this POST: the key exists in plain text only in its answer.
-      const response = await ctx.client().request('POST', '/v1/api-keys', { ...jsonInit({ name }), idempotent: false });
+      const response = await ctx.client().request('POST', '/v1/api-keys', { json: { name }, idempotent: false });
       show(ctx, await response.json());
     },
   },
@@ -274,17 +268,7 @@ export const RESOURCE_COMMANDS: Command[] = [
     async run(ctx) {
       const name = only(ctx, 'name');
       const options = conversionOptions(ctx.flags);
-      const client = ctx.client();
-      const exists = await client.request('GET', `/v1/presets/${encodeURIComponent(name)}`).then(
-        () => true,
-        (error: unknown) => {
-          if ((error as { status?: number }).status === 404) return false;
-          throw error;
-        },
-      );
-      const saved = exists
-        ? await client.json('PUT', `/v1/presets/${encodeURIComponent(name)}`, jsonInit({ options }))
-        : await client.json('POST', '/v1/presets', jsonInit({ name, options }));
+      const saved = await ctx.client().savePreset(name, options);
       show(ctx, saved);
     },
   },

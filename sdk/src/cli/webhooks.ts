@@ -3,7 +3,7 @@ import { signWebhook, verifyWebhook } from '../webhooks.js';
 import { WebhookVerificationError } from '../errors.js';
 import type { StreamedEvent } from '../sse.js';
 import { UsageError } from './args.js';
-import { type Command, type Context } from './command.js';
+import { readStdin, type Command, type Context } from './command.js';
 
 /** Stops the stream on Ctrl-C (or after `--max-events`), so the command exits 0 with its lines written. */
 function stopper(): { signal: AbortSignal; stop(): void; dispose(): void } {
@@ -160,7 +160,7 @@ export const WEBHOOK_COMMANDS: Command[] = [
       }
       headerLines.forEach(addLine);
       const source = ctx.args[0] ?? '-';
-      const body = source === '-' ? await readAll(ctx.io.stdin) : await readFile(source, 'utf8');
+      const body = source === '-' ? await readStdin(ctx.io) : await readFile(source, 'utf8');
       try {
         const event = await verifyWebhook(body, headers, secrets, tolerance !== undefined ? { toleranceSeconds: tolerance } : {});
         if (ctx.json) ctx.out(JSON.stringify({ valid: true, event_id: event.id, type: event.type }));
@@ -175,9 +175,3 @@ export const WEBHOOK_COMMANDS: Command[] = [
     },
   },
 ];
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -1,11 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Conversion } from '../../../sdk/src/index.js';
+import { FINAL_STATUSES, type Conversion } from '../../../sdk/src/index.js';
 import { dimensions, size, when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
-import { Link, navigate, useRoute } from '../router.js';
+import { Link, useRoute } from '../router.js';
+import { Alert, StatusFilter } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+/** The statuses of a conversion or a job, as the API filters by them. */
+export const CONVERSION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
 /** Conversions, newest first, a server page at a time; the filter lives in the address. */
 export function Conversions() {
@@ -15,20 +17,8 @@ export function Conversions() {
   return (
     <>
       <h1>Conversions</h1>
-      <form class="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <label for="status-filter">Status</label>
-        <select id="status-filter" value={status} onChange={(event) => navigate(`/conversions${filterQuery((event.target as HTMLSelectElement).value)}`)}>
-          <option value="">any</option>
-          {STATUSES.map((s) => (
-            <option value={s}>{s}</option>
-          ))}
-        </select>
-      </form>
-      {page.error && (
-        <p class="error" role="alert">
-          {page.error}
-        </p>
-      )}
+      <StatusFilter id="status-filter" path="/conversions" statuses={CONVERSION_STATUSES} value={status} />
+      <Alert message={page.error} />
       <table>
         <caption class="visually-hidden">Conversions{status ? `, ${status}` : ''}</caption>
         <thead>
@@ -61,8 +51,6 @@ export function Conversions() {
   );
 }
 
-const filterQuery = (status: string) => (status ? `?status=${encodeURIComponent(status)}` : '');
-
 /** One conversion: input beside output, its options, its events in order, cancel and download. */
 export function ConversionPage(props: { id: string }) {
   const [conversion, setConversion] = useState<Conversion | undefined>();
@@ -83,7 +71,7 @@ export function ConversionPage(props: { id: string }) {
   }, [props.id]);
   // While it runs, follow it to its end, then show it as it ended.
   useEffect(() => {
-    if (!conversion || ['succeeded', 'failed', 'cancelled'].includes(conversion.status)) return;
+    if (!conversion || FINAL_STATUSES.includes(conversion.status)) return;
     const stop = new AbortController();
     kiln()
       .wait(conversion, {
@@ -107,12 +95,7 @@ export function ConversionPage(props: { id: string }) {
       setError(describeError(failure));
     }
   };
-  if (error)
-    return (
-      <p class="error" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <Alert message={error} />;
   if (!conversion) return <p aria-busy="true">Loading…</p>;
   const c = conversion;
   return (

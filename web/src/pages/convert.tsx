@@ -1,7 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { KilnError } from '../../../sdk/src/index.js';
 import { navigate } from '../router.js';
-import { describeError, kiln } from '../session.js';
+import { describeProblem, kiln } from '../session.js';
 
 /** A property of the conversion form as the OpenAPI document describes it. */
 interface FieldSchema {
@@ -134,11 +133,7 @@ export function Convert() {
       if (inputs.length === 1) navigate(`/conversions/${(await client.convert(inputs[0]!, options())).id}`);
       else navigate(`/jobs/${(await client.createJob(inputs, options())).id}`);
     } catch (failure) {
-      const errors =
-        failure instanceof KilnError && Array.isArray(failure.problem.errors)
-          ? (failure.problem.errors as Array<{ message?: string }>).map((e) => e.message ?? '')
-          : [];
-      setProblem({ message: describeError(failure), errors });
+      setProblem(describeProblem(failure));
     } finally {
       setBusy(false);
     }
@@ -154,22 +149,11 @@ export function Convert() {
     const { preset: _base, ...chosen } = options();
     const name = presetName.trim();
     try {
-      const client = kiln();
-      const exists = presets.includes(name);
-      if (exists)
-        await client.json('PUT', `/v1/presets/${encodeURIComponent(name)}`, {
-          body: JSON.stringify({ options: chosen }),
-          headers: { 'content-type': 'application/json' },
-        });
-      else await client.json('POST', '/v1/presets', { body: JSON.stringify({ name, options: chosen }), headers: { 'content-type': 'application/json' } });
-      if (!exists) setPresets([...presets, name]);
+      await kiln().savePreset(name, chosen);
+      if (!presets.includes(name)) setPresets([...presets, name]);
       setPresetSaved(name);
     } catch (failure) {
-      const errors =
-        failure instanceof KilnError && Array.isArray(failure.problem.errors)
-          ? (failure.problem.errors as Array<{ message?: string }>).map((e) => e.message ?? '')
-          : [];
-      setProblem({ message: describeError(failure), errors });
+      setProblem(describeProblem(failure));
     }
   };
   const common = fields?.filter(([name]) => COMMON.includes(name)) ?? [];

@@ -1,12 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Conversion, Job } from '../../../sdk/src/index.js';
+import { FINAL_STATUSES, type Conversion, type Job } from '../../../sdk/src/index.js';
+import { CONVERSION_STATUSES } from './conversions.js';
 import { when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
-import { Link, navigate, useRoute } from '../router.js';
+import { Link, useRoute } from '../router.js';
+import { Alert, StatusFilter } from '../parts.js';
 import { describeError, kiln } from '../session.js';
-
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-const ENDED = ['succeeded', 'failed', 'cancelled'];
 
 export function Jobs() {
   const { query } = useRoute();
@@ -15,27 +14,8 @@ export function Jobs() {
   return (
     <>
       <h1>Jobs</h1>
-      <form class="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <label for="job-status-filter">Status</label>
-        <select
-          id="job-status-filter"
-          value={status}
-          onChange={(event) => {
-            const value = (event.target as HTMLSelectElement).value;
-            navigate(`/jobs${value ? `?status=${encodeURIComponent(value)}` : ''}`);
-          }}
-        >
-          <option value="">any</option>
-          {STATUSES.map((s) => (
-            <option value={s}>{s}</option>
-          ))}
-        </select>
-      </form>
-      {page.error && (
-        <p class="error" role="alert">
-          {page.error}
-        </p>
-      )}
+      <StatusFilter id="job-status-filter" path="/jobs" statuses={CONVERSION_STATUSES} value={status} />
+      <Alert message={page.error} />
       <table>
         <caption class="visually-hidden">Jobs{status ? `, ${status}` : ''}</caption>
         <thead>
@@ -85,7 +65,7 @@ export function JobPage(props: { id: string }) {
     void load();
   }, [props.id]);
   useEffect(() => {
-    if (!job || ENDED.includes(job.status)) return;
+    if (!job || FINAL_STATUSES.includes(job.status)) return;
     const stop = new AbortController();
     kiln()
       .wait(job, {
@@ -111,7 +91,7 @@ export function JobPage(props: { id: string }) {
         () => undefined,
       );
     return () => stop.abort();
-  }, [job?.id, job ? ENDED.includes(job.status) : false]);
+  }, [job?.id, job ? FINAL_STATUSES.includes(job.status) : false]);
   const cancel = async () => {
     try {
       await kiln().request('POST', `/v1/jobs/${props.id}/cancel`);
@@ -120,12 +100,7 @@ export function JobPage(props: { id: string }) {
       setError(describeError(failure));
     }
   };
-  if (error)
-    return (
-      <p class="error" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <Alert message={error} />;
   if (!job) return <p aria-busy="true">Loading…</p>;
   const done = job.counts.succeeded + job.counts.failed + job.counts.cancelled;
   const archive = job.archive_url;
@@ -145,7 +120,7 @@ export function JobPage(props: { id: string }) {
             Download the archive
           </a>
         )}
-        {!ENDED.includes(job.status) && (
+        {!FINAL_STATUSES.includes(job.status) && (
           <button type="button" onClick={() => void cancel()}>
             Cancel
           </button>

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { when } from '../format.js';
 import { Link, navigate, useRoute } from '../router.js';
+import { Alert } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 interface Overview {
@@ -80,11 +81,7 @@ export function OverviewPage() {
           ))}
         </select>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       {!overview && !error && <p aria-busy="true">Loading…</p>}
       {overview && (
         <div class="charts">

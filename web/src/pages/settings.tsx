@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { size, when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
+import { Alert } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 interface ApiKey {
@@ -109,11 +110,7 @@ function PresetsAndAssets() {
           <label for="asset-file">Upload an image to lay over outputs</label>
           <input id="asset-file" type="file" accept="image/*" onChange={(event) => void upload(event)} />
         </div>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert message={error} />
         <table>
           <caption class="visually-hidden">Assets</caption>
           <thead>
@@ -170,11 +167,7 @@ export function Settings() {
     setError(undefined);
     try {
       // Kiln does not replay this call: the key exists in plain text only in its answer.
-      const response = await kiln().request('POST', '/v1/api-keys', {
-        body: JSON.stringify({ name: name.trim() }),
-        headers: { 'content-type': 'application/json' },
-        idempotent: false,
-      });
+      const response = await kiln().request('POST', '/v1/api-keys', { json: { name: name.trim() }, idempotent: false });
       const answer = (await response.json()) as { name: string; key: string };
       setCreated({ name: answer.name, key: answer.key });
       setName('');
@@ -214,11 +207,7 @@ export function Settings() {
             </p>
           </div>
         )}
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert message={error} />
         <table>
           <caption class="visually-hidden">API keys</caption>
           <thead>

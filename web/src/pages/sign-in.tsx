@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { Alert } from '../parts.js';
 import { describeError, kiln, signIn, signOutReason } from '../session.js';
 
 /** The API key is checked against Kiln before the tab keeps it. */
@@ -38,11 +39,7 @@ export function SignIn(props: { onSignedIn: () => void }) {
         <p id="sign-in-help" class="help">
           Kept in this tab only, until you sign out or close it.
         </p>
-        {error && (
-          <p id="sign-in-error" class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <Alert id="sign-in-error" message={error} />
         <button type="submit" disabled={busy || key.trim() === ''}>
           Sign in
         </button>

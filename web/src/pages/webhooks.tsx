@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { Link, navigate, useRoute } from '../router.js';
+import { Alert, StatusFilter } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 interface Endpoint {
@@ -41,7 +42,7 @@ interface Delivery {
   }>;
 }
 
-const jsonBody = (body: unknown) => ({ body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
 
 function useEventTypes(): string[] {
   const [types, setTypes] = useState<string[]>([]);
@@ -132,11 +133,7 @@ function EndpointForm(props: { initial?: Endpoint; submitLabel: string; onSubmit
         <input id="endpoint-enabled" type="checkbox" checked={enabled} onChange={(e) => setEnabled((e.target as HTMLInputElement).checked)} />
         <label for="endpoint-enabled">Enabled</label>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       <button type="submit">{props.submitLabel}</button>
     </form>
   );
@@ -181,7 +178,7 @@ export function Webhooks() {
           <EndpointForm
             submitLabel="Add endpoint"
             onSubmit={async (body) => {
-              const created = await kiln().json<Endpoint>('POST', '/v1/webhooks/endpoints', jsonBody(body));
+              const created = await kiln().json<Endpoint>('POST', '/v1/webhooks/endpoints', { json: body });
               navigate(`/webhooks/endpoints/${created.id}`);
             }}
           />
@@ -203,19 +200,7 @@ function DeliveryTable(props: { endpointId?: string }) {
   const here = location.pathname.replace(/^\/app/, '');
   return (
     <>
-      <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
-        <label for="delivery-status">Status</label>
-        <select
-          id="delivery-status"
-          value={status}
-          onChange={(e) => navigate(`${here}${(e.target as HTMLSelectElement).value ? `?status=${(e.target as HTMLSelectElement).value}` : ''}`)}
-        >
-          <option value="">any</option>
-          {['pending', 'succeeded', 'failed', 'cancelled'].map((s) => (
-            <option value={s}>{s}</option>
-          ))}
-        </select>
-      </form>
+      <StatusFilter id="delivery-status" path={here} statuses={DELIVERY_STATUSES} value={status} />
       <table>
         <caption class="visually-hidden">Deliveries</caption>
         <thead>
@@ -290,22 +275,13 @@ export function EndpointPage(props: { id: string }) {
   };
   const recover = (dryRun: boolean) =>
     act(async () => {
-      const result = await kiln().json<{ redelivered: number }>(
-        'POST',
-        '/v1/webhooks/recover',
-        jsonBody({ endpoint_id: props.id, since: new Date(since).toISOString(), status: pendingToo ? ['failed', 'pending'] : ['failed'], dry_run: dryRun }),
-      );
+      const result = await kiln().json<{ redelivered: number }>('POST', '/v1/webhooks/recover', {
+        json: { endpoint_id: props.id, since: new Date(since).toISOString(), status: pendingToo ? ['failed', 'pending'] : ['failed'], dry_run: dryRun },
+      });
       if (dryRun) setCounted(result.redelivered);
       return dryRun ? `${result.redelivered} deliveries would be sent again.` : `Sending ${result.redelivered} deliveries again.`;
     });
-  if (!endpoint)
-    return error ? (
-      <p class="error" role="alert">
-        {error}
-      </p>
-    ) : (
-      <p aria-busy="true">Loading…</p>
-    );
+  if (!endpoint) return error ? <Alert message={error} /> : <p aria-busy="true">Loading…</p>;
   return (
     <>
       <h1>{endpoint.url}</h1>
@@ -352,11 +328,7 @@ export function EndpointPage(props: { id: string }) {
           {message}
         </p>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       {secret && (
         <p>
           Signing secret: <code class="secret">{secret}</code>
@@ -389,7 +361,7 @@ export function EndpointPage(props: { id: string }) {
           initial={endpoint}
           submitLabel="Save"
           onSubmit={async (body) => {
-            setEndpoint(await kiln().json<Endpoint>('PATCH', path, jsonBody(body)));
+            setEndpoint(await kiln().json<Endpoint>('PATCH', path, { json: body }));
             setMessage('Saved.');
           }}
         />
@@ -429,11 +401,9 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
     // Rendered a moment after typing stops, not on every key.
     const timer = setTimeout(() => {
       kiln()
-        .json<{ headers: Record<string, string>; body: string }>(
-          'POST',
-          `${path}/preview`,
-          jsonBody({ event_type: eventType, template: template.trim() === '' ? null : template }),
-        )
+        .json<{ headers: Record<string, string>; body: string }>('POST', `${path}/preview`, {
+          json: { event_type: eventType, template: template.trim() === '' ? null : template },
+        })
         .then(
           (rendered) => {
             if (!current) return;
@@ -451,7 +421,7 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
   const save = async () => {
     setSaved(false);
     try {
-      props.onSaved(await kiln().json<Endpoint>('PATCH', path, jsonBody({ template: template.trim() === '' ? null : template })));
+      props.onSaved(await kiln().json<Endpoint>('PATCH', path, { json: { template: template.trim() === '' ? null : template } }));
       setSaved(true);
     } catch (failure) {
       setProblem(describeError(failure));
@@ -472,11 +442,7 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
           ))}
         </select>
       </div>
-      {problem && (
-        <p class="error" role="alert">
-          {problem}
-        </p>
-      )}
+      <Alert message={problem} />
       {preview && !problem && (
         <div aria-live="polite">
           <h3>The request, as it would be sent</h3>
@@ -525,14 +491,7 @@ export function DeliveryPage(props: { id: string }) {
       setError(describeError(failure));
     }
   };
-  if (!delivery)
-    return error ? (
-      <p class="error" role="alert">
-        {error}
-      </p>
-    ) : (
-      <p aria-busy="true">Loading…</p>
-    );
+  if (!delivery) return error ? <Alert message={error} /> : <p aria-busy="true">Loading…</p>;
   return (
     <>
       <h1>
@@ -553,11 +512,7 @@ export function DeliveryPage(props: { id: string }) {
           Resend now
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <Alert message={error} />
       <table>
         <caption>Attempts</caption>
         <thead>
