@@ -501,7 +501,7 @@ export const SETTINGS = defineSettings({
     key: 'retentionAttempts',
     schema: duration(),
     default: '30d',
-    doc: 'the response body previews of delivery attempts are removed this long after the attempt',
+    doc: 'the requests and response body previews of delivery attempts are removed this long after the attempt',
   },
   KILN_LOG_LEVEL: { key: 'logLevel', schema: choice(LOG_LEVELS), default: 'info', doc: 'Kiln’s JSON log on stderr' },
   KILN_TEMPORAL_LOG_LEVEL: {

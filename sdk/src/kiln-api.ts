@@ -3041,6 +3041,15 @@ export interface components {
       duration_ms: number;
       status_code: number | null;
       response_body_preview: string | null;
+      /** @description The request Kiln formed for this attempt, as signed at its time; sent unless `error.class` says it never left (blocked_address). Null when none was formed (a refused target, a failed template) or once retention emptied it with the response preview. */
+      request: {
+        /** @description Every header Kiln set, signatures included */
+        headers: {
+          [key: string]: string;
+        };
+        /** @description The body, its first 64 KiB */
+        body: string;
+      } | null;
       error: {
         class: string;
         message: string | null;
@@ -3591,6 +3600,14 @@ export interface operations {
         /** @description The next_cursor of the previous page */
         cursor?: string;
         status?: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+        /** @description Only those converted (or to be converted) to this format */
+        output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+        /** @description Only those with this tag */
+        tag?: string;
+        /** @description Only those created at or after this time */
+        created_after?: string;
+        /** @description Only those created before this time */
+        created_before?: string;
       };
       header?: never;
       path?: never;
@@ -4433,6 +4450,10 @@ export interface operations {
         /** @description The next_cursor of the previous page */
         cursor?: string;
         status?: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+        /** @description Only those created at or after this time */
+        created_after?: string;
+        /** @description Only those created before this time */
+        created_before?: string;
       };
       header?: never;
       path?: never;
@@ -7784,6 +7805,10 @@ export interface operations {
         status?: 'pending' | 'succeeded' | 'failed' | 'cancelled';
         /** @description Only deliveries of this event */
         event_id?: string;
+        /** @description Only those created at or after this time */
+        created_after?: string;
+        /** @description Only those created before this time */
+        created_before?: string;
       };
       header?: never;
       path?: never;

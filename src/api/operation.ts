@@ -102,6 +102,15 @@ export const pageQuery = {
     .describe('The next_cursor of the previous page'),
 };
 
+/** A date-time parameter as the API takes it (ISO 8601 with a zone). */
+export const isoDateTime = z.iso.datetime({ offset: true, message: 'an ISO-8601 date-time with its zone, e.g. 2026-12-07T09:00:00Z' });
+
+/** The time-range filter of a list: created at or after, and before. */
+export const createdRangeQuery = {
+  created_after: isoDateTime.optional().describe('Only those created at or after this time'),
+  created_before: isoDateTime.optional().describe('Only those created before this time'),
+};
+
 /** A JSON body. */
 export function jsonBody(schema: z.ZodType, required = true, description?: string): RequestBody {
   return { required, ...(description ? { description } : {}), content: { 'application/json': schema } };

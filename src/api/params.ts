@@ -2,6 +2,8 @@ import type { Context } from 'koa';
 import { hasPrefix, type IdPrefix } from '../ids.js';
 import { ApiError } from '../problem.js';
 import { hasNul } from '../safe-input.js';
+import type { CreatedRange } from '../db/list-filters.js';
+import { isoDateTime } from './operation.js';
 
 /** A query parameter given at most once and free of NUL; 400 invalid_parameter otherwise. */
 export function queryParameter(query: Record<string, unknown>, name: string): string | undefined {
@@ -21,6 +23,13 @@ export function queryChoice<T extends string>(query: Record<string, unknown>, na
   return value as T | undefined;
 }
 
+/** A query parameter that must match `pattern` (`shape` says what it is, for the 400). */
+export function queryMatching(query: Record<string, unknown>, name: string, pattern: RegExp, shape: string): string | undefined {
+  const value = queryParameter(query, name);
+  if (value !== undefined && !pattern.test(value)) throw new ApiError(400, 'invalid_parameter', `${name} must be ${shape}`, { parameter: name });
+  return value;
+}
+
 /** A query parameter that must be a whole number from `min` to `max`; anything else is 400. */
 export function queryWhole(query: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
   const value = queryParameter(query, name);
@@ -38,6 +47,22 @@ export function queryId(query: Record<string, unknown>, name: string, prefix: Id
     throw new ApiError(400, 'invalid_parameter', `${name} must be an id starting ${prefix}_`, { parameter: name });
   }
   return value;
+}
+
+/** A query parameter that must be an ISO-8601 date-time with its zone; anything else is 400. */
+export function queryTime(query: Record<string, unknown>, name: string): Date | undefined {
+  const value = queryParameter(query, name);
+  if (value === undefined) return undefined;
+  const time = isoDateTime.safeParse(value).success ? new Date(value) : undefined;
+  if (!time || Number.isNaN(time.getTime())) {
+    throw new ApiError(400, 'invalid_parameter', `${name} must be an ISO-8601 date-time with its zone, e.g. 2026-12-07T09:00:00Z`, { parameter: name });
+  }
+  return time;
+}
+
+/** A list's time range, from `created_after` and `created_before`. */
+export function queryCreatedRange(query: Record<string, unknown>): CreatedRange {
+  return { createdAfter: queryTime(query, 'created_after'), createdBefore: queryTime(query, 'created_before') };
 }
 
 /** The `:id` of the route when it is shaped like an id with `prefix`; otherwise nothing can match it, so 404. */

@@ -1,3 +1,4 @@
+import type { CreatedRange } from './list-filters.js';
 import { sql, type Kysely } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
 import type { StoredRendition, Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
@@ -77,14 +78,26 @@ export async function findConversionById(db: Kysely<Database>, id: string): Prom
   return db.selectFrom('conversions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** What a conversion list may be narrowed to. */
+export interface ConversionFilter extends CreatedRange {
+  status?: ConversionStatus;
+  outputFormat?: string;
+  tag?: string;
+}
+
 export async function listConversions(
   db: Kysely<Database>,
   accountId: string,
-  page: { limit: number; after?: string; status?: ConversionStatus },
+  page: { limit: number; after?: string },
+  filter: ConversionFilter = {},
 ): Promise<Conversion[]> {
   let query = db.selectFrom('conversions').selectAll().where('account_id', '=', accountId);
   if (page.after) query = query.where('id', '<', page.after);
-  if (page.status) query = query.where('status', '=', page.status);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.outputFormat) query = query.where('output_format', '=', filter.outputFormat);
+  if (filter.tag !== undefined) query = query.where('tag', '=', filter.tag);
+  if (filter.createdAfter) query = query.where('created_at', '>=', filter.createdAfter);
+  if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore);
   return query.orderBy('id', 'desc').limit(page.limit).execute();
 }
 

@@ -1,3 +1,4 @@
+import type { CreatedRange } from './list-filters.js';
 import type { EventType } from '../model/event-catalog.js';
 import { sql, type Kysely } from 'kysely';
 import type { RotatingSecret, SignatureScheme } from '../signing/webhook-signature.js';
@@ -47,7 +48,7 @@ export async function findDeliveryById(db: Kysely<Database>, id: string): Promis
   return db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export interface DeliveryFilter {
+export interface DeliveryFilter extends CreatedRange {
   endpointId?: string;
   eventType?: EventType;
   status?: DeliveryStatus;
@@ -65,6 +66,8 @@ export async function listDeliveries(
   if (filter.eventType) query = query.where('event_type', '=', filter.eventType);
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.eventId) query = query.where('event_id', '=', filter.eventId);
+  if (filter.createdAfter) query = query.where('created_at', '>=', filter.createdAfter);
+  if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore);
   if (page.after) query = query.where('id', '<', page.after);
   return query.orderBy('id', 'desc').limit(page.limit).execute();
 }
@@ -81,6 +84,8 @@ export interface AttemptRecord {
   durationMs: number;
   statusCode: number | null;
   responseBodyPreview: string | null;
+  /** The request formed for the attempt (its body as the log keeps it); null when none was. */
+  request: { headers: Record<string, string>; body: string } | null;
   error: { class: string; message: string } | null;
   /** When the next scheduled attempt will run, if one will; `unchanged` for a manual attempt, which leaves the schedule alone. */
   nextAttemptAt: Date | null | 'unchanged';
@@ -105,11 +110,12 @@ export async function recordAttempts(
     return sql`(${index}::integer, ${deliveryId}::text, ${attempt.trigger}::text, ${attempt.url}::text, ${attempt.scheduledAt}::timestamptz,
       ${attempt.startedAt}::timestamptz, ${attempt.durationMs}::integer, ${attempt.statusCode}::integer, ${attempt.responseBodyPreview}::text,
       ${attempt.error?.class ?? null}::text, ${attempt.error?.message ?? null}::text, ${lastError}::text, ${nextAttemptAt}::timestamptz,
-      ${attempt.nextAttemptAt === 'unchanged'}::boolean, ${attempt.succeeded === true}::boolean)`;
+      ${attempt.nextAttemptAt === 'unchanged'}::boolean, ${attempt.succeeded === true}::boolean,
+      ${attempt.request ? JSON.stringify(attempt.request.headers) : null}::jsonb, ${attempt.request?.body ?? null}::text)`;
   });
   const result = await sql<{ position: number; attempt: number; status: DeliveryStatus }>`
     with input (position, delivery_id, trigger, url, scheduled_at, started_at, duration_ms, status_code, preview, error_class, error_message,
-                last_error, next_attempt_at, keep_next, succeeded) as (values ${sql.join(rows)}),
+                last_error, next_attempt_at, keep_next, succeeded, request_headers, request_body) as (values ${sql.join(rows)}),
     counted as (
       update deliveries d set
         attempt_count = d.attempt_count + 1,
@@ -126,8 +132,10 @@ export async function recordAttempts(
     ),
     logged as (
       insert into delivery_attempts
-        (delivery_id, attempt, trigger, url, scheduled_at, started_at, duration_ms, status_code, response_body_preview, error_class, error_message)
-      select c.id, c.attempt_count, i.trigger, i.url, i.scheduled_at, i.started_at, i.duration_ms, i.status_code, i.preview, i.error_class, i.error_message
+        (delivery_id, attempt, trigger, url, scheduled_at, started_at, duration_ms, status_code, response_body_preview, error_class, error_message,
+         request_headers, request_body)
+      select c.id, c.attempt_count, i.trigger, i.url, i.scheduled_at, i.started_at, i.duration_ms, i.status_code, i.preview, i.error_class, i.error_message,
+        i.request_headers, i.request_body
       from counted c join input i on i.position = c.position
       returning delivery_id
     )

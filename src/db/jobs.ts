@@ -1,3 +1,4 @@
+import type { CreatedRange } from './list-filters.js';
 import { sql, type Kysely } from 'kysely';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import { jobWorkflowId } from '../names.js';
@@ -67,10 +68,17 @@ export async function requireJob(db: Kysely<Database>, id: string): Promise<Job>
   return job;
 }
 
-export function listJobs(db: Kysely<Database>, accountId: string, page: { limit: number; after?: string; status?: JobStatus }): Promise<Job[]> {
+export function listJobs(
+  db: Kysely<Database>,
+  accountId: string,
+  page: { limit: number; after?: string },
+  filter: CreatedRange & { status?: JobStatus } = {},
+): Promise<Job[]> {
   let query = db.selectFrom('jobs').selectAll().where('account_id', '=', accountId);
   if (page.after) query = query.where('id', '<', page.after);
-  if (page.status) query = query.where('status', '=', page.status);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.createdAfter) query = query.where('created_at', '>=', filter.createdAfter);
+  if (filter.createdBefore) query = query.where('created_at', '<', filter.createdBefore);
   return query.orderBy('id', 'desc').limit(page.limit).execute();
 }
 

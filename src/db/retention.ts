@@ -78,13 +78,18 @@ export async function purgeEventPayloads(db: Kysely<Database>, before: Date, lim
   return Number(result.numUpdatedRows);
 }
 
-/** Removes the response body previews of up to `limit` attempts made before `before`; answers how many. */
+/** Removes the response body previews and requests of up to `limit` attempts made before `before`; answers how many. */
 export async function purgeAttemptPreviews(db: Kysely<Database>, before: Date, limit: number): Promise<number> {
   const result = await db
     .updateTable('delivery_attempts')
-    .set({ response_body_preview: null })
+    .set({ response_body_preview: null, request_headers: null, request_body: null })
     .where('id', 'in', (eb) =>
-      eb.selectFrom('delivery_attempts').select('id').where('response_body_preview', 'is not', null).where('started_at', '<', before).limit(limit),
+      eb
+        .selectFrom('delivery_attempts')
+        .select('id')
+        .where((w) => w.or([w('response_body_preview', 'is not', null), w('request_body', 'is not', null)]))
+        .where('started_at', '<', before)
+        .limit(limit),
     )
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

@@ -233,6 +233,10 @@ export interface DeliveryAttemptsTable {
   duration_ms: number;
   status_code: number | null;
   response_body_preview: string | null;
+  /** The request Kiln formed for the attempt; null when none was (a refusal, a failed template) or retention emptied it. */
+  request_headers: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
+  /** Its body, the first REQUEST_BODY_LOG_BYTES of it (src/webhooks/attempt.ts). */
+  request_body: string | null;
   error_class: string | null;
   error_message: string | null;
 }

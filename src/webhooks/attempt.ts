@@ -6,12 +6,15 @@ import { disableEndpoint, noteEndpointOutcome } from '../db/webhook-endpoints.js
 import type { DownloadSigner } from '../signing/download-url.js';
 import type { AddressGuard } from '../net/address-guard.js';
 import { judgeAttempt, type AttemptError, type AttemptOutcome, type AttemptVerdict } from './attempt-verdict.js';
-import { postWebhook } from './http-post.js';
+import { postWebhook, textPreview } from './http-post.js';
 import { webhookEnvelope } from './payload.js';
 import { activeSecrets, signDelivery } from '../signing/webhook-signature.js';
 import { webhookAttempts } from '../process-metrics.js';
 import type { TemplateRenderer } from './template.js';
 import { takeTurn, waitFor } from './throttle.js';
+
+/** How much of each request's body the delivery log keeps (Kiln's own bodies are far smaller). */
+const REQUEST_BODY_LOG_BYTES = 64 * 1024;
 
 /** A target an attempt can be sent to (not refused). */
 type DeliveryTarget = Exclude<AttemptTarget, { refusal: unknown }>;
@@ -101,6 +104,7 @@ export async function makeAttempt(deps: AttemptDependencies, one: DeliveryForAtt
       durationMs: 0,
       statusCode: null,
       responseBodyPreview: null,
+      request: null,
       error: target.refusal,
       nextAttemptAt: null,
     });
@@ -135,6 +139,7 @@ export async function makeAttempt(deps: AttemptDependencies, one: DeliveryForAtt
     durationMs: outcome.durationMs,
     statusCode: outcome.statusCode,
     responseBodyPreview: outcome.bodyPreview,
+    request: 'error' in formed ? null : { headers: formed.headers, body: textPreview(Buffer.from(formed.body), REQUEST_BODY_LOG_BYTES) },
     error,
     nextAttemptAt: verdict.kind === 'manual_failed' ? 'unchanged' : verdict.kind === 'retry' ? new Date(Date.now() + verdict.delaySeconds * 1000) : null,
     succeeded: error === null,

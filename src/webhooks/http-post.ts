@@ -104,7 +104,7 @@ function post(url: URL, headers: Record<string, string>, body: string, options: 
       let size = 0;
       const done = (): void => {
         // Text as the receiver sent it, minus NUL, which Postgres text cannot hold.
-        const preview = Buffer.concat(chunks).subarray(0, RESPONSE_PREVIEW_BYTES).toString('utf8').replaceAll('\u0000', '\ufffd');
+        const preview = textPreview(Buffer.concat(chunks), RESPONSE_PREVIEW_BYTES);
         finish(outcome({ statusCode: response.statusCode ?? null, retryAfter: response.headers['retry-after'], bodyPreview: preview }));
         if (!response.complete) response.destroy();
       };
@@ -121,4 +121,9 @@ function post(url: URL, headers: Record<string, string>, body: string, options: 
 
     request.end(payload);
   });
+}
+
+/** The first `maxBytes` of `bytes` as text a Postgres text column takes (NUL replaced). */
+export function textPreview(bytes: Buffer, maxBytes: number): string {
+  return bytes.subarray(0, maxBytes).toString('utf8').replaceAll('\u0000', '\ufffd');
 }

@@ -432,6 +432,34 @@ export function apiSuite(kind: DatabaseKind): void {
       assertProblem(await request(`${kiln.url}/v1/conversions?status=done`, { key: alice.key }), 400, 'invalid_parameter');
     });
 
+    test('lists narrow by output format, tag and time range', async () => {
+      const carol = await createAccount(kiln.url, kiln.adminToken, 'carol-filters');
+      const early = await submit(carol.key, { output_format: 'png', width: '10', tag: 'early' });
+      const between = new Date(Date.now() + 1);
+      await waitForConversion(kiln.url, carol.key, early.body.id);
+      // created_at is the database's clock: wait until it has passed `between` before the next one.
+      while ((await kiln.database.db.selectNoFrom((eb) => eb.fn<Date>('now', []).as('now')).executeTakeFirstOrThrow()).now <= between) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const late = await submit(carol.key, { output_format: 'webp', width: '10', tag: 'late' });
+      await waitForConversion(kiln.url, carol.key, late.body.id);
+      const ids = async (query: string) => {
+        const listed = await request(`${kiln.url}/v1/conversions?${query}`, { key: carol.key });
+        assert.equal(listed.status, 200, JSON.stringify(listed.body));
+        return listed.body.data.map((row: { id: string }) => row.id);
+      };
+      assert.deepEqual(await ids(''), [late.body.id, early.body.id]);
+      assert.deepEqual(await ids('output_format=png'), [early.body.id]);
+      assert.deepEqual(await ids('tag=late'), [late.body.id]);
+      assert.deepEqual(await ids('tag=late&output_format=png'), []);
+      assert.deepEqual(await ids(`created_after=${encodeURIComponent(between.toISOString())}`), [late.body.id]);
+      assert.deepEqual(await ids(`created_before=${encodeURIComponent(between.toISOString())}`), [early.body.id]);
+      for (const bad of ['created_after=yesterday', 'created_before=2026-12-07T09:00:00', 'output_format=bmp', 'tag=two%20words']) {
+        assertProblem(await request(`${kiln.url}/v1/conversions?${bad}`, { key: carol.key }), 400, 'invalid_parameter');
+      }
+      assertProblem(await request(`${kiln.url}/v1/jobs?created_before=soon`, { key: carol.key }), 400, 'invalid_parameter');
+    });
+
     test('download links: tampered answers 403, expired 410', async () => {
       const response = await submit(alice.key, { output_format: 'png', width: '20' });
       const done = await waitForConversion(kiln.url, alice.key, response.body.id);

@@ -120,10 +120,13 @@ for (const kind of ['embedded', 'postgres'] as DatabaseKind[]) {
       const attempts = await kiln.database.db
         .selectFrom('delivery_attempts')
         .innerJoin('deliveries', 'deliveries.id', 'delivery_attempts.delivery_id')
-        .select('response_body_preview')
+        .select(['response_body_preview', 'request_headers', 'request_body'])
         .where('deliveries.account_id', '=', account.id)
         .execute();
-      assert.ok(attempts.length >= 3 && attempts.every((attempt) => attempt.response_body_preview === null));
+      assert.ok(
+        attempts.length >= 3 &&
+          attempts.every((attempt) => attempt.response_body_preview === null && attempt.request_headers === null && attempt.request_body === null),
+      );
 
       // Counted where the purge ran (this process is API and worker at once).
       const metrics = await (await fetch(`${kiln.url}/metrics`, { headers: { authorization: `Bearer ${kiln.adminToken}` } })).text();

@@ -265,6 +265,15 @@ describe('webhooks through the API', () => {
     const scheduled = detail.body.attempts.map((a: any) => Date.parse(a.scheduled_at));
     assert.ok(scheduled[1] - scheduled[0] >= 1000 && scheduled[2] - scheduled[1] >= 1000, JSON.stringify(detail.body.attempts));
     assert.equal(new Set(sink.requests.map((r) => r.headers['webhook-id'])).size, 1);
+    // Each attempt keeps the request as the receiver got it: its own signature and timestamp, its body.
+    assert.equal(sink.requests.length, 3);
+    detail.body.attempts.forEach((attempt: any, index: number) => {
+      const received = sink.requests[index]!;
+      assert.equal(attempt.request.body, received.body);
+      for (const [name, value] of Object.entries(attempt.request.headers)) assert.equal(received.headers[name], value, name);
+      assert.ok(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type'].every((name) => name in attempt.request.headers));
+    });
+    assert.notEqual(detail.body.attempts[0].request.headers['webhook-signature'], detail.body.attempts[2].request.headers['webhook-signature']);
   });
 
   test("a conversion's delivery whose first attempt fails goes on as a workflow, on the endpoint's schedule", async () => {
@@ -617,6 +626,7 @@ describe('webhooks through the API', () => {
           durationMs: 3,
           statusCode: 503,
           responseBodyPreview: 'busy',
+          request: null,
           error: { class: 'http_status', message: 'the endpoint answered 503' },
           nextAttemptAt: new Date(due),
         },

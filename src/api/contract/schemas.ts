@@ -317,6 +317,16 @@ export const Attempt = z
     duration_ms: z.number().int(),
     status_code: z.number().int().nullable(),
     response_body_preview: z.string().nullable(),
+    request: z
+      .object({
+        headers: z.record(z.string(), z.string()).meta({ description: 'Every header Kiln set, signatures included' }),
+        body: z.string().meta({ description: 'The body, its first 64 KiB' }),
+      })
+      .nullable()
+      .meta({
+        description:
+          'The request Kiln formed for this attempt, as signed at its time; sent unless `error.class` says it never left (blocked_address). Null when none was formed (a refused target, a failed template) or once retention emptied it with the response preview.',
+      }),
     error: z.object({ class: z.string(), message: z.string().nullable() }).nullable(),
   })
   .meta({ id: 'DeliveryAttempt' });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Context } from 'koa';
-import { CONTENT_TYPES, type OutputFormat } from '../../model/formats.js';
+import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../../model/formats.js';
 import { findConversion, findConversionById, isFinished, listConversions, markCancelled } from '../../db/conversions.js';
 import { CONVERSION_STATUSES, type Conversion } from '../../db/schema.js';
 import { presentConversion } from '../present.js';
@@ -16,14 +16,15 @@ import { keyOrLink } from '../link-auth.js';
 import { eventStreamContract, streamEvents, streamSettings, subjectStream } from '../event-stream.js';
 import { conversionBodies, jsonConversionFields } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
-import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
+import { binary, createdRangeQuery, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { CONVERSION_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../../problem.js';
 import { receiveUpload } from '../upload.js';
 import { contentDisposition } from '../content-disposition.js';
-import { pathId, queryChoice, queryWhole } from '../params.js';
+import { pathId, queryChoice, queryCreatedRange, queryMatching, queryWhole } from '../params.js';
+import { TAG_PATTERN } from '../../intake/request-webhook.js';
 import { holdUntil, MAX_WAIT_SECONDS, preferHeader, preferredWait } from '../wait.js';
 import { hasIdempotencyKey, idempotent, idempotentAction, requestFingerprint } from '../idempotency.js';
 
@@ -171,13 +172,28 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       summary: 'List conversions, newest first',
       tag: 'Conversions',
       auth: 'api_key',
-      query: z.object({ ...pageQuery, status: z.enum(CONVERSION_STATUSES).optional() }),
+      query: z.object({
+        ...pageQuery,
+        status: z.enum(CONVERSION_STATUSES).optional(),
+        output_format: z.enum(OUTPUT_FORMATS).optional().describe('Only those converted (or to be converted) to this format'),
+        tag: z.string().regex(TAG_PATTERN).optional().describe('Only those with this tag'),
+        ...createdRangeQuery,
+      }),
       answers: { 200: jsonAnswer('A page of conversions', s.page(s.Conversion, 'ConversionPage')) },
       problems: { 400: ['invalid_parameter'] },
       handler: async (ctx) => {
         const page = readPage(ctx.query);
-        const status = queryChoice(ctx.query, 'status', CONVERSION_STATUSES);
-        const rows = await listConversions(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
+        const rows = await listConversions(
+          db,
+          accountOf(ctx).id,
+          { ...page, limit: page.limit + 1 },
+          {
+            status: queryChoice(ctx.query, 'status', CONVERSION_STATUSES),
+            outputFormat: queryChoice(ctx.query, 'output_format', OUTPUT_FORMATS),
+            tag: queryMatching(ctx.query, 'tag', TAG_PATTERN, '1–64 letters, digits, or . _ : -'),
+            ...queryCreatedRange(ctx.query),
+          },
+        );
         ctx.body = pageEnvelope(rows, page.limit, (row) => presentConversion(row, deps.signer));
       },
     }),

@@ -18,12 +18,12 @@ import { keyOrLink, type KeyOrLink } from '../link-auth.js';
 import { eventStreamContract, streamEvents, streamSettings, subjectStream } from '../event-stream.js';
 import { jobBodies, readJsonJob } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
-import { binary, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
+import { binary, createdRangeQuery, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { JOB_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
 import { contentDisposition } from '../content-disposition.js';
 import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
-import { pathId, queryChoice } from '../params.js';
+import { pathId, queryChoice, queryCreatedRange } from '../params.js';
 import { ApiError } from '../../problem.js';
 import { requestLog } from '../request-log.js';
 import { receiveUpload } from '../upload.js';
@@ -199,13 +199,13 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
       summary: 'List jobs, newest first',
       tag: 'Jobs',
       auth: 'api_key',
-      query: z.object({ ...pageQuery, status: z.enum(JOB_STATUSES).optional() }),
+      query: z.object({ ...pageQuery, status: z.enum(JOB_STATUSES).optional(), ...createdRangeQuery }),
       answers: { 200: jsonAnswer('A page of jobs', s.page(s.Job, 'JobPage')) },
       problems: { 400: ['invalid_parameter'] },
       handler: async (ctx) => {
         const page = readPage(ctx.query);
         const status = queryChoice(ctx.query, 'status', JOB_STATUSES);
-        const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1, status });
+        const rows = await listJobs(db, accountOf(ctx).id, { ...page, limit: page.limit + 1 }, { status, ...queryCreatedRange(ctx.query) });
         ctx.body = pageEnvelope(rows, page.limit, present);
       },
     }),

@@ -13,10 +13,10 @@ import { accountOf } from '../auth.js';
 import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
 import { parseBody } from '../json-body.js';
-import { idParam, jsonAnswer, jsonBody, operation, pageQuery, linksTo, type Operation } from '../operation.js';
+import { createdRangeQuery, idParam, jsonAnswer, jsonBody, operation, pageQuery, linksTo, type Operation } from '../operation.js';
 import { idempotentAction, idempotentJson } from '../idempotency.js';
 import { pageEnvelope, readPage } from '../pagination.js';
-import { pathId, printable, queryChoice, queryId } from '../params.js';
+import { pathId, printable, queryChoice, queryCreatedRange, queryId } from '../params.js';
 import { ApiError } from '../../problem.js';
 import { endpointNotFound } from './webhook-endpoints.js';
 
@@ -73,6 +73,7 @@ function presentAttempt(attempt: DeliveryAttempt): z.input<typeof s.Attempt> {
     duration_ms: attempt.duration_ms,
     status_code: attempt.status_code,
     response_body_preview: attempt.response_body_preview,
+    request: attempt.request_headers === null ? null : { headers: attempt.request_headers, body: attempt.request_body ?? '' },
     error: attempt.error_class ? { class: attempt.error_class, message: attempt.error_message } : null,
   };
 }
@@ -125,6 +126,7 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
           .regex(/^evt_[0-9a-z]{23}$/)
           .optional()
           .describe('Only deliveries of this event'),
+        ...createdRangeQuery,
       }),
       answers: { 200: jsonAnswer('A page of deliveries', s.page(s.Delivery, 'WebhookDeliveryPage')) },
       problems: { 400: ['invalid_parameter'] },
@@ -134,7 +136,8 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
         const eventId = queryId(ctx.query, 'event_id', 'evt');
         const status = queryChoice(ctx.query, 'status', DELIVERY_STATUSES);
         const eventType = queryChoice(ctx.query, 'event_type', EVENT_TYPES);
-        const rows = await listDeliveries(db, accountOf(ctx).id, { endpointId, eventType, status, eventId }, { ...page, limit: page.limit + 1 });
+        const filter = { endpointId, eventType, status, eventId, ...queryCreatedRange(ctx.query) };
+        const rows = await listDeliveries(db, accountOf(ctx).id, filter, { ...page, limit: page.limit + 1 });
         ctx.body = pageEnvelope(rows, page.limit, presentDelivery);
       },
     }),
