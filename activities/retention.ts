@@ -10,6 +10,7 @@ import {
   purgeAttemptPreviews,
   purgeEventPayloads,
 } from '../src/db/retention.js';
+import { purgeSignInLinks } from '../src/db/sign-in-links.js';
 import type { BlobStore } from '../src/storage/blob-store.js';
 import { retentionPurged } from '../src/process-metrics.js';
 
@@ -23,7 +24,7 @@ export interface RetentionPeriods {
   archives: number;
   /** Event payloads; the event row and its delivery log stay (KILN_RETENTION_EVENTS). */
   eventPayloads: number;
-  /** The response body previews of delivery attempts (KILN_RETENTION_ATTEMPTS). */
+  /** The requests and response body previews of delivery attempts (KILN_RETENTION_ATTEMPTS). */
   attemptPreviews: number;
 }
 
@@ -86,6 +87,8 @@ export function createRetentionActivities({ db, blobs, periods }: RetentionDepen
       });
       const eventPayloads = await drain('event_payload', () => purgeEventPayloads(db, before(now, periods.eventPayloads), BATCH, now));
       const attemptPreviews = await drain('attempt_preview', () => purgeAttemptPreviews(db, before(now, periods.attemptPreviews), BATCH));
+      // Links nobody can use any more: a few rows each, gone a day after they expired.
+      await purgeSignInLinks(db);
       return { originals, outputs, event_payloads: eventPayloads, attempt_previews: attemptPreviews };
     },
   };

@@ -217,6 +217,12 @@ export const SETTINGS = defineSettings({
   TEMPORAL_NAMESPACE: { key: 'temporalNamespace', schema: text(), default: 'default', doc: 'the Temporal namespace Kiln’s workflows run in' },
   TEMPORAL_PORT: { key: 'temporalPort', schema: whole(1, 65535), default: '7233', doc: 'port of the dev server `kiln dev` starts' },
   TEMPORAL_UI_PORT: { key: 'temporalUiPort', schema: whole(1, 65535), default: '8233', doc: 'port of the dev server’s Web UI' },
+  KILN_TEMPORAL_UI_URL: {
+    key: 'temporalUiUrl',
+    schema: baseUrl(),
+    shown: '`kiln dev`: its dev server’s UI; others: unset (no links)',
+    doc: 'the Temporal Web UI as the dashboard’s readers reach it; the dashboard links each conversion’s and job’s run there',
+  },
   KILN_TEMPORAL_SQLITE_PRAGMAS: {
     key: 'temporalSqlitePragmas',
     schema: separated(',', 'comma-separated `PRAGMA=VALUE`'),
@@ -502,6 +508,18 @@ export const SETTINGS = defineSettings({
     schema: duration(),
     default: '30d',
     doc: 'the requests and response body previews of delivery attempts are removed this long after the attempt',
+  },
+  KILN_SIGN_IN_LINK_TTL: {
+    key: 'signInLinkTtlSeconds',
+    schema: duration(),
+    default: '15m',
+    doc: 'how long a dashboard sign-in link (`kiln sign-in-link`, `POST /v1/sign-in-links`) can be used, once; a request may ask for less',
+  },
+  KILN_DASHBOARD_SESSION: {
+    key: 'dashboardSessionSeconds',
+    schema: duration(),
+    default: '12h',
+    doc: 'lifetime of the API key a sign-in link is exchanged for (the tab’s session); signing out revokes it sooner',
   },
   KILN_LOG_LEVEL: { key: 'logLevel', schema: choice(LOG_LEVELS), default: 'info', doc: 'Kiln’s JSON log on stderr' },
   KILN_TEMPORAL_LOG_LEVEL: {

@@ -59,7 +59,8 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** Every account, newest first, with what it has in flight */
+    get: operations['listAccounts'];
     put?: never;
     /** Create an account and its first API key */
     post: operations['createAccount'];
@@ -83,6 +84,78 @@ export interface paths {
      * @description Replaces them all: a limit left out follows the configured default (KILN_RATE_LIMIT_*, KILN_QUOTA_*), `null` lifts it. Applies to the next request; nothing already accepted is undone.
      */
     put: operations['setAccountLimits'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/accounts/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One account: its counts, usage and limits */
+    get: operations['getAccount'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/accounts/{id}/api-keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An account’s live API keys */
+    get: operations['listAccountApiKeys'];
+    put?: never;
+    /** Give an account another API key (shown once) */
+    post: operations['createAccountApiKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/api-keys/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke any account’s API key at once */
+    delete: operations['revokeAnyApiKey'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/status': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Health of Postgres, Temporal and the workers; work in flight; queue depths
+     * @description Workers are seen through Temporal: each of Kiln’s task queues with the workers that polled it lately and the tasks waiting in it. Always 200: what does not answer says so in its part.
+     */
+    get: operations['getOperatorStatus'];
+    put?: never;
     post?: never;
     delete?: never;
     options?: never;
@@ -365,10 +438,67 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Every event type with the JSON Schema of its data */
+    /** Every event type with the JSON Schema of its data and an example */
     get: operations['listEventTypes'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/sign-in-links': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Make a link that signs a browser in to the dashboard, once
+     * @description For handing the dashboard to someone without handing them an API key: the link works once, within its lifetime, and the key it gives the browser expires by itself (KILN_DASHBOARD_SESSION).
+     */
+    post: operations['createSignInLink'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/accounts/{id}/sign-in-links': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Make a dashboard sign-in link for an account */
+    post: operations['createAccountSignInLink'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/sign-in': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Exchange a sign-in link’s token for a session key
+     * @description What the dashboard does with a link it is opened at. The token works once; the key answered expires after KILN_DASHBOARD_SESSION and shows in the account’s keys until then (revoke it to end the session sooner).
+     */
+    post: operations['redeemSignInLink'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1477,6 +1607,7 @@ export interface components {
         | 'account_exists'
         | 'account_not_found'
         | 'admin_disabled'
+        | 'api_key_expired'
         | 'api_key_not_found'
         | 'archive_expired'
         | 'asset_limit_reached'
@@ -1531,6 +1662,9 @@ export interface components {
         | 'preset_not_found'
         | 'quota_exceeded'
         | 'rate_limited'
+        | 'sign_in_link_expired'
+        | 'sign_in_link_not_found'
+        | 'sign_in_link_used'
         | 'source_not_found'
         | 'storage_unavailable'
         | 'template_failed'
@@ -1620,6 +1754,144 @@ export interface components {
       endpoints?: number | null;
       /** @description Files one job may have (never more than KILN_MAX_JOB_FILES) */
       job_files?: number | null;
+    };
+    AccountSummaryPage: {
+      data: components['schemas']['AccountSummary'][];
+      /** @description Pass as `cursor` for the next page; null on the last. */
+      next_cursor: string | null;
+    };
+    AccountSummary: {
+      id: string;
+      /** @enum {string} */
+      object: 'account';
+      name: string;
+      /** @description ISO-8601 date-time, UTC */
+      created_at: string;
+      /** @description Queued or running now */
+      conversions_active: number;
+      endpoints: number;
+      /** @description Live keys (neither revoked nor expired) */
+      api_keys: number;
+    };
+    AccountDetail: {
+      id: string;
+      /** @enum {string} */
+      object: 'account';
+      name: string;
+      /** @description ISO-8601 date-time, UTC */
+      created_at: string;
+      /** @description Queued or running now */
+      conversions_active: number;
+      endpoints: number;
+      /** @description Live keys (neither revoked nor expired) */
+      api_keys: number;
+      usage: components['schemas']['Usage'];
+      limits: components['schemas']['AccountLimitsAnswer'];
+    };
+    Usage: {
+      /** @enum {string} */
+      object: 'usage';
+      /** @description By quota: conversions_active, conversions_per_day, stored_bytes, endpoints, job_files */
+      quotas: {
+        [key: string]: {
+          /** @description Counted as a request is admitted; null for job_files, a bound on each job */
+          used: number | null;
+          /** @description null: no limit */
+          limit: number | null;
+          /** @description When the count starts again (the daily quota); null: it frees as work ends or is deleted */
+          resets_at: string | null;
+        };
+      };
+      /** @description By rate policy (work, webhooks); null: not limited */
+      rates: {
+        [key: string]: {
+          limit: number;
+          window_seconds: number;
+          /** @description Requests that would pass now */
+          remaining: number;
+          /** @description Seconds until the whole allowance is back */
+          reset_seconds: number;
+        } | null;
+      };
+    };
+    AdminApiKeyPage: {
+      data: components['schemas']['ApiKey'][];
+      /** @description Pass as `cursor` for the next page; null on the last. */
+      next_cursor: string | null;
+    };
+    ApiKey: {
+      id: string;
+      /** @enum {string} */
+      object: 'api_key';
+      name: string;
+      prefix: string;
+      /** @description ISO-8601 date-time, UTC */
+      created_at: string;
+      /** @description ISO-8601 date-time, UTC */
+      last_used_at: string | null;
+      /** @description When it stops working: set on the keys sign-in links make; null for every other key */
+      expires_at: string | null;
+    };
+    ApiKeyCreated: {
+      id: string;
+      /** @enum {string} */
+      object: 'api_key';
+      name: string;
+      prefix: string;
+      /** @description ISO-8601 date-time, UTC */
+      created_at: string;
+      /** @description ISO-8601 date-time, UTC */
+      last_used_at: string | null;
+      /** @description When it stops working: set on the keys sign-in links make; null for every other key */
+      expires_at: string | null;
+      /** @description The key itself, shown this once. */
+      key: string;
+    };
+    OperatorStatus: {
+      /** @enum {string} */
+      object: 'status';
+      /** @description ISO-8601 date-time, UTC */
+      checked_at: string;
+      postgres: {
+        ok: boolean;
+        error?: string;
+      };
+      temporal: {
+        ok: boolean;
+        error?: string;
+      };
+      /** @description Kiln’s task queues as the Temporal server describes them; null when it does not answer */
+      task_queues:
+        | {
+            name: string;
+            /** @enum {string} */
+            kind: 'workflow' | 'activity';
+            /** @description Workers polling it lately: none means nothing serves it */
+            pollers: {
+              identity: string;
+              /** @description ISO-8601 date-time, UTC */
+              last_access_time: string | null;
+            }[];
+            /** @description Tasks waiting for a worker */
+            backlog: number | null;
+            /** @description How long the oldest has waited */
+            backlog_age_seconds: number | null;
+          }[]
+        | null;
+      /** @description Work in flight across every account, as Kiln’s tables count it */
+      work: {
+        conversions_queued: number;
+        conversions_running: number;
+        jobs_running: number;
+        deliveries_pending: number;
+      };
+      links: {
+        /** @description The Temporal Web UI (KILN_TEMPORAL_UI_URL); null when unset */
+        temporal_ui: string | null;
+        temporal_namespace: string;
+        /** @description Prometheus’s text, behind the admin token */
+        metrics: string;
+      };
     };
     Conversion: {
       id: string;
@@ -2263,6 +2535,28 @@ export interface components {
       schema: {
         [key: string]: unknown;
       };
+      /** @description A webhook body of this type as Kiln sends it (without a payload template), made up: its ids name nothing stored */
+      example: {
+        [key: string]: unknown;
+      };
+    };
+    SignInLink: {
+      /** @enum {string} */
+      object: 'sign_in_link';
+      account_id: string;
+      /** @description Opens the dashboard signed in as the account; its token is in the fragment, which no server or log sees */
+      url: string;
+      /** @description ISO-8601 date-time, UTC */
+      expires_at: string;
+    };
+    DashboardSession: {
+      /** @enum {string} */
+      object: 'dashboard_session';
+      account: {
+        id: string;
+        name: string;
+      };
+      api_key: components['schemas']['ApiKeyCreated'];
     };
     SigningSecret: {
       secret: string;
@@ -3087,56 +3381,6 @@ export interface components {
       /** @description Pass as `cursor` for the next page; null on the last. */
       next_cursor: string | null;
     };
-    ApiKey: {
-      id: string;
-      /** @enum {string} */
-      object: 'api_key';
-      name: string;
-      prefix: string;
-      /** @description ISO-8601 date-time, UTC */
-      created_at: string;
-      /** @description ISO-8601 date-time, UTC */
-      last_used_at: string | null;
-    };
-    ApiKeyCreated: {
-      id: string;
-      /** @enum {string} */
-      object: 'api_key';
-      name: string;
-      prefix: string;
-      /** @description ISO-8601 date-time, UTC */
-      created_at: string;
-      /** @description ISO-8601 date-time, UTC */
-      last_used_at: string | null;
-      /** @description The key itself, shown this once. */
-      key: string;
-    };
-    Usage: {
-      /** @enum {string} */
-      object: 'usage';
-      /** @description By quota: conversions_active, conversions_per_day, stored_bytes, endpoints, job_files */
-      quotas: {
-        [key: string]: {
-          /** @description Counted as a request is admitted; null for job_files, a bound on each job */
-          used: number | null;
-          /** @description null: no limit */
-          limit: number | null;
-          /** @description When the count starts again (the daily quota); null: it frees as work ends or is deleted */
-          resets_at: string | null;
-        };
-      };
-      /** @description By rate policy (work, webhooks); null: not limited */
-      rates: {
-        [key: string]: {
-          limit: number;
-          window_seconds: number;
-          /** @description Requests that would pass now */
-          remaining: number;
-          /** @description Seconds until the whole allowance is back */
-          reset_seconds: number;
-        } | null;
-      };
-    };
     Overview: {
       /** @enum {string} */
       object: 'overview';
@@ -3316,6 +3560,78 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Health'];
+        };
+      };
+    };
+  };
+  listAccounts: {
+    parameters: {
+      query?: {
+        /** @description Items per page, 1–100 (default 20) */
+        limit?: number;
+        /** @description The next_cursor of the previous page */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of accounts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccountSummaryPage'];
+        };
+      };
+      /** @description A problem: `invalid_parameter` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
         };
       };
     };
@@ -3592,6 +3908,389 @@ export interface operations {
       };
     };
   };
+  getAccount: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The account (acc_…) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The account */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccountDetail'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `account_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  listAccountApiKeys: {
+    parameters: {
+      query?: {
+        /** @description Items per page, 1–100 (default 20) */
+        limit?: number;
+        /** @description The next_cursor of the previous page */
+        cursor?: string;
+      };
+      header?: never;
+      path: {
+        /** @description The account (acc_…) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of keys (never the keys themselves) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AdminApiKeyPage'];
+        };
+      };
+      /** @description A problem: `invalid_parameter` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `account_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  createAccountApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The account (acc_…) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The key, with its secret this once */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ApiKeyCreated'];
+        };
+      };
+      /** @description A problem: `idempotency_not_supported`, `invalid_json`, `invalid_body` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `account_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `body_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  revokeAnyApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The API key (key_…) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Revoked */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `api_key_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getOperatorStatus: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The deployment as this API process sees it */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OperatorStatus'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   listConversions: {
     parameters: {
       query?: {
@@ -3633,7 +4332,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3936,7 +4635,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
@@ -4107,7 +4806,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4178,7 +4877,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4302,7 +5001,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4479,7 +5178,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4878,7 +5577,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
@@ -5037,7 +5736,7 @@ export interface operations {
           'application/json': components['schemas']['Job'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5111,7 +5810,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5182,7 +5881,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5306,7 +6005,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5401,7 +6100,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5498,7 +6197,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5658,7 +6357,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5744,7 +6443,7 @@ export interface operations {
           'application/json': components['schemas']['Preset'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5910,7 +6609,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5985,7 +6684,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6055,7 +6754,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6128,7 +6827,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6236,7 +6935,7 @@ export interface operations {
           'application/json': components['schemas']['Asset'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6293,7 +6992,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6349,7 +7048,7 @@ export interface operations {
           'application/json': components['schemas']['EventTypePage'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6360,6 +7059,281 @@ export interface operations {
       };
       /** @description A problem: `method_not_allowed` */
       405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  createSignInLink: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          /** @description How long the link can be used, 60–900 s (default and most: KILN_SIGN_IN_LINK_TTL) */
+          expires_in_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description The link, shown this once (only its hash is stored) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SignInLink'];
+        };
+      };
+      /** @description A problem: `idempotency_not_supported`, `invalid_json`, `invalid_body` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `body_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  createAccountSignInLink: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The account (acc_…) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          /** @description How long the link can be used, 60–900 s (default and most: KILN_SIGN_IN_LINK_TTL) */
+          expires_in_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description The link, shown this once (only its hash is stored) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SignInLink'];
+        };
+      };
+      /** @description A problem: `idempotency_not_supported`, `invalid_json`, `invalid_body` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unauthorized`, `invalid_admin_token` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `account_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `body_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `headers_too_large` */
+      431: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `admin_disabled` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  redeemSignInLink: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The token from the link’s fragment (#token=…) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The account and its session key, shown this once */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DashboardSession'];
+        };
+      };
+      /** @description A problem: `idempotency_not_supported`, `invalid_json`, `invalid_body` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `sign_in_link_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `method_not_allowed` */
+      405: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `sign_in_link_used`, `sign_in_link_expired` */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `body_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `unsupported_media_type` */
+      415: {
         headers: {
           [name: string]: unknown;
         };
@@ -6396,7 +7370,7 @@ export interface operations {
           'application/json': components['schemas']['SigningSecret'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6464,7 +7438,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6547,7 +7521,7 @@ export interface operations {
           'application/json': components['schemas']['RequestWebhookSettings'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6654,7 +7628,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6753,7 +7727,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6850,7 +7824,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6988,7 +7962,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7085,7 +8059,7 @@ export interface operations {
           'application/json': components['schemas']['WebhookEndpoint'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7142,7 +8116,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7285,7 +8259,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7371,7 +8345,7 @@ export interface operations {
           'application/json': components['schemas']['SigningSecret'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7451,7 +8425,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7580,7 +8554,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7686,7 +8660,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
@@ -7834,7 +8808,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7884,7 +8858,7 @@ export interface operations {
           'application/json': components['schemas']['WebhookDeliveryDetail'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -7963,7 +8937,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
@@ -8091,7 +9065,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8197,7 +9171,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
@@ -8364,7 +9338,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8451,7 +9425,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8501,7 +9475,7 @@ export interface operations {
           'application/json': components['schemas']['Event'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8571,7 +9545,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8635,7 +9609,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8701,7 +9675,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8757,7 +9731,7 @@ export interface operations {
           'application/json': components['schemas']['Usage'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;
@@ -8816,7 +9790,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description A problem: `unauthorized`, `invalid_api_key` */
+      /** @description A problem: `unauthorized`, `invalid_api_key`, `api_key_expired` */
       401: {
         headers: {
           [name: string]: unknown;

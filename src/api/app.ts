@@ -18,6 +18,7 @@ import { addDocsPage, contractOperations } from './routes/docs.js';
 import { addDashboard } from './routes/dashboard.js';
 import { eventOperations } from './routes/events.js';
 import { eventTypeOperations } from './routes/event-types.js';
+import { signInLinkOperations } from './routes/sign-in-links.js';
 import { webhookDeliveryOperations } from './routes/webhook-deliveries.js';
 import { webhookEndpointOperations } from './routes/webhook-endpoints.js';
 import { requestWebhookOperations } from './routes/request-webhooks.js';
@@ -64,7 +65,8 @@ export function apiOperations(deps: ApiDependencies): Operation[] {
     ...jobOperations(deps),
     ...presetOperations(deps),
     ...assetOperations(deps),
-    ...eventTypeOperations(),
+    ...eventTypeOperations(deps),
+    ...signInLinkOperations(deps),
     ...requestWebhookOperations(deps),
     ...webhookEndpointOperations(deps),
     ...webhookDeliveryOperations(deps),
@@ -86,6 +88,6 @@ export function apiOperations(deps: ApiDependencies): Operation[] {
 export function apiRouters(deps: ApiDependencies): Router[] {
   const router = routerFor(apiOperations(deps), deps);
   addDocsPage(router);
-  addDashboard(router);
+  addDashboard(router, deps.config);
   return [router];
 }

@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Kysely } from 'kysely';
-import { accountForApiKey } from '../db/api-keys.js';
+import { apiKeyHolder } from '../db/api-keys.js';
 import type { Account, Database } from '../db/schema.js';
 import { ApiError } from '../problem.js';
 
@@ -25,7 +25,8 @@ function bearerToken(ctx: Context): string {
 
 export function requireApiKey(db: Kysely<Database>) {
   return async (ctx: Context, next: Next): Promise<void> => {
-    const account = await accountForApiKey(db, bearerToken(ctx));
+    const account = await apiKeyHolder(db, bearerToken(ctx));
+    if (account === 'expired') throw new ApiError(401, 'api_key_expired', 'the API key has expired (a sign-in link’s session ends by itself): sign in again');
     if (!account) throw new ApiError(401, 'invalid_api_key', 'the API key is unknown or has been revoked');
     (ctx.state as AuthState).account = account;
     await next();

@@ -46,6 +46,7 @@ export async function runDev(baseConfig: KilnConfig): Promise<void> {
     signingKey: baseConfig.signingKey ?? readOrCreateSecret(path.join(dataDir, 'signing-key'), () => randomAlnum(64)),
     // Receivers on this machine are the common case while developing.
     webhookAllowedCidrs: baseConfig.webhookAllowedCidrs ?? [...DEV_WEBHOOK_CIDRS],
+    temporalUiUrl: baseConfig.temporalUiUrl ?? (baseConfig.temporalAddress ? undefined : `http://127.0.0.1:${baseConfig.temporalUiPort}`),
   };
   const stops: Array<() => Promise<void>> = [];
   /** Stops what has started so far, newest first; each part at most once. */

@@ -35,6 +35,11 @@ export async function issueApiKeyForAccountName(
   return { ...(await createAccountWithKey(db, name, keyName)), createdAccount: true };
 }
 
+/** The account with this id, if there is one. */
+export function findAccount(db: Kysely<Database>, id: string): Promise<Account | undefined> {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
 export async function findAccountById(db: Kysely<Database>, id: string): Promise<Account> {
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }

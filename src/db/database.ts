@@ -29,6 +29,7 @@ import * as throttle from './migrations/0019_throttle.js';
 import * as deliveryClaims from './migrations/0020_delivery_claims.js';
 import * as eventCommitOrder from './migrations/0021_event_commit_order.js';
 import * as attemptRequests from './migrations/0022_attempt_requests.js';
+import * as signInLinks from './migrations/0023_sign_in_links.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -56,6 +57,7 @@ const migrations: Record<string, Migration> = {
   '0020_delivery_claims': deliveryClaims,
   '0021_event_commit_order': eventCommitOrder,
   '0022_attempt_requests': attemptRequests,
+  '0023_sign_in_links': signInLinks,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

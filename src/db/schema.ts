@@ -41,6 +41,17 @@ export interface ApiKeysTable {
   created_at: CreatedAt;
   last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
+  /** When a key made by a sign-in link stops working; null: never. */
+  expires_at: NullableTimestamp;
+}
+
+/** A dashboard sign-in link: its token (hashed), used at most once before it expires. */
+export interface SignInLinksTable {
+  token_hash: string;
+  account_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
 }
 
 export const CONVERSION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -295,6 +306,7 @@ export interface Database {
   presets: PresetsTable;
   assets: AssetsTable;
   rate_limits: RateLimitsTable;
+  sign_in_links: SignInLinksTable;
 }
 
 /** One rate limit's state: the theoretical arrival time of the next request (GCRA). */

@@ -20,7 +20,7 @@ export class DownloadSigner {
   constructor(
     private readonly key: string,
     /** Read at signing time: the API's own URL is known only once it listens. */
-    private readonly publicUrl: () => string,
+    readonly publicUrl: () => string,
     readonly ttlSeconds: number,
     /** Lifetime of event-stream links (KILN_STREAM_LINK_TTL_SECONDS). */
     readonly streamTtlSeconds: number = 900,

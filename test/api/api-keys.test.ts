@@ -32,7 +32,8 @@ describe('API keys an account manages itself', () => {
       ['ci deploys', 'default'],
     );
     const listed = list.body.data[0];
-    assert.deepEqual(Object.keys(listed).sort(), ['created_at', 'id', 'last_used_at', 'name', 'object', 'prefix']);
+    assert.deepEqual(Object.keys(listed).sort(), ['created_at', 'expires_at', 'id', 'last_used_at', 'name', 'object', 'prefix']);
+    assert.equal(listed.expires_at, null, 'a key made here never expires');
     assert.ok(Date.parse(listed.last_used_at) <= Date.now() && Date.now() - Date.parse(listed.last_used_at) < 60_000);
     assert.ok(!JSON.stringify(list.body).includes(created.body.key), 'no secret in a list');
     assert.equal(list.body.data[1].last_used_at !== null, true, 'the key that listed them was used too');

@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
@@ -145,6 +147,15 @@ describe('webhooks through the API', () => {
     assert.ok(completed.description);
     assert.equal(completed.schema.type, 'object');
     assert.ok(completed.schema.required.includes('download_url'));
+    // Each type's example is a body of that type whose data its own schema takes.
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats.default(ajv);
+    for (const described of listed.body.data) {
+      assert.equal(described.example.type, described.type);
+      assert.match(described.example.id, /^evt_/);
+      const validate = ajv.compile(described.schema);
+      assert.ok(validate(described.example.data), `${described.type}: ${ajv.errorsText(validate.errors)}`);
+    }
   });
 
   test('the account secret is shown at creation and at /v1/webhooks/secret, and rotates', async () => {

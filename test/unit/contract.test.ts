@@ -38,7 +38,7 @@ test('every route Kiln serves is in the document, and nothing else is', () => {
   // Routers are only built here, never run: no database or Temporal is touched.
   const deps = { config: loadConfig({}), delivery: { defaultRetrySchedule: [30], requestTimeoutSeconds: 10 }, metrics: {} } as unknown as ApiDependencies;
   // The reference page rendered from the document, and the dashboard: pages about the API, not part of it.
-  const PAGE = new Set(['/docs', '/docs/assets/init.js', '/docs/assets/:name', '/app', '/app/*rest', '/app/assets/:name']);
+  const PAGE = new Set(['/docs', '/docs/assets/init.js', '/docs/assets/:name', '/app', '/app/config.json', '/app/*rest', '/app/assets/:name']);
   const served = apiRouters(deps)
     .flatMap((router) => router.stack)
     .filter((layer) => layer.methods.length > 0 && !PAGE.has(String(layer.path)))

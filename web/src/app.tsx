@@ -7,7 +7,7 @@ import { JobPage, Jobs } from './pages/jobs.js';
 import { Convert } from './pages/convert.js';
 import { OverviewPage } from './pages/overview.js';
 import { Settings } from './pages/settings.js';
-import { Deliveries, DeliveryPage, EndpointPage, Webhooks } from './pages/webhooks.js';
+import { Deliveries, DeliveryPage, EndpointPage, EventCatalog, Webhooks } from './pages/webhooks.js';
 
 /** The pages and the paths that show them; the first is where /app lands. */
 const SECTIONS = [
@@ -32,6 +32,7 @@ function Page(props: { path: string }) {
   if (path === '/settings') return <Settings />;
   if (path === '/webhooks') return <Webhooks />;
   if (path === '/webhooks/deliveries') return <Deliveries />;
+  if (path === '/webhooks/event-types') return <EventCatalog />;
   const endpoint = /^\/webhooks\/endpoints\/(ep_[0-9a-z]+)$/.exec(path);
   if (endpoint) return <EndpointPage id={endpoint[1]!} />;
   const delivery = /^\/webhooks\/deliveries\/(dlv_[0-9a-z]+)$/.exec(path);

@@ -1,4 +1,4 @@
-import { navigate } from './router.js';
+import { navigate, useRoute } from './router.js';
 
 /** A problem the page reports: read out at once by screen readers; nothing when there is none. */
 export function Alert(props: { message: string | undefined; id?: string }) {
@@ -10,27 +10,79 @@ export function Alert(props: { message: string | undefined; id?: string }) {
   );
 }
 
+/** One filter of a list: a choice, a text, or a time (the reader's local time, sent as ISO 8601). */
+export interface FilterField {
+  name: string;
+  label: string;
+  choices?: ReadonlyArray<string | { value: string; label: string }>;
+  time?: boolean;
+}
+
+/** The status filter every list has. */
+export const statusField = (statuses: readonly string[]): FilterField => ({ name: 'status', label: 'Status', choices: statuses });
+
+/** The time range every list has: created from, created before. */
+export const CREATED_RANGE: readonly FilterField[] = [
+  { name: 'created_after', label: 'Created from', time: true },
+  { name: 'created_before', label: 'Created before', time: true },
+];
+
+/** The list's filters as they stand in the address, in the form the API takes them. */
+export function filterQuery(query: URLSearchParams, fields: readonly FilterField[]): Record<string, string | undefined> {
+  return Object.fromEntries(
+    fields.map((field) => {
+      const value = query.get(field.name) ?? '';
+      if (!value) return [field.name, undefined];
+      if (!field.time) return [field.name, value];
+      const time = new Date(value);
+      return [field.name, Number.isNaN(time.getTime()) ? undefined : time.toISOString()];
+    }),
+  );
+}
+
 /**
- * A list's status filter, kept in the address (`?status=`), so a filtered view can be
- * bookmarked and the back button undoes it.
+ * A list's filters, kept in the address (`?status=…&created_after=…`), so a filtered view
+ * can be bookmarked and the back button undoes a change. Each applies once it is chosen
+ * or, for a text, once it is committed (Enter or leaving the field).
  */
-export function StatusFilter(props: { id: string; path: string; statuses: readonly string[]; value: string }) {
+export function ListFilters(props: { id: string; fields: readonly FilterField[] }) {
+  const { path, query } = useRoute();
+  const apply = (name: string, value: string) => {
+    const next = new URLSearchParams(query);
+    if (value) next.set(name, value);
+    else next.delete(name);
+    const search = next.toString();
+    navigate(`${path}${search ? `?${search}` : ''}`);
+  };
   return (
-    <form class="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-      <label for={props.id}>Status</label>
-      <select
-        id={props.id}
-        value={props.value}
-        onChange={(event) => {
-          const status = (event.target as HTMLSelectElement).value;
-          navigate(`${props.path}${status ? `?status=${encodeURIComponent(status)}` : ''}`);
-        }}
-      >
-        <option value="">any</option>
-        {props.statuses.map((status) => (
-          <option value={status}>{status}</option>
-        ))}
-      </select>
+    <form class="filters" role="search" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
+      {props.fields.map((field) => {
+        const id = `${props.id}-${field.name}`;
+        const value = query.get(field.name) ?? '';
+        const onChange = (event: Event) => apply(field.name, (event.target as HTMLInputElement | HTMLSelectElement).value.trim());
+        return (
+          <span class="filter" key={field.name}>
+            <label for={id}>{field.label}</label>
+            {field.choices ? (
+              <select id={id} value={value} onChange={onChange}>
+                <option value="">any</option>
+                {field.choices.map((choice) => {
+                  const { value: optionValue, label } = typeof choice === 'string' ? { value: choice, label: choice } : choice;
+                  return (
+                    <option key={optionValue} value={optionValue}>
+                      {label}
+                    </option>
+                  );
+                })}
+              </select>
+            ) : field.time ? (
+              <input id={id} type="datetime-local" value={value} onChange={onChange} />
+            ) : (
+              <input id={id} type="search" value={value} onChange={onChange} />
+            )}
+          </span>
+        );
+      })}
     </form>
   );
 }

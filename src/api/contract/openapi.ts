@@ -13,7 +13,7 @@ import * as s from './schemas.js';
  */
 
 /** Problems every operation of a kind may answer, beside its own. */
-const CREDENTIAL_PROBLEMS = { api_key: ['unauthorized', 'invalid_api_key'], admin: ['unauthorized', 'invalid_admin_token'] } as const;
+const CREDENTIAL_PROBLEMS = { api_key: ['unauthorized', 'invalid_api_key', 'api_key_expired'], admin: ['unauthorized', 'invalid_admin_token'] } as const;
 const IDEMPOTENCY_PROBLEMS = { 400: ['invalid_idempotency_key'], 409: ['idempotency_key_in_flight'], 422: ['idempotency_key_reused'] };
 const JSON_BODY_PROBLEMS = { 400: ['invalid_json', 'invalid_body'], 413: ['body_too_large'], 415: ['unsupported_media_type'] };
 const ANY_REQUEST_PROBLEMS = { 405: ['method_not_allowed'], 431: ['headers_too_large'] };

@@ -371,13 +371,45 @@ export const DeliveryDetail = Delivery.extend({
 }).meta({ id: 'WebhookDeliveryDetail' });
 
 export const ApiKey = z
-  .object({ id: z.string(), object: z.literal('api_key'), name: z.string(), prefix: z.string(), created_at: timestamp, last_used_at: nullableTimestamp })
+  .object({
+    id: z.string(),
+    object: z.literal('api_key'),
+    name: z.string(),
+    prefix: z.string(),
+    created_at: timestamp,
+    last_used_at: nullableTimestamp,
+    expires_at: nullableTimestamp.meta({ description: 'When it stops working: set on the keys sign-in links make; null for every other key' }),
+  })
   .meta({ id: 'ApiKey' });
 
 export const ApiKeyCreated = ApiKey.extend({ key: z.string().describe('The key itself, shown this once.') }).meta({ id: 'ApiKeyCreated' });
 
+export const SignInLink = z
+  .object({
+    object: z.literal('sign_in_link'),
+    account_id: z.string(),
+    url: z.string().meta({ description: 'Opens the dashboard signed in as the account; its token is in the fragment, which no server or log sees' }),
+    expires_at: timestamp,
+  })
+  .meta({ id: 'SignInLink' });
+
+export const DashboardSession = z
+  .object({
+    object: z.literal('dashboard_session'),
+    account: z.object({ id: z.string(), name: z.string() }),
+    api_key: ApiKeyCreated,
+  })
+  .meta({ id: 'DashboardSession' });
+
 export const EventType = z
-  .object({ type: z.enum(EVENT_TYPES), description: z.string(), schema: z.record(z.string(), z.unknown()).describe('JSON Schema of the event data') })
+  .object({
+    type: z.enum(EVENT_TYPES),
+    description: z.string(),
+    schema: z.record(z.string(), z.unknown()).describe('JSON Schema of the event data'),
+    example: z
+      .record(z.string(), z.unknown())
+      .describe('A webhook body of this type as Kiln sends it (without a payload template), made up: its ids name nothing stored'),
+  })
   .meta({ id: 'EventTypeDescription' });
 
 export const Liveness = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness' });
@@ -431,6 +463,56 @@ export const AccountLimitsAnswer = z
   })
   .meta({ id: 'AccountLimitsAnswer' });
 
+export const AccountSummary = z
+  .object({
+    id: z.string(),
+    object: z.literal('account'),
+    name: z.string(),
+    created_at: timestamp,
+    conversions_active: z.number().int().describe('Queued or running now'),
+    endpoints: z.number().int(),
+    api_keys: z.number().int().describe('Live keys (neither revoked nor expired)'),
+  })
+  .meta({ id: 'AccountSummary' });
+
+const probe = z.object({ ok: z.boolean(), error: z.string().optional() });
+
+export const OperatorStatus = z
+  .object({
+    object: z.literal('status'),
+    checked_at: timestamp,
+    postgres: probe,
+    temporal: probe,
+    task_queues: z
+      .array(
+        z.object({
+          name: z.string(),
+          kind: z.enum(['workflow', 'activity']),
+          pollers: z
+            .array(z.object({ identity: z.string(), last_access_time: nullableTimestamp }))
+            .describe('Workers polling it lately: none means nothing serves it'),
+          backlog: z.number().int().nullable().describe('Tasks waiting for a worker'),
+          backlog_age_seconds: z.number().nullable().describe('How long the oldest has waited'),
+        }),
+      )
+      .nullable()
+      .describe('Kiln’s task queues as the Temporal server describes them; null when it does not answer'),
+    work: z
+      .object({
+        conversions_queued: z.number().int(),
+        conversions_running: z.number().int(),
+        jobs_running: z.number().int(),
+        deliveries_pending: z.number().int(),
+      })
+      .describe('Work in flight across every account, as Kiln’s tables count it'),
+    links: z.object({
+      temporal_ui: z.string().nullable().describe('The Temporal Web UI (KILN_TEMPORAL_UI_URL); null when unset'),
+      temporal_namespace: z.string(),
+      metrics: z.string().describe('Prometheus’s text, behind the admin token'),
+    }),
+  })
+  .meta({ id: 'OperatorStatus' });
+
 export const Usage = z
   .object({
     object: z.literal('usage'),
@@ -459,6 +541,11 @@ export const Usage = z
       .describe('By rate policy (work, webhooks); null: not limited'),
   })
   .meta({ id: 'Usage' });
+
+export const AccountDetail = AccountSummary.extend({
+  usage: Usage,
+  limits: AccountLimitsAnswer,
+}).meta({ id: 'AccountDetail' });
 
 const counts = z.record(z.string(), z.number().int());
 

@@ -1,3 +1,4 @@
+import type { Context } from 'koa';
 import { z } from 'zod';
 import * as s from '../contract/schemas.js';
 import { idParam, jsonAnswer, jsonBody, linksTo, operation, pageQuery, type Operation } from '../operation.js';
@@ -10,14 +11,16 @@ import { pathId } from '../params.js';
 import { ApiError } from '../../problem.js';
 import { readJsonBody, parseBody } from '../json-body.js';
 
-const apiKeyBody = z
+export const apiKeyBody = z
   .object({ name: z.string({ message: 'name is required' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters') })
   .strict();
 
-const apiKeyNotFound = (id: string): ApiError => new ApiError(404, 'api_key_not_found', `no API key ${id}`);
+export const apiKeyNotFound = (id: string): ApiError => new ApiError(404, 'api_key_not_found', `no API key ${id}`);
 
 /** A key as lists show it: never the secret, which exists only in the answer that created it. */
-function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'> & { last_used_at?: Date | null }): z.input<typeof s.ApiKey> {
+export function presentApiKey(
+  key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at' | 'expires_at'> & { last_used_at?: Date | null },
+): z.input<typeof s.ApiKey> {
   return {
     id: key.id,
     object: 'api_key',
@@ -25,7 +28,22 @@ function presentApiKey(key: Pick<ApiKey, 'id' | 'name' | 'prefix' | 'created_at'
     prefix: key.prefix,
     created_at: key.created_at.toISOString(),
     last_used_at: key.last_used_at?.toISOString() ?? null,
+    expires_at: key.expires_at?.toISOString() ?? null,
   };
+}
+
+/**
+ * Refuses an Idempotency-Key on a request whose answer holds a secret shown once: a replay
+ * would need it stored in plain text for a day, and Kiln stores such secrets only hashed.
+ */
+export function refuseReplay(ctx: Context, what: string, instead: string): void {
+  if (ctx.get('idempotency-key')) {
+    throw new ApiError(
+      400,
+      'idempotency_not_supported',
+      `${what} cannot be replayed: its secret is shown once and stored only as a hash. If the answer was lost, ${instead}`,
+    );
+  }
 }
 
 /** The account's own API keys: create (shown once), list, revoke. */
@@ -64,14 +82,7 @@ export function apiKeyOperations(deps: ApiDependencies): Operation[] {
       },
       problems: { 400: ['idempotency_not_supported'] },
       handler: async (ctx) => {
-        // A replay would need the new key stored in plain text for a day; keys are only ever stored hashed.
-        if (ctx.get('idempotency-key')) {
-          throw new ApiError(
-            400,
-            'idempotency_not_supported',
-            'creating an API key cannot be replayed: the key is shown once and stored only as a hash. If the answer was lost, revoke the key by its prefix and create another',
-          );
-        }
+        refuseReplay(ctx, 'creating an API key', 'revoke the key by its prefix and create another');
         const { name } = parseBody(apiKeyBody, await readJsonBody(ctx));
         const issued = await issueApiKey(deps.db, accountOf(ctx).id, name);
         ctx.status = 201;

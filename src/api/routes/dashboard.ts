@@ -4,6 +4,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { projectRoot } from '../../paths.js';
 import { ApiError } from '../../problem.js';
+import type { KilnConfig } from '../../config.js';
 
 /** Where `npm run build` (scripts/build-web.ts) puts the dashboard. */
 export const DASHBOARD_DIR = path.join(projectRoot, 'dist', 'web');
@@ -42,7 +43,7 @@ function notBuilt(): ApiError {
  * The dashboard at /app: one page for every path under it (the page routes in the
  * browser), and its two assets. A page about the API, not part of it.
  */
-export function addDashboard(router: Router): void {
+export function addDashboard(router: Router, settings: Pick<KilnConfig, 'temporalUiUrl' | 'temporalNamespace'>): void {
   const page = (ctx: Context) => {
     const file = path.join(DASHBOARD_DIR, 'index.html');
     if (!existsSync(file)) throw notBuilt();
@@ -61,6 +62,12 @@ export function addDashboard(router: Router): void {
     ctx.type = type;
     ctx.set('Cache-Control', 'no-cache');
     ctx.body = createReadStream(file);
+  });
+  // What the page links to beyond Kiln: where each run can be looked at in the Temporal Web UI.
+  router.get('/app/config.json', (ctx) => {
+    secure(ctx);
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.body = { temporal_ui_url: settings.temporalUiUrl ?? null, temporal_namespace: settings.temporalNamespace };
   });
   router.get('/app', page);
   router.get('/app/*rest', page);

@@ -4,7 +4,8 @@ import type { ApiDependencies } from '../context.js';
 import * as s from '../contract/schemas.js';
 import { jsonAnswer, operation, type Operation } from '../operation.js';
 
-async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+/** Runs a probe of a part Kiln depends on, for at most 3 s: ok, or what went wrong. */
+export async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error('no answer within 3 s')), 3000);

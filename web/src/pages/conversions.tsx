@@ -3,21 +3,29 @@ import { FINAL_STATUSES, type Conversion } from '../../../sdk/src/index.js';
 import { dimensions, size, when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { Link, useRoute } from '../router.js';
-import { Alert, StatusFilter } from '../parts.js';
+import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, type FilterField } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 /** The statuses of a conversion or a job, as the API filters by them. */
 export const CONVERSION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
-/** Conversions, newest first, a server page at a time; the filter lives in the address. */
+const CONVERSION_FILTERS: readonly FilterField[] = [
+  statusField(CONVERSION_STATUSES),
+  { name: 'output_format', label: 'Format', choices: ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'] },
+  { name: 'tag', label: 'Tag' },
+  ...CREATED_RANGE,
+];
+
+/** Conversions, newest first, a server page at a time; the filters live in the address. */
 export function Conversions() {
   const { query } = useRoute();
-  const status = query.get('status') ?? '';
-  const page = useServerPage<Conversion>('/v1/conversions', { status });
+  const filters = filterQuery(query, CONVERSION_FILTERS);
+  const status = filters.status;
+  const page = useServerPage<Conversion>('/v1/conversions', filters);
   return (
     <>
       <h1>Conversions</h1>
-      <StatusFilter id="status-filter" path="/conversions" statuses={CONVERSION_STATUSES} value={status} />
+      <ListFilters id="conversion-filter" fields={CONVERSION_FILTERS} />
       <Alert message={page.error} />
       <table>
         <caption class="visually-hidden">Conversions{status ? `, ${status}` : ''}</caption>
@@ -45,7 +53,7 @@ export function Conversions() {
           ))}
         </tbody>
       </table>
-      {!page.loading && page.items.length === 0 && !page.error && <p>No conversions{status ? ` ${status}` : ''} yet.</p>}
+      {!page.loading && page.items.length === 0 && !page.error && <p>No conversions{query.size > 0 ? ' match these filters' : ' yet'}.</p>}
       <Pager page={page} />
     </>
   );

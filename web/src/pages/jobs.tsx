@@ -4,17 +4,20 @@ import { CONVERSION_STATUSES } from './conversions.js';
 import { when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { Link, useRoute } from '../router.js';
-import { Alert, StatusFilter } from '../parts.js';
+import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, type FilterField } from '../parts.js';
 import { describeError, kiln } from '../session.js';
+
+const JOB_FILTERS: readonly FilterField[] = [statusField(CONVERSION_STATUSES), ...CREATED_RANGE];
 
 export function Jobs() {
   const { query } = useRoute();
-  const status = query.get('status') ?? '';
-  const page = useServerPage<Job>('/v1/jobs', { status });
+  const filters = filterQuery(query, JOB_FILTERS);
+  const status = filters.status;
+  const page = useServerPage<Job>('/v1/jobs', filters);
   return (
     <>
       <h1>Jobs</h1>
-      <StatusFilter id="job-status-filter" path="/jobs" statuses={CONVERSION_STATUSES} value={status} />
+      <ListFilters id="job-filter" fields={JOB_FILTERS} />
       <Alert message={page.error} />
       <table>
         <caption class="visually-hidden">Jobs{status ? `, ${status}` : ''}</caption>
@@ -44,7 +47,7 @@ export function Jobs() {
           ))}
         </tbody>
       </table>
-      {!page.loading && page.items.length === 0 && !page.error && <p>No jobs{status ? ` ${status}` : ''} yet.</p>}
+      {!page.loading && page.items.length === 0 && !page.error && <p>No jobs{query.size > 0 ? ' match these filters' : ' yet'}.</p>}
       <Pager page={page} />
     </>
   );

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { Link, navigate, useRoute } from '../router.js';
-import { Alert, StatusFilter } from '../parts.js';
+import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, type FilterField } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 interface Endpoint {
@@ -16,6 +16,20 @@ interface Endpoint {
   rate_limit: number | null;
   disabled_reason?: string | null;
   template: string | null;
+  headers: Record<string, string>;
+  signature: Signature | null;
+}
+
+/** An extra signature header in the receiver's shape (the API's `signature`). */
+interface Signature {
+  header: string;
+  algorithm: 'sha256' | 'sha512' | 'sha1';
+  encoding: 'hex' | 'base64';
+  prefix: string;
+  form: 'plain' | 'timestamped';
+  /** Left out, the API picks it from the form; dropped when the form changes. */
+  signed_content?: 'body' | 'timestamp.body';
+  timestamp_header: string | null;
 }
 
 interface Delivery {
@@ -38,23 +52,139 @@ interface Delivery {
     duration_ms: number;
     status_code: number | null;
     response_body_preview: string | null;
+    request: { headers: Record<string, string>; body: string } | null;
     error: { class: string; message: string | null } | null;
   }>;
 }
 
 const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'] as const;
 
-function useEventTypes(): string[] {
-  const [types, setTypes] = useState<string[]>([]);
+interface EventTypeDescription {
+  type: string;
+  description: string;
+  schema: unknown;
+  example: unknown;
+}
+
+function useEventCatalog(): EventTypeDescription[] {
+  const [types, setTypes] = useState<EventTypeDescription[]>([]);
   useEffect(() => {
     void kiln()
-      .json<{ data: Array<{ type: string }> }>('GET', '/v1/webhooks/event-types?limit=100')
+      .json<{ data: EventTypeDescription[] }>('GET', '/v1/webhooks/event-types')
       .then(
-        (page) => setTypes(page.data.map((t) => t.type)),
+        (page) => setTypes(page.data),
         () => undefined,
       );
   }, []);
   return types;
+}
+
+const useEventTypes = (): string[] => useEventCatalog().map((t) => t.type);
+
+/** Headers as a user writes them, one `Name: value` a line; a line without a colon is named in the error. */
+function parseHeaderLines(text: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [index, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new Error(`Custom headers, line ${index + 1}: write it as Name: value`);
+    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+const headerLines = (headers: Record<string, string>): string =>
+  Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}`)
+    .join('\n');
+
+/** A `<select>` with its label, for the short fixed choices of a form. */
+function Choice<T extends string>(props: { id: string; label: string; value: T; choices: readonly T[]; onChange: (value: T) => void }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <select id={props.id} value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value as T)}>
+        {props.choices.map((choice) => (
+          <option key={choice} value={choice}>
+            {choice}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+/** The extra signature header's fields; null while the endpoint has none. */
+function SignatureFields(props: { value: Signature | null; onChange: (value: Signature | null) => void }) {
+  const { value, onChange } = props;
+  const set = (change: Partial<Signature>) => value && onChange({ ...value, ...change });
+  return (
+    <fieldset>
+      <legend>Extra signature header</legend>
+      <div class="field field-check">
+        <input
+          id="signature-on"
+          type="checkbox"
+          checked={value !== null}
+          onChange={(e) =>
+            onChange(
+              (e.target as HTMLInputElement).checked
+                ? { header: '', algorithm: 'sha256', encoding: 'hex', prefix: '', form: 'plain', timestamp_header: null }
+                : null,
+            )
+          }
+        />
+        <label for="signature-on">Also sign in a header of the receiver's own shape (beside Kiln's webhook-signature)</label>
+      </div>
+      {value && (
+        <>
+          <div class="field">
+            <label for="signature-header">Header name</label>
+            <input
+              id="signature-header"
+              required
+              placeholder="X-Signature"
+              value={value.header}
+              onInput={(e) => set({ header: (e.target as HTMLInputElement).value })}
+            />
+          </div>
+          <Choice
+            id="signature-algorithm"
+            label="HMAC hash"
+            value={value.algorithm}
+            choices={['sha256', 'sha512', 'sha1'] as const}
+            onChange={(algorithm) => set({ algorithm })}
+          />
+          <Choice
+            id="signature-encoding"
+            label="Written as"
+            value={value.encoding}
+            choices={['hex', 'base64'] as const}
+            onChange={(encoding) => set({ encoding })}
+          />
+          <Choice
+            id="signature-form"
+            label="Form (timestamped: t=…,v1=…)"
+            value={value.form}
+            choices={['plain', 'timestamped'] as const}
+            onChange={(form) => set({ form, signed_content: undefined })}
+          />
+          <div class="field">
+            <label for="signature-prefix">Prefix (e.g. sha256=)</label>
+            <input id="signature-prefix" value={value.prefix} onInput={(e) => set({ prefix: (e.target as HTMLInputElement).value })} />
+          </div>
+          <div class="field">
+            <label for="signature-timestamp">Timestamp header (optional)</label>
+            <input
+              id="signature-timestamp"
+              value={value.timestamp_header ?? ''}
+              onInput={(e) => set({ timestamp_header: (e.target as HTMLInputElement).value.trim() || null })}
+            />
+          </div>
+        </>
+      )}
+    </fieldset>
+  );
 }
 
 /** The fields an endpoint is made or changed with; event types are picked from Kiln's catalog. */
@@ -67,6 +197,8 @@ function EndpointForm(props: { initial?: Endpoint; submitLabel: string; onSubmit
   const [schedule, setSchedule] = useState(initial && !initial.retry_schedule_is_default ? initial.retry_schedule.join(', ') : '');
   const [rate, setRate] = useState(initial?.rate_limit ? String(initial.rate_limit) : '');
   const [enabled, setEnabled] = useState(initial?.enabled ?? true);
+  const [headers, setHeaders] = useState(headerLines(initial?.headers ?? {}));
+  const [signature, setSignature] = useState<Signature | null>(initial?.signature ?? null);
   const [error, setError] = useState<string | undefined>();
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -83,6 +215,8 @@ function EndpointForm(props: { initial?: Endpoint; submitLabel: string; onSubmit
         enabled,
         retry_schedule: schedule.trim() === '' ? null : waits,
         rate_limit: rate.trim() === '' ? null : Number(rate),
+        headers: parseHeaderLines(headers),
+        signature,
       });
     } catch (failure) {
       setError(describeError(failure));
@@ -129,6 +263,22 @@ function EndpointForm(props: { initial?: Endpoint; submitLabel: string; onSubmit
         <label for="endpoint-rate">Deliveries per second at most</label>
         <input id="endpoint-rate" type="number" min={1} step="any" value={rate} onInput={(e) => setRate((e.target as HTMLInputElement).value)} />
       </div>
+      <div class="field">
+        <label for="endpoint-headers">Custom headers</label>
+        <textarea
+          id="endpoint-headers"
+          rows={3}
+          spellcheck={false}
+          placeholder="Authorization: Bearer …"
+          value={headers}
+          onInput={(e) => setHeaders((e.target as HTMLTextAreaElement).value)}
+          aria-describedby="endpoint-headers-help"
+        />
+        <p id="endpoint-headers-help" class="help">
+          One <code>Name: value</code> a line, sent with every delivery beside Kiln's own.
+        </p>
+      </div>
+      <SignatureFields value={signature} onChange={setSignature} />
       <div class="field field-check">
         <input id="endpoint-enabled" type="checkbox" checked={enabled} onChange={(e) => setEnabled((e.target as HTMLInputElement).checked)} />
         <label for="endpoint-enabled">Enabled</label>
@@ -147,7 +297,7 @@ export function Webhooks() {
     <>
       <h1>Webhooks</h1>
       <p>
-        <Link href="/webhooks/deliveries">Delivery log</Link>
+        <Link href="/webhooks/deliveries">Delivery log</Link> · <Link href="/webhooks/event-types">Event catalog</Link>
       </p>
       <table>
         <caption>Endpoints</caption>
@@ -192,15 +342,23 @@ export function Webhooks() {
   );
 }
 
-/** The delivery log: filtered by endpoint and status, a server page at a time. */
+/** The delivery log, a server page at a time, filtered by what the address holds; `endpointId` fixes the endpoint. */
 function DeliveryTable(props: { endpointId?: string }) {
   const { query } = useRoute();
-  const status = query.get('status') ?? '';
-  const deliveries = useServerPage<Delivery>('/v1/webhooks/deliveries', { endpoint_id: props.endpointId, status });
-  const here = location.pathname.replace(/^\/app/, '');
+  const types = useEventTypes();
+  const endpoints = useServerPage<Endpoint>('/v1/webhooks/endpoints', {}, 100);
+  const fields: FilterField[] = [
+    ...(props.endpointId ? [] : [{ name: 'endpoint_id', label: 'Endpoint', choices: endpoints.items.map((e) => ({ value: e.id, label: e.url })) }]),
+    statusField(DELIVERY_STATUSES),
+    { name: 'event_type', label: 'Event type', choices: types },
+    ...CREATED_RANGE,
+  ];
+  const filters = filterQuery(query, fields);
+  const deliveries = useServerPage<Delivery>('/v1/webhooks/deliveries', { ...filters, endpoint_id: props.endpointId ?? filters.endpoint_id });
   return (
     <>
-      <StatusFilter id="delivery-status" path={here} statuses={DELIVERY_STATUSES} value={status} />
+      <ListFilters id="delivery-filter" fields={fields} />
+      <Alert message={deliveries.error} />
       <table>
         <caption class="visually-hidden">Deliveries</caption>
         <thead>
@@ -228,7 +386,9 @@ function DeliveryTable(props: { endpointId?: string }) {
           ))}
         </tbody>
       </table>
-      {!deliveries.loading && deliveries.items.length === 0 && <p>No deliveries{status ? ` ${status}` : ''}.</p>}
+      {!deliveries.loading && deliveries.items.length === 0 && !deliveries.error && (
+        <p>No deliveries{[...query.keys()].length > 0 ? ' match these filters' : ''}.</p>
+      )}
       <Pager page={deliveries} />
     </>
   );
@@ -238,6 +398,9 @@ export function Deliveries() {
   return (
     <>
       <h1>Delivery log</h1>
+      <p>
+        <Link href="/webhooks/event-types">The event catalog</Link>
+      </p>
       <DeliveryTable />
     </>
   );
@@ -513,39 +676,79 @@ export function DeliveryPage(props: { id: string }) {
         </button>
       </div>
       <Alert message={error} />
-      <table>
-        <caption>Attempts</caption>
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            <th scope="col">Trigger</th>
-            <th scope="col">Answer</th>
-            <th scope="col">Time</th>
-            <th scope="col">Response body</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(delivery.attempts ?? []).map((a) => (
-            <tr key={a.attempt}>
-              <td>{a.attempt}</td>
-              <td>{a.trigger}</td>
-              <td>{a.status_code ?? (a.error ? `${a.error.class}: ${a.error.message ?? ''}` : '–')}</td>
-              <td>
-                {when(a.started_at)} ({a.duration_ms} ms)
-              </td>
-              <td>
+      <h2>Attempts</h2>
+      {(delivery.attempts ?? []).length === 0 && <p>None yet.</p>}
+      <ol class="attempts">
+        {(delivery.attempts ?? []).map((a) => (
+          <li key={a.attempt} aria-labelledby={`attempt-${a.attempt}`}>
+            <h3 id={`attempt-${a.attempt}`}>
+              Attempt {a.attempt} ({a.trigger}): {a.status_code ?? (a.error ? `${a.error.class}: ${a.error.message ?? ''}` : '–')}
+            </h3>
+            <p class="help">
+              {when(a.started_at)}, {a.duration_ms} ms, to {a.url}
+            </p>
+            <div class="attempt-sides">
+              <section aria-label={`Request of attempt ${a.attempt}`}>
+                <h4>Request, as sent</h4>
+                {a.request ? (
+                  <>
+                    <pre class="preview-text" tabIndex={0} aria-label={`Request headers of attempt ${a.attempt}`}>
+                      {headerLines(a.request.headers)}
+                    </pre>
+                    <pre class="preview-text" tabIndex={0} aria-label={`Request body of attempt ${a.attempt}`}>
+                      {a.request.body}
+                    </pre>
+                  </>
+                ) : (
+                  <p>Nothing was formed (or it is past retention).</p>
+                )}
+              </section>
+              <section aria-label={`Response to attempt ${a.attempt}`}>
+                <h4>Response</h4>
                 {a.response_body_preview ? (
                   <pre class="preview-text" tabIndex={0} aria-label={`Response body of attempt ${a.attempt}`}>
                     {a.response_body_preview}
                   </pre>
                 ) : (
-                  '–'
+                  <p>No body.</p>
                 )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+              </section>
+            </div>
+          </li>
+        ))}
+      </ol>
+    </>
+  );
+}
+
+/** Every event type Kiln sends: what it means, the JSON Schema of its data, and an example body. */
+export function EventCatalog() {
+  const catalog = useEventCatalog();
+  return (
+    <>
+      <h1>Event catalog</h1>
+      <p>Each event is a JSON body {'{id, type, timestamp, data}'}; an endpoint receives the types it picks (none picked: all of them).</p>
+      {catalog.length === 0 && <p aria-busy="true">Loading…</p>}
+      {catalog.map((described) => (
+        <section key={described.type} aria-labelledby={`type-${described.type}`} class="event-type">
+          <h2 id={`type-${described.type}`}>
+            <code>{described.type}</code>
+          </h2>
+          <p>{described.description}</p>
+          <details>
+            <summary>Schema of its data</summary>
+            <pre class="preview-text" tabIndex={0} aria-label={`Schema of ${described.type}`}>
+              {JSON.stringify(described.schema, null, 2)}
+            </pre>
+          </details>
+          <details>
+            <summary>Example body</summary>
+            <pre class="preview-text" tabIndex={0} aria-label={`Example of ${described.type}`}>
+              {JSON.stringify(described.example, null, 2)}
+            </pre>
+          </details>
+        </section>
+      ))}
     </>
   );
 }
