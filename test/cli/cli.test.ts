@@ -298,6 +298,20 @@ describe('the kiln command line against a real Kiln', () => {
     assert.equal((await runKiln(['keys', 'revoke', key.id], { env })).code, 0);
     assert.equal((await runKiln(['keys', 'list'], { env: { ...env, KILN_API_KEY: key.key } })).code, 1, 'a revoked key is refused');
 
+    // A sign-in link: printed for a person, whose browser trades its token for a session key once.
+    const link = await runKiln(['sign-in-link', '--expires-in', '5'], { env });
+    assert.equal(link.code, 0, link.stderr);
+    const [url, until] = link.stdout.trim().split('\n');
+    assert.match(url!, /\/app\/sign-in#token=kiln_signin_\w+$/);
+    const expiresAt = Date.parse(/until (\S+)\)$/.exec(until!)![1]!);
+    assert.ok(Math.abs(expiresAt - Date.now() - 5 * 60_000) < 10_000, until);
+    const token = new URL(url!).hash.slice('#token='.length);
+    const signIn = () =>
+      fetch(new URL('/v1/sign-in', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    assert.equal((await signIn()).status, 201);
+    assert.equal((await signIn()).status, 410, 'once');
+    assert.equal((await runKiln(['sign-in-link', '--expires-in', '0'], { env })).code, 2);
+
     assert.equal((await runKiln(['presets', 'set', 'thumbs', '--to', 'webp', '--width', '48'], { env })).code, 0);
     assert.equal((await runKiln(['presets', 'set', 'thumbs', '--to', 'webp', '--width', '24'], { env })).code, 0, 'set again replaces it');
     assert.equal(Number(JSON.parse((await runKiln(['presets', 'show', 'thumbs', '--json'], { env })).stdout).options.width), 24);

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -24,7 +25,12 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
 
   before(async () => {
     // Loopback receivers may be reached; a failed delivery is not retried on its own (resend and recover are what is tested).
-    kiln = await startTestKiln('embedded', { KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', KILN_WEBHOOK_RETRY_SCHEDULE: '' });
+    kiln = await startTestKiln('embedded', {
+      KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+      KILN_WEBHOOK_RETRY_SCHEDULE: '',
+      // Where the page links each run; nothing here opens it.
+      KILN_TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
+    });
     account = await createAccount(kiln.url, kiln.adminToken, 'dashboard');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
@@ -176,10 +182,32 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.deepEqual(await accessibilityViolations(page), []);
     await screenshot(page, 'conversion');
 
-    // The status filter is in the address, and the server pages the list.
+    assert.equal(
+      await page.getByRole('link', { name: 'Its run in the Temporal Web UI' }).getAttribute('href'),
+      `http://127.0.0.1:8233/namespaces/default/workflows/conversion-${id}`,
+    );
+
+    // The filters are in the address, and the server pages the list.
     await page.goto(`${kiln.url}/app/conversions?status=failed`);
-    await page.getByText('No conversions failed yet.').waitFor();
+    await page.getByText('No conversions match these filters.').waitFor();
     assert.equal(await page.getByLabel('Status').inputValue(), 'failed');
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Format').selectOption('png');
+    await page.waitForURL(/\/app\/conversions\?output_format=png$/);
+    await page.getByRole('link', { name: HOSTILE_NAME }).waitFor();
+    await page.getByLabel('Format').selectOption('gif');
+    await page.getByText('No conversions match these filters.').waitFor();
+    await page.getByLabel('Format').selectOption('');
+    // A time range in the reader's local time: from an hour ahead, nothing; from an hour back, the conversion.
+    const local = (offsetMs: number) => {
+      const at = new Date(Date.now() + offsetMs);
+      return new Date(at.getTime() - at.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    };
+    await page.getByLabel('Created from').fill(local(3600_000));
+    await page.getByText('No conversions match these filters.').waitFor();
+    await page.getByLabel('Created from').fill(local(-3600_000));
+    await page.getByRole('link', { name: HOSTILE_NAME }).waitFor();
+    assert.deepEqual(await accessibilityViolations(page), []);
     assert.deepEqual(problems, []);
   });
 
@@ -290,6 +318,11 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       await page.getByRole('button', { name: 'Add an endpoint' }).click();
       await page.getByLabel('URL').fill(receiver.url);
       await page.getByLabel('webhook.test').check();
+      await page.getByLabel('Custom headers').fill('X-Team: media\nAuthorization: Bearer receiver-token');
+      await page.getByLabel("Also sign in a header of the receiver's own shape").check();
+      await page.getByLabel('Header name').fill('X-Shop-Signature');
+      await page.getByLabel('Written as').selectOption('base64');
+      await page.getByLabel('Prefix (e.g. sha256=)').fill('sha256=');
       await page.getByRole('button', { name: 'Add endpoint' }).click();
       await page.getByRole('heading', { level: 1, name: receiver.url }).waitFor();
       assert.deepEqual(await accessibilityViolations(page), []);
@@ -299,6 +332,10 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       await page.getByRole('button', { name: 'Send a test event' }).click();
       const [sent] = await receiver.waitForRequests(1);
       assert.equal((new Webhook(secret).verify(sent!.body, sent!.headers as Record<string, string>) as { type: string }).type, 'webhook.test');
+      // The form's custom headers and extra signature header, as the receiver got them.
+      assert.equal(sent!.headers['x-team'], 'media');
+      assert.equal(sent!.headers.authorization, 'Bearer receiver-token');
+      assert.equal(sent!.headers['x-shop-signature'], `sha256=${createHmac('sha256', secret).update(sent!.body).digest('base64')}`);
       await waitUntil(
         async () => (await page.locator('tbody .status-succeeded').count()) === 1 || (await page.reload(), false),
         30_000,
@@ -315,7 +352,14 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
         .getByRole('link')
         .click();
       await page.getByRole('heading', { level: 1, name: /^webhook\.test to / }).waitFor();
-      assert.equal(await page.locator('pre.preview-text').textContent(), '<img src=x onerror=alert(1)>down for now');
+      assert.equal(await page.getByLabel('Response body of attempt 1').textContent(), '<img src=x onerror=alert(1)>down for now');
+      // Beside it, the request as it was sent: the receiver's own copy matches it.
+      const failedSend = receiver.requests.at(-1)!;
+      assert.equal(await page.getByLabel('Request body of attempt 1').textContent(), failedSend.body);
+      const shownHeaders = (await page.getByLabel('Request headers of attempt 1').textContent()) ?? '';
+      for (const name of ['webhook-signature', 'x-shop-signature', 'x-team']) {
+        assert.ok(shownHeaders.includes(`${name}: ${String(failedSend.headers[name])}`), `${name} in\n${shownHeaders}`);
+      }
       assert.equal(await page.locator('img[src="x"]').count(), 0, 'a receiver’s answer is text, never markup');
       assert.deepEqual(await accessibilityViolations(page), []);
       await screenshot(page, 'delivery');
@@ -324,7 +368,7 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       down = false;
       await page.getByRole('button', { name: 'Resend now' }).click();
       await page.locator('h1 + p .status-succeeded').waitFor({ timeout: 30_000 });
-      assert.deepEqual(await page.locator('tbody tr td:nth-child(3)').allTextContents(), ['503', '204']);
+      assert.deepEqual(await page.locator('.attempts h3').allTextContents(), ['Attempt 1 (scheduled): 503', 'Attempt 2 (manual): 204']);
 
       // Another missed while down; recover counts it first, then sends it.
       down = true;
@@ -350,8 +394,8 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       await page.getByRole('alert').waitFor();
       assert.match((await page.getByRole('alert').textContent()) ?? '', /^template_failed: .*Expected/);
       await template.fill('{"kind": type, "event": id}');
-      await page.getByLabel('Body').filter({ hasText: '"kind":"webhook.test"' }).waitFor();
-      assert.match((await page.getByLabel('Headers').textContent()) ?? '', /^webhook-id: evt_/m);
+      await page.getByLabel('Body it would send').filter({ hasText: '"kind":"webhook.test"' }).waitFor();
+      assert.match((await page.getByLabel('Headers it would send').textContent()) ?? '', /^webhook-id: evt_/m);
       await page.getByRole('button', { name: 'Save the template' }).click();
       await page.getByText('Saved.', { exact: true }).waitFor();
       const beforeTemplate = receiver.requests.length;
@@ -371,6 +415,146 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  test('the delivery log filters by endpoint, status, event type and time; the event catalog shows each type with its schema and an example', async () => {
+    const receiver = await startReceiver([{ status: 204 }]);
+    try {
+      const endpoint = await jsonRequest(`${kiln.url}/v1/webhooks/endpoints`, account.key, 'POST', { url: receiver.url, event_types: ['webhook.test'] });
+      assert.equal(endpoint.status, 201);
+      const sent = await jsonRequest(`${kiln.url}/v1/webhooks/endpoints/${endpoint.body.id}/test`, account.key, 'POST');
+      await waitUntil(
+        async () => (await jsonRequest(`${kiln.url}/v1/webhooks/deliveries/${sent.body.delivery_id}`, account.key, 'GET')).body.status === 'succeeded',
+        30_000,
+        'the test delivery',
+      );
+      const { page, problems } = await tab();
+      await signIn(page, account.key);
+      await page.goto(`${kiln.url}/app/webhooks/deliveries`);
+      await page.getByLabel('Endpoint').selectOption({ label: receiver.url });
+      await page.getByLabel('Status').selectOption('succeeded');
+      await page.getByLabel('Event type').selectOption('webhook.test');
+      await page.waitForURL(new RegExp(`endpoint_id=${endpoint.body.id}&status=succeeded&event_type=webhook.test$`));
+      await waitUntil(async () => (await page.locator(`a[href="/app/webhooks/deliveries/${sent.body.delivery_id}"]`).count()) === 1, 10_000, 'the delivery');
+      assert.equal(await page.locator('tbody tr').count(), 1, 'only that endpoint’s');
+      await page.getByLabel('Status').selectOption('failed');
+      await page.getByText('No deliveries match these filters.').waitFor();
+      assert.deepEqual(await accessibilityViolations(page), []);
+      await screenshot(page, 'deliveries');
+
+      await page.getByRole('link', { name: 'The event catalog' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Event catalog' }).waitFor();
+      const completed = page.getByRole('region', { name: 'conversion.completed' });
+      await completed.getByText('Example body').click();
+      const example = JSON.parse((await completed.getByLabel('Example of conversion.completed').textContent()) ?? '{}');
+      assert.equal(example.type, 'conversion.completed');
+      assert.match(example.data.download_url, /^http:\/\/127\.0\.0\.1:\d+\/v1\/downloads\//);
+      await completed.getByText('Schema of its data').click();
+      assert.ok(JSON.parse((await completed.getByLabel('Schema of conversion.completed').textContent()) ?? '{}').required.includes('download_url'));
+      const types = (await jsonRequest(`${kiln.url}/v1/webhooks/event-types`, account.key, 'GET')).body.data.length;
+      assert.equal(await page.locator('section.event-type').count(), types);
+      assert.deepEqual(await accessibilityViolations(page), []);
+      await screenshot(page, 'event-catalog');
+      assert.deepEqual(problems, []);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('a sign-in link opens the dashboard once, leaves no token in the address, and signing out ends its key', async () => {
+    const made = await jsonRequest(`${kiln.url}/v1/sign-in-links`, account.key, 'POST');
+    assert.equal(made.status, 201);
+    const { page, urls, problems } = await tab();
+    await page.goto(made.body.url);
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    assert.equal(new URL(page.url()).hash, '', 'the token left the address');
+    const sessionKey = await page.evaluate<string>('sessionStorage.getItem("kiln.api_key")');
+    assert.match(sessionKey, /^kiln_/);
+    assert.notEqual(sessionKey, account.key);
+    assert.equal((await jsonRequest(`${kiln.url}/v1/usage`, sessionKey, 'GET')).status, 200);
+    const token = new URL(made.body.url).hash.slice('#token='.length);
+    assert.deepEqual(
+      urls.filter((url) => url.includes(token) || url.includes(sessionKey)),
+      [],
+      'neither the token nor the key in any URL the tab asked for',
+    );
+
+    // Opened again, elsewhere: it worked once, and the page says so.
+    const other = await tab();
+    await other.page.goto(made.body.url);
+    await other.page.getByRole('alert').waitFor();
+    assert.match((await other.page.getByRole('alert').textContent()) ?? '', /^sign_in_link_used: /);
+    assert.equal(await other.page.evaluate('sessionStorage.getItem("kiln.api_key")'), null);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    await waitUntil(async () => (await jsonRequest(`${kiln.url}/v1/usage`, sessionKey, 'GET')).status === 401, 10_000, 'the session key revoked');
+    assert.deepEqual(problems, []);
+  });
+
+  test('the operator view: the admin token, the deployment’s health and queues, accounts made, limited, keyed and linked', async () => {
+    const { page, problems } = await tab();
+    await page.goto(`${kiln.url}/app/operator`);
+    assert.equal(await page.title(), 'Sign in · Kiln operator');
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.getByLabel('Admin token').fill(account.key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match((await page.getByRole('alert').textContent()) ?? '', /invalid_admin_token/, 'an account key is not the admin token');
+    await page.getByLabel('Admin token').fill(kiln.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Status' }).waitFor();
+    assert.match((await page.locator('.health').textContent()) ?? '', /Postgres\s*answers.*Temporal\s*answers/s);
+    const convertRow = page.getByRole('row', { name: /kiln-convert \(activities\)/ });
+    await convertRow.waitFor();
+    assert.notEqual(await convertRow.getByRole('cell').nth(1).textContent(), 'none', 'a worker polls the convert queue');
+    assert.equal(
+      await page.getByRole('link', { name: 'Temporal Web UI: every run' }).getAttribute('href'),
+      'http://127.0.0.1:8233/namespaces/default/workflows',
+    );
+    await page.getByRole('button', { name: 'Show them' }).click();
+    assert.match((await page.getByLabel('Metrics').textContent()) ?? '', /^# HELP /m);
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'operator-status');
+
+    await page.getByRole('link', { name: 'Accounts' }).click();
+    await page.getByLabel("New account's name").fill('made <i>by</i> the operator');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const firstKey = (await page.locator('.notice .secret').textContent()) ?? '';
+    assert.equal((await jsonRequest(`${kiln.url}/v1/usage`, firstKey, 'GET')).status, 200, 'its first key works');
+    assert.equal(await page.locator('main i').count(), 0, 'its name is text');
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.locator('.notice').getByRole('link', { name: 'made <i>by</i> the operator' }).click();
+    await page.getByRole('heading', { level: 1, name: 'made <i>by</i> the operator' }).waitFor();
+    const accountId = ((await page.locator('main > p.code').first().textContent()) ?? '').trim();
+
+    await page.getByLabel('endpoints', { exact: true }).fill('2');
+    await page.getByLabel('conversions per day').fill('none');
+    await page.getByRole('button', { name: 'Save the limits' }).click();
+    await page.getByText('Saved.', { exact: true }).waitFor();
+    const limits = (await jsonRequest(`${kiln.url}/v1/admin/accounts/${accountId}/limits`, kiln.adminToken, 'GET')).body;
+    assert.deepEqual(limits.own, { endpoints: 2, conversions_per_day: null });
+
+    await page.getByLabel("New key's name").fill('given by ops');
+    await page.getByRole('button', { name: 'Create' }).click();
+    const given = (await page.locator('.notice .secret').textContent()) ?? '';
+    assert.equal((await jsonRequest(`${kiln.url}/v1/usage`, given, 'GET')).status, 200);
+    await page.getByRole('button', { name: 'Revoke given by ops' }).click();
+    await waitUntil(async () => (await jsonRequest(`${kiln.url}/v1/usage`, given, 'GET')).status === 401, 10_000, 'the key revoked');
+
+    await page.getByRole('button', { name: 'Make a sign-in link' }).click();
+    const link = (await page.locator('#link-heading ~ .notice .secret').textContent()) ?? '';
+    assert.match(link, /\/app\/sign-in#token=kiln_signin_/);
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await screenshot(page, 'operator-account');
+    // The link signs a browser in as that account.
+    const visitor = await tab();
+    await visitor.page.goto(link);
+    await visitor.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    const visitorKey = await visitor.page.evaluate<string>('sessionStorage.getItem("kiln.api_key")');
+    const keys = (await jsonRequest(`${kiln.url}/v1/admin/accounts/${accountId}/api-keys`, kiln.adminToken, 'GET')).body.data;
+    assert.ok(keys.some((k: { prefix: string; expires_at: string | null }) => visitorKey.startsWith(k.prefix) && k.expires_at !== null));
+    assert.deepEqual(problems, []);
   });
 
   test('presets saved from the Convert page and watermark assets uploaded, listed and deleted in the settings', async () => {

@@ -194,6 +194,8 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       KILN_SIGNING_KEY: readOrCreateSecret(path.join(dir, 'signing-key'), () => randomBytes(32).toString('hex')),
       // One machine: receivers being tried out live on it too.
       KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
+      // The dashboard links each run to the Web UI this topology runs.
+      ...(ui ? { KILN_TEMPORAL_UI_URL: `http://127.0.0.1:${ports.ui}` } : {}),
       ...options.kilnEnv,
     };
     const kiln = (role: string, name: string, env: Record<string, string>, ready: () => Promise<boolean>): Omit<ProcessSpec, 'name'> => ({

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Link, navigate, useRoute } from './router.js';
 import { signOut, storedKey } from './session.js';
-import { SignIn } from './pages/sign-in.js';
+import { LinkSignIn, linkToken, SignIn } from './pages/sign-in.js';
+import { Operator } from './pages/operator.js';
 import { ConversionPage, Conversions } from './pages/conversions.js';
 import { JobPage, Jobs } from './pages/jobs.js';
 import { Convert } from './pages/convert.js';
@@ -50,20 +51,39 @@ function Page(props: { path: string }) {
 export function App() {
   const { path } = useRoute();
   const [signedIn, setSignedIn] = useState(storedKey() !== null);
+  const [token, setToken] = useState(linkToken);
+  const [linkRefused, setLinkRefused] = useState<string | undefined>();
   useEffect(() => {
-    const update = () => setSignedIn(storedKey() !== null);
+    const update = () => {
+      setSignedIn(storedKey() !== null);
+      // A link's session has begun: leave the link behind.
+      if (storedKey() !== null) setToken(undefined);
+    };
     window.addEventListener('kiln:session', update);
     return () => window.removeEventListener('kiln:session', update);
   }, []);
   useEffect(() => {
-    if (signedIn && path === '/') navigate(SECTIONS[0].path);
-  }, [signedIn, path]);
+    if (signedIn && (path === '/' || path === '/sign-in') && !token) navigate(SECTIONS[0].path);
+  }, [signedIn, path, token]);
   // The page's title says where the reader is, for tabs, history and screen readers alike.
   useEffect(() => {
+    if (path.startsWith('/operator')) return;
     const section = SECTIONS.find((s) => path.startsWith(s.path));
     document.title = signedIn ? `${section?.label ?? 'Kiln'} · Kiln` : 'Sign in · Kiln';
   }, [path, signedIn]);
-  if (!signedIn) return <SignIn onSignedIn={() => setSignedIn(true)} />;
+  if (path.startsWith('/operator')) return <Operator path={path} />;
+  if (token) {
+    return (
+      <LinkSignIn
+        token={token}
+        onFailed={(reason) => {
+          setToken(undefined);
+          setLinkRefused(reason);
+        }}
+      />
+    );
+  }
+  if (!signedIn) return <SignIn onSignedIn={() => setSignedIn(true)} reason={linkRefused} />;
   return (
     <>
       <a class="skip" href="#main">

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
+import type { Kiln } from '../../sdk/src/index.js';
 import { describeError, kiln } from './session.js';
 
 interface PageState<T> {
@@ -18,7 +19,7 @@ interface PageState<T> {
  * follows the page's cursor, `previous` goes back along the cursors already followed.
  * A change of `query` starts again from the first page.
  */
-export function useServerPage<T>(path: string, query: Record<string, string | undefined>, limit = 25): PageState<T> {
+export function useServerPage<T>(path: string, query: Record<string, string | undefined>, limit = 25, client: () => Kiln = kiln): PageState<T> {
   const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
   const [reads, setReads] = useState(0);
   const [state, setState] = useState<{ items: T[]; next: string | null; loading: boolean; error?: string }>({ items: [], next: null, loading: true });
@@ -31,7 +32,7 @@ export function useServerPage<T>(path: string, query: Record<string, string | un
     const params = new URLSearchParams({ limit: String(limit) });
     for (const [name, value] of Object.entries(query)) if (value) params.set(name, value);
     if (cursor) params.set('cursor', cursor);
-    kiln()
+    client()
       .json<{ data: T[]; next_cursor: string | null }>('GET', `${path}?${params.toString()}`)
       .then(
         (page) => current && setState({ items: page.data, next: page.next_cursor, loading: false }),

@@ -1,3 +1,4 @@
+import { useEffect, useState } from 'preact/hooks';
 import { navigate, useRoute } from './router.js';
 
 /** A problem the page reports: read out at once by screen readers; nothing when there is none. */
@@ -84,5 +85,34 @@ export function ListFilters(props: { id: string; fields: readonly FilterField[] 
         );
       })}
     </form>
+  );
+}
+
+/** Where Kiln says the Temporal Web UI is (KILN_TEMPORAL_UI_URL), read once per tab. */
+let temporalUi: Promise<{ temporal_ui_url: string | null; temporal_namespace: string }> | undefined;
+
+/** A link to a run in the Temporal Web UI, when Kiln knows where the UI is. */
+export function TemporalRunLink(props: { workflowId: string }) {
+  const [href, setHref] = useState<string | undefined>();
+  useEffect(() => {
+    temporalUi ??= fetch('/app/config.json').then((response) => response.json() as Promise<{ temporal_ui_url: string | null; temporal_namespace: string }>);
+    let current = true;
+    temporalUi.then(
+      (ui) => {
+        if (current && ui.temporal_ui_url) {
+          setHref(`${ui.temporal_ui_url}/namespaces/${encodeURIComponent(ui.temporal_namespace)}/workflows/${encodeURIComponent(props.workflowId)}`);
+        }
+      },
+      () => undefined,
+    );
+    return () => {
+      current = false;
+    };
+  }, [props.workflowId]);
+  if (!href) return null;
+  return (
+    <a class="button" href={href} rel="noreferrer" target="_blank">
+      Its run in the Temporal Web UI
+    </a>
   );
 }

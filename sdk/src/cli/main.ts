@@ -84,6 +84,7 @@ const GROUPS = [
   'deliveries',
   'recover',
   'keys',
+  'sign-in-link',
   'usage',
 ];
 

@@ -308,6 +308,24 @@ export const RESOURCE_COMMANDS: Command[] = [
   ),
   showCommand('events show', 'One event', 'id', (id) => `/v1/events/${id}`),
   {
+    name: 'sign-in-link',
+    summary: 'A link that opens the dashboard signed in as this account, once (hand it over instead of a key)',
+    options: [['--expires-in MINUTES', 'how long it can be used (default and most: the server’s KILN_SIGN_IN_LINK_TTL, 15 minutes unless set)']],
+    examples: ['kiln sign-in-link', 'kiln sign-in-link --expires-in 5'],
+    async run(ctx) {
+      const minutes = ctx.flags.number('expires-in');
+      ctx.flags.noneLeft();
+      if (minutes !== undefined && !(minutes >= 1)) throw new UsageError('--expires-in is at least 1 (minutes)');
+      // Not replayed: only the link's hash is kept, so a lost answer means making another.
+      const response = await ctx.client().request('POST', '/v1/sign-in-links', {
+        json: minutes === undefined ? {} : { expires_in_seconds: Math.round(minutes * 60) },
+        idempotent: false,
+      });
+      const link = (await response.json()) as { url: string; expires_at: string };
+      show(ctx, link, (l: { url: string; expires_at: string }) => `${l.url}\n(good once, until ${l.expires_at})`);
+    },
+  },
+  {
     name: 'usage',
     summary: "The account's quotas and rate limits, and how much of each is used",
     examples: ['kiln usage --json'],

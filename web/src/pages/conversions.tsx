@@ -3,7 +3,7 @@ import { FINAL_STATUSES, type Conversion } from '../../../sdk/src/index.js';
 import { dimensions, size, when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { Link, useRoute } from '../router.js';
-import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, type FilterField } from '../parts.js';
+import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, TemporalRunLink, type FilterField } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 /** The statuses of a conversion or a job, as the API filters by them. */
@@ -128,6 +128,7 @@ export function ConversionPage(props: { id: string }) {
             Cancel
           </button>
         )}
+        <TemporalRunLink workflowId={c.workflow_id} />
       </div>
       <div class="side-by-side">
         <section aria-labelledby="input-heading">

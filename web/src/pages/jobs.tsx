@@ -4,7 +4,7 @@ import { CONVERSION_STATUSES } from './conversions.js';
 import { when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
 import { Link, useRoute } from '../router.js';
-import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, type FilterField } from '../parts.js';
+import { Alert, CREATED_RANGE, filterQuery, ListFilters, statusField, TemporalRunLink, type FilterField } from '../parts.js';
 import { describeError, kiln } from '../session.js';
 
 const JOB_FILTERS: readonly FilterField[] = [statusField(CONVERSION_STATUSES), ...CREATED_RANGE];
@@ -128,6 +128,7 @@ export function JobPage(props: { id: string }) {
             Cancel
           </button>
         )}
+        <TemporalRunLink workflowId={job.workflow_id} />
       </div>
       <table>
         <caption>Files</caption>

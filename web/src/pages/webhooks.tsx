@@ -610,12 +610,12 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
         <div aria-live="polite">
           <h3>The request, as it would be sent</h3>
           {/* Scrollable blocks are focusable, so a keyboard can scroll them. */}
-          <pre class="preview-text" aria-label="Headers" tabIndex={0}>
+          <pre class="preview-text" aria-label="Headers it would send" tabIndex={0}>
             {Object.entries(preview.headers)
               .map(([name, value]) => `${name}: ${value}`)
               .join('\n')}
           </pre>
-          <pre class="preview-text" aria-label="Body" tabIndex={0}>
+          <pre class="preview-text" aria-label="Body it would send" tabIndex={0}>
             {preview.body}
           </pre>
         </div>
