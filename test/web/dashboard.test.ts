@@ -147,12 +147,16 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
 
   test('conversions: a hostile filename shows as text; a page with the output beside the input, its events in order, a download', async () => {
     const photo = readFileSync(path.join(PHOTOS, 'Aqua.jpg'));
-    const id = await convert(photo, HOSTILE_NAME, { output_format: 'png', width: '120' });
+    const receiver = await startReceiver([{ status: 204 }]);
+    const id = await convert(photo, HOSTILE_NAME, { output_format: 'png', width: '120', webhook_url: receiver.url });
     await waitUntil(
       async () => (await jsonRequest(`${kiln.url}/v1/conversions/${id}`, account.key, 'GET')).body.status === 'succeeded',
       60_000,
       'the conversion',
     );
+    // file.uploaded, conversion.started and conversion.completed, each delivered.
+    await receiver.waitForRequests(3);
+    await receiver.close();
     const { page, problems } = await tab();
     await signIn(page, account.key);
     await page.getByRole('link', { name: 'Conversions' }).click();
@@ -176,6 +180,10 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.equal(await preview.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), 120);
     const events = await page.locator('.events li .code').allTextContents();
     assert.deepEqual(events, ['file.uploaded', 'conversion.started', 'conversion.completed']);
+    // Its deliveries: the webhook_url's, linked to their attempts.
+    const deliveries = page.getByRole('table', { name: "Deliveries of this conversion's events" });
+    await deliveries.getByRole('link', { name: 'conversion.completed' }).waitFor();
+    assert.match((await deliveries.getByRole('row', { name: /conversion\.completed/ }).textContent()) ?? '', new RegExp(`${receiver.url}succeeded1$`));
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /^Download / }).click()]);
     const saved = await download.path();
     assert.equal(await magickFormat(readFileSync(saved), '%m %w'), 'PNG 120');
@@ -396,6 +404,14 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
       await template.fill('{"kind": type, "event": id}');
       await page.getByLabel('Body it would send').filter({ hasText: '"kind":"webhook.test"' }).waitFor();
       assert.match((await page.getByLabel('Headers it would send').textContent()) ?? '', /^webhook-id: evt_/m);
+      // Or over a stored event: the latest of the type.
+      await page.getByLabel('Use the latest stored event of that type, not a sample').check();
+      const latest = (await jsonRequest(`${kiln.url}/v1/events?type=webhook.test&limit=1`, account.key, 'GET')).body.data[0].id;
+      await page
+        .getByLabel('Body it would send')
+        .filter({ hasText: `"event":"${latest}"` })
+        .waitFor();
+      await page.getByText(`Rendered from the stored event ${latest}.`).waitFor();
       await page.getByRole('button', { name: 'Save the template' }).click();
       await page.getByText('Saved.', { exact: true }).waitFor();
       const beforeTemplate = receiver.requests.length;
@@ -636,5 +652,19 @@ describe('the dashboard at /app, in a real headless Chromium', () => {
     assert.equal(await page.title(), 'Jobs · Kiln');
     assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 375'), 'no sideways scrolling');
     assert.deepEqual(await accessibilityViolations(page), []);
+    // The widest pages too: a delivery's request beside its response, the catalog's schemas, the operator's tables.
+    const delivery = (await jsonRequest(`${kiln.url}/v1/webhooks/deliveries?limit=1`, account.key, 'GET')).body.data[0];
+    await page.evaluate(`sessionStorage.setItem('kiln.admin_token', ${JSON.stringify(kiln.adminToken)})`);
+    for (const [where, heading] of [
+      [`/app/webhooks/deliveries/${delivery.id}`, 'Attempts'],
+      ['/app/webhooks/event-types', 'webhook.test'],
+      ['/app/settings', 'API keys'],
+      ['/app/operator', 'Workers and queues'],
+      ['/app/operator/accounts', 'Accounts'],
+    ]) {
+      await page.goto(`${kiln.url}${where}`);
+      await page.getByRole('heading', { name: heading }).first().waitFor();
+      assert.ok(await page.evaluate('document.documentElement.scrollWidth <= 375'), `no sideways scrolling on ${where}`);
+    }
   });
 });

@@ -59,7 +59,7 @@ export function Conversions() {
   );
 }
 
-/** One conversion: input beside output, its options, its events in order, cancel and download. */
+/** One conversion: input beside output, its options, its events in order and their deliveries, cancel and download. */
 export function ConversionPage(props: { id: string }) {
   const [conversion, setConversion] = useState<Conversion | undefined>();
   const [events, setEvents] = useState<Array<{ id: string; type: string; timestamp: string }>>([]);
@@ -188,9 +188,67 @@ export function ConversionPage(props: { id: string }) {
           ))}
         </ol>
       </section>
+      <EventDeliveries eventIds={events.map((event) => event.id)} />
       <p>
         {c.job_id && <Link href={`/jobs/${c.job_id}`}>Its job</Link>} <span class="code">{c.workflow_id}</span>
       </p>
     </>
+  );
+}
+
+interface DeliveryRow {
+  id: string;
+  event_type: string;
+  url: string;
+  status: string;
+  attempt_count: number;
+}
+
+/** The deliveries of these events (a conversion's), each linked to its attempts. */
+function EventDeliveries(props: { eventIds: string[] }) {
+  const [rows, setRows] = useState<DeliveryRow[] | undefined>();
+  const key = props.eventIds.join(',');
+  useEffect(() => {
+    let current = true;
+    void Promise.all(props.eventIds.map((id) => kiln().json<{ data: DeliveryRow[] }>('GET', `/v1/webhooks/deliveries?event_id=${id}&limit=100`))).then(
+      (pages) => current && setRows(pages.flatMap((page) => page.data)),
+      () => undefined,
+    );
+    return () => {
+      current = false;
+    };
+  }, [key]);
+  return (
+    <section aria-labelledby="conversion-deliveries-heading">
+      <h2 id="conversion-deliveries-heading">Deliveries</h2>
+      {rows && rows.length === 0 && <p>No webhook was sent for these events.</p>}
+      {rows && rows.length > 0 && (
+        <table>
+          <caption class="visually-hidden">Deliveries of this conversion's events</caption>
+          <thead>
+            <tr>
+              <th scope="col">Event</th>
+              <th scope="col">To</th>
+              <th scope="col">Status</th>
+              <th scope="col">Attempts</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((row) => (
+              <tr key={row.id}>
+                <td>
+                  <Link href={`/webhooks/deliveries/${row.id}`}>{row.event_type}</Link>
+                </td>
+                <td>{row.url}</td>
+                <td>
+                  <span class={`status status-${row.status}`}>{row.status}</span>
+                </td>
+                <td>{row.attempt_count}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

@@ -556,17 +556,29 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
   const types = useEventTypes();
   const [template, setTemplate] = useState(props.endpoint.template ?? '');
   const [eventType, setEventType] = useState(props.endpoint.event_types[0] ?? 'conversion.completed');
+  const [stored, setStored] = useState(false);
+  const [source, setSource] = useState<string | undefined>();
   const [preview, setPreview] = useState<{ headers: Record<string, string>; body: string } | undefined>();
   const [problem, setProblem] = useState<string | undefined>();
   const [saved, setSaved] = useState(false);
   useEffect(() => {
     let current = true;
+    // The latest stored event of the type, when asked for and there is one; else Kiln's sample of it.
+    const event = async (): Promise<Record<string, string>> => {
+      if (!stored) return { event_type: eventType };
+      const latest = await kiln().json<{ data: Array<{ id: string }> }>('GET', `/v1/events?type=${encodeURIComponent(eventType)}&limit=1`);
+      const id = latest.data[0]?.id;
+      if (current) setSource(id ? `the stored event ${id}` : `a sample: no ${eventType} event is stored yet`);
+      return id ? { event_id: id } : { event_type: eventType };
+    };
     // Rendered a moment after typing stops, not on every key.
     const timer = setTimeout(() => {
-      kiln()
-        .json<{ headers: Record<string, string>; body: string }>('POST', `${path}/preview`, {
-          json: { event_type: eventType, template: template.trim() === '' ? null : template },
-        })
+      event()
+        .then(async (which) =>
+          kiln().json<{ headers: Record<string, string>; body: string }>('POST', `${path}/preview`, {
+            json: { ...which, template: template.trim() === '' ? null : template },
+          }),
+        )
         .then(
           (rendered) => {
             if (!current) return;
@@ -580,7 +592,7 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
       current = false;
       clearTimeout(timer);
     };
-  }, [template, eventType]);
+  }, [template, eventType, stored]);
   const save = async () => {
     setSaved(false);
     try {
@@ -605,10 +617,15 @@ function TemplateEditor(props: { endpoint: Endpoint; onSaved: (endpoint: Endpoin
           ))}
         </select>
       </div>
+      <div class="field field-check">
+        <input id="preview-stored" type="checkbox" checked={stored} onChange={(e) => setStored((e.target as HTMLInputElement).checked)} />
+        <label for="preview-stored">Use the latest stored event of that type, not a sample</label>
+      </div>
       <Alert message={problem} />
       {preview && !problem && (
         <div aria-live="polite">
           <h3>The request, as it would be sent</h3>
+          {stored && source && <p class="help">Rendered from {source}.</p>}
           {/* Scrollable blocks are focusable, so a keyboard can scroll them. */}
           <pre class="preview-text" aria-label="Headers it would send" tabIndex={0}>
             {Object.entries(preview.headers)
