@@ -69,7 +69,7 @@ describe('sign-in links and the operator’s routes', () => {
       .where('used_at', 'is', null)
       .execute();
     assertProblem(await redeem(tokenOf(short.body.url)), 410, 'sign_in_link_expired');
-    for (const body of [{ expires_in_seconds: 59 }, { expires_in_seconds: 15 * 60 + 1 }, { expires_in_seconds: 'soon' }, { other: 1 }]) {
+    for (const body of [{ expires_in_seconds: 59 }, { expires_in_seconds: 15 * 60 + 1 }, { expires_in_seconds: 'soon' }, { other: 1 }, null, []]) {
       assertProblem(await jsonRequest(`${kiln.url}/v1/sign-in-links`, alice.key, 'POST', body), 400, 'invalid_body');
     }
     assertProblem(

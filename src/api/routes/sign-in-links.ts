@@ -50,7 +50,9 @@ export function signInLinkOperations(deps: ApiDependencies): Operation[] {
 
   async function makeLink(ctx: Context, accountId: string): Promise<void> {
     refuseReplay(ctx, 'making a sign-in link', 'make another');
-    const input = parseBody(body, (await readOptionalJsonBody(ctx)) ?? {});
+    // No body takes the defaults; a body sent must be the object (JSON null included: 400).
+    const sent = await readOptionalJsonBody(ctx);
+    const input = sent === undefined ? {} : parseBody(body, sent);
     const { token, expiresAt } = await createSignInLink(db, accountId, input.expires_in_seconds ?? config.signInLinkTtlSeconds);
     ctx.status = 201;
     ctx.body = {
