@@ -9,6 +9,8 @@
 #                  which the receiver-compatibility tests run; their packages come from PyPI
 #   fonts-dejavu-core - the font of text watermarks (Kiln needs it at run time too)
 #   tmux        - a real terminal for the command line's progress display test
+#   libheif-examples - heif-enc and heif-convert: HEIC files made, and decoded for reference,
+#                  by libheif's own tools in the HEIC tests
 # Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
 # the Temporal SDK's own download is used).
 set -euo pipefail
@@ -23,6 +25,7 @@ command -v chromium >/dev/null || packages+=(chromium)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 [ -d /usr/share/fonts/truetype/dejavu ] || packages+=(fonts-dejavu-core)
 command -v tmux >/dev/null || packages+=(tmux)
+command -v heif-enc >/dev/null || packages+=(libheif-examples)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -2,14 +2,10 @@ import { gunzipSync } from 'node:zlib';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { MAX_DIMENSION, type OutputFormat } from '../model/formats.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
+import { ConversionInputError, type ConversionLimits } from './pipeline-errors.js';
+import { decodeHeic } from './heic-input.js';
 
-export interface ConversionLimits {
-  maxInputPixels: number;
-  maxOutputPixels: number;
-  avifEffort: number;
-  /** Frames an animation may have (KILN_MAX_FRAMES); each also counts into the pixel limits. */
-  maxFrames: number;
-}
+export { ConversionInputError, INPUT_ERROR_CODES, type ConversionLimits, type InputErrorCode } from './pipeline-errors.js';
 
 export interface ImageFacts {
   format: string;
@@ -31,33 +27,6 @@ export interface ConversionFacts {
 
 export interface ConversionOutput extends ConversionFacts {
   bytes: Buffer;
-}
-
-/** Error codes for input that no retry can fix (the last two are set by the converter pool, which measures the work). */
-export const INPUT_ERROR_CODES = [
-  'unsupported_input',
-  'crop_outside_image',
-  'cannot_meet_max_bytes',
-  'page_not_found',
-  'too_many_frames',
-  'unsupported_for_animation',
-  'watermark_not_found',
-  'too_many_pixels',
-  'output_too_large',
-  'unsupported_svg_feature',
-  'time_limit_exceeded',
-  'memory_limit_exceeded',
-] as const;
-export type InputErrorCode = (typeof INPUT_ERROR_CODES)[number];
-
-export class ConversionInputError extends Error {
-  constructor(
-    readonly code: InputErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ConversionInputError';
-  }
 }
 
 function describeSharpError(error: unknown): string {
@@ -141,19 +110,34 @@ export interface ConversionExtras {
 }
 
 export async function convertImage(
-  input: Buffer,
-  options: ConversionOptions,
+  original: Buffer,
+  asked: ConversionOptions,
   limits: ConversionLimits,
   extras: ConversionExtras = {},
 ): Promise<ConversionOutput> {
   let metadata: Metadata;
   try {
-    metadata = await sharp(input, { limitInputPixels: false }).metadata();
+    metadata = await sharp(original, { limitInputPixels: false }).metadata();
     // An SVG rasterised at another density has another size: plan with that one.
-    if (metadata.format === 'svg' && options.density !== undefined)
-      metadata = await sharp(input, { limitInputPixels: false, density: options.density }).metadata();
+    if (metadata.format === 'svg' && asked.density !== undefined)
+      metadata = await sharp(original, { limitInputPixels: false, density: asked.density }).metadata();
   } catch (error) {
     throw new ConversionInputError('unsupported_input', `the file is not an image Kiln can read (${describeSharpError(error)})`);
+  }
+  if (!metadata.format || !metadata.width || !metadata.height) {
+    throw new ConversionInputError('unsupported_input', 'the file is not an image Kiln can read');
+  }
+  // What sharp decodes: the original, or for a HEIC (whose header sharp reads, but whose
+  // HEVC pixels its libheif cannot decode) the chosen image, decoded apart and handed over.
+  let input = original;
+  let options = asked;
+  let reported: { format: string; pages: number } | undefined;
+  if (metadata.format === 'heif' && metadata.compression === 'hevc') {
+    const heic = await decodeHeic(original, asked, limits);
+    input = heic.image;
+    options = { ...asked, page: undefined };
+    reported = { format: 'heic', pages: heic.images };
+    metadata = await sharp(input, { limitInputPixels: false }).metadata();
   }
   if (!metadata.format || !metadata.width || !metadata.height) {
     throw new ConversionInputError('unsupported_input', 'the file is not an image Kiln can read');
@@ -213,7 +197,13 @@ export async function convertImage(
   const many = (count: number): { frames?: number } => (count > 1 ? { frames: count } : {});
   return {
     bytes: result.data,
-    input: { format: metadata.format, width: metadata.width, height: metadata.height, bytes: input.length, ...many(pages) },
+    input: {
+      format: reported?.format ?? metadata.format,
+      width: metadata.width,
+      height: metadata.height,
+      bytes: original.length,
+      ...many(reported?.pages ?? pages),
+    },
     // An animation comes out as its frames stacked: one frame's height is the total over their count.
     output: { format, width: result.info.width, height: Math.round(result.info.height / frames), bytes: result.data.length, ...many(frames) },
   };

@@ -14,11 +14,8 @@ export type SniffedFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif' | 
 
 export type Sniffed = { image: true; format: SniffedFormat } | { image: false; looksLike: string };
 
-/** ISO-BMFF brands of the HEIF family (AVIF among them). */
+/** ISO-BMFF brands of the HEIF family: AVIF (AV1-coded) and HEIC (HEVC-coded, as phones take them) among them. */
 const HEIF_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1', 'mif2']);
-/** HEIF with HEVC-coded images (iPhone photos): the bundled libheif decodes AV1 (AVIF) only. */
-const HEVC_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx']);
-const AVIF_BRANDS = new Set(['avif', 'avis']);
 
 const startsWith = (head: Buffer, bytes: number[], offset = 0): boolean => bytes.every((byte, i) => head[offset + i] === byte);
 const ascii = (head: Buffer, start: number, end: number): string => head.subarray(start, end).toString('latin1');
@@ -33,13 +30,8 @@ function brands(head: Buffer): string[] {
   return found;
 }
 
-/** HEIF Kiln can decode: AVIF, or a generic HEIF not marked as HEVC-coded (the decoder has the last word). */
-function heifKind(head: Buffer): 'decodable' | 'hevc' | undefined {
-  const all = brands(head);
-  if (!all.some((brand) => HEIF_BRANDS.has(brand))) return undefined;
-  if (all.some((brand) => AVIF_BRANDS.has(brand))) return 'decodable';
-  return all.some((brand) => HEVC_BRANDS.has(brand)) ? 'hevc' : 'decodable';
-}
+/** A HEIF file (AVIF or HEIC): the decoder has the last word on its images' coding. */
+const isHeif = (head: Buffer): boolean => brands(head).some((brand) => HEIF_BRANDS.has(brand));
 
 function looksLikeSvg(text: string): boolean {
   const trimmed = text.replace(/^\uFEFF/, '').trimStart();
@@ -82,13 +74,7 @@ export function sniffImage(head: Buffer): Sniffed {
     startsWith(head, [0x4d, 0x4d, 0x00, 0x2b])
   )
     return { image: true, format: 'tiff' };
-  const heif = head.length >= 12 ? heifKind(head) : undefined;
-  if (heif === 'decodable') return { image: true, format: 'heif' };
-  if (heif === 'hevc')
-    return {
-      image: false,
-      looksLike: 'a HEIC image (HEVC-coded HEIF, as phones take them): the bundled decoder reads AVIF only; convert it to JPEG on the device, or send AVIF',
-    };
+  if (head.length >= 12 && isHeif(head)) return { image: true, format: 'heif' };
   if (startsWith(head, [0x1f, 0x8b])) {
     // SVGZ: inflate what arrived of it (a partial stream is fine) and look again.
     let inflated: Buffer | undefined;

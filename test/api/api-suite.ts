@@ -11,6 +11,7 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
 import { spoolFiles } from '../support/leftovers.js';
 import { magickFormat, magickImage } from '../support/magick.js';
+import { heifEnc } from '../support/reference-codecs.js';
 
 /** Written out here rather than imported, so a wrong table in src/ cannot pass its own test. */
 const CONTENT_TYPES: Record<string, string> = {
@@ -402,6 +403,23 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.deepEqual(attempts, [1]);
       const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
       assert.equal(markers, 1, 'recordConversionFailed');
+    });
+
+    test('a HEIC from a phone is accepted and converted in a converter process; cut short, it fails with unsupported_input', async () => {
+      // Made by Debian's heif-enc (libheif), as an iPhone's: HEVC-coded HEIF with major brand heic.
+      const heic = await heifEnc([await makeImage(320, 200)]);
+      const response = await submit(alice.key, { output_format: 'jpeg', width: '160' }, heic, 'IMG_0001.HEIC');
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+      const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+      assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+      assert.deepEqual([done.input.format, done.input.width, done.input.height], ['heic', 320, 200]);
+      const output = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
+      assert.equal(await magickFormat(output, '%m %w %h'), 'JPEG 160 100');
+
+      const cut = await submit(alice.key, { output_format: 'png' }, heic.subarray(0, Math.floor(heic.length / 2)), 'IMG_0002.HEIC');
+      assert.equal(cut.status, 202);
+      const failed = await waitForConversion(kiln.url, alice.key, cut.body.id);
+      assert.deepEqual([failed.status, failed.error.code], ['failed', 'unsupported_input']);
     });
 
     test('a truncated image fails with unsupported_input', async () => {

@@ -8,6 +8,8 @@ import { ConversionInputError } from '../../src/convert/pipeline.js';
 import { identify, makeImage } from '../support/images.js';
 import { onePixelPng } from '../support/hostile.js';
 import { waitUntil } from '../support/processes.js';
+import { magickImage } from '../support/magick.js';
+import { heifEnc } from '../support/reference-codecs.js';
 
 // Real child processes running real sharp: cancels and limits are checked by what happens
 // to the processes, not by what the pool says.
@@ -120,6 +122,23 @@ test('the memory ceiling stops the work as memory_limit_exceeded and every proce
   // Polled every 25 ms, so a process can overshoot by what it allocates in that time.
   assert.ok(peak < 700 * 2 ** 20, `peak converter RSS ${Math.round(peak / 2 ** 20)} MiB`);
   assert.ok(peak > 300 * 2 ** 20, 'the job really did need the memory');
+});
+
+test('the memory ceiling holds for the HEIC decoder too: a 12 MP HEIC past it is memory_limit_exceeded, a small one converts', async () => {
+  const photo = '/usr/share/backgrounds/mate/nature/Aqua.jpg';
+  const [small, large] = await Promise.all([
+    heifEnc([await magickImage([photo, '-resize', '320x200', 'jpg:-'])]),
+    heifEnc([await magickImage([photo, '-resize', '4000x3000!', 'jpg:-'])], ['-q', '50', '-p', 'preset=ultrafast']),
+  ]);
+  // The decoder's heap (WebAssembly memory) is the process's own: the ceiling sees it as it grows.
+  const tight = new ConverterPool({ size: 1, limits, memoryLimitBytes: 200 * 2 ** 20 });
+  try {
+    const made = await tight.convert(await jobFor(small), { output_format: 'webp' }, { timeLimitMs: 60_000 });
+    assert.deepEqual(made.input, { format: 'heic', width: 320, height: 200, bytes: small.length });
+    assert.equal(await codeOf(tight.convert(await jobFor(large), { output_format: 'jpeg', width: 1600 }, { timeLimitMs: 120_000 })), 'memory_limit_exceeded');
+  } finally {
+    await tight.close();
+  }
 });
 
 test('a converter process that dies is replaced; the conversion fails retryably', async () => {

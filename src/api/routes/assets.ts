@@ -78,8 +78,13 @@ export function assetOperations(deps: ApiDependencies): Operation[] {
             .metadata()
             .catch(() => undefined);
           if (!metadata?.format || !metadata.width || !metadata.height) throw new ApiError(415, 'unsupported_input', 'the file is not an image Kiln can read');
-          if (!ASSET_FORMATS.has(metadata.format)) {
-            throw new ApiError(415, 'unsupported_input', `an asset is a raster image (PNG, JPEG, WebP, GIF, AVIF, TIFF), not ${metadata.format}`);
+          // A HEIC's pixels need Kiln's own decoder, which conversions use for their input only.
+          if (!ASSET_FORMATS.has(metadata.format) || metadata.compression === 'hevc') {
+            throw new ApiError(
+              415,
+              'unsupported_input',
+              `an asset is a raster image (PNG, JPEG, WebP, GIF, AVIF, TIFF), not ${metadata.compression === 'hevc' ? 'HEIC' : metadata.format}`,
+            );
           }
           const pixels = metadata.width * metadata.height;
           if (pixels > config.maxAssetPixels) {

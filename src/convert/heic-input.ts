@@ -1,0 +1,89 @@
+import sharp from 'sharp';
+import type { ConversionOptions } from '../model/conversion-options.js';
+import { HeifError, openHeic, SECURITY_LIMIT_EXCEEDED, type HeicImage } from './heic.js';
+import { tiffHeaderSize, writeTiffHeader, type TiffImage } from './raw-tiff.js';
+import { ConversionInputError, type ConversionLimits } from './pipeline-errors.js';
+
+/** A HEIC's chosen image, decoded and wrapped for sharp, with what the conversion reports of the file. */
+export interface DecodedHeic {
+  /** An uncompressed TIFF of the image, with its ICC profile and the orientation still to apply. */
+  image: Buffer;
+  width: number;
+  height: number;
+  /** Top-level images in the file (a collection's pages). */
+  images: number;
+}
+
+/** The widest side libheif may accept while it parses (grids and overlays included). */
+const MAX_SIDE = 65_535;
+
+let displayP3: Promise<Buffer> | undefined;
+/** The Display P3 ICC profile libvips carries, for an image whose nclx profile names those primaries. */
+function displayP3Profile(): Promise<Buffer> {
+  displayP3 ??= sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } })
+    .withIccProfile('p3')
+    .png()
+    .toBuffer()
+    .then(async (png) => (await sharp(png).metadata()).icc!);
+  return displayP3;
+}
+
+/**
+ * Decodes the image `options.page` names (the primary one without it) of a HEIC file,
+ * after its size passes the pixel limit: nothing is decoded for a file that claims too much.
+ */
+export async function decodeHeic(
+  input: Buffer,
+  options: Pick<ConversionOptions, 'page'>,
+  limits: Pick<ConversionLimits, 'maxInputPixels'>,
+): Promise<DecodedHeic> {
+  let file;
+  try {
+    file = openHeic(input, MAX_SIDE);
+  } catch (error) {
+    throw inputError(error);
+  }
+  try {
+    const index = options.page ?? file.primary;
+    if (index >= file.images) {
+      throw new ConversionInputError('page_not_found', `image ${index} was asked for; the file has ${file.images} (counted from 0)`);
+    }
+    let header: HeicImage;
+    try {
+      header = file.image(index);
+    } catch (error) {
+      throw inputError(error);
+    }
+    const pixels = header.width * header.height;
+    if (pixels > limits.maxInputPixels) {
+      throw new ConversionInputError(
+        'too_many_pixels',
+        `the image has ${pixels} pixels (${header.width}x${header.height}); the limit is ${limits.maxInputPixels}`,
+      );
+    }
+    const tiff: TiffImage = {
+      width: header.width,
+      height: header.height,
+      channels: header.alpha ? 4 : 3,
+      icc: header.profile === 'display-p3' ? await displayP3Profile() : header.profile,
+      orientation: header.orientation,
+    };
+    let image: Buffer;
+    try {
+      image = file.decode(index, tiffHeaderSize(tiff));
+    } catch (error) {
+      throw inputError(error);
+    }
+    return { image: writeTiffHeader(image, tiff), width: header.width, height: header.height, images: file.images };
+  } finally {
+    file.close();
+  }
+}
+
+function inputError(error: unknown): ConversionInputError {
+  if (error instanceof HeifError && error.subcode === SECURITY_LIMIT_EXCEEDED) {
+    return new ConversionInputError('too_many_pixels', `the HEIC file claims more than its decoder allows (${error.message})`);
+  }
+  if (error instanceof HeifError) return new ConversionInputError('unsupported_input', `the HEIC image could not be decoded (${error.message})`);
+  return new ConversionInputError('unsupported_input', `the HEIC image could not be decoded (${error instanceof Error ? error.message : String(error)})`);
+}
