@@ -1,17 +1,21 @@
 /**
- * `npm run bench`: the same real photographs (Debian's mate-backgrounds), in three cases
- * (WebP 1600 px; JPEG 320 px thumbnails, where Kiln's own overhead dominates; WebP 1600 px
- * with one endpoint subscribed to every event), each measured twice in one run:
- *   1. baseline: a bare sharp loop with as many conversions at once as Kiln's kiln-convert queue;
+ * `npm run bench`: the same real photographs (Debian's mate-backgrounds), in four cases
+ * (HEIC to JPEG 1600 px, the photos made HEIC once by Debian's heif-enc; WebP 1600 px; JPEG
+ * 320 px thumbnails, where Kiln's own overhead dominates; WebP 1600 px with one endpoint
+ * subscribed to every event), each measured in one run:
+ *   1. baseline: a bare sharp loop with as many conversions at once as Kiln's kiln-convert
+ *      queue; for HEIC, a bare loop of Kiln's decoder (libheif in WebAssembly) + sharp in as
+ *      many processes, and Debian's native heif-convert + sharp as a second baseline;
  *   2. Kiln end to end: `kiln dev` in a child process, every file submitted through the HTTP
  *      API, each a Temporal workflow, until all have succeeded.
- * Prints images/s for both, the ratio Kiln/sharp, CPU seconds per conversion by process
- * (the Kiln process, its converter processes, the Temporal dev server) and the Kiln
- * process's peak RSS. Not a test: nothing here pass/fails.
+ * Prints images/s for both, the ratio Kiln/baseline, CPU seconds per conversion by process
+ * (the Kiln process, its converter processes, the Temporal dev server), the peak RSS of a
+ * process decoding one HEIC at a time, and the Kiln process's peak RSS. Not a test:
+ * nothing here pass/fails.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, fork } from 'node:child_process';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -33,15 +37,64 @@ interface BenchCase {
   width: number;
   /** One endpoint subscribed to every event, on a loopback receiver. */
   endpoint: boolean;
+  /** The photos as HEIC files (heif-enc's), not as their JPEGs. */
+  heic?: boolean;
 }
 
 const ALL_CASES: BenchCase[] = [
+  { label: `HEIC to JPEG ${WIDTH} px, no endpoints`, format: 'jpeg', width: WIDTH, endpoint: false, heic: true },
   { label: `WebP ${WIDTH} px, no endpoints`, format: 'webp', width: WIDTH, endpoint: false },
   { label: 'JPEG 320 px thumbnails, no endpoints', format: 'jpeg', width: 320, endpoint: false },
   { label: `WebP ${WIDTH} px, one endpoint on every event`, format: 'webp', width: WIDTH, endpoint: true },
 ];
 /** BENCH_CASES=<substring>: only the cases whose label contains it (e.g. `thumbnails`). */
 const CASES = ALL_CASES.filter((bench) => bench.label.includes(process.env.BENCH_CASES ?? ''));
+
+/** Each photo as a HEIC file, made once by Debian's heif-enc (quality 80) and kept under ~/.cache/kiln. */
+function heicPhotos(photos: string[]): string[] {
+  const dir = path.join(os.homedir(), '.cache', 'kiln', 'bench-heic');
+  mkdirSync(dir, { recursive: true });
+  return photos.map((photo) => {
+    const heic = path.join(dir, `${path.basename(photo, path.extname(photo))}.heic`);
+    if (!existsSync(heic)) execFileSync('heif-enc', ['-q', '80', photo, '-o', heic], { stdio: 'ignore' });
+    return heic;
+  });
+}
+
+/** The bare HEIC loop: Kiln's decoder and sharp in `concurrency` processes, the files shared among them. */
+async function benchHeicDecoderLoop(files: string[], bench: BenchCase): Promise<{ rate: number; peakRssMb: number }> {
+  const started = performance.now();
+  const peaks = await Promise.all(
+    Array.from({ length: concurrency }, (_, worker) => {
+      const child = fork(path.join(import.meta.dirname, 'heic-loop.ts'), { execArgv: ['--import', 'tsx', '--expose-gc'] });
+      return new Promise<number>((resolve, reject) => {
+        child.once('message', (message: { peakRssMb: number }) => resolve(message.peakRssMb));
+        child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`heic-loop exited ${code}`))));
+        child.send({ files: files.filter((_, i) => i % concurrency === worker), width: bench.width });
+      });
+    }),
+  );
+  return { rate: files.length / ((performance.now() - started) / 1000), peakRssMb: Math.max(...peaks) };
+}
+
+/** The native baseline: Debian's heif-convert decodes each file to PNG, sharp converts that. */
+async function benchHeifConvert(files: string[], bench: BenchCase): Promise<number> {
+  const dir = tempDir('bench-heif-convert');
+  try {
+    let next = 0;
+    const started = performance.now();
+    await mapLimit(files, concurrency, async (file) => {
+      const png = path.join(dir.path, `${next++}.png`);
+      await new Promise<void>((resolve, reject) =>
+        execFile('heif-convert', [file, png], (error) => (error ? reject(new Error(`heif-convert ${file}: ${error.message}`)) : resolve())),
+      );
+      await sharp(png).rotate().resize({ width: bench.width }).toFormat(bench.format).toBuffer();
+    });
+    return files.length / ((performance.now() - started) / 1000);
+  } finally {
+    dir.remove();
+  }
+}
 
 async function benchSharp(files: Buffer[], bench: BenchCase): Promise<number> {
   const started = performance.now();
@@ -55,7 +108,8 @@ async function benchSharp(files: Buffer[], bench: BenchCase): Promise<number> {
 function multipartBody(file: Buffer, filename: string, fields: Record<string, string>): { body: Buffer; contentType: string } {
   const boundary = `kiln-bench-${Math.random().toString(36).slice(2)}`;
   const parts = Object.entries(fields).map(([name, value]) => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-  const head = `${parts.join('')}--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: image/jpeg\r\n\r\n`;
+  const type = filename.endsWith('.heic') ? 'image/heic' : 'image/jpeg';
+  const head = `${parts.join('')}--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: ${type}\r\n\r\n`;
   return { body: Buffer.concat([Buffer.from(head), file, Buffer.from(`\r\n--${boundary}--\r\n`)]), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
@@ -126,7 +180,12 @@ async function benchKilnCase(
   return { rate: files.length / ((finishedAt - started) / 1000), cpu };
 }
 
-async function benchKiln(files: Array<{ name: string; bytes: Buffer }>, baselines: number[]): Promise<void> {
+type Files = Array<{ name: string; bytes: Buffer }>;
+
+/** The files a case converts: the photos, or their HEIC versions. */
+const filesOf = (bench: BenchCase): Files => (bench.heic ? heicFiles : files);
+
+async function benchKiln(baselines: Array<Array<{ label: string; rate: number }>>): Promise<void> {
   const dir = tempDir('bench');
   const receiver = await startReceiver([{ status: 204 }]);
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
@@ -162,15 +221,20 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>, baseline
         if (created.status !== 201) throw new Error(JSON.stringify(created.body));
       }
       const received = receiver.requests.length;
-      const run = await benchKilnCase({ pid: kiln.pid! }, api, key, files, bench);
-      const baseline = baselines[index]!;
+      const caseFiles = filesOf(bench);
+      const run = await benchKilnCase({ pid: kiln.pid! }, api, key, caseFiles, bench);
       console.log(`\n${bench.label}`);
-      console.log(`  sharp loop:       ${baseline.toFixed(2)} images/s`);
-      console.log(`  Kiln end to end:  ${run.rate.toFixed(2)} images/s`);
-      console.log(`  ratio Kiln/sharp: ${(run.rate / baseline).toFixed(3)}`);
-      console.log(`  CPU: ${formatRoles(run.cpu, files.length, 'conversion')}`);
+      for (const baseline of baselines[index]!) console.log(`  ${`${baseline.label}:`.padEnd(34)} ${baseline.rate.toFixed(2)} images/s`);
+      console.log(`  ${'Kiln end to end:'.padEnd(34)} ${run.rate.toFixed(2)} images/s`);
+      for (const baseline of baselines[index]!) console.log(`  ratio Kiln/${baseline.label}: ${(run.rate / baseline.rate).toFixed(3)}`);
+      console.log(`  CPU: ${formatRoles(run.cpu, caseFiles.length, 'conversion')}`);
+      if (bench.heic) {
+        // Converters keep their peak (VmHWM) for life: this case runs first, after a one-image warm-up.
+        const converters = processGroupUsage(kiln.pid!).filter((usage) => usage.pid !== kiln.pid && usage.command !== 'temporal');
+        console.log(`  converter processes' peak RSS: ${converters.map((usage) => `${usage.peakRssMb.toFixed(0)} MiB`).join(', ')}`);
+      }
       if (bench.endpoint) {
-        await receiver.waitForRequests(received + 3 * files.length, 120_000);
+        await receiver.waitForRequests(received + 3 * caseFiles.length, 120_000);
         console.log(`  webhooks received: ${receiver.requests.length - received} (3 events per conversion)`);
       }
     }
@@ -184,9 +248,10 @@ async function benchKiln(files: Array<{ name: string; bytes: Buffer }>, baseline
 }
 
 const photos = ensurePhotos();
-const files = Array.from({ length: ROUNDS }, () => photos)
-  .flat()
-  .map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
+const rounds = <T>(items: T[]): T[] => Array.from({ length: ROUNDS }, () => items).flat();
+const files: Files = rounds(photos).map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
+const heicPaths = CASES.some((bench) => bench.heic) ? rounds(heicPhotos(photos)) : [];
+const heicFiles: Files = heicPaths.map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
 console.log(`photos: ${photos.length} JPEGs from ${PHOTO_DIR}, ${ROUNDS} rounds = ${files.length} conversions per case`);
 console.log(`machine: ${os.availableParallelism()} cores; conversions at once: ${concurrency}`);
 console.log(
@@ -196,14 +261,27 @@ console.log(
 // Baselines first, so Kiln's idle processes do not share the machine with them.
 await benchSharp(
   files.slice(0, photos.length).map((f) => f.bytes),
-  CASES[0]!,
+  CASES.find((bench) => !bench.heic) ?? ALL_CASES[1]!,
 ); // warm-up
-const baselines: number[] = [];
-for (const bench of CASES)
-  baselines.push(
-    await benchSharp(
-      files.map((f) => f.bytes),
-      bench,
-    ),
-  );
-await benchKiln(files, baselines);
+const baselines: Array<Array<{ label: string; rate: number }>> = [];
+for (const bench of CASES) {
+  if (bench.heic) {
+    const loop = await benchHeicDecoderLoop(heicPaths, bench);
+    console.log(`HEIC: one process decoding with libheif (WebAssembly) and converting one file at a time peaked at ${loop.peakRssMb.toFixed(0)} MiB RSS`);
+    baselines.push([
+      { label: 'libheif-js + sharp loop', rate: loop.rate },
+      { label: 'heif-convert + sharp loop', rate: await benchHeifConvert(heicPaths, bench) },
+    ]);
+  } else {
+    baselines.push([
+      {
+        label: 'sharp loop',
+        rate: await benchSharp(
+          files.map((f) => f.bytes),
+          bench,
+        ),
+      },
+    ]);
+  }
+}
+await benchKiln(baselines);

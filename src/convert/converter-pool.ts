@@ -72,7 +72,8 @@ class ConverterProcess {
   constructor() {
     this.child = fork(processScript, [], {
       serialization: 'advanced',
-      execArgv: loaderArgs(process.execArgv),
+      // gc: the HEIC decoder's dropped WebAssembly heaps are released between conversions (src/convert/heic.ts).
+      execArgv: [...loaderArgs(process.execArgv), '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.once('exit', () => (this.usable = false));

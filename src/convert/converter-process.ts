@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { ConversionInputError, convertImage, type ConversionExtras, type ConversionFacts } from './pipeline.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
+import { releaseDroppedHeaps } from './heic.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
 import { isStoreFull, isStoreUnavailable, type BlobLocation, type BlobStore } from '../storage/blob-store.js';
 
@@ -66,18 +67,20 @@ async function convert({ job, options, limits }: ConverterRequest): Promise<Conv
 }
 
 process.on('message', (request: ConverterRequest) => {
-  convert(request).then(
-    (facts) => reply({ id: request.id, ok: true, facts }),
-    (error: unknown) =>
-      reply({
-        id: request.id,
-        ok: false,
-        inputError: error instanceof ConversionInputError ? { code: error.code, message: error.message } : undefined,
-        storageUnavailable: isStoreUnavailable(error),
-        storageFull: isStoreFull(error),
-        message: error instanceof Error ? error.message : String(error),
-      }),
-  );
+  convert(request)
+    .finally(releaseDroppedHeaps)
+    .then(
+      (facts) => reply({ id: request.id, ok: true, facts }),
+      (error: unknown) =>
+        reply({
+          id: request.id,
+          ok: false,
+          inputError: error instanceof ConversionInputError ? { code: error.code, message: error.message } : undefined,
+          storageUnavailable: isStoreUnavailable(error),
+          storageFull: isStoreFull(error),
+          message: error instanceof Error ? error.message : String(error),
+        }),
+    );
 });
 
 // The worker is gone (even killed outright): nothing is left to convert for.

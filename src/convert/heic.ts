@@ -174,7 +174,7 @@ export function openHeic(input: Buffer, maxSide: number): HeicFile {
     for (const handle of handles.values()) heif._heif_image_handle_release(handle);
     heif._heif_context_free(context);
     for (const pointer of allocated) heif._free(pointer);
-    if (heif.HEAPU8.length > HEAP_KEPT_BYTES && current === heif) current = undefined;
+    if (heif.HEAPU8.length > HEAP_KEPT_BYTES) forget(heif);
   };
   try {
     heif._heif_context_set_maximum_image_size_limit(context, maxSide);
@@ -250,9 +250,24 @@ export function openHeic(input: Buffer, maxSide: number): HeicFile {
   }
 }
 
-/** Drops an instance after a trap inside it (out of memory, a decoder fault): its heap is in no known state. */
+/** Drops an instance: after a trap inside it (its heap is in no known state), or when its heap grew large. */
 function forget(heif: Libheif): void {
-  if (current === heif) current = undefined;
+  if (current !== heif) return;
+  current = undefined;
+  dropped = true;
+}
+
+let dropped = false;
+
+/**
+ * Gives the memory of dropped instances back now rather than at V8's next full collection,
+ * where the process exposes `gc` (converter processes do): otherwise a few dropped heaps
+ * of large photos wait side by side and swell the process. Called between conversions.
+ */
+export function releaseDroppedHeaps(): void {
+  if (!dropped) return;
+  dropped = false;
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** The EXIF orientation to apply after decoding: none (1) when the file rotates or mirrors the image itself. */
