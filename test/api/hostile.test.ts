@@ -6,7 +6,8 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { abortedRequest, multipartBody, postHead, rawRequest } from '../support/raw-http.js';
 import { assertNothingLeft, spoolFiles } from '../support/leftovers.js';
 import { waitUntil } from '../support/processes.js';
-import { gifFlood, headerOnlyJpeg, onePixelPng, svgFilterBomb } from '../support/hostile.js';
+import { gifFlood, headerOnlyJpeg, heicClaiming, onePixelPng, svgFilterBomb } from '../support/hostile.js';
+import { heifEnc } from '../support/reference-codecs.js';
 import { identify, makeImage } from '../support/images.js';
 
 describe('hostile input: every request answers 4xx or a failed conversion, and leaves nothing behind', () => {
@@ -352,6 +353,7 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
 
   test('image bombs and impossible sizes fail with stable codes within seconds', async () => {
     const tiny = await onePixelPng();
+    const heic = await heifEnc([await makeImage(64, 48)]);
     for (const format of ['avif', 'gif', 'jpeg']) {
       const exact = await request(`${kiln.url}/v1/conversions`, {
         method: 'POST',
@@ -378,6 +380,9 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       [gifFlood(5000), { output_format: 'gif' }, 'too_many_frames'],
       [gifFlood(5000), { output_format: 'webp', width: '100', enlarge: 'true' }, 'too_many_frames'],
       [gifFlood(5000), { output_format: 'gif', first_frame: 'true' }, 'succeeded'],
+      // A phone's HEIC claiming 100000x100000: refused from its header, before the decoder runs; cut short, it does not decode.
+      [heicClaiming(heic, 100_000, 100_000), { output_format: 'jpeg', width: '100' }, 'too_many_pixels'],
+      [heic.subarray(0, Math.floor(heic.length / 2)), { output_format: 'jpeg' }, 'unsupported_input'],
     ];
     const started = Date.now();
     const submitted = await Promise.all(

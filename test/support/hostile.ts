@@ -72,3 +72,14 @@ export function gifFlood(frames: number): Buffer {
   ]);
   return Buffer.concat([header, ...Array.from({ length: frames }, () => frame), Buffer.from([0x3b])]);
 }
+
+/** A real HEIC file (`heic`) whose image's spatial extent (its ispe box) is rewritten to claim `width`×`height`. */
+export function heicClaiming(heic: Buffer, width: number, height: number): Buffer {
+  const claimed = Buffer.from(heic);
+  const ispe = claimed.indexOf('ispe', 0, 'latin1');
+  if (ispe < 0) throw new Error('no ispe box');
+  // The box: size, 'ispe', version and flags, then width and height.
+  claimed.writeUInt32BE(width, ispe + 8);
+  claimed.writeUInt32BE(height, ispe + 12);
+  return claimed;
+}
