@@ -5,6 +5,10 @@
 
 const MAX_JSON_DEPTH = 32;
 
+/** Text without NUL, as a schema pattern: the document says what readJsonBody refuses. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what the pattern excludes
+export const NUL_FREE = /^[^\u0000]*$/;
+
 export function hasNul(text: string): boolean {
   return text.includes('\u0000');
 }

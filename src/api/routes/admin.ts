@@ -20,10 +20,17 @@ import { jobFilesQuota, quotaLimit } from '../../limits/quotas.js';
 import { rateFor } from '../../limits/rates.js';
 import { QUOTAS, RATE_POLICIES, type AccountLimits, type LimitName } from '../../model/limits.js';
 import { ApiError } from '../../problem.js';
+import { NUL_FREE } from '../../safe-input.js';
 
 const accountBody = z
   .object({
-    name: z.string().trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters').describe('Unique among accounts'),
+    name: z
+      .string()
+      .trim()
+      .min(1, 'name must not be empty')
+      .max(100, 'name must be at most 100 characters')
+      .regex(NUL_FREE, 'name must not contain NUL')
+      .describe('Unique among accounts'),
   })
   .strict();
 

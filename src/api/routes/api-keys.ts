@@ -9,10 +9,18 @@ import type { ApiDependencies } from '../context.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { pathId } from '../params.js';
 import { ApiError } from '../../problem.js';
+import { NUL_FREE } from '../../safe-input.js';
 import { readJsonBody, parseBody } from '../json-body.js';
 
 export const apiKeyBody = z
-  .object({ name: z.string({ message: 'name is required' }).trim().min(1, 'name must not be empty').max(100, 'name must be at most 100 characters') })
+  .object({
+    name: z
+      .string({ message: 'name is required' })
+      .trim()
+      .min(1, 'name must not be empty')
+      .max(100, 'name must be at most 100 characters')
+      .regex(NUL_FREE, 'name must not contain NUL'),
+  })
   .strict();
 
 export const apiKeyNotFound = (id: string): ApiError => new ApiError(404, 'api_key_not_found', `no API key ${id}`);

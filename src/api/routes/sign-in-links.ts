@@ -28,7 +28,14 @@ function linkBody(maxSeconds: number) {
     .strict();
 }
 
-const redeemBody = z.object({ token: z.string().min(1).max(200).describe('The token from the link’s fragment (#token=…)') }).strict();
+const redeemBody = z
+  .object({
+    token: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,200}$/, 'token is the letters, digits and underscores after #token= in the link')
+      .describe('The token from the link’s fragment (#token=…)'),
+  })
+  .strict();
 
 const accountNotFound = (id: string) => new ApiError(404, 'account_not_found', `no account ${id}`);
 
