@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { ConversionOptions } from '../model/conversion-options.js';
-import { HeifError, openHeic, SECURITY_LIMIT_EXCEEDED, type HeicImage } from './heic.js';
+import { HeifError, openHeic, SECURITY_LIMIT_EXCEEDED } from './heic.js';
 import { tiffHeaderSize, writeTiffHeader, type TiffImage } from './raw-tiff.js';
 import { ConversionInputError, type ConversionLimits } from './pipeline-errors.js';
 
@@ -37,23 +37,22 @@ export async function decodeHeic(
   options: Pick<ConversionOptions, 'page'>,
   limits: Pick<ConversionLimits, 'maxInputPixels'>,
 ): Promise<DecodedHeic> {
-  let file;
   try {
-    file = openHeic(input, MAX_SIDE);
+    return await decodeChosen(input, options, limits);
   } catch (error) {
-    throw inputError(error);
+    // libheif's own refusals (and a trap inside it) are the input's fault, told by a stable code.
+    throw error instanceof ConversionInputError ? error : inputError(error);
   }
+}
+
+async function decodeChosen(input: Buffer, options: Pick<ConversionOptions, 'page'>, limits: Pick<ConversionLimits, 'maxInputPixels'>): Promise<DecodedHeic> {
+  const file = openHeic(input, MAX_SIDE);
   try {
     const index = options.page ?? file.primary;
     if (index >= file.images) {
       throw new ConversionInputError('page_not_found', `image ${index} was asked for; the file has ${file.images} (counted from 0)`);
     }
-    let header: HeicImage;
-    try {
-      header = file.image(index);
-    } catch (error) {
-      throw inputError(error);
-    }
+    const header = file.image(index);
     const pixels = header.width * header.height;
     if (pixels > limits.maxInputPixels) {
       throw new ConversionInputError(
@@ -68,12 +67,7 @@ export async function decodeHeic(
       icc: header.profile === 'display-p3' ? await displayP3Profile() : header.profile,
       orientation: header.orientation,
     };
-    let image: Buffer;
-    try {
-      image = file.decode(index, tiffHeaderSize(tiff));
-    } catch (error) {
-      throw inputError(error);
-    }
+    const image = file.decode(index, tiffHeaderSize(tiff));
     return { image: writeTiffHeader(image, tiff), width: header.width, height: header.height, images: file.images };
   } finally {
     file.close();

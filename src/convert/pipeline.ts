@@ -124,9 +124,6 @@ export async function convertImage(
   } catch (error) {
     throw new ConversionInputError('unsupported_input', `the file is not an image Kiln can read (${describeSharpError(error)})`);
   }
-  if (!metadata.format || !metadata.width || !metadata.height) {
-    throw new ConversionInputError('unsupported_input', 'the file is not an image Kiln can read');
-  }
   // What sharp decodes: the original, or for a HEIC (whose header sharp reads, but whose
   // HEVC pixels its libheif cannot decode) the chosen image, decoded apart and handed over.
   let input = original;

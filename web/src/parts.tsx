@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { navigate, useRoute } from './router.js';
 
@@ -8,6 +9,18 @@ export function Alert(props: { message: string | undefined; id?: string }) {
     <p id={props.id} class="error" role="alert">
       {props.message}
     </p>
+  );
+}
+
+/** A secret Kiln shows this once (a new key, a sign-in link), announced, with what it is. */
+export function ShownOnce(props: { secret: string; children: ComponentChildren }) {
+  return (
+    <div class="notice" role="status">
+      <p>{props.children}</p>
+      <p>
+        <code class="secret">{props.secret}</code>
+      </p>
+    </div>
   );
 }
 

@@ -54,20 +54,29 @@ export function signOutReason(): string | undefined {
   return signedOutBecause;
 }
 
-/** Kiln on this origin with the tab's key; a key Kiln no longer takes ends the session with Kiln's reason. */
-export function kiln(key = storedKey() ?? ''): Kiln {
+/**
+ * Kiln on this origin with `token`, watched: a 401 while the tab still holds that token
+ * (under `storageKey`) ends its session through `endSession`, with Kiln's reason. The
+ * account's dashboard and the operator's view each keep a token this way.
+ */
+export function watchedClient(storageKey: string, token: string, endSession: (reason: string) => void, refused: string): Kiln {
   const fetchThroughSession: typeof fetch = async (input, init) => {
     const response = await fetch(input, init);
-    if (response.status === 401 && storedKey() === key) {
+    if (response.status === 401 && sessionStorage.getItem(storageKey) === token) {
       const problem = (await response
         .clone()
         .json()
         .catch(() => ({}))) as { detail?: string };
-      signOut(problem.detail ?? 'Kiln no longer accepts this API key');
+      endSession(problem.detail ?? refused);
     }
     return response;
   };
-  return new Kiln({ url: location.origin, apiKey: key, fetch: fetchThroughSession, maxTries: 3 });
+  return new Kiln({ url: location.origin, apiKey: token, fetch: fetchThroughSession, maxTries: 3 });
+}
+
+/** Kiln on this origin with the tab's key; a key Kiln no longer takes ends the session with Kiln's reason. */
+export function kiln(key = storedKey() ?? ''): Kiln {
+  return watchedClient(KEY, key, signOut, 'Kiln no longer accepts this API key');
 }
 
 /** A problem as one line for the page. */

@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import { Kiln } from '../../../sdk/src/index.js';
+import type { Kiln } from '../../../sdk/src/index.js';
 import { when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
-import { Alert } from '../parts.js';
+import { Alert, ShownOnce } from '../parts.js';
 import { Link, navigate } from '../router.js';
-import { describeError } from '../session.js';
+import { describeError, watchedClient } from '../session.js';
 import { ApiKeys, UsageTable, type Usage } from './settings.js';
 
 /**
@@ -24,18 +24,7 @@ function operatorSignOut(reason?: string): void {
 
 /** Kiln with the tab's admin token; a token Kiln refuses ends the operator's session with Kiln's reason. */
 function admin(token = sessionStorage.getItem(TOKEN) ?? ''): Kiln {
-  const fetchThroughSession: typeof fetch = async (input, init) => {
-    const response = await fetch(input, init);
-    if (response.status === 401 && sessionStorage.getItem(TOKEN) === token) {
-      const problem = (await response
-        .clone()
-        .json()
-        .catch(() => ({}))) as { detail?: string };
-      operatorSignOut(problem.detail ?? 'Kiln no longer accepts this admin token');
-    }
-    return response;
-  };
-  return new Kiln({ url: location.origin, apiKey: token, fetch: fetchThroughSession, maxTries: 3 });
+  return watchedClient(TOKEN, token, operatorSignOut, 'Kiln no longer accepts this admin token');
 }
 
 interface TaskQueue {
@@ -256,14 +245,9 @@ function AccountsPage() {
         </button>
       </form>
       {created && (
-        <div class="notice" role="status">
-          <p>
-            <Link href={`/operator/accounts/${created.id}`}>{created.name}</Link> was made. Its first API key, shown this once:
-          </p>
-          <p>
-            <code class="secret">{created.key}</code>
-          </p>
-        </div>
+        <ShownOnce secret={created.key}>
+          <Link href={`/operator/accounts/${created.id}`}>{created.name}</Link> was made. Its first API key, shown this once:
+        </ShownOnce>
       )}
       <Alert message={error ?? accounts.error} />
       <table>
@@ -379,14 +363,7 @@ function AccountPage(props: { id: string }) {
         <button type="button" onClick={() => void makeLink()}>
           Make a sign-in link
         </button>
-        {link && (
-          <div class="notice" role="status">
-            <p>Good once, until {when(link.expires_at)}:</p>
-            <p>
-              <code class="secret">{link.url}</code>
-            </p>
-          </div>
-        )}
+        {link && <ShownOnce secret={link.url}>Good once, until {when(link.expires_at)}:</ShownOnce>}
       </section>
       <section aria-labelledby="account-usage-heading">
         <h2 id="account-usage-heading">Usage</h2>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { size, when } from '../format.js';
 import { Pager, useServerPage } from '../paging.js';
-import { Alert } from '../parts.js';
+import { Alert, ShownOnce } from '../parts.js';
 import type { Kiln } from '../../../sdk/src/index.js';
 import { describeError, kiln } from '../session.js';
 
@@ -197,14 +197,9 @@ export function ApiKeys(props: { client: () => Kiln; path: string; revokePath: (
         </button>
       </form>
       {created && (
-        <div class="notice" role="status">
-          <p>
-            The key <strong>{created.name}</strong>, shown this once: keep it now.
-          </p>
-          <p>
-            <code class="secret">{created.key}</code>
-          </p>
-        </div>
+        <ShownOnce secret={created.key}>
+          The key <strong>{created.name}</strong>, shown this once: keep it now.
+        </ShownOnce>
       )}
       <Alert message={error ?? keys.error} />
       <table>

@@ -66,15 +66,23 @@ interface EventTypeDescription {
   example: unknown;
 }
 
+/** The catalog is the same for every account and never changes while Kiln runs: read once per tab (again after a failure). */
+let catalog: Promise<EventTypeDescription[]> | undefined;
+
 function useEventCatalog(): EventTypeDescription[] {
   const [types, setTypes] = useState<EventTypeDescription[]>([]);
   useEffect(() => {
-    void kiln()
+    catalog ??= kiln()
       .json<{ data: EventTypeDescription[] }>('GET', '/v1/webhooks/event-types')
-      .then(
-        (page) => setTypes(page.data),
-        () => undefined,
-      );
+      .then((page) => page.data);
+    let current = true;
+    catalog.then(
+      (data) => current && setTypes(data),
+      () => (catalog = undefined),
+    );
+    return () => {
+      current = false;
+    };
   }, []);
   return types;
 }
@@ -343,12 +351,11 @@ export function Webhooks() {
 }
 
 /** The delivery log, a server page at a time, filtered by what the address holds; `endpointId` fixes the endpoint. */
-function DeliveryTable(props: { endpointId?: string }) {
+function DeliveryTable(props: { endpointId?: string; endpointFilter?: FilterField }) {
   const { query } = useRoute();
   const types = useEventTypes();
-  const endpoints = useServerPage<Endpoint>('/v1/webhooks/endpoints', {}, 100);
   const fields: FilterField[] = [
-    ...(props.endpointId ? [] : [{ name: 'endpoint_id', label: 'Endpoint', choices: endpoints.items.map((e) => ({ value: e.id, label: e.url })) }]),
+    ...(props.endpointFilter ? [props.endpointFilter] : []),
     statusField(DELIVERY_STATUSES),
     { name: 'event_type', label: 'Event type', choices: types },
     ...CREATED_RANGE,
@@ -394,14 +401,17 @@ function DeliveryTable(props: { endpointId?: string }) {
   );
 }
 
+/** The whole delivery log, filtered by endpoint too (chosen among the account's first 100). */
 export function Deliveries() {
+  const endpoints = useServerPage<Endpoint>('/v1/webhooks/endpoints', {}, 100);
+  const endpointFilter: FilterField = { name: 'endpoint_id', label: 'Endpoint', choices: endpoints.items.map((e) => ({ value: e.id, label: e.url })) };
   return (
     <>
       <h1>Delivery log</h1>
       <p>
         <Link href="/webhooks/event-types">The event catalog</Link>
       </p>
-      <DeliveryTable />
+      <DeliveryTable endpointFilter={endpointFilter} />
     </>
   );
 }
