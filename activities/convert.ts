@@ -23,7 +23,13 @@ function recordedResult(row: Conversion): ConvertResult | undefined {
   if (row.status !== 'succeeded' || input_format === null || input_width === null || input_height === null) return undefined;
   if (output_key === null || output_format === null || output_width === null || output_height === null || output_bytes === null) return undefined;
   return {
-    input: { format: input_format, width: input_width, height: input_height, bytes: row.input_bytes },
+    input: {
+      format: input_format,
+      width: input_width,
+      height: input_height,
+      bytes: row.input_bytes,
+      ...(row.input_pages !== null ? { pages: row.input_pages } : {}),
+    },
     output: {
       key: output_key,
       format: output_format,

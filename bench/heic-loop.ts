@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { decodeHeic } from '../src/convert/heic-input.js';
-import { releaseDroppedHeaps } from '../src/convert/heic.js';
+import { releaseDroppedHeaps } from '../src/convert/wasm-instances.js';
 
 sharp.cache(false);
 async function convertAll(message: { files: string[]; width: number }): Promise<void> {

@@ -145,7 +145,7 @@ export interface ConvertInput {
 }
 
 export interface ConvertResult {
-  input: { format: string; width: number; height: number; bytes: number };
+  input: { format: string; width: number; height: number; bytes: number; pages?: number };
   output: { key: string; format: string; width: number; height: number; bytes: number; frames?: number };
   /** Every output, the first included, for a conversion that asked for several. */
   renditions?: RenditionFacts[];

@@ -1173,8 +1173,11 @@ export interface components {
         content_type: string | null;
         /** @description As decoded; null until the conversion has read the file. */
         format: string | null;
+        /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
         width: number | null;
         height: number | null;
+        /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+        pages?: number;
       };
       /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
       metadata: {
@@ -1206,8 +1209,11 @@ export interface components {
         content_type: string | null;
         /** @description As decoded; null until the conversion has read the file. */
         format: string | null;
+        /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
         width: number | null;
         height: number | null;
+        /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+        pages?: number;
       };
       /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
       metadata: {
@@ -1239,8 +1245,11 @@ export interface components {
         content_type: string | null;
         /** @description As decoded; null until the conversion has read the file. */
         format: string | null;
+        /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
         width: number | null;
         height: number | null;
+        /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+        pages?: number;
       };
       /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
       metadata: {
@@ -1301,8 +1310,11 @@ export interface components {
         content_type: string | null;
         /** @description As decoded; null until the conversion has read the file. */
         format: string | null;
+        /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
         width: number | null;
         height: number | null;
+        /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+        pages?: number;
       };
       /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
       metadata: {
@@ -1339,8 +1351,11 @@ export interface components {
         content_type: string | null;
         /** @description As decoded; null until the conversion has read the file. */
         format: string | null;
+        /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
         width: number | null;
         height: number | null;
+        /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+        pages?: number;
       };
       /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
       metadata: {
@@ -1905,8 +1920,11 @@ export interface components {
         bytes: number;
         content_type: string | null;
         format: string | null;
+        /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for) */
         width: number | null;
         height: number | null;
+        /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image */
+        pages?: number;
       };
       /** @description Where the original was fetched from, for a conversion made from a URL; null for an upload */
       source_url: string | null;
@@ -1986,7 +2004,7 @@ export interface components {
     /** @description The options as Kiln understood them (aliases resolved, presets applied). */
     ConversionOptions: {
       /** @enum {string} */
-      output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+      output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl';
       quality?: number;
       width?: number;
       height?: number;
@@ -2034,7 +2052,7 @@ export interface components {
       /** @description Every output, when several were asked for; the options above are the first’s. */
       outputs?: {
         /** @enum {string} */
-        output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+        output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl';
         quality?: number;
         width?: number;
         height?: number;
@@ -2094,7 +2112,7 @@ export interface components {
        * @description The format to write; required here or in a preset
        * @enum {string}
        */
-      output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+      output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
       quality?: number;
       width?: number;
       height?: number;
@@ -2137,9 +2155,9 @@ export interface components {
       keep_metadata?: boolean;
       /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
       keep_icc?: boolean;
-      /** @description webp, avif */
+      /** @description webp, avif, jxl */
       lossless?: boolean;
-      /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+      /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
       effort?: number;
       /** @description Progressive JPEG, interlaced PNG */
       progressive?: boolean;
@@ -2152,13 +2170,13 @@ export interface components {
       palette?: boolean;
       /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
       mozjpeg?: boolean;
-      /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+      /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
       max_bytes?: number;
       /** @description Convert an animation’s first frame as a still, even to gif or webp */
       first_frame?: boolean;
-      /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+      /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
       page?: number;
-      /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+      /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
       density?: number;
       /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
       watermark?: string;
@@ -2206,7 +2224,7 @@ export interface components {
        * @description The format to write; required here or in a preset
        * @enum {string}
        */
-      output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+      output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
       quality?: number;
       width?: number;
       height?: number;
@@ -2249,9 +2267,9 @@ export interface components {
       keep_metadata?: boolean;
       /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
       keep_icc?: boolean;
-      /** @description webp, avif */
+      /** @description webp, avif, jxl */
       lossless?: boolean;
-      /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+      /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
       effort?: number;
       /** @description Progressive JPEG, interlaced PNG */
       progressive?: boolean;
@@ -2264,13 +2282,13 @@ export interface components {
       palette?: boolean;
       /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
       mozjpeg?: boolean;
-      /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+      /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
       max_bytes?: number;
       /** @description Convert an animation’s first frame as a still, even to gif or webp */
       first_frame?: boolean;
-      /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+      /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
       page?: number;
-      /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+      /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
       density?: number;
       /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
       watermark?: string;
@@ -2333,7 +2351,7 @@ export interface components {
       /** @description The options the job's files share (a file may override some; its conversion shows its own). */
       options: {
         /** @enum {string} */
-        output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+        output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl';
         quality?: number;
         width?: number;
         height?: number;
@@ -2381,7 +2399,7 @@ export interface components {
         /** @description Every output, when several were asked for; the options above are the first’s. */
         outputs?: {
           /** @enum {string} */
-          output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+          output_format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl';
           quality?: number;
           width?: number;
           height?: number;
@@ -2819,8 +2837,11 @@ export interface components {
           content_type: string | null;
           /** @description As decoded; null until the conversion has read the file. */
           format: string | null;
+          /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
           width: number | null;
           height: number | null;
+          /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+          pages?: number;
         };
         /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
         metadata: {
@@ -2860,8 +2881,11 @@ export interface components {
           content_type: string | null;
           /** @description As decoded; null until the conversion has read the file. */
           format: string | null;
+          /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
           width: number | null;
           height: number | null;
+          /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+          pages?: number;
         };
         /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
         metadata: {
@@ -2901,8 +2925,11 @@ export interface components {
           content_type: string | null;
           /** @description As decoded; null until the conversion has read the file. */
           format: string | null;
+          /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
           width: number | null;
           height: number | null;
+          /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+          pages?: number;
         };
         /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
         metadata: {
@@ -2971,8 +2998,11 @@ export interface components {
           content_type: string | null;
           /** @description As decoded; null until the conversion has read the file. */
           format: string | null;
+          /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
           width: number | null;
           height: number | null;
+          /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+          pages?: number;
         };
         /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
         metadata: {
@@ -3017,8 +3047,11 @@ export interface components {
           content_type: string | null;
           /** @description As decoded; null until the conversion has read the file. */
           format: string | null;
+          /** @description Of the page or frame converted, as decoded (a PDF page at the density asked for). */
           width: number | null;
           height: number | null;
+          /** @description Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image. */
+          pages?: number;
         };
         /** @description The webhook_metadata object sent with the conversion, echoed verbatim; null when none was sent. */
         metadata: {
@@ -4300,7 +4333,7 @@ export interface operations {
         cursor?: string;
         status?: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
         /** @description Only those converted (or to be converted) to this format */
-        output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff';
+        output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl';
         /** @description Only those with this tag */
         tag?: string;
         /** @description Only those created at or after this time */
@@ -4367,7 +4400,7 @@ export interface operations {
         /** @description With the raw image as the body: its name (kept to 255 characters) */
         filename?: string;
         /** @description The format to write; required here or in a preset */
-        output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+        output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
         quality?: number;
         width?: number;
         height?: number;
@@ -4407,9 +4440,9 @@ export interface operations {
         keep_metadata?: boolean;
         /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
         keep_icc?: boolean;
-        /** @description webp, avif */
+        /** @description webp, avif, jxl */
         lossless?: boolean;
-        /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+        /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
         effort?: number;
         /** @description Progressive JPEG, interlaced PNG */
         progressive?: boolean;
@@ -4419,13 +4452,13 @@ export interface operations {
         palette?: boolean;
         /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
         mozjpeg?: boolean;
-        /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+        /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
         max_bytes?: number;
         /** @description Convert an animation’s first frame as a still, even to gif or webp */
         first_frame?: boolean;
-        /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+        /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
         page?: number;
-        /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+        /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
         density?: number;
         /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
         watermark?: string;
@@ -4485,7 +4518,7 @@ export interface operations {
            * @description The format to write; required here or in a preset
            * @enum {string}
            */
-          output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+          output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
           quality?: number;
           width?: number;
           height?: number;
@@ -4529,9 +4562,9 @@ export interface operations {
           keep_metadata?: boolean;
           /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
           keep_icc?: boolean;
-          /** @description webp, avif */
+          /** @description webp, avif, jxl */
           lossless?: boolean;
-          /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+          /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
           effort?: number;
           /** @description Progressive JPEG, interlaced PNG */
           progressive?: boolean;
@@ -4544,13 +4577,13 @@ export interface operations {
           palette?: boolean;
           /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
           mozjpeg?: boolean;
-          /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+          /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
           max_bytes?: number;
           /** @description Convert an animation’s first frame as a still, even to gif or webp */
           first_frame?: boolean;
-          /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+          /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
           page?: number;
-          /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+          /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
           density?: number;
           /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
           watermark?: string;
@@ -5092,6 +5125,7 @@ export interface operations {
           'image/avif': Blob;
           'image/gif': Blob;
           'image/tiff': Blob;
+          'image/jxl': Blob;
         };
       };
       /** @description A problem: `invalid_signature` */
@@ -5226,7 +5260,7 @@ export interface operations {
            * @description The format to write; required here or in a preset
            * @enum {string}
            */
-          output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+          output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
           quality?: number;
           width?: number;
           height?: number;
@@ -5270,9 +5304,9 @@ export interface operations {
           keep_metadata?: boolean;
           /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
           keep_icc?: boolean;
-          /** @description webp, avif */
+          /** @description webp, avif, jxl */
           lossless?: boolean;
-          /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+          /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
           effort?: number;
           /** @description Progressive JPEG, interlaced PNG */
           progressive?: boolean;
@@ -5285,13 +5319,13 @@ export interface operations {
           palette?: boolean;
           /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
           mozjpeg?: boolean;
-          /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+          /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
           max_bytes?: number;
           /** @description Convert an animation’s first frame as a still, even to gif or webp */
           first_frame?: boolean;
-          /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+          /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
           page?: number;
-          /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+          /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
           density?: number;
           /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
           watermark?: string;
@@ -5335,7 +5369,7 @@ export interface operations {
            * @description The format to write; required here or in a preset
            * @enum {string}
            */
-          output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+          output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
           quality?: number;
           width?: number;
           height?: number;
@@ -5379,9 +5413,9 @@ export interface operations {
           keep_metadata?: boolean;
           /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
           keep_icc?: boolean;
-          /** @description webp, avif */
+          /** @description webp, avif, jxl */
           lossless?: boolean;
-          /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+          /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
           effort?: number;
           /** @description Progressive JPEG, interlaced PNG */
           progressive?: boolean;
@@ -5394,13 +5428,13 @@ export interface operations {
           palette?: boolean;
           /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
           mozjpeg?: boolean;
-          /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+          /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
           max_bytes?: number;
           /** @description Convert an animation’s first frame as a still, even to gif or webp */
           first_frame?: boolean;
-          /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+          /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
           page?: number;
-          /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+          /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
           density?: number;
           /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
           watermark?: string;
@@ -5440,7 +5474,7 @@ export interface operations {
                * @description The format to write; required here or in a preset
                * @enum {string}
                */
-              output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+              output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
               quality?: number;
               width?: number;
               height?: number;
@@ -5484,9 +5518,9 @@ export interface operations {
               keep_metadata?: boolean;
               /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
               keep_icc?: boolean;
-              /** @description webp, avif */
+              /** @description webp, avif, jxl */
               lossless?: boolean;
-              /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+              /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
               effort?: number;
               /** @description Progressive JPEG, interlaced PNG */
               progressive?: boolean;
@@ -5499,13 +5533,13 @@ export interface operations {
               palette?: boolean;
               /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
               mozjpeg?: boolean;
-              /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+              /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
               max_bytes?: number;
               /** @description Convert an animation’s first frame as a still, even to gif or webp */
               first_frame?: boolean;
-              /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+              /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
               page?: number;
-              /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+              /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
               density?: number;
               /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
               watermark?: string;
@@ -6246,7 +6280,7 @@ export interface operations {
              * @description The format to write; required here or in a preset
              * @enum {string}
              */
-            output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+            output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
             quality?: number;
             width?: number;
             height?: number;
@@ -6290,9 +6324,9 @@ export interface operations {
             keep_metadata?: boolean;
             /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
             keep_icc?: boolean;
-            /** @description webp, avif */
+            /** @description webp, avif, jxl */
             lossless?: boolean;
-            /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+            /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
             effort?: number;
             /** @description Progressive JPEG, interlaced PNG */
             progressive?: boolean;
@@ -6305,13 +6339,13 @@ export interface operations {
             palette?: boolean;
             /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
             mozjpeg?: boolean;
-            /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+            /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
             max_bytes?: number;
             /** @description Convert an animation’s first frame as a still, even to gif or webp */
             first_frame?: boolean;
-            /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+            /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
             page?: number;
-            /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+            /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
             density?: number;
             /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
             watermark?: string;
@@ -6500,7 +6534,7 @@ export interface operations {
              * @description The format to write; required here or in a preset
              * @enum {string}
              */
-            output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jpg' | 'jpe' | 'tif';
+            output_format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif' | 'tiff' | 'jxl' | 'jpg' | 'jpe' | 'tif';
             quality?: number;
             width?: number;
             height?: number;
@@ -6544,9 +6578,9 @@ export interface operations {
             keep_metadata?: boolean;
             /** @description Keep the input’s ICC profile (and its colours) instead of converting to sRGB */
             keep_icc?: boolean;
-            /** @description webp, avif */
+            /** @description webp, avif, jxl */
             lossless?: boolean;
-            /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10 */
+            /** @description Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7) */
             effort?: number;
             /** @description Progressive JPEG, interlaced PNG */
             progressive?: boolean;
@@ -6559,13 +6593,13 @@ export interface operations {
             palette?: boolean;
             /** @description mozjpeg’s defaults: smaller JPEGs for more CPU */
             mozjpeg?: boolean;
-            /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
+            /** @description The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not */
             max_bytes?: number;
             /** @description Convert an animation’s first frame as a still, even to gif or webp */
             first_frame?: boolean;
-            /** @description The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last */
+            /** @description The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last */
             page?: number;
-            /** @description DPI an SVG is rasterised at (default 72); bigger means more pixels */
+            /** @description DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels */
             density?: number;
             /** @description An asset of the account (POST /v1/assets) laid over the output, last of all operations */
             watermark?: string;

@@ -35,6 +35,7 @@ export function inputOf(row: Conversion): EventInput {
     format: row.input_format,
     width: row.input_width,
     height: row.input_height,
+    ...(row.input_pages !== null ? { pages: row.input_pages } : {}),
   };
 }
 

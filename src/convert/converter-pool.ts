@@ -45,6 +45,8 @@ export class ConversionAbortedError extends Error {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const processScript = path.join(here, `converter-process${path.extname(fileURLToPath(import.meta.url))}`);
 const MEMORY_POLL_MS = 25;
+/** The share of its memory ceiling a process may keep between conversions before it is replaced. */
+const RETIRE_AT_CEILING_FRACTION = 0.5;
 
 /**
  * Resident set size of a process, from /proc (Linux); undefined where that cannot be read.
@@ -248,6 +250,10 @@ export class ConverterPool implements Converter {
 
   private release(process: ConverterProcess): void {
     if (this.closed) return process.kill();
+    // A process a conversion left large (a WebAssembly heap never shrinks, nor do malloc's
+    // arenas much) would start the next one near its ceiling: a fresh one takes its place.
+    const resident = process.child.pid === undefined ? undefined : residentBytes(process.child.pid);
+    if (process.usable && resident !== undefined && resident > this.options.memoryLimitBytes * RETIRE_AT_CEILING_FRACTION) process.kill();
     let next = process;
     if (!process.usable) {
       this.live.delete(process);

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { ConversionInputError, convertImage, type ConversionExtras, type ConversionFacts } from './pipeline.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import type { ConverterReply, ConverterRequest } from './converter-protocol.js';
-import { releaseDroppedHeaps } from './heic.js';
+import { releaseDroppedHeaps } from './wasm-instances.js';
 import { openBlobStore } from '../storage/open-blob-store.js';
 import { isStoreFull, isStoreUnavailable, type BlobLocation, type BlobStore } from '../storage/blob-store.js';
 

@@ -3,16 +3,7 @@ import type { ConversionOptions } from '../model/conversion-options.js';
 import { HeifError, openHeic, SECURITY_LIMIT_EXCEEDED } from './heic.js';
 import { tiffHeaderSize, writeTiffHeader, type TiffImage } from './raw-tiff.js';
 import { ConversionInputError, type ConversionLimits } from './pipeline-errors.js';
-
-/** A HEIC's chosen image, decoded and wrapped for sharp, with what the conversion reports of the file. */
-export interface DecodedHeic {
-  /** An uncompressed TIFF of the image, with its ICC profile and the orientation still to apply. */
-  image: Buffer;
-  width: number;
-  height: number;
-  /** Top-level images in the file (a collection's pages). */
-  images: number;
-}
+import type { DecodedInput } from './decoded-input.js';
 
 /** The widest side libheif may accept while it parses (grids and overlays included). */
 const MAX_SIDE = 65_535;
@@ -36,7 +27,7 @@ export async function decodeHeic(
   input: Buffer,
   options: Pick<ConversionOptions, 'page'>,
   limits: Pick<ConversionLimits, 'maxInputPixels'>,
-): Promise<DecodedHeic> {
+): Promise<DecodedInput> {
   try {
     return await decodeChosen(input, options, limits);
   } catch (error) {
@@ -45,8 +36,8 @@ export async function decodeHeic(
   }
 }
 
-async function decodeChosen(input: Buffer, options: Pick<ConversionOptions, 'page'>, limits: Pick<ConversionLimits, 'maxInputPixels'>): Promise<DecodedHeic> {
-  const file = openHeic(input, MAX_SIDE);
+async function decodeChosen(input: Buffer, options: Pick<ConversionOptions, 'page'>, limits: Pick<ConversionLimits, 'maxInputPixels'>): Promise<DecodedInput> {
+  const file = await openHeic(input, MAX_SIDE);
   try {
     const index = options.page ?? file.primary;
     if (index >= file.images) {
@@ -68,7 +59,7 @@ async function decodeChosen(input: Buffer, options: Pick<ConversionOptions, 'pag
       orientation: header.orientation,
     };
     const image = file.decode(index, tiffHeaderSize(tiff));
-    return { image: writeTiffHeader(image, tiff), width: header.width, height: header.height, images: file.images };
+    return { image: writeTiffHeader(image, tiff), format: 'heic', pages: file.images };
   } finally {
     file.close();
   }

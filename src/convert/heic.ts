@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { FreshInstances, type InstantiateOption } from './wasm-instances.js';
 
 /**
  * HEVC-coded HEIF (HEIC, as phones take photos), decoded by libheif 1.23 with libde265,
@@ -52,42 +52,15 @@ interface Libheif {
   _heif_image_handle_get_metadata(error: number, handle: number, id: number, out: number): void;
 }
 
-/** The WebAssembly API, typed here: Kiln's compiler settings carry no DOM library. */
-interface WasmInstance {
-  exports: object;
-}
-interface Wasm {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => WasmInstance;
-}
-const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
-
-type LibheifFactory = (options: { instantiateWasm: (imports: object, done: (instance: WasmInstance) => void) => object }) => Libheif;
+type LibheifFactory = (option: InstantiateOption) => Libheif;
 
 const require = createRequire(import.meta.url);
 
-/** Compiled once per process; each module instance made from it has a heap of its own. */
-let compiled: { factory: LibheifFactory; module: object } | undefined;
-/** The instance in use, dropped once a decode leaves its heap large (a heap never shrinks: dropping it is how memory is given back). */
-let current: Libheif | undefined;
-const HEAP_KEPT_BYTES = 64 * 1024 * 1024;
-
-function libheif(): Libheif {
-  if (current) return current;
-  compiled ??= {
-    factory: require('libheif-js/libheif-wasm/libheif.js') as LibheifFactory,
-    module: new wasm.Module(readFileSync(require.resolve('libheif-js/libheif-wasm/libheif.wasm'))),
-  };
-  const { factory, module } = compiled;
-  current = factory({
-    instantiateWasm(imports, done) {
-      const instance = new wasm.Instance(module, imports);
-      done(instance);
-      return instance.exports;
-    },
-  });
-  return current;
-}
+/** Instances of libheif, each with a heap of its own, made afresh once one grew large (src/convert/wasm-instances.ts). */
+const instances = new FreshInstances<Libheif>(
+  () => require.resolve('libheif-js/libheif-wasm/libheif.wasm'),
+  (option) => (require('libheif-js/libheif-wasm/libheif.js') as LibheifFactory)(option),
+);
 
 /** What libheif said went wrong. */
 export class HeifError extends Error {
@@ -148,8 +121,8 @@ export interface HeicFile {
  * which it applies while parsing (grids, overlays and all), beside Kiln's pixel limit that
  * the caller checks on `image()` before decoding.
  */
-export function openHeic(input: Buffer, maxSide: number): HeicFile {
-  const heif = libheif();
+export async function openHeic(input: Buffer, maxSide: number): Promise<HeicFile> {
+  const heif = await instances.get();
   const allocated: number[] = [];
   const alloc = (size: number): number => {
     const pointer = heif._malloc(size);
@@ -170,11 +143,11 @@ export function openHeic(input: Buffer, maxSide: number): HeicFile {
   const handles = new Map<number, number>();
   const close = (): void => {
     // After a trap the instance is dropped whole, heap and all: nothing in it is freed one by one.
-    if (current !== heif) return;
+    if (!instances.isCurrent(heif)) return;
     for (const handle of handles.values()) heif._heif_image_handle_release(handle);
     heif._heif_context_free(context);
     for (const pointer of allocated) heif._free(pointer);
-    if (heif.HEAPU8.length > HEAP_KEPT_BYTES) forget(heif);
+    instances.used(heif);
   };
   try {
     heif._heif_context_set_maximum_image_size_limit(context, maxSide);
@@ -237,7 +210,7 @@ export function openHeic(input: Buffer, maxSide: number): HeicFile {
         try {
           return decodeImage(index, offset);
         } catch (failure) {
-          if (!(failure instanceof HeifError)) forget(heif);
+          if (!(failure instanceof HeifError)) instances.forget(heif);
           throw failure;
         }
       },
@@ -245,29 +218,9 @@ export function openHeic(input: Buffer, maxSide: number): HeicFile {
     };
   } catch (failure) {
     close();
-    if (!(failure instanceof HeifError)) forget(heif);
+    if (!(failure instanceof HeifError)) instances.forget(heif);
     throw failure;
   }
-}
-
-/** Drops an instance: after a trap inside it (its heap is in no known state), or when its heap grew large. */
-function forget(heif: Libheif): void {
-  if (current !== heif) return;
-  current = undefined;
-  dropped = true;
-}
-
-let dropped = false;
-
-/**
- * Gives the memory of dropped instances back now rather than at V8's next full collection,
- * where the process exposes `gc` (converter processes do): otherwise a few dropped heaps
- * of large photos wait side by side and swell the process. Called between conversions.
- */
-export function releaseDroppedHeaps(): void {
-  if (!dropped) return;
-  dropped = false;
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** The EXIF orientation to apply after decoding: none (1) when the file rotates or mirrors the image itself. */

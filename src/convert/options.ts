@@ -148,15 +148,18 @@ const EXACT_FITS: ReadonlySet<FitMode> = new Set(['cover', 'contain', 'fill']);
 
 /** The formats each encoder option applies to, and its range where it depends on the format. */
 const ENCODER_OPTIONS: Record<string, readonly OutputFormat[]> = {
-  lossless: ['webp', 'avif'],
+  lossless: ['webp', 'avif', 'jxl'],
   progressive: ['jpeg', 'png'],
   chroma_subsampling: ['jpeg', 'avif'],
   palette: ['png'],
   mozjpeg: ['jpeg'],
-  max_bytes: ['jpeg', 'webp', 'avif'],
-  effort: ['webp', 'avif', 'png', 'gif'],
+  max_bytes: ['jpeg', 'webp', 'avif', 'jxl'],
+  effort: ['webp', 'avif', 'png', 'gif', 'jxl'],
+  // The JPEG XL encoder beside sharp is handed sRGB pixels alone.
+  keep_metadata: ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'],
+  keep_icc: ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'],
 };
-const EFFORT_RANGE: Partial<Record<OutputFormat, [number, number]>> = { webp: [0, 6], avif: [0, 9], png: [1, 10], gif: [1, 10] };
+const EFFORT_RANGE: Partial<Record<OutputFormat, [number, number]>> = { webp: [0, 6], avif: [0, 9], png: [1, 10], gif: [1, 10], jxl: [1, 9] };
 
 /** The largest max_bytes asked for: no output is bigger than an upload may be. */
 const MAX_BYTES_CEILING = 1 << 30;
@@ -215,8 +218,8 @@ function optionSpecs(limits: OptionLimits) {
     normalize: flag('normalize', 'Stretch the luminance to the full range'),
     keep_metadata: flag('keep_metadata', 'Keep EXIF, XMP, IPTC and the ICC profile (default: stripped, colour converted to sRGB)'),
     keep_icc: flag('keep_icc', 'Keep the input’s ICC profile (and its colours) instead of converting to sRGB'),
-    lossless: flag('lossless', 'webp, avif'),
-    effort: integer('effort', 0, 10, 'Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10'),
+    lossless: flag('lossless', 'webp, avif, jxl'),
+    effort: integer('effort', 0, 10, 'Encoder effort: webp 0–6, avif 0–9 (default KILN_AVIF_EFFORT), png and gif 1–10, jxl 1–9 (default 7)'),
     progressive: flag('progressive', 'Progressive JPEG, interlaced PNG'),
     chroma_subsampling: choice('chroma_subsampling', ['4:2:0', '4:4:4'], { id: 'ChromaSubsampling', description: 'jpeg, avif' }),
     palette: flag('palette', 'Palette-based PNG (smaller, up to 256 colours; quality sets how many)'),
@@ -225,11 +228,16 @@ function optionSpecs(limits: OptionLimits) {
       'max_bytes',
       100,
       MAX_BYTES_CEILING,
-      'The best quality whose output fits in this many bytes (jpeg, webp, avif; from quality, default 80, downwards); fails with cannot_meet_max_bytes when even quality 1 does not',
+      'The best quality whose output fits in this many bytes (jpeg, webp, avif, jxl; from quality, default the encoder’s, downwards); fails with cannot_meet_max_bytes when even quality 1 does not',
     ),
     first_frame: flag('first_frame', 'Convert an animation’s first frame as a still, even to gif or webp'),
-    page: integer('page', 0, 9999, 'The page of a multi-page file (TIFF) or the frame of an animation to convert, from 0; page_not_found past the last'),
-    density: integer('density', 1, 2400, 'DPI an SVG is rasterised at (default 72); bigger means more pixels'),
+    page: integer(
+      'page',
+      0,
+      9999,
+      'The page to convert, from 0: of a PDF or a multi-page TIFF, the image of a HEIC collection (default its primary), the frame of an animation; page_not_found past the last',
+    ),
+    density: integer('density', 1, 2400, 'DPI an SVG or a PDF page is rasterised at (default 72: a pixel per point); bigger means more pixels'),
     watermark: text(
       z.string().regex(/^ast_[0-9a-z]{1,40}$/, 'watermark names an asset of the account (ast_…, POST /v1/assets)'),
       'An asset of the account (POST /v1/assets) laid over the output, last of all operations',

@@ -34,3 +34,11 @@ export class ConversionInputError extends Error {
     this.name = 'ConversionInputError';
   }
 }
+
+/** An animation with more frames than KILN_MAX_FRAMES allows. */
+export function tooManyFrames(frames: number, maxFrames: number): ConversionInputError {
+  return new ConversionInputError(
+    'too_many_frames',
+    `the animation has ${frames} frames; the limit is ${maxFrames} (KILN_MAX_FRAMES); first_frame=true converts a still`,
+  );
+}

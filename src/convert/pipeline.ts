@@ -2,8 +2,13 @@ import { gunzipSync } from 'node:zlib';
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { MAX_DIMENSION, type OutputFormat } from '../model/formats.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
-import { ConversionInputError, type ConversionLimits } from './pipeline-errors.js';
+import { ConversionInputError, tooManyFrames, type ConversionLimits } from './pipeline-errors.js';
+import type { DecodedInput } from './decoded-input.js';
 import { decodeHeic } from './heic-input.js';
+import { decodeJxlInput } from './jxl-input.js';
+import { encodeJxl, JXL_DEFAULT_QUALITY } from './jxl.js';
+import { decodePdf } from './pdf-input.js';
+import { isJxl, isPdf } from './sniff.js';
 
 export { ConversionInputError, INPUT_ERROR_CODES, type ConversionLimits, type InputErrorCode } from './pipeline-errors.js';
 
@@ -13,13 +18,23 @@ export interface ImageFacts {
   width: number;
   height: number;
   bytes: number;
-  /** Frames (pages) of an animation or a multi-page file; absent for a single image. */
+  /** Frames of an animated output; absent for a still. */
   frames?: number;
+}
+
+export interface InputFacts {
+  format: string;
+  /** Of the page or frame converted (of one frame, for an animation kept). */
+  width: number;
+  height: number;
+  bytes: number;
+  /** Pages of a multi-page input: a document's pages (a PDF's, even one), a collection's images, an animation's frames; absent for a single image. */
+  pages?: number;
 }
 
 /** What a conversion found of its input and made of its output. */
 export interface ConversionFacts {
-  input: ImageFacts;
+  input: InputFacts;
   output: ImageFacts & { format: OutputFormat };
   /** Every output, the first included, when the options asked for several. */
   renditions?: Array<ImageFacts & { format: OutputFormat }>;
@@ -115,27 +130,25 @@ export async function convertImage(
   limits: ConversionLimits,
   extras: ConversionExtras = {},
 ): Promise<ConversionOutput> {
+  // What sharp decodes: the original, or one decoded apart: JPEG XL and PDF (which sharp's
+  // libvips cannot read), and HEIC (whose header it reads, but not its HEVC pixels).
+  let apart = await decodeUnreadable(original, asked, limits);
   let metadata: Metadata;
   try {
-    metadata = await sharp(original, { limitInputPixels: false }).metadata();
+    metadata = await sharp(apart?.image ?? original, { limitInputPixels: false }).metadata();
     // An SVG rasterised at another density has another size: plan with that one.
     if (metadata.format === 'svg' && asked.density !== undefined)
       metadata = await sharp(original, { limitInputPixels: false, density: asked.density }).metadata();
   } catch (error) {
     throw new ConversionInputError('unsupported_input', `the file is not an image Kiln can read (${describeSharpError(error)})`);
   }
-  // What sharp decodes: the original, or for a HEIC (whose header sharp reads, but whose
-  // HEVC pixels its libheif cannot decode) the chosen image, decoded apart and handed over.
-  let input = original;
-  let options = asked;
-  let reported: { format: string; pages: number } | undefined;
-  if (metadata.format === 'heif' && metadata.compression === 'hevc') {
-    const heic = await decodeHeic(original, asked, limits);
-    input = heic.image;
-    options = { ...asked, page: undefined };
-    reported = { format: 'heic', pages: heic.images };
-    metadata = await sharp(input, { limitInputPixels: false }).metadata();
+  if (!apart && metadata.format === 'heif' && metadata.compression === 'hevc') {
+    apart = await decodeHeic(original, asked, limits);
+    metadata = await sharp(apart.image, { limitInputPixels: false }).metadata();
   }
+  const input = apart?.image ?? original;
+  // The decoder beside sharp chose the page or frame already.
+  const options = apart ? { ...asked, page: undefined } : asked;
   if (!metadata.format || !metadata.width || !metadata.height) {
     throw new ConversionInputError('unsupported_input', 'the file is not an image Kiln can read');
   }
@@ -144,7 +157,7 @@ export async function convertImage(
   if (options.page !== undefined && options.page >= pages) {
     throw new ConversionInputError('page_not_found', `page ${options.page} was asked for; the file has ${pages} (counted from 0)`);
   }
-  const animate = isAnimation(metadata) && ANIMATED_OUTPUTS.has(format) && !options.first_frame && options.page === undefined;
+  const animate = (apart ? apart.animation !== undefined : isAnimation(metadata)) && keepsAnimation(options);
   const frames = animate ? pages : 1;
   if (animate) checkAnimation(options, pages, limits);
   // metadata.height is one page's: an animation decodes every frame.
@@ -179,13 +192,14 @@ export async function convertImage(
     );
   }
 
-  let result: { data: Buffer; info: OutputInfo };
+  let result: Encoded;
   try {
     let pipeline = operations(input, options, limits, { animated: animate, svg: metadata.format === 'svg' });
     if (options.watermark_text !== undefined) pipeline = await watermarked(pipeline, options, await textImage(options.watermark_text, options.watermark_color));
     else if (options.watermark) pipeline = await watermarked(pipeline, options, extras.watermark);
-    const encode = (quality: number | undefined): Sharp => encoder(pipeline.clone(), options, limits, quality);
-    result = options.max_bytes === undefined ? await encode(options.quality).toBuffer({ resolveWithObject: true }) : await withinBytes(encode, options);
+    const encode = (quality: number | undefined): Promise<Encoded> =>
+      encoded(pipeline.clone(), options, limits, quality, animate ? apart?.animation : undefined);
+    result = options.max_bytes === undefined ? await encode(options.quality) : await withinBytes(encode, options);
   } catch (error) {
     if (error instanceof ConversionInputError) throw error;
     // The header was readable but the pixel data was not: a truncated or corrupt file.
@@ -195,11 +209,11 @@ export async function convertImage(
   return {
     bytes: result.data,
     input: {
-      format: reported?.format ?? metadata.format,
+      format: apart?.format ?? metadata.format,
       width: metadata.width,
       height: metadata.height,
       bytes: original.length,
-      ...many(reported?.pages ?? pages),
+      ...(apart?.format === 'pdf' || (apart?.pages ?? pages) > 1 ? { pages: apart?.pages ?? pages } : {}),
     },
     // An animation comes out as its frames stacked: one frame's height is the total over their count.
     output: { format, width: result.info.width, height: Math.round(result.info.height / frames), bytes: result.data.length, ...many(frames) },
@@ -209,18 +223,25 @@ export async function convertImage(
 /** Outputs that keep an animation; other formats take its first frame. */
 const ANIMATED_OUTPUTS: ReadonlySet<OutputFormat> = new Set(['gif', 'webp']);
 
+/** Whether the options keep an animated input's frames (else its first frame, or the one `page` names, is a still). */
+function keepsAnimation(options: ConversionOptions): boolean {
+  return ANIMATED_OUTPUTS.has(options.output_format) && !options.first_frame && options.page === undefined;
+}
+
+/** Formats sharp cannot read at all, known by their first bytes and decoded beside it. */
+async function decodeUnreadable(original: Buffer, options: ConversionOptions, limits: ConversionLimits): Promise<DecodedInput | undefined> {
+  if (isJxl(original)) return decodeJxlInput(original, options, limits, keepsAnimation(options));
+  if (isPdf(original)) return decodePdf(original, options, limits);
+  return undefined;
+}
+
 function isAnimation(metadata: Metadata): boolean {
   return (metadata.pages ?? 1) > 1 && (metadata.format === 'gif' || metadata.format === 'webp');
 }
 
 /** What libvips cannot do frame by frame, refused before any work (first_frame takes a still instead). */
 function checkAnimation(options: ConversionOptions, pages: number, limits: ConversionLimits): void {
-  if (pages > limits.maxFrames) {
-    throw new ConversionInputError(
-      'too_many_frames',
-      `the animation has ${pages} frames; the limit is ${limits.maxFrames} (KILN_MAX_FRAMES); first_frame=true converts a still`,
-    );
-  }
+  if (pages > limits.maxFrames) throw tooManyFrames(pages, limits.maxFrames);
   const perFrame = [
     options.rotate !== undefined && 'rotate',
     options.trim !== undefined && 'trim',
@@ -241,7 +262,7 @@ const NO_ALPHA: ReadonlySet<OutputFormat> = new Set(['jpeg']);
 /** Formats that store a single grey channel. */
 const GREY_FORMATS: ReadonlySet<OutputFormat> = new Set(['jpeg', 'png', 'tiff']);
 /** The encoders' own default qualities, where max_bytes starts its search when none is asked. */
-const DEFAULT_QUALITY: Partial<Record<OutputFormat, number>> = { jpeg: 80, webp: 80, avif: 50 };
+const DEFAULT_QUALITY: Partial<Record<OutputFormat, number>> = { jpeg: 80, webp: 80, avif: 50, jxl: JXL_DEFAULT_QUALITY };
 
 /**
  * The operations in their documented order. sharp runs its steps in an order of its own
@@ -298,10 +319,26 @@ function operations(input: Buffer, options: ConversionOptions, limits: Conversio
   return image;
 }
 
-/** The encoder and its options; `quality` apart, since max_bytes searches it. */
-function encoder(image: Sharp, options: ConversionOptions, limits: ConversionLimits, quality: number | undefined): Sharp {
+type Encoded = { data: Buffer; info: OutputInfo };
+/** An animation's timing, for one decoded beside sharp (sharp reads its own inputs' from the file). */
+type Timing = DecodedInput['animation'];
+
+/** The output, encoded; `quality` apart from the options, since max_bytes searches it. */
+async function encoded(image: Sharp, options: ConversionOptions, limits: ConversionLimits, quality: number | undefined, timing: Timing): Promise<Encoded> {
+  if (options.output_format !== 'jxl') return encoder(image, options, limits, quality, timing).toBuffer({ resolveWithObject: true });
+  // sharp's libvips has no JPEG XL encoder: its finished sRGB pixels are encoded beside it.
+  const { data, info } = await image.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const jxl = await encodeJxl(data, info, { quality: quality ?? JXL_DEFAULT_QUALITY, effort: options.effort, lossless: options.lossless });
+  return { data: jxl, info: { ...info, format: 'jxl', size: jxl.length } };
+}
+
+/** sharp's encoder for the format, with its options. */
+function encoder(image: Sharp, options: ConversionOptions, limits: ConversionLimits, quality: number | undefined, timing: Timing): Sharp {
   const format = options.output_format;
+  const timed = timing ? { ...(timing.delay ? { delay: timing.delay } : {}), ...(timing.loop !== undefined ? { loop: timing.loop } : {}) } : {};
   switch (format) {
+    case 'jxl':
+      throw new Error('JPEG XL is encoded beside sharp');
     case 'jpeg':
       return image.jpeg({
         quality,
@@ -313,7 +350,7 @@ function encoder(image: Sharp, options: ConversionOptions, limits: ConversionLim
       // sharp's PNG quality turns palette on: it applies only when palette is asked for.
       return image.png({ progressive: options.progressive, palette: options.palette, quality: options.palette ? quality : undefined, effort: options.effort });
     case 'webp':
-      return image.webp({ quality, lossless: options.lossless, effort: options.effort });
+      return image.webp({ quality, lossless: options.lossless, effort: options.effort, ...timed });
     case 'avif':
       return image.avif({
         quality,
@@ -322,7 +359,7 @@ function encoder(image: Sharp, options: ConversionOptions, limits: ConversionLim
         chromaSubsampling: options.chroma_subsampling,
       });
     case 'gif':
-      return image.gif({ effort: options.effort });
+      return image.gif({ effort: options.effort, ...timed });
     case 'tiff':
       return image.tiff({ quality });
   }
@@ -332,16 +369,16 @@ function encoder(image: Sharp, options: ConversionOptions, limits: ConversionLim
  * max_bytes: the highest quality, from the one asked for (default the encoder's) down to 1, whose
  * output fits. A binary search: at most 7 encodes after the first.
  */
-async function withinBytes(encode: (quality: number) => Sharp, options: ConversionOptions): Promise<{ data: Buffer; info: OutputInfo }> {
+async function withinBytes(encode: (quality: number) => Promise<Encoded>, options: ConversionOptions): Promise<Encoded> {
   const budget = options.max_bytes!;
   const top = options.quality ?? DEFAULT_QUALITY[options.output_format] ?? 80;
-  const first = await encode(top).toBuffer({ resolveWithObject: true });
+  const first = await encode(top);
   if (first.data.length <= budget) return first;
   let [low, high] = [1, top - 1];
-  let best: { data: Buffer; info: OutputInfo } | undefined;
+  let best: Encoded | undefined;
   while (low <= high) {
     const middle = Math.floor((low + high) / 2);
-    const tried = await encode(middle).toBuffer({ resolveWithObject: true });
+    const tried = await encode(middle);
     if (tried.data.length <= budget) {
       best = tried;
       low = middle + 1;

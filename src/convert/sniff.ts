@@ -10,7 +10,7 @@ import { constants, gunzipSync } from 'node:zlib';
 /** How many leading bytes the judgement needs (an SVG's `<svg` may follow an XML prolog and comments). */
 export const SNIFF_BYTES = 4096;
 
-export type SniffedFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif' | 'svg';
+export type SniffedFormat = 'jpeg' | 'png' | 'gif' | 'webp' | 'tiff' | 'heif' | 'jxl' | 'svg' | 'pdf';
 
 export type Sniffed = { image: true; format: SniffedFormat } | { image: false; looksLike: string };
 
@@ -30,6 +30,15 @@ function brands(head: Buffer): string[] {
   return found;
 }
 
+const JXL_CODESTREAM = [0xff, 0x0a];
+const JXL_CONTAINER = [0, 0, 0, 0x0c, 0x4a, 0x58, 0x4c, 0x20, 0x0d, 0x0a, 0x87, 0x0a];
+
+/** A JPEG XL codestream, bare or in its ISO-BMFF container. */
+export const isJxl = (head: Buffer): boolean => startsWith(head, JXL_CODESTREAM) || startsWith(head, JXL_CONTAINER);
+
+/** A PDF starts with `%PDF-`; readers (PDFium among them) accept it anywhere in the first kilobyte. */
+export const isPdf = (head: Buffer): boolean => head.subarray(0, 1024).includes('%PDF-', 0, 'latin1');
+
 /** A HEIF file (AVIF or HEIC): the decoder has the last word on its images' coding. */
 const isHeif = (head: Buffer): boolean => brands(head).some((brand) => HEIF_BRANDS.has(brand));
 
@@ -43,10 +52,8 @@ function looksLikeSvg(text: string): boolean {
 /** What else a refused file most likely is, for the error message. */
 function describe(head: Buffer): string {
   if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return 'a ZIP archive (or a document built on one)';
-  if (startsWith(head, [0x25, 0x50, 0x44, 0x46])) return 'a PDF document';
   if (startsWith(head, [0x1f, 0x8b])) return 'gzip-compressed data that is not an SVG';
   if (startsWith(head, [0x42, 0x4d])) return 'a BMP image, which Kiln does not read';
-  if (startsWith(head, [0xff, 0x0a]) || startsWith(head, [0, 0, 0, 0x0c, 0x4a, 0x58, 0x4c, 0x20])) return 'a JPEG XL image, which Kiln does not read';
   if (startsWith(head, [0x00, 0x00, 0x01, 0x00])) return 'an ICO icon, which Kiln does not read';
   if (ascii(head, 4, 8) === 'ftyp') return `an ISO media file of brand ${JSON.stringify(ascii(head, 8, 12))} (a video?), not an image Kiln reads`;
   if (startsWith(head, [0x52, 0x49, 0x46, 0x46])) return `a RIFF file of type ${JSON.stringify(ascii(head, 8, 12))}, not WebP`;
@@ -75,6 +82,8 @@ export function sniffImage(head: Buffer): Sniffed {
   )
     return { image: true, format: 'tiff' };
   if (head.length >= 12 && isHeif(head)) return { image: true, format: 'heif' };
+  if (isJxl(head)) return { image: true, format: 'jxl' };
+  if (isPdf(head)) return { image: true, format: 'pdf' };
   if (startsWith(head, [0x1f, 0x8b])) {
     // SVGZ: inflate what arrived of it (a partial stream is fine) and look again.
     let inflated: Buffer | undefined;

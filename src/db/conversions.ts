@@ -117,7 +117,7 @@ export async function markRunning(db: Kysely<Database>, id: string): Promise<Con
 }
 
 export interface OutputFacts {
-  input: { format: string; width: number; height: number };
+  input: { format: string; width: number; height: number; pages?: number };
   output: { key: string; filename: string; format: string; bytes: number; width: number; height: number; frames?: number };
   /** Every output, the first included, for a conversion that asked for several. */
   renditions?: StoredRendition[];
@@ -162,6 +162,7 @@ export function markSucceeded(db: Kysely<Database>, id: string, facts: OutputFac
     input_format: facts.input.format,
     input_width: facts.input.width,
     input_height: facts.input.height,
+    input_pages: facts.input.pages ?? null,
     output_key: facts.output.key,
     output_filename: facts.output.filename,
     output_format: facts.output.format,

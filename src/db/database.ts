@@ -30,6 +30,7 @@ import * as deliveryClaims from './migrations/0020_delivery_claims.js';
 import * as eventCommitOrder from './migrations/0021_event_commit_order.js';
 import * as attemptRequests from './migrations/0022_attempt_requests.js';
 import * as signInLinks from './migrations/0023_sign_in_links.js';
+import * as inputPages from './migrations/0024_input_pages.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -58,6 +59,7 @@ const migrations: Record<string, Migration> = {
   '0021_event_commit_order': eventCommitOrder,
   '0022_attempt_requests': attemptRequests,
   '0023_sign_in_links': signInLinks,
+  '0024_input_pages': inputPages,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

@@ -91,6 +91,8 @@ export interface ConversionsTable {
   input_format: string | null;
   input_width: number | null;
   input_height: number | null;
+  /** Pages of a multi-page original (a PDF's, even one); null for a single image or before it was read. */
+  input_pages: ColumnType<number | null, number | null | undefined, number | null>;
   output_key: string | null;
   output_filename: string | null;
   output_format: string | null;

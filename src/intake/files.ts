@@ -29,7 +29,7 @@ export function checkIncomingFiles(files: readonly IncomingFile[], missing: stri
     throw new ApiError(
       415,
       'unsupported_input',
-      `${which} looks like ${sniffed.looksLike}; Kiln reads JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF and SVG`,
+      `${which} looks like ${sniffed.looksLike}; Kiln reads JPEG, PNG, WebP, GIF, AVIF, HEIC, JPEG XL, TIFF, SVG and PDF`,
       several ? { index, filename: file.filename } : { filename: file.filename },
     );
   });

@@ -17,8 +17,15 @@ const input = z
     bytes: z.number().int(),
     content_type: z.string().nullable().describe('As the client declared it.'),
     format: z.string().nullable().describe('As decoded; null until the conversion has read the file.'),
-    width: z.number().int().nullable(),
+    width: z.number().int().nullable().describe('Of the page or frame converted, as decoded (a PDF page at the density asked for).'),
     height: z.number().int().nullable(),
+    pages: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        'Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image.',
+      ),
   })
   .describe('The original file.');
 const output = z

@@ -1,4 +1,4 @@
-export const OUTPUT_FORMATS = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'] as const;
+export const OUTPUT_FORMATS = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'jxl'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export const FIT_MODES = ['cover', 'contain', 'fill', 'inside', 'outside'] as const;
@@ -17,6 +17,7 @@ export const CONTENT_TYPES: Record<OutputFormat, string> = {
   avif: 'image/avif',
   gif: 'image/gif',
   tiff: 'image/tiff',
+  jxl: 'image/jxl',
 };
 
 export const EXTENSIONS: Record<OutputFormat, string> = {
@@ -26,6 +27,7 @@ export const EXTENSIONS: Record<OutputFormat, string> = {
   avif: 'avif',
   gif: 'gif',
   tiff: 'tiff',
+  jxl: 'jxl',
 };
 
 export function outputFilename(inputFilename: string, format: OutputFormat): string {
@@ -33,7 +35,7 @@ export function outputFilename(inputFilename: string, format: OutputFormat): str
   return `${base}.${EXTENSIONS[format]}`;
 }
 
-/** The largest width or height each encoder can write (libwebp 16383, libheif/AV1 16384, GIF's 16-bit fields, libjpeg 65500). */
+/** The largest width or height each encoder can write (libwebp 16383, libheif/AV1 16384, GIF's 16-bit fields, libjpeg 65500, JPEG XL's 2^30). */
 export const MAX_DIMENSION: Record<OutputFormat, number> = {
   jpeg: 65500,
   png: 1 << 30,
@@ -41,6 +43,7 @@ export const MAX_DIMENSION: Record<OutputFormat, number> = {
   avif: 16384,
   gif: 65535,
   tiff: 1 << 30,
+  jxl: 1 << 30,
 };
 
 /** The name of output `index` (from 1) of a conversion with several: the original's name, numbered. */

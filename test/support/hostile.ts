@@ -83,3 +83,39 @@ export function heicClaiming(heic: Buffer, width: number, height: number): Buffe
   claimed.writeUInt32BE(height, ispe + 12);
   return claimed;
 }
+
+/**
+ * A PDF of `objects` (object 1 the catalog, numbered from 1 in order), with its cross-reference
+ * table written so the file needs no repair: what a test needs to say in PDF, in PDF's words.
+ */
+export function pdfOf(objects: Array<string | Buffer>): Buffer {
+  const parts: Buffer[] = [Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
+  let length = parts[0]!.length;
+  const offsets: number[] = [];
+  objects.forEach((body, i) => {
+    offsets.push(length);
+    const part = Buffer.concat([Buffer.from(`${i + 1} 0 obj\n`), Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1'), Buffer.from('\nendobj\n')]);
+    parts.push(part);
+    length += part.length;
+  });
+  const xref = [`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`, ...offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`)].join('');
+  parts.push(Buffer.from(`${xref}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`, 'latin1'));
+  return Buffer.concat(parts);
+}
+
+/** A content stream object holding `content`. */
+export function pdfStream(content: string, dictionary = ''): string {
+  return `<< /Length ${Buffer.byteLength(content, 'latin1')} ${dictionary} >>\nstream\n${content}\nendstream`;
+}
+
+/** A PDF of `pages` pages, each `width`×`height` points, all drawing one small content stream. */
+export function pdfOfPages(pages: number, width = 200, height = 100): Buffer {
+  const first = 4;
+  const kids = Array.from({ length: pages }, (_, i) => `${first + i} 0 R`).join(' ');
+  return pdfOf([
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    `<< /Type /Pages /Count ${pages} /Kids [${kids}] >>`,
+    pdfStream('0.2 0.4 0.8 rg 10 10 50 50 re f'),
+    ...Array.from({ length: pages }, () => `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${width} ${height}] /Contents 3 0 R >>`),
+  ]);
+}

@@ -55,6 +55,8 @@ export const MAGICK_FORMAT: Record<string, string> = {
   avif: 'heic',
   gif: 'gif',
   tiff: 'tiff',
+  // Debian's ImageMagick 6 has no JPEG XL: readableByMagick hands it djxl's PNG.
+  jxl: 'png',
 };
 
 /** True when the bytes are an ISO-BMFF file whose major brand is AVIF (not HEIC). */

@@ -181,7 +181,7 @@ test('animations stay animated: frames resized one by one, delays kept; first_fr
     const result = await convertImage(gif, options({ output_format, width: '32' }), limits);
     assert.deepEqual(await frames(result.bytes), Array(3).fill(`${output_format.toUpperCase()} 32x24 20`), output_format);
     assert.deepEqual(result.output, { format: output_format, width: 32, height: 24, bytes: result.bytes.length, frames: 3 });
-    assert.equal(result.input.frames, 3);
+    assert.equal(result.input.pages, 3);
   }
   const still = await convertImage(gif, options({ output_format: 'gif', width: '32', first_frame: 'true' }), limits);
   assert.equal((await frames(still.bytes)).length, 1);

@@ -28,6 +28,14 @@ test('every format Kiln reads passes the look at its first bytes', async () => {
   // An iPhone photo's box: major brand heic, compatible mif1 and heic.
   const iphone = Buffer.from([0, 0, 0, 0x18, ...Buffer.from('ftypheic'), 0, 0, 0, 0, ...Buffer.from('mif1heic')]);
   assert.deepEqual(sniffImage(iphone), { image: true, format: 'heif' }, 'HEIC');
+  // JPEG XL: a bare codestream, and the container's signature box.
+  assert.deepEqual(sniffImage(Buffer.from([0xff, 0x0a, 0xfa, 0x12])), { image: true, format: 'jxl' }, 'JPEG XL codestream');
+  const container = Buffer.from([0, 0, 0, 0x0c, ...Buffer.from('JXL '), 0x0d, 0x0a, 0x87, 0x0a, 0, 0, 0, 0x14, ...Buffer.from('ftypjxl ')]);
+  assert.deepEqual(sniffImage(container), { image: true, format: 'jxl' }, 'JPEG XL container');
+  assert.deepEqual(sniffImage(Buffer.from('%PDF-1.7\n%\xe2\xe3\n1 0 obj')), { image: true, format: 'pdf' }, 'PDF');
+  // Readers accept junk before the header within the first kilobyte, and so does the look.
+  assert.deepEqual(sniffImage(Buffer.concat([Buffer.alloc(1000, 0x20), Buffer.from('%PDF-1.4\n')])), { image: true, format: 'pdf' }, 'PDF after junk');
+  assert.equal(sniffImage(Buffer.concat([Buffer.alloc(1100, 0x20), Buffer.from('%PDF-1.4\n')])).image, false, 'a PDF header past the first kilobyte');
 });
 
 test('what is not an image is named', () => {
@@ -37,7 +45,7 @@ test('what is not an image is named', () => {
     [Buffer.from('hello, world\n'), /^text$/],
     [Buffer.from('<!DOCTYPE html><html></html>'), /HTML/],
     [Buffer.from('<?xml version="1.0"?><feed/>'), /XML that is not an SVG/],
-    [Buffer.from('%PDF-1.7\n'), /PDF/],
+    [Buffer.from([0x00, 0x00, 0x01, 0x00, 0x01, 0]), /ICO/],
     [Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x0a, 0, 0, 0]), /ZIP/],
     [gzipSync('just text, gzipped'), /gzip/],
     [Buffer.from([0x42, 0x4d, 0x36, 0, 0, 0]), /BMP/],

@@ -91,8 +91,15 @@ export const Conversion = z
       ...fileFacts,
       content_type: z.string().nullable(),
       format: z.string().nullable(),
-      width: z.number().int().nullable(),
+      width: z.number().int().nullable().describe('Of the page or frame converted, as decoded (a PDF page at the density asked for)'),
       height: z.number().int().nullable(),
+      pages: z
+        .number()
+        .int()
+        .optional()
+        .describe(
+          'Pages of a multi-page original once read: a PDF’s pages (even one), a HEIC collection’s images, an animation’s frames. Absent for a single image',
+        ),
     }),
     source_url: z.string().nullable().describe('Where the original was fetched from, for a conversion made from a URL; null for an upload'),
     output: z
