@@ -6,10 +6,10 @@ import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { tempDir } from '../support/temp.js';
 import { ConversionInputError } from '../../src/convert/pipeline.js';
 import { identify, makeImage } from '../support/images.js';
-import { onePixelPng } from '../support/hostile.js';
+import { onePixelPng, pdfOfPages } from '../support/hostile.js';
 import { waitUntil } from '../support/processes.js';
 import { magickImage } from '../support/magick.js';
-import { heifEnc } from '../support/reference-codecs.js';
+import { cjxl, heifEnc } from '../support/reference-codecs.js';
 
 // Real child processes running real sharp: cancels and limits are checked by what happens
 // to the processes, not by what the pool says.
@@ -136,6 +136,39 @@ test('the memory ceiling holds for the HEIC decoder too: a 12 MP HEIC past it is
     const made = await tight.convert(await jobFor(small), { output_format: 'webp' }, { timeLimitMs: 60_000 });
     assert.deepEqual(made.input, { format: 'heic', width: 320, height: 200, bytes: small.length });
     assert.equal(await codeOf(tight.convert(await jobFor(large), { output_format: 'jpeg', width: 1600 }, { timeLimitMs: 120_000 })), 'memory_limit_exceeded');
+  } finally {
+    await tight.close();
+  }
+});
+
+test('the ceiling holds for the JPEG XL and PDF decoders; a process a conversion left above half its ceiling is replaced', async () => {
+  const photo = '/usr/share/backgrounds/mate/nature/Aqua.jpg';
+  const [small, large] = await Promise.all([
+    cjxl(await magickImage([photo, '-resize', '320x200', 'png:-'])),
+    cjxl(await magickImage([photo, '-resize', '4000x3000!', 'png:-']), ['-e', '1', '-d', '2']),
+  ]);
+  // wasm-vips runs its threads as Node workers: a process that has decoded a JPEG XL holds
+  // about 280 MiB (measured), so this ceiling lets a small one through and retires the
+  // process after it (above 225 MiB); a 12 MP one needs more than the whole ceiling.
+  const tight = new ConverterPool({ size: 1, limits, memoryLimitBytes: 450 * 2 ** 20 });
+  try {
+    const [before] = tight.pids();
+    const made = await tight.convert(await jobFor(small), { output_format: 'webp' }, { timeLimitMs: 60_000 });
+    assert.deepEqual(made.input, { format: 'jxl', width: 320, height: 200, bytes: small.length });
+    const [after] = tight.pids();
+    assert.notEqual(after, before, 'the process the JPEG XL decode left large was replaced');
+    await waitUntil(() => !isAlive(before!), 10_000, 'the replaced process to exit');
+    assert.equal(await codeOf(tight.convert(await jobFor(large), { output_format: 'jpeg', width: 1600 }, { timeLimitMs: 120_000 })), 'memory_limit_exceeded');
+
+    // A page of 7000x7000 points at 72 dpi is 49 million pixels drawn: 196 MiB of bitmap, then sharp's copy.
+    const [plain] = tight.pids();
+    const page = await tight.convert(await jobFor(pdfOfPages(1)), { output_format: 'png' }, { timeLimitMs: 60_000 });
+    assert.deepEqual(page.input, { format: 'pdf', width: 200, height: 100, bytes: pdfOfPages(1).length, pages: 1 });
+    assert.equal(tight.pids()[0], plain, 'a small page leaves the process small: it is kept');
+    assert.equal(
+      await codeOf(tight.convert(await jobFor(pdfOfPages(1, 7000, 7000)), { output_format: 'jpeg', width: 100 }, { timeLimitMs: 120_000 })),
+      'memory_limit_exceeded',
+    );
   } finally {
     await tight.close();
   }
