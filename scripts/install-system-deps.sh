@@ -11,6 +11,9 @@
 #   tmux        - a real terminal for the command line's progress display test
 #   libheif-examples - heif-enc and heif-convert: HEIC files made, and decoded for reference,
 #                  by libheif's own tools in the HEIC tests
+#   libjxl-tools - cjxl and djxl: JPEG XL files made and decoded for reference in the JPEG XL tests
+#   img2pdf, poppler-utils - PDFs made from images, and pages drawn for reference by pdftoppm,
+#                  in the PDF tests
 # Node, npm and Go are expected on the machine (Go builds the Temporal CLI; without it
 # the Temporal SDK's own download is used).
 set -euo pipefail
@@ -26,6 +29,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 [ -d /usr/share/fonts/truetype/dejavu ] || packages+=(fonts-dejavu-core)
 command -v tmux >/dev/null || packages+=(tmux)
 command -v heif-enc >/dev/null || packages+=(libheif-examples)
+command -v cjxl >/dev/null || packages+=(libjxl-tools)
+command -v img2pdf >/dev/null || packages+=(img2pdf)
+command -v pdftoppm >/dev/null || packages+=(poppler-utils)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "system packages: all present"

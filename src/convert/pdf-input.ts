@@ -49,8 +49,9 @@ function drawChosen(
     throw new ConversionInputError('unsupported_input', `page ${index} has no usable size (${points.width}x${points.height} points)`);
   }
   const density = options.density ?? DEFAULT_PDF_DENSITY;
-  const width = Math.max(1, Math.round((points.width * density) / 72));
-  const height = Math.max(1, Math.round((points.height * density) / 72));
+  // A part pixel is a whole one, as poppler counts them (an A4 page at 72 dpi is 596x842).
+  const pixelsOf = (length: number): number => Math.max(1, Math.ceil((length * density) / 72 - 1e-6));
+  const [width, height] = [pixelsOf(points.width), pixelsOf(points.height)];
   const pixels = width * height;
   if (pixels > limits.maxInputPixels || width > MAX_SIDE || height > MAX_SIDE) {
     const page = `page ${index} is ${Math.round(points.width)}x${Math.round(points.height)} points: at ${density} dpi that is ${width}x${height} pixels`;

@@ -11,7 +11,7 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { MAGICK_FORMAT, identify, isAvifContainer, makeImage } from '../support/images.js';
 import { spoolFiles } from '../support/leftovers.js';
 import { magickFormat, magickImage } from '../support/magick.js';
-import { heifEnc } from '../support/reference-codecs.js';
+import { cjxl, heifEnc, img2pdf, readableByMagick } from '../support/reference-codecs.js';
 
 /** Written out here rather than imported, so a wrong table in src/ cannot pass its own test. */
 const CONTENT_TYPES: Record<string, string> = {
@@ -21,6 +21,7 @@ const CONTENT_TYPES: Record<string, string> = {
   avif: 'image/avif',
   gif: 'image/gif',
   tiff: 'image/tiff',
+  jxl: 'image/jxl',
 };
 
 /** The API suite, run once against embedded Postgres and once against a real PostgreSQL server. */
@@ -85,7 +86,7 @@ export function apiSuite(kind: DatabaseKind): void {
     });
 
     test('converts to every output format; outputs decode (ImageMagick) as the requested format and size', async () => {
-      const formats = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'];
+      const formats = Object.keys(CONTENT_TYPES);
       const accepted = await Promise.all(
         formats.map((format) => submit(alice.key, { output_format: format, width: '300', height: '300', fit: 'inside', quality: '70' })),
       );
@@ -119,7 +120,7 @@ export function apiSuite(kind: DatabaseKind): void {
         assert.equal(download.headers.get('x-content-type-options'), 'nosniff', 'a browser never takes the bytes for another type');
         const bytes = Buffer.from(await download.arrayBuffer());
         assert.equal(bytes.length, done.output.bytes);
-        assert.deepEqual(await identify(bytes), { format: MAGICK_FORMAT[format], width: 300, height: 200 });
+        assert.deepEqual(await identify(await readableByMagick(bytes)), { format: MAGICK_FORMAT[format], width: 300, height: 200 });
         if (format === 'avif') assert.ok(isAvifContainer(bytes), 'AVIF brand, not HEIC');
       }
     });
@@ -320,6 +321,14 @@ export function apiSuite(kind: DatabaseKind): void {
       assertProblem(await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(bomb, 'big.png', {}) }), 422, 'asset_too_large');
       const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
       assertProblem(await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(svg, 'a.svg', {}) }), 415, 'unsupported_input');
+      for (const [document, name] of [
+        [await img2pdf([await makeImage(20, 20)]), 'mark.pdf'],
+        [await cjxl(await makeImage(20, 20, 'png')), 'mark.jxl'],
+      ] as const) {
+        const refused = await request(`${kiln.url}/v1/assets`, { method: 'POST', key: alice.key, body: uploadForm(document, name, {}) });
+        assertProblem(refused, 415, 'unsupported_input');
+        assert.match(refused.body.detail, /not (PDF|JPEG XL)$/);
+      }
       assertProblem(await submit(bob.key, { output_format: 'png', watermark: asset }), 400, 'invalid_options');
       assertProblem(await submit(alice.key, { output_format: 'png', watermark_opacity: '0.5' }), 400, 'invalid_options');
       assert.equal((await request(`${kiln.url}/v1/assets/${asset}`, { method: 'DELETE', key: alice.key })).status, 204);
@@ -420,6 +429,29 @@ export function apiSuite(kind: DatabaseKind): void {
       assert.equal(cut.status, 202);
       const failed = await waitForConversion(kiln.url, alice.key, cut.body.id);
       assert.deepEqual([failed.status, failed.error.code], ['failed', 'unsupported_input']);
+    });
+
+    test('a JPEG XL and a PDF page are converted, with page, density and input.pages; past the last page is page_not_found', async () => {
+      const jxl = await cjxl(await makeImage(320, 200, 'png'));
+      const pdf = await img2pdf([await makeImage(200, 100), await makeImage(120, 160)], 72);
+      const cases: Array<{ file: Buffer; name: string; fields: Record<string, string>; input: unknown[]; output: string }> = [
+        { file: jxl, name: 'photo.jxl', fields: { output_format: 'webp', width: '160' }, input: ['jxl', 320, 200, undefined], output: 'WEBP 160 100' },
+        // Page 1 is 120x160 points: at 144 dpi, 240x320 pixels.
+        { file: pdf, name: 'scan.pdf', fields: { output_format: 'png', page: '1', density: '144' }, input: ['pdf', 240, 320, 2], output: 'PNG 240 320' },
+        { file: pdf, name: 'scan.pdf', fields: { output_format: 'jxl', width: '100' }, input: ['pdf', 200, 100, 2], output: 'PNG 100 50' },
+      ];
+      const accepted = await Promise.all(cases.map(({ file, name, fields }) => submit(alice.key, fields, file, name)));
+      for (const [i, response] of accepted.entries()) {
+        assert.equal(response.status, 202, JSON.stringify(response.body));
+        const done = await waitForConversion(kiln.url, alice.key, response.body.id);
+        assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+        assert.deepEqual([done.input.format, done.input.width, done.input.height, done.input.pages], cases[i]!.input);
+        const output = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
+        assert.equal(await magickFormat(await readableByMagick(output), '%m %w %h'), cases[i]!.output);
+      }
+      const past = await submit(alice.key, { output_format: 'png', page: '2' }, pdf, 'scan.pdf');
+      const failed = await waitForConversion(kiln.url, alice.key, past.body.id);
+      assert.deepEqual([failed.status, failed.error.code], ['failed', 'page_not_found']);
     });
 
     test('a truncated image fails with unsupported_input', async () => {

@@ -6,8 +6,8 @@ import { assertProblem, createAccount, jsonRequest, request, uploadForm, waitFor
 import { abortedRequest, multipartBody, postHead, rawRequest } from '../support/raw-http.js';
 import { assertNothingLeft, spoolFiles } from '../support/leftovers.js';
 import { waitUntil } from '../support/processes.js';
-import { gifFlood, headerOnlyJpeg, heicClaiming, onePixelPng, svgFilterBomb } from '../support/hostile.js';
-import { heifEnc } from '../support/reference-codecs.js';
+import { gifFlood, headerOnlyJpeg, heicClaiming, onePixelPng, pdfOfPages, svgFilterBomb } from '../support/hostile.js';
+import { cjxl, heifEnc } from '../support/reference-codecs.js';
 import { identify, makeImage } from '../support/images.js';
 
 describe('hostile input: every request answers 4xx or a failed conversion, and leaves nothing behind', () => {
@@ -354,6 +354,8 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
   test('image bombs and impossible sizes fail with stable codes within seconds', async () => {
     const tiny = await onePixelPng();
     const heic = await heifEnc([await makeImage(64, 48)]);
+    const jxlFlood = await cjxl(gifFlood(5000));
+    const jxl = await cjxl(await makeImage(64, 48, 'png'));
     for (const format of ['avif', 'gif', 'jpeg']) {
       const exact = await request(`${kiln.url}/v1/conversions`, {
         method: 'POST',
@@ -383,6 +385,15 @@ describe('hostile input: every request answers 4xx or a failed conversion, and l
       // A phone's HEIC claiming 100000x100000: refused from its header, before the decoder runs; cut short, it does not decode.
       [heicClaiming(heic, 100_000, 100_000), { output_format: 'jpeg', width: '100' }, 'too_many_pixels'],
       [heic.subarray(0, Math.floor(heic.length / 2)), { output_format: 'jpeg' }, 'unsupported_input'],
+      // The frame flood as JPEG XL (cjxl keeps every frame): counted from its header, likewise.
+      [jxlFlood, { output_format: 'webp' }, 'too_many_frames'],
+      [jxlFlood, { output_format: 'gif', first_frame: 'true' }, 'succeeded'],
+      [jxl.subarray(0, Math.floor(jxl.length / 2)), { output_format: 'jpeg' }, 'unsupported_input'],
+      // A 200-inch page at 2400 dpi: 480000 pixels a side, refused from the page size before PDFium draws anything.
+      [pdfOfPages(1, 14_400, 14_400), { output_format: 'png', density: '2400' }, 'too_many_pixels'],
+      // 10,000 pages of one point: counted, and only the one asked for drawn.
+      [pdfOfPages(10_000, 1, 1), { output_format: 'png', page: '9999' }, 'succeeded'],
+      [pdfOfPages(3).subarray(0, 150), { output_format: 'png' }, 'unsupported_input'],
     ];
     const started = Date.now();
     const submitted = await Promise.all(

@@ -17,6 +17,7 @@ import { pathId } from '../params.js';
 import { ApiError } from '../../problem.js';
 import { requestLog } from '../request-log.js';
 import { receiveUpload } from '../upload.js';
+import { sniffImage } from '../../convert/sniff.js';
 
 /** Assets: images an account uploads once and names in conversions (a watermark). */
 
@@ -74,18 +75,17 @@ export function assetOperations(deps: ApiDependencies): Operation[] {
           checkIncomingFiles(upload.files, 'send the image as the multipart field "file", or as the raw request body');
           const file = upload.files[0]!;
           const bytes = await readFile(file.path);
+          const notAnAsset = (what: string): ApiError =>
+            new ApiError(415, 'unsupported_input', `an asset is a raster image (PNG, JPEG, WebP, GIF, AVIF, TIFF), not ${what}`);
+          // HEIC, JPEG XL and PDF need the decoders beside sharp, which conversions use for their input only.
+          const sniffed = sniffImage(file.head);
+          if (sniffed.image && (sniffed.format === 'jxl' || sniffed.format === 'pdf')) throw notAnAsset(sniffed.format === 'jxl' ? 'JPEG XL' : 'PDF');
           const metadata = await sharp(bytes, { limitInputPixels: false })
             .metadata()
             .catch(() => undefined);
           if (!metadata?.format || !metadata.width || !metadata.height) throw new ApiError(415, 'unsupported_input', 'the file is not an image Kiln can read');
-          // A HEIC's pixels need Kiln's own decoder, which conversions use for their input only.
-          if (!ASSET_FORMATS.has(metadata.format) || metadata.compression === 'hevc') {
-            throw new ApiError(
-              415,
-              'unsupported_input',
-              `an asset is a raster image (PNG, JPEG, WebP, GIF, AVIF, TIFF), not ${metadata.compression === 'hevc' ? 'HEIC' : metadata.format}`,
-            );
-          }
+          if (!ASSET_FORMATS.has(metadata.format) || metadata.compression === 'hevc')
+            throw notAnAsset(metadata.compression === 'hevc' ? 'HEIC' : metadata.format);
           const pixels = metadata.width * metadata.height;
           if (pixels > config.maxAssetPixels) {
             throw new ApiError(422, 'asset_too_large', `the image has ${pixels} pixels; an asset may have ${config.maxAssetPixels} (KILN_MAX_ASSET_PIXELS)`);
