@@ -88,7 +88,7 @@ export function heicClaiming(heic: Buffer, width: number, height: number): Buffe
  * A PDF of `objects` (object 1 the catalog, numbered from 1 in order), with its cross-reference
  * table written so the file needs no repair: what a test needs to say in PDF, in PDF's words.
  */
-export function pdfOf(objects: Array<string | Buffer>): Buffer {
+export function pdfOf(objects: Array<string | Buffer>, trailer = ''): Buffer {
   const parts: Buffer[] = [Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
   let length = parts[0]!.length;
   const offsets: number[] = [];
@@ -99,7 +99,7 @@ export function pdfOf(objects: Array<string | Buffer>): Buffer {
     length += part.length;
   });
   const xref = [`xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`, ...offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`)].join('');
-  parts.push(Buffer.from(`${xref}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`, 'latin1'));
+  parts.push(Buffer.from(`${xref}trailer\n<< /Size ${objects.length + 1} /Root 1 0 R ${trailer}>>\nstartxref\n${length}\n%%EOF\n`, 'latin1'));
   return Buffer.concat(parts);
 }
 

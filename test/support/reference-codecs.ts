@@ -20,87 +20,66 @@ function run(command: string, args: string[]): Promise<void> {
   });
 }
 
-/** A HEIC file made by `heif-enc` from `inputs` (JPEG or PNG, each a top-level image, the first primary). */
-export async function heifEnc(inputs: Buffer[], args: string[] = []): Promise<Buffer> {
-  const dir = tempDir('heif-enc');
-  try {
-    const files = inputs.map((bytes, i) => {
-      const file = path.join(dir.path, `in${i}.${bytes[0] === 0x89 ? 'png' : 'jpg'}`);
-      writeFileSync(file, bytes);
-      return file;
-    });
-    const out = path.join(dir.path, 'out.heic');
-    await run('heif-enc', [...args, ...files, '-o', out]);
-    return readFileSync(out);
-  } finally {
-    dir.remove();
-  }
-}
+/** Where an image's bytes say it is a PNG, GIF or (else) JPEG: the extension the tools go by. */
+const extensionOf = (image: Buffer): string => (image[0] === 0x89 ? 'png' : image[0] === 0x47 ? 'gif' : 'jpg');
 
-/** The primary image of a HEIC file as `heif-convert` (libheif's own tool) decodes it, as PNG. */
-export async function heifConvert(heic: Buffer): Promise<Buffer> {
-  const dir = tempDir('heif-convert');
-  try {
-    const [input, out] = [path.join(dir.path, 'in.heic'), path.join(dir.path, 'out.png')];
-    writeFileSync(input, heic);
-    await run('heif-convert', [input, out]);
-    return readFileSync(out);
-  } finally {
-    dir.remove();
-  }
-}
-
-/** Runs `command` over `input` written to a file named `inputName`, and answers the file it writes as `outputName`. */
+/**
+ * Runs `command` over `inputs`, each written to a file named as given, and answers the
+ * file it writes at the output path it is handed.
+ */
 async function throughFiles(
-  input: Buffer,
-  inputName: string,
+  inputs: Array<[name: string, bytes: Buffer]>,
   outputName: string,
-  command: (input: string, output: string) => [string, string[]],
+  command: (inputs: string[], output: string) => [string, string[]],
 ): Promise<Buffer> {
   const dir = tempDir('reference-codec');
   try {
-    const [from, to] = [path.join(dir.path, inputName), path.join(dir.path, outputName)];
-    writeFileSync(from, input);
-    await run(...command(from, to));
-    return readFileSync(to);
+    const files = inputs.map(([name, bytes]) => {
+      const file = path.join(dir.path, name);
+      writeFileSync(file, bytes);
+      return file;
+    });
+    const output = path.join(dir.path, outputName);
+    await run(...command(files, output));
+    return readFileSync(output);
   } finally {
     dir.remove();
   }
+}
+
+/** A HEIC file made by `heif-enc` from `inputs` (JPEG or PNG, each a top-level image, the first primary). */
+export function heifEnc(inputs: Buffer[], args: string[] = []): Promise<Buffer> {
+  const named = inputs.map((bytes, i): [string, Buffer] => [`in${i}.${extensionOf(bytes)}`, bytes]);
+  return throughFiles(named, 'out.heic', (files, output) => ['heif-enc', [...args, ...files, '-o', output]]);
+}
+
+/** The primary image of a HEIC file as `heif-convert` (libheif's own tool) decodes it, as PNG. */
+export function heifConvert(heic: Buffer): Promise<Buffer> {
+  return throughFiles([['in.heic', heic]], 'out.png', ([input], output) => ['heif-convert', [input!, output]]);
 }
 
 /** A JPEG XL file made by `cjxl` from a PNG, JPEG or GIF (a JPEG is recompressed losslessly unless `args` say otherwise). */
 export function cjxl(image: Buffer, args: string[] = []): Promise<Buffer> {
-  const extension = image[0] === 0x89 ? 'png' : image[0] === 0x47 ? 'gif' : 'jpg';
-  return throughFiles(image, `in.${extension}`, 'out.jxl', (input, output) => ['cjxl', [input, output, ...args]]);
+  return throughFiles([[`in.${extensionOf(image)}`, image]], 'out.jxl', ([input], output) => ['cjxl', [input!, output, ...args]]);
 }
 
 /** A JPEG XL file as `djxl` (libjxl's own tool) decodes it, as PNG (its first frame, for an animation). */
 export function djxl(jxl: Buffer): Promise<Buffer> {
-  return throughFiles(jxl, 'in.jxl', 'out.png', (input, output) => ['djxl', [input, output]]);
+  return throughFiles([['in.jxl', jxl]], 'out.png', ([input], output) => ['djxl', [input!, output]]);
 }
 
 /** A PDF made by `img2pdf`: one page per image, each at `dpi` (so a page is pixels × 72 / dpi points). */
-export async function img2pdf(images: Buffer[], dpi = 72): Promise<Buffer> {
-  const dir = tempDir('img2pdf');
-  try {
-    const files = images.map((bytes, i) => {
-      const file = path.join(dir.path, `page${i}.${bytes[0] === 0x89 ? 'png' : 'jpg'}`);
-      writeFileSync(file, bytes);
-      return file;
-    });
-    const out = path.join(dir.path, 'out.pdf');
-    await run('img2pdf', ['--imgsize', `${dpi}dpi`, ...files, '-o', out]);
-    return readFileSync(out);
-  } finally {
-    dir.remove();
-  }
+export function img2pdf(images: Buffer[], dpi = 72): Promise<Buffer> {
+  const named = images.map((bytes, i): [string, Buffer] => [`page${i}.${extensionOf(bytes)}`, bytes]);
+  return throughFiles(named, 'out.pdf', (files, output) => ['img2pdf', ['--imgsize', `${dpi}dpi`, ...files, '-o', output]]);
 }
 
 /** Page `page` (from 0) of a PDF as poppler's `pdftoppm` draws it at `dpi`, as PNG. */
 export function pdftoppm(pdf: Buffer, page: number, dpi: number): Promise<Buffer> {
-  return throughFiles(pdf, 'in.pdf', 'out.png', (input, output) => [
+  const pageArgs = ['-f', String(page + 1), '-l', String(page + 1)];
+  return throughFiles([['in.pdf', pdf]], 'out.png', ([input], output) => [
     'pdftoppm',
-    ['-png', '-singlefile', '-r', String(dpi), '-f', String(page + 1), '-l', String(page + 1), input, output.replace(/\.png$/, '')],
+    ['-png', '-singlefile', '-r', String(dpi), ...pageArgs, input!, output.replace(/\.png$/, '')],
   ]);
 }
 
@@ -122,6 +101,12 @@ export async function magickPixels(image: Buffer, alpha = false): Promise<{ widt
   } finally {
     dir.remove();
   }
+}
+
+/** The colour (RGB) of the pixel at (x, y) of an image, as ImageMagick reads it. */
+export async function pixelAt(image: Buffer, x: number, y: number): Promise<number[]> {
+  const { width, data } = await magickPixels(image);
+  return [...data.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
 }
 
 /** How far apart two decodings of one picture are: the mean absolute difference per sample, and the largest. */

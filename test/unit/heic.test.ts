@@ -1,7 +1,8 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { ConversionInputError, convertImage } from '../../src/convert/pipeline.js';
+import { convertImage } from '../../src/convert/pipeline.js';
+import { refused } from '../support/conversion-errors.js';
 import { OUTPUT_FORMATS } from '../../src/model/formats.js';
 import { sniffImage } from '../../src/convert/sniff.js';
 import { MAGICK_FORMAT } from '../support/images.js';
@@ -14,14 +15,6 @@ const PHOTO = '/usr/share/backgrounds/mate/nature/Aqua.jpg';
 
 /** The HEIC decoder against libheif's own tool, with ImageMagick reading both sides' pixels. */
 const TOLERANCE = { mean: 1, max: 16 };
-
-async function refused(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof ConversionInputError, String(error));
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
-}
 
 describe('HEIC (HEVC-coded HEIF) input, from files Debian’s heif-enc makes', () => {
   let photo: Buffer;

@@ -1,12 +1,13 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { ConversionInputError, convertImage } from '../../src/convert/pipeline.js';
+import { convertImage } from '../../src/convert/pipeline.js';
+import { refused } from '../support/conversion-errors.js';
 import { OUTPUT_FORMATS } from '../../src/model/formats.js';
 import { sniffImage } from '../../src/convert/sniff.js';
 import { MAGICK_FORMAT } from '../support/images.js';
 import { magickFormat, magickImage } from '../support/magick.js';
-import { cjxl, djxl, magickPixels, pixelDifference, readableByMagick } from '../support/reference-codecs.js';
+import { cjxl, djxl, magickPixels, pixelAt, pixelDifference, readableByMagick } from '../support/reference-codecs.js';
 import { gifFlood } from '../support/hostile.js';
 
 const limits = { maxInputPixels: 40_000_000, maxOutputPixels: 40_000_000, avifEffort: 2, maxFrames: 100 };
@@ -20,20 +21,6 @@ const PHOTO = '/usr/share/backgrounds/mate/nature/Aqua.jpg';
 const TOLERANCE = { mean: 0.5, max: 2, shift: 0.1 };
 /** ImageMagick's PNGs carry gAMA and cHRM, which cjxl keeps as a gamma-2.2 encoding: the sources here are plain sRGB. */
 const PLAIN_PNG = ['-define', 'png:exclude-chunks=gAMA,cHRM,bKGD', 'png:-'];
-
-async function refused(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof ConversionInputError, String(error));
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
-}
-
-/** The colour of the pixel at (x, y) of a PNG, as ImageMagick reads it. */
-async function pixelAt(png: Buffer, x: number, y: number): Promise<number[]> {
-  const { width, data } = await magickPixels(png);
-  return [...data.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
-}
 
 describe('JPEG XL input, from files Debian’s cjxl makes', () => {
   let photo: Buffer;

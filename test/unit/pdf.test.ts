@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConversionInputError, convertImage } from '../../src/convert/pipeline.js';
+import { refused } from '../support/conversion-errors.js';
 import { OUTPUT_FORMATS } from '../../src/model/formats.js';
 import { sniffImage } from '../../src/convert/sniff.js';
 import { MAGICK_FORMAT } from '../support/images.js';
 import { magickFormat, magickImage } from '../support/magick.js';
-import { img2pdf, magickPixels, pdftoppm, pixelDifference, readableByMagick } from '../support/reference-codecs.js';
+import { img2pdf, magickPixels, pdftoppm, pixelAt, pixelDifference, readableByMagick } from '../support/reference-codecs.js';
 import { pdfOf, pdfOfPages, pdfStream } from '../support/hostile.js';
 
 const limits = { maxInputPixels: 40_000_000, maxOutputPixels: 40_000_000, avifEffort: 2, maxFrames: 100 };
@@ -21,20 +22,6 @@ const PHOTO = '/usr/share/backgrounds/mate/nature/Aqua.jpg';
  */
 const PHOTO_TOLERANCE = { mean: 3 };
 const DRAWING_TOLERANCE = { mean: 3 };
-
-async function refused(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof ConversionInputError, String(error));
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
-}
-
-/** The colour of the pixel at (x, y), as ImageMagick reads it. */
-async function pixelAt(image: Buffer, x: number, y: number): Promise<number[]> {
-  const { width, data } = await magickPixels(image);
-  return [...data.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
-}
 
 /** A page of text in a standard font, a filled shape and a stroked one, `width`×`height` points, turned by `rotate`. */
 function drawingPdf(width = 300, height = 200, rotate = 0): Buffer {
@@ -133,6 +120,23 @@ describe('PDF input: a page drawn by PDFium, against poppler’s pdftoppm', () =
     }
     const noPages = pdfOf(['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Count 0 /Kids [] >>']);
     await refused(convertImage(noPages, { output_format: 'png' }, limits), 'unsupported_input');
+    // Encrypted with a user password (not the empty one): its pages cannot be read without it.
+    const key = `<${'ab'.repeat(32)}>`;
+    const locked = pdfOf(
+      [
+        '<< /Type /Catalog /Pages 2 0 R >>',
+        '<< /Type /Pages /Count 1 /Kids [3 0 R] >>',
+        '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R >>',
+        pdfStream('0.2 0.4 0.8 rg 10 10 50 50 re f'),
+        `<< /Filter /Standard /V 1 /R 2 /O ${key} /U ${key} /P -4 >>`,
+      ],
+      `/Encrypt 5 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] `,
+    );
+    await assert.rejects(convertImage(locked, { output_format: 'png' }, limits), (error: unknown) => {
+      assert.ok(error instanceof ConversionInputError && error.code === 'unsupported_input', String(error));
+      assert.match(error.message, /password/);
+      return true;
+    });
     // A 200-inch page (the largest PDF allows) at 2400 dpi: 480000 pixels a side, refused from the page size alone.
     const huge = pdfOfPages(1, 14_400, 14_400);
     await refused(convertImage(huge, { output_format: 'png', density: 2400 }, limits), 'too_many_pixels');
