@@ -11,7 +11,7 @@ export const CONVERSION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 
 
 const CONVERSION_FILTERS: readonly FilterField[] = [
   statusField(CONVERSION_STATUSES),
-  { name: 'output_format', label: 'Format', choices: ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'] },
+  { name: 'output_format', label: 'Format', choices: ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff', 'jxl'] },
   { name: 'tag', label: 'Tag' },
   ...CREATED_RANGE,
 ];

@@ -13,6 +13,9 @@ interface FieldSchema {
   $ref?: string;
 }
 
+/** What the file picker offers: images, and the formats a desktop may not file under image/* (HEIC, JPEG XL, PDF). */
+const INPUT_TYPES = 'image/*,.heic,.heif,.jxl,application/pdf,.pdf';
+
 /** Asked first; the rest sit under "More options". */
 const COMMON = ['output_format', 'width', 'height', 'fit', 'quality'];
 /** Fields this page sets in its own way (the file, the URL, the preset). */
@@ -176,7 +179,7 @@ export function Convert() {
           }}
         >
           <label for="files">Images (drop them here, or choose)</label>
-          <input id="files" type="file" multiple accept="image/*" onChange={(event) => setFiles([...((event.target as HTMLInputElement).files ?? [])])} />
+          <input id="files" type="file" multiple accept={INPUT_TYPES} onChange={(event) => setFiles([...((event.target as HTMLInputElement).files ?? [])])} />
           {files.length > 0 && (
             <p aria-live="polite">
               {files.length} file{files.length === 1 ? '' : 's'}: {files.map((f) => f.name).join(', ')}
