@@ -33,3 +33,8 @@ export function findOrBuildReceiverPython(log: (line: string) => void = console.
 export function findOrBuildContractToolsPython(log: (line: string) => void = console.error): Promise<string> {
   return findOrBuildVenv('contract-tools', 'test/clients/requirements.txt', log);
 }
+
+/** thumbor, the image server `npm run bench:peers` runs beside Kiln. */
+export function findOrBuildThumborPython(log: (line: string) => void = console.error): Promise<string> {
+  return findOrBuildVenv('thumbor', 'bench/peers/requirements.txt', log);
+}
