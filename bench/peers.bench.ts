@@ -46,12 +46,19 @@ interface Run {
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: AT_ONCE * 2 });
+/**
+ * thumbor's processes share one listening socket, and a kept-alive connection stays with
+ * the process that accepted it: two requests in flight on two such connections may both
+ * sit on one process while the other idles. A connection per request goes to whichever
+ * process is free to accept it.
+ */
+const perRequest = new http.Agent({ keepAlive: false });
 
-/** A GET on a kept-alive connection, its body whole. */
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> {
+/** A GET, its body whole: on a kept-alive connection, or with `fresh` on a connection of its own. */
+function get(url: string, headers: Record<string, string> = {}, fresh = false): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, { agent, headers }, (res) => {
+      .get(url, { agent: fresh ? perRequest : agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
@@ -144,7 +151,7 @@ async function thumbor(url: string, photos: Array<NamedFile & { relative: string
   const sizes: number[] = [];
   const format = bench.format === 'webp' ? 'filters:format(webp)/' : '';
   await mapLimit(photos, AT_ONCE, async (photo) => {
-    const response = await get(`${url}/unsafe/${bench.width}x0/${format}${photo.relative}`);
+    const response = await get(`${url}/unsafe/${bench.width}x0/${format}${photo.relative}`, {}, true);
     if (response.status !== 200) throw new Error(`thumbor answered ${response.status} for ${photo.relative}`);
     sizes.push(response.body.length);
   });

@@ -1,3 +1,4 @@
+import type { EventBell } from '../events/event-bell.js';
 import type { IntakeDependencies } from '../intake/intake.js';
 import type { LogFunction, Logger } from '../log.js';
 import type { TemplateRenderer } from '../webhooks/template.js';
@@ -12,6 +13,8 @@ export interface ApiDependencies extends IntakeDependencies {
   signer: DownloadSigner;
   /** Prometheus metrics of this process (served at /metrics); absent where nothing scrapes (route-only tests). */
   metrics?: KilnMetrics;
+  /** Wakes held requests and event streams when an account's event is stored. */
+  bell: EventBell;
   /** Renders payload templates (validation at save, previews). */
   templates: TemplateRenderer;
   /** Directory where uploads are spooled before they are accepted. */

@@ -12,9 +12,13 @@ import { webhookEnvelope } from '../webhooks/payload.js';
 import { queryParameter } from './params.js';
 import { ApiError } from '../problem.js';
 import type { ApiDependencies } from './context.js';
+import type { EventBell } from '../events/event-bell.js';
 
-/** How often an open stream looks for new events: they may be stored by another process (a worker). */
-const POLL_MS = 250;
+/**
+ * How often an open stream looks for new events without being woken: they are stored by
+ * another process (a worker), whose notification wakes the stream sooner.
+ */
+const FALLBACK_LOOK_MS = 1000;
 /** Events written per read of the database. */
 const BATCH = 200;
 /** How long a browser waits before it reconnects after a dropped connection. */
@@ -32,6 +36,8 @@ export interface EventStreamSubject {
 export interface EventStreamSource {
   /** Names the stream in the log. */
   name: string;
+  /** The account whose events these are: a new one of its wakes the stream. */
+  accountId: string;
   /** The type of `eventId` when the stream has it (a client resuming after it); undefined otherwise. */
   typeOf(eventId: string): Promise<EventType | undefined>;
   /** Events after `afterId` (from the start when undefined), in the stream's order. */
@@ -44,6 +50,7 @@ export interface EventStreamSource {
 export function subjectStream(db: Kysely<Database>, subject: EventStreamSubject): EventStreamSource {
   return {
     name: subject.id,
+    accountId: subject.accountId,
     typeOf: (eventId) => typeOfSubjectEvent(db, subject.id, eventId),
     read: (afterId, limit) => subjectEventsAfter(db, subject.accountId, subject.id, afterId, limit),
     finalTypes: subject.finalTypes,
@@ -52,13 +59,14 @@ export function subjectStream(db: Kysely<Database>, subject: EventStreamSubject)
 
 export interface EventStreamSettings {
   db: Kysely<Database>;
+  bell: EventBell;
   signer: DownloadSigner;
   keepAliveMs: number;
   log: LogFunction;
 }
 
 export function streamSettings(deps: ApiDependencies): EventStreamSettings {
-  return { db: deps.db, signer: deps.signer, keepAliveMs: deps.config.streamKeepAliveSeconds * 1000, log: deps.log };
+  return { db: deps.db, bell: deps.bell, signer: deps.signer, keepAliveMs: deps.config.streamKeepAliveSeconds * 1000, log: deps.log };
 }
 
 /** One event in the text/event-stream format: the same body a webhook gets, on one line. */
@@ -90,6 +98,9 @@ export async function streamEvents(ctx: Context, source: EventStreamSource, sett
     }
   }
   let cursor = lastEventId;
+  // Armed before each read, so an event stored while it reads wakes the next wait at once.
+  const arm = (): Promise<void> => settings.bell.next(source.accountId, Math.min(FALLBACK_LOOK_MS, settings.keepAliveMs));
+  let woken = arm();
   let pending = await source.read(cursor, BATCH);
 
   const stream = new PassThrough();
@@ -148,9 +159,10 @@ export async function streamEvents(ctx: Context, source: EventStreamSource, sett
           }
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, Math.min(POLL_MS, settings.keepAliveMs));
+            void woken.then(resolve);
           });
         }
+        woken = arm();
         if (open) pending = await source.read(cursor, BATCH);
       }
     } catch (error) {

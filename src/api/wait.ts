@@ -3,8 +3,11 @@ import { z } from 'zod';
 
 /** The longest a request may ask to be held (RFC 7240 `Prefer: wait`, or `?wait=`). */
 export const MAX_WAIT_SECONDS = 60;
-/** How often a held request looks again: the state it waits on may be written by another process (a worker). */
-const POLL_MS = 200;
+/**
+ * How often a held request looks again without being woken: the state it waits on is
+ * written by another process (a worker), whose event's notification wakes it sooner.
+ */
+export const FALLBACK_LOOK_MS = 1000;
 
 /** The `Prefer` request header, as documented on the operations that honour `wait`. */
 export const preferHeader = z
@@ -26,9 +29,17 @@ export function preferredWait(ctx: Context): number | undefined {
 
 /**
  * Reads `read` until `ended` says so, `seconds` pass, or the client goes away; answers the
- * last reading. Polling the database keeps it right whichever process writes the end.
+ * last reading. It reads again when `changed` settles (an event of the account was stored,
+ * or its fallback interval passed); `changed` is armed before each read, so a change
+ * during the read wakes the next wait at once.
  */
-export async function holdUntil<T>(ctx: Context, seconds: number, read: () => Promise<T>, ended: (value: T) => boolean): Promise<T> {
+export async function holdUntil<T>(
+  ctx: Context,
+  seconds: number,
+  read: () => Promise<T>,
+  ended: (value: T) => boolean,
+  changed: (withinMs: number) => Promise<void>,
+): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
   let gone = false;
   const onClose = (): void => {
@@ -36,9 +47,12 @@ export async function holdUntil<T>(ctx: Context, seconds: number, read: () => Pr
   };
   ctx.req.once('close', onClose);
   try {
+    const arm = (): Promise<void> => changed(Math.min(FALLBACK_LOOK_MS, Math.max(0, deadline - Date.now())));
+    let woken = arm();
     let value = await read();
     while (!ended(value) && !gone && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
+      await woken;
+      woken = arm();
       value = await read();
     }
     return value;

@@ -31,6 +31,7 @@ import * as eventCommitOrder from './migrations/0021_event_commit_order.js';
 import * as attemptRequests from './migrations/0022_attempt_requests.js';
 import * as signInLinks from './migrations/0023_sign_in_links.js';
 import * as inputPages from './migrations/0024_input_pages.js';
+import * as eventNotify from './migrations/0025_event_notify.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -60,6 +61,7 @@ const migrations: Record<string, Migration> = {
   '0022_attempt_requests': attemptRequests,
   '0023_sign_in_links': signInLinks,
   '0024_input_pages': inputPages,
+  '0025_event_notify': eventNotify,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
@@ -68,7 +70,60 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   /** `postgres` for a server reached by DATABASE_URL, `embedded` for PGlite under the data dir. */
   kind: 'postgres' | 'embedded';
+  /**
+   * Hears `channel`'s notifications (Postgres LISTEN) until the answer is called. On a
+   * server, over a connection of its own that is opened again after it drops (what was
+   * sent meanwhile is missed: a listener must not depend on every notification).
+   */
+  listen(channel: string, heard: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** Wait between attempts to open a listening connection again. */
+const LISTEN_RETRY_MS = 1000;
+
+/** LISTEN on a connection of its own to the server at `databaseUrl`, kept open until the answer is called. */
+async function listenOnServer(databaseUrl: string, channel: string, heard: (payload: string) => void): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const open = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString: databaseUrl });
+    next.on('notification', (message) => heard(message.payload ?? ''));
+    next.on('error', (error) => {
+      log(`the connection listening on ${channel} ended: ${error.message}`);
+      void next.end().catch(() => undefined);
+      if (client === next) reopen();
+    });
+    await next.connect();
+    await next.query(`LISTEN ${channel}`);
+    if (stopped) {
+      await next.end();
+      return;
+    }
+    client = next;
+  };
+  const reopen = (): void => {
+    client = undefined;
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      open().catch((error: unknown) => {
+        log(`could not listen on ${channel} yet`, error);
+        reopen();
+      });
+    }, LISTEN_RETRY_MS);
+    retry.unref();
+  };
+  await open().catch((error: unknown) => {
+    log(`could not listen on ${channel} yet`, error);
+    reopen();
+  });
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => undefined);
+  };
 }
 
 export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
@@ -86,7 +141,7 @@ export function connectPostgres(databaseUrl: string, maxConnections = 10, connec
   // would crash the process. The pool drops that connection and opens another when asked.
   pool.on('error', (error) => log(`a pooled database connection ended: ${error.message}`));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: patientPool(pool, connectPatienceMs) }) });
-  return { db, kind: 'postgres', close: () => db.destroy() };
+  return { db, kind: 'postgres', listen: (channel, heard) => listenOnServer(databaseUrl, channel, heard), close: () => db.destroy() };
 }
 
 /**
@@ -109,6 +164,7 @@ export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle>
   return {
     db,
     kind: 'embedded',
+    listen: (channel, heard) => pglite.listen(channel, heard),
     close: async () => {
       try {
         await db.destroy();

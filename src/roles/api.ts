@@ -1,3 +1,4 @@
+import { listenForEvents } from '../events/event-bell.js';
 import { forgetFullRateLimits } from '../db/rate-limits.js';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -62,6 +63,7 @@ export async function startApiRole(
 ): Promise<ApiRole> {
   const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.db, publicUrl), client);
   const spoolRoot = path.join(config.dataDir, 'spool');
+  const events = await listenForEvents(database);
   const deps: ApiDependencies = {
     config,
     db: database.db,
@@ -69,6 +71,7 @@ export async function startApiRole(
     temporal: client,
     signer: downloadSigner(config, publicUrl),
     guard: new AddressGuard(config.webhookAllowedCidrs ?? []),
+    bell: events.bell,
     // Its own renderer: templates being saved or previewed never queue before deliveries' renders.
     templates: new TemplateRenderer(templateLimits(config)),
     metrics: new KilnMetrics(database.db),
@@ -88,6 +91,7 @@ export async function startApiRole(
     stop: async () => {
       stopHousekeeping();
       await api.close();
+      await events.stop();
       // Every request has ended: this process's spool holds nothing it will read again.
       await rm(deps.spoolDir, { recursive: true, force: true });
       deps.templates.close();

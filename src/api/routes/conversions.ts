@@ -101,6 +101,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       seconds,
       async () => (await findConversion(db, accountId, id))!,
       (r) => isFinished(r.status),
+      (withinMs) => deps.bell.next(accountId, withinMs),
     );
     ctx.set('Preference-Applied', `wait=${seconds}`);
     if (!isFinished(row.status)) return;
@@ -227,6 +228,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
               seconds,
               async () => (await findConversion(db, row.account_id, row.id)) ?? row,
               (r) => isFinished(r.status),
+              (withinMs) => deps.bell.next(row.account_id, withinMs),
             )
           : row;
         ctx.body = presentConversion(held, deps.signer);

@@ -106,6 +106,7 @@ export function eventOperations(deps: ApiDependencies): Operation[] {
           ctx,
           {
             name: `account ${accountId}`,
+            accountId,
             typeOf: (eventId) => typeOfAccountEvent(deps.db, accountId, eventId),
             read: (afterId, limit) => accountEventsAfter(deps.db, accountId, { types, ...(subjectId ? { subjectId } : {}) }, afterId ?? start, limit),
             finalTypes: new Set(),
