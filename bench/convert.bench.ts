@@ -10,8 +10,10 @@
  *      API, each a Temporal workflow, until all have succeeded.
  * Prints images/s for both, the ratio Kiln/baseline, CPU seconds per conversion by process
  * (the Kiln process, its converter processes, the Temporal dev server), the peak RSS of a
- * process decoding one HEIC at a time, and the Kiln process's peak RSS. Not a test:
- * nothing here pass/fails.
+ * process decoding one HEIC at a time, and the Kiln process's peak RSS. Then, at light
+ * load (one at a time, each photo once), a 320 px thumbnail's path from the upload to
+ * `conversion.completed` on its event stream, stage by stage, against sharp's own time for
+ * the same photo (BENCH_LATENCY=0 skips it). Not a test: nothing here pass/fails.
  */
 import { execFile, execFileSync, fork } from 'node:child_process';
 import http from 'node:http';
@@ -19,6 +21,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { request, uploadForm } from '../test/support/http.js';
 import { freePort } from '../test/support/postgres.js';
 import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
@@ -185,6 +189,84 @@ type Files = Array<{ name: string; bytes: Buffer }>;
 /** The files a case converts: the photos, or their HEIC versions. */
 const filesOf = (bench: BenchCase): Files => (bench.heic ? heicFiles : files);
 
+/** Milliseconds since the epoch of a Temporal history event's time. */
+function eventMs(time: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  return Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
+}
+
+/** Reads a conversion's event stream until `conversion.completed`; answers when it arrived. */
+function completedOnStream(api: string, key: string, id: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${api}/v1/conversions/${id}/events`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          if (/^event: conversion\.completed$/m.test(text)) {
+            const at = Date.now();
+            res.destroy();
+            resolve(at);
+          } else if (/^event: conversion\.(failed|cancelled)$/m.test(text)) reject(new Error(`conversion ${id} did not complete`));
+        });
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+const STAGES = ['upload answered', 'workflow started', 'activity started', 'recorded', 'event on the stream'] as const;
+
+/**
+ * One thumbnail at a time, each photo once: when each stage was reached after the upload
+ * began (from the client's clock, the workflow's history and the conversion's row, all on
+ * this machine's clock), medians over the photos, against sharp alone on the same photo.
+ */
+async function latencyAtLightLoad(api: string, key: string, temporalAddress: string): Promise<void> {
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection });
+  const fields = { output_format: 'jpeg', width: '320' };
+  const stages: Array<Record<(typeof STAGES)[number], number>> = [];
+  const sharpAlone: number[] = [];
+  try {
+    for (const photo of files.slice(0, photos.length)) {
+      const sharpStarted = performance.now();
+      await sharp(photo.bytes).rotate().resize({ width: 320 }).jpeg().toBuffer();
+      sharpAlone.push(performance.now() - sharpStarted);
+      const upload = multipartBody(photo.bytes, photo.name, fields);
+      const started = Date.now();
+      const response = await postBytes(`${api}/v1/conversions`, { authorization: `Bearer ${key}`, 'content-type': upload.contentType }, upload.body);
+      const answered = Date.now();
+      if (response.status !== 202) throw new Error(JSON.stringify(response.body));
+      const accepted = response.body as { id: string; workflow_id: string };
+      const onStream = await completedOnStream(api, key, accepted.id);
+      const row = (await request(`${api}/v1/conversions/${accepted.id}`, { key })).body as { completed_at: string };
+      const history = await client.workflow.getHandle(accepted.workflow_id).fetchHistory();
+      const activityStarted = history.events?.find((event) => event.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED);
+      stages.push({
+        'upload answered': answered - started,
+        'workflow started': eventMs(history.events?.[0]?.eventTime) - started,
+        'activity started': eventMs(activityStarted?.eventTime) - started,
+        recorded: Date.parse(row.completed_at) - started,
+        'event on the stream': onStream - started,
+      });
+    }
+  } finally {
+    await connection.close();
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const p90 = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.9)]!;
+  console.log(`
+A 320 px thumbnail at light load, one at a time, ${stages.length} photos (ms after the upload began; median, p90):`);
+  for (const stage of STAGES) {
+    const values = stages.map((s) => s[stage]);
+    console.log(`  ${`${stage}:`.padEnd(22)} ${median(values).toFixed(0).padStart(5)} ${p90(values).toFixed(0).padStart(5)}`);
+  }
+  const total = median(stages.map((s) => s['event on the stream']));
+  console.log(`  ${'sharp alone:'.padEnd(22)} ${median(sharpAlone).toFixed(0).padStart(5)} ${p90(sharpAlone).toFixed(0).padStart(5)}`);
+  console.log(`  upload to event on the stream over sharp alone (medians): ${(total / median(sharpAlone)).toFixed(2)}`);
+}
+
 async function benchKiln(baselines: Array<Array<{ label: string; rate: number }>>): Promise<void> {
   const dir = tempDir('bench');
   const receiver = await startReceiver([{ status: 204 }]);
@@ -238,6 +320,7 @@ async function benchKiln(baselines: Array<Array<{ label: string; rate: number }>
         console.log(`  webhooks received: ${receiver.requests.length - received} (3 events per conversion)`);
       }
     }
+    if (process.env.BENCH_LATENCY !== '0') await latencyAtLightLoad(api, key, `127.0.0.1:${ports.TEMPORAL_PORT}`);
     const peak = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid);
     console.log(`\npeak RSS of the Kiln process: ${peak?.peakRssMb.toFixed(0)} MiB`);
   } finally {
