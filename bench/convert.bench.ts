@@ -29,6 +29,7 @@ import { startKilnDev, stopGracefully, waitUntil } from '../test/support/process
 import { tempDir } from '../test/support/temp.js';
 import { startReceiver } from '../test/support/receiver.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
+import { awaitStreamEvent } from './job-client.js';
 import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
@@ -194,25 +195,11 @@ function eventMs(time: { seconds?: unknown; nanos?: number | null } | null | und
   return Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
 }
 
-/** Reads a conversion's event stream until `conversion.completed`; answers when it arrived. */
-function completedOnStream(api: string, key: string, id: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${api}/v1/conversions/${id}/events`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-          if (/^event: conversion\.completed$/m.test(text)) {
-            const at = Date.now();
-            res.destroy();
-            resolve(at);
-          } else if (/^event: conversion\.(failed|cancelled)$/m.test(text)) reject(new Error(`conversion ${id} did not complete`));
-        });
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
+/** Reads a conversion's event stream until it ends; answers when `conversion.completed` arrived. */
+async function completedOnStream(api: string, key: string, id: string): Promise<number> {
+  const ended = await awaitStreamEvent(`${api}/v1/conversions/${id}/events`, key, /^conversion\.(completed|failed|cancelled)$/);
+  if (ended.type !== 'conversion.completed') throw new Error(`conversion ${id} ended ${ended.type}`);
+  return ended.at;
 }
 
 const STAGES = ['upload answered', 'workflow started', 'activity started', 'recorded', 'event on the stream'] as const;

@@ -62,3 +62,27 @@ export async function waitForJob(api: string, key: string, id: string): Promise<
   );
   return job;
 }
+
+/**
+ * Reads a Server-Sent Events stream until an event whose type matches `until`; answers
+ * that type and when it arrived.
+ */
+export function awaitStreamEvent(url: string, key: string, until: RegExp): Promise<{ type: string; at: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          const type = [...text.matchAll(/^event: (.+)$/gm)].map((match) => match[1]!).find((name) => until.test(name));
+          if (type === undefined) return;
+          const at = Date.now();
+          res.destroy();
+          resolve({ type, at });
+        });
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}

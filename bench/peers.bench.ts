@@ -24,7 +24,7 @@ import { freePort } from '../src/free-port.js';
 import { findOrBuildThumborPython } from '../tools/python-venv.js';
 import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
-import { jobBody, post, type NamedFile } from './job-client.js';
+import { awaitStreamEvent, jobBody, post, type NamedFile } from './job-client.js';
 import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
 import { processGroupUsage, processTreeUsage, type ProcessUsage } from './process-usage.js';
 
@@ -169,33 +169,12 @@ async function kilnSingles(api: string, key: string, photos: NamedFile[], bench:
   return sizes;
 }
 
-/** Reads a job's event stream until its final event. */
-function jobEnded(api: string, key: string, id: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${api}/v1/jobs/${id}/events`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          text += chunk;
-          const final = /^event: (job\.(?:completed|failed|cancelled))$/m.exec(text);
-          if (final) {
-            res.destroy();
-            resolve(final[1]!);
-          }
-        });
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
-}
-
 async function kilnJob(api: string, key: string, photos: NamedFile[], bench: Case): Promise<number[]> {
   const { body, contentType } = jobBody(photos, { output_format: bench.format, width: String(bench.width) });
   const created = await post(`${api}/v1/jobs`, { authorization: `Bearer ${key}`, 'content-type': contentType }, body);
   if (created.status !== 202) throw new Error(`Kiln answered ${created.status}: ${JSON.stringify(created.body)}`);
-  const ending = await jobEnded(api, key, created.body.id as string);
-  if (ending !== 'job.completed') throw new Error(`the job ended ${ending}`);
+  const ending = await awaitStreamEvent(`${api}/v1/jobs/${created.body.id}/events`, key, /^job\.(completed|failed|cancelled)$/);
+  if (ending.type !== 'job.completed') throw new Error(`the job ended ${ending.type}`);
   const listed = JSON.parse((await get(`${api}/v1/jobs/${created.body.id}/conversions?limit=100`, { authorization: `Bearer ${key}` })).body.toString()) as {
     data: Array<{ download_url: string }>;
   };
