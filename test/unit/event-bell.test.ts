@@ -33,9 +33,25 @@ test('the bell wakes the waiters of the account rung, and no one else; a waiter 
   assert.equal(await late, 'fallback');
 });
 
+test('a waiter for one subject’s end is woken by that event alone, as the notification names it', async () => {
+  const bell = new EventBell();
+  const order: string[] = [];
+  const itsEnd = bell
+    .next('acct_a', NEVER_MS, (event) => event.subjectId === 'cnv_1' && event.type === 'conversion.completed')
+    .then(() => order.push('cnv_1 ended'));
+  const anything = bell.next('acct_a', NEVER_MS).then(() => order.push('any event'));
+  bell.heard('acct_a conversion.started cnv_1');
+  bell.heard('acct_a conversion.completed cnv_2');
+  await anything;
+  assert.deepEqual(order, ['any event'], 'the start, and another conversion’s end, leave the waiter for cnv_1’s end waiting');
+  bell.heard('acct_a conversion.completed cnv_1');
+  await itsEnd;
+  assert.deepEqual(order, ['any event', 'cnv_1 ended']);
+});
+
 /** Stores one event of the account, as any publisher does (the trigger of migration 0025 notifies). */
-async function storeEvent(database: DatabaseHandle, accountId: string): Promise<void> {
-  await insertEventsOnce(database.db, [{ id: newId('evt'), accountId, type: 'file.uploaded', subjectId: newId('cnv'), dedupeKey: newId('evt'), data: {} }]);
+async function storeEvent(database: DatabaseHandle, accountId: string, subjectId = newId('cnv')): Promise<void> {
+  await insertEventsOnce(database.db, [{ id: newId('evt'), accountId, type: 'file.uploaded', subjectId, dedupeKey: newId('evt'), data: {} }]);
 }
 
 describe('a stored event rings the bell of every process listening, on either database', () => {
@@ -70,8 +86,10 @@ describe('a stored event rings the bell of every process listening, on either da
     const { account } = await createAccountWithKey(embedded.db, 'bell');
     const { bell, stop } = await listenForEvents(embedded);
     try {
-      const rung = bell.next(account.id, NEVER_MS);
-      await storeEvent(embedded, account.id);
+      const subjectId = newId('cnv');
+      // The notification names the event: a waiter for exactly this one is woken.
+      const rung = bell.next(account.id, NEVER_MS, (event) => event.type === 'file.uploaded' && event.subjectId === subjectId);
+      await storeEvent(embedded, account.id, subjectId);
       await rung;
     } finally {
       await stop();

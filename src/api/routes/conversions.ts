@@ -17,7 +17,8 @@ import { eventStreamContract, streamEvents, streamSettings, subjectStream } from
 import { conversionBodies, jsonConversionFields } from '../conversion-request.js';
 import * as s from '../contract/schemas.js';
 import { binary, createdRangeQuery, idParam, jsonAnswer, operation, pageQuery, linksTo, type Operation } from '../operation.js';
-import { CONVERSION_FINAL_EVENT_TYPES } from '../../model/event-catalog.js';
+import { CONVERSION_FINAL_EVENT_TYPES, type EventType } from '../../model/event-catalog.js';
+import type { StoredEventNotice } from '../../events/event-bell.js';
 import { requestLog } from '../request-log.js';
 import { pageEnvelope, readPage } from '../pagination.js';
 import { ApiError } from '../../problem.js';
@@ -95,19 +96,27 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
     const seconds = preferredWait(ctx);
     const id = /^\/v1\/conversions\/(cnv_[0-9a-z]{23})$/.exec(ctx.response.get('Location'))?.[1];
     if (seconds === undefined || ctx.status !== 202 || !id) return;
-    const accountId = accountOf(ctx).id;
-    const row = await holdUntil(
-      ctx,
-      seconds,
-      async () => (await findConversion(db, accountId, id))!,
-      (r) => isFinished(r.status),
-      (withinMs) => deps.bell.next(accountId, withinMs),
-    );
+    const row = (await heldUntilEnded(ctx, accountOf(ctx).id, id, seconds))!;
     ctx.set('Preference-Applied', `wait=${seconds}`);
     if (!isFinished(row.status)) return;
     ctx.status = 200;
     ctx.type = 'application/json';
     ctx.body = presentConversion(row, deps.signer);
+  }
+
+  /**
+   * Holds the request until the conversion ends or `seconds` pass, woken by its own final
+   * event (not by its other events, nor other conversions'); answers the row as it then stands.
+   */
+  async function heldUntilEnded(ctx: Context, accountId: string, id: string, seconds: number): Promise<Conversion | undefined> {
+    const itsEnd = (event: StoredEventNotice): boolean => event.subjectId === id && CONVERSION_FINAL_EVENT_TYPES.has(event.type as EventType);
+    return holdUntil(
+      ctx,
+      seconds,
+      () => findConversion(db, accountId, id),
+      (row) => row === undefined || isFinished(row.status),
+      (withinMs) => deps.bell.next(accountId, withinMs, itsEnd),
+    );
   }
 
   async function conversionOr404(ctx: Context): Promise<Conversion> {
@@ -222,15 +231,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       handler: async (ctx) => {
         const row = await conversionOr404(ctx);
         const seconds = queryWhole(ctx.query, 'wait', 0, MAX_WAIT_SECONDS);
-        const held = seconds
-          ? await holdUntil(
-              ctx,
-              seconds,
-              async () => (await findConversion(db, row.account_id, row.id)) ?? row,
-              (r) => isFinished(r.status),
-              (withinMs) => deps.bell.next(row.account_id, withinMs),
-            )
-          : row;
+        const held = seconds && !isFinished(row.status) ? ((await heldUntilEnded(ctx, row.account_id, row.id, seconds)) ?? row) : row;
         ctx.body = presentConversion(held, deps.signer);
       },
     }),

@@ -1,15 +1,15 @@
 import { sql, type Kysely } from 'kysely';
 
 // Frozen in time: this migration imports nothing from the application.
-// Every stored event notifies channel kiln_events with its account, at commit: a held
-// request (Prefer: wait, ?wait=) or an open event stream in any process wakes at once
-// instead of finding the event on its next look. Postgres folds a transaction's
-// identical notifications into one, so a job's hundred events ring once per account.
+// Every stored event notifies channel kiln_events, at commit, with its account, type and
+// subject separated by spaces: a held request (Prefer: wait, ?wait=) or an open event
+// stream in any process wakes at once instead of finding the event on its next look, and
+// a wait for one conversion's end wakes for that alone.
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
     create function kiln_event_stored() returns trigger language plpgsql as $$
     begin
-      perform pg_notify('kiln_events', new.account_id);
+      perform pg_notify('kiln_events', new.account_id || ' ' || new.type || ' ' || new.subject_id);
       return null;
     end
     $$`.execute(db);
