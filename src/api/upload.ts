@@ -114,6 +114,9 @@ function checkedField(name: string, value: string): void {
   if (hasNul(name) || hasNul(value)) throw new ApiError(400, 'invalid_options', `field ${JSON.stringify(name.replaceAll('\u0000', ''))} must not contain NUL`);
 }
 
+/** How much of an upload may wait in memory for the spool file's writes. */
+const SPOOL_BUFFER_BYTES = 1024 * 1024;
+
 /**
  * Writes `source` to a new temp file; past `maxBytes` it fails with file_too_large. On any
  * failure the file is closed and removed before this rejects.
@@ -129,7 +132,9 @@ async function spoolTo(
   let bytes = 0;
   const head: Buffer[] = [];
   const hash = hashed ? createHash('sha256') : undefined;
-  const sink = createWriteStream(target);
+  // Chunks arrive as the socket reads them (16–64 KB): a deep buffer lets the queued ones
+  // go down in one writev while a write is in flight, instead of a write call each.
+  const sink = createWriteStream(target, { highWaterMark: SPOOL_BUFFER_BYTES });
   const limiter = byteLimiter(maxBytes, total, hash, (n) => (bytes = n), head);
   // Not pipeline(source, …): that would destroy the source on a refusal, and with it the
   // connection the refusal has to travel back on. The caller discards what is left of it.
