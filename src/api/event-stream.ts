@@ -12,13 +12,8 @@ import { webhookEnvelope } from '../webhooks/payload.js';
 import { queryParameter } from './params.js';
 import { ApiError } from '../problem.js';
 import type { ApiDependencies } from './context.js';
-import type { EventBell } from '../events/event-bell.js';
+import { FALLBACK_LOOK_MS, type EventBell } from '../events/event-bell.js';
 
-/**
- * How often an open stream looks for new events without being woken: they are stored by
- * another process (a worker), whose notification wakes the stream sooner.
- */
-const FALLBACK_LOOK_MS = 1000;
 /** Events written per read of the database. */
 const BATCH = 200;
 /** How long a browser waits before it reconnects after a dropped connection. */
@@ -161,8 +156,9 @@ export async function streamEvents(ctx: Context, source: EventStreamSource, sett
             wake = resolve;
             void woken.then(resolve);
           });
+          // The armed wait is spent: arm the next before reading. A full batch read on at once, under the same one.
+          woken = arm();
         }
-        woken = arm();
         if (open) pending = await source.read(cursor, BATCH);
       }
     } catch (error) {

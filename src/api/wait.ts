@@ -1,13 +1,9 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { FALLBACK_LOOK_MS } from '../events/event-bell.js';
 
 /** The longest a request may ask to be held (RFC 7240 `Prefer: wait`, or `?wait=`). */
 export const MAX_WAIT_SECONDS = 60;
-/**
- * How often a held request looks again without being woken: the state it waits on is
- * written by another process (a worker), whose event's notification wakes it sooner.
- */
-export const FALLBACK_LOOK_MS = 1000;
 
 /** The `Prefer` request header, as documented on the operations that honour `wait`. */
 export const preferHeader = z

@@ -206,6 +206,7 @@ export async function convertImage(
     throw new ConversionInputError('unsupported_input', `the image could not be decoded (${describeSharpError(error)})`);
   }
   const many = (count: number): { frames?: number } => (count > 1 ? { frames: count } : {});
+  const inputPages = apart?.pages ?? pages;
   return {
     bytes: result.data,
     input: {
@@ -213,7 +214,8 @@ export async function convertImage(
       width: metadata.width,
       height: metadata.height,
       bytes: original.length,
-      ...(apart?.format === 'pdf' || (apart?.pages ?? pages) > 1 ? { pages: apart?.pages ?? pages } : {}),
+      // A PDF says its page count even for one page.
+      ...(apart?.format === 'pdf' || inputPages > 1 ? { pages: inputPages } : {}),
     },
     // An animation comes out as its frames stacked: one frame's height is the total over their count.
     output: { format, width: result.info.width, height: Math.round(result.info.height / frames), bytes: result.data.length, ...many(frames) },

@@ -3,6 +3,12 @@ import type { DatabaseHandle } from '../db/database.js';
 /** The channel every stored event notifies: `<account> <type> <subject>` (migration 0025). */
 export const EVENTS_CHANNEL = 'kiln_events';
 
+/**
+ * How often a waiter looks again unwoken: a notification missed while the listening
+ * connection was reopened costs at most this.
+ */
+export const FALLBACK_LOOK_MS = 1000;
+
 /** What a notification says of the event stored. */
 export interface StoredEventNotice {
   type: string;
