@@ -30,7 +30,7 @@ export function patientPool(pool: pg.Pool, patienceMs = DEFAULT_CONNECT_PATIENCE
       const deadline = Date.now() + patienceMs;
       for (let waitMs = 250; ; waitMs = Math.min(2 * waitMs, 2000)) {
         try {
-          return await pool.connect();
+          return heardWhileCheckedOut(await pool.connect());
         } catch (error) {
           const remaining = deadline - Date.now();
           if (!isUnavailable(error) || remaining <= 0) throw error;
@@ -40,4 +40,22 @@ export function patientPool(pool: pg.Pool, patienceMs = DEFAULT_CONNECT_PATIENCE
     },
     end: () => pool.end(),
   };
+}
+
+/**
+ * pg's pool hears a connection's errors only while it sits idle. A server that ends a
+ * connection between two statements of a transaction (a restart, `pg_terminate_backend`)
+ * would otherwise emit an error nobody hears, and crash the process. Heard here, the
+ * connection is left unusable: the transaction's next statement fails, and the pool
+ * drops the connection when it comes back.
+ */
+function heardWhileCheckedOut(client: pg.PoolClient): pg.PoolClient {
+  const ignore = (): void => undefined;
+  client.on('error', ignore);
+  const release = client.release.bind(client);
+  client.release = (error?: Error | boolean) => {
+    client.removeListener('error', ignore);
+    release(error);
+  };
+  return client;
 }

@@ -2,8 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { sql } from 'kysely';
 import { connectPostgres, type DatabaseHandle } from '../../src/db/database.js';
+import { patientPool } from '../../src/db/patient-pool.js';
 import { freePort } from '../../src/free-port.js';
 import { ManagedProcess } from '../../tools/topology/managed-process.js';
 import { postgresProcess, postgresUrl } from '../../tools/topology/postgres.js';
@@ -18,11 +20,12 @@ const dir = tempDir('patient-pool');
 let postgres: ManagedProcess;
 let database: DatabaseHandle;
 let impatient: DatabaseHandle;
+let port: number;
 
 before(async () => {
   // Postgres runs as its own user, which must reach its directory under this one.
   chmodSync(dir.path, 0o755);
-  const port = await freePort();
+  port = await freePort();
   postgres = new ManagedProcess({ name: 'postgres', ...postgresProcess({ dir: path.join(dir.path, 'pg'), port }) }, path.join(dir.path, 'logs'));
   await postgres.start();
   database = connectPostgres(postgresUrl(port, 'postgres'));
@@ -59,5 +62,24 @@ test('past its patience, a query fails with the connection error', async () => {
     assert.ok(waited >= 1000 && waited < 5000, `gave up after ${waited} ms`);
   } finally {
     await postgres.start();
+  }
+});
+
+test('a connection the server ends while it is checked out fails its next statement, not the process', async () => {
+  const pool = new pg.Pool({ connectionString: postgresUrl(port, 'postgres'), max: 1 });
+  pool.on('error', () => undefined);
+  try {
+    const client = (await patientPool(pool).connect()) as pg.PoolClient;
+    const { pid } = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!;
+    // Not events.once: it would settle on the connection's error, before the end.
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    // The server's notice comes between statements, while no query of this connection waits.
+    await sql`select pg_terminate_backend(${pid})`.execute(database.db);
+    await ended;
+    await assert.rejects(client.query('select 1'));
+    client.release();
+    assert.equal((await pool.query<{ one: number }>('select 1 as one')).rows[0]?.one, 1, 'the pool opened another connection');
+  } finally {
+    await pool.end();
   }
 });
