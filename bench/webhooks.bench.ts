@@ -13,10 +13,8 @@
  * BENCH_DELIVERIES (default 3000) per case, BENCH_PUBLISHERS (default 8) events stored at
  * once, BENCH_POSTGRES=0 to skip the PostgreSQL column.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import type { StoredEventData } from '../src/model/event-catalog.js';
 import { connectPostgres, migrateToLatest, openEmbeddedPostgres, type DatabaseHandle } from '../src/db/database.js';
@@ -35,13 +33,12 @@ import { tempDir } from '../test/support/temp.js';
 import { benchDevServer } from './dev-server.js';
 import { cpuByRole, ownUsage, type ProcessUsage } from './process-usage.js';
 import { mapLimit } from './photos.js';
-import type { ReceiverMessage } from './receiver-process.js';
+import { startReceiverProcess, type Receiver } from './receiver.js';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 3000);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 8);
 const ENDPOINT_COUNTS = [5, 1];
 const LIGHT_EVENTS = 20;
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -55,53 +52,6 @@ function eventData(i: number): StoredEventData<'conversion.failed'> {
     error: { code: 'unsupported_input', message: 'benchmark event' },
     metadata: null,
     tag: null,
-  };
-}
-
-/** The receiver process, and what it has reported: every arrival's time, by webhook-id. */
-interface Receiver {
-  url: string;
-  child: ChildProcess;
-  arrivals: Map<string, number[]>;
-  /** Resolves once `count` requests in all have arrived since the receiver started. */
-  waitFor(count: number, timeoutMs?: number): Promise<void>;
-  total(): number;
-}
-
-async function startReceiverProcess(): Promise<Receiver> {
-  const child = fork(path.join(here, 'receiver-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const arrivals = new Map<string, number[]>();
-  let total = 0;
-  let waiters: Array<{ count: number; resolve: () => void }> = [];
-  const port = await new Promise<number>((resolve) => {
-    child.on('message', (message: ReceiverMessage) => {
-      if ('port' in message) return resolve(message.port);
-      for (const [id, at] of message.arrivals) {
-        const times = arrivals.get(id) ?? [];
-        times.push(at);
-        arrivals.set(id, times);
-      }
-      total += message.arrivals.length;
-      waiters = waiters.filter((w) => (total >= w.count ? (w.resolve(), false) : true));
-    });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    arrivals,
-    total: () => total,
-    waitFor: (count, timeoutMs = 600_000) =>
-      new Promise((resolve, reject) => {
-        if (total >= count) return resolve();
-        const timer = setTimeout(() => reject(new Error(`the receiver got ${total} of ${count} requests in ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({
-          count,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      }),
   };
 }
 

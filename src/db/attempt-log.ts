@@ -13,10 +13,11 @@ interface Pending {
 const MAX_BATCH = 200;
 
 /**
- * The delivery log's writer. An attempt is written at once when nothing else is being
- * written; attempts that end while a write is under way are written together by the next
- * one, in a single statement. A lone attempt waits for nothing, and a burst costs the
- * database one statement per batch instead of one commit per attempt.
+ * The delivery log's writer. An attempt is written at the end of the event loop's turn in
+ * which it ended, with every other attempt that ended in that turn; attempts that end while
+ * a write is under way are written together by the next one, in a single statement. A lone
+ * attempt waits for nothing but the turn, and a burst costs the database one statement per
+ * batch instead of one commit per attempt.
  */
 export class AttemptLog {
   private queue: Pending[] = [];
@@ -28,12 +29,16 @@ export class AttemptLog {
   record(deliveryId: string, attempt: AttemptRecord): Promise<{ attempt: number; status: DeliveryStatus }> {
     return new Promise((resolve, reject) => {
       this.queue.push({ deliveryId, attempt, resolve, reject });
-      if (!this.writing) void this.writeAll();
+      if (this.writing) return;
+      this.writing = true;
+      // Attempts that end in the same turn of the event loop go in one statement: on the
+      // embedded database a statement runs to its end before any other callback, so
+      // without this turn's wait nothing would ever queue behind a write.
+      setImmediate(() => void this.writeAll());
     });
   }
 
   private async writeAll(): Promise<void> {
-    this.writing = true;
     try {
       while (this.queue.length > 0) {
         const batch = this.takeBatch();
