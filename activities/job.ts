@@ -4,7 +4,7 @@ import { isJobFinished, jobFiles, markJobRunning, requireJob, storeJobCounts } f
 import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
 import type { PublishedEvent } from '../src/events/publish.js';
 import { storeJobEnd, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
-import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
+import { handOver, type DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { ConversionRunSettings, ConversionWorkflowInput } from '../workflows/definitions.js';
 import type { FileOutcome, JobCounts } from '../src/model/job-counts.js';
 
@@ -41,7 +41,7 @@ function fileOf(row: Conversion, run: ConversionRunSettings): JobFile {
 export function createJobActivities({ db, deliveries, defaultRetrySchedule }: JobDependencies) {
   async function inTransaction(write: (trx: Kysely<Database>) => Promise<PublishedEvent[]>): Promise<void> {
     const published = await db.transaction().execute(write);
-    await deliveries.dispatch(published.flatMap((event) => event.deliveries));
+    await handOver(deliveries, published);
   }
 
   return {

@@ -3,7 +3,7 @@ import { undispatchedDeliveriesOfEvent } from '../db/deliveries.js';
 import type { Conversion, Database } from '../db/schema.js';
 import type { ConversionEventType } from '../model/event-catalog.js';
 import { publishEvent, publishEvents, type PublishedEvent } from '../events/publish.js';
-import type { DeliveryDispatch } from '../webhooks/dispatch.js';
+import { handOver, type DeliveryDispatch } from '../webhooks/dispatch.js';
 import { conversionEventData } from './event-data.js';
 
 export interface ConversionEventDependencies {
@@ -69,7 +69,7 @@ export async function recordConversionStep(
     const row = await write(trx);
     return row ? storeConversionEvent(trx, row, type, deps.defaultRetrySchedule) : undefined;
   });
-  if (published) await deps.deliveries.dispatch(published.deliveries);
+  if (published) await handOver(deps.deliveries, [published]);
 }
 
 /** Dispatches the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */

@@ -32,6 +32,7 @@ import * as attemptRequests from './migrations/0022_attempt_requests.js';
 import * as signInLinks from './migrations/0023_sign_in_links.js';
 import * as inputPages from './migrations/0024_input_pages.js';
 import * as eventNotify from './migrations/0025_event_notify.js';
+import * as eventFanout from './migrations/0026_event_fanout.js';
 
 // Postgres returns bigint (int8) as a string to avoid precision loss; Kiln's bigints are byte counts far below 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
@@ -62,6 +63,7 @@ const migrations: Record<string, Migration> = {
   '0023_sign_in_links': signInLinks,
   '0024_input_pages': inputPages,
   '0025_event_notify': eventNotify,
+  '0026_event_fanout': eventFanout,
 };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };

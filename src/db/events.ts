@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
-import type { Database, EventRow, StoredEventRow } from './schema.js';
+import type { Database, EventRow, FanOutRouting, StoredEventRow } from './schema.js';
 
 /** The account's events, newest first (`after`: the id the previous page ended at). */
 export function listEvents(
@@ -130,4 +130,36 @@ export async function latestSettledAccountEvent(db: Kysely<Database>, accountId:
     select id from events where account_id = ${accountId} and xid < pg_snapshot_xmin(pg_current_snapshot())
     order by xid desc, seq desc limit 1`.execute(db);
   return rows.rows[0]?.id;
+}
+
+/** Stores on each of `eventIds` that its deliveries are still to be planned, and how. */
+export async function oweFanOut(db: Kysely<Database>, eventIds: string[], routing: FanOutRouting): Promise<void> {
+  if (eventIds.length === 0) return;
+  await db
+    .updateTable('events')
+    .set({ fanout: JSON.stringify(routing) })
+    .where('id', 'in', eventIds)
+    .execute();
+}
+
+export async function owesFanOut(db: Kysely<Database>, eventId: string): Promise<boolean> {
+  const row = await db.selectFrom('events').select('id').where('id', '=', eventId).where('fanout', 'is not', null).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function fanOutDone(db: Kysely<Database>, eventId: string): Promise<void> {
+  await db.updateTable('events').set({ fanout: null }).where('id', '=', eventId).execute();
+}
+
+/** Events whose fan-out has been owed longer than `olderThanSeconds`: their planner died or failed. */
+export async function eventsOwingFanOut(db: Kysely<Database>, olderThanSeconds: number, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select('id')
+    .where('fanout', 'is not', null)
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => row.id);
 }

@@ -169,6 +169,15 @@ export interface EventsTable {
   seq: Generated<number>;
   /** When the retention schedule emptied `data` (KILN_RETENTION_EVENTS). */
   payload_purged_at: ColumnType<Date | null, never, Date | null>;
+  /** Who is meant to hear the event, while its deliveries are still to be planned (see events/publish.ts); null once they are. */
+  fanout: ColumnType<FanOutRouting | null, string | null | undefined, string | null>;
+}
+
+/** How an event's deliveries are planned after it is stored: its account's endpoints subscribed to it, and a conversion's own webhook_url. */
+export interface FanOutRouting {
+  tag: string | null;
+  webhook_url: string | null;
+  webhook_events: EventType[] | null;
 }
 
 export interface WebhookEndpointsTable {
@@ -327,7 +336,7 @@ export type Asset = Selectable<AssetsTable>;
 export type NewConversion = Insertable<ConversionsTable>;
 export type ConversionUpdate = Updateable<ConversionsTable>;
 /** An event as Kiln passes it around (its storage order stays in the database). */
-export type EventRow = Omit<Selectable<EventsTable>, 'seq' | 'payload_purged_at'>;
+export type EventRow = Omit<Selectable<EventsTable>, 'seq' | 'payload_purged_at' | 'fanout'>;
 /** An event as read back, with when retention emptied its payload (null while kept). */
 export type StoredEventRow = EventRow & { payload_purged_at: Date | null };
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;

@@ -154,19 +154,24 @@ export async function rotateAccountSecret(db: Kysely<Database>, accountId: strin
 }
 
 /** Enabled endpoints of the account that want an event of `type` carrying `tag`. */
-export async function subscribedEndpoints(db: Kysely<Database>, accountId: string, type: EventType, tag: string | null): Promise<WebhookEndpoint[]> {
-  const endpoints = await db
+export async function subscribedEndpoints(
+  db: Kysely<Database>,
+  accountId: string,
+  type: EventType,
+  tag: string | null,
+  limit?: number,
+): Promise<WebhookEndpoint[]> {
+  let query = db
     .selectFrom('webhook_endpoints')
     .selectAll()
     .where('account_id', '=', accountId)
     .where('enabled', '=', true)
-    .orderBy('id')
-    .execute();
-  return endpoints.filter(
-    (endpoint) =>
-      (endpoint.event_types.length === 0 || endpoint.event_types.includes(type)) &&
-      (endpoint.tags.length === 0 || (tag !== null && endpoint.tags.includes(tag))),
-  );
+    // Empty lists subscribe to every type, and to every tag (or none).
+    .where(sql<boolean>`(event_types = '[]'::jsonb or event_types ? ${type})`)
+    .where(tag === null ? sql<boolean>`tags = '[]'::jsonb` : sql<boolean>`(tags = '[]'::jsonb or tags ? ${tag})`)
+    .orderBy('id');
+  if (limit !== undefined) query = query.limit(limit);
+  return query.execute();
 }
 
 /** After an attempt: a success ends the endpoint's failure streak; a failure starts or extends it. */

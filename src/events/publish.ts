@@ -1,9 +1,10 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../ids.js';
-import type { Database, EventRow, WebhookEndpoint } from '../db/schema.js';
+import type { Database, EventRow, FanOutRouting, WebhookEndpoint } from '../db/schema.js';
 import { endpointTarget, insertDeliveries, pendingDeliveriesOfEvent, requestTarget, type DeliveryForAttempt, type NewDelivery } from '../db/deliveries.js';
 import { findAccountById } from '../db/accounts.js';
-import { insertEventsOnce } from '../db/events.js';
+import { fanOutDone, insertEventsOnce, oweFanOut, owesFanOut } from '../db/events.js';
 import { subscribedEndpoints } from '../db/webhook-endpoints.js';
 import { deliveryWorkflowId } from '../names.js';
 import type { EventType, StoredEventData } from '../model/event-catalog.js';
@@ -18,7 +19,18 @@ export interface PublishedEvent {
   created: boolean;
   /** Deliveries of the event still pending, each with what its first attempt needs; they may need dispatching. */
   deliveries: DeliveryForAttempt[];
+  /** Its deliveries are still to be planned (`fanOutEvent`): it has more targets than its own transaction plans. */
+  fanOutOwed: boolean;
 }
+
+/**
+ * Targets the transaction that stores an event plans itself. An event meant for more is
+ * stored with its fan-out owed and its deliveries planned after it commits, in statements
+ * of FANOUT_CHUNK, so that an upload to an account with 500 endpoints stores what one to
+ * an account with one endpoint does, and the planning runs between other work.
+ */
+const INLINE_TARGETS = 20;
+const FANOUT_CHUNK = 100;
 
 /** The target of a per-request `webhook_url` in delivery ids and workflow ids. */
 const REQUEST_TARGET = 'request';
@@ -33,9 +45,10 @@ export interface EventToPublish<T extends EventType> {
 }
 
 /**
- * Stores an event once, and in the same transaction a delivery for each target, so an
- * event is never stored without its deliveries. `dedupeKey` names the logical event: an
- * activity retried after a crash gets the same event (and deliveries) back.
+ * Stores an event once, and in the same transaction a delivery for each target (or, past
+ * INLINE_TARGETS, the fan-out it owes), so an event is never stored without its deliveries
+ * or the debt of them. `dedupeKey` names the logical event: an activity retried after a
+ * crash gets the same event (and deliveries) back.
  */
 export async function publishEvent<T extends EventType>(
   db: Kysely<Database>,
@@ -64,20 +77,20 @@ export async function publishEvents<T extends EventType>(
       events.map((event) => ({ ...event, id: newId('evt') })),
     );
     const created = stored.flatMap((s) => (s.created ? [s.row] : []));
-    const targets = created.length > 0 ? await plannedTargets(trx, created[0]!, routing) : [];
-    const planned = created.flatMap((event) => targets.map((target) => ({ event, target, delivery: newDelivery(event, target, defaultRetrySchedule) })));
+    const targets = created.length > 0 ? await plannedTargets(trx, created[0]!, routing, INLINE_TARGETS + 1) : [];
+    const deferred = routing.kind === 'subscribers' && targets.length > INLINE_TARGETS;
     const inserted = new Map<string, DeliveryForAttempt[]>();
-    for (let start = 0; start < planned.length; start += DELIVERY_INSERT_CHUNK) {
-      const chunk = planned.slice(start, start + DELIVERY_INSERT_CHUNK);
-      const byId = new Map(chunk.map((p) => [p.delivery.id, p]));
-      for (const delivery of await insertDeliveries(
+    if (routing.kind === 'subscribers' && deferred) {
+      const fanout: FanOutRouting = { tag: routing.tag, webhook_url: routing.webhookUrl, webhook_events: routing.webhookEvents };
+      await oweFanOut(
         trx,
-        chunk.map((p) => p.delivery),
-      )) {
-        const { event, target } = byId.get(delivery.id)!;
-        const ofEvent = inserted.get(event.id) ?? [];
-        ofEvent.push({ delivery, event, target: target.attempt });
-        inserted.set(event.id, ofEvent);
+        created.map((event) => event.id),
+        fanout,
+      );
+    } else {
+      const planned = created.flatMap((event) => targets.map((target) => ({ event, target })));
+      for (const one of await storeDeliveries(trx, planned, defaultRetrySchedule, DELIVERY_INSERT_CHUNK)) {
+        inserted.set(one.event.id, [...(inserted.get(one.event.id) ?? []), one]);
       }
     }
     return Promise.all(
@@ -85,8 +98,9 @@ export async function publishEvents<T extends EventType>(
         id: s.id,
         type: events[index]!.type,
         created: s.created,
-        // A retried publisher gets back the deliveries still pending.
+        // A retried publisher gets back the deliveries still pending, and a fan-out still owed.
         deliveries: s.created ? (inserted.get(s.id) ?? []) : await pendingDeliveriesOfEvent(trx, s.id),
+        fanOutOwed: s.created ? deferred : await owesFanOut(trx, s.id),
       })),
     );
   };
@@ -95,6 +109,57 @@ export async function publishEvents<T extends EventType>(
 
 /** Deliveries one insert statement carries at most. */
 const DELIVERY_INSERT_CHUNK = 500;
+
+/**
+ * Stores a delivery of each event to each of its targets, `chunk` to a statement, and
+ * answers those it stored: one already stored (the same event and target) is left alone.
+ */
+async function storeDeliveries(
+  db: Kysely<Database>,
+  planned: Array<{ event: EventRow; target: PlannedTarget }>,
+  defaultRetrySchedule: number[],
+  chunk: number,
+): Promise<DeliveryForAttempt[]> {
+  const stored: DeliveryForAttempt[] = [];
+  for (let start = 0; start < planned.length; start += chunk) {
+    // Outside a transaction, other callbacks run between two statements: on the embedded
+    // database each runs to its end in this thread, and one statement's answer would
+    // otherwise start the next before any request waiting for the thread is read.
+    if (start > 0 && !db.isTransaction) await setImmediate();
+    const part = planned.slice(start, start + chunk).map((p) => ({ ...p, delivery: newDelivery(p.event, p.target, defaultRetrySchedule) }));
+    const byId = new Map(part.map((p) => [p.delivery.id, p]));
+    for (const delivery of await insertDeliveries(
+      db,
+      part.map((p) => p.delivery),
+    )) {
+      const { event, target } = byId.get(delivery.id)!;
+      stored.push({ delivery, event, target: target.attempt });
+    }
+  }
+  return stored;
+}
+
+/**
+ * Plans the deliveries of an event stored with its fan-out owed: its targets as they are
+ * now, stored FANOUT_CHUNK to a statement, each statement on its own so other work runs
+ * between them, then the debt cleared. Answers the deliveries this call stored. Safe to run
+ * again after a crash, or twice at once: a delivery is stored once per event and target,
+ * and only the call that stored it answers it.
+ */
+export async function fanOutEvent(db: Kysely<Database>, eventId: string, defaultRetrySchedule: number[]): Promise<DeliveryForAttempt[]> {
+  const event = await db.selectFrom('events').selectAll().where('id', '=', eventId).executeTakeFirst();
+  if (!event?.fanout) return [];
+  const { tag, webhook_url: webhookUrl, webhook_events: webhookEvents } = event.fanout;
+  const targets = await plannedTargets(db, event, { kind: 'subscribers', tag, webhookUrl, webhookEvents });
+  const stored = await storeDeliveries(
+    db,
+    targets.map((target) => ({ event, target })),
+    defaultRetrySchedule,
+    FANOUT_CHUNK,
+  );
+  await fanOutDone(db, eventId);
+  return stored;
+}
 
 interface PlannedTarget {
   /** An endpoint id, or `request` for a conversion's own webhook_url. */
@@ -106,8 +171,11 @@ interface PlannedTarget {
   attempt: DeliveryForAttempt['target'];
 }
 
-/** Who hears about events of `example`'s account and type under `routing`, each target as read in the same transaction. */
-async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: EventRouting): Promise<PlannedTarget[]> {
+/**
+ * Who hears about events of `example`'s account and type under `routing`, each target as
+ * read in the same transaction; at most `limit` of the account's endpoints when given.
+ */
+async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: EventRouting, limit?: number): Promise<PlannedTarget[]> {
   const toEndpoint = (e: WebhookEndpoint): PlannedTarget => ({
     target: e.id,
     endpointId: e.id,
@@ -116,7 +184,7 @@ async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: 
     attempt: endpointTarget(e),
   });
   if (routing.kind === 'endpoint') return [toEndpoint(routing.endpoint)];
-  const planned = (await subscribedEndpoints(db, example.account_id, example.type, routing.tag)).map(toEndpoint);
+  const planned = (await subscribedEndpoints(db, example.account_id, example.type, routing.tag, limit)).map(toEndpoint);
   if (routing.webhookUrl && (routing.webhookEvents === null || routing.webhookEvents.includes(example.type))) {
     const account = await findAccountById(db, example.account_id);
     planned.push({

@@ -45,11 +45,7 @@ export async function startAccepted(
   start: () => Promise<void>,
 ): Promise<void> {
   // Not awaited: the answer never waits on webhooks.
-  void dispatchOrDefer(
-    deps.deliveries,
-    events.flatMap((event) => event.deliveries),
-    log,
-  );
+  void dispatchOrDefer(deps.deliveries, events, log);
   try {
     await start();
   } catch (error) {

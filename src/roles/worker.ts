@@ -50,6 +50,7 @@ export async function startWorkerRole(
       deliveryGraceSeconds: deliveryGraceSeconds(config),
       conversion: conversionRunSettings(config),
       requestTimeoutSeconds: config.webhookTimeoutSeconds,
+      defaultRetrySchedule: config.webhookRetrySchedule,
     },
     deliverConcurrency: config.deliverConcurrency,
     namespace: config.temporalNamespace,

@@ -6,6 +6,8 @@ import { startConversionWorkflow } from '../conversions/workflow.js';
 import { type ConversionRunSettings } from '../../workflows/definitions.js';
 import { claimUndispatched } from '../db/deliveries.js';
 import { listStaleQueuedJobs } from '../db/jobs.js';
+import { eventsOwingFanOut } from '../db/events.js';
+import { fanOutEvent } from '../events/publish.js';
 import { startJobWorkflow } from '../jobs/workflow.js';
 import { startDeliveryWorkflows } from '../webhooks/delivery-workflow.js';
 import { RECONCILE_SCHEDULE_ID } from '../names.js';
@@ -21,11 +23,14 @@ export interface ReconcileOptions {
   deliveryGraceSeconds: number;
   conversion: ConversionRunSettings;
   requestTimeoutSeconds: number;
+  /** The schedule of deliveries whose targets set none, for the fan-outs planned here. */
+  defaultRetrySchedule: number[];
 }
 
 /**
  * Starts the workflow of every conversion and job accepted but still queued after its grace, and
- * of every pending delivery nobody has taken charge of: the process may have died, or
+ * of every pending delivery nobody has taken charge of (planning first the deliveries of events
+ * whose fan-out is still owed): the process may have died, or
  * Temporal may have been down, between storing the row and starting the workflow (or
  * during a first attempt). A delivery's workflow starts from where its log stands.
  * Starting is idempotent (same workflow id), so a workflow that already ran is left alone.
@@ -41,6 +46,17 @@ export async function startStrandedWork(db: Kysely<Database>, client: Client, op
   for (const job of await listStaleQueuedJobs(db, options.conversionGraceSeconds, 500)) {
     await startJobWorkflow(client, job, options.conversion);
     started++;
+  }
+  // An event's fan-out still owed after the grace: the process planning it stopped or failed.
+  for (const eventId of await eventsOwingFanOut(db, options.deliveryGraceSeconds, 100)) {
+    const planned = await fanOutEvent(db, eventId, options.defaultRetrySchedule);
+    await startDeliveryWorkflows(
+      client,
+      db,
+      planned.map((one) => one.delivery),
+      options.requestTimeoutSeconds,
+    );
+    started += planned.length;
   }
   const deliveries = await claimUndispatched(db, options.deliveryGraceSeconds, 500, options.deliveryGraceSeconds);
   await startDeliveryWorkflows(client, db, deliveries, options.requestTimeoutSeconds);

@@ -1,4 +1,5 @@
 import type { DeliveryForAttempt } from '../db/deliveries.js';
+import type { PublishedEvent } from '../events/publish.js';
 
 export interface DeliverySettings {
   /** The schedule of targets that do not set their own. */
@@ -13,6 +14,20 @@ export interface DeliveryDispatch {
    * calling it is retried by Temporal until it has.
    */
   dispatch(deliveries: DeliveryForAttempt[]): Promise<void>;
+  /**
+   * Plans the deliveries of events stored with their fan-out owed (events/publish.ts),
+   * after the transaction that stored them, and takes charge of them. Answers at once:
+   * whatever it does not plan (this process stops, the database fails) the reconcile
+   * schedule plans after its grace.
+   */
+  fanOut(eventIds: string[]): void;
+}
+
+/** Takes charge of what publishing `events` stored: their deliveries, and the fan-outs they owe. */
+export async function handOver(dispatch: DeliveryDispatch, events: readonly PublishedEvent[]): Promise<void> {
+  const owed = events.filter((event) => event.fanOutOwed).map((event) => event.id);
+  if (owed.length > 0) dispatch.fanOut(owed);
+  await dispatch.dispatch(events.flatMap((event) => event.deliveries));
 }
 
 /**
@@ -23,12 +38,12 @@ export interface DeliveryDispatch {
  */
 export async function dispatchOrDefer(
   dispatch: DeliveryDispatch,
-  deliveries: DeliveryForAttempt[],
+  events: readonly PublishedEvent[],
   log: (message: string, error: unknown) => void,
 ): Promise<void> {
   try {
-    await dispatch.dispatch(deliveries);
+    await handOver(dispatch, events);
   } catch (error) {
-    log(`could not hand over ${deliveries.length} delivery(ies) yet; the reconcile schedule will`, error);
+    log(`could not hand over the deliveries of ${events.length} event(s) yet; the reconcile schedule will`, error);
   }
 }

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { claimForFirstAttempt, findDeliveriesForAttempt, finishDelivery, type DeliveryForAttempt } from '../db/deliveries.js';
+import { fanOutEvent } from '../events/publish.js';
 import type { LogFunction } from '../log.js';
 import { makeAttempt, type AttemptDependencies } from './attempt.js';
 import { startDeliveryWorkflows } from './delivery-workflow.js';
@@ -69,6 +70,9 @@ export class FirstAttempts implements DeliveryDispatch {
   /** By account: ids of deliveries left in the database while its queue was full, oldest first. */
   private readonly leftInDatabase = new Map<string, string[]>();
   private readonly refilling = new Set<string>();
+  /** Events whose deliveries are still to be planned, oldest first: planned one at a time, so a fan-out runs between other work. */
+  private readonly owed: string[] = [];
+  private fanningOut = false;
   private closed = false;
   private idle: Array<() => void> = [];
 
@@ -82,6 +86,28 @@ export class FirstAttempts implements DeliveryDispatch {
     const since = performance.now();
     for (const one of fresh) this.enqueue(one, dispatchedAt, since);
     this.pump();
+  }
+
+  fanOut(eventIds: string[]): void {
+    // Once closed, the reconcile schedule plans them after its grace.
+    if (this.closed) return;
+    this.owed.push(...eventIds);
+    if (!this.fanningOut) void this.fanOutOwed();
+  }
+
+  private async fanOutOwed(): Promise<void> {
+    this.fanningOut = true;
+    try {
+      for (let eventId = this.owed.shift(); eventId !== undefined && !this.closed; eventId = this.owed.shift()) {
+        try {
+          await this.dispatch(await fanOutEvent(this.options.attempt.db, eventId, this.options.settings.defaultRetrySchedule));
+        } catch (error) {
+          this.options.log(`could not plan the deliveries of ${eventId}; the reconcile schedule will`, error);
+        }
+      }
+    } finally {
+      this.fanningOut = false;
+    }
   }
 
   /**
@@ -137,8 +163,9 @@ export class FirstAttempts implements DeliveryDispatch {
   /** Hands what still waits to workflows, and waits (at most `timeoutMs`) for the attempts under way. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
-    // Those left in the database stay there: the reconcile schedule starts them after their grace.
+    // Those left in the database stay there, and so do fan-outs owed: the reconcile schedule takes them after their grace.
     this.leftInDatabase.clear();
+    this.owed.length = 0;
     const handedOver = [...this.queues.values()].flat();
     this.queues.clear();
     this.waitingCount = 0;

@@ -590,6 +590,7 @@ describe('webhooks through the API', () => {
         deliveryGraceSeconds: 0,
         conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
         requestTimeoutSeconds: 3,
+        defaultRetrySchedule: kiln.config.webhookRetrySchedule,
       })) >= 1,
       true,
     );
@@ -602,9 +603,101 @@ describe('webhooks through the API', () => {
       deliveryGraceSeconds: 0,
       conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
       requestTimeoutSeconds: 3,
+      defaultRetrySchedule: kiln.config.webhookRetrySchedule,
     });
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.requests.length, 1);
+  });
+
+  /** An account with `count` endpoints on one receiver, each at a path of its own. */
+  async function accountWithEndpoints(name: string, count: number) {
+    const account = await createAccount(kiln.url, kiln.adminToken, name);
+    const sink = await receiver();
+    const endpoints = [];
+    for (let i = 0; i < count; i++) endpoints.push(await createEndpoint(account.key, { url: `${sink.url}/e${i}` }));
+    return { account, sink, endpoints };
+  }
+
+  /** Each (path, webhook-id) pair the receiver got, verified against its endpoint's secret, counted. */
+  function receiptsByEndpoint(sink: Receiver, endpoints: Array<{ url: string; secret: string }>): Map<string, number> {
+    const secrets = new Map(endpoints.map((endpoint) => [new URL(endpoint.url).pathname, endpoint.secret]));
+    const counts = new Map<string, number>();
+    for (const received of sink.requests) {
+      verifyDelivery(received, secrets.get(received.path)!);
+      const key = `${received.path} ${String(received.headers['webhook-id'])}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  test('an event for more endpoints than its own transaction plans is stored first and fanned out after: each endpoint gets each event once', async () => {
+    // Past publish.ts's INLINE_TARGETS (20).
+    const { account, sink, endpoints } = await accountWithEndpoints('fan-out', 25);
+    const accepted = await request(`${kiln.url}/v1/conversions`, {
+      method: 'POST',
+      key: account.key,
+      body: uploadForm(await makeImage(40, 30, 'png'), 'a.png', { output_format: 'webp' }),
+    });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    await waitForConversion(kiln.url, account.key, accepted.body.id);
+    // file.uploaded, conversion.started and conversion.completed, to each of the 25.
+    await sink.waitForRequests(75, 60_000);
+    const counts = receiptsByEndpoint(sink, endpoints);
+    assert.equal(counts.size, 75);
+    assert.deepEqual(new Set(counts.values()), new Set([1]));
+    const uploaded = await waitForDeliveries(
+      account.key,
+      'event_type=file.uploaded&limit=100',
+      (rows) => rows.length === 25 && rows.every((row) => row.status === 'succeeded'),
+      'the fan-out',
+    );
+    assert.equal(new Set(uploaded.map((row) => row.endpoint_id)).size, 25);
+  });
+
+  test('a fan-out its process never planned is planned by the reconcile schedule, once', async () => {
+    const { account, sink, endpoints } = await accountWithEndpoints('fan-out-stranded', 22);
+    // As if the process died right after the commit: the event stored owing its fan-out, nothing planned.
+    const event = {
+      accountId: account.id,
+      type: 'conversion.failed' as const,
+      subjectId: 'cnv_stranded',
+      dedupeKey: 'stranded-fan-out',
+      data: {
+        conversion_id: 'cnv_stranded',
+        status: 'failed' as const,
+        input: { filename: 'a.txt', bytes: 1, content_type: 'text/plain', format: null, width: null, height: null },
+        error: { code: 'unsupported_input', message: 'stranded' },
+        metadata: null,
+        tag: null,
+      },
+    };
+    const routing = { kind: 'subscribers' as const, tag: null, webhookUrl: null, webhookEvents: null };
+    const published = await publishEvent(kiln.database.db, event, routing, kiln.config.webhookRetrySchedule);
+    assert.equal(published.fanOutOwed, true);
+    assert.deepEqual(published.deliveries, []);
+    // A publisher retried meanwhile learns the fan-out is still owed.
+    const again = await publishEvent(kiln.database.db, event, routing, kiln.config.webhookRetrySchedule);
+    assert.deepEqual([again.id, again.created, again.fanOutOwed], [published.id, false, true]);
+    const options = {
+      conversionGraceSeconds: 3600,
+      deliveryGraceSeconds: 0,
+      conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
+      requestTimeoutSeconds: 3,
+      defaultRetrySchedule: kiln.config.webhookRetrySchedule,
+    };
+    assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, options), 22);
+    await sink.waitForRequests(22, 60_000);
+    await waitForDeliveries(
+      account.key,
+      `event_id=${published.id}&limit=100`,
+      (rows) => rows.length === 22 && rows.every((row) => row.status === 'succeeded'),
+      'the deliveries',
+    );
+    // Planned once: a second pass finds nothing owed or stranded, and each endpoint got the event once.
+    assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, options), 0);
+    const counts = receiptsByEndpoint(sink, endpoints);
+    assert.deepEqual([counts.size, new Set(counts.values())], [22, new Set([1])]);
+    assert.equal((await publishEvent(kiln.database.db, event, routing, kiln.config.webhookRetrySchedule)).fanOutOwed, false);
   });
 
   test('a delivery whose process died after its failed first attempt resumes from its log: the next attempt, at its time', async () => {
@@ -648,6 +741,7 @@ describe('webhooks through the API', () => {
       deliveryGraceSeconds: 0,
       conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
       requestTimeoutSeconds: 3,
+      defaultRetrySchedule: kiln.config.webhookRetrySchedule,
     };
     assert.ok((await startStrandedWork(kiln.database.db, kiln.env.client, options)) >= 1);
     await sink.waitForRequests(1);

@@ -260,7 +260,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
           const claimed = await markCancelled(db, row.id);
           if (!claimed || claimed.row.status !== 'cancelled') throw finished(claimed?.row.status ?? row.status);
           const event = await storeConversionEvent(db, claimed.row, 'conversion.cancelled', deps.delivery.defaultRetrySchedule);
-          await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
+          await dispatchOrDefer(deps.deliveries, [event], requestLog(ctx, deps.log));
         }
         const now = (await findConversion(db, accountId, row.id)) ?? row;
         if (answer.kind === 'ended') throw finished(answer.as ?? now.status);

@@ -267,11 +267,7 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
           const published = await db
             .transaction()
             .execute((trx) => storeJobEnd(trx, job.id, { status: 'cancelled', counts, failures: [], failuresOmitted: 0 }, deps.delivery.defaultRetrySchedule));
-          await dispatchOrDefer(
-            deps.deliveries,
-            published.flatMap((event) => event.deliveries),
-            requestLog(ctx, deps.log),
-          );
+          await dispatchOrDefer(deps.deliveries, published, requestLog(ctx, deps.log));
         }
         const now = (await findJob(db, job.account_id, job.id)) ?? job;
         // A run that closed since the first look (no run to ask): it ended as it says.

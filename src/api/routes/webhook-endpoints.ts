@@ -415,7 +415,7 @@ export function webhookEndpointOperations(deps: ApiDependencies): Operation[] {
           { kind: 'endpoint', endpoint },
           defaultSchedule,
         );
-        await dispatchOrDefer(deps.deliveries, event.deliveries, requestLog(ctx, deps.log));
+        await dispatchOrDefer(deps.deliveries, [event], requestLog(ctx, deps.log));
         ctx.status = 202;
         ctx.body = { event_id: event.id, delivery_id: event.deliveries[0]?.delivery.id ?? null };
       }),
