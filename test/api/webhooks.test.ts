@@ -14,7 +14,7 @@ import { EVENT_CATALOG, type EventType } from '../../src/model/event-catalog.js'
 import { publishEvent } from '../../src/events/publish.js';
 import { findEndpointById } from '../../src/db/webhook-endpoints.js';
 import { recordAttempts } from '../../src/db/deliveries.js';
-import { startStrandedWork } from '../../src/temporal/reconcile.js';
+import { startStrandedWork, type ReconcileOptions } from '../../src/temporal/reconcile.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { runEnding } from '../support/temporal.js';
 
@@ -51,6 +51,15 @@ describe('webhooks through the API', () => {
   }
 
   const api = (path: string, key: string, method = 'GET', body?: unknown) => jsonRequest(`${kiln.url}${path}`, key, method, body);
+
+  /** The reconcile schedule's pass with no grace: everything stranded counts as stranded now. */
+  const reconcileAtOnce = (): ReconcileOptions => ({
+    conversionGraceSeconds: 0,
+    deliveryGraceSeconds: 0,
+    conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
+    requestTimeoutSeconds: 3,
+    defaultRetrySchedule: kiln.config.webhookRetrySchedule,
+  });
 
   async function createEndpoint(key: string, body: Record<string, unknown>) {
     const created = await api('/v1/webhooks/endpoints', key, 'POST', body);
@@ -584,27 +593,12 @@ describe('webhooks through the API', () => {
     );
     const delivery = published.deliveries[0]!.delivery;
     assert.equal(delivery.dispatched_at, null);
-    assert.equal(
-      (await startStrandedWork(kiln.database.db, kiln.env.client, {
-        conversionGraceSeconds: 0,
-        deliveryGraceSeconds: 0,
-        conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
-        requestTimeoutSeconds: 3,
-        defaultRetrySchedule: kiln.config.webhookRetrySchedule,
-      })) >= 1,
-      true,
-    );
+    assert.equal((await startStrandedWork(kiln.database.db, kiln.env.client, reconcileAtOnce())) >= 1, true);
     await sink.waitForRequests(1);
     verifyDelivery(sink.requests[0]!, endpoint.secret);
     await waitUntil(async () => (await api(`/v1/webhooks/deliveries/${delivery.id}`, account.key)).body.status === 'succeeded', 30_000, 'the delivery');
     // A second pass finds nothing left to start, and the finished delivery is not sent again.
-    await startStrandedWork(kiln.database.db, kiln.env.client, {
-      conversionGraceSeconds: 0,
-      deliveryGraceSeconds: 0,
-      conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
-      requestTimeoutSeconds: 3,
-      defaultRetrySchedule: kiln.config.webhookRetrySchedule,
-    });
+    await startStrandedWork(kiln.database.db, kiln.env.client, reconcileAtOnce());
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(sink.requests.length, 1);
   });
@@ -678,13 +672,8 @@ describe('webhooks through the API', () => {
     // A publisher retried meanwhile learns the fan-out is still owed.
     const again = await publishEvent(kiln.database.db, event, routing, kiln.config.webhookRetrySchedule);
     assert.deepEqual([again.id, again.created, again.fanOutOwed], [published.id, false, true]);
-    const options = {
-      conversionGraceSeconds: 3600,
-      deliveryGraceSeconds: 0,
-      conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
-      requestTimeoutSeconds: 3,
-      defaultRetrySchedule: kiln.config.webhookRetrySchedule,
-    };
+    // Conversions of the other tests are left alone.
+    const options = { ...reconcileAtOnce(), conversionGraceSeconds: 3600 };
     assert.equal(await startStrandedWork(kiln.database.db, kiln.env.client, options), 22);
     await sink.waitForRequests(22, 60_000);
     await waitForDeliveries(
@@ -736,13 +725,7 @@ describe('webhooks through the API', () => {
         },
       },
     ]);
-    const options = {
-      conversionGraceSeconds: 0,
-      deliveryGraceSeconds: 0,
-      conversion: { heartbeatTimeoutSeconds: 5, timeLimitSeconds: 60 },
-      requestTimeoutSeconds: 3,
-      defaultRetrySchedule: kiln.config.webhookRetrySchedule,
-    };
+    const options = reconcileAtOnce();
     assert.ok((await startStrandedWork(kiln.database.db, kiln.env.client, options)) >= 1);
     await sink.waitForRequests(1);
     // The wait left by the log was kept (to the second: the start rounds it), not started over or skipped.
