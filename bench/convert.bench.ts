@@ -27,6 +27,7 @@ import { request, uploadForm } from '../test/support/http.js';
 import { freePort } from '../test/support/postgres.js';
 import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
+import { historyEventMs } from '../test/support/temporal.js';
 import { startReceiver } from '../test/support/receiver.js';
 import { cpuByRole, formatRoles, processGroupUsage } from './process-usage.js';
 import { awaitStreamEvent } from './job-client.js';
@@ -190,11 +191,6 @@ type Files = Array<{ name: string; bytes: Buffer }>;
 /** The files a case converts: the photos, or their HEIC versions. */
 const filesOf = (bench: BenchCase): Files => (bench.heic ? heicFiles : files);
 
-/** Milliseconds since the epoch of a Temporal history event's time. */
-function eventMs(time: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
-  return Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
-}
-
 /** Reads a conversion's event stream until it ends; answers when `conversion.completed` arrived. */
 async function completedOnStream(api: string, key: string, id: string): Promise<number> {
   const ended = await awaitStreamEvent(`${api}/v1/conversions/${id}/events`, key, /^conversion\.(completed|failed|cancelled)$/);
@@ -232,8 +228,8 @@ async function latencyAtLightLoad(api: string, key: string, temporalAddress: str
       const activityStarted = history.events?.find((event) => event.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED);
       stages.push({
         'upload answered': answered - started,
-        'workflow started': eventMs(history.events?.[0]?.eventTime) - started,
-        'activity started': eventMs(activityStarted?.eventTime) - started,
+        'workflow started': historyEventMs(history.events?.[0]?.eventTime) - started,
+        'activity started': historyEventMs(activityStarted?.eventTime) - started,
         recorded: Date.parse(row.completed_at) - started,
         'event on the stream': onStream - started,
       });

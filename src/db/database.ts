@@ -160,11 +160,6 @@ export function connectPostgres(databaseUrl: string, maxConnections = 10, connec
 const EMBEDDED_POSTGRESQL_CONF = ['shared_buffers = 16MB'];
 
 /**
- * PGlite (Postgres compiled to WebAssembly) stored under `dir`, in this process, through
- * Kysely's Postgres SQL (pglite-dialect.ts): the same queries serve the embedded and a
- * real database.
- */
-/**
  * Creates the embedded database's cluster in `dir` from a process of its own. PGlite runs
  * initdb in a second WebAssembly instance whose memory this process would keep: opening a
  * fresh directory here peaked at 840 MiB resident, against 282 MiB for opening it once
@@ -184,6 +179,11 @@ await pglite.close();`;
   if (code !== 0) throw new Error(`creating the embedded database in ${dir} failed (${code}): ${stderr}`);
 }
 
+/**
+ * PGlite (Postgres compiled to WebAssembly) stored under `dir`, in this process, through
+ * Kysely's Postgres SQL (pglite-dialect.ts): the same queries serve the embedded and a
+ * real database.
+ */
 export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite');
   mkdirSync(dir, { recursive: true });

@@ -80,7 +80,7 @@ export async function publishEvents<T extends EventType>(
     const targets = created.length > 0 ? await plannedTargets(trx, created[0]!, routing, INLINE_TARGETS + 1) : [];
     const deferred = routing.kind === 'subscribers' && targets.length > INLINE_TARGETS;
     const inserted = new Map<string, DeliveryForAttempt[]>();
-    if (routing.kind === 'subscribers' && deferred) {
+    if (deferred) {
       const fanout: FanOutRouting = { tag: routing.tag, webhook_url: routing.webhookUrl, webhook_events: routing.webhookEvents };
       await oweFanOut(
         trx,
@@ -90,7 +90,9 @@ export async function publishEvents<T extends EventType>(
     } else {
       const planned = created.flatMap((event) => targets.map((target) => ({ event, target })));
       for (const one of await storeDeliveries(trx, planned, defaultRetrySchedule, DELIVERY_INSERT_CHUNK)) {
-        inserted.set(one.event.id, [...(inserted.get(one.event.id) ?? []), one]);
+        const ofEvent = inserted.get(one.event.id);
+        if (ofEvent) ofEvent.push(one);
+        else inserted.set(one.event.id, [one]);
       }
     }
     return Promise.all(

@@ -4,6 +4,7 @@ import { startTestKiln, type TestKiln } from '../support/kiln.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { makeImage } from '../support/images.js';
 import { waitUntil } from '../support/processes.js';
+import { historyEventMs } from '../support/temporal.js';
 
 /**
  * Fair share of the converters, on the dev server as `kiln dev` runs it (task queue fairness,
@@ -47,7 +48,7 @@ describe('fair share of the converters', () => {
   async function queuedAt(workflowId: string): Promise<number> {
     const { events } = await kiln.env.client.workflow.getHandle(workflowId).fetchHistory();
     const scheduled = events!.find((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'convertImage')!;
-    return Number(scheduled.eventTime!.seconds) * 1000 + Math.floor((scheduled.eventTime!.nanos ?? 0) / 1e6);
+    return historyEventMs(scheduled.eventTime);
   }
 
   /** The quiet conversion's wait, in conversions of `others` a worker took while it waited; and how many were still waiting when it arrived. */

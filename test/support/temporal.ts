@@ -58,3 +58,8 @@ export async function runEnding(handle: WorkflowHandle): Promise<RunEnding> {
   const description = await handle.describe();
   return { state: description.status.name, failureType, status: description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.status), result };
 }
+
+/** Milliseconds since the epoch of a workflow history event's `eventTime`. */
+export function historyEventMs(time: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  return Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
+}
