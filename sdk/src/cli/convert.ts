@@ -78,17 +78,18 @@ async function collect(ctx: Context, ended: Conversion | Job, out: string | unde
   return outcome;
 }
 
-/** Follows a conversion or job to its end on its event stream, showing progress; answers it as it ended. */
 /**
  * Follows a conversion or job to its end on its event stream, showing progress; answers it
  * as it ended, or undefined when Ctrl-C stopped the wait (the work goes on in Kiln).
  */
 async function follow(ctx: Context, accepted: Conversion | Job, names: string[], timeoutSeconds?: number): Promise<Conversion | Job | undefined> {
-  const view = new ProgressView(ctx.io, names, ctx.json);
-  view.accepted(accepted.id, names.length);
   const interrupted = new AbortController();
   const interrupt = (): void => interrupted.abort();
+  // Listening before the "accepted" line is printed: a user (or a script) who reads it and
+  // presses Ctrl-C at once must stop the wait, not kill the process mid-step.
   process.once('SIGINT', interrupt);
+  const view = new ProgressView(ctx.io, names, ctx.json);
+  view.accepted(accepted.id, names.length);
   try {
     return await ctx.client().wait(accepted, {
       onProgress: (event) => view.event(event),
