@@ -9,7 +9,8 @@
  *      to prove a job of thousands of files: every file converted exactly once (one
  *      conversion.completed and one job.progress per file), the job's chain of runs
  *      (continue-as-new every 500 files) and the longest history among them.
- * Not a test: nothing here pass/fails.
+ * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the Kiln process there. Not a test:
+ * nothing here pass/fails.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -30,6 +31,9 @@ const WIDTH = 1600;
 const FILES = Number(process.env.BENCH_FILES ?? 208);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? os.availableParallelism());
+/** The small files' own width, and what the job makes of them. */
+const THUMB_WIDTH = 320;
+const SMALL_OUTPUT_WIDTH = 160;
 
 /** Reads a whole response body and drops it, counting bytes. */
 function drain(url: string, key: string): Promise<{ status: number; bytes: number }> {
@@ -66,22 +70,28 @@ async function everyItem(api: string, key: string, route: string): Promise<any[]
 
 async function main(): Promise<void> {
   const photos = ensurePhotos();
-  const files: NamedFile[] = Array.from({ length: FILES }, (_, i) => {
-    const file = photos[i % photos.length]!;
-    return { name: path.basename(file), bytes: readFileSync(file) };
-  });
+  const photoBytes = photos.map((file) => readFileSync(file));
+  const files: NamedFile[] = Array.from({ length: FILES }, (_, i) => ({
+    name: path.basename(photos[i % photos.length]!),
+    bytes: photoBytes[i % photos.length]!,
+  }));
   console.log(`photos: ${photos.length} JPEGs from ${PHOTO_DIR}, repeated to ${files.length} files`);
   console.log(`machine: ${os.availableParallelism()} cores; conversions at once: ${concurrency}`);
 
   await sharpLoop(files.slice(0, photos.length)); // warm-up
-  const baseline = await sharpLoop(files);
+  const baseline = FILES > 0 ? await sharpLoop(files) : 0;
 
   const dir = tempDir('bench-batch');
   const ports = { PORT: String(await freePort()), TEMPORAL_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) };
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const kiln = await startKilnDev(
     { ...ports, KILN_DATA_DIR: dir.path, KILN_CONVERT_CONCURRENCY: String(concurrency), KILN_MAX_JOB_FILES: String(Math.max(FILES, SMALL_FILES)) },
-    { built: true, timeoutMs: 600_000 },
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the Kiln process lands there on stop.
+    {
+      built: true,
+      timeoutMs: 600_000,
+      nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [],
+    },
   );
   const connection = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
   try {
@@ -90,54 +100,67 @@ async function main(): Promise<void> {
     const auth = { authorization: `Bearer ${key}` };
 
     // Warm-up: a small job pays for the workers' start-up paths.
-    const warm = jobBody(files.slice(0, 2), { output_format: 'webp', width: String(WIDTH) });
+    const warm = jobBody(
+      photos.slice(0, 2).map((file, i) => ({ name: path.basename(file), bytes: photoBytes[i]! })),
+      { output_format: 'webp', width: String(WIDTH) },
+    );
     await waitForJob(api, key, (await post(`${api}/v1/jobs`, { ...auth, 'content-type': warm.contentType }, warm.body)).body.id);
 
-    // 1. Photos.
-    const upload = jobBody(files, { output_format: 'webp', width: String(WIDTH) });
-    const before = processGroupUsage(kiln.pid!);
-    const started = Date.now();
-    const accepted = await post(`${api}/v1/jobs`, { ...auth, 'content-type': upload.contentType }, upload.body);
-    if (accepted.status !== 202) throw new Error(JSON.stringify(accepted.body));
-    const acceptedAt = Date.now();
-    const job = await waitForJob(api, key, accepted.body.id);
-    const cpu = cpuByRole(before, processGroupUsage(kiln.pid!), (usage) =>
-      usage.pid === kiln.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'converters',
-    );
-    if (job.status !== 'succeeded') throw new Error(JSON.stringify(job));
-    const progress = await everyItem(api, key, `/v1/events?subject_id=${job.id}&type=job.progress`);
-    const firstProgress = Math.min(...progress.map((event) => Date.parse(event.timestamp)));
-    const rate = files.length / ((Date.parse(job.completed_at) - started) / 1000);
-    console.log(`\none job of ${files.length} photos → WebP ${WIDTH} px (job concurrency ${job.concurrency})`);
-    console.log(`  sharp loop:            ${baseline.toFixed(2)} images/s`);
-    console.log(`  Kiln job end to end:   ${rate.toFixed(2)} images/s (upload ${((acceptedAt - started) / 1000).toFixed(1)} s included)`);
-    console.log(`  ratio Kiln/sharp:      ${(rate / baseline).toFixed(3)}`);
-    console.log(
-      `  first job.progress:    ${((firstProgress - started) / 1000).toFixed(2)} s after the request began, ${((firstProgress - acceptedAt) / 1000).toFixed(2)} s after the 202`,
-    );
-    console.log(`  CPU: ${formatRoles(cpu, files.length, 'file')}`);
-    const peakBefore = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid)!.peakRssMb;
-    const archive = await drain(`${api}/v1/jobs/${job.id}/archive`, key);
-    const peakAfter = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid)!.peakRssMb;
-    console.log(`  peak RSS of the Kiln process: ${peakBefore.toFixed(0)} MiB`);
-    console.log(
-      `  archive: ${archive.status}, ${(archive.bytes / 2 ** 20).toFixed(1)} MiB streamed; peak RSS after it ${peakAfter.toFixed(0)} MiB (+${(peakAfter - peakBefore).toFixed(0)})`,
-    );
+    // 1. Photos (BENCH_FILES=0 skips them).
+    if (FILES > 0) {
+      const upload = jobBody(files, { output_format: 'webp', width: String(WIDTH) });
+      const before = processGroupUsage(kiln.pid!);
+      const started = Date.now();
+      const accepted = await post(`${api}/v1/jobs`, { ...auth, 'content-type': upload.contentType }, upload.body);
+      if (accepted.status !== 202) throw new Error(JSON.stringify(accepted.body));
+      const acceptedAt = Date.now();
+      const job = await waitForJob(api, key, accepted.body.id);
+      const cpu = cpuByRole(before, processGroupUsage(kiln.pid!), (usage) =>
+        usage.pid === kiln.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'converters',
+      );
+      if (job.status !== 'succeeded') throw new Error(JSON.stringify(job));
+      const progress = await everyItem(api, key, `/v1/events?subject_id=${job.id}&type=job.progress`);
+      const firstProgress = Math.min(...progress.map((event) => Date.parse(event.timestamp)));
+      const rate = files.length / ((Date.parse(job.completed_at) - started) / 1000);
+      console.log(`\none job of ${files.length} photos → WebP ${WIDTH} px (job concurrency ${job.concurrency})`);
+      console.log(`  sharp loop:            ${baseline.toFixed(2)} images/s`);
+      console.log(`  Kiln job end to end:   ${rate.toFixed(2)} images/s (upload ${((acceptedAt - started) / 1000).toFixed(1)} s included)`);
+      console.log(`  ratio Kiln/sharp:      ${(rate / baseline).toFixed(3)}`);
+      console.log(
+        `  first job.progress:    ${((firstProgress - started) / 1000).toFixed(2)} s after the request began, ${((firstProgress - acceptedAt) / 1000).toFixed(2)} s after the 202`,
+      );
+      console.log(`  CPU: ${formatRoles(cpu, files.length, 'file')}`);
+      const peakBefore = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid)!.peakRssMb;
+      const archive = await drain(`${api}/v1/jobs/${job.id}/archive`, key);
+      const peakAfter = processGroupUsage(kiln.pid!).find((usage) => usage.pid === kiln.pid)!.peakRssMb;
+      console.log(`  peak RSS of the Kiln process: ${peakBefore.toFixed(0)} MiB`);
+      console.log(
+        `  archive: ${archive.status}, ${(archive.bytes / 2 ** 20).toFixed(1)} MiB streamed; peak RSS after it ${peakAfter.toFixed(0)} MiB (+${(peakAfter - peakBefore).toFixed(0)})`,
+      );
+    }
 
-    // 2. Thousands of small files.
+    // 2. Thousands of small files: 320 px thumbnails made from the photos, each distinct (its own quality).
     const small: NamedFile[] = await Promise.all(
       Array.from({ length: SMALL_FILES }, async (_, i) => ({
-        name: `tile-${i}.png`,
-        bytes: await sharp({ create: { width: 48, height: 32, channels: 3, background: { r: i % 256, g: (i >> 8) % 256, b: 99 } } })
-          .png()
+        name: `thumb-${i}.jpg`,
+        bytes: await sharp(photoBytes[i % photoBytes.length])
+          .resize({ width: THUMB_WIDTH })
+          .jpeg({ quality: 60 + (i % 37) })
           .toBuffer(),
       })),
     );
-    const smallBody = jobBody(small, { output_format: 'jpeg', width: '24' });
+    await sharpLoopRate(small.slice(0, 100), SMALL_OUTPUT_WIDTH, concurrency); // warm-up
+    const smallBaseline = await sharpLoopRate(small, SMALL_OUTPUT_WIDTH, concurrency);
+    const smallBody = jobBody(small, { output_format: 'webp', width: String(SMALL_OUTPUT_WIDTH) });
+    const smallBefore = processGroupUsage(kiln.pid!);
     const smallStarted = Date.now();
     const smallAccepted = await post(`${api}/v1/jobs`, { ...auth, 'content-type': smallBody.contentType }, smallBody.body);
     if (smallAccepted.status !== 202) throw new Error(JSON.stringify(smallAccepted.body));
+    const smallAcceptedAt = Date.now();
     const smallJob = await waitForJob(api, key, smallAccepted.body.id);
+    const smallCpu = cpuByRole(smallBefore, processGroupUsage(kiln.pid!), (usage) =>
+      usage.pid === kiln.pid ? 'kiln' : usage.command === 'temporal' ? 'temporal' : 'converters',
+    );
     const seconds = (Date.parse(smallJob.completed_at) - smallStarted) / 1000;
     const smallFiles = await everyItem(api, key, `/v1/jobs/${smallJob.id}/conversions`);
     const fileIds = new Set(smallFiles.map((file) => file.id));
@@ -153,10 +176,15 @@ async function main(): Promise<void> {
     for await (const run of client.workflow.list({ query: `WorkflowType = "conversionWorkflow" AND ExecutionStatus = "Completed"` })) {
       if (fileIds.has(run.workflowId.replace(/^conversion-/, ''))) childRuns++;
     }
-    console.log(`\none job of ${SMALL_FILES} small PNGs → JPEG (job concurrency ${smallJob.concurrency})`);
     console.log(
-      `  status ${smallJob.status}, counts ${JSON.stringify(smallJob.counts)}, ${seconds.toFixed(1)} s (${(SMALL_FILES / seconds).toFixed(1)} files/s)`,
+      `\none job of ${SMALL_FILES} ${THUMB_WIDTH} px JPEG thumbnails of the photos → WebP ${SMALL_OUTPUT_WIDTH} px (job concurrency ${smallJob.concurrency})`,
     );
+    console.log(`  sharp loop:            ${smallBaseline.toFixed(1)} files/s`);
+    console.log(
+      `  Kiln job end to end:   ${(SMALL_FILES / seconds).toFixed(1)} files/s, ${seconds.toFixed(1)} s (upload ${((smallAcceptedAt - smallStarted) / 1000).toFixed(1)} s included); status ${smallJob.status}, counts ${JSON.stringify(smallJob.counts)}`,
+    );
+    console.log(`  ratio Kiln/sharp:      ${(SMALL_FILES / seconds / smallBaseline).toFixed(3)}`);
+    console.log(`  CPU: ${formatRoles(smallCpu, SMALL_FILES, 'file')}`);
     console.log(
       `  files succeeded: ${smallFiles.filter((file) => file.status === 'succeeded').length}; conversion.completed events: ${completed.length} for ${new Set(completed.map((event) => event.data.conversion_id)).size} distinct files; job.progress: ${smallProgress.length} for ${progressIndexes.size} distinct indexes`,
     );
