@@ -6,13 +6,29 @@ import { renditionKey } from '../src/storage/keys.js';
 import { StorageFullError, StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { Conversion } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress, storageWaits } from '../src/process-metrics.js';
-import type { ConversionRecorder } from './record.js';
-import type { ConvertInput, ConvertResult } from '../workflows/definitions.js';
+import type { ConversionRecorder, EndFollowUp } from './record.js';
+import type { ConvertInput, ConvertResult, JobChunkInput, JobChunkResult } from '../workflows/definitions.js';
+import { workflowInputFor } from '../src/conversions/workflow.js';
+import type { FileOutcome } from '../src/model/job-counts.js';
+import { rowOutcome } from '../src/jobs/events.js';
+
+/** A job's files as its chunks read and report them. */
+export interface JobFileRecords {
+  /** The job's files from `fromIndex` on, in order (`count` of them at most). */
+  files(jobId: string, fromIndex: number, count: number): Promise<Conversion[]>;
+  /** Counts a file of the job that began, in the transaction that marked it running. */
+  started: (jobId: string) => EndFollowUp;
+  /** Stores the job's progress for a file that ended, in the transaction that recorded its end. */
+  progress: (jobId: string) => EndFollowUp;
+  /** The same for a file found already ended (by an earlier try, or cancelled on its own), in a transaction of its own. */
+  progressOf(jobId: string, row: Conversion): Promise<void>;
+}
 
 export interface ConvertDependencies {
   blobs: BlobStore;
   converter: Converter;
-  record: Pick<ConversionRecorder, 'started' | 'succeeded'>;
+  record: Pick<ConversionRecorder, 'started' | 'succeeded' | 'failed' | 'cancelled'>;
+  jobs: JobFileRecords;
   /** The blob keys of the watermark assets `ids` that belong to the conversion's own account (others are not found). */
   watermarkKeys: (conversionId: string, ids: string[]) => Promise<Map<string, string>>;
 }
@@ -95,7 +111,36 @@ async function measured<T>(format: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createConvertActivities({ blobs, converter, record, watermarkKeys }: ConvertDependencies) {
+export function createConvertActivities({ blobs, converter, record, jobs, watermarkKeys }: ConvertDependencies) {
+  /** Has a converter make the file's outputs under their fixed keys; answers what it made. */
+  async function convertFile(context: Context, input: Omit<ConvertInput, 'record'>): Promise<ConvertResult> {
+    const keys = [input.outputKey, ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format))];
+    const marks = [...new Set((input.options.outputs ?? [input.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))];
+    const job = {
+      blobs: blobs.location,
+      inputKey: input.inputKey,
+      outputKey: input.outputKey,
+      renditionKeys: keys.slice(1),
+      watermarkKeys: Object.fromEntries(await watermarkKeys(input.conversionId, marks)),
+    };
+    const converted = await measured(input.options.output_format, () =>
+      whileStorageIsAway(context, () =>
+        converter.convert(job, input.options, {
+          signal: context.cancellationSignal,
+          timeLimitMs: input.timeLimitSeconds * 1000,
+          fairnessKey: context.info.priority?.fairnessKey,
+        }),
+      ),
+    );
+    const result: ConvertResult = {
+      input: converted.input,
+      output: { key: input.outputKey, ...converted.output },
+      ...(converted.renditions ? { renditions: converted.renditions.map((facts, index) => ({ key: keys[index]!, ...facts })) } : {}),
+      attempt: context.info.attempt,
+    };
+    return result;
+  }
+
   return {
     /**
      * Has a converter process read the original from the blob store, convert it and write
@@ -122,33 +167,7 @@ export function createConvertActivities({ blobs, converter, record, watermarkKey
             throw ApplicationFailure.create({ type: 'cancelled', message: 'the conversion was cancelled before it started', nonRetryable: true });
           }
         }
-        const keys = [
-          input.outputKey,
-          ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
-        ];
-        const marks = [...new Set((input.options.outputs ?? [input.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))];
-        const job = {
-          blobs: blobs.location,
-          inputKey: input.inputKey,
-          outputKey: input.outputKey,
-          renditionKeys: keys.slice(1),
-          watermarkKeys: Object.fromEntries(await watermarkKeys(input.conversionId, marks)),
-        };
-        const converted = await measured(input.options.output_format, () =>
-          whileStorageIsAway(context, () =>
-            converter.convert(job, input.options, {
-              signal: context.cancellationSignal,
-              timeLimitMs: input.timeLimitSeconds * 1000,
-              fairnessKey: context.info.priority?.fairnessKey,
-            }),
-          ),
-        );
-        const result: ConvertResult = {
-          input: converted.input,
-          output: { key: input.outputKey, ...converted.output },
-          ...(converted.renditions ? { renditions: converted.renditions.map((facts, index) => ({ key: keys[index]!, ...facts })) } : {}),
-          attempt: context.info.attempt,
-        };
+        const result = await convertFile(context, input);
         if (!input.record) return result;
         const ended = await record.succeeded(input.conversionId, input.record.outputFilename, result);
         return { ...result, recorded: true, ended };
@@ -162,7 +181,87 @@ export function createConvertActivities({ blobs, converter, record, watermarkKey
         clearInterval(heartbeat);
       }
     },
+
+    /**
+     * Converts a group of a job's files in turn, each as convertImage does with `record`
+     * (its conversion.started and conversion.completed or .failed), and publishes each file's
+     * `job.progress` in the transaction that records its end. The database is where a chunk
+     * stands: an attempt after a crash (or a retry) skips files that ended and publishes
+     * what they owe (once, by key), and goes on from the first that has not. A file's tries
+     * are counted on its row; an error that is not the file's fault (a converter that died,
+     * storage away) fails the attempt, so Temporal retries the chunk after its backoff, until
+     * the file has had `maxFileAttempts` tries and ends failed. A cancel kills the file under
+     * way, records it cancelled, and leaves the rest of the chunk to the job's end. Past
+     * `maxSeconds` it takes no further file and answers how many it took, so a chunk of
+     * large files holds its slot (which another account's chunk may be waiting for) about
+     * as long as a single file would.
+     */
+    async convertJobFiles(input: JobChunkInput): Promise<JobChunkResult> {
+      const context = Context.current();
+      const heartbeat = setInterval(() => context.heartbeat(), 1000);
+      const result: JobChunkResult = { done: 0, succeeded: 0, others: [] };
+      const endBy = Date.now() + input.maxSeconds * 1000;
+      try {
+        for (const row of await jobs.files(input.jobId, input.fromIndex, input.count)) {
+          if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
+          // Past its time it gives its slot back, having taken one file at least.
+          if (result.done > 0 && Date.now() >= endBy) break;
+          const outcome = await convertJobFile(context, row, input);
+          result.done++;
+          if (outcome.status === 'succeeded') result.succeeded++;
+          else result.others.push(outcome);
+        }
+        return result;
+      } finally {
+        clearInterval(heartbeat);
+      }
+    },
   };
+
+  /** One file of a chunk, to its end (see convertJobFiles); answers how it ended. */
+  async function convertJobFile(context: Context, queued: Conversion, chunk: JobChunkInput): Promise<FileOutcome> {
+    const endedBefore = async (row: Conversion): Promise<FileOutcome> => {
+      await jobs.progressOf(chunk.jobId, row);
+      return rowOutcome(row)!;
+    };
+    if (rowOutcome(queued)) return endedBefore(queued);
+    const row = await record.started(queued.id, true, jobs.started(chunk.jobId));
+    if (!row || rowOutcome(row)) return endedBefore(row ?? queued);
+    // How the file ended, as the transaction that recorded its end (with its progress) left the row.
+    let outcome: FileOutcome | undefined;
+    const storeProgress = jobs.progress(chunk.jobId);
+    const progress: EndFollowUp = (trx, ended) => ((outcome = rowOutcome(ended)), storeProgress(trx, ended));
+    const file = workflowInputFor(row, chunk.run);
+    const failed = async (error: { code: string; message: string }): Promise<FileOutcome> => {
+      await record.failed(row.id, error, progress);
+      return outcome!;
+    };
+    // A try whose worker died (it never reported) counts too: a file that kills its worker ends failed.
+    if (row.attempts > chunk.maxFileAttempts) {
+      return failed({ code: 'conversion_error', message: `the conversion was lost on each of its ${chunk.maxFileAttempts} tries` });
+    }
+    try {
+      const converted = await convertFile(context, {
+        conversionId: row.id,
+        inputKey: file.inputKey,
+        outputKey: file.outputKey,
+        options: file.options,
+        timeLimitSeconds: chunk.run.timeLimitSeconds,
+      });
+      await record.succeeded(row.id, file.outputFilename, { ...converted, attempt: row.attempts }, progress);
+      return outcome!;
+    } catch (error) {
+      if (error instanceof ConversionInputError) return failed({ code: error.code, message: error.message });
+      if (error instanceof ConversionAbortedError || context.cancellationSignal.aborted) {
+        const keys = [file.outputKey, ...(file.options.outputs ?? []).slice(1).map((output, i) => renditionKey(file.outputKey, i + 1, output.output_format))];
+        await record.cancelled(row.id, keys, progress);
+        throw context.cancellationSignal.reason ?? error;
+      }
+      if (row.attempts < chunk.maxFileAttempts) throw error;
+      const code = error instanceof ApplicationFailure && error.type ? error.type : 'conversion_error';
+      return failed({ code, message: error instanceof Error ? error.message : 'the conversion failed' });
+    }
+  }
 }
 
 export type ConvertActivities = ReturnType<typeof createConvertActivities>;

@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
 import { workflowInputFor } from '../src/conversions/workflow.js';
-import { isJobFinished, jobFiles, markJobRunning, requireJob, storeJobCounts } from '../src/db/jobs.js';
+import { countFileStarted, isJobFinished, jobFiles, markJobRunning, requireJob, storeJobCounts } from '../src/db/jobs.js';
 import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
 import type { PublishedEvent } from '../src/events/publish.js';
-import { storeJobEnd, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
+import { rowOutcome, storeFileProgress, storeJobEnd, storeJobEndFromFiles, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
+import type { JobFileRecords } from './convert.js';
 import { handOver, type DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { ConversionRunSettings, ConversionWorkflowInput } from '../workflows/definitions.js';
 import type { FileOutcome, JobCounts } from '../src/model/job-counts.js';
@@ -29,9 +30,21 @@ export interface JobFile {
 
 function fileOf(row: Conversion, run: ConversionRunSettings): JobFile {
   const base = { index: row.job_index!, conversionId: row.id, filename: row.input_filename };
-  if (row.status === 'queued' || row.status === 'running') return { ...base, input: workflowInputFor(row, run), outcome: null };
-  const error = row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null;
-  return { ...base, input: null, outcome: { ...base, status: row.status, error } };
+  const outcome = rowOutcome(row);
+  return outcome ? { ...base, input: null, outcome } : { ...base, input: workflowInputFor(row, run), outcome: null };
+}
+
+/** A job's files and their `job.progress`, as the convert activity's chunks read and record them. */
+export function jobFileRecords({ db, deliveries, defaultRetrySchedule }: JobDependencies): JobFileRecords {
+  return {
+    files: (jobId, fromIndex, count) => jobFiles(db, jobId, fromIndex, count),
+    // Its first counted try: later tries of a file already counted running count nothing.
+    started: (jobId) => async (trx, row) => (row.attempts === 1 ? (await countFileStarted(trx, jobId), []) : []),
+    progress: (jobId) => (trx, row) => storeFileProgress(trx, jobId, row, defaultRetrySchedule),
+    async progressOf(jobId, row) {
+      await handOver(deliveries, await db.transaction().execute((trx) => storeFileProgress(trx, jobId, row, defaultRetrySchedule)));
+    },
+  };
 }
 
 /**
@@ -78,6 +91,13 @@ export function createJobActivities({ db, deliveries, defaultRetrySchedule }: Jo
           defaultRetrySchedule,
         );
       });
+    },
+
+    /** Ends a job converted in chunks as its files' rows say (see storeJobEndFromFiles); answers how. */
+    async jobEnded(jobId: string, cancelled: boolean): Promise<Pick<JobEnd, 'status' | 'counts'>> {
+      const { end, published } = await db.transaction().execute((trx) => storeJobEndFromFiles(trx, jobId, cancelled, defaultRetrySchedule));
+      await handOver(deliveries, published);
+      return { status: end.status, counts: end.counts };
     },
 
     /** Ends the job with its final counts and event (see storeJobEnd). */

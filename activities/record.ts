@@ -3,6 +3,7 @@ import { renditionFilename, type OutputFormat } from '../src/model/formats.js';
 import { findConversionById, markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Conversion, Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
+import type { PublishedEvent } from '../src/events/publish.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { BlobStore } from '../src/storage/blob-store.js';
 
@@ -22,6 +23,21 @@ export interface RecordDependencies {
   blobs: BlobStore;
 }
 
+/**
+ * More to store in the same transaction as a conversion's step, given its row as it then
+ * stands (for an end, ended by this call or before it): a job's progress for its file.
+ */
+export type EndFollowUp = (trx: Kysely<Database>, row: Conversion) => Promise<PublishedEvent[]>;
+
+/** Runs `also` after the step, on the row the step left (when there is one). */
+function followUp(also: EndFollowUp | undefined, current: () => Conversion | undefined) {
+  if (!also) return undefined;
+  return (trx: Kysely<Database>) => {
+    const row = current();
+    return row ? also(trx, row) : Promise.resolve([]);
+  };
+}
+
 /** How a conversion ended, as its row says once a step was recorded. */
 export type RecordedEnd = 'succeeded' | 'failed' | 'cancelled';
 
@@ -32,11 +48,20 @@ export type RecordedEnd = 'succeeded' | 'failed' | 'cancelled';
  */
 export function conversionRecorder(events: RecordDependencies) {
   return {
-    /** Marks the conversion running (publishing conversion.started once); answers the row as it stands. */
-    async started(conversionId: string): Promise<Conversion | undefined> {
+    /**
+     * Marks the conversion running (publishing conversion.started once); answers the row as
+     * it stands. `countAttempt` counts this try in the row's `attempts` (a job's files);
+     * `also` runs in the same transaction on the row it marked running.
+     */
+    async started(conversionId: string, countAttempt = false, also?: EndFollowUp): Promise<Conversion | undefined> {
       let running: Conversion | undefined;
       // A retry finds the row already running and publishes the (stored) event again, which starts nothing twice.
-      await recordConversionStep(events, 'conversion.started', async (trx) => (running = await markRunning(trx, conversionId)));
+      await recordConversionStep(
+        events,
+        'conversion.started',
+        async (trx) => (running = await markRunning(trx, conversionId, countAttempt)),
+        followUp(also, () => running),
+      );
       return running ?? findConversionById(events.db, conversionId);
     },
 
@@ -44,37 +69,51 @@ export function conversionRecorder(events: RecordDependencies) {
      * Records the output, unless the conversion ended first: one that was cancelled meanwhile
      * (its cancellation claimed the row) keeps no output, so what this attempt wrote is deleted.
      */
-    async succeeded(conversionId: string, outputFilename: string, result: ConvertResult): Promise<RecordedEnd> {
+    async succeeded(conversionId: string, outputFilename: string, result: ConvertResult, also?: EndFollowUp): Promise<RecordedEnd> {
+      let current: Conversion | undefined;
       const ended = { as: 'succeeded' as RecordedEnd };
-      await recordConversionStep(events, 'conversion.completed', async (trx) => {
-        // The first output keeps the conversion's output name; the others are numbered after the original's.
-        const renditions = result.renditions?.map((facts, index) => ({
-          ...facts,
-          filename: index === 0 ? outputFilename : renditionFilename(outputFilename, index, facts.format as OutputFormat),
-        }));
-        const output = {
-          input: result.input,
-          output: { ...result.output, filename: outputFilename },
-          ...(renditions ? { renditions } : {}),
-          attempt: result.attempt,
-        };
-        const finished = await markSucceeded(trx, conversionId, output);
-        ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'succeeded';
-        // Also when unchanged: a retried attempt publishes again what a crashed one stored (once, by its key).
-        return ended.as === 'succeeded' ? finished?.row : undefined;
-      });
+      await recordConversionStep(
+        events,
+        'conversion.completed',
+        async (trx) => {
+          // The first output keeps the conversion's output name; the others are numbered after the original's.
+          const renditions = result.renditions?.map((facts, index) => ({
+            ...facts,
+            filename: index === 0 ? outputFilename : renditionFilename(outputFilename, index, facts.format as OutputFormat),
+          }));
+          const output = {
+            input: result.input,
+            output: { ...result.output, filename: outputFilename },
+            ...(renditions ? { renditions } : {}),
+            attempt: result.attempt,
+          };
+          const finished = await markSucceeded(trx, conversionId, output);
+          current = finished?.row;
+          ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'succeeded';
+          // Also when unchanged: a retried attempt publishes again what a crashed one stored (once, by its key).
+          return ended.as === 'succeeded' ? finished?.row : undefined;
+        },
+        followUp(also, () => current),
+      );
       if (ended.as === 'cancelled') await deleteOutputs(events.blobs, [result.output.key, ...(result.renditions ?? []).map((r) => r.key)]);
       return ended.as;
     },
 
     /** Records the failure unless the conversion ended first; answers how it ended. */
-    async failed(conversionId: string, error: { code: string; message: string }): Promise<RecordedEnd> {
+    async failed(conversionId: string, error: { code: string; message: string }, also?: EndFollowUp): Promise<RecordedEnd> {
+      let current: Conversion | undefined;
       const ended = { as: 'failed' as RecordedEnd };
-      await recordConversionStep(events, 'conversion.failed', async (trx) => {
-        const finished = await markFailed(trx, conversionId, error);
-        ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'failed';
-        return ended.as === 'failed' ? finished?.row : undefined;
-      });
+      await recordConversionStep(
+        events,
+        'conversion.failed',
+        async (trx) => {
+          const finished = await markFailed(trx, conversionId, error);
+          current = finished?.row;
+          ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'failed';
+          return ended.as === 'failed' ? finished?.row : undefined;
+        },
+        followUp(also, () => current),
+      );
       return ended.as;
     },
 
@@ -83,13 +122,20 @@ export function conversionRecorder(events: RecordDependencies) {
      * same the success record makes, so exactly one of them wins. Answers how it ended; when
      * cancelled, deletes `outputKeys` (whatever an attempt wrote before it was stopped).
      */
-    async cancelled(conversionId: string, outputKeys: readonly string[] = []): Promise<RecordedEnd> {
+    async cancelled(conversionId: string, outputKeys: readonly string[] = [], also?: EndFollowUp): Promise<RecordedEnd> {
+      let current: Conversion | undefined;
       const ended = { as: 'cancelled' as RecordedEnd };
-      await recordConversionStep(events, 'conversion.cancelled', async (trx) => {
-        const finished = await markCancelled(trx, conversionId);
-        ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'cancelled';
-        return ended.as === 'cancelled' ? finished?.row : undefined;
-      });
+      await recordConversionStep(
+        events,
+        'conversion.cancelled',
+        async (trx) => {
+          const finished = await markCancelled(trx, conversionId);
+          current = finished?.row;
+          ended.as = (finished?.row.status as RecordedEnd | undefined) ?? 'cancelled';
+          return ended.as === 'cancelled' ? finished?.row : undefined;
+        },
+        followUp(also, () => current),
+      );
       if (ended.as === 'cancelled') await deleteOutputs(events.blobs, outputKeys);
       return ended.as;
     },

@@ -68,6 +68,20 @@ const recordActivities = {
     ),
   jobProgress: async () => {},
   jobFinished: async () => {},
+  // Jobs in chunks (from the first commit that has them): the job ends as its files did.
+  jobEnded: (jobId: string, cancelled: boolean) => {
+    const files = jobFileIds.get(jobId) ?? [];
+    const failed = cancelled ? 0 : files.filter((id) => id.startsWith('cnv_bad')).length;
+    const counts = {
+      total: files.length,
+      queued: 0,
+      running: 0,
+      succeeded: cancelled ? 0 : files.length - failed,
+      failed,
+      cancelled: cancelled ? files.length : 0,
+    };
+    return Promise.resolve({ status: cancelled ? 'cancelled' : failed > 0 ? 'failed' : 'succeeded', counts });
+  },
   // Sources (from the first commit that fetches them): a refused URL fails for good, any other is fetched.
   fetchConversionSource: (input: { conversionId: string }) =>
     input.conversionId.startsWith('cnv_badsrc')
@@ -92,6 +106,33 @@ const convertActivities = {
     };
   },
 };
+const convertJobActivities = {
+  async convertJobFiles(input: { jobId: string; fromIndex: number; count: number }) {
+    const context = Context.current();
+    const result = { done: 0, succeeded: 0, others: [] as unknown[] };
+    for (const conversionId of (jobFileIds.get(input.jobId) ?? []).slice(input.fromIndex, input.fromIndex + input.count)) {
+      const index = input.fromIndex + result.done;
+      if (conversionId.startsWith('cnv_slow')) {
+        encoding.add(conversionId);
+        for (;;) {
+          context.heartbeat();
+          await context.sleep(100);
+        }
+      }
+      if (conversionId.startsWith('cnv_bad')) {
+        result.others.push({
+          conversionId,
+          index,
+          filename: `photo-${index}.jpg`,
+          status: 'failed',
+          error: { code: 'unsupported_input', message: 'not an image' },
+        });
+      } else result.succeeded++;
+      result.done++;
+    }
+    return result;
+  },
+};
 const deliverActivities = {
   deliverWebhook(input: { deliveryId: string; trigger: string; answerRetries?: boolean }) {
     const calls = (deliveryCalls.get(input.deliveryId) ?? 0) + 1;
@@ -106,6 +147,7 @@ const deliverActivities = {
 const workers = await Promise.all([
   Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln', workflowBundle: { code }, activities: recordActivities }),
   Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln-convert', activities: convertActivities }),
+  Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln-convert-jobs', activities: convertJobActivities }),
   Worker.create({ connection: env.nativeConnection, taskQueue: 'kiln-deliver', workflowBundle: { code }, activities: deliverActivities }),
 ]);
 const running = workers.map((worker) => worker.run());

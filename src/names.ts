@@ -8,10 +8,15 @@
 export const WORKFLOW_NAMES = ['conversionWorkflow', 'deliveryWorkflow', 'jobWorkflow', 'reconcileWorkflow', 'retentionWorkflow'] as const;
 export type WorkflowName = (typeof WORKFLOW_NAMES)[number];
 
-/** Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queue. */
+/**
+ * Workflows and light bookkeeping share `kiln`; sharp work has its own CPU-sized queues: a
+ * single upload's on `kiln-convert`, a job's chunks of files on `kiln-convert-jobs`, so a
+ * chunk (which holds its worker slot for several files) never keeps an upload from a slot.
+ */
 export const TASK_QUEUES = {
   workflows: 'kiln',
   convert: 'kiln-convert',
+  convertJobs: 'kiln-convert-jobs',
   deliver: 'kiln-deliver',
 } as const;
 

@@ -104,8 +104,10 @@ export interface JobWorkflowInput {
   /** Files converting at once at most. */
   concurrency: number;
   run: ConversionRunSettings;
-  /** Files one run starts before it continues as new (default 500). */
+  /** Files one run starts before it continues as new (default 500, or 10,000 in chunks). */
   filesPerRun?: number;
+  /** Seconds of work after which a chunk takes no further file (default 2). */
+  chunkSeconds?: number;
   /** The job so far, carried across continue-as-new; absent when the job begins. */
   carried?: JobProgress;
 }
@@ -128,6 +130,29 @@ export const jobProgressQuery = defineQuery<JobSnapshot>('progress');
  * stay); refused by the validator once it has. The API answers 202 or 409 from this.
  */
 export const cancelJobUpdate = defineUpdate<'cancelled'>('cancel');
+
+/** A group of a job's files that one convert activity converts in turn (read from the database, never carried here). */
+export interface JobChunkInput {
+  jobId: string;
+  /** The index of the chunk's first file in the job, and how many files from it. */
+  fromIndex: number;
+  count: number;
+  run: ConversionRunSettings;
+  /** Tries a file gets (across the chunk's attempts) before it ends failed. */
+  maxFileAttempts: number;
+  /**
+   * Seconds after which the chunk starts no further file and answers (it holds a worker slot
+   * meanwhile): the job schedules the files it left as a chunk of their own.
+   */
+  maxSeconds: number;
+}
+
+/** How a chunk's files ended: how many it took (from its first), a count of those that succeeded, and each of the others. */
+export interface JobChunkResult {
+  done: number;
+  succeeded: number;
+  others: FileOutcome[];
+}
 
 /** What the convert activity is asked to do (keys, never bytes). */
 export interface ConvertInput {

@@ -1,4 +1,6 @@
 import {
+  type ActivityOptions,
+  ActivityCancellationType,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
@@ -8,6 +10,7 @@ import {
   executeChild,
   isCancellation,
   patched,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -17,6 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { JobActivities, JobFile } from '../activities/job.js';
+import type { ConvertActivities } from '../activities/convert.js';
 import { conversionWorkflowId, TASK_QUEUES } from '../src/names.js';
 import { conversionStartAttributes, SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
 import { conversionWorkflow } from './conversion.js';
@@ -37,6 +41,14 @@ const record = proxyLocalActivities<JobActivities>(BOOKKEEPING_ACTIVITY_OPTIONS)
 
 /** Files one run starts before it continues as new, unless told: its history stays far inside Temporal's limits. */
 const FILES_PER_RUN = 500;
+/** The same for a job converted in chunks: a chunk of files costs its run a handful of history events. */
+const CHUNKED_FILES_PER_RUN = 10_000;
+/** Files one convert activity takes at most; fewer as the job's end nears, so its last chunks end together. */
+const CHUNK_FILES = 25;
+/** Tries a file of a chunk gets before it ends failed (a single upload's retry policy gives it as many). */
+const MAX_FILE_ATTEMPTS = 5;
+/** Seconds of work after which a chunk takes no further file: the slot it holds goes back to the queue's turn. */
+const CHUNK_SECONDS = 2;
 /** Files read from the database at a time. */
 const PAGE = 100;
 /** Files that did not succeed (failed, or cancelled on their own) `job.failed` lists; the rest are counted. */
@@ -88,8 +100,14 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
     failuresOmitted: 0,
     cancelRequested: false,
   };
-  const filesPerRun = input.filesPerRun ?? FILES_PER_RUN;
+  // A job converts its files in chunks, each one convert activity, rather than one child run per file
+  // (runs started before that go on with children).
+  const chunked = patched('job-chunks');
+  const filesPerRun = input.filesPerRun ?? (chunked ? CHUNKED_FILES_PER_RUN : FILES_PER_RUN);
+  /** Files under way: each child's, or every file of each chunk under way. */
   let running = 0;
+  let chunksRunning = 0;
+  let chunkEnded = false;
   let phase: JobPhase = 'running';
   const counts = (): JobCounts => ({
     total: input.total,
@@ -99,7 +117,12 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
     failed: progress.failed,
     cancelled: progress.cancelled,
   });
-  const snapshot = (): JobSnapshot => ({ status: phase, counts: counts(), progress: percentDone(counts()) });
+  /** The counts the job ended with, as its files' rows said (a job converted in chunks). */
+  let endCounts: JobCounts | undefined;
+  const snapshot = (): JobSnapshot => {
+    const now = endCounts ?? counts();
+    return { status: phase, counts: now, progress: percentDone(now) };
+  };
 
   // Children run in their own scope: cancelling it cancels every file under way, and nothing else.
   const files = new CancellationScope();
@@ -165,19 +188,77 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
       });
   };
 
+  const chunkOptions: ActivityOptions = {
+    taskQueue: TASK_QUEUES.convertJobs,
+    // Each file has its own limit (the converter stops it); this only catches a worker that hung.
+    startToCloseTimeout: `${CHUNK_FILES * (2 * input.run.timeLimitSeconds + 30)} seconds`,
+    heartbeatTimeout: `${input.run.heartbeatTimeoutSeconds} seconds`,
+    // Without a limit: each file's tries are counted on its row, and a chunk retried goes on where it stopped.
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+    // The chunk's file under way is recorded cancelled before the job ends.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  };
+  const { convertJobFiles } = proxyActivities<ConvertActivities>(chunkOptions);
+  /** Files a chunk left when its time was up, to schedule before any new file. */
+  const leftOver: Array<{ fromIndex: number; count: number }> = [];
+  const convertChunk = (fromIndex: number, count: number): void => {
+    running += count;
+    chunksRunning++;
+    void files
+      .run(() =>
+        // The Web UI shows which files each chunk was given (by job_index, as the API lists them).
+        convertJobFiles.executeWithOptions({ ...chunkOptions, summary: `job_index ${fromIndex}–${fromIndex + count - 1} of ${input.total} files` }, [
+          {
+            jobId: input.jobId,
+            fromIndex,
+            count,
+            run: input.run,
+            maxFileAttempts: MAX_FILE_ATTEMPTS,
+            maxSeconds: input.chunkSeconds ?? CHUNK_SECONDS,
+          },
+        ]),
+      )
+      .then(
+        (result) => {
+          progress.succeeded += result.succeeded;
+          for (const other of result.others) progress[other.status]++;
+          if (result.done < count) leftOver.push({ fromIndex: fromIndex + result.done, count: count - result.done });
+        },
+        // A cancelled chunk: its files that did not end, end with the job (see jobEnded).
+        () => undefined,
+      )
+      .then(() => {
+        running -= count;
+        chunksRunning--;
+        chunkEnded = true;
+      });
+  };
+
   let page: JobFile[] = [];
   let pageStart = 0;
   let startedThisRun = 0;
   let requested: Error | undefined;
   try {
     for (;;) {
+      while (!progress.cancelRequested && chunked && chunksRunning < input.concurrency && leftOver.length > 0) {
+        const { fromIndex, count } = leftOver.shift()!;
+        convertChunk(fromIndex, count);
+      }
       while (
         !progress.cancelRequested &&
-        running < input.concurrency &&
+        (chunked ? chunksRunning : running) < input.concurrency &&
         progress.next < input.total &&
         startedThisRun < filesPerRun &&
         !workflowInfo().continueAsNewSuggested
       ) {
+        if (chunked) {
+          const left = Math.min(input.total - progress.next, filesPerRun - startedThisRun);
+          const count = Math.max(1, Math.min(CHUNK_FILES, Math.ceil(left / (4 * input.concurrency))));
+          convertChunk(progress.next, count);
+          progress.next += count;
+          startedThisRun += count;
+          continue;
+        }
         const index = progress.next;
         if (index >= pageStart + page.length) {
           page = await record.jobFiles(input.jobId, index, PAGE, input.run);
@@ -194,8 +275,10 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
       // A run hands over after filesPerRun files, or sooner when Temporal suggests it (a history grown large).
       const handOver = startedThisRun >= filesPerRun || workflowInfo().continueAsNewSuggested;
       const startedAll = progress.next >= input.total || progress.cancelRequested || handOver;
-      if (startedAll && running === 0) break;
-      await condition(() => ended.length > 0 || (progress.cancelRequested && running === 0));
+      // Files a chunk left are below progress.next: a run hands over only once none is left.
+      if (startedAll && running === 0 && (leftOver.length === 0 || progress.cancelRequested)) break;
+      chunkEnded = false;
+      await condition(() => ended.length > 0 || chunkEnded || (progress.cancelRequested && running === 0));
     }
   } catch (error) {
     // A cancellation request (the API's, the Web UI's): the same as the signal, then the run ends Canceled.
@@ -214,6 +297,14 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
   }
 
   decided = true;
+  if (chunked) {
+    // The files' rows say how the job ended: the files that failed, the counts, which a chunk cancelled mid-way never reported.
+    const end = await CancellationScope.nonCancellable(() => record.jobEnded(input.jobId, progress.cancelRequested));
+    phase = end.status;
+    endCounts = end.counts;
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]);
+    return ending();
+  }
   const final = counts();
   if (progress.cancelRequested) {
     // Files the job never started never will.
@@ -232,11 +323,16 @@ export async function jobWorkflow(input: JobWorkflowInput): Promise<JobSnapshot>
     }),
   );
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: phase }]);
-  if (requested !== undefined) throw requested;
-  if (cancelByUpdate) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
-  // Cancelled by the update: the API requests the run's cancellation next, which ends it Canceled.
-  if (cancelledByUpdate) await CancellationScope.cancellable(() => sleep(CANCEL_REQUEST_WAIT));
-  return snapshot();
+  return ending();
+
+  /** Ends the run as the job was asked to end: Canceled on a cancellation request. */
+  async function ending(): Promise<JobSnapshot> {
+    if (requested !== undefined) throw requested;
+    if (cancelByUpdate) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+    // Cancelled by the update: the API requests the run's cancellation next, which ends it Canceled.
+    if (cancelledByUpdate) await CancellationScope.cancellable(() => sleep(CANCEL_REQUEST_WAIT));
+    return snapshot();
+  }
 
   /** Counts the files that ended and publishes a `job.progress` for each. */
   async function report(outcomes: FileOutcome[]): Promise<void> {

@@ -1977,6 +1977,7 @@ export interface components {
         [key: string]: unknown;
       } | null;
       tag: string | null;
+      /** @description The Temporal run its work is done in: conversion-<id> for a single upload, the job's own (job-<job_id>) for a job's file. */
       workflow_id: string;
       /** @description The job this conversion is a file of (job_…); null for a single upload. */
       job_id: string | null;

@@ -58,18 +58,22 @@ export function storeConversionEvent(
  * made the change, undefined when the row already had it), and the step's event is stored
  * in the same transaction, so the row never changes without its event (and one commit
  * instead of two). Then the event's deliveries are dispatched; throws when they could not
- * be, so an activity is retried (the event is stored once, by its key).
+ * be, so an activity is retried (the event is stored once, by its key). `also` stores more
+ * events in the same transaction, whether or not `write` changed the row.
  */
 export async function recordConversionStep(
   deps: ConversionEventDependencies,
   type: ConversionEventType,
   write: (db: Kysely<Database>) => Promise<Conversion | undefined>,
+  also?: (trx: Kysely<Database>) => Promise<PublishedEvent[]>,
 ): Promise<void> {
   const published = await deps.db.transaction().execute(async (trx) => {
     const row = await write(trx);
-    return row ? storeConversionEvent(trx, row, type, deps.defaultRetrySchedule) : undefined;
+    const events = row ? [await storeConversionEvent(trx, row, type, deps.defaultRetrySchedule)] : [];
+    if (also) events.push(...(await also(trx)));
+    return events;
   });
-  if (published) await handOver(deps.deliveries, [published]);
+  if (published.length > 0) await handOver(deps.deliveries, published);
 }
 
 /** Dispatches the deliveries of an event stored earlier with the conversion (`file.uploaded`, stored in the upload's transaction). */

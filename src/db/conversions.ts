@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
 import type { StoredRendition, Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
-import { conversionWorkflowId } from '../names.js';
+import { conversionWorkflowId, jobWorkflowId } from '../names.js';
 
 const OPEN_STATUSES: ConversionStatus[] = ['queued', 'running'];
 
@@ -49,7 +49,8 @@ export function queuedConversionRow(upload: AcceptedUpload, job?: { id: string; 
     id: upload.id,
     account_id: upload.accountId,
     status: 'queued',
-    workflow_id: conversionWorkflowId(upload.id),
+    // A job's files are converted in its own run (in groups of files), not a run each.
+    workflow_id: job ? jobWorkflowId(job.id) : conversionWorkflowId(upload.id),
     options: JSON.stringify(upload.options),
     input_key: upload.inputKey,
     input_filename: upload.filename,
@@ -101,14 +102,19 @@ export async function listConversions(
   return query.orderBy('id', 'desc').limit(page.limit).execute();
 }
 
-/** Marks an attempt as started. Returns the row, or undefined when it had already finished. */
-export async function markRunning(db: Kysely<Database>, id: string): Promise<Conversion | undefined> {
+/**
+ * Marks an attempt as started, counting it in `attempts` when `countAttempt` (a job's files:
+ * their tries are counted here, not by a retry policy of their own). Returns the row, or
+ * undefined when it had already finished.
+ */
+export async function markRunning(db: Kysely<Database>, id: string, countAttempt = false): Promise<Conversion | undefined> {
   return db
     .updateTable('conversions')
     .set({
       status: 'running',
       started_at: sql`coalesce(started_at, now())`,
       updated_at: sql`now()`,
+      ...(countAttempt ? { attempts: sql<number>`attempts + 1` } : {}),
     })
     .where('id', '=', id)
     .where('status', 'in', OPEN_STATUSES)

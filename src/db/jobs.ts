@@ -111,6 +111,50 @@ export async function storeJobCounts(db: Kysely<Database>, id: string, counts: O
     .executeTakeFirst();
 }
 
+/**
+ * Stores the job's counts as its files' rows say now, and answers the job. The job's row is
+ * locked first, so that files of one job ending at once count each other in turn (each
+ * count is taken after the previous one committed) and no two answers are the same.
+ */
+export async function recountJob(db: Kysely<Database>, jobId: string): Promise<Job> {
+  await db.selectFrom('jobs').select('id').where('id', '=', jobId).forUpdate().executeTakeFirstOrThrow();
+  const { rows } = await sql<Job>`
+    update jobs set
+      (files_running, files_succeeded, files_failed, files_cancelled) = (
+        select count(*) filter (where status = 'running'), count(*) filter (where status = 'succeeded'),
+               count(*) filter (where status = 'failed'), count(*) filter (where status = 'cancelled')
+        from conversions where job_id = ${jobId}),
+      updated_at = now()
+    where id = ${jobId}
+    returning *`.execute(db);
+  return rows[0]!;
+}
+
+/** Counts a file of the job that began converting for the first time; answers the job. */
+export function countFileStarted(db: Kysely<Database>, jobId: string): Promise<Job> {
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({ files_running: eb('files_running', '+', 1), updated_at: sql`now()` }))
+    .where('id', '=', jobId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Counts a file of the job that ended (`wasRunning` when it had been counted started); answers the job. */
+export function countFileEnded(db: Kysely<Database>, jobId: string, status: 'succeeded' | 'failed' | 'cancelled', wasRunning: boolean): Promise<Job> {
+  const column = status === 'succeeded' ? 'files_succeeded' : status === 'failed' ? 'files_failed' : 'files_cancelled';
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({
+      [column]: eb(column, '+', 1),
+      ...(wasRunning ? { files_running: eb('files_running', '-', 1) } : {}),
+      updated_at: sql`now()`,
+    }))
+    .where('id', '=', jobId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /** The job's files from `fromIndex` on, in order (`limit` of them at most). */
 export function jobFiles(db: Kysely<Database>, jobId: string, fromIndex: number, limit: number): Promise<Conversion[]> {
   return db.selectFrom('conversions').selectAll().where('job_id', '=', jobId).where('job_index', '>=', fromIndex).orderBy('job_index').limit(limit).execute();
@@ -140,12 +184,38 @@ export function finishJob(db: Kysely<Database>, id: string, status: Exclude<JobS
 
 /** Cancels the job's files that never started; answers the rows this call cancelled. */
 export function cancelQueuedFiles(db: Kysely<Database>, jobId: string): Promise<Conversion[]> {
+  return (
+    db
+      .updateTable('conversions')
+      .set({ status: 'cancelled', error_code: 'cancelled', error_message: 'the job was cancelled', updated_at: sql`now()`, completed_at: sql`now()` })
+      .where('job_id', '=', jobId)
+      // Running too: a job ends only once nothing works on its files, so a file still running then lost its converter.
+      .where('status', 'in', ['queued', 'running'])
+      .returningAll()
+      .execute()
+  );
+}
+
+/** Fails the job's files that have not ended (a job that ends with files no chunk could finish); answers them. */
+export function failUnfinishedFiles(db: Kysely<Database>, jobId: string, error: { code: string; message: string }): Promise<Conversion[]> {
   return db
     .updateTable('conversions')
-    .set({ status: 'cancelled', error_code: 'cancelled', error_message: 'the job was cancelled', updated_at: sql`now()`, completed_at: sql`now()` })
+    .set({ status: 'failed', error_code: error.code, error_message: error.message, updated_at: sql`now()`, completed_at: sql`now()` })
     .where('job_id', '=', jobId)
-    .where('status', '=', 'queued')
+    .where('status', 'in', ['queued', 'running'])
     .returningAll()
+    .execute();
+}
+
+/** The job's first `limit` files that ended without succeeding, in order. */
+export function filesNotSucceeded(db: Kysely<Database>, jobId: string, limit: number): Promise<Conversion[]> {
+  return db
+    .selectFrom('conversions')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .where('status', 'in', ['failed', 'cancelled'])
+    .orderBy('job_index')
+    .limit(limit)
     .execute();
 }
 

@@ -1,6 +1,16 @@
 import type { Kysely } from 'kysely';
-import type { Database, Job } from '../db/schema.js';
-import { cancelQueuedFiles, finishJob, requireJob, storeJobCounts } from '../db/jobs.js';
+import type { Conversion, Database, Job } from '../db/schema.js';
+import {
+  cancelQueuedFiles,
+  countFileEnded,
+  failUnfinishedFiles,
+  fileCounts,
+  filesNotSucceeded,
+  finishJob,
+  recountJob,
+  requireJob,
+  storeJobCounts,
+} from '../db/jobs.js';
 import { storeConversionEvents } from '../conversions/events.js';
 import type { JobEventType, StoredEventData } from '../model/event-catalog.js';
 import { publishEvents, type PublishedEvent } from '../events/publish.js';
@@ -15,6 +25,13 @@ function outcomeData(outcome: FileOutcome): StoredEventData<'job.progress'>['fil
 
 function base(job: Job, counts: JobCounts) {
   return { job_id: job.id, counts, progress: percentDone(counts), metadata: job.webhook_metadata, tag: job.tag };
+}
+
+/** How a file of a job ended, from its row; undefined while it has not. */
+export function rowOutcome(row: Conversion): FileOutcome | undefined {
+  if (row.status === 'queued' || row.status === 'running') return undefined;
+  const error = row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null;
+  return { conversionId: row.id, index: row.job_index!, filename: row.input_filename, status: row.status, error };
 }
 
 /** A job's event as it will be stored, by type. */
@@ -64,6 +81,22 @@ export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[
   );
 }
 
+/**
+ * Publishes `job.progress` for a file of the job that ended (`row`, its end recorded in
+ * `trx`), counting it on the job in the same statement that locks the job's row, so files
+ * of one job ending at once are counted in turn. Once per file: a file whose progress is
+ * stored already is not counted again, and publishing it again finds the stored event.
+ */
+export async function storeFileProgress(trx: Kysely<Database>, jobId: string, row: Conversion, defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+  const file = rowOutcome(row);
+  if (!file) return [];
+  const key = eventKey(jobId, 'job.progress', file.index);
+  const stored = await trx.selectFrom('events').select('id').where('dedupe_key', '=', key).executeTakeFirst();
+  // Counted running when a chunk first marked it so (its first counted try); one cancelled while queued never was.
+  const job = stored ? await requireJob(trx, jobId) : await countFileEnded(trx, jobId, file.status, row.attempts > 0);
+  return storeJobEvents(trx, job, [{ type: 'job.progress', file, counts: fileCounts(job) }], defaultRetrySchedule);
+}
+
 /** How a job ended, as its workflow (or the API, for a job that never started) records it. */
 export interface JobEnd {
   status: 'succeeded' | 'failed' | 'cancelled';
@@ -97,4 +130,42 @@ export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: Job
         : { type: 'job.cancelled', counts };
   published.push(...(await storeJobEvents(trx, job, [event], defaultRetrySchedule)));
   return published;
+}
+
+/** Files that did not succeed a `job.failed` lists; the rest are counted. */
+const FAILURES_LISTED = 100;
+
+/**
+ * Ends a job converted in chunks as its files' rows say: when cancelled, its files that did
+ * not end are cancelled (each with its `conversion.cancelled`); otherwise any such file (a
+ * chunk that could not go on) fails. Then the job ends `succeeded` when every file did,
+ * `failed` otherwise, with counts taken from the rows and the first files that did not
+ * succeed listed. Safe to repeat, as storeJobEnd is.
+ */
+export async function storeJobEndFromFiles(
+  trx: Kysely<Database>,
+  jobId: string,
+  cancelled: boolean,
+  defaultRetrySchedule: number[],
+): Promise<{ end: JobEnd; published: PublishedEvent[] }> {
+  const published: PublishedEvent[] = [];
+  if (!cancelled) {
+    const lost = await failUnfinishedFiles(trx, jobId, { code: 'conversion_error', message: 'the job ended before this file was converted' });
+    published.push(...(await storeConversionEvents(trx, lost, 'conversion.failed', defaultRetrySchedule)));
+  }
+  // Before the counts are taken (storeJobEnd finds none left to cancel).
+  if (cancelled) {
+    const never = await cancelQueuedFiles(trx, jobId);
+    published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
+  }
+  const counts = fileCounts(await recountJob(trx, jobId));
+  const unsuccessful = await filesNotSucceeded(trx, jobId, FAILURES_LISTED);
+  const end: JobEnd = {
+    status: cancelled ? 'cancelled' : counts.failed + counts.cancelled > 0 ? 'failed' : 'succeeded',
+    counts,
+    failures: unsuccessful.map((row) => rowOutcome(row)!),
+    failuresOmitted: Math.max(0, counts.failed + counts.cancelled - unsuccessful.length),
+  };
+  published.push(...(await storeJobEnd(trx, jobId, end, defaultRetrySchedule)));
+  return { end, published };
 }

@@ -20,6 +20,7 @@ const QUEUES = [
   { name: TASK_QUEUES.workflows, kind: 'workflow' },
   { name: TASK_QUEUES.workflows, kind: 'activity' },
   { name: TASK_QUEUES.convert, kind: 'activity' },
+  { name: TASK_QUEUES.convertJobs, kind: 'activity' },
   { name: TASK_QUEUES.deliver, kind: 'activity' },
 ] as const;
 

@@ -11,6 +11,7 @@ import {
   createSourceActivities,
   createRetentionActivities,
   conversionRecorder,
+  jobFileRecords,
   type SourceDependencies,
   type DeliverDependencies,
   type RetentionPeriods,
@@ -26,6 +27,7 @@ import type { Converter } from '../convert/converter-pool.js';
 import { assetKeysForConversion } from '../db/assets.js';
 import { codeRoot, moduleExtension } from '../paths.js';
 import { KILN_VERSION } from '../version.js';
+import type { ConvertInput, JobChunkInput } from '../../workflows/definitions.js';
 
 const workflowsPath = path.join(codeRoot, 'workflows', `index${moduleExtension}`);
 
@@ -76,8 +78,9 @@ export interface WorkerDependencies {
 
 /**
  * Kiln's workers: conversion workflows with their bookkeeping activities on `kiln`; sharp
- * on `kiln-convert` with as many slots as the machine has cores (more would only queue
- * work in memory and time it out); delivery workflows and their HTTP attempts on
+ * on `kiln-convert` (single uploads) and `kiln-convert-jobs` (jobs' chunks of files), each
+ * with two slots per converter (more would only queue work in memory and time it out);
+ * delivery workflows and their HTTP attempts on
  * `kiln-deliver` with many slots, so a slow receiver never holds up a conversion.
  */
 export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]> {
@@ -91,6 +94,22 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
     shutdownGraceTime: `${deps.shutdownGraceSeconds} seconds`,
   };
   const record = { db: deps.db, deliveries: deps.deliveries, defaultRetrySchedule: deps.defaultRetrySchedule };
+  const convert = createConvertActivities({
+    blobs: deps.blobs,
+    converter: deps.converter,
+    record: conversionRecorder({ ...record, blobs: deps.blobs }),
+    jobs: jobFileRecords(record),
+    watermarkKeys: (conversionId, ids) => assetKeysForConversion(deps.db, conversionId, ids),
+  });
+  // Both queues' activities share the converters, which serve waiting work by account in turn.
+  const convertSlots = {
+    // One conversion waiting per converter: its reading, writing and recording overlap another's image work,
+    // and a converter never waits on Temporal for its next task.
+    maxConcurrentActivityTaskExecutions: deps.convertConcurrency * 2,
+    // Heartbeats carry a cancel back to the activity: send them each second, not each
+    // 0.8 × heartbeat timeout, so a cancel stops the image work within about a second.
+    maxHeartbeatThrottleInterval: '1 second',
+  };
   return Promise.all([
     Worker.create({
       ...common,
@@ -114,18 +133,14 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
     Worker.create({
       ...common,
       taskQueue: TASK_QUEUES.convert,
-      activities: createConvertActivities({
-        blobs: deps.blobs,
-        converter: deps.converter,
-        record: conversionRecorder({ ...record, blobs: deps.blobs }),
-        watermarkKeys: (conversionId, ids) => assetKeysForConversion(deps.db, conversionId, ids),
-      }),
-      // One conversion waiting per converter: its reading, writing and recording overlap another's image work,
-      // and a converter never waits on Temporal for its next task.
-      maxConcurrentActivityTaskExecutions: deps.convertConcurrency * 2,
-      // Heartbeats carry a cancel back to the activity: send them each second, not each
-      // 0.8 × heartbeat timeout, so a cancel stops the image work within about a second.
-      maxHeartbeatThrottleInterval: '1 second',
+      activities: { convertImage: (input: ConvertInput) => convert.convertImage(input) },
+      ...convertSlots,
+    }),
+    Worker.create({
+      ...common,
+      taskQueue: TASK_QUEUES.convertJobs,
+      activities: { convertJobFiles: (input: JobChunkInput) => convert.convertJobFiles(input) },
+      ...convertSlots,
     }),
   ]);
 }

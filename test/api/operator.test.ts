@@ -151,7 +151,7 @@ describe('sign-in links and the operator’s routes', () => {
     assert.deepEqual([status.body.postgres, status.body.temporal], [{ ok: true }, { ok: true }]);
     assert.deepEqual(
       status.body.task_queues.map((q: { name: string; kind: string }) => `${q.kind} ${q.name}`),
-      ['workflow kiln', 'activity kiln', 'activity kiln-convert', 'activity kiln-deliver'],
+      ['workflow kiln', 'activity kiln', 'activity kiln-convert', 'activity kiln-convert-jobs', 'activity kiln-deliver'],
     );
     // This process's worker polls every one of them.
     for (const queue of status.body.task_queues) assert.ok(queue.pollers.length > 0, `${queue.kind} ${queue.name} has no poller`);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { filesTakenByChunks } from '../support/temporal.js';
 import { openEmbeddedPostgres } from '../../src/db/database.js';
 import { tempDir } from '../support/temp.js';
 import { freePort } from '../support/postgres.js';
@@ -64,16 +65,15 @@ test('kiln dev killed mid-job: after a restart the job finishes, every file conv
     const connection = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
     try {
       const client = new Client({ connection });
-      for (const file of files) {
-        const runs = [];
-        for await (const run of client.workflow.list({ query: `WorkflowId = "conversion-${file.id}"` })) runs.push(run);
-        assert.equal(runs.length, 1, `one workflow run for file ${file.job_index}`);
-        assert.equal(runs[0]!.status.name, 'COMPLETED');
-      }
       const jobRuns = [];
       for await (const run of client.workflow.list({ query: `WorkflowId = "job-${id}"` })) jobRuns.push(run);
-      assert.equal(jobRuns.length, 1, 'the job is one run (it continues as new only every 500 files)');
+      assert.equal(jobRuns.length, 1, 'the job is one run');
       assert.equal(jobRuns[0]!.status.name, 'COMPLETED');
+      // Its files were converted in its own run, each taken by one chunk: no run of their own.
+      assert.deepEqual(await filesTakenByChunks(client.workflow.getHandle(`job-${id}`)), [...Array(FILES).keys()]);
+      for await (const run of client.workflow.list({ query: `WorkflowType = "conversionWorkflow"` })) {
+        assert.ok(!files.some((file: any) => run.workflowId === `conversion-${file.id}`), `no run of its own for ${run.workflowId}`);
+      }
     } finally {
       await connection.close();
     }

@@ -5,7 +5,8 @@ import { installTemporalRuntime } from '../../src/temporal/connection.js';
 import { loadConfig } from '../../src/config.js';
 import { setLogLevel } from '../../src/log.js';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import type { JobChunkInput, JobChunkResult } from '../../workflows/definitions.js';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
@@ -62,4 +63,28 @@ export async function runEnding(handle: WorkflowHandle): Promise<RunEnding> {
 /** Milliseconds since the epoch of a workflow history event's `eventTime`. */
 export function historyEventMs(time: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
   return Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
+}
+
+/**
+ * The files a job's run converted in chunks, by index and sorted: each completed
+ * `convertJobFiles` took `done` files from its first. A file taken by two chunks shows twice;
+ * a job whose every file was converted once answers 0…total-1.
+ */
+export async function filesTakenByChunks(handle: WorkflowHandle): Promise<number[]> {
+  const { events } = await handle.fetchHistory();
+  const inputs = new Map<string, JobChunkInput>();
+  const taken: number[] = [];
+  for (const event of events ?? []) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled?.activityType?.name === 'convertJobFiles') {
+      inputs.set(String(event.eventId), defaultPayloadConverter.fromPayload<JobChunkInput>(scheduled.input!.payloads![0]!));
+    }
+    const completed = event.activityTaskCompletedEventAttributes;
+    const input = completed && inputs.get(String(completed.scheduledEventId));
+    if (input) {
+      const { done } = defaultPayloadConverter.fromPayload<JobChunkResult>(completed.result!.payloads![0]!);
+      for (let i = 0; i < done; i++) taken.push(input.fromIndex + i);
+    }
+  }
+  return taken.sort((a, b) => a - b);
 }

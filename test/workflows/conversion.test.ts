@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { conversionRecorder, createConvertActivities, createRecordActivities, type ConvertActivities } from '../../activities/index.js';
+import { conversionRecorder, createConvertActivities, createRecordActivities, jobFileRecords, type ConvertActivities } from '../../activities/index.js';
 import type { ConvertInput } from '../../workflows/definitions.js';
 import { statusQuery, cancelSignal } from '../../workflows/definitions.js';
 import { TASK_QUEUES } from '../../src/names.js';
@@ -77,11 +77,12 @@ describe('conversion workflow (time-skipping test server)', () => {
       blobs,
       converter,
       record: conversionRecorder(recording()),
+      jobs: jobFileRecords(recording()),
       watermarkKeys: (conversionId, ids) => assetKeysForConversion(database.db, conversionId, ids),
     });
   }
 
-  async function withWorkers<T>(body: () => Promise<T>, convert = convertActivities()): Promise<T> {
+  async function withWorkers<T>(body: () => Promise<T>, convert: Pick<ConvertActivities, 'convertImage'> = convertActivities()): Promise<T> {
     const workflowWorker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.workflows,

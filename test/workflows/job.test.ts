@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
-import { conversionRecorder, createJobActivities, createRecordActivities } from '../../activities/index.js';
-import type { ConvertInput, ConvertResult } from '../../workflows/definitions.js';
-import { cancelSignal, jobProgressQuery, type JobWorkflowInput } from '../../workflows/definitions.js';
+import { conversionRecorder, createConvertActivities, createJobActivities, createRecordActivities, jobFileRecords } from '../../activities/index.js';
+import { ConversionAbortedError, type Converter } from '../../src/convert/converter-pool.js';
+import { ConversionInputError } from '../../src/convert/pipeline-errors.js';
+import { cancelSignal, jobProgressQuery, type JobChunkInput, type JobWorkflowInput } from '../../workflows/definitions.js';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { TASK_QUEUES } from '../../src/names.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
@@ -26,10 +26,10 @@ const SCHEDULE = [30, 120, 600];
 const run = { heartbeatTimeoutSeconds: 10, timeLimitSeconds: 60 };
 
 /**
- * The job workflow on the time-skipping test server with the real conversion workflow as
- * its children, the real job and record activities and an embedded database. The image
- * work itself is a stand-in that records as the real convert activity does (the real one
- * is covered by the conversion tests): these tests are about the job around it.
+ * The job workflow on the time-skipping test server with the real convert activity
+ * converting its chunks of files, the real job and record activities and an embedded
+ * database. The image work itself is a stand-in converter (the real one is covered by the
+ * conversion tests): these tests are about the job around it.
  */
 describe('job workflow (time-skipping test server)', () => {
   let env: TestWorkflowEnvironment;
@@ -75,48 +75,47 @@ describe('job workflow (time-skipping test server)', () => {
   }
 
   /**
-   * Stand-in image work: records the start and the result as the real activity does,
-   * counts how many run at once and how often each file ran, and fails or hangs the
-   * files `behaviour` names.
+   * Stand-in image work behind the real convert activity: counts how many files convert at
+   * once and how often each was converted, and fails (the file's fault), crashes (not its
+   * fault: the chunk is retried) or hangs (until its converter is stopped) the files
+   * `behaviour` names.
    */
-  function standIn(behaviour: (input: ConvertInput, index: number) => 'succeed' | 'fail' | 'hang' = () => 'succeed') {
-    const record = conversionRecorder(recording());
+  function standIn(behaviour: (index: number) => 'succeed' | 'fail' | 'crash' | 'hang' = () => 'succeed') {
     const calls = new Map<string, number>();
     let active = 0;
     let peak = 0;
     let started = 0;
-    const activities = {
-      async convertImage(input: ConvertInput): Promise<ConvertResult> {
-        const context = Context.current();
-        calls.set(input.conversionId, (calls.get(input.conversionId) ?? 0) + 1);
+    const converter: Converter = {
+      async convert(work, _options, run) {
+        const conversionId = /conversions\/([^/]+)\//.exec(work.outputKey)![1]!;
+        calls.set(conversionId, (calls.get(conversionId) ?? 0) + 1);
         active++;
         started++;
         peak = Math.max(peak, active);
         try {
-          if (input.record) await record.started(input.conversionId);
-          const index = Number(/(\d+)$/.exec(input.inputKey)![1]);
-          const what = behaviour(input, index);
-          if (what === 'fail') throw ApplicationFailure.create({ type: 'unsupported_input', message: `file ${index} is not an image`, nonRetryable: true });
+          const index = Number(/(\d+)$/.exec(work.inputKey)![1]);
+          const what = behaviour(index);
+          if (what === 'fail') throw new ConversionInputError('unsupported_input', `file ${index} is not an image`);
+          if (what === 'crash') throw new Error(`the converter of file ${index} died`);
           if (what === 'hang') {
-            for (;;) {
-              context.heartbeat();
-              await context.sleep(50);
-            }
+            await new Promise((resolve) => run.signal?.addEventListener('abort', resolve, { once: true }));
+            throw new ConversionAbortedError();
           }
           // Long enough for several files to overlap.
           await new Promise((resolve) => setTimeout(resolve, 20));
-          const result = {
-            input: { format: 'jpeg', width: 64, height: 48, bytes: 100 },
-            output: { key: input.outputKey, format: 'webp', width: 64, height: 48, bytes: 50 },
-            attempt: context.info.attempt,
-          };
-          if (input.record) await record.succeeded(input.conversionId, input.record.outputFilename, result);
-          return { ...result, recorded: true };
+          return { input: { format: 'jpeg', width: 64, height: 48, bytes: 100 }, output: { format: 'webp' as const, width: 64, height: 48, bytes: 50 } };
         } finally {
           active--;
         }
       },
     };
+    const activities = createConvertActivities({
+      blobs: recording().blobs,
+      converter,
+      record: conversionRecorder(recording()),
+      jobs: jobFileRecords(recording()),
+      watermarkKeys: () => Promise.resolve(new Map()),
+    });
     return { activities, calls, peak: () => peak, started: () => started };
   }
 
@@ -130,7 +129,7 @@ describe('job workflow (time-skipping test server)', () => {
     // More slots than any job here runs at once: the job's own window must be what limits it.
     const convertWorker = await Worker.create({
       connection: env.nativeConnection,
-      taskQueue: TASK_QUEUES.convert,
+      taskQueue: TASK_QUEUES.convertJobs,
       activities: convert.activities,
       maxConcurrentActivityTaskExecutions: 50,
     });
@@ -148,6 +147,11 @@ describe('job workflow (time-skipping test server)', () => {
   /** In the order stored: events stored together share their created_at, and their ids sort only to the millisecond. */
   async function jobEvents(jobId: string): Promise<Array<{ type: string; data: any }>> {
     return database.db.selectFrom('events').select(['type', 'data']).where('subject_id', '=', jobId).orderBy('seq').execute();
+  }
+
+  async function fileIds(jobId: string): Promise<string[]> {
+    const rows = await database.db.selectFrom('conversions').select('id').where('job_id', '=', jobId).orderBy('job_index').execute();
+    return rows.map((r) => r.id);
   }
 
   async function fileStatuses(jobId: string): Promise<string[]> {
@@ -193,7 +197,7 @@ describe('job workflow (time-skipping test server)', () => {
 
   test('failed files end the job failed, listing each with its error code', async () => {
     const job = await newJob(8, 4);
-    const convert = standIn((_input, index) => (index === 2 || index === 5 ? 'fail' : 'succeed'));
+    const convert = standIn((index) => (index === 2 || index === 5 ? 'fail' : 'succeed'));
     const ending = await withWorkers(convert, async () => runEnding(await start(job)));
     assert.equal(ending.state, 'COMPLETED', 'a job whose files failed has still done its work');
     assert.equal(ending.status, 'failed');
@@ -272,7 +276,7 @@ describe('job workflow (time-skipping test server)', () => {
 
   test('continuing as new every few files keeps exact counts: no file run twice or skipped', async () => {
     const job = await newJob(23, 3);
-    const convert = standIn((_input, index) => (index % 7 === 3 ? 'fail' : 'succeed'));
+    const convert = standIn((index) => (index % 7 === 3 ? 'fail' : 'succeed'));
     const { handle, snapshot } = await withWorkers(convert, async () => {
       const started = await start(job, { filesPerRun: 5 });
       await runEnding(started);
@@ -300,5 +304,51 @@ describe('job workflow (time-skipping test server)', () => {
     assert.ok(continuedFrom, 'the last run continued from an earlier one');
     assert.equal(snapshot.status, 'failed');
     assert.equal(snapshot.progress, 100);
+  });
+
+  test('a chunk that runs out of time leaves its other files to chunks of their own: each converted once', async () => {
+    const job = await newJob(9, 2);
+    const convert = standIn();
+    const { handle, ending } = await withWorkers(convert, async () => {
+      // Every chunk is out of time after its first file.
+      const started = await start(job, { chunkSeconds: 0.001 });
+      return { handle: started, ending: await runEnding(started) };
+    });
+    assert.equal(ending.status, 'succeeded');
+    assert.deepEqual([...convert.calls.values()], Array(9).fill(1), 'each file converted exactly once');
+    const { events } = await handle.fetchHistory();
+    const chunks = events!
+      .filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'convertJobFiles')
+      .map((event) => defaultPayloadConverter.fromPayload<JobChunkInput>(event.activityTaskScheduledEventAttributes!.input!.payloads![0]!));
+    assert.deepEqual(
+      chunks.map((chunk) => chunk.fromIndex).sort((a, b) => a - b),
+      [...Array(9).keys()],
+      'each file began a chunk: the one that took it, and none after',
+    );
+    assert.ok(
+      chunks.some((chunk) => chunk.count > 1),
+      'chunks were given more files than they took',
+    );
+  });
+
+  test("a file whose conversion keeps dying fails after its tries; the chunk's other files convert once", async () => {
+    const job = await newJob(6, 1);
+    const convert = standIn((index) => (index === 1 ? 'crash' : 'succeed'));
+    const ending = await withWorkers(convert, async () => runEnding(await start(job)));
+    assert.equal(ending.status, 'failed');
+    const dying = (await fileIds(job.id))[1]!;
+    assert.equal(convert.calls.get(dying), 5, 'five tries of the file that dies');
+    assert.deepEqual(
+      [...convert.calls.entries()].filter(([id]) => id !== dying).map(([, calls]) => calls),
+      Array(5).fill(1),
+    );
+    assert.deepEqual(await fileStatuses(job.id), ['succeeded', 'failed', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    const failed = (await jobEvents(job.id)).at(-1)!;
+    assert.equal(failed.type, 'job.failed');
+    assert.deepEqual(
+      failed.data.failures.map((f: any) => [f.index, f.error.code, f.error.message]),
+      [[1, 'conversion_error', 'the converter of file 1 died']],
+    );
+    assert.deepEqual(failed.data.counts, { total: 6, queued: 0, running: 0, succeeded: 5, failed: 1, cancelled: 0 });
   });
 });

@@ -132,7 +132,9 @@ export const Conversion = z
     webhook_events: z.array(z.enum(EVENT_TYPES)).nullable().describe('The event types webhook_url gets; null: all of them.'),
     webhook_metadata: z.record(z.string(), z.unknown()).nullable(),
     tag: z.string().nullable(),
-    workflow_id: z.string(),
+    workflow_id: z
+      .string()
+      .describe("The Temporal run its work is done in: conversion-<id> for a single upload, the job's own (job-<job_id>) for a job's file."),
     job_id: z.string().nullable().describe('The job this conversion is a file of (job_…); null for a single upload.'),
     job_index: z.number().int().nullable().describe("The file's place in its job, from 0; null for a single upload."),
     created_at: timestamp,
