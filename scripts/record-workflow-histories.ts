@@ -29,7 +29,8 @@ const sourceDir = path.join(projectRoot, '.replay-src', commit);
 const fixturesDir = path.join(projectRoot, 'test', 'fixtures', 'histories');
 rmSync(sourceDir, { recursive: true, force: true });
 mkdirSync(sourceDir, { recursive: true });
-const archive = execFileSync('git', ['archive', commit, 'workflows', 'src', 'activities'], { cwd: projectRoot });
+// The sources outgrew execFileSync's default 1 MiB of output.
+const archive = execFileSync('git', ['archive', commit, 'workflows', 'src', 'activities'], { cwd: projectRoot, maxBuffer: 256 * 2 ** 20 });
 execFileSync('tar', ['-x', '-C', sourceDir], { input: archive });
 mkdirSync(fixturesDir, { recursive: true });
 
