@@ -140,8 +140,18 @@ export function countFileStarted(db: Kysely<Database>, jobId: string): Promise<J
     .executeTakeFirstOrThrow();
 }
 
-/** Counts a file of the job that ended (`wasRunning` when it had been counted started); answers the job. */
-export function countFileEnded(db: Kysely<Database>, jobId: string, status: 'succeeded' | 'failed' | 'cancelled', wasRunning: boolean): Promise<Job> {
+/**
+ * Counts a file of the job that ended (`wasRunning` when it had been counted started),
+ * unless the event `progressKey` that reports it is stored already (it was counted then);
+ * answers the job when this call counted it.
+ */
+export function countFileEnded(
+  db: Kysely<Database>,
+  jobId: string,
+  progressKey: string,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  wasRunning: boolean,
+): Promise<Job | undefined> {
   const column = status === 'succeeded' ? 'files_succeeded' : status === 'failed' ? 'files_failed' : 'files_cancelled';
   return db
     .updateTable('jobs')
@@ -151,8 +161,9 @@ export function countFileEnded(db: Kysely<Database>, jobId: string, status: 'suc
       updated_at: sql`now()`,
     }))
     .where('id', '=', jobId)
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('events').select('id').where('dedupe_key', '=', progressKey))))
     .returningAll()
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
 }
 
 /** The job's files from `fromIndex` on, in order (`limit` of them at most). */

@@ -90,10 +90,9 @@ export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[
 export async function storeFileProgress(trx: Kysely<Database>, jobId: string, row: Conversion, defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
   const file = rowOutcome(row);
   if (!file) return [];
-  const key = eventKey(jobId, 'job.progress', file.index);
-  const stored = await trx.selectFrom('events').select('id').where('dedupe_key', '=', key).executeTakeFirst();
   // Counted running when a chunk first marked it so (its first counted try); one cancelled while queued never was.
-  const job = stored ? await requireJob(trx, jobId) : await countFileEnded(trx, jobId, file.status, row.attempts > 0);
+  const counted = await countFileEnded(trx, jobId, eventKey(jobId, 'job.progress', file.index), file.status, row.attempts > 0);
+  const job = counted ?? (await requireJob(trx, jobId));
   return storeJobEvents(trx, job, [{ type: 'job.progress', file, counts: fileCounts(job) }], defaultRetrySchedule);
 }
 
