@@ -253,6 +253,9 @@ export function createConvertActivities({ blobs, converter, record, jobs, waterm
     } catch (error) {
       if (error instanceof ConversionInputError) return failed({ code: error.code, message: error.message });
       if (error instanceof ConversionAbortedError || context.cancellationSignal.aborted) {
+        // Stopped for another reason (its worker stopping, the attempt timed out): the chunk's next attempt takes the file again.
+        if (!context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason ?? error;
+        // Cancelled by its job: the file ends cancelled, and keeps no output.
         const keys = [file.outputKey, ...(file.options.outputs ?? []).slice(1).map((output, i) => renditionKey(file.outputKey, i + 1, output.output_format))];
         await record.cancelled(row.id, keys, progress);
         throw context.cancellationSignal.reason ?? error;

@@ -351,4 +351,40 @@ describe('job workflow (time-skipping test server)', () => {
     );
     assert.deepEqual(failed.data.counts, { total: 6, queued: 0, running: 0, succeeded: 5, failed: 1, cancelled: 0 });
   });
+
+  test('a worker that stops mid-file does not cancel the file: the chunk is retried elsewhere and converts it', async () => {
+    const job = await newJob(3, 1);
+    let stopping = true;
+    const convert = standIn((index) => (index === 0 && stopping ? 'hang' : 'succeed'));
+    const workflowWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUES.workflows,
+      workflowBundle: await workflowBundle(),
+      activities: { ...createRecordActivities(recording()), ...createJobActivities(recording()) },
+    });
+    const ending = await workflowWorker.runUntil(async () => {
+      const handle = await start(job);
+      // Its grace runs out while the file hangs: the worker cancels the activity as it stops.
+      const first = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue: TASK_QUEUES.convertJobs,
+        activities: convert.activities,
+        shutdownGraceTime: '100 milliseconds',
+      });
+      await first.runUntil(async () => {
+        while (convert.started() < 1) await new Promise((r) => setTimeout(r, 20));
+      });
+      stopping = false;
+      const second = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUES.convertJobs, activities: convert.activities });
+      return second.runUntil(runEnding(handle));
+    });
+    assert.equal(ending.status, 'succeeded');
+    assert.deepEqual(await fileStatuses(job.id), ['succeeded', 'succeeded', 'succeeded']);
+    const [cut] = await fileIds(job.id);
+    assert.equal(convert.calls.get(cut!), 2, 'the file cut off was converted again');
+    const row = await database.db.selectFrom('conversions').select('attempts').where('id', '=', cut!).executeTakeFirstOrThrow();
+    assert.equal(row.attempts, 2);
+    const cancelled = await database.db.selectFrom('events').select('id').where('subject_id', '=', cut!).where('type', '=', 'conversion.cancelled').execute();
+    assert.deepEqual(cancelled, []);
+  });
 });
