@@ -4,13 +4,16 @@ import { ConversionAbortedError, type Converter } from '../src/convert/converter
 import { ConversionInputError } from '../src/convert/pipeline.js';
 import { renditionKey } from '../src/storage/keys.js';
 import { StorageFullError, StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
-import type { Conversion } from '../src/db/schema.js';
+import type { Conversion, ConversionStatus } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress, storageWaits } from '../src/process-metrics.js';
 import type { ConversionRecorder, EndFollowUp } from './record.js';
 import type { ConvertInput, ConvertResult, JobChunkInput, JobChunkResult } from '../workflows/definitions.js';
 import { workflowInputFor } from '../src/conversions/workflow.js';
 import type { FileOutcome } from '../src/model/job-counts.js';
 import { rowOutcome } from '../src/jobs/events.js';
+
+/** How often a job's file under way is looked up, to stop its converter once it was cancelled on its own. */
+const ROW_WATCH_MS = 1000;
 
 /** A job's files as its chunks read and report them. */
 export interface JobFileRecords {
@@ -22,6 +25,8 @@ export interface JobFileRecords {
   progress: (jobId: string) => EndFollowUp;
   /** The same for a file found already ended (by an earlier try, or cancelled on its own), in a transaction of its own. */
   progressOf(jobId: string, row: Conversion): Promise<void>;
+  /** A file's status as its row says now (undefined when there is no such row). */
+  statusOf(conversionId: string): Promise<ConversionStatus | undefined>;
 }
 
 export interface ConvertDependencies {
@@ -113,7 +118,7 @@ async function measured<T>(format: string, work: () => Promise<T>): Promise<T> {
 
 export function createConvertActivities({ blobs, converter, record, jobs, watermarkKeys }: ConvertDependencies) {
   /** Has a converter make the file's outputs under their fixed keys; answers what it made. */
-  async function convertFile(context: Context, input: Omit<ConvertInput, 'record'>): Promise<ConvertResult> {
+  async function convertFile(context: Context, input: Omit<ConvertInput, 'record'>, signal = context.cancellationSignal): Promise<ConvertResult> {
     const keys = [input.outputKey, ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format))];
     const marks = [...new Set((input.options.outputs ?? [input.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))];
     const job = {
@@ -126,7 +131,7 @@ export function createConvertActivities({ blobs, converter, record, jobs, waterm
     const converted = await measured(input.options.output_format, () =>
       whileStorageIsAway(context, () =>
         converter.convert(job, input.options, {
-          signal: context.cancellationSignal,
+          signal,
           timeLimitMs: input.timeLimitSeconds * 1000,
           fairnessKey: context.info.priority?.fairnessKey,
         }),
@@ -240,29 +245,43 @@ export function createConvertActivities({ blobs, converter, record, jobs, waterm
     if (row.attempts > chunk.maxFileAttempts) {
       return failed({ code: 'conversion_error', message: `the conversion was lost on each of its ${chunk.maxFileAttempts} tries` });
     }
+    const keys = [file.outputKey, ...(file.options.outputs ?? []).slice(1).map((output, i) => renditionKey(file.outputKey, i + 1, output.output_format))];
+    // The file has no run of its own to hear a cancel of it alone (the API claims its row): the
+    // row is watched while it converts, and its converter is stopped once the row says cancelled.
+    const cancelledOnItsOwn = new AbortController();
+    const watch = setInterval(() => {
+      void jobs.statusOf(row.id).then(
+        (status) => status === 'cancelled' && cancelledOnItsOwn.abort(),
+        () => undefined,
+      );
+    }, ROW_WATCH_MS);
     try {
-      const converted = await convertFile(context, {
-        conversionId: row.id,
-        inputKey: file.inputKey,
-        outputKey: file.outputKey,
-        options: file.options,
-        timeLimitSeconds: chunk.run.timeLimitSeconds,
-      });
+      const converted = await convertFile(
+        context,
+        { conversionId: row.id, inputKey: file.inputKey, outputKey: file.outputKey, options: file.options, timeLimitSeconds: chunk.run.timeLimitSeconds },
+        AbortSignal.any([context.cancellationSignal, cancelledOnItsOwn.signal]),
+      );
       await record.succeeded(row.id, file.outputFilename, { ...converted, attempt: row.attempts }, progress);
       return outcome!;
     } catch (error) {
       if (error instanceof ConversionInputError) return failed({ code: error.code, message: error.message });
+      if (error instanceof ConversionAbortedError && cancelledOnItsOwn.signal.aborted && !context.cancellationSignal.aborted) {
+        // Its cancellation is recorded: this deletes what the converter wrote, and reports the file to its job.
+        await record.cancelled(row.id, keys, progress);
+        return outcome!;
+      }
       if (error instanceof ConversionAbortedError || context.cancellationSignal.aborted) {
         // Stopped for another reason (its worker stopping, the attempt timed out): the chunk's next attempt takes the file again.
         if (!context.cancellationDetails?.cancelRequested) throw context.cancellationSignal.reason ?? error;
         // Cancelled by its job: the file ends cancelled, and keeps no output.
-        const keys = [file.outputKey, ...(file.options.outputs ?? []).slice(1).map((output, i) => renditionKey(file.outputKey, i + 1, output.output_format))];
         await record.cancelled(row.id, keys, progress);
         throw context.cancellationSignal.reason ?? error;
       }
       if (row.attempts < chunk.maxFileAttempts) throw error;
       const code = error instanceof ApplicationFailure && error.type ? error.type : 'conversion_error';
       return failed({ code, message: error instanceof Error ? error.message : 'the conversion failed' });
+    } finally {
+      clearInterval(watch);
     }
   }
 }

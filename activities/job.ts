@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { findConversionById } from '../src/db/conversions.js';
 import { workflowInputFor } from '../src/conversions/workflow.js';
 import { countFileStarted, isJobFinished, jobFiles, markJobRunning, requireJob, storeJobCounts } from '../src/db/jobs.js';
 import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
@@ -41,6 +42,7 @@ export function jobFileRecords({ db, deliveries, defaultRetrySchedule }: JobDepe
     // Its first counted try: later tries of a file already counted running count nothing.
     started: (jobId) => async (trx, row) => (row.attempts === 1 ? (await countFileStarted(trx, jobId), []) : []),
     progress: (jobId) => (trx, row) => storeFileProgress(trx, jobId, row, defaultRetrySchedule),
+    statusOf: async (conversionId) => (await findConversionById(db, conversionId))?.status,
     async progressOf(jobId, row) {
       await handOver(deliveries, await db.transaction().execute((trx) => storeFileProgress(trx, jobId, row, defaultRetrySchedule)));
     },

@@ -69,6 +69,38 @@ describe('cancel with every convert slot busy (real converter processes)', () =>
     );
     for (const response of heavy) assert.equal((await waitForConversion(kiln.url, key, response.body.id)).status, 'cancelled');
   });
+
+  test('cancelling one file of a job under way stops its converter; the job reports the file cancelled', async () => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries({ output_format: 'avif', width: '4000', height: '4000', fit: 'fill', enlarge: 'true', concurrency: '2' })) {
+      form.set(name, value);
+    }
+    for (const name of ['a.png', 'b.png']) form.append('file', new Blob([tiny]), name);
+    const job = await request(`${kiln.url}/v1/jobs`, { method: 'POST', key, body: form });
+    assert.equal(job.status, 202, JSON.stringify(job.body));
+    const files = (await request(`${kiln.url}/v1/jobs/${job.body.id}/conversions`, { key })).body.data as Array<{ id: string }>;
+    const statuses = async () => Promise.all(files.map(async (file) => (await request(`${kiln.url}/v1/conversions/${file.id}`, { key })).body.status));
+    await waitUntil(async () => (await statuses()).every((status) => status === 'running'), 30_000, 'both files to be converting');
+    const busyPids = kiln.converterPids();
+    assert.equal(busyPids.length, SLOTS);
+
+    const cancelled = await request(`${kiln.url}/v1/conversions/${files[0]!.id}/cancel`, { method: 'POST', key });
+    assert.equal(cancelled.status, 202);
+    assert.equal(cancelled.body.status, 'cancelled');
+    // Its file has no run of its own; the chunk watching its row kills the converter, rather than leave a ~50 s encode to finish.
+    await waitUntil(() => busyPids.some((pid) => !kiln.converterPids().includes(pid)), 30_000, "the cancelled file's converter to be stopped");
+    const progress = async () =>
+      ((await request(`${kiln.url}/v1/events?subject_id=${job.body.id}&type=job.progress`, { key })).body.data as any[]).map((event) => [
+        event.data.file.index,
+        event.data.file.status,
+      ]);
+    await waitUntil(async () => (await progress()).length === 1, 30_000, 'the job to report the file');
+    assert.deepEqual(await progress(), [[0, 'cancelled']]);
+    assert.equal((await request(`${kiln.url}/v1/conversions/${files[0]!.id}`, { key })).body.output, null);
+
+    assert.equal((await request(`${kiln.url}/v1/jobs/${job.body.id}/cancel`, { method: 'POST', key })).status, 202);
+    await waitUntil(async () => (await request(`${kiln.url}/v1/jobs/${job.body.id}`, { key })).body.status === 'cancelled', 60_000, 'the job to end cancelled');
+  });
 });
 
 describe('memory with every convert slot busy (real converter processes)', () => {
