@@ -7,6 +7,7 @@ import { StorageFullError, StorageUnavailableError, type BlobStore } from '../sr
 import type { Conversion, ConversionStatus } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress, storageWaits } from '../src/process-metrics.js';
 import type { ConversionRecorder, EndFollowUp } from './record.js';
+import type { FetchSourceInput } from './source.js';
 import type { ConvertInput, ConvertResult, JobChunkInput, JobChunkResult } from '../workflows/definitions.js';
 import { workflowInputFor } from '../src/conversions/workflow.js';
 import type { FileOutcome } from '../src/model/job-counts.js';
@@ -32,6 +33,8 @@ export interface JobFileRecords {
 export interface ConvertDependencies {
   blobs: BlobStore;
   converter: Converter;
+  /** Fetches the original of a job's file made from a URL (the source activity's work, see activities/source.ts). */
+  fetchSource: (input: FetchSourceInput) => Promise<{ bytes: number }>;
   record: Pick<ConversionRecorder, 'started' | 'succeeded' | 'failed' | 'cancelled'>;
   jobs: JobFileRecords;
   /** The blob keys of the watermark assets `ids` that belong to the conversion's own account (others are not found). */
@@ -116,7 +119,7 @@ async function measured<T>(format: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function createConvertActivities({ blobs, converter, record, jobs, watermarkKeys }: ConvertDependencies) {
+export function createConvertActivities({ blobs, converter, fetchSource, record, jobs, watermarkKeys }: ConvertDependencies) {
   /** Has a converter make the file's outputs under their fixed keys; answers what it made. */
   async function convertFile(context: Context, input: Omit<ConvertInput, 'record'>, signal = context.cancellationSignal): Promise<ConvertResult> {
     const keys = [input.outputKey, ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format))];
@@ -256,6 +259,8 @@ export function createConvertActivities({ blobs, converter, record, jobs, waterm
       );
     }, ROW_WATCH_MS);
     try {
+      // A file made from a URL: its original is fetched first (file.uploaded), a try of the file like its conversion.
+      if (row.source_url) await fetchSource({ conversionId: row.id, sourceUrl: row.source_url, inputKey: row.input_key });
       const converted = await convertFile(
         context,
         { conversionId: row.id, inputKey: file.inputKey, outputKey: file.outputKey, options: file.options, timeLimitSeconds: chunk.run.timeLimitSeconds },
@@ -265,6 +270,8 @@ export function createConvertActivities({ blobs, converter, record, jobs, waterm
       return outcome!;
     } catch (error) {
       if (error instanceof ConversionInputError) return failed({ code: error.code, message: error.message });
+      // A source that answered for good (a 404, not an image): the file's own failure.
+      if (error instanceof ApplicationFailure && error.nonRetryable) return failed({ code: error.type ?? 'conversion_error', message: error.message });
       if (error instanceof ConversionAbortedError && cancelledOnItsOwn.signal.aborted && !context.cancellationSignal.aborted) {
         // Its cancellation is recorded: this deletes what the converter wrote, and reports the file to its job.
         await record.cancelled(row.id, keys, progress);

@@ -94,9 +94,11 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
     shutdownGraceTime: `${deps.shutdownGraceSeconds} seconds`,
   };
   const record = { db: deps.db, deliveries: deps.deliveries, defaultRetrySchedule: deps.defaultRetrySchedule };
+  const sources = createSourceActivities({ events: record, blobs: deps.blobs, ...deps.sources });
   const convert = createConvertActivities({
     blobs: deps.blobs,
     converter: deps.converter,
+    fetchSource: (input) => sources.fetchConversionSource(input),
     record: conversionRecorder({ ...record, blobs: deps.blobs }),
     jobs: jobFileRecords(record),
     watermarkKeys: (conversionId, ids) => assetKeysForConversion(deps.db, conversionId, ids),
@@ -118,7 +120,7 @@ export async function createWorkers(deps: WorkerDependencies): Promise<Worker[]>
       activities: {
         ...createRecordActivities({ ...record, blobs: deps.blobs }),
         ...createJobActivities(record),
-        ...createSourceActivities({ events: record, blobs: deps.blobs, ...deps.sources }),
+        ...sources,
         ...createReconcileActivities({ db: deps.db, temporal: deps.client, options: deps.reconcile }),
         ...createRetentionActivities({ db: deps.db, blobs: deps.blobs, periods: deps.retention }),
       },

@@ -77,6 +77,8 @@ describe('conversion workflow (time-skipping test server)', () => {
       blobs,
       converter,
       record: conversionRecorder(recording()),
+      // Sources are fetched by their own activity for a single conversion (test/api/sources.test.ts).
+      fetchSource: () => Promise.reject(new Error('only job files are fetched by the convert activity')),
       jobs: jobFileRecords(recording()),
       watermarkKeys: (conversionId, ids) => assetKeysForConversion(database.db, conversionId, ids),
     });

@@ -113,6 +113,8 @@ describe('job workflow (time-skipping test server)', () => {
       blobs: recording().blobs,
       converter,
       record: conversionRecorder(recording()),
+      // Every file here is an upload (a job's sources are fetched in test/api/sources.test.ts).
+      fetchSource: () => Promise.reject(new Error('these files are uploads: none is fetched')),
       jobs: jobFileRecords(recording()),
       watermarkKeys: () => Promise.resolve(new Map()),
     });
