@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConversionAbortedError, type Converter } from '../src/convert/converter-pool.js';
 import { ConversionInputError } from '../src/convert/pipeline.js';
-import { renditionKey } from '../src/storage/keys.js';
+import { allOutputKeys } from '../src/storage/keys.js';
 import { StorageFullError, StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { Conversion, ConversionStatus } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress, storageWaits } from '../src/process-metrics.js';
@@ -122,7 +122,7 @@ async function measured<T>(format: string, work: () => Promise<T>): Promise<T> {
 export function createConvertActivities({ blobs, converter, fetchSource, record, jobs, watermarkKeys }: ConvertDependencies) {
   /** Has a converter make the file's outputs under their fixed keys; answers what it made. */
   async function convertFile(context: Context, input: Omit<ConvertInput, 'record'>, signal = context.cancellationSignal): Promise<ConvertResult> {
-    const keys = [input.outputKey, ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format))];
+    const keys = allOutputKeys(input.outputKey, input.options.outputs);
     const marks = [...new Set((input.options.outputs ?? [input.options]).flatMap((output) => (output.watermark ? [output.watermark] : [])))];
     const job = {
       blobs: blobs.location,
@@ -248,7 +248,7 @@ export function createConvertActivities({ blobs, converter, fetchSource, record,
     if (row.attempts > chunk.maxFileAttempts) {
       return failed({ code: 'conversion_error', message: `the conversion was lost on each of its ${chunk.maxFileAttempts} tries` });
     }
-    const keys = [file.outputKey, ...(file.options.outputs ?? []).slice(1).map((output, i) => renditionKey(file.outputKey, i + 1, output.output_format))];
+    const keys = allOutputKeys(file.outputKey, file.options.outputs);
     // The file has no run of its own to hear a cancel of it alone (the API claims its row): the
     // row is watched while it converts, and its converter is stopped once the row says cancelled.
     const cancelledOnItsOwn = new AbortController();

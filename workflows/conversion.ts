@@ -19,7 +19,7 @@ import type { RecordActivities } from '../activities/record.js';
 import type { SourceActivities } from '../activities/source.js';
 import { TASK_QUEUES } from '../src/names.js';
 import { SEARCH_ATTRIBUTES } from '../src/search-attributes.js';
-import { renditionKey } from '../src/storage/keys.js';
+import { allOutputKeys } from '../src/storage/keys.js';
 import {
   cancelSignal,
   cancelUpdate,
@@ -95,10 +95,7 @@ export async function conversionWorkflow(input: ConversionWorkflowInput): Promis
   setHandler(statusQuery, () => phase);
 
   // Every key an attempt may have written: a cancelled conversion keeps none of them.
-  const outputKeys = [
-    input.outputKey,
-    ...(input.options.outputs ?? []).slice(1).map((output, i) => renditionKey(input.outputKey, i + 1, output.output_format)),
-  ];
+  const outputKeys = allOutputKeys(input.outputKey, input.options.outputs);
   let claimedByUpdate = false;
   if (cancelByUpdate) {
     setHandler(

@@ -35,7 +35,7 @@ import {
   type JobSnapshot,
   type JobWorkflowInput,
 } from './definitions.js';
-import { percentDone, type FileOutcome, type JobCounts } from '../src/model/job-counts.js';
+import { FAILURES_LISTED, percentDone, type FileOutcome, type JobCounts } from '../src/model/job-counts.js';
 
 const record = proxyLocalActivities<JobActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
@@ -51,8 +51,6 @@ const MAX_FILE_ATTEMPTS = 5;
 const CHUNK_SECONDS = 2;
 /** Files read from the database at a time. */
 const PAGE = 100;
-/** Files that did not succeed (failed, or cancelled on their own) `job.failed` lists; the rest are counted. */
-const FAILURES_LISTED = 100;
 /** How long a job cancelled by the `cancel` update waits for the API's cancellation request, to end Canceled. */
 const CANCEL_REQUEST_WAIT = '30 seconds';
 

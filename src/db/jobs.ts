@@ -112,9 +112,9 @@ export async function storeJobCounts(db: Kysely<Database>, id: string, counts: O
 }
 
 /**
- * Stores the job's counts as its files' rows say now, and answers the job. The job's row is
- * locked first, so that files of one job ending at once count each other in turn (each
- * count is taken after the previous one committed) and no two answers are the same.
+ * Stores the job's counts as its files' rows say now (at its end), and answers the job. The
+ * job's row is locked first, so the count is taken after any file's end being counted
+ * (countFileEnded, which locks it too) has committed.
  */
 export async function recountJob(db: Kysely<Database>, jobId: string): Promise<Job> {
   await db.selectFrom('jobs').select('id').where('id', '=', jobId).forUpdate().executeTakeFirstOrThrow();
@@ -193,25 +193,20 @@ export function finishJob(db: Kysely<Database>, id: string, status: Exclude<JobS
     .executeTakeFirst();
 }
 
-/** Cancels the job's files that never started; answers the rows this call cancelled. */
-export function cancelQueuedFiles(db: Kysely<Database>, jobId: string): Promise<Conversion[]> {
-  return (
-    db
-      .updateTable('conversions')
-      .set({ status: 'cancelled', error_code: 'cancelled', error_message: 'the job was cancelled', updated_at: sql`now()`, completed_at: sql`now()` })
-      .where('job_id', '=', jobId)
-      // Running too: a job ends only once nothing works on its files, so a file still running then lost its converter.
-      .where('status', 'in', ['queued', 'running'])
-      .returningAll()
-      .execute()
-  );
-}
-
-/** Fails the job's files that have not ended (a job that ends with files no chunk could finish); answers them. */
-export function failUnfinishedFiles(db: Kysely<Database>, jobId: string, error: { code: string; message: string }): Promise<Conversion[]> {
+/**
+ * Ends the job's files that have not ended, as `status` with `error`: when the job ends, a
+ * file still queued never started, and one still running lost its converter (nothing works
+ * on a job's files by then). Answers the rows this call ended.
+ */
+export function endUnfinishedFiles(
+  db: Kysely<Database>,
+  jobId: string,
+  status: 'cancelled' | 'failed',
+  error: { code: string; message: string },
+): Promise<Conversion[]> {
   return db
     .updateTable('conversions')
-    .set({ status: 'failed', error_code: error.code, error_message: error.message, updated_at: sql`now()`, completed_at: sql`now()` })
+    .set({ status, error_code: error.code, error_message: error.message, updated_at: sql`now()`, completed_at: sql`now()` })
     .where('job_id', '=', jobId)
     .where('status', 'in', ['queued', 'running'])
     .returningAll()

@@ -1,20 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Conversion, Database, Job } from '../db/schema.js';
-import {
-  cancelQueuedFiles,
-  countFileEnded,
-  failUnfinishedFiles,
-  fileCounts,
-  filesNotSucceeded,
-  finishJob,
-  recountJob,
-  requireJob,
-  storeJobCounts,
-} from '../db/jobs.js';
+import { countFileEnded, endUnfinishedFiles, fileCounts, filesNotSucceeded, finishJob, recountJob, requireJob, storeJobCounts } from '../db/jobs.js';
 import { storeConversionEvents } from '../conversions/events.js';
 import type { JobEventType, StoredEventData } from '../model/event-catalog.js';
 import { publishEvents, type PublishedEvent } from '../events/publish.js';
-import { percentDone, type FileOutcome, type JobCounts } from '../model/job-counts.js';
+import { FAILURES_LISTED, percentDone, type FileOutcome, type JobCounts } from '../model/job-counts.js';
 
 /** Names a job's event once, whoever records it (a retried activity finds the stored one). */
 const eventKey = (jobId: string, type: JobEventType, index?: number): string => `${jobId}:${type}${index === undefined ? '' : `:${index}`}`;
@@ -96,6 +86,9 @@ export async function storeFileProgress(trx: Kysely<Database>, jobId: string, ro
   return storeJobEvents(trx, job, [{ type: 'job.progress', file, counts: fileCounts(job) }], defaultRetrySchedule);
 }
 
+/** What a file of a job that was cancelled before the file ended says. */
+const JOB_CANCELLED = { code: 'cancelled', message: 'the job was cancelled' };
+
 /** How a job ended, as its workflow (or the API, for a job that never started) records it. */
 export interface JobEnd {
   status: 'succeeded' | 'failed' | 'cancelled';
@@ -114,7 +107,7 @@ export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: Job
   const { counts } = end;
   const published: PublishedEvent[] = [];
   if (end.status === 'cancelled') {
-    const never = await cancelQueuedFiles(trx, jobId);
+    const never = await endUnfinishedFiles(trx, jobId, 'cancelled', JOB_CANCELLED);
     published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
   }
   const finished = await finishJob(trx, jobId, end.status);
@@ -131,9 +124,6 @@ export async function storeJobEnd(trx: Kysely<Database>, jobId: string, end: Job
   return published;
 }
 
-/** Files that did not succeed a `job.failed` lists; the rest are counted. */
-const FAILURES_LISTED = 100;
-
 /**
  * Ends a job converted in chunks as its files' rows say: when cancelled, its files that did
  * not end are cancelled (each with its `conversion.cancelled`); otherwise any such file (a
@@ -147,16 +137,11 @@ export async function storeJobEndFromFiles(
   cancelled: boolean,
   defaultRetrySchedule: number[],
 ): Promise<{ end: JobEnd; published: PublishedEvent[] }> {
-  const published: PublishedEvent[] = [];
-  if (!cancelled) {
-    const lost = await failUnfinishedFiles(trx, jobId, { code: 'conversion_error', message: 'the job ended before this file was converted' });
-    published.push(...(await storeConversionEvents(trx, lost, 'conversion.failed', defaultRetrySchedule)));
-  }
-  // Before the counts are taken (storeJobEnd finds none left to cancel).
-  if (cancelled) {
-    const never = await cancelQueuedFiles(trx, jobId);
-    published.push(...(await storeConversionEvents(trx, never, 'conversion.cancelled', defaultRetrySchedule)));
-  }
+  // Before the counts are taken (storeJobEnd then finds none left to cancel).
+  const left = cancelled
+    ? await endUnfinishedFiles(trx, jobId, 'cancelled', JOB_CANCELLED)
+    : await endUnfinishedFiles(trx, jobId, 'failed', { code: 'conversion_error', message: 'the job ended before this file was converted' });
+  const published = await storeConversionEvents(trx, left, cancelled ? 'conversion.cancelled' : 'conversion.failed', defaultRetrySchedule);
   const counts = fileCounts(await recountJob(trx, jobId));
   const unsuccessful = await filesNotSucceeded(trx, jobId, FAILURES_LISTED);
   const end: JobEnd = {

@@ -1,5 +1,8 @@
 /** How a job counts its files: shared by its workflow, its events, the database and the API. */
 
+/** Files that did not succeed (failed, or cancelled on their own) `job.failed` lists; the rest are counted. */
+export const FAILURES_LISTED = 100;
+
 /** A file of a job as it ended. */
 export interface FileOutcome {
   conversionId: string;

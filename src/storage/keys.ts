@@ -21,6 +21,11 @@ export function renditionKey(outputKey: string, index: number, format: OutputFor
   return `${outputKey.replace(/\/[^/]*$/, '')}/output-${index}.${EXTENSIONS[format]}`;
 }
 
+/** Every key a conversion's outputs go to: `outputKey`, then each further output's beside it (see renditionKey). */
+export function allOutputKeys(outputKey: string, outputs: ReadonlyArray<{ output_format: OutputFormat }> | undefined): string[] {
+  return [outputKey, ...(outputs ?? []).slice(1).map((output, i) => renditionKey(outputKey, i + 1, output.output_format))];
+}
+
 export function assetKey(accountId: string, assetId: string): string {
   return `${accountId}/assets/${assetId}`;
 }
