@@ -65,6 +65,11 @@ export interface DeliveryWorkflowInput {
    * throttle gave it before the workflow started (the attempt then takes no other turn).
    */
   firstAttemptInSeconds?: number;
+  /**
+   * A manual attempt was requested as the previous run ended, after it had left its loop:
+   * this run makes it first (with `runScheduled` false).
+   */
+  manualRequested?: boolean;
 }
 
 export type DeliveryOutcome = 'succeeded' | 'failed' | 'cancelled';

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  continueAsNew,
   isCancellation,
   patched,
   proxyActivities,
@@ -34,7 +35,8 @@ const LOST_ATTEMPTS_TOLERATED = 3;
  * one activity whose Temporal retry policy allows one attempt per remaining entry makes
  * the rest. The activity names each wait (`nextRetryDelay`), so the waits are the
  * schedule's, not an exponential curve's. `redeliver` runs an extra attempt at once
- * beside pending retries; `cancel` drops the pending retries.
+ * beside pending retries; `cancel` drops the pending retries. A `redeliver` that arrives
+ * as the run ends continues it as a new run that makes the manual attempt.
  *
  * The run ends as the delivery did: Completed, Failed (the last attempt's error class as
  * the failure type), or Canceled when its cancellation was requested (the API's cancel,
@@ -104,7 +106,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
     if (cause instanceof ApplicationFailure) lastFailure = { message: cause.message, type: cause.type ?? 'delivery_failed' };
     else if (cause instanceof Error) lastFailure = { message: cause.message, type: 'delivery_failed' };
   };
-  let manualRequests = 0;
+  let manualRequests = input.manualRequested ? 1 : 0;
   let cancelRequested = false;
   // A re-run of a closed delivery has no schedule left: if its manual attempt fails, it stays failed.
   const retried: { outcome: DeliveryOutcome | undefined } = { outcome: input.runScheduled ? undefined : 'failed' };
@@ -166,6 +168,11 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<De
   const final = outcome;
   // A successful attempt has already marked the delivery succeeded along with its log entry.
   if (final !== 'succeeded') await CancellationScope.nonCancellable(() => record.recordDeliveryOutcome(input.deliveryId, final));
+  // A retry the API sent once the loop was left (the row may already say failed, and the
+  // API has re-opened it) would be lost if this run simply ended: a new run makes it.
+  if (manualRequests > 0 && cancellation === undefined && !cancelRequested && patched('manual-request-as-the-run-ends')) {
+    return continueAsNew<typeof deliveryWorkflow>({ ...input, runScheduled: false, manualRequested: true });
+  }
   if (!truthful) return final;
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: final }]);
   if (final === 'failed') throw ApplicationFailure.nonRetryable(lastFailure.message, lastFailure.type);

@@ -10,7 +10,7 @@ import { TASK_QUEUES } from '../../src/names.js';
 import { openEmbeddedPostgres, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
 import { createAccountWithKey } from '../../src/db/accounts.js';
 import { createEndpoint, findEndpointById, rotateEndpointSecret } from '../../src/db/webhook-endpoints.js';
-import { findDeliveryById, listAttempts } from '../../src/db/deliveries.js';
+import { findDeliveryById, listAttempts, reopenDelivery } from '../../src/db/deliveries.js';
 import { AttemptLog } from '../../src/db/attempt-log.js';
 import type { Delivery, WebhookEndpoint } from '../../src/db/schema.js';
 import { publishEvent } from '../../src/events/publish.js';
@@ -41,6 +41,8 @@ describe('delivery workflow (time-skipping test server)', () => {
   const receivers: Receiver[] = [];
   /** Deliveries whose next retry dies with its worker, once. */
   const loseNextRetryOf = new Set<string>();
+  /** Deliveries retried through the API just as their run records them failed, as a user can. */
+  const retryAsTheRunEnds = new Map<string, Delivery>();
 
   before(async () => {
     env = await timeSkippingEnvironment();
@@ -63,11 +65,21 @@ describe('delivery workflow (time-skipping test server)', () => {
       if ((input.attemptOffset ?? 0) > 0 && loseNextRetryOf.delete(input.deliveryId)) throw new Error('the worker was lost mid-attempt');
       return activities.deliverWebhook(input);
     };
+    // The retry route's own two steps, taken once the row says failed and before the run ends.
+    const recordThenRetry: typeof activities.recordDeliveryOutcome = async (deliveryId, outcome) => {
+      await activities.recordDeliveryOutcome(deliveryId, outcome);
+      const retried = retryAsTheRunEnds.get(deliveryId);
+      if (!retried) return;
+      retryAsTheRunEnds.delete(deliveryId);
+      assert.equal((await findDeliveryById(database.db, deliveryId))?.status, 'failed');
+      await reopenDelivery(database.db, deliveryId);
+      await redeliver(env.client, database.db, retried, TIMEOUT_SECONDS);
+    };
     worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: TASK_QUEUES.deliver,
       workflowBundle: await workflowBundle(),
-      activities: { ...activities, deliverWebhook: deliverOrLose },
+      activities: { ...activities, deliverWebhook: deliverOrLose, recordDeliveryOutcome: recordThenRetry },
     });
     running = worker.run();
   });
@@ -443,6 +455,24 @@ describe('delivery workflow (time-skipping test server)', () => {
     );
     assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'succeeded');
     assert.equal(sink.requests[0]!.headers['webhook-id'], sink.requests[1]!.headers['webhook-id']);
+  });
+
+  test('a retry sent as the run records the delivery failed is made by a new run, not lost', async () => {
+    const sink = await receiver({ status: 500 }, { status: 200 });
+    const { delivery } = await eventFor(sink.url, []);
+    retryAsTheRunEnds.set(delivery.id, delivery);
+    const handle = await start(delivery);
+    assert.equal(await ended(handle), 'succeeded');
+    assert.equal(retryAsTheRunEnds.has(delivery.id), false, 'the retry was sent while the outcome was being recorded');
+    const attempts = await listAttempts(database.db, delivery.id);
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.trigger, a.status_code]),
+      [
+        [1, 'scheduled', 500],
+        [2, 'manual', 200],
+      ],
+    );
+    assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'succeeded');
   });
 
   test('after a secret rotation both secrets sign until the overlap ends', async () => {
