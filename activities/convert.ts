@@ -6,7 +6,7 @@ import { allOutputKeys } from '../src/storage/keys.js';
 import { StorageFullError, StorageUnavailableError, type BlobStore } from '../src/storage/blob-store.js';
 import type { Conversion, ConversionStatus } from '../src/db/schema.js';
 import { conversionDuration, conversionsInProgress, storageWaits } from '../src/process-metrics.js';
-import type { ConversionRecorder, EndFollowUp } from './record.js';
+import type { ConversionRecorder, EndFollowUp, MarkRunning } from './record.js';
 import type { FetchSourceInput } from './source.js';
 import type { ConvertInput, ConvertResult, JobChunkInput, JobChunkResult } from '../workflows/definitions.js';
 import { workflowInputFor } from '../src/conversions/workflow.js';
@@ -20,8 +20,8 @@ const ROW_WATCH_MS = 1000;
 export interface JobFileRecords {
   /** The job's files from `fromIndex` on, in order (`count` of them at most). */
   files(jobId: string, fromIndex: number, count: number): Promise<Conversion[]>;
-  /** Counts a file of the job that began, in the transaction that marked it running. */
-  started: (jobId: string) => EndFollowUp;
+  /** Marks a file of the job running, counting its try (and, on its first, the file on the job). */
+  markRunning: (jobId: string, conversionId: string) => MarkRunning;
   /** Stores the job's progress for a file that ended, in the transaction that recorded its end. */
   progress: (jobId: string) => EndFollowUp;
   /** The same for a file found already ended (by an earlier try, or cancelled on its own), in a transaction of its own. */
@@ -233,7 +233,7 @@ export function createConvertActivities({ blobs, converter, fetchSource, record,
       return rowOutcome(row)!;
     };
     if (rowOutcome(queued)) return endedBefore(queued);
-    const row = await record.started(queued.id, true, jobs.started(chunk.jobId));
+    const row = await record.started(queued.id, jobs.markRunning(chunk.jobId, queued.id));
     if (!row || rowOutcome(row)) return endedBefore(row ?? queued);
     // How the file ended, as the transaction that recorded its end (with its progress) left the row.
     let outcome: FileOutcome | undefined;

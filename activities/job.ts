@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import { findConversionById } from '../src/db/conversions.js';
 import { workflowInputFor } from '../src/conversions/workflow.js';
-import { countFileStarted, isJobFinished, jobFiles, markJobRunning, requireJob, storeJobCounts } from '../src/db/jobs.js';
+import { isJobFinished, markJobFileRunning, jobFiles, markJobRunning, requireJob, storeJobCounts } from '../src/db/jobs.js';
 import type { Conversion, Database, JobStatus } from '../src/db/schema.js';
 import type { PublishedEvent } from '../src/events/publish.js';
-import { rowOutcome, storeFileProgress, storeJobEnd, storeJobEndFromFiles, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
+import { fileProgressEvent, rowOutcome, storeFileProgress, storeJobEnd, storeJobEndFromFiles, storeJobEvents, type JobEnd } from '../src/jobs/events.js';
 import type { JobFileRecords } from './convert.js';
 import { handOver, type DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { ConversionRunSettings, ConversionWorkflowInput } from '../workflows/definitions.js';
@@ -39,12 +39,11 @@ function fileOf(row: Conversion, run: ConversionRunSettings): JobFile {
 export function jobFileRecords({ db, deliveries, defaultRetrySchedule }: JobDependencies): JobFileRecords {
   return {
     files: (jobId, fromIndex, count) => jobFiles(db, jobId, fromIndex, count),
-    // Its first counted try: later tries of a file already counted running count nothing.
-    started: (jobId) => async (trx, row) => (row.attempts === 1 ? (await countFileStarted(trx, jobId), []) : []),
-    progress: (jobId) => (trx, row) => storeFileProgress(trx, jobId, row, defaultRetrySchedule),
+    markRunning: (jobId, conversionId) => (trx) => markJobFileRunning(trx, jobId, conversionId),
+    progress: (jobId) => (trx, row) => fileProgressEvent(trx, jobId, row),
     statusOf: async (conversionId) => (await findConversionById(db, conversionId))?.status,
     async progressOf(jobId, row) {
-      await handOver(deliveries, await db.transaction().execute((trx) => storeFileProgress(trx, jobId, row, defaultRetrySchedule)));
+      await handOver(deliveries, await storeFileProgress(db, jobId, row, defaultRetrySchedule));
     },
   };
 }

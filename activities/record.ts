@@ -3,7 +3,7 @@ import { renditionFilename, type OutputFormat } from '../src/model/formats.js';
 import { findConversionById, markCancelled, markFailed, markRunning, markSucceeded } from '../src/db/conversions.js';
 import type { Conversion, Database } from '../src/db/schema.js';
 import { dispatchStoredConversionEvent, recordConversionStep } from '../src/conversions/events.js';
-import type { PublishedEvent } from '../src/events/publish.js';
+import type { RoutedEvent } from '../src/events/publish.js';
 import type { DeliveryDispatch } from '../src/webhooks/dispatch.js';
 import type { BlobStore } from '../src/storage/blob-store.js';
 
@@ -24,10 +24,13 @@ export interface RecordDependencies {
 }
 
 /**
- * More to store in the same transaction as a conversion's step, given its row as it then
- * stands (for an end, ended by this call or before it): a job's progress for its file.
+ * More events to store in the same transaction as a conversion's step, given its row as it
+ * then stands (for an end, ended by this call or before it): a job's progress for its file.
  */
-export type EndFollowUp = (trx: Kysely<Database>, row: Conversion) => Promise<PublishedEvent[]>;
+export type EndFollowUp = (trx: Kysely<Database>, row: Conversion) => Promise<RoutedEvent[]>;
+
+/** Marks a conversion running in `trx`: answers the row it changed, undefined when it had ended. */
+export type MarkRunning = (trx: Kysely<Database>) => Promise<Conversion | undefined>;
 
 /** Runs `also` after the step, on the row the step left (when there is one). */
 function followUp(also: EndFollowUp | undefined, current: () => Conversion | undefined) {
@@ -50,18 +53,12 @@ export function conversionRecorder(events: RecordDependencies) {
   return {
     /**
      * Marks the conversion running (publishing conversion.started once); answers the row as
-     * it stands. `countAttempt` counts this try in the row's `attempts` (a job's files);
-     * `also` runs in the same transaction on the row it marked running.
+     * it stands. `mark` makes the change (a job's file counts its try and itself on its job).
      */
-    async started(conversionId: string, countAttempt = false, also?: EndFollowUp): Promise<Conversion | undefined> {
+    async started(conversionId: string, mark: MarkRunning = (trx) => markRunning(trx, conversionId)): Promise<Conversion | undefined> {
       let running: Conversion | undefined;
       // A retry finds the row already running and publishes the (stored) event again, which starts nothing twice.
-      await recordConversionStep(
-        events,
-        'conversion.started',
-        async (trx) => (running = await markRunning(trx, conversionId, countAttempt)),
-        followUp(also, () => running),
-      );
+      await recordConversionStep(events, 'conversion.started', async (trx) => (running = await mark(trx)));
       return running ?? findConversionById(events.db, conversionId);
     },
 

@@ -1,5 +1,5 @@
 import type { CreatedRange } from './list-filters.js';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type QueryCreator } from 'kysely';
 import type { EventType } from '../model/event-catalog.js';
 import type { StoredRendition, Conversion, ConversionStatus, ConversionUpdate, Database, NewConversion } from './schema.js';
 import type { ConversionOptions } from '../model/conversion-options.js';
@@ -102,12 +102,8 @@ export async function listConversions(
   return query.orderBy('id', 'desc').limit(page.limit).execute();
 }
 
-/**
- * Marks an attempt as started, counting it in `attempts` when `countAttempt` (a job's files:
- * their tries are counted here, not by a retry policy of their own). Returns the row, or
- * undefined when it had already finished.
- */
-export async function markRunning(db: Kysely<Database>, id: string, countAttempt = false): Promise<Conversion | undefined> {
+/** The update that marks an attempt started (see markRunning), to run on its own or inside a larger statement. */
+export function markRunningUpdate(db: QueryCreator<Database>, id: string, countAttempt: boolean) {
   return db
     .updateTable('conversions')
     .set({
@@ -118,8 +114,16 @@ export async function markRunning(db: Kysely<Database>, id: string, countAttempt
     })
     .where('id', '=', id)
     .where('status', 'in', OPEN_STATUSES)
-    .returningAll()
-    .executeTakeFirst();
+    .returningAll();
+}
+
+/**
+ * Marks an attempt as started, counting it in `attempts` when `countAttempt` (a job's files:
+ * their tries are counted here, not by a retry policy of their own). Returns the row, or
+ * undefined when it had already finished.
+ */
+export async function markRunning(db: Kysely<Database>, id: string, countAttempt = false): Promise<Conversion | undefined> {
+  return markRunningUpdate(db, id, countAttempt).executeTakeFirst();
 }
 
 export interface OutputFacts {

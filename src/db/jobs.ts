@@ -2,7 +2,7 @@ import type { CreatedRange } from './list-filters.js';
 import { sql, type Kysely } from 'kysely';
 import type { ConversionOptions } from '../model/conversion-options.js';
 import { jobWorkflowId } from '../names.js';
-import { queuedConversionRow, requestWebhookColumns, type AcceptedUpload, type RequestWebhook } from './conversions.js';
+import { markRunningUpdate, queuedConversionRow, requestWebhookColumns, type AcceptedUpload, type RequestWebhook } from './conversions.js';
 import type { Conversion, Database, Job, JobStatus } from './schema.js';
 import type { JobCounts } from '../model/job-counts.js';
 
@@ -130,14 +130,23 @@ export async function recountJob(db: Kysely<Database>, jobId: string): Promise<J
   return rows[0]!;
 }
 
-/** Counts a file of the job that began converting for the first time; answers the job. */
-export function countFileStarted(db: Kysely<Database>, jobId: string): Promise<Job> {
+/**
+ * Marks a job's file running and counts this try on its row (see markRunning); its first
+ * counted try also counts the file running on the job, in the same statement.
+ */
+export function markJobFileRunning(db: Kysely<Database>, jobId: string, conversionId: string): Promise<Conversion | undefined> {
   return db
-    .updateTable('jobs')
-    .set((eb) => ({ files_running: eb('files_running', '+', 1), updated_at: sql`now()` }))
-    .where('id', '=', jobId)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .with('file', (qb) => markRunningUpdate(qb, conversionId, true))
+    .with('counted', (qb) =>
+      qb
+        .updateTable('jobs')
+        .set((eb) => ({ files_running: eb('files_running', '+', 1), updated_at: sql`now()` }))
+        .where('id', '=', jobId)
+        .where((eb) => eb.exists(eb.selectFrom('file').select('file.id').where('file.attempts', '=', 1))),
+    )
+    .selectFrom('file')
+    .selectAll()
+    .executeTakeFirst();
 }
 
 /**

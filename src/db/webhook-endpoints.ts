@@ -153,11 +153,11 @@ export async function rotateAccountSecret(db: Kysely<Database>, accountId: strin
   });
 }
 
-/** Enabled endpoints of the account that want an event of `type` carrying `tag`. */
+/** Enabled endpoints of the account that want an event of `type` (of any type: null) carrying `tag`. */
 export async function subscribedEndpoints(
   db: Kysely<Database>,
   accountId: string,
-  type: EventType,
+  type: EventType | null,
   tag: string | null,
   limit?: number,
 ): Promise<WebhookEndpoint[]> {
@@ -167,11 +167,16 @@ export async function subscribedEndpoints(
     .where('account_id', '=', accountId)
     .where('enabled', '=', true)
     // Empty lists subscribe to every type, and to every tag (or none).
-    .where(sql<boolean>`(event_types = '[]'::jsonb or event_types ? ${type})`)
     .where(tag === null ? sql<boolean>`tags = '[]'::jsonb` : sql<boolean>`(tags = '[]'::jsonb or tags ? ${tag})`)
     .orderBy('id');
+  if (type !== null) query = query.where(sql<boolean>`(event_types = '[]'::jsonb or event_types ? ${type})`);
   if (limit !== undefined) query = query.limit(limit);
   return query.execute();
+}
+
+/** Whether `endpoint` takes events of `type`, as subscribedEndpoints selects them. */
+export function subscribesTo(endpoint: WebhookEndpoint, type: EventType): boolean {
+  return endpoint.event_types.length === 0 || endpoint.event_types.includes(type);
 }
 
 /** After an attempt: a success ends the endpoint's failure streak; a failure starts or extends it. */

@@ -5,7 +5,7 @@ import type { Database, EventRow, FanOutRouting, WebhookEndpoint } from '../db/s
 import { endpointTarget, insertDeliveries, pendingDeliveriesOfEvent, requestTarget, type DeliveryForAttempt, type NewDelivery } from '../db/deliveries.js';
 import { findAccountById } from '../db/accounts.js';
 import { fanOutDone, insertEventsOnce, oweFanOut, owesFanOut } from '../db/events.js';
-import { subscribedEndpoints } from '../db/webhook-endpoints.js';
+import { subscribedEndpoints, subscribesTo } from '../db/webhook-endpoints.js';
 import { deliveryWorkflowId } from '../names.js';
 import type { EventType, StoredEventData } from '../model/event-catalog.js';
 
@@ -64,45 +64,81 @@ export async function publishEvent<T extends EventType>(
  * Publishes events of one account, one type and one routing (the files of a job, say)
  * together: a handful of statements however many events, in one transaction.
  */
-export async function publishEvents<T extends EventType>(
+export function publishEvents<T extends EventType>(
   db: Kysely<Database>,
   events: Array<EventToPublish<T>>,
   routing: EventRouting,
   defaultRetrySchedule: number[],
 ): Promise<PublishedEvent[]> {
-  if (events.length === 0) return [];
+  return publishRoutedEvents(
+    db,
+    events.map((event) => ({ event, routing })),
+    defaultRetrySchedule,
+  );
+}
+
+/** An event with who hears about it. */
+export interface RoutedEvent {
+  event: EventToPublish<EventType>;
+  routing: EventRouting;
+}
+
+/** Routings that plan the same targets share a key. */
+function routingKey(routing: EventRouting): string {
+  return routing.kind === 'endpoint' ? `endpoint ${routing.endpoint.id}` : JSON.stringify([routing.tag, routing.webhookUrl, routing.webhookEvents]);
+}
+
+/**
+ * Publishes events of one account, of any types and routings (a job's file that ended: its
+ * conversion's event and its job's progress), together: one insert stores them all, and
+ * the targets are planned once per routing and type.
+ */
+export async function publishRoutedEvents(db: Kysely<Database>, routed: RoutedEvent[], defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+  if (routed.length === 0) return [];
   const publish = async (trx: Transaction<Database>): Promise<PublishedEvent[]> => {
     const stored = await insertEventsOnce(
       trx,
-      events.map((event) => ({ ...event, id: newId('evt') })),
+      routed.map(({ event }) => ({ ...event, id: newId('evt') })),
     );
-    const created = stored.flatMap((s) => (s.created ? [s.row] : []));
-    const targets = created.length > 0 ? await plannedTargets(trx, created[0]!, routing, INLINE_TARGETS + 1) : [];
-    const deferred = routing.kind === 'subscribers' && targets.length > INLINE_TARGETS;
-    const inserted = new Map<string, DeliveryForAttempt[]>();
-    if (deferred) {
-      const fanout: FanOutRouting = { tag: routing.tag, webhook_url: routing.webhookUrl, webhook_events: routing.webhookEvents };
-      await oweFanOut(
-        trx,
-        created.map((event) => event.id),
-        fanout,
-      );
-    } else {
-      const planned = created.flatMap((event) => targets.map((target) => ({ event, target })));
-      for (const one of await storeDeliveries(trx, planned, defaultRetrySchedule, DELIVERY_INSERT_CHUNK)) {
-        const ofEvent = inserted.get(one.event.id);
-        if (ofEvent) ofEvent.push(one);
-        else inserted.set(one.event.id, [one]);
+    const groups = new Map<string, { routing: EventRouting; events: EventRow[] }>();
+    stored.forEach((s, index) => {
+      if (!s.created) return;
+      const { routing } = routed[index]!;
+      const key = `${s.row.type} ${routingKey(routing)}`;
+      const group = groups.get(key);
+      if (group) group.events.push(s.row);
+      else groups.set(key, { routing, events: [s.row] });
+    });
+    const deferred = new Set<string>();
+    const planned: Array<{ event: EventRow; target: PlannedTarget }> = [];
+    for (const { routing, events } of groups.values()) {
+      const targets = await plannedTargets(trx, events[0]!, routing, INLINE_TARGETS + 1);
+      if (routing.kind === 'subscribers' && targets.length > INLINE_TARGETS) {
+        const fanout: FanOutRouting = { tag: routing.tag, webhook_url: routing.webhookUrl, webhook_events: routing.webhookEvents };
+        await oweFanOut(
+          trx,
+          events.map((event) => event.id),
+          fanout,
+        );
+        for (const event of events) deferred.add(event.id);
+      } else {
+        planned.push(...events.flatMap((event) => targets.map((target) => ({ event, target }))));
       }
+    }
+    const inserted = new Map<string, DeliveryForAttempt[]>();
+    for (const one of await storeDeliveries(trx, planned, defaultRetrySchedule, DELIVERY_INSERT_CHUNK)) {
+      const ofEvent = inserted.get(one.event.id);
+      if (ofEvent) ofEvent.push(one);
+      else inserted.set(one.event.id, [one]);
     }
     return Promise.all(
       stored.map(async (s, index) => ({
         id: s.id,
-        type: events[index]!.type,
+        type: routed[index]!.event.type,
         created: s.created,
         // A retried publisher gets back the deliveries still pending, and a fan-out still owed.
         deliveries: s.created ? (inserted.get(s.id) ?? []) : await pendingDeliveriesOfEvent(trx, s.id),
-        fanOutOwed: s.created ? deferred : await owesFanOut(trx, s.id),
+        fanOutOwed: s.created ? deferred.has(s.id) : await owesFanOut(trx, s.id),
       })),
     );
   };
@@ -163,6 +199,29 @@ export async function fanOutEvent(db: Kysely<Database>, eventId: string, default
   return stored;
 }
 
+/** Per transaction, by account and tag: the endpoints of every event type, when fewer than the limit asked. */
+const endpointsReadIn = new WeakMap<Kysely<Database>, Map<string, WebhookEndpoint[] | 'too many'>>();
+
+/**
+ * The endpoints subscribed to events of `example`'s account and type carrying `tag`. In a
+ * transaction they are read once for every type: a step that stores several events (a
+ * job's file that ended, and its job's progress) looks its endpoints up once. An account
+ * with `limit` endpoints or more for the tag is asked per type.
+ */
+async function subscribersOf(db: Kysely<Database>, example: EventRow, tag: string | null, limit: number | undefined): Promise<WebhookEndpoint[]> {
+  if (!db.isTransaction || limit === undefined) return subscribedEndpoints(db, example.account_id, example.type, tag, limit);
+  let read = endpointsReadIn.get(db);
+  if (!read) endpointsReadIn.set(db, (read = new Map<string, WebhookEndpoint[] | 'too many'>()));
+  const key = JSON.stringify([example.account_id, tag]);
+  let ofAnyType = read.get(key);
+  if (ofAnyType === undefined) {
+    const endpoints = await subscribedEndpoints(db, example.account_id, null, tag, limit);
+    read.set(key, (ofAnyType = endpoints.length < limit ? endpoints : 'too many'));
+  }
+  if (ofAnyType === 'too many') return subscribedEndpoints(db, example.account_id, example.type, tag, limit);
+  return ofAnyType.filter((endpoint) => subscribesTo(endpoint, example.type));
+}
+
 interface PlannedTarget {
   /** An endpoint id, or `request` for a conversion's own webhook_url. */
   target: string;
@@ -186,7 +245,7 @@ async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: 
     attempt: endpointTarget(e),
   });
   if (routing.kind === 'endpoint') return [toEndpoint(routing.endpoint)];
-  const planned = (await subscribedEndpoints(db, example.account_id, example.type, routing.tag, limit)).map(toEndpoint);
+  const planned = (await subscribersOf(db, example, routing.tag, limit)).map(toEndpoint);
   if (routing.webhookUrl && (routing.webhookEvents === null || routing.webhookEvents.includes(example.type))) {
     const account = await findAccountById(db, example.account_id);
     planned.push({

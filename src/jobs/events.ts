@@ -3,7 +3,7 @@ import type { Conversion, Database, Job } from '../db/schema.js';
 import { countFileEnded, endUnfinishedFiles, fileCounts, filesNotSucceeded, finishJob, recountJob, requireJob, storeJobCounts } from '../db/jobs.js';
 import { storeConversionEvents } from '../conversions/events.js';
 import type { JobEventType, StoredEventData } from '../model/event-catalog.js';
-import { publishEvents, type PublishedEvent } from '../events/publish.js';
+import { publishRoutedEvents, type EventRouting, type PublishedEvent, type RoutedEvent } from '../events/publish.js';
 import { FAILURES_LISTED, percentDone, type FileOutcome, type JobCounts } from '../model/job-counts.js';
 
 /** Names a job's event once, whoever records it (a retried activity finds the stored one). */
@@ -50,40 +50,48 @@ function eventData(job: Job, event: JobEvent): JobEventData {
   }
 }
 
-/**
- * Stores a job's events (of one type) with their deliveries, together; `db` may be the
- * caller's transaction. Each is stored once: `job.progress` once per file.
- */
-export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[], defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
-  const [first] = events;
-  if (!first) return Promise.resolve([]);
-  return publishEvents(
-    db,
-    events.map((event) => ({
+/** A job's events as they will be published, to its subscribers and its own webhook_url. */
+function jobEvents(job: Job, events: JobEvent[]): RoutedEvent[] {
+  const routing: EventRouting = { kind: 'subscribers', tag: job.tag, webhookUrl: job.webhook_url, webhookEvents: job.webhook_events };
+  return events.map((event) => ({
+    event: {
       accountId: job.account_id,
-      type: first.type,
+      type: event.type,
       subjectId: job.id,
       dedupeKey: eventKey(job.id, event.type, event.type === 'job.progress' ? event.file.index : undefined),
       data: eventData(job, event),
-    })),
-    { kind: 'subscribers', tag: job.tag, webhookUrl: job.webhook_url, webhookEvents: job.webhook_events },
-    defaultRetrySchedule,
-  );
+    },
+    routing,
+  }));
 }
 
 /**
- * Publishes `job.progress` for a file of the job that ended (`row`, its end recorded in
- * `trx`), counting it on the job in the same statement that locks the job's row, so files
- * of one job ending at once are counted in turn. Once per file: a file whose progress is
- * stored already is not counted again, and publishing it again finds the stored event.
+ * Stores a job's events with their deliveries, together; `db` may be the caller's
+ * transaction. Each is stored once: `job.progress` once per file.
  */
-export async function storeFileProgress(trx: Kysely<Database>, jobId: string, row: Conversion, defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+export function storeJobEvents(db: Kysely<Database>, job: Job, events: JobEvent[], defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+  return publishRoutedEvents(db, jobEvents(job, events), defaultRetrySchedule);
+}
+
+/**
+ * The `job.progress` of a file of the job that ended (`row`, its end recorded in `trx`),
+ * to store in the same transaction, the file counted on the job in the same statement
+ * that locks the job's row, so files of one job ending at once are counted in turn. Once
+ * per file: a file whose progress is stored already is not counted again, and publishing
+ * it again finds the stored event.
+ */
+export async function fileProgressEvent(trx: Kysely<Database>, jobId: string, row: Conversion): Promise<RoutedEvent[]> {
   const file = rowOutcome(row);
   if (!file) return [];
   // Counted running when a chunk first marked it so (its first counted try); one cancelled while queued never was.
   const counted = await countFileEnded(trx, jobId, eventKey(jobId, 'job.progress', file.index), file.status, row.attempts > 0);
   const job = counted ?? (await requireJob(trx, jobId));
-  return storeJobEvents(trx, job, [{ type: 'job.progress', file, counts: fileCounts(job) }], defaultRetrySchedule);
+  return jobEvents(job, [{ type: 'job.progress', file, counts: fileCounts(job) }]);
+}
+
+/** Stores a file's `job.progress` (see fileProgressEvent) in a transaction of its own: a file found already ended. */
+export function storeFileProgress(db: Kysely<Database>, jobId: string, row: Conversion, defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
+  return db.transaction().execute(async (trx) => publishRoutedEvents(trx, await fileProgressEvent(trx, jobId, row), defaultRetrySchedule));
 }
 
 /** What a file of a job that was cancelled before the file ended says. */

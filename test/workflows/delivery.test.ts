@@ -14,6 +14,7 @@ import { findDeliveryById, listAttempts, reopenDelivery } from '../../src/db/del
 import { AttemptLog } from '../../src/db/attempt-log.js';
 import type { Delivery, WebhookEndpoint } from '../../src/db/schema.js';
 import { publishEvent } from '../../src/events/publish.js';
+import type { EventType } from '../../src/model/event-catalog.js';
 import { newId } from '../../src/ids.js';
 import { DownloadSigner } from '../../src/signing/download-url.js';
 import { AddressGuard } from '../../src/net/address-guard.js';
@@ -165,6 +166,57 @@ describe('delivery workflow (time-skipping test server)', () => {
       assert.ok(wait >= schedule[i]! && wait < schedule[i]! + 2, `${message ?? 'the schedule'}: wait ${i + 1} was ${wait} s, not ${schedule[i]} s`),
     );
   }
+
+  test('events of several types stored in one transaction each reach only the endpoints that take their type', async () => {
+    const owner = (await createAccountWithKey(database.db, `types-${newId('acc')}`)).account.id;
+    const endpoint = (eventTypes: EventType[]) =>
+      createEndpoint(database.db, owner, {
+        url: 'http://127.0.0.1:9/',
+        description: '',
+        eventTypes,
+        tags: [],
+        retrySchedule: null,
+        enabled: true,
+        headers: {},
+      });
+    const failedOnly = await endpoint(['conversion.failed']);
+    const testOnly = await endpoint(['webhook.test']);
+    const every = await endpoint([]);
+    const routing = { kind: 'subscribers' as const, tag: null, webhookUrl: null, webhookEvents: null };
+    const failed = {
+      accountId: owner,
+      type: 'conversion.failed' as const,
+      subjectId: 'cnv_types',
+      data: {
+        conversion_id: 'cnv_types',
+        status: 'failed' as const,
+        input: { filename: 'a.txt', bytes: 1, content_type: 'text/plain', format: null, width: null, height: null },
+        error: { code: 'unsupported_input', message: 'not an image' },
+        metadata: null,
+        tag: null,
+      },
+    };
+    const probe = { accountId: owner, type: 'webhook.test' as const, subjectId: 'ep_types', data: { endpoint_id: 'ep_types', message: 'types' } };
+    /** Both events in one transaction, as a job's file end stores its conversion's event and its job's progress. */
+    const publishBoth = (round: string) =>
+      database.db
+        .transaction()
+        .execute(async (trx) => [
+          await publishEvent(trx, { ...failed, dedupeKey: `failed-${round}` }, routing, DEFAULT_SCHEDULE),
+          await publishEvent(trx, { ...probe, dedupeKey: `probe-${round}` }, routing, DEFAULT_SCHEDULE),
+        ]);
+    const targets = (published: Awaited<ReturnType<typeof publishEvent>>) => published.deliveries.map((d) => d.delivery.endpoint_id).sort();
+    const [toFailed, toProbe] = await publishBoth('few');
+    assert.deepEqual(targets(toFailed!), [failedOnly.id, every.id].sort());
+    assert.deepEqual(targets(toProbe!), [testOnly.id, every.id].sort());
+
+    // Past the targets a transaction plans itself, the endpoints are asked per type: the last made still gets its event.
+    for (let i = 0; i < 20; i++) await endpoint(['conversion.failed']);
+    const late = await endpoint(['webhook.test']);
+    const [manyFailed, lateProbe] = await publishBoth('many');
+    assert.equal(manyFailed!.fanOutOwed, true, '22 endpoints take conversion.failed: its fan-out is planned after the commit');
+    assert.deepEqual(targets(lateProbe!), [testOnly.id, every.id, late.id].sort());
+  });
 
   test('the default schedule to the second: attempts at 0, 30 s, 2 min 30 s, 12 min 30 s, then failed', async () => {
     const sink = await receiver({ status: 500, body: 'down for maintenance' });
