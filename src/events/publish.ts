@@ -90,8 +90,8 @@ function routingKey(routing: EventRouting): string {
 
 /**
  * Publishes events of one account, of any types and routings (a job's file that ended: its
- * conversion's event and its job's progress), together: one insert stores them all, and
- * the targets are planned once per routing and type.
+ * conversion's event and its job's progress), together: one insert stores them all, the
+ * endpoints are read once per routing, and the targets planned per routing and type.
  */
 export async function publishRoutedEvents(db: Kysely<Database>, routed: RoutedEvent[], defaultRetrySchedule: number[]): Promise<PublishedEvent[]> {
   if (routed.length === 0) return [];
@@ -100,29 +100,35 @@ export async function publishRoutedEvents(db: Kysely<Database>, routed: RoutedEv
       trx,
       routed.map(({ event }) => ({ ...event, id: newId('evt') })),
     );
-    const groups = new Map<string, { routing: EventRouting; events: EventRow[] }>();
+    const groups = new Map<string, { accountId: string; routing: EventRouting; byType: Map<EventType, EventRow[]> }>();
     stored.forEach((s, index) => {
       if (!s.created) return;
       const { routing } = routed[index]!;
-      const key = `${s.row.type} ${routingKey(routing)}`;
-      const group = groups.get(key);
-      if (group) group.events.push(s.row);
-      else groups.set(key, { routing, events: [s.row] });
+      const key = `${s.row.account_id} ${routingKey(routing)}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { accountId: s.row.account_id, routing, byType: new Map() }));
+      const ofType = group.byType.get(s.row.type);
+      if (ofType) ofType.push(s.row);
+      else group.byType.set(s.row.type, [s.row]);
     });
     const deferred = new Set<string>();
     const planned: Array<{ event: EventRow; target: PlannedTarget }> = [];
-    for (const { routing, events } of groups.values()) {
-      const targets = await plannedTargets(trx, events[0]!, routing, INLINE_TARGETS + 1);
-      if (routing.kind === 'subscribers' && targets.length > INLINE_TARGETS) {
-        const fanout: FanOutRouting = { tag: routing.tag, webhook_url: routing.webhookUrl, webhook_events: routing.webhookEvents };
-        await oweFanOut(
-          trx,
-          events.map((event) => event.id),
-          fanout,
-        );
-        for (const event of events) deferred.add(event.id);
-      } else {
-        planned.push(...events.flatMap((event) => targets.map((target) => ({ event, target }))));
+    for (const { accountId, routing, byType } of groups.values()) {
+      const subscribers =
+        routing.kind === 'subscribers' ? await subscribersByType(trx, accountId, [...byType.keys()], routing.tag, INLINE_TARGETS + 1) : undefined;
+      for (const [type, events] of byType) {
+        const targets = await plannedTargets(trx, events[0]!, routing, subscribers?.get(type));
+        if (routing.kind === 'subscribers' && targets.length > INLINE_TARGETS) {
+          const fanout: FanOutRouting = { tag: routing.tag, webhook_url: routing.webhookUrl, webhook_events: routing.webhookEvents };
+          await oweFanOut(
+            trx,
+            events.map((event) => event.id),
+            fanout,
+          );
+          for (const event of events) deferred.add(event.id);
+        } else {
+          planned.push(...events.flatMap((event) => targets.map((target) => ({ event, target }))));
+        }
       }
     }
     const inserted = new Map<string, DeliveryForAttempt[]>();
@@ -199,27 +205,26 @@ export async function fanOutEvent(db: Kysely<Database>, eventId: string, default
   return stored;
 }
 
-/** Per transaction, by account and tag: the endpoints of every event type, when fewer than the limit asked. */
-const endpointsReadIn = new WeakMap<Kysely<Database>, Map<string, WebhookEndpoint[] | 'too many'>>();
-
 /**
- * The endpoints subscribed to events of `example`'s account and type carrying `tag`. In a
- * transaction they are read once for every type: a step that stores several events (a
- * job's file that ended, and its job's progress) looks its endpoints up once. An account
- * with `limit` endpoints or more for the tag is asked per type.
+ * The account's endpoints that take each of `types` carrying `tag`, at most `limit` each.
+ * Several types (a job's file that ended: its conversion's event and its job's progress)
+ * are read in one statement and told apart here, unless that list reaches the limit: cut
+ * there, it may miss a type's endpoints, so each type is then asked on its own.
  */
-async function subscribersOf(db: Kysely<Database>, example: EventRow, tag: string | null, limit: number | undefined): Promise<WebhookEndpoint[]> {
-  if (!db.isTransaction || limit === undefined) return subscribedEndpoints(db, example.account_id, example.type, tag, limit);
-  let read = endpointsReadIn.get(db);
-  if (!read) endpointsReadIn.set(db, (read = new Map<string, WebhookEndpoint[] | 'too many'>()));
-  const key = JSON.stringify([example.account_id, tag]);
-  let ofAnyType = read.get(key);
-  if (ofAnyType === undefined) {
-    const endpoints = await subscribedEndpoints(db, example.account_id, null, tag, limit);
-    read.set(key, (ofAnyType = endpoints.length < limit ? endpoints : 'too many'));
+async function subscribersByType(
+  db: Kysely<Database>,
+  accountId: string,
+  types: EventType[],
+  tag: string | null,
+  limit: number,
+): Promise<Map<EventType, WebhookEndpoint[]>> {
+  if (types.length > 1) {
+    const ofAnyType = await subscribedEndpoints(db, accountId, null, tag, limit);
+    if (ofAnyType.length < limit) return new Map(types.map((type) => [type, ofAnyType.filter((endpoint) => subscribesTo(endpoint, type))]));
   }
-  if (ofAnyType === 'too many') return subscribedEndpoints(db, example.account_id, example.type, tag, limit);
-  return ofAnyType.filter((endpoint) => subscribesTo(endpoint, example.type));
+  const byType = new Map<EventType, WebhookEndpoint[]>();
+  for (const type of types) byType.set(type, await subscribedEndpoints(db, accountId, type, tag, limit));
+  return byType;
 }
 
 interface PlannedTarget {
@@ -234,9 +239,9 @@ interface PlannedTarget {
 
 /**
  * Who hears about events of `example`'s account and type under `routing`, each target as
- * read in the same transaction; at most `limit` of the account's endpoints when given.
+ * read in the same transaction: `subscribers` when the caller read them, else all of them.
  */
-async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: EventRouting, limit?: number): Promise<PlannedTarget[]> {
+async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: EventRouting, subscribers?: WebhookEndpoint[]): Promise<PlannedTarget[]> {
   const toEndpoint = (e: WebhookEndpoint): PlannedTarget => ({
     target: e.id,
     endpointId: e.id,
@@ -245,7 +250,8 @@ async function plannedTargets(db: Kysely<Database>, example: EventRow, routing: 
     attempt: endpointTarget(e),
   });
   if (routing.kind === 'endpoint') return [toEndpoint(routing.endpoint)];
-  const planned = (await subscribersOf(db, example, routing.tag, limit)).map(toEndpoint);
+  const endpoints = subscribers ?? (await subscribedEndpoints(db, example.account_id, example.type, routing.tag));
+  const planned = endpoints.map(toEndpoint);
   if (routing.webhookUrl && (routing.webhookEvents === null || routing.webhookEvents.includes(example.type))) {
     const account = await findAccountById(db, example.account_id);
     planned.push({
