@@ -18,7 +18,7 @@ import { freePort } from '../src/free-port.js';
 import { createAccount, jsonRequest, request, uploadForm } from '../test/support/http.js';
 import { startReceiver } from '../test/support/receiver.js';
 import { makeImage } from '../test/support/images.js';
-import { startKilnDev, stopGracefully } from '../test/support/processes.js';
+import { startKilnDev, stopGracefully, waitUntil } from '../test/support/processes.js';
 import { tempDir } from '../test/support/temp.js';
 import { startReceiverProcess, type Receiver } from './receiver.js';
 
@@ -83,7 +83,13 @@ try {
   const test = (await jsonRequest(`${api}/v1/webhooks/endpoints/${endpoint.id}/test`, quiet.key, 'POST')).body;
   await flaky.waitForRequests(2, 600_000);
   const delivery = (await jsonRequest(`${api}/v1/webhooks/deliveries?event_id=${test.event_id}`, quiet.key, 'GET')).body.data[0];
-  const attempts = (await jsonRequest(`${api}/v1/webhooks/deliveries/${delivery.id}`, quiet.key, 'GET')).body.attempts;
+  // The second attempt is logged after its answer came: wait for the log, not the receipt.
+  let attempts: any[] = [];
+  await waitUntil(
+    async () => (attempts = (await jsonRequest(`${api}/v1/webhooks/deliveries/${delivery.id}`, quiet.key, 'GET')).body.attempts).length >= 2,
+    600_000,
+    'the retry in the delivery log',
+  );
   const retryLate = Date.parse(attempts[1].started_at) - (Date.parse(attempts[0].started_at) + attempts[0].duration_ms + 4000);
   const busyAtRetry = sink.total() - before;
   const total = ENDPOINTS * UPLOADS * EVENTS_PER_UPLOAD;

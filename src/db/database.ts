@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider, type Migration } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
-import { PGliteDialect } from './pglite-dialect.js';
+import { PGliteDialect, SessionGate } from './pglite-dialect.js';
 import { lockEmbeddedDatabase } from './embedded-lock.js';
 import { log } from '../log.js';
 import { DEFAULT_CONNECT_PATIENCE_MS, patientPool } from './patient-pool.js';
@@ -74,6 +74,12 @@ const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migra
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
+  /**
+   * The same database for work nobody is waiting on (webhook deliveries). On the embedded
+   * database, which runs one statement at a time in this process, its statements give way
+   * to `db`'s (pglite-dialect.ts); on a server it is `db`.
+   */
+  background: Kysely<Database>;
   /** `postgres` for a server reached by DATABASE_URL, `embedded` for PGlite under the data dir. */
   kind: 'postgres' | 'embedded';
   /**
@@ -147,7 +153,7 @@ export function connectPostgres(databaseUrl: string, maxConnections = 10, connec
   // would crash the process. The pool drops that connection and opens another when asked.
   pool.on('error', (error) => log(`a pooled database connection ended: ${error.message}`));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: patientPool(pool, connectPatienceMs) }) });
-  return { db, kind: 'postgres', listen: (channel, heard) => listenOnServer(databaseUrl, channel, heard), close: () => db.destroy() };
+  return { db, background: db, kind: 'postgres', listen: (channel, heard) => listenOnServer(databaseUrl, channel, heard), close: () => db.destroy() };
 }
 
 /**
@@ -196,14 +202,17 @@ export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle>
     release();
     throw error;
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const gate = new SessionGate();
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite, gate) });
+  const background = new Kysely<Database>({ dialect: new PGliteDialect(pglite, gate, 'background') });
   return {
     db,
+    background,
     kind: 'embedded',
     listen: (channel, heard) => pglite.listen(channel, heard),
     close: async () => {
       try {
-        await db.destroy();
+        await Promise.all([db.destroy(), background.destroy()]);
         await pglite.close();
       } finally {
         release();

@@ -30,28 +30,85 @@ class PGliteConnection implements DatabaseConnection {
   }
 }
 
+/** Whose statements these are: `background` work (webhook deliveries) yields its turn to the rest. */
+export type SessionLane = 'foreground' | 'background';
+
+/** Turns a background holder is given at least, as a share of all turns, while foreground work keeps waiting. */
+const FOREGROUND_TURNS_PER_BACKGROUND_TURN = 4;
+
 /**
- * PGlite runs one statement at a time and keeps one session, so the driver hands out its
- * single connection to one holder at a time: a transaction keeps every other statement
- * out until it ends, as a one-connection pool would.
+ * PGlite runs one statement at a time, in this thread, and keeps one session, so its
+ * single connection goes to one holder at a time: a transaction keeps every other
+ * statement out until it ends, as a one-connection pool would.
+ *
+ * Holders are served by lane. Foreground holders go first, in arrival order. A background
+ * holder is given the connection from a macrotask (`setImmediate`) of its own, so other
+ * work's I/O callbacks run between two background turns. Handed over at once, a fan-out's
+ * queued statements (hundreds of deliveries, each logging its attempt) ran one after the
+ * other in a single microtask drain, and an upload waiting on its socket or its blob's
+ * write waited for all of them: its answer took 16–30 times as long. Background work is
+ * not starved: it is given a turn after at most four foreground turns in a row.
  */
+export class SessionGate {
+  private held = false;
+  private readonly foreground: Array<() => void> = [];
+  private readonly background: Array<() => void> = [];
+  private foregroundTurnsInARow = 0;
+  private backgroundTurnScheduled = false;
+
+  async acquire(lane: SessionLane): Promise<void> {
+    if (lane === 'foreground' && !this.held) {
+      this.held = true;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      this[lane].push(resolve);
+      if (lane === 'background' && !this.held) this.scheduleBackgroundTurn();
+    });
+  }
+
+  release(): void {
+    const backgroundDue = this.background.length > 0 && this.foregroundTurnsInARow >= FOREGROUND_TURNS_PER_BACKGROUND_TURN;
+    const next = backgroundDue ? this.background.shift() : this.foreground.shift();
+    if (next) {
+      this.foregroundTurnsInARow = backgroundDue ? 0 : this.foregroundTurnsInARow + 1;
+      next();
+      return;
+    }
+    this.held = false;
+    this.foregroundTurnsInARow = 0;
+    if (this.background.length > 0) this.scheduleBackgroundTurn();
+  }
+
+  private scheduleBackgroundTurn(): void {
+    if (this.backgroundTurnScheduled) return;
+    this.backgroundTurnScheduled = true;
+    setImmediate(() => {
+      this.backgroundTurnScheduled = false;
+      if (this.held) return;
+      const next = this.background.shift();
+      if (!next) return;
+      this.held = true;
+      next();
+    });
+  }
+}
+
 class PGliteDriver implements Driver {
   private readonly connection: PGliteConnection;
-  private holder: Promise<void> = Promise.resolve();
-  private release: (() => void) | undefined;
 
-  constructor(pglite: PGlite) {
+  constructor(
+    pglite: PGlite,
+    private readonly gate: SessionGate,
+    private readonly lane: SessionLane,
+  ) {
     this.connection = new PGliteConnection(pglite);
   }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const previous = this.holder;
-    let release!: () => void;
-    this.holder = new Promise((resolve) => (release = resolve));
-    await previous;
-    this.release = release;
+    await this.gate.acquire(this.lane);
     return this.connection;
   }
 
@@ -68,9 +125,7 @@ class PGliteDriver implements Driver {
   }
 
   releaseConnection(): Promise<void> {
-    const release = this.release;
-    this.release = undefined;
-    release?.();
+    this.gate.release();
     return Promise.resolve();
   }
 
@@ -84,14 +139,19 @@ class PGliteDriver implements Driver {
  * types: timestamps as Date, json as objects, int8 as number.
  */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly pglite: PGlite) {}
+  /** Every dialect on the same PGlite must share its `gate`. */
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly gate: SessionGate,
+    private readonly lane: SessionLane = 'foreground',
+  ) {}
 
   createAdapter(): DialectAdapter {
     return new PostgresAdapter();
   }
 
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite);
+    return new PGliteDriver(this.pglite, this.gate, this.lane);
   }
 
   createQueryCompiler(): QueryCompiler {

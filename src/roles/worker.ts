@@ -37,7 +37,7 @@ export async function startWorkerRole(
   await ensureReconcileSchedule(temporal.client);
   await ensureRetentionSchedule(temporal.client);
   const converter = converterPoolFor(config);
-  const deliver = attemptDependencies(config, database.db, publicUrl);
+  const deliver = attemptDependencies(config, database.background, publicUrl);
   const deliveries = firstAttemptsFor(config, deliver, temporal.client);
   const workers = await createWorkers({
     connection: temporal.native,
