@@ -38,6 +38,7 @@ export const LAYERS: ReadonlyArray<{ name: string; files: readonly string[] }> =
       'src/filenames.ts',
       'src/process-alive.ts',
       'src/fairness.ts',
+      'src/requests-under-way.ts',
     ],
   },
   { name: 'db: Kysely schema, migrations and queries', files: ['src/db/'] },

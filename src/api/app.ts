@@ -6,6 +6,7 @@ import type { Operation } from './operation.js';
 import { problemMiddleware } from './problem.js';
 import { discardUnreadBody } from './request-body.js';
 import { requestLog, requestLogMiddleware } from './request-log.js';
+import { countRequestsUnderWay } from './requests-under-way.js';
 import { routerFor } from './router.js';
 import { metricsMiddleware, metricsOperations } from './routes/metrics.js';
 import { adminOperations } from './routes/admin.js';
@@ -36,6 +37,7 @@ export function createApp(deps: ApiDependencies): Koa {
       ctx?.req.destroyed || error.code === 'ECONNRESET' || error.code === 'EPIPE' || error.code?.startsWith('HPE_') || error.message === 'aborted';
     if (!clientGone) requestLog(ctx, deps.log)(`${ctx?.method ?? ''} ${ctx?.path ?? ''} failed after responding`, error);
   });
+  if (deps.requests) app.use(countRequestsUnderWay(deps.requests));
   app.use(requestLogMiddleware(deps.logger));
   app.use(async (ctx, next) => {
     try {

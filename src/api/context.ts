@@ -1,6 +1,7 @@
 import type { EventBell } from '../events/event-bell.js';
 import type { IntakeDependencies } from '../intake/intake.js';
 import type { LogFunction, Logger } from '../log.js';
+import type { RequestsUnderWay } from '../requests-under-way.js';
 import type { TemplateRenderer } from '../webhooks/template.js';
 import type { KilnMetrics } from '../metrics.js';
 import type { DownloadSigner } from '../signing/download-url.js';
@@ -22,4 +23,6 @@ export interface ApiDependencies extends IntakeDependencies {
   log: LogFunction;
   /** Kiln's structured log; each request logs through a child carrying its request id. */
   logger: Logger;
+  /** Where this process counts its requests under way, for its background work to give way to; absent in route-only tests. */
+  requests?: RequestsUnderWay;
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { FALLBACK_LOOK_MS } from '../events/event-bell.js';
+import { waitingFromNow } from './requests-under-way.js';
 
 /** The longest a request may ask to be held (RFC 7240 `Prefer: wait`, or `?wait=`). */
 export const MAX_WAIT_SECONDS = 60;
@@ -37,6 +38,7 @@ export async function holdUntil<T>(
   changed: (withinMs: number) => Promise<void>,
 ): Promise<T> {
   const deadline = Date.now() + seconds * 1000;
+  waitingFromNow(ctx);
   let gone = false;
   const onClose = (): void => {
     gone = true;

@@ -8,6 +8,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider, type Mi
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { PGliteDialect, SessionGate } from './pglite-dialect.js';
+import { RequestsUnderWay } from '../requests-under-way.js';
 import { lockEmbeddedDatabase } from './embedded-lock.js';
 import { log } from '../log.js';
 import { DEFAULT_CONNECT_PATIENCE_MS, patientPool } from './patient-pool.js';
@@ -80,6 +81,12 @@ export interface DatabaseHandle {
    * to `db`'s (pglite-dialect.ts); on a server it is `db`.
    */
   background: Kysely<Database>;
+  /**
+   * This process's API requests under way (the API counts them here): its background work
+   * gives way to them. The embedded database paces `background`'s statements while any is
+   * under way, and webhook first attempts take fewer slots (webhooks/first-attempts.ts).
+   */
+  requests: RequestsUnderWay;
   /** `postgres` for a server reached by DATABASE_URL, `embedded` for PGlite under the data dir. */
   kind: 'postgres' | 'embedded';
   /**
@@ -153,7 +160,14 @@ export function connectPostgres(databaseUrl: string, maxConnections = 10, connec
   // would crash the process. The pool drops that connection and opens another when asked.
   pool.on('error', (error) => log(`a pooled database connection ended: ${error.message}`));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: patientPool(pool, connectPatienceMs) }) });
-  return { db, background: db, kind: 'postgres', listen: (channel, heard) => listenOnServer(databaseUrl, channel, heard), close: () => db.destroy() };
+  return {
+    db,
+    background: db,
+    requests: new RequestsUnderWay(),
+    kind: 'postgres',
+    listen: (channel, heard) => listenOnServer(databaseUrl, channel, heard),
+    close: () => db.destroy(),
+  };
 }
 
 /**
@@ -202,12 +216,14 @@ export async function openEmbeddedPostgres(dir: string): Promise<DatabaseHandle>
     release();
     throw error;
   }
-  const gate = new SessionGate();
+  const requests = new RequestsUnderWay();
+  const gate = new SessionGate(requests);
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite, gate) });
   const background = new Kysely<Database>({ dialect: new PGliteDialect(pglite, gate, 'background') });
   return {
     db,
     background,
+    requests,
     kind: 'embedded',
     listen: (channel, heard) => pglite.listen(channel, heard),
     close: async () => {

@@ -13,6 +13,7 @@ import {
   type QueryCompiler,
   type QueryResult,
 } from 'kysely';
+import type { RequestsUnderWay } from '../requests-under-way.js';
 
 class PGliteConnection implements DatabaseConnection {
   constructor(private readonly pglite: PGlite) {}
@@ -35,6 +36,13 @@ export type SessionLane = 'foreground' | 'background';
 
 /** Turns a background holder is given at least, as a share of all turns, while foreground work keeps waiting. */
 const FOREGROUND_TURNS_PER_BACKGROUND_TURN = 4;
+/**
+ * While a request is under way, the thread is left to other work for this many times the
+ * last background turn's length before the next one (so background statements take at
+ * most a quarter of it), and never more than BACKGROUND_PAUSE_MAX_MS.
+ */
+const BACKGROUND_PAUSE_FACTOR = 3;
+const BACKGROUND_PAUSE_MAX_MS = 50;
 
 /**
  * PGlite runs one statement at a time, in this thread, and keeps one session, so its
@@ -46,19 +54,28 @@ const FOREGROUND_TURNS_PER_BACKGROUND_TURN = 4;
  * work's I/O callbacks run between two background turns. Handed over at once, a fan-out's
  * queued statements (hundreds of deliveries, each logging its attempt) ran one after the
  * other in a single microtask drain, and an upload waiting on its socket or its blob's
- * write waited for all of them: its answer took 16–30 times as long. Background work is
- * not starved: it is given a turn after at most four foreground turns in a row.
+ * write waited for all of them: its answer took 16–30 times as long. While one of this
+ * process's API requests is under way, background turns are paced as well: the next waits
+ * three times as long as the last one took. Handed over one per macrotask, a fan-out's
+ * statements still filled the thread, since a delivery keeps the database busy for about
+ * 0.5 ms, and an upload waited about half a statement at each of its twenty or so turns of
+ * the event loop. Background work is never starved: it is given a turn after at most four
+ * foreground turns in a row, and paced turns end within BACKGROUND_PAUSE_MAX_MS.
  */
 export class SessionGate {
   private held = false;
+  private holder: { lane: SessionLane; since: number } | undefined;
+  private lastBackgroundTurnMs = 0;
   private readonly foreground: Array<() => void> = [];
   private readonly background: Array<() => void> = [];
   private foregroundTurnsInARow = 0;
   private backgroundTurnScheduled = false;
 
+  constructor(private readonly requests: RequestsUnderWay) {}
+
   async acquire(lane: SessionLane): Promise<void> {
     if (lane === 'foreground' && !this.held) {
-      this.held = true;
+      this.take('foreground');
       return;
     }
     await new Promise<void>((resolve) => {
@@ -67,15 +84,23 @@ export class SessionGate {
     });
   }
 
+  private take(lane: SessionLane): void {
+    this.held = true;
+    this.holder = { lane, since: performance.now() };
+  }
+
   release(): void {
+    if (this.holder?.lane === 'background') this.lastBackgroundTurnMs = performance.now() - this.holder.since;
     const backgroundDue = this.background.length > 0 && this.foregroundTurnsInARow >= FOREGROUND_TURNS_PER_BACKGROUND_TURN;
     const next = backgroundDue ? this.background.shift() : this.foreground.shift();
     if (next) {
       this.foregroundTurnsInARow = backgroundDue ? 0 : this.foregroundTurnsInARow + 1;
+      this.take(backgroundDue ? 'background' : 'foreground');
       next();
       return;
     }
     this.held = false;
+    this.holder = undefined;
     this.foregroundTurnsInARow = 0;
     if (this.background.length > 0) this.scheduleBackgroundTurn();
   }
@@ -83,14 +108,17 @@ export class SessionGate {
   private scheduleBackgroundTurn(): void {
     if (this.backgroundTurnScheduled) return;
     this.backgroundTurnScheduled = true;
-    setImmediate(() => {
+    const turn = (): void => {
       this.backgroundTurnScheduled = false;
       if (this.held) return;
       const next = this.background.shift();
       if (!next) return;
-      this.held = true;
+      this.take('background');
       next();
-    });
+    };
+    const pauseMs = this.requests.busy ? Math.min(BACKGROUND_PAUSE_MAX_MS, BACKGROUND_PAUSE_FACTOR * this.lastBackgroundTurnMs) : 0;
+    if (pauseMs >= 1) setTimeout(turn, pauseMs);
+    else setImmediate(turn);
   }
 }
 

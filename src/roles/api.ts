@@ -61,7 +61,7 @@ export async function startApiRole(
   publicUrl: PublicUrl = new PublicUrl(config),
   firstAttempts?: FirstAttempts,
 ): Promise<ApiRole> {
-  const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.background, publicUrl), client);
+  const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.background, publicUrl), client, database.requests);
   const spoolRoot = path.join(config.dataDir, 'spool');
   const events = await listenForEvents(database);
   const deps: ApiDependencies = {
@@ -77,6 +77,7 @@ export async function startApiRole(
     metrics: new KilnMetrics(database.db),
     delivery: deliverySettings(config),
     deliveries,
+    requests: database.requests,
     spoolDir: processSpoolDir(spoolRoot),
     log,
     logger,

@@ -17,6 +17,7 @@ import { FirstAttempts } from '../webhooks/first-attempts.js';
 import type { ConversionLimits } from '../convert/pipeline.js';
 import { WEBHOOK_USER_AGENT } from '../version.js';
 import { log } from '../log.js';
+import type { RequestsUnderWay } from '../requests-under-way.js';
 
 /** The parts both roles build from the settings the same way. */
 
@@ -102,6 +103,12 @@ export function sourceSettings(config: KilnConfig): { limits: SourceLimits; spoo
 
 /** Deliveries of one account held in memory per first-attempt slot; a larger burst waits in the database, its ids noted. */
 const FIRST_ATTEMPT_MAX_WAITING_PER_SLOT = 4;
+/**
+ * First attempts started at once while an API request of the same process is under way
+ * (bench:fanout: an upload's answer was as slow with 8 as with 0 or 2, and about a third
+ * of what it was with all `KILN_DELIVER_CONCURRENCY` slots).
+ */
+const FIRST_ATTEMPT_SLOTS_WHILE_REQUESTS = 8;
 /** Seconds a delivery may wait for a first-attempt slot before it goes to a workflow instead. */
 const FIRST_ATTEMPT_WINDOW_SECONDS = 15;
 /** Room for logging an attempt after its request ended, before the reconcile schedule may take the delivery over. */
@@ -117,12 +124,14 @@ export function deliveryGraceSeconds(config: KilnConfig): number {
 }
 
 /** First attempts of the events this process stores, made here (see webhooks/first-attempts.ts). */
-export function firstAttemptsFor(config: KilnConfig, attempt: AttemptDependencies, client: Client): FirstAttempts {
+export function firstAttemptsFor(config: KilnConfig, attempt: AttemptDependencies, client: Client, requests: RequestsUnderWay): FirstAttempts {
   return new FirstAttempts({
     attempt,
     client,
     settings: deliverySettings(config),
     concurrency: config.deliverConcurrency,
+    concurrencyWhileRequests: FIRST_ATTEMPT_SLOTS_WHILE_REQUESTS,
+    requests,
     maxWaiting: FIRST_ATTEMPT_MAX_WAITING_PER_SLOT * config.deliverConcurrency,
     windowMs: FIRST_ATTEMPT_WINDOW_SECONDS * 1000,
     claimSeconds: deliveryGraceSeconds(config),

@@ -123,4 +123,43 @@ describe('the account event stream and waiting for a conversion', () => {
       await kiln.startWorkers();
     }
   });
+
+  test('background work gives way to a request until its answer, not while the request is held waiting', async () => {
+    const { requests } = kiln.database;
+    await kiln.stopWorkers();
+    try {
+      const queued = (await upload(alice.key)).body.id;
+      let heldEnded = false;
+      const held = request(`${kiln.url}/v1/conversions/${queued}?wait=8`, { key: alice.key }).finally(() => (heldEnded = true));
+
+      // An upload whose body comes in two parts: under way from its first byte to its answer.
+      const form = new Response(uploadForm(image, 'in.png', { output_format: 'webp' }));
+      const body = new Uint8Array(await form.arrayBuffer());
+      let sendRest!: () => void;
+      const rest = new Promise<void>((resolve) => (sendRest = resolve));
+      const parts = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(body.subarray(0, 100));
+          await rest;
+          controller.enqueue(body.subarray(100));
+          controller.close();
+        },
+      });
+      const slow = fetch(`${kiln.url}/v1/conversions`, {
+        method: 'POST',
+        body: parts,
+        duplex: 'half',
+        headers: { authorization: `Bearer ${alice.key}`, 'content-type': form.headers.get('content-type') ?? '' },
+      });
+      await waitUntil(() => requests.busy, 10_000, 'the slow upload to count as under way');
+      sendRest();
+      assert.equal((await slow).status, 202);
+      // The held request still waits (8 s), and counts no more.
+      await waitUntil(() => !requests.busy, 4_000, 'no request under way but the held one');
+      assert.equal(heldEnded, false, 'the held request was still waiting');
+      assert.equal((await held).body.status, 'queued');
+    } finally {
+      await kiln.startWorkers();
+    }
+  });
 });

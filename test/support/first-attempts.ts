@@ -6,6 +6,7 @@ import { DownloadSigner } from '../../src/signing/download-url.js';
 import { AddressGuard } from '../../src/net/address-guard.js';
 import { TemplateRenderer } from '../../src/webhooks/template.js';
 import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
+import { RequestsUnderWay } from '../../src/requests-under-way.js';
 
 /**
  * First attempts as the worker role makes them, for workflow tests that record events:
@@ -26,6 +27,8 @@ export function testFirstAttempts(db: Kysely<Database>, client: Client, defaultR
     client,
     settings: { defaultRetrySchedule, requestTimeoutSeconds: 10 },
     concurrency: 10,
+    concurrencyWhileRequests: 10,
+    requests: new RequestsUnderWay(),
     maxWaiting: 100,
     windowMs: 15_000,
     claimSeconds: 60,

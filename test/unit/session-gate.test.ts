@@ -56,3 +56,13 @@ test('background statements are not starved: one goes after at most four foregro
   const at = order.indexOf('b');
   assert.ok(at >= 1 && at <= 5, `the background statement ran at ${at}: ${order.join(' ')}`);
 });
+
+test('while a request is under way, background statements leave the thread to it: each waits three times the last one’s length', async () => {
+  const started = performance.now();
+  const end = database.requests.begin();
+  // pg_sleep never ends early: each turn holds at least 20 ms, so each pause is at least its cap, 50 ms.
+  await Promise.all(Array.from({ length: 8 }, () => sql`select pg_sleep(0.02)`.execute(database.background))).finally(end);
+  const took = performance.now() - started;
+  // A lower bound, which a busy machine only makes easier to meet; unpaced, the same took about 200 ms here.
+  assert.ok(took >= 8 * 20 + 7 * 50, `8 paced statements of 20 ms took ${took.toFixed(0)} ms`);
+});

@@ -25,6 +25,7 @@ import { workflowBundle } from '../../src/worker/temporal-worker.js';
 import { runEnding, timeSkippingEnvironment } from '../support/temporal.js';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { FirstAttempts } from '../../src/webhooks/first-attempts.js';
+import { RequestsUnderWay } from '../../src/requests-under-way.js';
 import { tempDir } from '../support/temp.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { waitUntil } from '../support/processes.js';
@@ -259,12 +260,14 @@ describe('delivery workflow (time-skipping test server)', () => {
   });
 
   /** The worker's first attempts, as the worker role runs them, against this test's server and database. */
-  function firstAttempts(): FirstAttempts {
+  function firstAttempts(requests = new RequestsUnderWay()): FirstAttempts {
     return new FirstAttempts({
       attempt: deliverDeps,
       client: env.client,
       settings: { defaultRetrySchedule: DEFAULT_SCHEDULE, requestTimeoutSeconds: TIMEOUT_SECONDS },
       concurrency: 10,
+      concurrencyWhileRequests: 2,
+      requests,
       maxWaiting: 100,
       windowMs: 15_000,
       claimSeconds: 60,
@@ -285,6 +288,27 @@ describe('delivery workflow (time-skipping test server)', () => {
     assert.equal(sink.requests.length, 1);
     verifyDelivery(sink.requests[0]!, (await findEndpointById(database.db, delivery.endpoint_id!))!.secret);
     await assert.rejects(env.client.workflow.getHandle(delivery.workflow_id).describe(), WorkflowNotFoundError);
+  });
+
+  test('while an API request of the process is under way, first attempts start at most two at a time', async () => {
+    const HELD_MS = 300;
+    const sink = await receiver({ status: 204, delayMs: HELD_MS });
+    const events = await Promise.all(Array.from({ length: 6 }, () => eventFor(sink.url)));
+    const requests = new RequestsUnderWay();
+    const attempts = firstAttempts(requests);
+    const endRequest = requests.begin();
+    await attempts.dispatch(events.map((event) => event.ready));
+    await sink.waitForRequests(4, 30_000);
+    // The third came once the first had its answer, and the fourth after the second: at most two open at once.
+    const arrived = sink.requests.map((r) => r.receivedAt);
+    assert.ok(
+      arrived[2]! - arrived[0]! >= HELD_MS - 1 && arrived[3]! - arrived[1]! >= HELD_MS - 1,
+      `arrivals at ${arrived.map((t) => t - arrived[0]!).join(', ')} ms`,
+    );
+    endRequest();
+    await attempts.close(10_000);
+    assert.equal(sink.requests.length, 6);
+    for (const { delivery } of events) assert.equal((await findDeliveryById(database.db, delivery.id))?.status, 'succeeded');
   });
 
   test('a first attempt made in the worker hands the rest of the default schedule to a workflow, each wait to the second', async () => {
