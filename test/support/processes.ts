@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { projectRoot } from '../../src/paths.js';
+import { KILN_PROCESS_ENVIRONMENT } from '../../tools/topology/topology.js';
 
 const spawned = new Set<ChildProcess>();
 
@@ -22,7 +23,7 @@ export function spawnKiln(
   const entry = options.built ? [path.join(projectRoot, 'dist/src/cli/main.js')] : ['--import', 'tsx', path.join(projectRoot, 'src/cli/main.ts')];
   const child = spawn(process.execPath, [...nodeArgs, ...entry, ...args], {
     cwd: projectRoot,
-    env: { ...process.env, ...env },
+    env: { ...KILN_PROCESS_ENVIRONMENT, ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -10,6 +10,7 @@ import {
   NAMESPACE_RETENTION_DAYS,
   S3_ACCESS_KEY,
   SHARED_KILN_SETTINGS,
+  KILN_PROCESS_ENVIRONMENT,
   TOPOLOGY_PARTS,
   WORKER_STOP_TIMEOUT_MS,
 } from '../../tools/topology/topology.js';
@@ -76,11 +77,13 @@ test("the Temporal server runs with the topology's dynamic config, which carries
 test('the API and the workers get the same settings as in the topology', () => {
   for (const role of ['api', 'worker']) {
     const env = services[role]!.environment ?? {};
-    for (const [name, value] of Object.entries(SHARED_KILN_SETTINGS)) assert.equal(String(env[name]), value, `${role}: ${name}`);
+    for (const [name, value] of Object.entries({ ...SHARED_KILN_SETTINGS, ...KILN_PROCESS_ENVIRONMENT }))
+      assert.equal(String(env[name]), value, `${role}: ${name}`);
     for (const name of KILN_ADDRESS_SETTINGS) assert.ok(name in env, `${role} sets ${name}`);
     assert.equal(env.AWS_ACCESS_KEY_ID, S3_ACCESS_KEY);
     // Every setting named is one Kiln reads (a typo would be silently ignored), and its value parses.
-    for (const name of Object.keys(env)) assert.ok(SETTING_NAMES.includes(name) || name.startsWith('AWS_'), `${role}: Kiln reads no ${name}`);
+    for (const name of Object.keys(env))
+      assert.ok(SETTING_NAMES.includes(name) || name.startsWith('AWS_') || name in KILN_PROCESS_ENVIRONMENT, `${role}: Kiln reads no ${name}`);
     const interpolated = (value: string | number): string =>
       String(value).replace(/\$\{[A-Z_]+(?::-([^}]*)|:\?[^}]*)\}/g, (_, fallback: string | undefined) => fallback ?? 'compose-secret');
     assert.doesNotThrow(() => loadConfig(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolated(v)]))));

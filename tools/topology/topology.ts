@@ -42,6 +42,12 @@ export const SHARED_KILN_SETTINGS = {
   KILN_S3_FORCE_PATH_STYLE: 'true',
 } as const;
 
+/**
+ * The environment every Kiln process runs with, beside its settings: glibc's allocator in
+ * two arenas (docs/operations.md, "Memory"). `npm start` sets the same in package.json.
+ */
+export const KILN_PROCESS_ENVIRONMENT = { MALLOC_ARENA_MAX: '2' } as const;
+
 /** Names of the settings each Kiln process gets from the topology, with the address or secret it supplies. */
 export const KILN_ADDRESS_SETTINGS = [
   'DATABASE_URL',
@@ -192,6 +198,7 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       KILN_PUBLIC_URL: apiUrl,
       KILN_ADMIN_TOKEN: adminToken,
       KILN_SIGNING_KEY: readOrCreateSecret(path.join(dir, 'signing-key'), () => randomBytes(32).toString('hex')),
+      ...KILN_PROCESS_ENVIRONMENT,
       // One machine: receivers being tried out live on it too.
       KILN_WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
       // The dashboard links each run to the Web UI this topology runs.
