@@ -434,7 +434,7 @@ export const SETTINGS = defineSettings({
     key: 'deliverConcurrency',
     schema: whole(1, 10_000),
     default: '100',
-    doc: 'webhook attempts a process makes at once: first attempts (in the worker and in the API; at most 8 start while an API request of the same process is under way), and retries on `kiln-deliver` (in the worker)',
+    doc: 'webhook attempts a process makes at once: first attempts (in the worker and in the API; on the embedded database, at most 8 start while an API request of the same process is under way), and retries on `kiln-deliver` (in the worker)',
   },
   KILN_IDEMPOTENCY_TTL: {
     key: 'idempotencyTtlSeconds',

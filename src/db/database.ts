@@ -83,8 +83,8 @@ export interface DatabaseHandle {
   background: Kysely<Database>;
   /**
    * This process's API requests under way (the API counts them here): its background work
-   * gives way to them. The embedded database paces `background`'s statements while any is
-   * under way, and webhook first attempts take fewer slots (webhooks/first-attempts.ts).
+   * gives way to them. While any is under way, the embedded database paces `background`'s
+   * statements, and webhook first attempts on it take fewer slots (roles/wiring.ts).
    */
   requests: RequestsUnderWay;
   /** `postgres` for a server reached by DATABASE_URL, `embedded` for PGlite under the data dir. */

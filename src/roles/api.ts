@@ -61,7 +61,7 @@ export async function startApiRole(
   publicUrl: PublicUrl = new PublicUrl(config),
   firstAttempts?: FirstAttempts,
 ): Promise<ApiRole> {
-  const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.background, publicUrl), client, database.requests);
+  const deliveries = firstAttempts ?? firstAttemptsFor(config, attemptDependencies(config, database.background, publicUrl), client, database);
   const spoolRoot = path.join(config.dataDir, 'spool');
   const events = await listenForEvents(database);
   const deps: ApiDependencies = {

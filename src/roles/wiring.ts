@@ -17,7 +17,7 @@ import { FirstAttempts } from '../webhooks/first-attempts.js';
 import type { ConversionLimits } from '../convert/pipeline.js';
 import { WEBHOOK_USER_AGENT } from '../version.js';
 import { log } from '../log.js';
-import type { RequestsUnderWay } from '../requests-under-way.js';
+import type { DatabaseHandle } from '../db/database.js';
 
 /** The parts both roles build from the settings the same way. */
 
@@ -104,9 +104,11 @@ export function sourceSettings(config: KilnConfig): { limits: SourceLimits; spoo
 /** Deliveries of one account held in memory per first-attempt slot; a larger burst waits in the database, its ids noted. */
 const FIRST_ATTEMPT_MAX_WAITING_PER_SLOT = 4;
 /**
- * First attempts started at once while an API request of the same process is under way
- * (bench:fanout: an upload's answer was as slow with 8 as with 0 or 2, and about a third
- * of what it was with all `KILN_DELIVER_CONCURRENCY` slots).
+ * First attempts started at once, on the embedded database, while an API request of the
+ * same process is under way (bench:fanout: an upload's answer was as slow with 8 as with 0
+ * or 2, and about a third of what it was with all `KILN_DELIVER_CONCURRENCY` slots). On a
+ * PostgreSQL server the statements run there, a first attempt costs this process's thread
+ * little, and slots waiting on slow receivers cost it nothing: all of them stay open.
  */
 const FIRST_ATTEMPT_SLOTS_WHILE_REQUESTS = 8;
 /** Seconds a delivery may wait for a first-attempt slot before it goes to a workflow instead. */
@@ -124,14 +126,19 @@ export function deliveryGraceSeconds(config: KilnConfig): number {
 }
 
 /** First attempts of the events this process stores, made here (see webhooks/first-attempts.ts). */
-export function firstAttemptsFor(config: KilnConfig, attempt: AttemptDependencies, client: Client, requests: RequestsUnderWay): FirstAttempts {
+export function firstAttemptsFor(
+  config: KilnConfig,
+  attempt: AttemptDependencies,
+  client: Client,
+  database: Pick<DatabaseHandle, 'kind' | 'requests'>,
+): FirstAttempts {
   return new FirstAttempts({
     attempt,
     client,
     settings: deliverySettings(config),
     concurrency: config.deliverConcurrency,
-    concurrencyWhileRequests: FIRST_ATTEMPT_SLOTS_WHILE_REQUESTS,
-    requests,
+    concurrencyWhileRequests: database.kind === 'embedded' ? FIRST_ATTEMPT_SLOTS_WHILE_REQUESTS : config.deliverConcurrency,
+    requests: database.requests,
     maxWaiting: FIRST_ATTEMPT_MAX_WAITING_PER_SLOT * config.deliverConcurrency,
     windowMs: FIRST_ATTEMPT_WINDOW_SECONDS * 1000,
     claimSeconds: deliveryGraceSeconds(config),

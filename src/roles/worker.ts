@@ -38,7 +38,7 @@ export async function startWorkerRole(
   await ensureRetentionSchedule(temporal.client);
   const converter = converterPoolFor(config);
   const deliver = attemptDependencies(config, database.background, publicUrl);
-  const deliveries = firstAttemptsFor(config, deliver, temporal.client, database.requests);
+  const deliveries = firstAttemptsFor(config, deliver, temporal.client, database);
   const workers = await createWorkers({
     connection: temporal.native,
     client: temporal.client,
