@@ -1,9 +1,10 @@
 /**
  * Requests a client is waiting on in this process's API, counted from their arrival until
  * their handler ends or they start to wait on something else (`Prefer: wait`). Background
- * work of the same process gives way to them: webhook first attempts take fewer slots
- * while any is under way (webhooks/first-attempts.ts). In `kiln dev`, and wherever the API
- * runs beside a worker on the embedded database, both share one thread.
+ * work of the same process gives way to them while any is under way: on the embedded
+ * database, webhook deliveries' statements are paced (db/pglite-dialect.ts) and their first
+ * attempts take fewer slots (roles/wiring.ts). In `kiln dev`, and wherever the API runs
+ * beside a worker on the embedded database, both share one thread.
  */
 export class RequestsUnderWay {
   private count = 0;

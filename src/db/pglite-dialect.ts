@@ -63,7 +63,7 @@ const BACKGROUND_PAUSE_MAX_MS = 50;
  * foreground turns in a row, and paced turns end within BACKGROUND_PAUSE_MAX_MS.
  */
 export class SessionGate {
-  private held = false;
+  /** Who holds the connection, and since when; undefined while it is free. */
   private holder: { lane: SessionLane; since: number } | undefined;
   private lastBackgroundTurnMs = 0;
   private readonly foreground: Array<() => void> = [];
@@ -74,18 +74,17 @@ export class SessionGate {
   constructor(private readonly requests: RequestsUnderWay) {}
 
   async acquire(lane: SessionLane): Promise<void> {
-    if (lane === 'foreground' && !this.held) {
+    if (lane === 'foreground' && !this.holder) {
       this.take('foreground');
       return;
     }
     await new Promise<void>((resolve) => {
       this[lane].push(resolve);
-      if (lane === 'background' && !this.held) this.scheduleBackgroundTurn();
+      if (lane === 'background' && !this.holder) this.scheduleBackgroundTurn();
     });
   }
 
   private take(lane: SessionLane): void {
-    this.held = true;
     this.holder = { lane, since: performance.now() };
   }
 
@@ -99,7 +98,6 @@ export class SessionGate {
       next();
       return;
     }
-    this.held = false;
     this.holder = undefined;
     this.foregroundTurnsInARow = 0;
     if (this.background.length > 0) this.scheduleBackgroundTurn();
@@ -110,7 +108,7 @@ export class SessionGate {
     this.backgroundTurnScheduled = true;
     const turn = (): void => {
       this.backgroundTurnScheduled = false;
-      if (this.held) return;
+      if (this.holder) return;
       const next = this.background.shift();
       if (!next) return;
       this.take('background');
