@@ -5,7 +5,10 @@
  * converting one job of the same photographs (Debian's mate-backgrounds, repeated to
  * BENCH_FILES, default 96) to WebP 1600 px. For each: images/s from the request to the
  * job's end, the ratio to the bare sharp loop measured in the same run on the same files,
- * and the CPU each part spent per file. From the CPU per file it projects what N workers
+ * and the CPU each part spent per file; then the same files as single uploads (two
+ * clients per converter, each holding its request with `Prefer: wait` until its
+ * conversion ends), with the CPU each part spent per conversion (goal 7 of the
+ * Performance issue reads the Temporal server's). From the job's CPU per file it projects what N workers
  * on N machines would reach, and says where this machine's cores run out.
  * Not a test: nothing here pass/fails.
  */
@@ -14,20 +17,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTopology, topologyApiKey, type Topology } from '../tools/topology/topology.js';
 import { tempDir } from '../test/support/temp.js';
-import { ensurePhotos, PHOTO_DIR } from './photos.js';
 import { jobBody, post, sharpLoopRate, waitForJob, type NamedFile } from './job-client.js';
+import { ensurePhotos, mapLimit, PHOTO_DIR } from './photos.js';
 import { cpuByRole, processTreeUsage, type ProcessUsage } from './process-usage.js';
 
 const WIDTH = 1600;
 const FILES = Number(process.env.BENCH_FILES ?? 96);
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,3').split(',').map(Number);
 const cores = os.availableParallelism();
+/** Clients sending single uploads per worker, each waiting for its conversion: two per converter, as a job's window. */
+const SINGLE_CLIENTS = 2 * cores;
 
 interface Measured {
   workers: number;
   rate: number;
   /** CPU seconds per file by part: worker (with its converters), api, temporal, postgres, s3. */
   cpu: Map<string, number>;
+  /** The same files as single uploads (`SINGLE_CLIENTS` at once), each its own workflow run. */
+  singles: { rate: number; cpu: Map<string, number> };
 }
 
 /** Every process of the topology with the part it belongs to (each part is a process and its descendants). */
@@ -40,6 +47,14 @@ function usageByPart(topology: Topology): Array<ProcessUsage & { part: string }>
     ...topology.workers.map((worker) => ['worker', worker] as const),
   ] as const;
   return parts.flatMap(([part, process]) => (process.pid ? processTreeUsage(process.pid).map((usage) => ({ ...usage, part })) : []));
+}
+
+/** CPU seconds each part spent per file between two readings of the topology. */
+function cpuPerFile(before: Array<ProcessUsage & { part: string }>, after: Array<ProcessUsage & { part: string }>, files: number): Map<string, number> {
+  const parts = new Map(after.map((usage) => [usage.pid, usage.part]));
+  const cpu = cpuByRole(before, after, (usage) => parts.get(usage.pid)!);
+  for (const [part, seconds] of cpu) cpu.set(part, seconds / files);
+  return cpu;
 }
 
 async function measure(workers: number, files: NamedFile[]): Promise<Measured> {
@@ -74,11 +89,20 @@ async function measure(workers: number, files: NamedFile[]): Promise<Measured> {
     const job = await waitForJob(api, key, accepted.id);
     if (job.status !== 'succeeded') throw new Error(JSON.stringify(job));
     const rate = files.length / ((Date.parse(job.completed_at) - started) / 1000);
-    const after = usageByPart(topology);
-    const parts = new Map(after.map((usage) => [usage.pid, usage.part]));
-    const cpu = cpuByRole(before, after, (usage) => parts.get(usage.pid)!);
-    for (const [part, seconds] of cpu) cpu.set(part, seconds / files.length);
-    return { workers, rate, cpu };
+    const cpu = cpuPerFile(before, usageByPart(topology), files.length);
+
+    // The same files as single uploads, each answered when its conversion ends (Prefer: wait).
+    const clients = SINGLE_CLIENTS * workers;
+    const singlesBefore = usageByPart(topology);
+    const singlesStarted = performance.now();
+    await mapLimit(files, clients, async (file) => {
+      const upload = jobBody([file], { output_format: 'webp', width: String(WIDTH) });
+      const answer = await post(`${api}/v1/conversions`, { ...auth, 'content-type': upload.contentType, prefer: 'wait=60' }, upload.body);
+      if (answer.status !== 200 || answer.body.status !== 'succeeded') throw new Error(JSON.stringify(answer.body));
+    });
+    const singlesRate = files.length / ((performance.now() - singlesStarted) / 1000);
+    const singlesCpu = cpuPerFile(singlesBefore, usageByPart(topology), files.length);
+    return { workers, rate, cpu, singles: { rate: singlesRate, cpu: singlesCpu } };
   } finally {
     await topology.stop();
     dir.remove();
@@ -97,16 +121,21 @@ await sharpLoopRate(files.slice(0, photos.length), WIDTH, cores); // warm-up
 const baseline = await sharpLoopRate(files, WIDTH, cores);
 console.log(`sharp loop (${cores} at once): ${baseline.toFixed(2)} images/s\n`);
 
+const formatCpu = (cpu: Map<string, number>): string =>
+  [...cpu.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([part, seconds]) => `${part} ${(seconds * 1000).toFixed(0)} ms`)
+    .join(', ');
+
 const results: Measured[] = [];
 for (const workers of WORKER_COUNTS) {
   const measured = await measure(workers, files);
   results.push(measured);
-  const cpu = [...measured.cpu.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([part, seconds]) => `${part} ${(seconds * 1000).toFixed(0)} ms`)
-    .join(', ');
   console.log(
-    `${workers} worker(s): ${measured.rate.toFixed(2)} images/s, ratio to the sharp loop ${(measured.rate / baseline).toFixed(3)}; CPU per file: ${cpu}`,
+    `${workers} worker(s), one job: ${measured.rate.toFixed(2)} images/s, ratio to the sharp loop ${(measured.rate / baseline).toFixed(3)}; CPU per file: ${formatCpu(measured.cpu)}`,
+  );
+  console.log(
+    `${workers} worker(s), single uploads (${SINGLE_CLIENTS * workers} clients): ${measured.singles.rate.toFixed(2)} images/s, ratio ${(measured.singles.rate / baseline).toFixed(3)}; CPU per conversion: ${formatCpu(measured.singles.cpu)}`,
   );
 }
 
