@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { startTopology, type Topology } from '../../tools/topology/topology.js';
+import { TEMPORAL_SERVER_ENVIRONMENT } from '../../tools/topology/temporal.js';
 import { TASK_QUEUES } from '../../src/names.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify } from '../support/images.js';
@@ -284,6 +285,11 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
     assert.equal((await fetch(`${topology.apiUrl}/readyz`)).status, 200);
     assert.equal((await fetch(`${topology.apiUrl}/livez`)).status, 200);
     assert.equal((await fetch(`${topology.workerMetricsUrls[0]}/readyz`)).status, 200);
+  });
+
+  test("the Temporal server runs with the topology's environment", () => {
+    const environment = readFileSync(`/proc/${topology.temporal.pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(TEMPORAL_SERVER_ENVIRONMENT)) assert.ok(environment.includes(`${name}=${value}`), `${name}=${value}`);
   });
 
   test('SIGKILL one of the two workers mid-batch: the other finishes its work', async () => {

@@ -17,7 +17,7 @@ import {
 import { POSTGRES_MAX_CONNECTIONS } from '../../tools/topology/postgres.js';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION } from '../../tools/temporal-server.js';
 import { VERSITYGW_VERSION } from '../../tools/s3-server.js';
-import { DYNAMIC_CONFIG } from '../../tools/topology/temporal.js';
+import { DYNAMIC_CONFIG, TEMPORAL_SERVER_ENVIRONMENT, TEMPORAL_SQL_PLUGIN } from '../../tools/topology/temporal.js';
 import { FAIRNESS_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
 
 /**
@@ -51,6 +51,12 @@ test('the servers are the versions the topology builds', () => {
   assert.equal(services['temporal-ui']!.image, `temporalio/ui:${bare(TEMPORAL_UI_VERSION)}`);
   assert.equal(services.s3!.image, `versity/versitygw:${VERSITYGW_VERSION}`);
   assert.ok(text(services.postgres!.command).includes(`max_connections=${POSTGRES_MAX_CONNECTIONS}`));
+});
+
+test('the Temporal server runs with the driver and environment the topology gives it', () => {
+  const environment = services.temporal!.environment ?? {};
+  assert.equal(environment.DB, TEMPORAL_SQL_PLUGIN);
+  for (const [name, value] of Object.entries(TEMPORAL_SERVER_ENVIRONMENT)) assert.equal(environment[name], value, name);
 });
 
 test('the Temporal schema and namespace are prepared as the topology prepares them', () => {
