@@ -26,15 +26,15 @@ const FILES = Number(process.env.BENCH_FILES ?? 96);
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,3').split(',').map(Number);
 const cores = os.availableParallelism();
 /** Clients sending single uploads per worker, each waiting for its conversion: two per converter, as a job's window. */
-const SINGLE_CLIENTS = 2 * cores;
+const SINGLE_CLIENTS_PER_WORKER = 2 * cores;
 
 interface Measured {
   workers: number;
   rate: number;
   /** CPU seconds per file by part: worker (with its converters), api, temporal, postgres, s3. */
   cpu: Map<string, number>;
-  /** The same files as single uploads (`SINGLE_CLIENTS` at once), each its own workflow run. */
-  singles: { rate: number; cpu: Map<string, number> };
+  /** The same files as single uploads from `clients` at once, each its own workflow run. */
+  singles: { clients: number; rate: number; cpu: Map<string, number> };
 }
 
 /** Every process of the topology with the part it belongs to (each part is a process and its descendants). */
@@ -92,7 +92,7 @@ async function measure(workers: number, files: NamedFile[]): Promise<Measured> {
     const cpu = cpuPerFile(before, usageByPart(topology), files.length);
 
     // The same files as single uploads, each answered when its conversion ends (Prefer: wait).
-    const clients = SINGLE_CLIENTS * workers;
+    const clients = SINGLE_CLIENTS_PER_WORKER * workers;
     const singlesBefore = usageByPart(topology);
     const singlesStarted = performance.now();
     await mapLimit(files, clients, async (file) => {
@@ -102,7 +102,7 @@ async function measure(workers: number, files: NamedFile[]): Promise<Measured> {
     });
     const singlesRate = files.length / ((performance.now() - singlesStarted) / 1000);
     const singlesCpu = cpuPerFile(singlesBefore, usageByPart(topology), files.length);
-    return { workers, rate, cpu, singles: { rate: singlesRate, cpu: singlesCpu } };
+    return { workers, rate, cpu, singles: { clients, rate: singlesRate, cpu: singlesCpu } };
   } finally {
     await topology.stop();
     dir.remove();
@@ -135,7 +135,7 @@ for (const workers of WORKER_COUNTS) {
     `${workers} worker(s), one job: ${measured.rate.toFixed(2)} images/s, ratio to the sharp loop ${(measured.rate / baseline).toFixed(3)}; CPU per file: ${formatCpu(measured.cpu)}`,
   );
   console.log(
-    `${workers} worker(s), single uploads (${SINGLE_CLIENTS * workers} clients): ${measured.singles.rate.toFixed(2)} images/s, ratio ${(measured.singles.rate / baseline).toFixed(3)}; CPU per conversion: ${formatCpu(measured.singles.cpu)}`,
+    `${workers} worker(s), single uploads (${measured.singles.clients} clients): ${measured.singles.rate.toFixed(2)} images/s, ratio ${(measured.singles.rate / baseline).toFixed(3)}; CPU per conversion: ${formatCpu(measured.singles.cpu)}`,
   );
 }
 
