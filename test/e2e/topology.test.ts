@@ -6,7 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { startTopology, type Topology } from '../../tools/topology/topology.js';
-import { TEMPORAL_SERVER_ENVIRONMENT } from '../../tools/topology/temporal.js';
+import { ensureNamespace, TEMPORAL_SERVER_ENVIRONMENT } from '../../tools/topology/temporal.js';
+import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 import { TASK_QUEUES } from '../../src/names.js';
 import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify } from '../support/images.js';
@@ -290,6 +291,26 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
   test("the Temporal server runs with the topology's environment", () => {
     const environment = readFileSync(`/proc/${topology.temporal.pid}/environ`, 'utf8').split('\0');
     for (const [name, value] of Object.entries(TEMPORAL_SERVER_ENVIRONMENT)) assert.ok(environment.includes(`${name}=${value}`), `${name}=${value}`);
+  });
+
+  test("a run carrying Kiln's search attributes starts as soon as a new namespace's registration returns", async () => {
+    // The server caches each namespace's search attributes (the dynamic config does not force a
+    // read at every use): a registration that returned before the frontend's cache held them
+    // would see this first start refused.
+    const namespace = 'registered-just-now';
+    await ensureNamespace(topology.temporalAddress, namespace, 1, () => undefined);
+    const connection = await Connection.connect({ address: topology.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace });
+      const handle = await client.workflow.start('conversionWorkflow', {
+        taskQueue: 'nobody-polls-this',
+        workflowId: 'carries-every-attribute',
+        typedSearchAttributes: Object.values(SEARCH_ATTRIBUTES).map((key) => ({ key, value: 'probe' })),
+      });
+      await handle.terminate();
+    } finally {
+      await connection.close();
+    }
   });
 
   test('SIGKILL one of the two workers mid-batch: the other finishes its work', async () => {
