@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SearchAttributeType } from '@temporalio/common';
 import type { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -85,8 +86,6 @@ const PROBE_VALUES: Record<SearchAttributeType, string> = {
   BOOL: 'false',
   DATETIME: '"1970-01-01T00:00:00Z"',
 };
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** gRPC status codes. */
 const INVALID_ARGUMENT = 3;
