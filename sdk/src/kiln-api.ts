@@ -1683,6 +1683,7 @@ export interface components {
         | 'source_not_found'
         | 'storage_unavailable'
         | 'template_failed'
+        | 'temporal_unavailable'
         | 'too_many_files'
         | 'unauthorized'
         | 'unexpected_file'
@@ -3660,7 +3661,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -3761,7 +3762,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -3831,7 +3832,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -3932,7 +3933,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4002,7 +4003,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4086,7 +4087,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4189,7 +4190,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4257,7 +4258,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4315,7 +4316,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4754,7 +4755,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4782,7 +4783,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4797,7 +4798,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -4959,6 +4960,17 @@ export interface operations {
       /** @description A problem: `headers_too_large` */
       431: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `temporal_unavailable` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
+          'Retry-After'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -5697,7 +5709,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -5725,7 +5737,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -5740,7 +5752,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -5964,6 +5976,17 @@ export interface operations {
       /** @description A problem: `headers_too_large` */
       431: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `temporal_unavailable` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
+          'Retry-After'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -6928,7 +6951,7 @@ export interface operations {
       /** @description A problem: `storage_unavailable` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -6939,7 +6962,7 @@ export interface operations {
       /** @description A problem: `insufficient_storage` */
       507: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -7287,7 +7310,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -8054,7 +8077,7 @@ export interface operations {
       /** @description A problem: `quota_exceeded` */
       429: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -8767,7 +8790,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -9044,7 +9067,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -9059,6 +9082,21 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `temporal_unavailable` */
+      503: {
+        headers: {
+          /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
+          'RateLimit-Policy'?: string;
+          /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
+          'Retry-After'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9148,6 +9186,17 @@ export interface operations {
       /** @description A problem: `headers_too_large` */
       431: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `temporal_unavailable` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
+          'Retry-After'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9304,7 +9353,7 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };
@@ -9319,6 +9368,21 @@ export interface operations {
           'RateLimit-Policy'?: string;
           /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
           RateLimit?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description A problem: `temporal_unavailable` */
+      503: {
+        headers: {
+          /** @description The account's rate policy of this operation: `"<policy>";q=<requests>;w=<window seconds>` */
+          'RateLimit-Policy'?: string;
+          /** @description What is left of it: `"<policy>";r=<requests remaining>;t=<seconds until the whole allowance is back>` */
+          RateLimit?: string;
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
+          'Retry-After'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -9902,7 +9966,7 @@ export interface operations {
       /** @description A problem: `admin_disabled` */
       503: {
         headers: {
-          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems) */
+          /** @description Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`) */
           'Retry-After'?: string;
           [name: string]: unknown;
         };

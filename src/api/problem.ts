@@ -4,6 +4,7 @@ import type { Context, Next } from 'koa';
 import { StorageFullError, StorageUnavailableError } from '../storage/blob-store.js';
 import { ApiError } from '../problem.js';
 import { storageRefusals } from '../process-metrics.js';
+import { isTemporalUnavailable } from '../temporal/unavailable.js';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -35,6 +36,8 @@ export function problemBody(error: ApiError): Record<string, unknown> {
 
 /** What a client is told to wait when the blob store is away. */
 const STORAGE_RETRY_AFTER_SECONDS = 30;
+/** What a client is told to wait when the Temporal server does not answer: a restart takes seconds. */
+const TEMPORAL_RETRY_AFTER_SECONDS = 10;
 /** …and when it is full: space comes back when an operator (or the retention schedule) frees it. */
 const STORAGE_FULL_RETRY_AFTER_SECONDS = 300;
 
@@ -70,6 +73,11 @@ export function problemMiddleware(log: LogFunction) {
         storageRefusals.inc({ reason: 'away' });
         ctx.set('Retry-After', String(STORAGE_RETRY_AFTER_SECONDS));
         return sendProblem(ctx, new ApiError(503, 'storage_unavailable', 'file storage is not answering; nothing was accepted, try again shortly'));
+      }
+      if (isTemporalUnavailable(error)) {
+        requestLog(ctx, log)(`${ctx.method} ${ctx.path}: the Temporal server did not answer`, error);
+        ctx.set('Retry-After', String(TEMPORAL_RETRY_AFTER_SECONDS));
+        return sendProblem(ctx, new ApiError(503, 'temporal_unavailable', 'the Temporal server did not answer; try again shortly'));
       }
       const status = (error as { status?: number; expose?: boolean }).status;
       if (typeof status === 'number' && status >= 400 && status < 500) {

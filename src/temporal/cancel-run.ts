@@ -22,10 +22,14 @@ export type CancelAnswer = { kind: 'cancelled' } | { kind: 'ended'; as?: string 
  */
 const ANSWER_WAIT_MS = 5_000;
 
-/** Requests the run's cancellation, so it ends Canceled in the Web UI, as a cancellation through it does. */
-async function requestCancellation(handle: WorkflowHandle): Promise<void> {
+/**
+ * Requests the run's cancellation, so it ends Canceled in the Web UI, as a cancellation
+ * through it does. Within ANSWER_WAIT_MS: a server that is away fails it then, and the
+ * caller answers that (the SDK alone would retry for about 20 s).
+ */
+async function requestCancellation(client: Client, handle: WorkflowHandle): Promise<void> {
   try {
-    await handle.cancel();
+    await client.withDeadline(Date.now() + ANSWER_WAIT_MS, () => handle.cancel());
   } catch (error) {
     if (!(error instanceof WorkflowNotFoundError)) throw error;
   }
@@ -48,15 +52,15 @@ export async function cancelRun(client: Client, workflowId: string, update: Upda
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return { kind: 'no-run' };
     if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-      await requestCancellation(handle);
+      await requestCancellation(client, handle);
       return { kind: 'unanswered' };
     }
     if (!(error instanceof WorkflowUpdateFailedError)) throw error;
     if (error.cause instanceof ApplicationFailure && error.cause.type === CANCEL_REFUSED) return { kind: 'ended' };
-    await requestCancellation(handle);
+    await requestCancellation(client, handle);
     return { kind: 'cancelled' };
   }
   if (answer !== 'cancelled') return { kind: 'ended', as: answer };
-  await requestCancellation(handle);
+  await requestCancellation(client, handle);
   return { kind: 'cancelled' };
 }

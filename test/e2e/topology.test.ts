@@ -9,7 +9,7 @@ import { startTopology, type Topology } from '../../tools/topology/topology.js';
 import { ensureNamespace, TEMPORAL_SERVER_ENVIRONMENT } from '../../tools/topology/temporal.js';
 import { SEARCH_ATTRIBUTES } from '../../src/search-attributes.js';
 import { TASK_QUEUES } from '../../src/names.js';
-import { createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
+import { assertProblem, createAccount, request, uploadForm, waitForConversion } from '../support/http.js';
 import { identify } from '../support/images.js';
 import { startReceiver, verifyDelivery, type Receiver } from '../support/receiver.js';
 import { waitUntil } from '../support/processes.js';
@@ -342,6 +342,29 @@ describe('the production topology: real Temporal server, Postgres, S3, an API an
       Array.from({ length: 8 }, (_, i) => [i, 1]),
     );
     await worker.start();
+  });
+
+  test('with the Temporal server away, a cancel answers 503 temporal_unavailable and changes nothing', async () => {
+    await topology.temporal.stop();
+    let id: string;
+    try {
+      // An upload is still taken: it stays queued, and the reconcile schedule starts its run later.
+      const accepted = await request(`${topology.apiUrl}/v1/conversions`, {
+        method: 'POST',
+        key: account.key,
+        body: uploadForm(readFileSync(PHOTOS[0]!), 'while-away.jpg', { output_format: 'webp', width: '320' }),
+      });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      id = accepted.body.id;
+      const refused = await request(`${topology.apiUrl}/v1/conversions/${id}/cancel`, { method: 'POST', key: account.key });
+      assertProblem(refused, 503, 'temporal_unavailable');
+      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After says when to try again');
+      assert.equal((await api(`/v1/conversions/${id}`)).status, 'queued');
+    } finally {
+      await topology.temporal.start();
+    }
+    const done = await waitForConversion(topology.apiUrl, account.key, id, 300_000);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
   });
 
   test('the Temporal server restarts mid-batch', async () => {

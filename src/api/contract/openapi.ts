@@ -75,7 +75,10 @@ function responses(op: Operation, problem: z.ZodType): RouteConfig['responses'] 
       ...headersOf({
         ...(op.rateLimit ? RATE_LIMIT_HEADERS : {}),
         ...(RETRY_AFTER_STATUSES.has(Number(status))
-          ? { 'Retry-After': 'Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems)' }
+          ? {
+              'Retry-After':
+                'Seconds to wait before trying again (sent with `rate_limited`, `overloaded`, a daily quota, storage problems, `temporal_unavailable`)',
+            }
           : {}),
       }),
       [PROBLEM_CODES_EXTENSION]: codes,

@@ -245,7 +245,7 @@ export function conversionOperations(deps: ApiDependencies): Operation[] {
       idempotent: true,
       params,
       answers: { 202: jsonAnswer('Cancelling', s.Conversion) },
-      problems: { 404: ['conversion_not_found'], 409: ['conversion_finished'] },
+      problems: { 404: ['conversion_not_found'], 409: ['conversion_finished'], 503: ['temporal_unavailable'] },
       handler: idempotentAction(deps, async (ctx) => {
         const accountId = accountOf(ctx).id;
         const row = await conversionOr404(ctx);

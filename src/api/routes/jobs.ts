@@ -252,7 +252,7 @@ export function jobOperations(deps: ApiDependencies): Operation[] {
       idempotent: true,
       params,
       answers: { 202: jsonAnswer('Cancelling', s.Job) },
-      problems: { 404: ['job_not_found'], 409: ['job_finished'] },
+      problems: { 404: ['job_not_found'], 409: ['job_finished'], 503: ['temporal_unavailable'] },
       handler: idempotentAction(deps, async (ctx) => {
         const job = await jobOr404(ctx);
         const finished = (status: string): ApiError => new ApiError(409, 'job_finished', `the job already ended as ${status}`, { job_status: status });

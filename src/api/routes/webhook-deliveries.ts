@@ -173,7 +173,7 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
       idempotent: true,
       params,
       answers: { 202: jsonAnswer('Retrying', s.Delivery, { links: linksTo(['getDelivery'], 'delivery') }) },
-      problems: { 404: ['delivery_not_found'], 409: ['endpoint_disabled', 'endpoint_deleted', 'event_purged'] },
+      problems: { 404: ['delivery_not_found'], 409: ['endpoint_disabled', 'endpoint_deleted', 'event_purged'], 503: ['temporal_unavailable'] },
       handler: idempotentAction(deps, async (ctx) => {
         const delivery = await deliveryOr404(ctx);
         if (await isEventPurged(db, delivery.event_id)) {
@@ -203,7 +203,7 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
       idempotent: true,
       params,
       answers: { 202: jsonAnswer('Cancelling', s.Delivery) },
-      problems: { 404: ['delivery_not_found'], 409: ['delivery_finished'] },
+      problems: { 404: ['delivery_not_found'], 409: ['delivery_finished'], 503: ['temporal_unavailable'] },
       handler: idempotentAction(deps, async (ctx) => {
         const delivery = await deliveryOr404(ctx);
         if (delivery.status !== 'pending') {
@@ -225,7 +225,7 @@ export function webhookDeliveryOperations(deps: ApiDependencies): Operation[] {
       idempotent: true,
       body: jsonBody(recoverBody),
       answers: { 202: jsonAnswer('Re-delivering', s.Recovered) },
-      problems: { 404: ['endpoint_not_found'], 409: ['endpoint_disabled'] },
+      problems: { 404: ['endpoint_not_found'], 409: ['endpoint_disabled'], 503: ['temporal_unavailable'] },
       handler: idempotentJson(deps, async (ctx, body) => {
         const input = parseBody(recoverBody, body);
         const accountId = accountOf(ctx).id;
