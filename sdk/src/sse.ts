@@ -10,11 +10,16 @@ export async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncG
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
+  // A read that ends in CR: its LF may open the next read, and the pair is one line end.
+  let heldCr = false;
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+      let text = done ? '' : decoder.decode(value, { stream: true });
+      if (heldCr) text = `\r${text}`;
+      heldCr = !done && text.endsWith('\r');
+      if (heldCr) text = text.slice(0, -1);
+      buffer += text.replace(/\r\n?/g, '\n');
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);
@@ -32,6 +37,7 @@ export async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncG
         }
         if (data.length > 0) yield { ...event, data: data.join('\n') };
       }
+      if (done) return;
     }
   } finally {
     reader.releaseLock();
