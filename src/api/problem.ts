@@ -4,7 +4,7 @@ import type { Context, Next } from 'koa';
 import { StorageFullError, StorageUnavailableError } from '../storage/blob-store.js';
 import { ApiError } from '../problem.js';
 import { storageRefusals } from '../process-metrics.js';
-import { isTemporalUnavailable } from '../temporal/unavailable.js';
+import { isTemporalUnavailable } from '../temporal/grpc-status.js';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',

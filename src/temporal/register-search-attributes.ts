@@ -3,6 +3,7 @@ import type { SearchAttributeType } from '@temporalio/common';
 import type { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../search-attributes.js';
+import { GRPC_STATUS, grpcStatusOf } from './grpc-status.js';
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
 
@@ -44,7 +45,7 @@ export async function registerSearchAttributes(connection: SearchAttributeConnec
       });
     } catch (error) {
       // Two workers starting together: the other one registered them first.
-      if ((error as { code?: number }).code !== ALREADY_EXISTS) throw error;
+      if (grpcStatusOf(error) !== GRPC_STATUS.ALREADY_EXISTS) throw error;
     }
   }
   // Temporal's time-skipping test server keeps no visibility to ask.
@@ -67,7 +68,7 @@ async function untilServed(connection: SearchAttributeConnection, namespace: str
       await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1, query });
       break;
     } catch (error) {
-      if ((error as { code?: number }).code !== INVALID_ARGUMENT || Date.now() > deadline) throw error;
+      if (grpcStatusOf(error) !== GRPC_STATUS.INVALID_ARGUMENT || Date.now() > deadline) throw error;
       waited = true;
       await sleep(250);
     }
@@ -87,11 +88,6 @@ const PROBE_VALUES: Record<SearchAttributeType, string> = {
   DATETIME: '"1970-01-01T00:00:00Z"',
 };
 
-/** gRPC status codes. */
-const INVALID_ARGUMENT = 3;
-const ALREADY_EXISTS = 6;
-const UNIMPLEMENTED = 12;
-
 /** The attributes the namespace has, or undefined where the server cannot list them. */
 async function registeredNames(connection: SearchAttributeConnection, namespace: string): Promise<Set<string> | undefined> {
   try {
@@ -99,7 +95,7 @@ async function registeredNames(connection: SearchAttributeConnection, namespace:
     return new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
   } catch (error) {
     // Temporal's time-skipping test server can add search attributes but not list them.
-    if ((error as { code?: number }).code === UNIMPLEMENTED) return undefined;
+    if (grpcStatusOf(error) === GRPC_STATUS.UNIMPLEMENTED) return undefined;
     throw error;
   }
 }

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { run } from '../build-support.js';
 import type { TemporalServerBuild } from '../temporal-server.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
+import { GRPC_STATUS, grpcStatusOf } from '../../src/temporal/grpc-status.js';
 import { projectRoot } from '../../src/paths.js';
 import { ensureDatabases, postgresUrl } from './postgres.js';
 import type { ProcessSpec } from './managed-process.js';
@@ -190,7 +191,7 @@ export async function ensureNamespace(address: string, namespace: string, retent
       await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs(retentionDays * 86_400_000) });
       log(`registered the Temporal namespace ${namespace} (history kept ${retentionDays} days)`);
     } catch (error) {
-      if ((error as { code?: number }).code !== ALREADY_EXISTS) throw error;
+      if (grpcStatusOf(error) !== GRPC_STATUS.ALREADY_EXISTS) throw error;
     }
     // The frontend learns of a new namespace on its next registry refresh.
     const deadline = Date.now() + 60_000;
@@ -208,8 +209,6 @@ export async function ensureNamespace(address: string, namespace: string, retent
     await connection.close();
   }
 }
-
-const ALREADY_EXISTS = 6;
 
 export function temporalUiProcess(uiServer: string, dir: string, port: number, temporalAddress: string, namespace: string): Omit<ProcessSpec, 'name'> {
   mkdirSync(path.join(dir, 'config'), { recursive: true });
